@@ -1,0 +1,1 @@
+"""Identification, reconciliation and import runs."""

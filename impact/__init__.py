@@ -1,0 +1,1 @@
+"""Impact engine: pure functions over networkx graphs extracted by a store."""

@@ -1,0 +1,73 @@
+"""Importers: one module per source format, parsing only (no store access).
+
+``IMPORTERS`` maps the kind used on the command line to ``"module:Class"``; classes are loaded
+lazily so that one importer's optional imports never slow another down.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cmdb_graph.errors import ConfigurationError
+from importers.base import Importer
+
+__all__ = ["IMPORTERS", "get_importer", "Importer"]
+
+#: kind -> "module:Class". Each class takes keyword options (e.g. ``mapping=``) and has
+#: ``kind``, ``description`` and ``parse(path)``.
+IMPORTERS: dict[str, str] = {
+    # ITAM and discovery (generic mappings and vendor exports)
+    "csv": "importers.generic:GenericCSVImporter",
+    "json": "importers.generic:GenericJSONImporter",
+    "servicenow-ci": "importers.generic:ServiceNowCIImporter",
+    "servicenow-rel": "importers.generic:ServiceNowRelImporter",
+    "lansweeper-csv": "importers.generic:LansweeperCSVImporter",
+    "snow": "importers.generic:SnowImporter",
+    "flexera": "importers.generic:FlexeraImporter",
+    "certero": "importers.generic:CerteroImporter",
+    "jsm-assets-csv": "importers.generic:JSMAssetsCSVImporter",
+    "snipeit-assets": "importers.snipeit:SnipeITAssetsImporter",
+    "snipeit-locations": "importers.snipeit:SnipeITLocationsImporter",
+    "snipeit-components": "importers.snipeit:SnipeITComponentsImporter",
+    "jsm-assets": "importers.jsm_assets:JSMAssetsImporter",
+    "glpi": "importers.glpi:GLPIInventoryImporter",
+    "fusioninventory": "importers.glpi:FusionInventoryXMLImporter",
+    "lansweeper": "importers.lansweeper:LansweeperDataAPIImporter",
+    "netbox": "importers.netbox:NetBoxImporter",
+    "nmap": "importers.nmap:NmapImporter",
+    "itop": "importers.itop:ITopXMLImporter",
+    # service topology, cloud, software and licences
+    "kubernetes": "importers.kubernetes:KubernetesImporter",
+    "compose": "importers.compose:ComposeImporter",
+    "backstage": "importers.backstage:BackstageImporter",
+    "cyclonedx": "importers.cyclonedx:CycloneDXImporter",
+    "spdx": "importers.spdx:SPDXImporter",
+    "swid": "importers.swid:SWIDImporter",
+    "snipeit-licenses": "importers.snipeit_licenses:SnipeITLicensesImporter",
+    "aws-ec2": "importers.aws:AWSEC2Importer",
+    "azure-resource-graph": "importers.azure:AzureResourceGraphImporter",
+    "terraform": "importers.terraform:TerraformStateImporter",
+}
+
+
+def get_importer(kind: str, **options: Any) -> Importer:
+    """An importer instance for ``kind``.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown kind (the message lists the known ones), or the importer rejects ``options``.
+    """
+    try:
+        target = IMPORTERS[kind]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown importer {kind!r}; known: {', '.join(sorted(IMPORTERS))}"
+        ) from None
+    module_name, _, cls_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    try:
+        return cls(**options)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise ConfigurationError(f"importer {kind!r}: {exc}") from exc
