@@ -6,13 +6,41 @@ Built once at the entry point (CLI, API) and passed down; library code never rea
 
 from __future__ import annotations
 
+import hashlib
+from enum import IntEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["ApiKey", "Role", "Settings", "hash_api_key"]
+
+
+class Role(IntEnum):
+    """API roles; each includes the rights of the ones below it."""
+
+    READER = 1
+    WRITER = 2
+    ADMIN = 3
+
+
+def hash_api_key(key: str) -> str:
+    """The SHA-256 hex digest under which an API key is configured (keys are never stored)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class ApiKey(BaseModel):
+    """One configured API key: a name for logs, its role and the SHA-256 of the key."""
+
+    name: str
+    role: Literal["reader", "writer", "admin"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @property
+    def level(self) -> Role:
+        """The role as a comparable :class:`Role`."""
+        return Role[self.role.upper()]
 
 
 class Settings(BaseSettings):
@@ -30,6 +58,17 @@ class Settings(BaseSettings):
         Rows per ``UNWIND`` batch / per write transaction.
     registry_path : Path, optional
         YAML file of additional CI classes and relationship types.
+    max_depth, max_results, max_page_size : int
+        Server-side caps on traversal depth, result size and page size.
+    host, port : str, int
+        Where ``cmdb-graph serve`` listens.
+    api_keys : list of ApiKey
+        ``CMDB_API_KEYS`` as JSON, e.g.
+        ``[{"name": "snow", "role": "writer", "sha256": "<hex>"}]``
+        (``cmdb-graph apikey`` prints a new key and its entry). With none configured the
+        server binds loopback only.
+    max_query_depth, max_aliases, max_tokens : int
+        GraphQL query limits.
     """
 
     model_config = SettingsConfigDict(env_prefix="CMDB_", env_file=".env", extra="ignore")
@@ -45,6 +84,12 @@ class Settings(BaseSettings):
     max_depth: int = Field(default=12, ge=1, le=100)
     max_results: int = Field(default=100_000, ge=1)
     max_page_size: int = Field(default=1000, ge=1, le=10_000)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    max_query_depth: int = Field(default=12, ge=2, le=50)
+    max_aliases: int = Field(default=20, ge=1, le=1000)
+    max_tokens: int = Field(default=3000, ge=100, le=100_000)
 
     @model_validator(mode="after")
     def _pick_store(self) -> Settings:

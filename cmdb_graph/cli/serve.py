@@ -1,0 +1,92 @@
+"""``cmdb-graph serve``, ``cmdb-graph apikey`` and ``cmdb-graph schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cmdb_graph.cli import app
+from cmdb_graph.errors import CmdbError
+from cmdb_graph.settings import Settings
+
+console = Console(stderr=True)
+
+
+def run_server(settings: Settings, *, host: str, port: int) -> None:
+    """Open the configured store and serve the API with uvicorn until interrupted.
+
+    Raises
+    ------
+    ConfigurationError
+        ``host`` is beyond loopback and no API keys are configured.
+    """
+    import uvicorn
+
+    from cmdb_graph.api.app import create_app
+    from cmdb_graph.api.auth import check_bind_address
+    from cmdb_graph.store.factory import open_store
+
+    check_bind_address(settings, host)
+    if not settings.api_keys:
+        console.print(
+            "[yellow]No API keys configured (CMDB_API_KEYS): local mode, binding loopback "
+            f"only ({host}); every caller is an admin.[/yellow]"
+        )
+    store = open_store(settings)
+    console.print(f"Serving GraphQL at http://{host}:{port}/graphql (store: {settings.store})")
+    uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default CMDB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default CMDB_PORT, 8000).")] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
+    ] = None,
+) -> None:
+    """Serve the GraphQL API (/graphql with GraphiQL, /healthz, /readyz)."""
+    settings = Settings()
+    if snapshot is not None:
+        settings.snapshot_path = snapshot
+    try:
+        run_server(settings, host=host or settings.host, port=port or settings.port)
+    except CmdbError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def apikey(
+    name: Annotated[str, typer.Argument(help="A name for the key (shown in logs).")],
+    role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "reader",
+) -> None:
+    """Create an API key: prints the key once, and the CMDB_API_KEYS entry to configure."""
+    from cmdb_graph.api.auth import new_api_key
+
+    if role not in ("reader", "writer", "admin"):
+        console.print("[red]error:[/red] --role must be reader, writer or admin")
+        raise typer.Exit(2)
+    key, entry = new_api_key(name, role)  # type: ignore[arg-type]
+    typer.echo(f"key: {key}")
+    typer.echo("CMDB_API_KEYS entry: " + json.dumps(entry.model_dump()))
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the SDL here.")
+    ] = None,
+) -> None:
+    """Print (or write) the GraphQL schema SDL exported from the code."""
+    from cmdb_graph.api.schema import export_sdl
+
+    sdl = export_sdl()
+    if output is None:
+        typer.echo(sdl, nl=False)
+    else:
+        output.write_text(sdl, encoding="utf-8")
