@@ -14,7 +14,6 @@ from cmdb_graph.api.types import (
     ConfigurationItemType,
     Connection,
     Edge,
-    LifecycleStage,
     LineageType,
     OperationalStatus,
     PageInfo,
@@ -29,6 +28,7 @@ from cmdb_graph.api.types import (
 )
 from cmdb_graph.errors import CmdbError, TraversalLimitError
 from cmdb_graph.model import Asset, ConfigurationItem, SupportGroup
+from cmdb_graph.model import LifecycleStage as LifecycleStageModel
 from cmdb_graph.store.base import CIFilter, Page
 
 __all__ = ["EntityQuery", "CIFilterInput", "IdentifierInput"]
@@ -168,7 +168,7 @@ class EntityQuery:
     async def assets(
         self,
         info: Info,
-        lifecycle_stage: LifecycleStage | None = None,
+        lifecycle_stage: LifecycleStageModel | None = None,
         first: int = 50,
         after: str | None = None,
     ) -> Connection[AssetType]:
