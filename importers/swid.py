@@ -1,0 +1,231 @@
+"""ISO/IEC 19770-2:2015 software identification (SWID) tags: software installations.
+
+Follows ISO/IEC 19770-2:2015 and NIST IR 8060 (*Guidelines for the Creation of Interoperable
+SWID Tags*): a ``SoftwareIdentity`` element in the namespace
+``http://standards.iso.org/iso/19770/-2/2015/schema.xsd`` with ``Entity``, ``Meta``, ``Link``
+and ``Evidence`` children. ``parse`` takes one tag file or a folder of them (``*.swidtag``,
+``*.xml``, searched recursively, as in ``/usr/lib/swidtag``).
+
+Mapping (the documented decisions):
+
+- A primary tag (neither ``supplemental`` nor ``corpus``) is one :class:`SoftwareRecord`:
+  product = ``SoftwareIdentity/@name``, version = ``@version``, vendor = the ``name`` of the
+  ``Entity`` whose ``role`` includes ``softwareCreator``, else ``tagCreator`` (an empty name
+  counts as none). ``tagId``, ``versionScheme``, ``Meta`` attributes (``product``,
+  ``colloquialVersion``, ``revision``, ``arch``, ``summary``, ...) and the ``regid`` of the
+  creators are attributes; a ``patch`` tag is flagged ``swid_patch``. Corpus tags describe an
+  installer, not an installation, and are skipped.
+- Where the software is installed: a tag says nothing of its host except, sometimes,
+  ``Evidence/@deviceId``. The host is the importer's ``host`` option when given, else the
+  tag's ``Evidence/@deviceId``, else the name of the machine running the import
+  (``socket.getfqdn()``: tags are normally read where they are installed). A dotted name is
+  given as FQDN (and host name + domain), a plain one as host name.
+- A supplemental tag (``supplemental="true"``) augments the primary tags its
+  ``Link rel="supplemental"`` points at: ``href="swid:<tagId>"``, or a ``swidpath:`` XPath with
+  ``[@attr='value']`` predicates on ``SoftwareIdentity`` (e.g. ``@name``, ``@tagId``). It adds
+  its ``Meta`` attributes, fills a missing vendor from its ``softwareCreator`` and records its
+  ``tagId`` in ``swid_supplemental_tags``. Supplemental tags whose primary is not in the input
+  are reported in the log and yield nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.records import Identifiers, Origin, Record, SoftwareRecord
+from importers.base import parse_xml
+
+__all__ = ["SWIDImporter", "SWID_NS"]
+
+log = logging.getLogger(__name__)
+
+SWID_NS = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
+_Q = "{" + SWID_NS + "}"
+_PREDICATE = re.compile(r"@([A-Za-z_:][\w.:-]*)\s*=\s*(?:'([^']*)'|\"([^\"]*)\")")
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1")
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1]
+
+
+@dataclass
+class _Tag:
+    root: Element
+    origin: Origin
+    attrs: dict[str, str] = field(default_factory=dict)
+    supplements: list[str] = field(default_factory=list)
+
+    def entity(self, *roles: str) -> tuple[str | None, str | None]:
+        for role in roles:
+            for ent in self.root.findall(f"{_Q}Entity"):
+                if role in (ent.get("role") or "").split():
+                    name = (ent.get("name") or "").strip()
+                    if name:
+                        return name, ent.get("regid")
+        return None, None
+
+
+class SWIDImporter:
+    """SWID tags (ISO/IEC 19770-2:2015) -> software installations on one host.
+
+    Follows ISO/IEC 19770-2:2015 and NIST IR 8060; see the module docstring for the mapping.
+
+    Parameters
+    ----------
+    host : str, optional
+        The machine the tags were collected from. Default: each tag's ``Evidence/@deviceId``,
+        else the name of the machine running the import.
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: malformed XML, an XML entity or external reference, a root element
+        that is not a 2015 ``SoftwareIdentity``, or a missing ``name`` / ``tagId`` -- naming the
+        file and the attribute.
+    """
+
+    kind = "swid"
+    description = "ISO/IEC 19770-2:2015 SWID tags (NIST IR 8060), a file or a folder of tags"
+
+    def __init__(self, *, host: str | None = None) -> None:
+        self.host = host
+
+    def _read(self, path: Path) -> _Tag:
+        name = str(path)
+        root = parse_xml(path)
+        if root.tag != f"{_Q}SoftwareIdentity":
+            raise InvalidRecordError(
+                f"root element is {root.tag!r}, expected SoftwareIdentity in namespace "
+                f"{SWID_NS}", file=name, line=1, record="SoftwareIdentity",
+            )
+        for attr in ("name", "tagId"):
+            if not (root.get(attr) or "").strip() and not (
+                attr == "name" and _true(root.get("supplemental"))
+            ):
+                raise InvalidRecordError("required attribute is missing or empty", file=name,
+                                         record="SoftwareIdentity", field=attr)
+        return _Tag(root, Origin(file=name, record=f"SoftwareIdentity[@tagId={root.get('tagId')}]"))
+
+    def _host(self, tag: _Tag) -> Identifiers:
+        host = self.host
+        if not host:
+            ev = tag.root.find(f"{_Q}Evidence")
+            host = (ev.get("deviceId") if ev is not None else None) or socket.getfqdn()
+        host = host.strip().rstrip(".")
+        if "." in host:
+            short, _, domain = host.partition(".")
+            return Identifiers(fqdn=host.lower(), hostname=short.lower(), domain=domain.lower())
+        return Identifiers(hostname=host.lower())
+
+    @staticmethod
+    def _targets(link_href: str, primaries: list[_Tag]) -> list[_Tag]:
+        href = link_href.strip()
+        if href.startswith("swid:"):
+            tag_id = href[len("swid:"):]
+            return [t for t in primaries if t.root.get("tagId") == tag_id]
+        if href.startswith("swidpath:"):
+            preds = [(m.group(1).split(":")[-1], m.group(2) if m.group(2) is not None
+                      else m.group(3)) for m in _PREDICATE.finditer(href)]
+            if not preds or "SoftwareIdentity" not in href:
+                return []
+            return [t for t in primaries if all(t.root.get(a) == v for a, v in preds)]
+        return []
+
+    def parse(self, path: Path) -> Iterator[Record]:
+        """Yield one SoftwareRecord per primary or patch tag, augmented by its supplementals.
+
+        Parameters
+        ----------
+        path : Path
+            A ``.swidtag`` file, or a folder searched recursively for ``*.swidtag``/``*.xml``.
+
+        Raises
+        ------
+        InvalidRecordError
+            Bad input; names the file and the attribute.
+        """
+        root_path = Path(path)
+        if root_path.is_dir():
+            files = sorted(p for p in root_path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in (".swidtag", ".xml"))
+            if not files:
+                raise InvalidRecordError("folder holds no .swidtag or .xml file",
+                                         file=str(path))
+        else:
+            files = [root_path]
+        tags = [self._read(f) for f in files]
+        primaries = [t for t in tags
+                     if not _true(t.root.get("supplemental")) and not _true(t.root.get("corpus"))]
+        for t in tags:
+            if not _true(t.root.get("supplemental")):
+                continue
+            links = [ln for ln in t.root.findall(f"{_Q}Link")
+                     if "supplemental" in (ln.get("rel") or "").split()]
+            if not links:
+                raise InvalidRecordError(
+                    "a supplemental tag needs a Link rel=\"supplemental\"", file=t.origin.file,
+                    record=t.origin.record, field="Link",
+                )
+            matched: list[_Tag] = []
+            for ln in links:
+                matched.extend(self._targets(ln.get("href") or "", primaries))
+            if not matched:
+                log.warning("%s: supplemental tag %s matches no primary tag of the input",
+                            t.origin.file, t.root.get("tagId"))
+            for prim in matched:
+                prim.supplements.append(str(t.root.get("tagId")))
+                for meta in t.root.findall(f"{_Q}Meta"):
+                    for k, v in meta.attrib.items():
+                        prim.attrs.setdefault(f"swid_meta_{_local(k)}", v)
+                vendor, regid = t.entity("softwareCreator")
+                if vendor:
+                    prim.attrs.setdefault("swid_supplemental_vendor", vendor)
+                    if regid:
+                        prim.attrs.setdefault("swid_supplemental_vendor_regid", regid)
+
+        for t in primaries:
+            r = t.root
+            vendor, regid = t.entity("softwareCreator")
+            if vendor is None:
+                vendor, regid = t.entity("tagCreator")
+            if vendor is None and "swid_supplemental_vendor" in t.attrs:
+                vendor = t.attrs["swid_supplemental_vendor"]
+                regid = t.attrs.get("swid_supplemental_vendor_regid")
+            attrs: dict[str, Any] = {"swid_tag_id": str(r.get("tagId"))}
+            if r.get("versionScheme"):
+                attrs["swid_version_scheme"] = str(r.get("versionScheme"))
+            if regid:
+                attrs["vendor_regid"] = regid
+            if _true(r.get("patch")):
+                attrs["swid_patch"] = True
+            for meta in r.findall(f"{_Q}Meta"):
+                for k, v in meta.attrib.items():
+                    attrs[f"swid_meta_{_local(k)}"] = v
+            for k, v in t.attrs.items():
+                if not k.startswith("swid_supplemental_vendor"):
+                    attrs.setdefault(k, v)
+            ev = r.find(f"{_Q}Evidence")
+            if ev is not None and ev.get("date"):
+                attrs["swid_evidence_date"] = str(ev.get("date"))
+            if t.supplements:
+                attrs["swid_supplemental_tags"] = ", ".join(sorted(t.supplements))
+            yield SoftwareRecord(
+                installed_on=self._host(t),
+                product=str(r.get("name")).strip(),
+                vendor=vendor,
+                version=(r.get("version") or "").strip() or None,
+                attributes=attrs,
+                origin=t.origin,
+            )
