@@ -1,0 +1,468 @@
+"""NetBox REST API JSON: devices, racks, interfaces and cables.
+
+Follows the NetBox REST API (``/api/dcim/devices/``, ``/api/dcim/racks/``,
+``/api/dcim/interfaces/``, ``/api/dcim/cables/``) as documented by NetBox and as returned by
+``curl`` or pynetbox. A file holds either one object (``GET /api/dcim/devices/1/``), a list of
+objects, or a list page ``{"count", "next", "previous", "results": [...]}``; objects of several
+kinds may be mixed. The kind of each object is read from its ``url`` (``.../dcim/devices/1/``)
+or, without one, from its fields (``device_type`` -> device, ``u_height`` -> rack,
+``termination_a``/``a_terminations`` -> cable, ``device`` + ``name`` -> interface).
+
+Mapping
+-------
+* device -> :class:`~cmdb_graph.model.records.CIRecord`, native key ``dcim.device:<id>``.
+  CI class from the role (``role`` in NetBox 4, ``device_role`` before), by the words of its
+  slug or name: server, compute, host -> ``Server``; hypervisor -> ``Hypervisor``; switch,
+  router, firewall, gateway, load-balancer, wireless/access point, console(-server), spine,
+  leaf, core, edge -> ``NetworkDevice``; storage, san, nas -> ``StorageDevice``; printer ->
+  ``Printer``; pdu, ups, power, patch-panel and any other role -> ``Hardware`` (a physical
+  device whose function we do not know). ``role_classes`` overrides this per role slug.
+  Identifiers: ``serial``, ``asset_tag``, ``name`` as hostname (the short name; a dotted name
+  is also the FQDN). Attributes: manufacturer and model (``device_type``), os_name
+  (``platform``), ip_addresses (``primary_ip4``/``primary_ip6``/``primary_ip``, prefix length
+  dropped), operational_status from ``status`` (active -> operational; failed -> repair;
+  decommissioning -> retired; offline, planned, staged, inventory -> non_operational), rack
+  position and face. The site (and NetBox 3+ ``location`` inside it) is the CI's location; a
+  rack yields ``CONTAINS`` rack -> device.
+* rack -> CIRecord of class ``Rack`` (``dcim.rack:<id>``; serial, asset tag, facility id,
+  height), located at its site.
+* site (nested in a device or rack) -> :class:`~cmdb_graph.model.records.LocationRecord` of
+  kind ``site``; a NetBox 3+ location -> kind ``location`` inside its site.
+* interface -> the MAC addresses (``mac_address``; NetBox 4.2+ ``primary_mac_address`` and
+  ``mac_addresses``) are added to the identifiers of its device when that device is in the
+  same input; otherwise they cannot be placed on a CI and are skipped (logged). An interface's
+  ``connected_endpoints`` become ``CONNECTS_TO`` from its device to the endpoint's device
+  unless the cable itself is in the input.
+* cable -> ``CONNECTS_TO`` from the device of the A termination to the device of the B
+  termination (``termination_a``/``termination_b`` before NetBox 3.3, ``a_terminations``/
+  ``b_terminations`` after), one relationship per pair of distinct devices; a cable whose ends
+  are not on devices (circuits, power feeds) yields nothing. NetBox cables have no direction:
+  the A -> B choice is a convention, documented on the relationship (``evidence``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.entities import Scalar
+from cmdb_graph.model.records import (
+    CIRecord,
+    Identifiers,
+    LocationRecord,
+    Origin,
+    Record,
+    RelationshipRecord,
+)
+from importers.base import load_json, require
+
+__all__ = ["NetBoxImporter", "device_key", "rack_key"]
+
+log = logging.getLogger(__name__)
+
+_URL_KINDS = {
+    "/dcim/devices/": "device",
+    "/dcim/racks/": "rack",
+    "/dcim/interfaces/": "interface",
+    "/dcim/cables/": "cable",
+}
+_ROLE_WORDS: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"hypervisor", "hypervisors", "esxi", "kvm"}), "Hypervisor"),
+    (frozenset({"switch", "switches", "router", "routers", "firewall", "firewalls", "fw",
+                "gateway", "lb", "loadbalancer", "balancer", "wireless", "wifi", "ap",
+                "console", "spine", "leaf", "core", "edge", "tor", "distribution",
+                "access", "wan", "vpn"}), "NetworkDevice"),
+    (frozenset({"server", "servers", "compute", "host", "hosts", "bare", "baremetal"}),
+     "Server"),
+    (frozenset({"storage", "san", "nas", "disk", "array"}), "StorageDevice"),
+    (frozenset({"printer", "printers"}), "Printer"),
+)
+_STATUS = {
+    "active": "operational",
+    "connected": "operational",
+    "failed": "repair",
+    "decommissioning": "retired",
+    "offline": "non_operational",
+    "planned": "non_operational",
+    "staged": "non_operational",
+    "inventory": "non_operational",
+}
+
+
+def device_key(device_id: Any) -> str:
+    """Native key of a NetBox device: ``dcim.device:<id>``."""
+    return f"dcim.device:{device_id}"
+
+
+def rack_key(rack_id: Any) -> str:
+    """Native key of a NetBox rack: ``dcim.rack:<id>``."""
+    return f"dcim.rack:{rack_id}"
+
+
+def _str(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list | bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _nested_name(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        return _str(value.get("name")) or _str(value.get("display"))
+    return None
+
+
+def _status(value: Any) -> str | None:
+    """NetBox ``status``: ``{"value": "active", "label": "Active"}`` or a plain string."""
+    if isinstance(value, Mapping):
+        raw = value.get("value")
+        text = raw if isinstance(raw, str) else value.get("label")
+    else:
+        text = value
+    found = _str(text)
+    return found.lower() if found else None
+
+
+def _ip(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        address = _str(value.get("address"))
+        return address.split("/", 1)[0] if address else None
+    return None
+
+
+def _kind(obj: Mapping[str, Any]) -> str | None:
+    url = obj.get("url")
+    if isinstance(url, str):
+        for part, kind in _URL_KINDS.items():
+            if part in url:
+                return kind
+    if "device_type" in obj:
+        return "device"
+    if "u_height" in obj or "facility_id" in obj:
+        return "rack"
+    if "termination_a" in obj or "a_terminations" in obj:
+        return "cable"
+    if isinstance(obj.get("device"), Mapping) and "name" in obj:
+        return "interface"
+    return None
+
+
+def _macs(iface: Mapping[str, Any]) -> list[str]:
+    values: list[Any] = [iface.get("mac_address")]
+    primary = iface.get("primary_mac_address")
+    if isinstance(primary, Mapping):
+        values.append(primary.get("mac_address"))
+    for entry in iface.get("mac_addresses") or []:
+        if isinstance(entry, Mapping):
+            values.append(entry.get("mac_address"))
+    out: list[str] = []
+    for value in values:
+        text = _str(value)
+        if text and re.fullmatch(r"[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}", text):
+            mac = text.lower().replace("-", ":")
+            if mac not in out and mac != "00:00:00:00:00:00":
+                out.append(mac)
+    return out
+
+
+def _termination_devices(cable: Mapping[str, Any], side: str) -> list[Mapping[str, Any]]:
+    """The nested devices on one side (``a``/``b``) of a cable, old and new API shapes."""
+    ends: list[Any] = []
+    old = cable.get(f"termination_{side}")
+    if isinstance(old, Mapping):
+        ends.append(old)
+    for term in cable.get(f"{side}_terminations") or []:
+        if isinstance(term, Mapping):
+            ends.append(term.get("object") if isinstance(term.get("object"), Mapping) else term)
+    devices: list[Mapping[str, Any]] = []
+    for end in ends:
+        device = end.get("device") if isinstance(end, Mapping) else None
+        if isinstance(device, Mapping) and device.get("id") is not None:
+            devices.append(device)
+    return devices
+
+
+def _role_class(slug: str | None, name: str | None) -> str:
+    words = set(re.split(r"[^a-z0-9]+", f"{slug or ''} {name or ''}".lower())) - {""}
+    for vocabulary, ci_class in _ROLE_WORDS:
+        if words & vocabulary:
+            return ci_class
+    return "Hardware"
+
+
+class NetBoxImporter:
+    """Import NetBox REST API JSON (devices, racks, interfaces, cables); see the module docstring.
+
+    Parameters
+    ----------
+    role_classes : mapping of str to str, optional
+        Device role slug -> CI class, taking precedence over the built-in role words
+        (e.g. ``{"pdu": "Hardware", "compute-node": "Hypervisor"}``).
+    """
+
+    kind = "netbox"
+    description = "NetBox REST API JSON (dcim devices, racks, interfaces, cables)"
+
+    def __init__(self, *, role_classes: Mapping[str, str] | None = None) -> None:
+        self.role_classes = dict(role_classes or {})
+
+    def parse(self, path: Path) -> Iterator[Record]:
+        """Yield the records of one NetBox API JSON file.
+
+        Raises
+        ------
+        InvalidRecordError
+            Unreadable or malformed JSON, a document that is no object, list or list page,
+            an object of unknown kind, or an object without ``id`` (the record is its
+            position, ``/results/3``).
+        """
+        return iter(self._read(Path(path)))
+
+    def _objects(self, doc: Any, file: str) -> list[tuple[str, Mapping[str, Any]]]:
+        if isinstance(doc, Mapping) and "results" in doc:
+            items, prefix = doc["results"], "/results"
+            if not isinstance(items, list):
+                raise InvalidRecordError("must be a list", file=file, field="results")
+        elif isinstance(doc, list):
+            items, prefix = doc, ""
+        elif isinstance(doc, Mapping):
+            return [("", doc)]
+        else:
+            raise InvalidRecordError(
+                "expected a NetBox object, a list of objects or a list page with results",
+                file=file,
+            )
+        out: list[tuple[str, Mapping[str, Any]]] = []
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise InvalidRecordError("expected an object", file=file,
+                                         record=f"{prefix}/{index}")
+            out.append((f"{prefix}/{index}", item))
+        return out
+
+    def _read(self, path: Path) -> list[Record]:
+        file = str(path)
+        objects = self._objects(load_json(path), file)
+        by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {
+            "device": [], "rack": [], "interface": [], "cable": []
+        }
+        for pointer, obj in objects:
+            kind = _kind(obj)
+            where = pointer or "/"
+            if kind is None:
+                raise InvalidRecordError(
+                    "cannot tell which NetBox object this is (expected a device, rack, "
+                    "interface or cable with its url or fields)", file=file, record=where,
+                )
+            require(obj, "id", file=file, record=where)
+            by_kind[kind].append((where, obj))
+
+        records: list[Record] = []
+        locations: dict[str, LocationRecord] = {}
+        macs_by_device: dict[str, list[str]] = {}
+        cable_ids = {str(obj["id"]) for _, obj in by_kind["cable"]}
+        device_ids = {str(obj["id"]) for _, obj in by_kind["device"]}
+        for where, iface in by_kind["interface"]:
+            records.extend(self._interface(iface, file, where, cable_ids, device_ids,
+                                           macs_by_device))
+        for where, rack in by_kind["rack"]:
+            records.append(self._rack(rack, file, where, locations))
+        for where, device in by_kind["device"]:
+            records.extend(self._device(device, file, where, locations,
+                                        macs_by_device.get(str(device["id"]), [])))
+        for where, cable in by_kind["cable"]:
+            records.extend(self._cable(cable, file, where))
+        return [*locations.values(), *records]
+
+    @staticmethod
+    def _site(
+        obj: Mapping[str, Any], origin: Origin, locations: dict[str, LocationRecord]
+    ) -> str | None:
+        site = _nested_name(obj.get("site"))
+        if site is not None and site not in locations:
+            locations[site] = LocationRecord(name=site, kind="site", origin=origin)
+        location = _nested_name(obj.get("location"))
+        if location is not None and site is not None:
+            name = f"{site} / {location}"
+            if name not in locations:
+                locations[name] = LocationRecord(name=name, kind="location", parent=site,
+                                                 origin=origin)
+            return name
+        return site
+
+    def _device(
+        self, device: Mapping[str, Any], file: str, where: str,
+        locations: dict[str, LocationRecord], macs: list[str],
+    ) -> list[Record]:
+        origin = Origin(file=file, record=where)
+        key = device_key(device["id"])
+        role = device.get("role") or device.get("device_role")
+        role_slug = _str(role.get("slug")) if isinstance(role, Mapping) else None
+        role_name = _nested_name(role)
+        ci_class = self.role_classes.get(role_slug or "") or _role_class(role_slug, role_name)
+        name = _str(device.get("name")) or _str(device.get("display")) or f"device {device['id']}"
+        hostname = name.split(".", 1)[0].lower() if _str(device.get("name")) else None
+        fqdn = name.lower() if hostname and "." in name else None
+        device_type = device.get("device_type")
+        attrs: dict[str, Scalar | list[str]] = {"netbox_id": device["id"]}
+        if isinstance(device_type, Mapping):
+            attrs["manufacturer"] = _nested_name(device_type.get("manufacturer"))
+            attrs["model"] = _str(device_type.get("model"))
+        attrs["os_name"] = _nested_name(device.get("platform"))
+        attrs["device_role"] = role_name
+        status = _status(device.get("status"))
+        if status is not None:
+            attrs["netbox_status"] = status
+            attrs["operational_status"] = _STATUS.get(status)
+        ips = [ip for ip in (_ip(device.get(k)) for k in ("primary_ip4", "primary_ip6",
+                                                            "primary_ip")) if ip]
+        if ips:
+            attrs["ip_addresses"] = list(dict.fromkeys(ips))
+        position = device.get("position")
+        if isinstance(position, int | float) and not isinstance(position, bool):
+            attrs["rack_position"] = position
+        face = device.get("face")
+        attrs["rack_face"] = _str(face.get("label")) if isinstance(face, Mapping) else _str(face)
+        attrs["tenant"] = _nested_name(device.get("tenant"))
+        records: list[Record] = [
+            CIRecord(
+                ci_class=ci_class,
+                name=name,
+                identifiers=Identifiers(
+                    native_key=key,
+                    serial_number=_str(device.get("serial")),
+                    asset_tag=_str(device.get("asset_tag")),
+                    hostname=hostname,
+                    fqdn=fqdn,
+                    mac_addresses=tuple(macs),
+                ),
+                attributes={k: v for k, v in attrs.items() if v is not None},
+                location=self._site(device, origin, locations),
+                origin=origin,
+            )
+        ]
+        rack = device.get("rack")
+        if isinstance(rack, Mapping) and rack.get("id") is not None:
+            records.append(
+                RelationshipRecord(
+                    rel_type="CONTAINS",
+                    source=Identifiers(native_key=rack_key(rack["id"])),
+                    target=Identifiers(native_key=key),
+                    evidence="device.rack",
+                    origin=origin,
+                )
+            )
+        return records
+
+    def _rack(
+        self, rack: Mapping[str, Any], file: str, where: str,
+        locations: dict[str, LocationRecord],
+    ) -> Record:
+        origin = Origin(file=file, record=where)
+        name = str(require(rack, "name", file=file, record=where))
+        attrs: dict[str, Scalar | list[str]] = {
+            "netbox_id": rack["id"],
+            "facility_id": _str(rack.get("facility_id")),
+            "rack_role": _nested_name(rack.get("role")),
+            "tenant": _nested_name(rack.get("tenant")),
+        }
+        if isinstance(rack.get("u_height"), int):
+            attrs["u_height"] = rack["u_height"]
+        status = _status(rack.get("status"))
+        if status is not None:
+            attrs["operational_status"] = _STATUS.get(status)
+        return CIRecord(
+            ci_class="Rack",
+            name=name,
+            identifiers=Identifiers(
+                native_key=rack_key(rack["id"]),
+                serial_number=_str(rack.get("serial")),
+                asset_tag=_str(rack.get("asset_tag")),
+            ),
+            attributes={k: v for k, v in attrs.items() if v is not None},
+            location=self._site(rack, origin, locations),
+            origin=origin,
+        )
+
+    def _interface(
+        self, iface: Mapping[str, Any], file: str, where: str, cable_ids: set[str],
+        device_ids: set[str], macs_by_device: dict[str, list[str]],
+    ) -> list[Record]:
+        device = iface.get("device")
+        if not isinstance(device, Mapping) or device.get("id") is None:
+            raise InvalidRecordError("interface has no device", file=file, record=where,
+                                     field="device")
+        device_id = str(device["id"])
+        macs = _macs(iface)
+        if macs and device_id in device_ids:
+            bucket = macs_by_device.setdefault(device_id, [])
+            bucket.extend(m for m in macs if m not in bucket)
+        elif macs:
+            log.info("%s %s: device %s of interface %s is not in the input; its MAC "
+                     "addresses are skipped", file, where, device_id, iface.get("name"))
+        cable = iface.get("cable")
+        if isinstance(cable, Mapping) and str(cable.get("id")) in cable_ids:
+            return []
+        endpoints = iface.get("connected_endpoints") or []
+        endpoint_type = _str(iface.get("connected_endpoints_type")) or ""
+        records: list[Record] = []
+        seen: set[str] = set()
+        for endpoint in endpoints if isinstance(endpoints, list) else []:
+            if not isinstance(endpoint, Mapping):
+                continue
+            peer = endpoint if endpoint_type == "dcim.device" else endpoint.get("device")
+            if not isinstance(peer, Mapping) or peer.get("id") is None:
+                continue
+            peer_id = str(peer["id"])
+            if peer_id == device_id or peer_id in seen:
+                continue
+            seen.add(peer_id)
+            records.append(
+                RelationshipRecord(
+                    rel_type="CONNECTS_TO",
+                    source=Identifiers(native_key=device_key(device_id)),
+                    target=Identifiers(native_key=device_key(peer_id)),
+                    evidence=f"interface {iface.get('name')} connected_endpoints",
+                    properties={"interface": _str(iface.get("name"))},
+                    origin=Origin(file=file, record=where),
+                )
+            )
+        return records
+
+    def _cable(self, cable: Mapping[str, Any], file: str, where: str) -> list[Record]:
+        a_devices = _termination_devices(cable, "a")
+        b_devices = _termination_devices(cable, "b")
+        if not a_devices and not b_devices and not (
+            cable.get("termination_a") or cable.get("a_terminations")
+        ):
+            raise InvalidRecordError("cable has no A termination", file=file, record=where,
+                                     field="a_terminations")
+        records: list[Record] = []
+        pairs: set[tuple[str, str]] = set()
+        for a in a_devices:
+            for b in b_devices:
+                pair = (str(a["id"]), str(b["id"]))
+                if pair[0] == pair[1] or pair in pairs:
+                    continue
+                pairs.add(pair)
+                records.append(
+                    RelationshipRecord(
+                        rel_type="CONNECTS_TO",
+                        source=Identifiers(native_key=device_key(pair[0])),
+                        target=Identifiers(native_key=device_key(pair[1])),
+                        evidence=f"cable {cable['id']}: A termination -> B termination",
+                        properties={
+                            k: v for k, v in (
+                                ("cable_id", str(cable["id"])),
+                                ("label", _str(cable.get("label"))),
+                                ("status", _status(cable.get("status"))),
+                            ) if v is not None
+                        },
+                        origin=Origin(file=file, record=where),
+                    )
+                )
+        return records
