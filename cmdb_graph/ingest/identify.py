@@ -1,0 +1,487 @@
+"""Identification: which configuration item (CI) a record is.
+
+Identification follows the prioritised identifier rules of the record's CI class
+(:attr:`cmdb_graph.model.CIClass.identification`): the first rule that matches decides. The rules
+(DESIGN section 3):
+
+``native_key``
+    The same data source's own key (stored as ``"source:key"`` in ``CI.native_keys``); a native
+    key of another source never matches.
+``serial_number``, ``asset_tag``, ``cloud_id``, ``fqdn``
+    Equal values (serial numbers and asset tags compared case-insensitively, FQDNs in lower
+    case). Placeholder serial numbers (``"To be filled by O.E.M."``, ``"0"``, ...) are dropped.
+``hostname_domain``
+    Hostname and domain (both case-insensitive). A record without a domain matches on the
+    hostname alone; a candidate without a domain does not conflict with the record's domain.
+``mac_address``
+    Never alone: a shared MAC address matches only when the record has another identifier and
+    none of the record's other identifiers contradicts the candidate's (each is equal or absent
+    on the candidate).
+``name_host``
+    Dependent CIs (an application, a database instance): name + the ``ci_id`` of the host CI.
+``name``
+    Logical CIs (services, clusters): name within the same CI class family.
+
+Strong identifiers match only within the same *group* of classes (infrastructure, dependent
+CIs, services/logical CIs), so an application never matches a server that shares its FQDN.
+The rules after ``cloud_id`` also refuse a candidate whose serial number or cloud id
+contradicts the record's (two machines that reuse a hostname stay two CIs).
+
+This module is pure: it works on :class:`CIIndex`, an in-memory index of the CIs that one
+import run has loaded and planned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from cmdb_graph.model import ConfigurationItem, Identifiers, Registry, ServiceKind
+
+__all__ = [
+    "CIIndex",
+    "RecordKeys",
+    "STRONG_FIELDS",
+    "class_family",
+    "class_group",
+    "match_rule",
+    "norm_mac",
+    "norm_serial",
+    "short_hash",
+    "slug",
+    "split_fqdn",
+]
+
+#: Serial numbers that firmware and inventory tools report when there is none.
+_JUNK_SERIALS = frozenset(
+    {
+        "",
+        "none",
+        "null",
+        "n/a",
+        "na",
+        "unknown",
+        "not specified",
+        "not available",
+        "not applicable",
+        "default string",
+        "to be filled by o.e.m.",
+        "to be filled by oem",
+        "system serial number",
+        "chassis serial number",
+        "serial number",
+        "0123456789",
+        "123456789",
+        "1234567890",
+        "invalid",
+        "-",
+    }
+)
+_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_JUNK_MACS = frozenset({"000000000000", "ffffffffffff"})
+
+#: Identifier fields compared when checking two CIs for contradictions.
+STRONG_FIELDS: tuple[str, ...] = ("serial_number", "asset_tag", "cloud_id", "fqdn", "hostname")
+
+
+def norm_serial(value: str | None) -> str | None:
+    """A serial number stripped of spaces, or ``None`` for empty and placeholder values.
+
+    Examples
+    --------
+    >>> norm_serial("  CZ1234 ")
+    'CZ1234'
+    >>> norm_serial("To be filled by O.E.M.") is None
+    True
+    """
+    if value is None:
+        return None
+    s = str(value).strip()
+    if s.casefold() in _JUNK_SERIALS or not s.strip("0 -."):
+        return None
+    return s
+
+
+def norm_mac(value: str | None) -> str | None:
+    """A MAC address as ``aa:bb:cc:dd:ee:ff``, or ``None`` when it is not one (or all 0/F).
+
+    Examples
+    --------
+    >>> norm_mac("00-1A-2B-3C-4D-5E")
+    '00:1a:2b:3c:4d:5e'
+    """
+    if value is None:
+        return None
+    hexes = re.sub(r"[^0-9a-fA-F]", "", str(value)).lower()
+    if not _MAC_HEX.match(hexes) or hexes in _JUNK_MACS:
+        return None
+    return ":".join(hexes[i : i + 2] for i in range(0, 12, 2))
+
+
+def norm_text(value: str | None) -> str | None:
+    """Stripped text, ``None`` when empty."""
+    if value is None:
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def split_fqdn(fqdn: str) -> tuple[str, str | None]:
+    """``("web01", "example.com")`` for ``"web01.example.com"``; no domain without a dot.
+
+    An IPv4 address is not split.
+    """
+    f = fqdn.strip().rstrip(".").lower()
+    if re.fullmatch(r"[0-9.]+", f) or "." not in f:
+        return f, None
+    host, _, domain = f.partition(".")
+    return host, domain
+
+
+def slug(text: str, *, max_len: int = 120) -> str:
+    """A lower-case ASCII slug: ``"Linux Ops (EU)"`` -> ``"linux-ops-eu"``.
+
+    Text with no ASCII letter or digit gets a short hash instead, so the slug is never empty.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    s = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if not s:
+        return short_hash(text)
+    if len(s) > max_len:
+        s = s[: max_len - 11].rstrip("-") + "-" + short_hash(text)
+    return s
+
+
+def short_hash(*parts: str, length: int = 10) -> str:
+    """A stable short hex hash of the joined parts (not for security)."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:length]
+
+
+def class_group(registry: Registry, ci_class: str) -> str:
+    """``"dependent"``, ``"service"`` or ``"infra"``: strong identifiers match within a group."""
+    kind = registry.kind_of(ci_class)
+    if kind is ServiceKind.APPLICATION:
+        return "dependent"
+    if kind in (ServiceKind.BUSINESS_SERVICE, ServiceKind.APPLICATION_SERVICE, ServiceKind.LOGICAL):
+        return "service"
+    return "infra"
+
+
+def class_family(registry: Registry, ci_class: str) -> str:
+    """The class just below ``ConfigurationItem`` in the class's ancestry (its family).
+
+    Unknown classes are their own family.
+    """
+    if ci_class not in registry.classes:
+        return ci_class
+    chain = registry.ancestors(ci_class)
+    return chain[-2] if len(chain) >= 2 else chain[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKeys:
+    """The normalised identifiers of one record (or one reference) from one data source."""
+
+    native_key: str | None = None
+    serial: str | None = None
+    asset_tag: str | None = None
+    cloud_id: str | None = None
+    fqdn: str | None = None
+    hostname: str | None = None
+    domain: str | None = None
+    macs: tuple[str, ...] = ()
+    name: str | None = None
+    ci_class: str | None = None
+
+    @classmethod
+    def of(cls, ids: Identifiers, source: str) -> RecordKeys:
+        """Normalise ``ids`` as asserted by ``source`` (the native key becomes ``source:key``).
+
+        The hostname and domain are derived from the FQDN when the record lacks them.
+        """
+        fqdn = norm_text(ids.fqdn)
+        fqdn = fqdn.lower().rstrip(".") if fqdn else None
+        hostname = norm_text(ids.hostname)
+        domain = norm_text(ids.domain)
+        if hostname and "." in hostname and not re.fullmatch(r"[0-9.]+", hostname):
+            # a hostname that is really an FQDN
+            fqdn = fqdn or hostname.lower().rstrip(".")
+            hostname, derived = split_fqdn(hostname)
+            domain = domain or derived
+        if fqdn and not hostname:
+            hostname, derived = split_fqdn(fqdn)
+            domain = domain or derived
+        if fqdn and "." not in fqdn:  # not a fully qualified name at all
+            fqdn = None
+        nk = norm_text(ids.native_key)
+        macs = tuple(sorted({m for m in (norm_mac(x) for x in ids.mac_addresses) if m}))
+        return cls(
+            native_key=f"{source}:{nk}" if nk else None,
+            serial=norm_serial(ids.serial_number),
+            asset_tag=norm_text(ids.asset_tag),
+            cloud_id=norm_text(ids.cloud_id),
+            fqdn=fqdn,
+            hostname=hostname.lower() if hostname else None,
+            domain=domain.lower().rstrip(".") if domain else None,
+            macs=macs,
+            name=norm_text(ids.name),
+            ci_class=norm_text(ids.ci_class),
+        )
+
+    def has_other_than_mac(self) -> bool:
+        """Whether an identifier other than MAC addresses (and name) is set."""
+        return any((self.serial, self.asset_tag, self.cloud_id, self.fqdn, self.hostname))
+
+    def rule_value(self, rule: str, host_id: str | None = None) -> str | None:
+        """The record's key for ``rule`` (``None`` when the record cannot use the rule)."""
+        if rule == "native_key":
+            return self.native_key
+        if rule == "serial_number":
+            return self.serial.upper() if self.serial else None
+        if rule == "asset_tag":
+            return self.asset_tag.upper() if self.asset_tag else None
+        if rule == "cloud_id":
+            return self.cloud_id.lower() if self.cloud_id else None
+        if rule == "fqdn":
+            return self.fqdn
+        if rule == "hostname_domain":
+            if not self.hostname:
+                return None
+            return f"{self.hostname}.{self.domain}" if self.domain else self.hostname
+        if rule == "mac_address":
+            return ",".join(self.macs) if self.macs and self.has_other_than_mac() else None
+        if rule == "name_host":
+            return f"{self.name.casefold()}@{host_id}" if self.name and host_id else None
+        if rule == "name":
+            return self.name.casefold() if self.name else None
+        return None
+
+    def describe(self) -> str:
+        """The set identifiers in words, for skip reasons."""
+        parts = [
+            f"{k}={v!r}"
+            for k, v in (
+                ("native_key", self.native_key),
+                ("serial_number", self.serial),
+                ("asset_tag", self.asset_tag),
+                ("cloud_id", self.cloud_id),
+                ("fqdn", self.fqdn),
+                ("hostname", self.hostname),
+                ("domain", self.domain),
+                ("name", self.name),
+                ("ci_class", self.ci_class),
+            )
+            if v
+        ]
+        if self.macs:
+            parts.append(f"mac_addresses={list(self.macs)!r}")
+        return ", ".join(parts) or "no identifiers"
+
+
+def _ci_keys(ci: ConfigurationItem) -> Iterator[tuple[str, str]]:
+    for nk in ci.native_keys:
+        yield ("native_key", nk)
+    serial = norm_serial(ci.serial_number)
+    if serial:
+        yield ("serial_number", serial.upper())
+    if ci.asset_tag and ci.asset_tag.strip():
+        yield ("asset_tag", ci.asset_tag.strip().upper())
+    if ci.cloud_id and ci.cloud_id.strip():
+        yield ("cloud_id", ci.cloud_id.strip().lower())
+    if ci.fqdn:
+        yield ("fqdn", ci.fqdn.strip().lower().rstrip("."))
+    host = ci.hostname or (split_fqdn(ci.fqdn)[0] if ci.fqdn else None)
+    if host:
+        yield ("hostname", host.strip().lower())
+    for mac in ci.mac_addresses:
+        m = norm_mac(mac)
+        if m:
+            yield ("mac", m)
+    yield ("name", ci.name.strip().casefold())
+    if ci.host_id:
+        yield ("name_host", f"{ci.name.strip().casefold()}@{ci.host_id}")
+
+
+def ci_domain(ci: ConfigurationItem) -> str | None:
+    """The CI's domain, or the domain part of its FQDN."""
+    if ci.domain:
+        return ci.domain.strip().lower().rstrip(".")
+    if ci.fqdn:
+        return split_fqdn(ci.fqdn)[1]
+    return None
+
+
+class CIIndex:
+    """The CIs one import run knows, indexed by every identifier.
+
+    Duplicates (``duplicate_of`` set) are kept but never indexed, so identification never
+    returns them.
+    """
+
+    def __init__(self) -> None:
+        self.cis: dict[str, ConfigurationItem] = {}
+        self._keys: dict[str, list[tuple[str, str]]] = {}
+        self._by_key: dict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def __contains__(self, ci_id: object) -> bool:
+        return ci_id in self.cis
+
+    def __len__(self) -> int:
+        return len(self.cis)
+
+    def get(self, ci_id: str) -> ConfigurationItem | None:
+        """The CI or ``None``."""
+        return self.cis.get(ci_id)
+
+    def put(self, ci: ConfigurationItem) -> None:
+        """Add or replace a CI and re-index it."""
+        for key in self._keys.pop(ci.ci_id, ()):
+            self._by_key[key].discard(ci.ci_id)
+        self.cis[ci.ci_id] = ci
+        if ci.duplicate_of is None:
+            keys = list(dict.fromkeys(_ci_keys(ci)))
+            self._keys[ci.ci_id] = keys
+            for key in keys:
+                self._by_key[key].add(ci.ci_id)
+
+    def put_all(self, cis: Iterable[ConfigurationItem]) -> None:
+        """:meth:`put` each CI."""
+        for ci in cis:
+            self.put(ci)
+
+    def lookup(self, kind: str, value: str) -> list[ConfigurationItem]:
+        """Indexed CIs with key ``(kind, value)``, sorted by ``ci_id``."""
+        return [self.cis[i] for i in sorted(self._by_key.get((kind, value), ()))]
+
+    def values(self) -> list[ConfigurationItem]:
+        """Every CI (duplicates included), sorted by ``ci_id``."""
+        return [self.cis[i] for i in sorted(self.cis)]
+
+
+def contradicts(keys: RecordKeys, ci: ConfigurationItem, fields: Iterable[str]) -> bool:
+    """Whether a record's identifier in ``fields`` is set on both and differs."""
+    for f in fields:
+        if f == "serial_number":
+            mine, theirs = keys.serial, norm_serial(ci.serial_number)
+            if mine and theirs and mine.upper() != theirs.upper():
+                return True
+        elif f == "asset_tag":
+            if keys.asset_tag and ci.asset_tag and keys.asset_tag.upper() != ci.asset_tag.upper():
+                return True
+        elif f == "cloud_id":
+            if keys.cloud_id and ci.cloud_id and keys.cloud_id.lower() != ci.cloud_id.lower():
+                return True
+        elif f == "fqdn":
+            if keys.fqdn and ci.fqdn and keys.fqdn != ci.fqdn.lower().rstrip("."):
+                return True
+        elif f == "hostname":
+            theirs_h = ci.hostname or (split_fqdn(ci.fqdn)[0] if ci.fqdn else None)
+            if keys.hostname and theirs_h and keys.hostname != theirs_h.lower():
+                return True
+        elif f == "domain":
+            theirs_d = ci_domain(ci)
+            if keys.domain and theirs_d and keys.domain != theirs_d:
+                return True
+    return False
+
+
+def cis_conflict(a: ConfigurationItem, b: ConfigurationItem) -> str | None:
+    """The first strong identifier on which two CIs disagree (both set, different), or None."""
+    sa, sb = norm_serial(a.serial_number), norm_serial(b.serial_number)
+    if sa and sb and sa.upper() != sb.upper():
+        return "serial_number"
+    if a.cloud_id and b.cloud_id and a.cloud_id.lower() != b.cloud_id.lower():
+        return "cloud_id"
+    if a.fqdn and b.fqdn and a.fqdn.lower() != b.fqdn.lower():
+        return "fqdn"
+    da, db = ci_domain(a), ci_domain(b)
+    if da and db and da != db:
+        return "domain"
+    return None
+
+
+def match_rule(
+    index: CIIndex,
+    registry: Registry,
+    rule: str,
+    keys: RecordKeys,
+    *,
+    ci_class: str | None,
+    host_id: str | None = None,
+) -> list[ConfigurationItem]:
+    """The indexed CIs that ``rule`` matches for a record, sorted by ``ci_id``.
+
+    Parameters
+    ----------
+    index : CIIndex
+        The run's CIs.
+    registry : Registry
+        CI classes (groups and families).
+    rule : str
+        One of :data:`cmdb_graph.model.IDENTIFIER_RULES`.
+    keys : RecordKeys
+        The record's normalised identifiers.
+    ci_class : str or None
+        The record's class; ``None`` for a reference without a class (no group filter).
+    host_id : str, optional
+        The resolved host of a dependent CI (``name_host``).
+
+    Returns
+    -------
+    list of ConfigurationItem
+        Empty when the record cannot use the rule or nothing matches.
+    """
+    value = keys.rule_value(rule, host_id)
+    if value is None:
+        return []
+    group = class_group(registry, ci_class) if ci_class else None
+
+    def in_group(ci: ConfigurationItem) -> bool:
+        return group is None or class_group(registry, ci.ci_class) == group
+
+    later = ("serial_number", "cloud_id")
+    found: list[ConfigurationItem]
+    if rule == "native_key":
+        return index.lookup("native_key", value)
+    if rule in ("serial_number", "asset_tag", "cloud_id"):
+        found = [c for c in index.lookup(rule, value) if in_group(c)]
+    elif rule == "fqdn":
+        found = [
+            c
+            for c in index.lookup("fqdn", value)
+            if in_group(c) and not contradicts(keys, c, later)
+        ]
+    elif rule == "hostname_domain":
+        assert keys.hostname is not None
+        found = [
+            c
+            for c in index.lookup("hostname", keys.hostname)
+            if in_group(c) and not contradicts(keys, c, (*later, "domain"))
+        ]
+    elif rule == "mac_address":
+        ids: set[str] = set()
+        for mac in keys.macs:
+            ids.update(c.ci_id for c in index.lookup("mac", mac))
+        found = [
+            c
+            for c in (index.cis[i] for i in sorted(ids))
+            if in_group(c) and not contradicts(keys, c, (*STRONG_FIELDS, "domain"))
+        ]
+    elif rule == "name_host":
+        found = [c for c in index.lookup("name_host", value) if in_group(c)]
+    elif rule == "name":
+        if ci_class:
+            fam = class_family(registry, ci_class)
+            found = [
+                c for c in index.lookup("name", value) if class_family(registry, c.ci_class) == fam
+            ]
+        else:
+            found = index.lookup("name", value)
+        found = [c for c in found if not contradicts(keys, c, later)]
+    else:
+        return []
+    return found
