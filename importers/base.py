@@ -204,7 +204,8 @@ def read_csv(
         except csv.Error:
             delimiter = ","
     csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a file cut inside a quoted field (truncated) is an error, not a short last row
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:

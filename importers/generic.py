@@ -54,7 +54,14 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 from dateutil import parser as date_parser
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cmdb_graph.errors import ConfigurationError, InvalidRecordError
 from cmdb_graph.model.entities import LifecycleStage, Scalar
@@ -287,6 +294,17 @@ class MappingSpec(_Spec):
     asset: AssetSpec | None = None
     relationship: RelationshipSpec | None = None
 
+    @field_validator("ci_class")
+    @classmethod
+    def _class_names(cls, spec: ValueSpec | None) -> ValueSpec | None:
+        cur = spec
+        while cur is not None:
+            for c in (cur.constant, cur.default, *(cur.map or {}).values()):
+                if c is not None and not CLASS_NAME.match(str(c)):
+                    raise ValueError(f"CI class {c!r} must be a PascalCase class name")
+            cur = cur.fallback
+        return spec
+
     @model_validator(mode="after")
     def _complete(self) -> MappingSpec:
         if self.record == "ci":
@@ -294,11 +312,6 @@ class MappingSpec(_Spec):
                 raise ValueError("a CI mapping needs 'ci_class'")
             if self.name is None:
                 raise ValueError("a CI mapping needs 'name'")
-            consts = [self.ci_class.constant, self.ci_class.default,
-                      *(self.ci_class.map or {}).values()]
-            for c in consts:
-                if c is not None and not CLASS_NAME.match(str(c)):
-                    raise ValueError(f"CI class {c!r} must be PascalCase")
         elif self.relationship is None:
             raise ValueError("a relationship mapping needs 'relationship'")
         return self
