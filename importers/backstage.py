@@ -184,9 +184,12 @@ class BackstageImporter:
                 )
             kind = str(require(doc, "kind", file=name, record=record, line=line))
             meta = doc.get("metadata")
-            if not isinstance(meta, Mapping):
-                raise bad("required field is missing or not a mapping", "metadata")
-            ename = str(require(meta, "name", file=name, record=record, line=line))
+            if meta is not None and not isinstance(meta, Mapping):
+                raise bad("metadata must be a mapping", "metadata")
+            meta = meta or {}
+            if not meta.get("name"):
+                raise bad("required field is missing or empty", "metadata.name")
+            ename = str(meta["name"])
             namespace = str(meta.get("namespace") or "default")
             spec = doc.get("spec") or {}
             if not isinstance(spec, Mapping):

@@ -171,7 +171,10 @@ class ComposeImporter:
                     else str(v).split(":", 1)[0]
                 )
                 target = str(v.get("target")) if isinstance(v, Mapping) else str(v)
-                mounts.append(target if isinstance(v, Mapping) else str(v))
+                mounts.append(
+                    (f"{source}:{target}" if source else target) if isinstance(v, Mapping)
+                    else str(v)
+                )
                 if source and not source.startswith((".", "/", "~", "$")):
                     named.append(source)
             if mounts:

@@ -199,12 +199,18 @@ class KubernetesImporter:
         self, obj: Mapping[str, Any], origin: Origin
     ) -> tuple[str, str, Mapping[str, Any]]:
         meta = obj.get("metadata")
-        if not isinstance(meta, Mapping):
+        if meta is not None and not isinstance(meta, Mapping):
             raise InvalidRecordError(
-                "required field is missing or not a mapping", file=origin.file,
-                line=origin.line, record=origin.record, field="metadata",
+                "metadata must be a mapping", file=origin.file, line=origin.line,
+                record=origin.record, field="metadata",
             )
-        name = require(meta, "name", file=origin.file, record=origin.record, line=origin.line)
+        name = (meta or {}).get("name")
+        if not name:
+            raise InvalidRecordError(
+                "required field is missing or empty", file=origin.file, line=origin.line,
+                record=origin.record, field="metadata.name",
+            )
+        meta = meta or {}
         namespace = meta.get("namespace") or self.default_namespace
         return str(namespace), str(name), meta
 

@@ -1,0 +1,176 @@
+"""Docker Compose importer: the voting app, every depends_on form, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.records import CIRecord, Record, RelationshipRecord
+from importers import get_importer
+from tests.helpers.battery import run_battery
+
+REPO = Path(__file__).resolve().parents[3]
+VOTING = (
+    REPO / ".." / "shared" / "realdata" / "docker-compose" / "example-voting-app.docker-compose.yml"
+)
+FORMS = REPO / "tests" / "fixtures" / "importers" / "compose_depends_forms.yaml"
+
+VALID = b"""services:
+  web:
+    depends_on:
+      db:
+        condition: service_healthy
+    links: ["db:database"]
+    image: nginx:1.27
+  db:
+    image: postgres:16
+    networks: [back]
+networks:
+  back:
+"""
+
+
+def _edges(records: list[Record]) -> set[tuple[str, str, str]]:
+    names = {r.identifiers.native_key: r.name for r in records if isinstance(r, CIRecord)}
+    return {
+        (names[r.source.native_key], r.rel_type, names[r.target.native_key])
+        for r in records
+        if isinstance(r, RelationshipRecord)
+    }
+
+
+def test_voting_app_services_and_networks() -> None:
+    # Arrange / Act
+    records = list(get_importer("compose", project="voting").parse(VOTING))
+
+    # Assert
+    cis = {(r.ci_class, r.name) for r in records if isinstance(r, CIRecord)}
+    assert cis == {
+        ("Container", "votes"),
+        ("Container", "result"),
+        ("Container", "worker"),
+        ("Container", "redis"),
+        ("Container", "db"),
+        ("Network", "voting_front-tier"),
+        ("Network", "voting_back-tier"),
+    }
+    # the file declares no depends_on: its graph is the networks each service joins
+    assert _edges(records) == {
+        ("votes", "CONNECTS_TO", "voting_front-tier"),
+        ("votes", "CONNECTS_TO", "voting_back-tier"),
+        ("result", "CONNECTS_TO", "voting_front-tier"),
+        ("result", "CONNECTS_TO", "voting_back-tier"),
+        ("worker", "CONNECTS_TO", "voting_back-tier"),
+        ("redis", "CONNECTS_TO", "voting_back-tier"),
+        ("db", "CONNECTS_TO", "voting_back-tier"),
+    }
+    db = next(r for r in records if isinstance(r, CIRecord) and r.name == "db")
+    assert db.attributes["image"] == "postgres:9.4"
+    assert db.attributes["named_volumes"] == ["db-data"]
+    assert db.identifiers.native_key == "voting/db"
+
+
+def test_project_defaults_to_the_folder_name() -> None:
+    # Arrange / Act
+    records = list(get_importer("compose").parse(VOTING))
+
+    # Assert
+    assert {r.identifiers.native_key for r in records if isinstance(r, CIRecord)} >= {
+        "docker-compose/votes",
+        "docker-compose/network/back-tier",
+    }
+
+
+def test_every_depends_on_form() -> None:
+    # Arrange / Act
+    records = list(get_importer("compose").parse(FORMS))
+
+    # Assert
+    rels = {
+        (r.source.native_key, r.rel_type, r.target.native_key): r
+        for r in records
+        if isinstance(r, RelationshipRecord)
+    }
+    deps = {k: (r.optional, r.properties) for k, r in rels.items() if k[1] == "DEPENDS_ON"}
+    assert deps == {
+        ("shop/web", "DEPENDS_ON", "shop/api"): (False, {"declared_by": "depends_on"}),
+        ("shop/api", "DEPENDS_ON", "shop/db"): (
+            False, {"declared_by": "depends_on", "condition": "service_healthy"}),
+        ("shop/api", "DEPENDS_ON", "shop/migrate"): (
+            False,
+            {"declared_by": "depends_on", "condition": "service_completed_successfully"},
+        ),
+        ("shop/api", "DEPENDS_ON", "shop/cache"): (
+            True, {"declared_by": "depends_on", "condition": "service_started"}),
+        ("shop/migrate", "DEPENDS_ON", "shop/db"): (False, {"declared_by": "depends_on"}),
+        ("shop/sidecar", "DEPENDS_ON", "shop/api"): (False, {"declared_by": "network_mode"}),
+    }
+    assert not any(r.inferred for r in rels.values())
+    assert {e for e in _edges(records) if e[1] == "CONNECTS_TO"} == {
+        ("web", "CONNECTS_TO", "shop-frontend"),  # the network's own name
+        ("api", "CONNECTS_TO", "shop-frontend"),
+        ("api", "CONNECTS_TO", "shop_back"),
+        ("migrate", "CONNECTS_TO", "shop_back"),
+        ("db", "CONNECTS_TO", "shop_back"),
+        ("cache", "CONNECTS_TO", "shop_default"),  # no networks: the default one
+        # sidecar shares api's network stack: no network of its own
+    }
+    nets = {r.name: r.attributes for r in records
+            if isinstance(r, CIRecord) and r.ci_class == "Network"}
+    assert nets["shared"]["external"] is True
+    api = next(r for r in records if isinstance(r, CIRecord) and r.name == "api")
+    assert api.attributes["build"] == "./api"
+    assert api.attributes["named_volumes"] == ["uploads"]  # ./config is a bind mount
+
+
+def test_links_alone_make_a_dependency(tmp_path: Path) -> None:
+    # Arrange
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  a: {image: x, links: ['b:alias']}\n  b: {image: y}\n")
+
+    # Act
+    records = list(get_importer("compose", project="p").parse(path))
+
+    # Assert
+    [rel] = [r for r in records if isinstance(r, RelationshipRecord) and r.rel_type ==
+             "DEPENDS_ON"]
+    assert (rel.source.native_key, rel.target.native_key) == ("p/a", "p/b")
+    assert rel.properties == {"declared_by": "links"}
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("services:\n  a: {image: x, depends_on: [nope]}\n", "depends_on"),
+        ("services:\n  a: {image: x, depends_on: {b: {condition: sometimes}}}\n"
+         "  b: {image: y}\n", "depends_on.b.condition"),
+        ("services:\n  a: {image: x, networks: [ghost]}\n", "networks"),
+        ("services:\n  a: {command: run}\n", "image"),
+        ("version: '3'\n", "services"),
+    ],
+)
+def test_bad_references_name_service_and_field(tmp_path: Path, text: str, field: str) -> None:
+    # Arrange
+    path = tmp_path / "compose.yaml"
+    path.write_text(text)
+
+    # Act
+    with pytest.raises(InvalidRecordError) as info:
+        list(get_importer("compose").parse(path))
+
+    # Assert
+    assert info.value.file == str(path)
+    assert info.value.field == field
+
+
+def test_bad_input_battery(tmp_path: Path) -> None:
+    run_battery(
+        get_importer("compose"),
+        VALID,
+        fmt="yaml",
+        tmp_path=tmp_path,
+        missing_required=lambda data: data.replace(b"    image: postgres:16\n", b""),
+        required_field="image",
+    )
