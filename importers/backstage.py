@@ -43,7 +43,9 @@ Relationships point from the dependent to what it needs (all ``DEPENDS_ON``, dec
 Every entity's native key is its full reference ``<kind>:<namespace>/<name>`` (lower case kind);
 relationships name their ends by it, so references across files of the same source resolve in
 ingestion. CI names are ``metadata.name`` (``<namespace>/<name>`` outside the default
-namespace); ``title``, ``description``, ``lifecycle``, ``tags`` are attributes.
+namespace); ``title``, ``description``, ``lifecycle``, ``tags`` are attributes, and lifecycle
+``production`` sets ``environment`` to ``production``. A User becomes a person named by its
+``profile.displayName`` (else its entity name), with the entity name as ``username``.
 """
 
 from __future__ import annotations
