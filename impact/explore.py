@@ -1,0 +1,366 @@
+"""Exploration: neighbourhood, paths between CIs, service map, single points of failure.
+
+Directions follow each relationship type's impact direction (as in ``cmdb_graph.store.base``):
+**upstream** of a CI are the CIs its failure reaches (its dependents), **downstream** are the
+CIs it needs (its dependencies, and the members of a cluster). For a type whose impact is
+``none``, downstream follows the stored orientation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import networkx as nx
+
+from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model import ImpactDirection, Registry
+from impact._common import attr, get_topology, require_cis
+from impact.limits import DEFAULT_LIMITS, ImpactLimits
+from impact.results import (
+    EdgeRef,
+    Neighbourhood,
+    NodeRef,
+    PathsResult,
+    ServiceLayer,
+    ServiceMap,
+    SinglePointOfFailure,
+)
+from impact.topology import DOWN, Topology
+
+__all__ = ["neighbourhood", "paths_between", "service_map", "single_points_of_failure"]
+
+_DIRECTIONS = ("upstream", "downstream", "both")
+
+
+def _direction(direction: str) -> str:
+    value = str(direction)
+    if value not in _DIRECTIONS:
+        raise InvalidRecordError(
+            f"direction must be one of {', '.join(_DIRECTIONS)}, got {value!r}",
+            field="direction",
+        )
+    return value
+
+
+def _steps(
+    graph: nx.MultiDiGraph,
+    registry: Registry,
+    node: str,
+    direction: str,
+    rel_types: frozenset[str] | None,
+) -> Iterator[str]:
+    """Neighbours of ``node`` one hop away in ``direction`` over the allowed types."""
+    dirs = registry.impacting_types()
+    for _, v, key, data in graph.out_edges(node, keys=True, data=True):
+        rel = str(data.get("rel_type", key))
+        if rel_types is not None and rel not in rel_types:
+            continue
+        # stored node -> v: v is downstream unless the type flows start -> end
+        up = dirs.get(rel) is ImpactDirection.START_TO_END
+        if direction == "both" or (direction == "upstream") == up:
+            yield v
+    for u, _, key, data in graph.in_edges(node, keys=True, data=True):
+        rel = str(data.get("rel_type", key))
+        if rel_types is not None and rel not in rel_types:
+            continue
+        up = dirs.get(rel) is not ImpactDirection.START_TO_END
+        if direction == "both" or (direction == "upstream") == up:
+            yield u
+
+
+def _node_ref(graph: nx.MultiDiGraph, ci: str, distance: int) -> NodeRef:
+    return NodeRef(ci_id=ci, name=str(attr(graph, ci, "name", ci)),
+                   ci_class=str(attr(graph, ci, "ci_class", "")), distance=distance)
+
+
+def _edges_among(
+    graph: nx.MultiDiGraph, nodes: Iterable[str], rel_types: frozenset[str] | None
+) -> tuple[EdgeRef, ...]:
+    keep = set(nodes)
+    out = [
+        EdgeRef(source=u, target=v, rel_type=str(data.get("rel_type", key)),
+                optional=bool(data.get("optional", False)))
+        for u, v, key, data in graph.subgraph(keep).edges(keys=True, data=True)
+        if rel_types is None or str(data.get("rel_type", key)) in rel_types
+    ]
+    return tuple(sorted(out, key=lambda e: (e.source, e.target, e.rel_type)))
+
+
+def neighbourhood(
+    graph: nx.MultiDiGraph,
+    ci_id: str,
+    *,
+    depth: int = 1,
+    direction: str = "both",
+    rel_types: Sequence[str] | None = None,
+    registry: Registry | None = None,
+    limits: ImpactLimits = DEFAULT_LIMITS,
+) -> Neighbourhood:
+    """The CIs within ``depth`` hops of ``ci_id`` and the relationships among them.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        Dependency graph in the store shape.
+    ci_id : str
+    depth : int
+        Hops (at most ``limits.max_depth``).
+    direction : {"upstream", "downstream", "both"}
+        See the module docstring.
+    rel_types : sequence of str, optional
+        Follow only these relationship types (and list only their edges).
+    registry, limits
+        As everywhere in :mod:`impact`.
+
+    Returns
+    -------
+    Neighbourhood
+
+    Raises
+    ------
+    CINotFoundError
+        ``ci_id`` is not in ``graph``.
+    InvalidRecordError
+        Unknown direction.
+    TraversalLimitError
+        ``depth`` over the cap, or more CIs than ``limits.max_results``.
+    """
+    require_cis(graph, [ci_id])
+    hops = limits.check_depth(depth)
+    how = _direction(direction)
+    reg = registry or Registry()
+    types = frozenset(rel_types) if rel_types is not None else None
+    dist = {ci_id: 0}
+    frontier = [ci_id]
+    for level in range(1, hops + 1):
+        nxt = []
+        for node in frontier:
+            for nb in _steps(graph, reg, node, how, types):
+                if nb not in dist:
+                    dist[nb] = level
+                    nxt.append(nb)
+        limits.check_results(len(dist))
+        if not nxt:
+            break
+        frontier = nxt
+    nodes = sorted((_node_ref(graph, c, d) for c, d in dist.items()),
+                   key=lambda r: (r.distance, r.ci_id))
+    return Neighbourhood(center=ci_id, depth=hops, direction=how, nodes=tuple(nodes),
+                         edges=_edges_among(graph, dist, types))
+
+
+def paths_between(
+    graph: nx.MultiDiGraph,
+    source: str,
+    target: str,
+    *,
+    max_paths: int = 10,
+    max_length: int | None = None,
+    direction: str = "both",
+    rel_types: Sequence[str] | None = None,
+    registry: Registry | None = None,
+    limits: ImpactLimits = DEFAULT_LIMITS,
+) -> PathsResult:
+    """Simple paths from ``source`` to ``target``, shortest first.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+    source, target : str
+    max_paths : int
+        At most this many paths (capped by ``limits.max_paths``).
+    max_length : int, optional
+        At most this many hops (default and cap ``limits.max_path_length``).
+    direction : {"upstream", "downstream", "both"}
+        ``downstream``: each hop goes from a CI to one it needs; ``upstream``: to one that its
+        failure reaches; ``both``: either way.
+    rel_types : sequence of str, optional
+        Follow only these relationship types.
+    registry, limits
+        As everywhere in :mod:`impact`.
+
+    Returns
+    -------
+    PathsResult
+        Empty when no path within the bounds exists. Sorted by length, then by their ``ci_id``
+        sequences; which paths of equal length are kept when more exist is deterministic (the
+        search runs on a graph built in sorted order). ``truncated`` tells whether more paths
+        within the length bound exist.
+
+    Raises
+    ------
+    CINotFoundError
+        An end is not in ``graph``.
+    InvalidRecordError
+        Unknown direction.
+    TraversalLimitError
+        ``max_paths`` or ``max_length`` over the caps.
+    """
+    require_cis(graph, [source, target])
+    count = limits.check_paths(max_paths)
+    length = limits.check_path_length(max_length)
+    how = _direction(direction)
+    reg = registry or Registry()
+    types = frozenset(rel_types) if rel_types is not None else None
+    hop = nx.DiGraph()
+    hop.add_nodes_from(sorted(graph.nodes))
+    pairs = sorted({(u, v) for u in graph.nodes for v in _steps(graph, reg, u, how, types)})
+    hop.add_edges_from(pairs)
+    found: list[tuple[str, ...]] = []
+    truncated = False
+    if source == target:
+        found = [(source,)]
+    else:
+        try:
+            for path in nx.shortest_simple_paths(hop, source, target):
+                if len(path) - 1 > length:
+                    break
+                if len(found) == count:
+                    truncated = True
+                    break
+                found.append(tuple(path))
+        except nx.NetworkXNoPath:
+            found = []
+    found.sort(key=lambda p: (len(p), p))
+    return PathsResult(
+        source=source,
+        target=target,
+        paths=tuple(found),
+        rel_types=tuple(tuple(_hop_types(graph, a, b, types) for a, b in zip(p, p[1:],
+                                                                             strict=False))
+                        for p in found),
+        truncated=truncated,
+    )
+
+
+def _hop_types(graph: nx.MultiDiGraph, a: str, b: str, types: frozenset[str] | None) -> str:
+    found = set()
+    for u, v in ((a, b), (b, a)):
+        if graph.has_edge(u, v):
+            for key, data in graph[u][v].items():
+                rel = str(data.get("rel_type", key))
+                if types is None or rel in types:
+                    found.add(rel)
+    return "|".join(sorted(found))
+
+
+def service_map(
+    graph: nx.MultiDiGraph,
+    service: str,
+    *,
+    depth_limit: int | None = None,
+    registry: Registry | None = None,
+    limits: ImpactLimits = DEFAULT_LIMITS,
+    topology: Topology | None = None,
+) -> ServiceMap:
+    """A service down to its infrastructure: every CI it needs, layer by layer.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+    service : str
+        ``ci_id`` of the service (any CI works).
+    depth_limit : int, optional
+        Hops below the service (default and cap ``limits.max_depth``).
+    registry, limits, topology
+        As everywhere in :mod:`impact`.
+
+    Returns
+    -------
+    ServiceMap
+        Nodes with their distance, the impact-carrying relationships among them (stored
+        orientation), and layers by distance; ``truncated`` when CIs lie beyond the depth.
+
+    Raises
+    ------
+    CINotFoundError
+        ``service`` is not in ``graph``.
+    TraversalLimitError
+        Depth over the cap, or more CIs than ``limits.max_results``.
+    """
+    require_cis(graph, [service])
+    hops = limits.check_depth(depth_limit)
+    reg, topo = get_topology(graph, registry, topology)
+    nodes, depth = topo.closure(topo.indexes([service]), reverse=True, max_depth=hops + 1)
+    kept = [i for i in nodes.tolist() if depth[i] <= hops]
+    truncated = len(kept) < nodes.size
+    limits.check_results(len(kept))
+    ids = [topo.ids[i] for i in kept]
+    layers: dict[int, list[str]] = {}
+    for i in kept:
+        layers.setdefault(int(depth[i]), []).append(topo.ids[i])
+    types = frozenset(reg.impacting_types())
+    refs = sorted((_node_ref(graph, topo.ids[i], int(depth[i])) for i in kept),
+                  key=lambda r: (r.distance, r.ci_id))
+    return ServiceMap(
+        service=service,
+        nodes=tuple(refs),
+        edges=_edges_among(graph, ids, types),
+        layers=tuple(ServiceLayer(depth=d, ci_ids=tuple(sorted(c))) for d, c in
+                     sorted(layers.items())),
+        truncated=truncated,
+    )
+
+
+def single_points_of_failure(
+    graph: nx.MultiDiGraph,
+    service: str,
+    *,
+    registry: Registry | None = None,
+    limits: ImpactLimits = DEFAULT_LIMITS,
+    topology: Topology | None = None,
+) -> tuple[SinglePointOfFailure, ...]:
+    """The CIs whose failure alone takes ``service`` down.
+
+    Each CI the service needs (its whole downstream closure) is failed on its own and the
+    statuses propagated with the full rules, redundancy included: members of a cluster whose
+    rule tolerates one loss are not single points of failure, while a switch they all hang
+    from is. The propagation runs on the service's closure only, which holds every input of
+    its CIs, so the result equals a propagation over the whole estate.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+    service : str
+    registry, limits, topology
+        As everywhere in :mod:`impact`.
+
+    Returns
+    -------
+    tuple of SinglePointOfFailure
+        Sorted by depth below the service, then ``ci_id``; ``path`` runs from the service down
+        to the CI.
+
+    Raises
+    ------
+    CINotFoundError
+        ``service`` is not in ``graph``.
+    TraversalLimitError
+        The closure holds more CIs than ``limits.max_results``.
+    """
+    require_cis(graph, [service])
+    reg, topo = get_topology(graph, registry, topology)
+    nodes, depth = topo.closure(topo.indexes([service]), reverse=True)
+    limits.check_results(int(nodes.size))
+    ids = [topo.ids[i] for i in nodes.tolist()]
+    sub = Topology.from_graph(graph.subgraph(ids), reg)
+    target = sub.index[service]
+    impact_graph = nx.DiGraph()
+    impact_graph.add_nodes_from(range(sub.n))
+    for i in range(sub.n):
+        deps, _ = sub.dependents(i)
+        impact_graph.add_edges_from((i, int(j)) for j in deps.tolist())
+    out: list[SinglePointOfFailure] = []
+    for ci in ids:
+        if ci == service:
+            continue
+        prop = sub.propagate(sub.indexes([ci]))
+        if int(prop.status[target]) == DOWN:
+            path = [sub.ids[i] for i in nx.shortest_path(impact_graph, sub.index[ci], target)]
+            path.reverse()
+            out.append(SinglePointOfFailure(
+                ci_id=ci, name=str(attr(graph, ci, "name", ci)),
+                ci_class=str(attr(graph, ci, "ci_class", "")),
+                depth=int(depth[topo.index[ci]]), path=tuple(path),
+            ))
+    return tuple(sorted(out, key=lambda s: (s.depth, s.ci_id)))

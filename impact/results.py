@@ -1,0 +1,380 @@
+"""Frozen result models of the impact engine.
+
+Every result is a frozen pydantic model whose tuples are sorted deterministically (the sort
+key is stated on each field), so two runs over the same graph give equal results, whatever
+store extracted the graph.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ChangeConflict",
+    "ChangeImpact",
+    "ConflictKind",
+    "EdgeRef",
+    "ImpactStatus",
+    "ImpactSummary",
+    "ImpactedCI",
+    "Neighbourhood",
+    "NodeRef",
+    "PathsResult",
+    "ProbableCause",
+    "ProbableCauses",
+    "QualityFinding",
+    "QualityReport",
+    "RedundancyImpact",
+    "Routing",
+    "ServiceLayer",
+    "ServiceMap",
+    "SinglePointOfFailure",
+    "StatusResult",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImpactStatus(StrEnum):
+    """Status of a CI under a failure or change (DESIGN section 4)."""
+
+    OPERATIONAL = "operational"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class StatusResult(_Frozen):
+    """Outcome of status propagation.
+
+    Attributes
+    ----------
+    failed : tuple of str
+        The failed CIs (sorted).
+    down, degraded : tuple of str
+        CIs down / degraded because of the failure, failed CIs excluded (sorted).
+    cycles : tuple of tuple of str
+        Cycles of impact relationships among the reached CIs (each sorted, list sorted);
+        propagation terminated on them.
+    """
+
+    failed: tuple[str, ...]
+    down: tuple[str, ...]
+    degraded: tuple[str, ...]
+    cycles: tuple[tuple[str, ...], ...] = ()
+
+    def status_of(self, ci_id: str) -> ImpactStatus:
+        """The status of one CI (operational when not reached)."""
+        if ci_id in self.failed or ci_id in self.down:
+            return ImpactStatus.DOWN
+        if ci_id in self.degraded:
+            return ImpactStatus.DEGRADED
+        return ImpactStatus.OPERATIONAL
+
+
+class ImpactedCI(_Frozen):
+    """One CI reached by a change or failure.
+
+    Attributes
+    ----------
+    ci_id, name, ci_class : str
+        Identity of the CI.
+    kind : str
+        Its class's :class:`cmdb_graph.model.ServiceKind` value.
+    status : ImpactStatus
+        Down or degraded.
+    depth : int
+        Hops from the nearest changed CI along impact edges.
+    business_criticality : int or None
+        1 (most critical) to 4.
+    paths : tuple of tuple of str
+        Paths that explain the status, each from a changed CI to this one; shortest first,
+        then lexicographic, at most the requested number. A down CI is explained by paths of
+        down CIs over required relationships.
+    """
+
+    ci_id: str
+    name: str
+    ci_class: str
+    kind: str
+    status: ImpactStatus
+    depth: int
+    business_criticality: int | None = None
+    paths: tuple[tuple[str, ...], ...] = ()
+
+
+class RedundancyImpact(_Frozen):
+    """A CI with a redundancy rule that lost headroom.
+
+    Attributes
+    ----------
+    ci_id, name, rule : str
+        The group and its rule (``all``, ``k``, ``k%``).
+    required_inputs : int
+        Members or required dependencies counted by the rule.
+    inputs_down : int
+        How many of them are down.
+    threshold : int
+        How many must be up.
+    headroom : int
+        ``required_inputs - inputs_down - threshold``: inputs that may still fail before the
+        CI goes down; negative when below the threshold.
+    status : ImpactStatus
+    """
+
+    ci_id: str
+    name: str
+    rule: str
+    required_inputs: int
+    inputs_down: int
+    threshold: int
+    headroom: int
+    status: ImpactStatus
+
+
+class ImpactSummary(_Frozen):
+    """Counts over the reported impacted CIs.
+
+    ``most_critical_service``: the impacted business or application service with the lowest
+    business criticality number (down before degraded, then ``ci_id``), if any.
+    """
+
+    total: int
+    by_status: dict[str, int]
+    by_class: dict[str, int]
+    services_hit: int
+    most_critical_service: str | None = None
+    most_critical_level: int | None = None
+
+
+class ChangeImpact(_Frozen):
+    """Result of :func:`impact.change_impact`.
+
+    Attributes
+    ----------
+    changed : tuple of str
+        CIs under change (sorted); they are down and are not repeated in ``impacted``.
+    impacted : tuple of ImpactedCI
+        Sorted by depth, then ``ci_id``.
+    redundancy : tuple of RedundancyImpact
+        Groups that lost headroom, sorted by ``ci_id``.
+    cycles : tuple of tuple of str
+        Cycles met during propagation.
+    summary : ImpactSummary
+    depth_limit : int
+        Depth up to which CIs are reported.
+    truncated : bool
+        Whether CIs beyond ``depth_limit`` were reached and left out.
+    """
+
+    changed: tuple[str, ...]
+    impacted: tuple[ImpactedCI, ...]
+    redundancy: tuple[RedundancyImpact, ...]
+    cycles: tuple[tuple[str, ...], ...]
+    summary: ImpactSummary
+    depth_limit: int
+    truncated: bool = False
+
+
+class ConflictKind(StrEnum):
+    """Kinds of change conflicts (DESIGN section 4)."""
+
+    SAME_CI = "same_ci"
+    IMPACT_OVERLAP = "impact_overlap"
+    BLACKOUT = "blackout"
+    OUTSIDE_MAINTENANCE = "outside_maintenance"
+    REDUNDANCY_COMBINED = "redundancy_combined"
+
+
+class ChangeConflict(_Frozen):
+    """One conflict of a change.
+
+    Attributes
+    ----------
+    kind : ConflictKind
+    change_id : str
+        The change assessed.
+    other_change_id : str or None
+        The change it collides with (same CI, impact overlap, combined redundancy).
+    window_id : str or None
+        The blackout or maintenance window concerned.
+    ci_ids : tuple of str
+        The CIs concerned (sorted): shared CIs, impacted services in blackout, CIs changed
+        outside maintenance, redundancy groups pushed below threshold.
+    detail : str
+        One sentence for people.
+    """
+
+    kind: ConflictKind
+    change_id: str
+    other_change_id: str | None = None
+    window_id: str | None = None
+    ci_ids: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class Routing(_Frozen):
+    """Where an incident on a CI goes.
+
+    Attributes
+    ----------
+    ci_id : str
+        The CI the incident is on.
+    support_group : str or None
+        The group to route to; ``None`` when no CI on the way has one.
+    routed_via : str or None
+        The CI whose group was taken (``ci_id`` itself when it has one).
+    path : tuple of str
+        From ``ci_id`` down its dependencies to ``routed_via``.
+    reason : str
+    """
+
+    ci_id: str
+    support_group: str | None
+    routed_via: str | None
+    path: tuple[str, ...] = ()
+    reason: str = ""
+
+
+class ProbableCause(_Frozen):
+    """A candidate cause for several affected CIs.
+
+    Attributes
+    ----------
+    ci_id, name, ci_class : str
+    explains : tuple of str
+        Affected CIs that this CI's failure reaches (itself included when affected), sorted.
+    distance : int
+        Sum over ``explains`` of the hops from this CI to each.
+    recent_changes : tuple of str
+        ``change_id`` of changes on this CI whose window falls in the look-back period.
+    open_incidents : tuple of str
+        ``incident_id`` of its own open incidents.
+    support_group : str or None
+    """
+
+    ci_id: str
+    name: str
+    ci_class: str
+    explains: tuple[str, ...]
+    distance: int
+    recent_changes: tuple[str, ...] = ()
+    open_incidents: tuple[str, ...] = ()
+    support_group: str | None = None
+
+
+class ProbableCauses(_Frozen):
+    """Ranked candidates: most affected CIs explained, then recent changes, then own open
+    incidents, then the smallest total distance, then ``ci_id``."""
+
+    affected: tuple[str, ...]
+    candidates: tuple[ProbableCause, ...]
+
+
+class QualityFinding(_Frozen):
+    """One finding of a data-quality report.
+
+    Attributes
+    ----------
+    subject : str
+        What the finding is about: a ``ci_id``, an ``asset_id``, an ``entitlement_id`` or a
+        relationship key ``"REL_TYPE:source->target"``.
+    subject_kind : str
+        ``ci``, ``asset``, ``entitlement`` or ``relationship``.
+    ci_id : str or None
+        The CI concerned, when there is one.
+    related : tuple of str
+        Other ids that the finding involves (duplicates, services resting on the CI, ...).
+    detail : str
+    """
+
+    subject: str
+    subject_kind: str
+    ci_id: str | None = None
+    related: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class QualityReport(_Frozen):
+    """A named data-quality report; findings sorted by ``(subject_kind, subject)``."""
+
+    name: str
+    definition: str
+    findings: tuple[QualityFinding, ...]
+
+    @property
+    def count(self) -> int:
+        """Number of findings."""
+        return len(self.findings)
+
+
+class NodeRef(_Frozen):
+    """A CI in an exploration result, with its distance (hops) from the start."""
+
+    ci_id: str
+    name: str
+    ci_class: str
+    distance: int = 0
+
+
+class EdgeRef(_Frozen):
+    """A relationship in stored orientation (dependent -> dependency)."""
+
+    source: str
+    target: str
+    rel_type: str
+    optional: bool = False
+
+
+class Neighbourhood(_Frozen):
+    """CIs within a depth of a CI, and the relationships among them.
+
+    ``nodes`` sorted by (distance, ``ci_id``), ``edges`` by (source, target, rel_type).
+    """
+
+    center: str
+    depth: int
+    direction: str
+    nodes: tuple[NodeRef, ...]
+    edges: tuple[EdgeRef, ...]
+
+
+class PathsResult(_Frozen):
+    """Paths between two CIs: each a tuple of ``ci_id``; ``rel_types[i]`` are the relationship
+    types of the hops of ``paths[i]``. Shortest first, then lexicographic."""
+
+    source: str
+    target: str
+    paths: tuple[tuple[str, ...], ...]
+    rel_types: tuple[tuple[str, ...], ...]
+    truncated: bool = False
+
+
+class ServiceLayer(_Frozen):
+    """The CIs at one depth below a service (sorted)."""
+
+    depth: int
+    ci_ids: tuple[str, ...]
+
+
+class ServiceMap(_Frozen):
+    """A service down to its infrastructure: nodes, edges and a layered listing."""
+
+    service: str
+    nodes: tuple[NodeRef, ...]
+    edges: tuple[EdgeRef, ...]
+    layers: tuple[ServiceLayer, ...]
+    truncated: bool = False
+
+
+class SinglePointOfFailure(_Frozen):
+    """A CI whose failure alone takes a service down; ``path``: service ... CI (dependencies)."""
+
+    ci_id: str
+    name: str
+    ci_class: str
+    depth: int
+    path: tuple[str, ...] = Field(default=())
