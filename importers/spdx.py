@@ -12,7 +12,8 @@ Mapping (the documented decisions, consistent with the CycloneDX importer):
   installed on each subject that reaches it through runtime relationships (product = package
   name, version = ``versionInfo``, vendor = ``supplier`` or ``originator`` without its
   ``Organization:``/``Person:`` prefix; purl, licence and the SPDX relationship as attributes).
-  With a single subject, packages that no relationship reaches belong to it too.
+  With a single subject, packages that no relationship reaches belong to it too. Traversal
+  stops at another subject: that subject's software is its own.
 - Relationship types, read as "A needs B" (A the dependent):
   ``DEPENDS_ON``, ``DYNAMIC_LINK``, ``STATIC_LINK``, ``CONTAINS``, ``HAS_PREREQUISITE``
   (A -> B) and ``DEPENDENCY_OF``, ``RUNTIME_DEPENDENCY_OF``, ``CONTAINED_BY``,
@@ -191,14 +192,15 @@ class SPDXImporter:
 
         # which packages each subject reaches, with the first relationship on the way
         reached: dict[str, dict[str, tuple[str, str, bool]]] = {}
+        subject_set = set(subjects)
         for sid in subjects:
             found: dict[str, tuple[str, str, bool]] = {}
             queue = deque([(sid, False)])
             while queue:
                 node, transitive = queue.popleft()
                 for dst, _optional, rtype, _ptr in needs.get(node, []):
-                    if dst == sid or dst in found or dst not in pkgs:
-                        continue
+                    if dst in found or dst not in pkgs or dst in subject_set:
+                        continue  # another subject's software is its own
                     found[dst] = (rtype, "transitive" if transitive else "direct", transitive)
                     queue.append((dst, True))
             reached[sid] = found
