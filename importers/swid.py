@@ -18,8 +18,9 @@ Mapping (the documented decisions):
 - Where the software is installed: a tag says nothing of its host except, sometimes,
   ``Evidence/@deviceId``. The host is the importer's ``host`` option when given, else the
   tag's ``Evidence/@deviceId``, else the name of the machine running the import
-  (``socket.getfqdn()``: tags are normally read where they are installed). A dotted name is
-  given as FQDN (and host name + domain), a plain one as host name.
+  (``socket.getfqdn()``, else ``socket.gethostname()``: tags are normally read where they are
+  installed); when that is only ``localhost`` the tag is refused (pass ``host``). A dotted
+  name is given as FQDN (and host name + domain), a plain one as host name (lower case).
 - A supplemental tag (``supplemental="true"``) augments the primary tags its
   ``Link rel="supplemental"`` points at: ``href="swid:<tagId>"``, or a ``swidpath:`` XPath with
   ``[@attr='value']`` predicates on ``SoftwareIdentity`` (e.g. ``@name``, ``@tagId``). It adds
@@ -50,6 +51,14 @@ log = logging.getLogger(__name__)
 SWID_NS = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
 _Q = "{" + SWID_NS + "}"
 _PREDICATE = re.compile(r"@([A-Za-z_:][\w.:-]*)\s*=\s*(?:'([^']*)'|\"([^\"]*)\")")
+
+
+def _local_machine() -> str | None:
+    """This machine's FQDN, else its host name; None when both are only ``localhost``."""
+    for name in (socket.getfqdn(), socket.gethostname()):
+        if name and not name.lower().startswith("localhost"):
+            return name
+    return None
 
 
 def _true(value: str | None) -> bool:
@@ -122,7 +131,15 @@ class SWIDImporter:
         host = self.host
         if not host:
             ev = tag.root.find(f"{_Q}Evidence")
-            host = (ev.get("deviceId") if ev is not None else None) or socket.getfqdn()
+            host = ev.get("deviceId") if ev is not None else None
+        if not host:
+            host = _local_machine()
+        if not host:
+            raise InvalidRecordError(
+                "the tag names no device and this machine's name is only 'localhost': pass "
+                "the host the tags come from (host=...)", file=tag.origin.file,
+                record=tag.origin.record, field="Evidence/@deviceId",
+            )
         host = host.strip().rstrip(".")
         if "." in host:
             short, _, domain = host.partition(".")
