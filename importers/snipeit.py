@@ -346,8 +346,7 @@ class SnipeITAssetsImporter(_SnipeITCSV):
             holder = self._holder(cols, row, origin, people) if checkout_type in (
                 "", "user") else None
             checkout_loc = cols.get(row, "checkout_location")
-            checked_out = holder is not None or (checkout_type == "location" and bool(
-                checkout_loc)) or checkout_type == "asset"
+            checked_out = holder is not None or bool(checkout_loc) or checkout_type == "asset"
             location = checkout_loc or cols.get(row, "location")
             status = cols.get(row, "status")
             purchase = self._date(cols, row, "purchase_date", file, line)

@@ -474,3 +474,11 @@ def test_bad_input_battery_generic_json(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_a_shipped_mapping_can_be_named_for_the_generic_csv_importer() -> None:
+    # Arrange / Act: the snow mapping by name, through the generic CSV importer
+    records = _parse("csv", FIXTURES / "snow_computers.csv", mapping="snow_computers")
+
+    # Assert
+    assert {r.name for r in _cis(records)} == {"LT-0042", "SQLPRD01", "APP-PHY-02"}
