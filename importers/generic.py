@@ -273,6 +273,10 @@ class MappingSpec(_Spec):
         What each row becomes.
     extra_columns : {"ignore", "attributes"}
         Whether columns the mapping does not use become attributes (snake_case keys).
+    delimiter, encoding : str
+        CSV delimiter (sniffed among ``,;\t|`` when unset) and text encoding (``utf-8``; e.g.
+        ``cp1252`` for exports saved by Excel); bytes that do not decode are an error naming
+        the line.
     """
 
     description: str = ""
@@ -582,6 +586,7 @@ class MappedImporter:
         self.mapping = mapping if isinstance(mapping, MappingSpec) else load_mapping(mapping)
         self.format = format or self.forced_format
         self.delimiter = delimiter
+        self._used = self._used_columns()
 
     # -- rows ---------------------------------------------------------------------------------
     def _format_for(self, path: Path) -> Literal["csv", "json"]:
@@ -696,9 +701,8 @@ class MappedImporter:
         idents = self._identifiers(m.identifiers, row, ctx, is_json)
         attrs: dict[str, Scalar | list[str]] = {}
         if m.extra_columns == "attributes":
-            used = self._used_columns()
             for col, raw in row.items():
-                if col in used or isinstance(raw, Mapping | list):
+                if col in self._used or isinstance(raw, Mapping | list):
                     continue
                 v = _scalar(raw, ValueSpec(column=col))
                 if v is not None:
