@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cmdb_graph.errors import (
+    ConfigurationError,
     ImportAbortedError,
     InvalidRecordError,
     NotFoundError,
@@ -105,7 +106,7 @@ DEFAULT_PRELOAD_LIMIT = 200_000
 #: Prefix of the lineage source that marks a status set by retirement (not by a source).
 RETIREMENT_PREFIX = "retirement:"
 
-#: Record attribute keys that a source may never set.
+#: Record attribute keys that ingestion owns; a source's value is kept as ``source_<key>``.
 RESERVED_FIELDS = frozenset(
     {
         "ci_id",
@@ -126,6 +127,24 @@ RESERVED_FIELDS = frozenset(
         "name",
     }
 )
+
+#: Reference fields of other nodes that only ingestion sets (from resolved references).
+_REF_FIELDS = frozenset({"ci_id", "holder", "product_id", "assigned_ci_ids",
+                         "assigned_person_ids", "groups", "parent_id"})
+
+
+def _extra(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's free attributes, with keys that ingestion owns renamed ``source_<key>``."""
+    return {(f"source_{k}" if k in RESERVED_FIELDS or k in _REF_FIELDS else k): v
+            for k, v in attributes.items()}
+
+
+def _values(explicit: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Free attributes overlaid by the record's explicit, non-empty fields."""
+    out = _extra(attributes)
+    out.update({k: v for k, v in explicit.items() if not is_empty(v)})
+    return out
+
 
 #: CI fields an importer may put in ``attributes`` that are identifiers.
 _ID_ATTRS = ("serial_number", "asset_tag", "cloud_id", "fqdn", "hostname", "domain")
@@ -195,15 +214,6 @@ def _diff(
 
 _IGNORE = frozenset({"lineage", "first_seen", "last_seen"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _host_depth(ids: Identifiers) -> int:
-    depth = 0
-    cur = ids.host
-    while cur is not None and depth < 50:
-        depth += 1
-        cur = cur.host
-    return depth
 
 
 def _oldest(cis: Sequence[ConfigurationItem]) -> ConfigurationItem:
@@ -388,7 +398,11 @@ class _Planner:
         if changes:
             acc = self.changes.setdefault(k, {})
             for attr, (old, new) in changes.items():
-                acc[attr] = (acc[attr][0], new) if attr in acc else (old, new)
+                first = acc[attr][0] if attr in acc else old
+                if first == new:
+                    acc.pop(attr, None)  # changed back within the run
+                else:
+                    acc[attr] = (first, new)
 
     def _skip(self, kind: str, reason: str, origin: Origin | None) -> None:
         self.plan.skips.append(Skip(kind, reason, origin))
@@ -416,11 +430,6 @@ class _Planner:
             if isinstance(rec, CIRecord):
                 self._check_class(rec.ci_class, origin, "ci_class")
                 self._check_ids(rec.identifiers, origin, "identifiers")
-                for key in rec.attributes:
-                    if key in RESERVED_FIELDS:
-                        raise InvalidRecordError(
-                            f"attribute {key!r} is set by ingestion, not by a source",
-                            field=f"attributes.{key}", **_where(origin))
             elif isinstance(rec, RelationshipRecord):
                 try:
                     rt = self.registry.get_relationship_type(rec.rel_type)
@@ -675,6 +684,8 @@ class _Planner:
         for attr, value in rec.attributes.items():
             if attr in _ID_ATTRS or attr == "mac_addresses":
                 continue
+            if attr in RESERVED_FIELDS:
+                attr = f"source_{attr}"
             if attr in fields:
                 values[attr] = list(value) if isinstance(value, list | tuple) else value
             else:
@@ -734,6 +745,11 @@ class _Planner:
                                     keys.rule_value(usable[0], host_id) or "")
         self.seen_cis.add(ci_id)
         self._apply_ci(ci_id, rec, self._ci_values(rec, keys, host_id), keys.native_key)
+
+    def host_known(self, rec: CIRecord) -> bool:
+        """Whether the host of a dependent CI record resolves to a CI already."""
+        host = rec.identifiers.host
+        return host is None or self.resolve_ref(host, rec.origin)[0] is not None
 
     def _new_ci_id(self, ci_class: str, rule: str, value: str) -> str:
         base = "ci-" + short_hash(class_group(self.registry, ci_class), rule, value, length=16)
@@ -899,8 +915,8 @@ class _Planner:
     # == other records ====================================================================
     def ingest_group(self, rec: GroupRecord) -> None:
         """A support group by name."""
-        values: dict[str, Any] = {"name": rec.name.strip(), "email": rec.email,
-                                  "manager": rec.manager, **rec.attributes}
+        values = _values({"name": rec.name.strip(), "email": rec.email,
+                          "manager": rec.manager}, rec.attributes)
         self.upsert_node("SupportGroup", f"grp-{slug(rec.name)}", values, rec.origin)
 
     def ingest_person(self, rec: PersonRecord) -> None:
@@ -913,15 +929,15 @@ class _Planner:
         if pid is None:
             pid = f"per-{slug(rec.username or rec.email or rec.name)}"
         groups = sorted({g for g in (self.group_ref(x, rec.origin) for x in rec.groups) if g})
-        values: dict[str, Any] = {"name": rec.name.strip(), "email": rec.email,
-                                  "username": rec.username, "groups": groups, **rec.attributes}
+        values = _values({"name": rec.name.strip(), "email": rec.email,
+                          "username": rec.username, "groups": groups}, rec.attributes)
         self.upsert_node("Person", pid, values, rec.origin)
 
     def ingest_location(self, rec: LocationRecord) -> None:
         """A location; its parent (by name) is created on first sight."""
         parent = self.location_ref(rec.parent, rec.origin)
-        values: dict[str, Any] = {"name": rec.name.strip(), "kind": rec.kind,
-                                  "parent_id": parent, **rec.attributes}
+        values = _values({"name": rec.name.strip(), "kind": rec.kind, "parent_id": parent},
+                         rec.attributes)
         self.upsert_node("Location", f"loc-{slug(rec.name)}", values, rec.origin)
 
     def _index_asset(self, node: Node) -> None:
@@ -979,7 +995,7 @@ class _Planner:
                 self._warn("asset", f"asset {asset_id} is linked to no CI: {why}", o)
         elif serial:
             ci_id = self._ci_by_serial(serial)
-        values: dict[str, Any] = {
+        values = _values({
             "name": norm_text(rec.name),
             "asset_tag": tag,
             "serial_number": serial,
@@ -987,8 +1003,7 @@ class _Planner:
             "ci_id": ci_id,
             "holder": self.person_ref(rec.holder, o),
             "location_id": self.location_ref(rec.location, o),
-            **rec.attributes,
-        }
+        }, rec.attributes)
         self.upsert_node("Asset", asset_id, values, o, native_key=nk)
 
     def _ci_by_serial(self, serial: str) -> str | None:
@@ -1018,7 +1033,7 @@ class _Planner:
             self._skip("software", f"{rec.product!r}: installed_on: {why}", o)
             return
         pid = self.product_ref(rec.product, rec.vendor, o)
-        props: dict[str, Any] = dict(rec.attributes)
+        props: dict[str, Any] = _extra(rec.attributes)
         if rec.version:
             props["version"] = rec.version
         if rec.installed_at is not None:
@@ -1041,12 +1056,12 @@ class _Planner:
             else:
                 cis.add(ci_id)
         people = {p for p in (self.person_ref(x, o) for x in rec.assigned_to_people) if p}
-        values: dict[str, Any] = {
+        values = _values({
             "name": rec.name.strip(), "product_id": pid, "seats": rec.seats,
             "expires": rec.expires, "purchase_date": rec.purchase_date, "cost": rec.cost,
             "licensed_to": rec.licensed_to, "assigned_ci_ids": sorted(cis),
-            "assigned_person_ids": sorted(people), **rec.attributes,
-        }
+            "assigned_person_ids": sorted(people),
+        }, rec.attributes)
         self.upsert_node("Entitlement", eid, values, o, native_key=nk)
 
     def ingest_relationship(self, rec: RelationshipRecord) -> None:
@@ -1169,7 +1184,12 @@ def _resolve_source(store: GraphStore, source: DataSource | str) -> DataSource:
     try:
         node = store.get_node("DataSource", source)
     except NotFoundError:
-        return DataSource(name=source)
+        try:
+            return DataSource(name=source)
+        except ValidationError as exc:
+            raise ConfigurationError(
+                f"invalid data source name {source!r}: use letters, digits, '_', '.', '-'"
+            ) from exc
     assert isinstance(node, DataSource)
     return node
 
@@ -1322,10 +1342,32 @@ def _plan(planner: _Planner, recs: list[Any]) -> ImportPlan:
     for rec in recs:
         if isinstance(rec, LocationRecord):
             planner.ingest_location(rec)
-    ci_recs = sorted((r for r in recs if isinstance(r, CIRecord)),
-                     key=lambda r: _host_depth(r.identifiers))
-    for rec in ci_recs:
-        planner.ingest_ci(rec)
+    # CIs without a host first, then dependents whose host is known, pass after pass (a host
+    # may itself be a dependent CI of the same run); what stays unresolved is handled last.
+    pending: list[CIRecord] = []
+    for rec in recs:
+        if isinstance(rec, CIRecord):
+            if rec.identifiers.host is None:
+                planner.ingest_ci(rec)
+            else:
+                pending.append(rec)
+    while pending:
+        waiting = [r for r in pending if not planner.host_known(r)]
+        if len(waiting) == len(pending):
+            # stuck: hosts that are missing themselves; take those others are hosted on first
+            wanted = {r.identifiers.host.native_key for r in pending
+                      if r.identifiers.host is not None and r.identifiers.host.native_key}
+            hosts = [r for r in pending if r.identifiers.native_key in wanted]
+            for rec in hosts or pending:
+                planner.ingest_ci(rec)
+            if not hosts:
+                break
+            pending = [r for r in pending if r.identifiers.native_key not in wanted]
+            continue
+        for rec in pending:
+            if planner.host_known(rec):
+                planner.ingest_ci(rec)
+        pending = waiting
     for rec in recs:
         if isinstance(rec, AssetRecord):
             planner.ingest_asset(rec)

@@ -661,3 +661,33 @@ def test_asset_with_a_serial_and_no_tracks_links_to_the_ci_with_that_serial(
     asset = all_nodes(store, "Asset")[0]
     assert asset.ci_id == cis(store)[0].ci_id
     assert asset.lineage.sources["glpi"].first_seen == NOW
+
+
+def test_dependents_listed_before_their_hosts_get_their_hosts_in_one_run(
+    store: GraphStore,
+) -> None:
+    # Arrange: the application comes first, its middleware next, the server last
+    records = [
+        CIRecord(ci_class="Application", name="shop", origin=at(2),
+                 identifiers=Identifiers(native_key="app", host=Identifiers(native_key="mw"))),
+        CIRecord(ci_class="Middleware", name="tomcat", origin=at(3),
+                 identifiers=Identifiers(native_key="mw", host=Identifiers(native_key="srv"))),
+        server("srv-1", line=4, native_key="srv"),
+        CIRecord(ci_class="Middleware", name="iis", origin=at(5),
+                 identifiers=Identifiers(native_key="iis", host=Identifiers(native_key="gone"))),
+        CIRecord(ci_class="Application", name="legacy", origin=at(6),
+                 identifiers=Identifiers(native_key="leg", host=Identifiers(native_key="iis"))),
+    ]
+
+    # Act
+    first = run_import(store, records, source=DISCO, importer="test", now=NOW)
+    second = run_import(store, records, source=DISCO, importer="test", now=NOW)
+
+    # Assert
+    by_name = {c.name: c for c in cis(store)}
+    assert by_name["shop"].host_id == by_name["tomcat"].ci_id
+    assert by_name["tomcat"].host_id == by_name["srv-1"].ci_id
+    assert by_name["iis"].host_id is None
+    assert by_name["legacy"].host_id == by_name["iis"].ci_id
+    assert first.counts["created"] == 5
+    assert second.counts["updated"] == 0 and second.counts["unchanged"] == 5
