@@ -24,8 +24,9 @@ Mapping (the documented decisions):
   ``Network``; database instances/servers -> ``Database``; Kubernetes clusters ->
   ``Cluster``; everything else -- volumes, disks, pools and buckets included, which are virtual
   storage and expect no asset record -- ``CloudResource`` (``resource_type`` attribute).
-- Name: the ``name`` attribute, else tag ``Name``, else the resource address. Native key:
-  ``<lineage>:<address>`` (the address alone without a lineage). ``cloud_id`` = ``id``.
+- Name: the ``name`` attribute, else tag ``Name``, else ``bucket``, else the resource
+  address. Native key: ``<lineage>:<address>`` (the address alone without a lineage).
+  ``cloud_id`` = ``id``.
   IP and MAC addresses of ``network_interface`` blocks (libvirt, ...) and AWS ``private_ip``,
   ``public_ip``, ``private_dns`` are identifiers/attributes.
 - Dependencies -> ``dependent -[DEPENDS_ON]-> dependency`` for every instance of the named
@@ -271,7 +272,7 @@ class TerraformStateImporter:
             a, flat = inst.attributes, inst.flat
             tag_name = a.get("tags.Name") if flat else (
                 a["tags"].get("Name") if isinstance(a.get("tags"), Mapping) else None)
-            ci_name = str(a.get("name") or tag_name or inst.address)
+            ci_name = str(a.get("name") or tag_name or a.get("bucket") or inst.address)
             cloud_id = str(a["id"]) if a.get("id") else None
             macs = [m.lower() for m in _nested_list(a, flat, "network_interface", "mac")]
             macs += [m.lower() for m in _nested_list(a, flat, "network_interface",
