@@ -1,0 +1,187 @@
+"""Property-based tests of the impact engine on random graphs."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cmdb_graph.model import ImpactDirection, Registry
+from impact import ImpactStatus, Topology, change_impact, propagate_status
+from tests.unit.impact.estates import ci, graph
+
+REG = Registry()
+TYPES = ["DEPENDS_ON", "RUNS_ON", "HOSTED_ON", "MEMBER_OF", "CONTAINS", "OWNS_NOTHING"]
+RULES = [None, None, None, "all", "0", "1", "2", "50%", "67%"]
+
+
+@st.composite
+def estates(draw: st.DrawFn) -> nx.MultiDiGraph:
+    n = draw(st.integers(min_value=1, max_value=14))
+    names = [f"c{i:02d}" for i in range(n)]
+    rules = draw(st.lists(st.sampled_from(RULES), min_size=n, max_size=n))
+    cis = [ci(name, "Cluster" if rule else "Server", redundancy=rule)
+           for name, rule in zip(names, rules, strict=True)]
+    rels = draw(st.lists(
+        st.tuples(st.sampled_from(names), st.sampled_from(TYPES[:5]), st.sampled_from(names),
+                  st.booleans()),
+        max_size=3 * n,
+    ))
+    return graph(cis, rels)
+
+
+def impact_digraph(g: nx.MultiDiGraph) -> nx.DiGraph:
+    """Reference: impact-oriented edges straight from the registry (failing -> impacted)."""
+    h = nx.DiGraph()
+    h.add_nodes_from(g.nodes)
+    for u, v, key in g.edges(keys=True):
+        direction = REG.impacting_types().get(key)
+        if direction is ImpactDirection.END_TO_START:
+            h.add_edge(v, u)
+        elif direction is ImpactDirection.START_TO_END:
+            h.add_edge(u, v)
+    return h
+
+
+def reference_down(g: nx.MultiDiGraph, failed: set[str]) -> set[str]:
+    """Naive least fixed point of the down rule, one CI at a time."""
+    inputs: dict[str, dict[str, bool]] = {c: {} for c in g.nodes}
+    for u, v, key, data in g.edges(keys=True, data=True):
+        direction = REG.impacting_types().get(key)
+        if direction is None or u == v:
+            continue
+        src, dst = (v, u) if direction is ImpactDirection.END_TO_START else (u, v)
+        inputs[dst][src] = inputs[dst].get(src, False) or not data["optional"]
+    down = set(failed)
+    changed = True
+    while changed:
+        changed = False
+        for c in g.nodes:
+            if c in down:
+                continue
+            required = [s for s, req in inputs[c].items() if req]
+            rule = g.nodes[c].get("redundancy")
+            n = len(required)
+            if rule is None or rule == "all":
+                k = n
+            elif rule.endswith("%"):
+                k = min(n, math.ceil(int(rule[:-1]) * n / 100))
+            else:
+                k = min(n, int(rule))
+            if n - sum(s in down for s in required) < k:
+                down.add(c)
+                changed = True
+    return down
+
+
+@settings(max_examples=150, deadline=None)
+@given(estates(), st.data())
+def test_array_closure_equals_networkx_reference(g: nx.MultiDiGraph, data: st.DataObject) -> None:
+    # Arrange
+    seeds = data.draw(st.sets(st.sampled_from(sorted(g.nodes)), min_size=1, max_size=3))
+    topo = Topology.from_graph(g, REG)
+    h = impact_digraph(g)
+
+    # Act
+    up, up_depth = topo.closure(topo.indexes(sorted(seeds)))
+    down, _ = topo.closure(topo.indexes(sorted(seeds)), reverse=True)
+
+    # Assert
+    expected_up = set(seeds).union(*(nx.descendants(h, s) for s in seeds))
+    expected_down = set(seeds).union(*(nx.ancestors(h, s) for s in seeds))
+    assert {topo.ids[i] for i in up.tolist()} == expected_up
+    assert {topo.ids[i] for i in down.tolist()} == expected_down
+    lengths = nx.multi_source_dijkstra_path_length(h, seeds)
+    assert {topo.ids[i]: int(up_depth[i]) for i in up.tolist()} == lengths
+
+
+@settings(max_examples=150, deadline=None)
+@given(estates(), st.data())
+def test_propagation_equals_naive_fixed_point(g: nx.MultiDiGraph, data: st.DataObject) -> None:
+    failed = data.draw(st.sets(st.sampled_from(sorted(g.nodes)), min_size=1, max_size=4))
+
+    result = propagate_status(g, failed)
+
+    assert set(result.down) | failed == reference_down(g, failed)
+    reached = set(failed).union(*(nx.descendants(impact_digraph(g), s) for s in failed))
+    assert set(result.degraded) == reached - reference_down(g, failed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(estates(), st.data())
+def test_down_set_only_grows_with_the_failed_set(g: nx.MultiDiGraph,
+                                                 data: st.DataObject) -> None:
+    # Arrange
+    nodes = sorted(g.nodes)
+    small = data.draw(st.sets(st.sampled_from(nodes), min_size=1, max_size=3))
+    extra = data.draw(st.sets(st.sampled_from(nodes), max_size=3))
+    topo = Topology.from_graph(g, REG)
+
+    # Act
+    a = propagate_status(g, small, topology=topo)
+    b = propagate_status(g, small | extra, topology=topo)
+
+    # Assert
+    assert set(a.down) | set(a.failed) <= set(b.down) | set(b.failed)
+    assert set(a.down + a.degraded + a.failed) <= set(b.down + b.degraded + b.failed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(estates(), st.data())
+def test_every_impacted_ci_has_an_explaining_path(g: nx.MultiDiGraph,
+                                                  data: st.DataObject) -> None:
+    # Arrange
+    changed = data.draw(st.sets(st.sampled_from(sorted(g.nodes)), min_size=1, max_size=3))
+    h = impact_digraph(g)
+
+    # Act
+    result = change_impact(g, changed, paths_per_ci=2)
+
+    # Assert
+    status = {c.ci_id: c.status for c in result.impacted}
+    for item in result.impacted:
+        assert 1 <= len(item.paths) <= 2
+        assert [len(p) for p in item.paths] == sorted(len(p) for p in item.paths)
+        for path in item.paths:
+            assert path[0] in changed and path[-1] == item.ci_id
+            assert all(h.has_edge(a, b) for a, b in zip(path, path[1:], strict=False))
+            if item.status is ImpactStatus.DOWN:
+                assert all(c in changed or status[c] is ImpactStatus.DOWN for c in path)
+        assert len(item.paths[0]) - 1 >= item.depth
+
+
+@settings(max_examples=60, deadline=None)
+@given(estates(), estates())
+def test_incremental_topology_equals_a_rebuild(g1: nx.MultiDiGraph,
+                                               g2: nx.MultiDiGraph) -> None:
+    # Arrange: g2's CIs renamed apart, then joined to g1 by one edge
+    g2 = nx.relabel_nodes(g2, {c: f"x{c}" for c in g2.nodes})
+    joined = nx.compose(g1, g2)
+    first, other = sorted(g1.nodes)[0], sorted(g2.nodes)[0]
+    joined.add_edge(other, first, key="RUNS_ON", rel_type="RUNS_ON", optional=False)
+    topo = Topology.from_graph(g1, REG)
+    extra = Topology.from_graph(g2, REG)
+
+    # Act
+    topo.add_nodes(extra.ids, rules=extra.rules)
+    fwd = [(extra.ids[i], extra.ids[int(j)], bool(r))
+           for i in range(extra.n) for j, r in zip(*extra.dependents(i), strict=True)]
+    topo.add_edges([*fwd, (first, other, True)])
+    rebuilt = Topology.from_graph(joined, REG)
+
+    # Assert
+    def edges(t: Topology) -> set[tuple[str, str, bool]]:
+        return {(t.ids[i], t.ids[int(j)], bool(r))
+                for i in range(t.n) for j, r in zip(*t.dependents(i), strict=True)}
+
+    assert edges(topo) == edges(rebuilt)
+    assert {c: int(topo.slack[topo.index[c]]) for c in topo.ids} == {
+        c: int(rebuilt.slack[rebuilt.index[c]]) for c in rebuilt.ids
+    }
+    seed = np.array([topo.index[first]])
+    assert {topo.ids[i] for i in topo.propagate(seed).down.tolist()} == {
+        rebuilt.ids[i] for i in rebuilt.propagate(np.array([rebuilt.index[first]])).down.tolist()
+    }
