@@ -53,11 +53,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
+
+from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
@@ -162,6 +164,21 @@ def _section(content: Mapping[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _checked(
+    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
+) -> list[Record]:
+    """``build(*args, **kwargs)``; a value the record models refuse becomes an
+    ``InvalidRecordError`` naming the file, record and field."""
+    try:
+        return build(*args, **kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRecordError(
+            f"invalid value: {first['msg']}", file=file, record=where, field=field
+        ) from exc
+
+
 def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:
     content = doc["content"]
     deviceid = str(doc["deviceid"])
@@ -221,7 +238,7 @@ def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:
         "inventory_device_id": deviceid,
     }
     memory = _clean(hardware.get("memory"))
-    if memory is not None and memory.isdigit():
+    if memory is not None and memory.isascii() and memory.isdigit():
         attrs["memory_mb"] = int(memory)
     if ips:
         attrs["ip_addresses"] = ips
@@ -401,9 +418,11 @@ class GLPIInventoryImporter:
                     f"a {itemtype} inventory needs a network_device object", file=file,
                     record=str(doc["deviceid"]), field="network_device",
                 )
-            return [_network_device(device, itemtype=itemtype, file=file,
-                                    record="/content/network_device")]
-        return _computer(doc, file)
+            where = "/content/network_device"
+            return _checked(file, where, lambda: [
+                _network_device(device, itemtype=itemtype, file=file, record=where)
+            ])
+        return _checked(file, str(doc["deviceid"]), _computer, doc, file)
 
 
 def _xml_value(elem: Element) -> Any:

@@ -37,9 +37,11 @@ record: serial, barcode, purchase and warranty dates, state).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import LifecycleStage, Scalar
@@ -99,6 +101,21 @@ def _date(value: Any) -> str | None:
 def _section(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = item.get(key)
     return value if isinstance(value, Mapping) else {}
+
+
+def _checked(
+    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
+) -> list[Record]:
+    """``build(*args, **kwargs)``; a value the record models refuse becomes an
+    ``InvalidRecordError`` naming the file, record and field."""
+    try:
+        return build(*args, **kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRecordError(
+            f"invalid value: {first['msg']}", file=file, record=where, field=field
+        ) from exc
 
 
 def _ci_class(asset_type: str | None, product_type: str | None, manufacturer: str | None,
@@ -173,7 +190,7 @@ class LansweeperDataAPIImporter:
             where = f"{prefix}/{index}"
             if not isinstance(item, Mapping):
                 raise InvalidRecordError("expected an asset object", file=file, record=where)
-            records.extend(self._item(item, file, where))
+            records.extend(_checked(file, where, self._item, item, file, where))
         return records
 
     def _item(self, item: Mapping[str, Any], file: str, where: str) -> list[Record]:

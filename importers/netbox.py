@@ -44,9 +44,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
@@ -186,6 +188,21 @@ def _termination_devices(cable: Mapping[str, Any], side: str) -> list[Mapping[st
     return devices
 
 
+def _checked(
+    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
+) -> list[Record]:
+    """``build(*args, **kwargs)``; a value the record models refuse becomes an
+    ``InvalidRecordError`` naming the file, record and field."""
+    try:
+        return build(*args, **kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRecordError(
+            f"invalid value: {first['msg']}", file=file, record=where, field=field
+        ) from exc
+
+
 def _role_class(slug: str | None, name: str | None) -> str:
     words = set(re.split(r"[^a-z0-9]+", f"{slug or ''} {name or ''}".lower())) - {""}
     for vocabulary, ci_class in _ROLE_WORDS:
@@ -258,7 +275,10 @@ class NetBoxImporter:
                     "cannot tell which NetBox object this is (expected a device, rack, "
                     "interface or cable with its url or fields)", file=file, record=where,
                 )
-            require(obj, "id", file=file, record=where)
+            object_id = require(obj, "id", file=file, record=where)
+            if not isinstance(object_id, int | str) or isinstance(object_id, bool):
+                raise InvalidRecordError("id must be a number or a string", file=file,
+                                         record=where, field="id")
             by_kind[kind].append((where, obj))
 
         records: list[Record] = []
@@ -267,15 +287,15 @@ class NetBoxImporter:
         cable_ids = {str(obj["id"]) for _, obj in by_kind["cable"]}
         device_ids = {str(obj["id"]) for _, obj in by_kind["device"]}
         for where, iface in by_kind["interface"]:
-            records.extend(self._interface(iface, file, where, cable_ids, device_ids,
-                                           macs_by_device))
+            records.extend(_checked(file, where, self._interface, iface, file, where,
+                                    cable_ids, device_ids, macs_by_device))
         for where, rack in by_kind["rack"]:
-            records.append(self._rack(rack, file, where, locations))
+            records.extend(_checked(file, where, self._rack, rack, file, where, locations))
         for where, device in by_kind["device"]:
-            records.extend(self._device(device, file, where, locations,
-                                        macs_by_device.get(str(device["id"]), [])))
+            records.extend(_checked(file, where, self._device, device, file, where, locations,
+                                    macs_by_device.get(str(device["id"]), [])))
         for where, cable in by_kind["cable"]:
-            records.extend(self._cable(cable, file, where))
+            records.extend(_checked(file, where, self._cable, cable, file, where))
         return [*locations.values(), *records]
 
     @staticmethod
@@ -361,7 +381,7 @@ class NetBoxImporter:
     def _rack(
         self, rack: Mapping[str, Any], file: str, where: str,
         locations: dict[str, LocationRecord],
-    ) -> Record:
+    ) -> list[Record]:
         origin = Origin(file=file, record=where)
         name = str(require(rack, "name", file=file, record=where))
         attrs: dict[str, Scalar | list[str]] = {
@@ -375,7 +395,7 @@ class NetBoxImporter:
         status = _status(rack.get("status"))
         if status is not None:
             attrs["operational_status"] = _STATUS.get(status)
-        return CIRecord(
+        return [CIRecord(
             ci_class="Rack",
             name=name,
             identifiers=Identifiers(
@@ -386,7 +406,7 @@ class NetBoxImporter:
             attributes={k: v for k, v in attrs.items() if v is not None},
             location=self._site(rack, origin, locations),
             origin=origin,
-        )
+        )]
 
     def _interface(
         self, iface: Mapping[str, Any], file: str, where: str, cable_ids: set[str],

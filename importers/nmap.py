@@ -281,8 +281,11 @@ class NmapImporter:
             if value is not None:
                 attrs[key] = value
         scanned = _attr(host, "endtime") or _attr(host, "starttime")
-        if scanned is not None and scanned.isdigit():
-            attrs["scanned_at"] = datetime.fromtimestamp(int(scanned), tz=UTC).isoformat()
+        if scanned is not None:
+            try:
+                attrs["scanned_at"] = datetime.fromtimestamp(int(scanned), tz=UTC).isoformat()
+            except (ValueError, OverflowError, OSError):
+                attrs["scan_time_raw"] = scanned
         records: list[Record] = [
             CIRecord(ci_class=ci_class, name=display, identifiers=ids, attributes=attrs,
                      origin=origin)

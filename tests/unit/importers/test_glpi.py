@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Record, SoftwareRecord
 from importers import get_importer
 from importers.glpi import normalise_mac
 from tests.helpers.battery import run_battery
+from tests.unit.importers.json_fuzz import check_mutant
+from tests.unit.importers.xml_fuzz import check_xml_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REALDATA = REPO / ".." / "shared" / "realdata" / "glpi"
@@ -235,3 +239,25 @@ def test_xml_sample_maps_like_json(tmp_path: Path) -> None:
     assert [(s.product, s.version) for s in records if isinstance(s, SoftwareRecord)] == [
         ("7-Zip", "23.01")
     ]
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_json_any_value_anywhere_gives_records_or_invalid_record_error(
+    data: st.DataObject,
+) -> None:
+    # Arrange / Act / Assert: a real inventory with one value replaced by arbitrary JSON
+    name = data.draw(st.sampled_from(["computer_1.json", "printer_1.json"]))
+    check_mutant(get_importer("glpi"), json.loads((REALDATA / name).read_text("utf-8")), data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_xml_mutated_message_gives_records_or_invalid_record_error(
+    data: st.DataObject,
+) -> None:
+    # Arrange / Act / Assert: one element removed or one value replaced
+    name = data.draw(st.sampled_from(
+        ["fusioninventory-windows-inventory-12.xml", "fusioninventory-netdiscovery-16.xml"]
+    ))
+    check_xml_mutant(get_importer("fusioninventory"), (REALDATA / name).read_bytes(), data)

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import AssetRecord, CIRecord, Record, RelationshipRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
+from tests.unit.importers.xml_fuzz import check_xml_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REALDATA = REPO / ".." / "shared" / "realdata" / "itop"
@@ -281,3 +284,13 @@ def test_bad_input_battery(tmp_path: Path) -> None:
         missing_required=lambda data: data.replace(b"<name>srv-a</name>", b""),
         required_field="name",
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_mutated_file_gives_records_or_invalid_record_error(data: st.DataObject) -> None:
+    # Arrange / Act / Assert: one element removed or one value replaced
+    path = data.draw(st.sampled_from(
+        [REALDATA / f for f in FILES] + [FIXTURES / "itop_virtualization.xml"]
+    ))
+    check_xml_mutant(get_importer("itop"), path.read_bytes(), data)

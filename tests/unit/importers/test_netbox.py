@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, LocationRecord, Record, RelationshipRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
+from tests.unit.importers.json_fuzz import check_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REALDATA = REPO / ".." / "shared" / "realdata" / "netbox"
@@ -224,3 +227,11 @@ def test_bad_input_battery(tmp_path: Path) -> None:
         missing_required=lambda data: data.replace(b'"id": 1,\n    "name"', b'"name"', 1),
         required_field="id",
     )
+
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_any_value_anywhere_gives_records_or_invalid_record_error(data: st.DataObject) -> None:
+    # Arrange / Act / Assert: the list page with one value replaced by arbitrary JSON
+    check_mutant(get_importer("netbox"), PAGE, data)

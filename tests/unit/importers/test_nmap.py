@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Record, RelationshipRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
+from tests.unit.importers.xml_fuzz import check_xml_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REALDATA = REPO / ".." / "shared" / "realdata" / "nmap"
@@ -137,3 +140,12 @@ def test_bad_input_battery(tmp_path: Path) -> None:
         ),
         required_field="address",
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_mutated_scan_gives_records_or_invalid_record_error(data: st.DataObject) -> None:
+    # Arrange / Act / Assert: one element removed or one value replaced
+    name = data.draw(st.sampled_from(["real", "nmap7"]))
+    path = REALDATA / "libnmap-1_os_banner_scripts.xml" if name == "real" else SCAN
+    check_xml_mutant(get_importer("nmap"), path.read_bytes(), data)
