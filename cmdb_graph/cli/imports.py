@@ -107,7 +107,7 @@ def print_result(result: ImportResult) -> None:
 
 def _fail(exc: Exception, code: int) -> typer.Exit:
     message = " ".join(str(exc).split())
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -149,9 +149,8 @@ def import_command(
     Exit codes: 0 done, 1 bad input or configuration (the message names the file, line and
     field), 2 refused by the retirement circuit breaker (nothing written).
     """
-    from importers import get_importer
-
     from cmdb_graph.store.factory import open_store
+    from importers import get_importer
 
     settings = Settings()
     if snapshot is not None:

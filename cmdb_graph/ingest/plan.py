@@ -146,6 +146,9 @@ class ImportPlan:
         duplicate to its survivor).
     breaker_tripped : bool
         The run would retire more than the allowed share of the source's CIs.
+    active : int
+        The source's CIs that were neither retired nor duplicates before a full run (the
+        circuit breaker's base).
     """
 
     creates: list[PlannedChange] = field(default_factory=list)
@@ -159,6 +162,7 @@ class ImportPlan:
     batch: WriteBatch = field(default_factory=WriteBatch)
     deletes: list[tuple[str, str, str]] = field(default_factory=list)
     breaker_tripped: bool = False
+    active: int = 0
 
     def counts(self) -> dict[str, int]:
         """The totals of :data:`COUNT_KEYS` over every kind."""

@@ -1119,6 +1119,7 @@ class _Planner:
                 self.plan.retirements.append(Retirement(ci.ci_id, ci.name, missed))
             update["lineage"] = Lineage(sources=sources, attributes=attrs)
             self.index.put(ci.model_copy(update=update))
+        self.plan.active = active
         share = len(self.plan.retirements) / active if active else 0.0
         if self.plan.retirements and share > self.breaker_share:
             self.plan.breaker_tripped = True
@@ -1307,10 +1308,11 @@ def run_import(
         raise
     counts = plan.counts()
     if plan.breaker_tripped and not force and not dry_run:
-        active = len(plan.retirements)
+        n = len(plan.retirements)
         raise ImportAbortedError(
-            f"import of {ds.name} refused: a full run would retire {active} CIs, more than "
-            f"{breaker_share:.0%} of the source's CIs; check the input or use force"
+            f"import of {ds.name} refused: this full run would retire {n} of the source's "
+            f"{plan.active} CIs ({n / max(plan.active, 1):.0%}), more than the "
+            f"{breaker_share:.0%} allowed; check the input or force the run"
         )
     if dry_run:
         done = run.model_copy(update={"status": RunStatus.DRY_RUN, "counts": counts,

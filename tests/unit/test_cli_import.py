@@ -1,0 +1,137 @@
+"""The ``cmdb-graph import`` command on small CSV exports (servicenow-ci importer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cmdb_graph.cli import _register, app
+from cmdb_graph.model import Registry
+from cmdb_graph.store.memory import MemoryStore
+
+_register()  # every command module, as the console script does
+
+FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "importers"
+           / "servicenow_cmdb_ci_server.csv")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder with the memory store; returns the snapshot path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CMDB_STORE", "memory")
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    return tmp_path / "estate.snapshot"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["import", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def rows(tmp_path: Path, name: str, keep: list[int]) -> Path:
+    """A copy of the fixture with the header and the data rows numbered in ``keep``."""
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    path = tmp_path / name
+    path.write_text("\n".join([lines[0], *(lines[i] for i in keep)]) + "\n", encoding="utf-8")
+    return path
+
+
+def load(snapshot: Path) -> MemoryStore:
+    return MemoryStore(registry=Registry(), snapshot_path=snapshot)
+
+
+def test_import_applies_saves_the_snapshot_and_prints_a_summary(env: Path) -> None:
+    # Act
+    code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--priority", "70",
+                          "--snapshot", str(env))
+
+    # Assert
+    assert code == 0
+    assert "created" in out and "skipped" in out and "total" in out
+    store = load(env)
+    assert store.counts()["CI"] == 3
+    assert store.get_node("DataSource", "snow").priority == 70  # type: ignore[attr-defined]
+
+
+def test_second_import_reports_unchanged_as_json(env: Path) -> None:
+    # Arrange
+    invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot", str(env))
+
+    # Act
+    code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot",
+                          str(env), "--json")
+
+    # Assert
+    assert code == 0
+    data = json.loads(out)
+    assert data["counts"]["created"] == 0 and data["counts"]["updated"] == 0
+    assert data["counts"]["unchanged"] == 3
+    assert data["run"]["status"] == "succeeded" and data["run"]["files"] == [str(FIXTURE)]
+
+
+def test_bad_input_exits_1_with_one_line_naming_the_file(env: Path, tmp_path: Path) -> None:
+    # Arrange: the header lacks the required columns
+    bad = tmp_path / "bad.csv"
+    bad.write_text("foo,bar\n1,2\n", encoding="utf-8")
+
+    # Act
+    code, out, err = invoke("servicenow-ci", str(bad), "--source", "snow", "--snapshot",
+                            str(env))
+
+    # Assert
+    assert code == 1
+    assert "bad.csv" in err and err.strip().count("\n") == 0
+    assert not any(line.startswith("Traceback") for line in err.splitlines())
+
+
+def test_circuit_breaker_exits_2_and_force_lets_the_run_through(env: Path,
+                                                                  tmp_path: Path) -> None:
+    # Arrange
+    all_rows = rows(tmp_path, "all.csv", [1, 2, 3])
+    one_row = rows(tmp_path, "one.csv", [1])
+    invoke("servicenow-ci", str(all_rows), "--source", "snow", "--full", "--snapshot", str(env))
+    before = load(env).counts()
+
+    # Act
+    code, _, err = invoke("servicenow-ci", str(one_row), "--source", "snow", "--full",
+                          "--retire-after", "1", "--snapshot", str(env))
+
+    # Assert: refused (esx-lab-03 is retired by the source itself: 1 of 2 active CIs), and
+    # the snapshot holds nothing new
+    assert code == 2 and "refused" in err and "1 of the source's 2 CIs" in err
+    assert load(env).counts()["ImportRun"] == 1
+    assert load(env).counts() == before
+
+    # Act: forced
+    code, out, _ = invoke("servicenow-ci", str(one_row), "--source", "snow", "--full",
+                          "--retire-after", "1", "--force", "--json", "--snapshot", str(env))
+
+    # Assert
+    assert code == 0
+    assert json.loads(out)["counts"]["retired"] == 1
+    assert sorted(c.operational_status.value for c in load(env).list_cis().items) == [
+        "operational", "retired", "retired"]
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(env: Path) -> None:
+    # Act
+    code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--dry-run",
+                          "--snapshot", str(env))
+
+    # Assert
+    assert code == 0
+    assert "DRY RUN" in out and "Would create" in out and "lnux100" in out
+    assert load(env).counts()["CI"] == 0
+
+
+def test_unknown_kind_and_mapping_for_a_kind_without_one_exit_1(env: Path) -> None:
+    code, _, err = invoke("no-such-kind", str(FIXTURE), "--source", "snow")
+    assert code == 1 and "unknown importer" in err
+
+    code, _, err = invoke("kubernetes", str(FIXTURE), "--source", "k8s", "--mapping",
+                          str(FIXTURE))
+    assert code == 1 and "kubernetes" in err
