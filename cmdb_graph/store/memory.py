@@ -228,6 +228,8 @@ class MemoryStore:
             log.info("loaded snapshot %s (%d CIs)", self.snapshot_path, len(self._g))
 
     def _reset(self) -> None:
+        #: Bumped by every write; a cache built at one generation is stale at another.
+        self.generation: int = getattr(self, "generation", 0) + 1
         self._g: nx.MultiDiGraph = nx.MultiDiGraph()
         self._nodes: dict[str, dict[str, dict[str, Any]]] = {
             label: {} for label in NODE_SPECS if label != CI_LABEL
@@ -270,6 +272,7 @@ class MemoryStore:
             write_snapshot(self.snapshot_path, payload)
 
     def _load(self, data: Mapping[str, Any]) -> None:
+        self.generation += 1
         try:
             for ci_id, row in data["cis"].items():
                 self._g.add_node(ci_id)
@@ -348,6 +351,7 @@ class MemoryStore:
 
     def _write(self, prepared: PreparedBatch) -> None:
         g = self._g
+        self.generation += 1
         for node in prepared.nodes:
             if node.label == CI_LABEL:
                 if node.key in g:
@@ -397,6 +401,7 @@ class MemoryStore:
             self.registry.get_relationship_type(rel_type)
         deleted = 0
         with self._lock:
+            self.generation += 1
             for rel_type, source, target in dict.fromkeys(wanted):
                 if self._g.has_edge(source, target, key=rel_type):
                     self._g.remove_edge(source, target, key=rel_type)
