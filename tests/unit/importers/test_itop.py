@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.ingest import run_import
 from cmdb_graph.model.records import AssetRecord, CIRecord, Record, RelationshipRecord
+from cmdb_graph.store.memory import MemoryStore
 from importers import get_importer
 from tests.helpers.battery import run_battery
 from tests.unit.importers.xml_fuzz import check_xml_mutant
@@ -294,3 +296,33 @@ def test_mutated_file_gives_records_or_invalid_record_error(data: st.DataObject)
         [REALDATA / f for f in FILES] + [FIXTURES / "itop_virtualization.xml"]
     ))
     check_xml_mutant(get_importer("itop"), path.read_bytes(), data)
+
+
+@pytest.mark.parametrize("one_run", [True, False], ids=["one-run", "run-per-file"])
+def test_ingested_into_the_memory_store_services_reach_servers(one_run: bool) -> None:
+    # Arrange: the seven sample files and the virtualisation fixture, each file after those it
+    # refers to, so that file-by-file runs find both ends of every relationship
+    store = MemoryStore()
+    importer = get_importer("itop")
+    paths = [REALDATA / FILES[0], FIXTURES / "itop_virtualization.xml"] + [
+        REALDATA / f for f in FILES[1:]
+    ]
+
+    # Act
+    if one_run:
+        records = [r for path in paths for r in importer.parse(path)]
+        result = run_import(store, records, source="itop", importer="itop", files=paths)
+        assert not result.plan.skips
+    else:
+        for path in paths:
+            result = run_import(store, list(importer.parse(path)), source="itop",
+                                importer="itop", files=[path])
+            assert not result.plan.skips, result.plan.skips
+
+    # Assert: links resolve across files through the FunctionalCI id space
+    graph = store.dependency_graph()
+    by_name = {data["name"]: node for node, data in graph.nodes(data=True)}
+    assert nx.has_path(graph, by_name["Sales web site"], by_name["Server3"])
+    assert nx.has_path(graph, by_name["itop"], by_name["Server2"])
+    assert nx.has_path(graph, by_name["onlineSales"], by_name["Server2"])
+    assert store.counts()["CI:Server"] == 4
