@@ -16,10 +16,12 @@ Mapping (the documented decisions):
   workloads (attribute ``k8s_services``). A Service that selects no workload of the input
   (no selector, ``ExternalName``, or a selector matching nothing) becomes an ``Application``
   CI of its own, named ``<namespace>/<service>``, so that dependencies on it are not lost.
-- Dependencies are inferred from container environment values (``env[].value``) that name a
-  Service: ``cartservice:7070``, ``redis-cart:6379``, ``http://frontend:80/x``,
-  ``svc.ns``, ``svc.ns.svc.cluster.local:port``, or a bare ``svc`` when the variable name
-  says it is an address (``*_ADDR``, ``*_HOST``, ``*_URL``, ...). Each becomes
+- Dependencies are inferred from container environment values that name a Service -- literal
+  ``env[].value``, and values taken from a ConfigMap of the same input
+  (``valueFrom.configMapKeyRef``, ``envFrom.configMapRef`` with its ``prefix``):
+  ``cartservice:7070``, ``redis-cart:6379``, ``http://frontend:80/x``, ``svc.ns``,
+  ``svc.ns.svc.cluster.local:port``, or a bare ``svc`` when the variable name says it is an
+  address (``*_ADDR``, ``*_HOST``, ``*_URL``, ...). Each becomes
   ``workload -[DEPENDS_ON]-> workload`` for every workload the Service selects, with
   ``inferred=True`` and an evidence string naming the variable, the Service and its selector.
   Values naming no Service of the input are ignored (``0.0.0.0``, ``gcp``).
@@ -89,10 +91,12 @@ class _Workload:
     namespace: str
     name: str
     labels: dict[str, str]
-    envs: list[tuple[str, str, str]]  # (container, variable, value)
+    envs: list[tuple[str, str, str, str]]  # (container, variable, value, where from)
     images: list[str]
     origin: Origin
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: (container, variable or None for envFrom, ConfigMap name, key or None, envFrom prefix)
+    config_refs: list[tuple[str, str | None, str, str | None, str]] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
 
     @property
@@ -234,7 +238,8 @@ class KubernetesImporter:
         if not isinstance(containers, list) or not containers:
             raise bad("a pod spec needs a non-empty list of containers", "spec.containers")
         init = _dig(template, ("spec", "initContainers")) or []
-        envs: list[tuple[str, str, str]] = []
+        envs: list[tuple[str, str, str, str]] = []
+        config_refs: list[tuple[str, str | None, str, str | None, str]] = []
         images: list[str] = []
         for c in [*containers, *(init if isinstance(init, list) else [])]:
             if not isinstance(c, Mapping):
@@ -249,7 +254,19 @@ class KubernetesImporter:
                 if not isinstance(var, Mapping) or not var.get("name"):
                     raise bad("an env entry needs a name", f"containers[{cname}].env")
                 if var.get("value") is not None:
-                    envs.append((cname, str(var["name"]), str(var["value"])))
+                    envs.append((cname, str(var["name"]), str(var["value"]), ""))
+                ref = _dig(var, ("valueFrom", "configMapKeyRef"))
+                if isinstance(ref, Mapping) and ref.get("name") and ref.get("key"):
+                    config_refs.append((cname, str(var["name"]), str(ref["name"]),
+                                        str(ref["key"]), ""))
+            env_from = c.get("envFrom") or []
+            if not isinstance(env_from, list):
+                raise bad("envFrom must be a list", f"containers[{cname}].envFrom")
+            for source in env_from:
+                ref = _dig(source, ("configMapRef",))
+                if isinstance(ref, Mapping) and ref.get("name"):
+                    config_refs.append((cname, None, str(ref["name"]), None,
+                                        str(source.get("prefix") or "")))
         attributes: dict[str, Any] = {
             "namespace": namespace,
             "k8s_kind": kind,
@@ -263,7 +280,8 @@ class KubernetesImporter:
             for k, v in meta_labels.items():
                 attributes[f"label_{k}"] = str(v)
         return _Workload(kind, namespace, name, labels, envs, images,
-                         Origin(file=origin.file, line=origin.line, record=rec), attributes)
+                         Origin(file=origin.file, line=origin.line, record=rec), attributes,
+                         config_refs=config_refs)
 
     def _service(self, obj: Mapping[str, Any], origin: Origin) -> _Service:
         namespace, name, _ = self._metadata(obj, origin)
@@ -341,6 +359,7 @@ class KubernetesImporter:
         """
         workloads: list[_Workload] = []
         services: dict[tuple[str, str], _Service] = {}
+        config_maps: dict[tuple[str, str], Mapping[str, Any]] = {}
         for obj, origin in self._objects(path):
             kind = str(obj["kind"])
             if kind in WORKLOAD_KINDS:
@@ -348,8 +367,24 @@ class KubernetesImporter:
             elif kind == "Service":
                 svc = self._service(obj, origin)
                 services[(svc.namespace, svc.name)] = svc
+            elif kind == "ConfigMap":
+                ns, cm_name, _ = self._metadata(obj, origin)
+                data = obj.get("data")
+                config_maps[(ns, cm_name)] = data if isinstance(data, Mapping) else {}
             else:
                 log.debug("%s: %s: kind %s carries no CI, skipped", path, origin.record, kind)
+
+        for w in workloads:
+            for container, variable, cm_name, key, prefix in w.config_refs:
+                data = config_maps.get((w.namespace, cm_name))
+                if data is None:
+                    continue  # the ConfigMap is not part of this input
+                items = [(variable or "", key)] if key is not None else [
+                    (f"{prefix}{k}", str(k)) for k in data]
+                for var_name, data_key in items:
+                    if data.get(data_key) is not None:
+                        w.envs.append((container, var_name, str(data[data_key]),
+                                       f" (from configmap {cm_name} key {data_key})"))
 
         for svc in services.values():
             if not svc.selector:
@@ -397,7 +432,7 @@ class KubernetesImporter:
 
         seen: set[tuple[str, str]] = set()
         for w in workloads:
-            for container, variable, value in w.envs:
+            for container, variable, value, source in w.envs:
                 for host, port, _explicit in self._hosts(variable, value):
                     found = self._resolve(host, w.namespace, services)
                     if found is None:
@@ -405,7 +440,7 @@ class KubernetesImporter:
                     svc = found
                     selector = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
                     base = (
-                        f"env {variable}={value} in {w.ref} (container {container}) -> "
+                        f"env {variable}={value}{source} in {w.ref} (container {container}) -> "
                         f"service {svc.namespace}/{svc.name}"
                     )
                     targets = [t.key for t in svc.targets if t is not w] if svc.targets else [

@@ -135,6 +135,8 @@ def test_list_namespaces_and_address_forms() -> None:
         ("shop/statefulset/orders-db", "Container"),
         ("shop/daemonset/cache", "Container"),
         ("platform/cronjob/audit-compactor", "Container"),
+        ("shop/deployment/metrics", "Container"),
+        ("shop/pod/debug", "Container"),
         # an ExternalName Service selects no workload: it stays a CI of its own
         ("platform/service/audit", "Application"),
     }
@@ -145,8 +147,18 @@ def test_list_namespaces_and_address_forms() -> None:
         ("shop/api", "DEPENDS_ON", "shop/orders-db"),  # URL in an init container
         ("shop/api", "DEPENDS_ON", "platform/audit"),  # svc.ns.svc.cluster.local
         ("platform/audit-compactor", "DEPENDS_ON", "platform/audit"),
+        # values from the ConfigMap "settings": configMapKeyRef, envFrom with prefix APP_
+        ("shop/cache", "DEPENDS_ON", "shop/metrics"),
+        ("shop/debug", "DEPENDS_ON", "shop/cache"),
+        ("shop/debug", "DEPENDS_ON", "shop/metrics"),
         # not: cache -> orders-db (WARMUP_MODE is no address), api -> payments.example.com
     }
+    via_config = next(r for r in records if isinstance(r, RelationshipRecord)
+                      and r.source.native_key == "shop/daemonset/cache")
+    assert via_config.evidence == (
+        "env METRICS_SINK=http://metrics:9090/push (from configmap settings key METRICS_URL) "
+        "in daemonset/cache (container memcached) -> service shop/metrics selects app=metrics"
+    )
 
 
 def test_default_namespace_option() -> None:
