@@ -33,11 +33,13 @@ Mapping
   same input; otherwise they cannot be placed on a CI and are skipped (logged). An interface's
   ``connected_endpoints`` become ``CONNECTS_TO`` from its device to the endpoint's device
   unless the cable itself is in the input.
-* cable -> ``CONNECTS_TO`` from the device of the A termination to the device of the B
-  termination (``termination_a``/``termination_b`` before NetBox 3.3, ``a_terminations``/
-  ``b_terminations`` after), one relationship per pair of distinct devices; a cable whose ends
-  are not on devices (circuits, power feeds) yields nothing. NetBox cables have no direction:
-  the A -> B choice is a convention, documented on the relationship (``evidence``).
+* cable -> ``CONNECTS_TO`` between the devices of its A and B terminations
+  (``termination_a``/``termination_b`` before NetBox 3.3, ``a_terminations``/
+  ``b_terminations`` after); a cable whose ends are not on devices (circuits, power feeds)
+  yields nothing. NetBox cables have no direction: the relationship points at the network
+  device when exactly one end is a ``NetworkDevice`` of the input (a server CONNECTS_TO its
+  switch), else from the A end to the B end; one relationship per pair of devices and input,
+  whichever way round it is met again.
 """
 
 from __future__ import annotations
@@ -283,19 +285,22 @@ class NetBoxImporter:
 
         records: list[Record] = []
         locations: dict[str, LocationRecord] = {}
-        macs_by_device: dict[str, list[str]] = {}
-        cable_ids = {str(obj["id"]) for _, obj in by_kind["cable"]}
         device_ids = {str(obj["id"]) for _, obj in by_kind["device"]}
-        for where, iface in by_kind["interface"]:
-            records.extend(_checked(file, where, self._interface, iface, file, where,
-                                    cable_ids, device_ids, macs_by_device))
+        macs_by_device = self._macs_by_device(by_kind["interface"], device_ids, file)
         for where, rack in by_kind["rack"]:
             records.extend(_checked(file, where, self._rack, rack, file, where, locations))
+        links = _Links()
         for where, device in by_kind["device"]:
-            records.extend(_checked(file, where, self._device, device, file, where, locations,
-                                    macs_by_device.get(str(device["id"]), [])))
+            device_records = _checked(file, where, self._device, device, file, where,
+                                      locations, macs_by_device.get(str(device["id"]), []))
+            links.classes[str(device["id"])] = getattr(device_records[0], "ci_class", "")
+            records.extend(device_records)
         for where, cable in by_kind["cable"]:
-            records.extend(_checked(file, where, self._cable, cable, file, where))
+            _checked(file, where, self._cable, cable, file, where, links)
+        cable_ids = {str(obj["id"]) for _, obj in by_kind["cable"]}
+        for where, iface in by_kind["interface"]:
+            _checked(file, where, self._interface, iface, file, where, cable_ids, links)
+        records.extend(links.records)
         return [*locations.values(), *records]
 
     @staticmethod
@@ -408,52 +413,55 @@ class NetBoxImporter:
             origin=origin,
         )]
 
+    @staticmethod
+    def _macs_by_device(
+        interfaces: list[tuple[str, Mapping[str, Any]]], device_ids: set[str], file: str
+    ) -> dict[str, list[str]]:
+        """MAC addresses of the interfaces, by the id of their device (devices in the input)."""
+        out: dict[str, list[str]] = {}
+        for where, iface in interfaces:
+            device = iface.get("device")
+            if not isinstance(device, Mapping) or device.get("id") is None:
+                raise InvalidRecordError("interface has no device", file=file, record=where,
+                                         field="device")
+            macs = _macs(iface)
+            device_id = str(device["id"])
+            if macs and device_id in device_ids:
+                bucket = out.setdefault(device_id, [])
+                bucket.extend(m for m in macs if m not in bucket)
+            elif macs:
+                log.info("%s %s: the device of interface %s is not in the input; its MAC "
+                         "addresses are skipped", file, where, iface.get("name"))
+        return out
+
     def _interface(
         self, iface: Mapping[str, Any], file: str, where: str, cable_ids: set[str],
-        device_ids: set[str], macs_by_device: dict[str, list[str]],
+        links: _Links,
     ) -> list[Record]:
-        device = iface.get("device")
-        if not isinstance(device, Mapping) or device.get("id") is None:
-            raise InvalidRecordError("interface has no device", file=file, record=where,
-                                     field="device")
-        device_id = str(device["id"])
-        macs = _macs(iface)
-        if macs and device_id in device_ids:
-            bucket = macs_by_device.setdefault(device_id, [])
-            bucket.extend(m for m in macs if m not in bucket)
-        elif macs:
-            log.info("%s %s: device %s of interface %s is not in the input; its MAC "
-                     "addresses are skipped", file, where, device_id, iface.get("name"))
         cable = iface.get("cable")
         if isinstance(cable, Mapping) and str(cable.get("id")) in cable_ids:
             return []
+        device_id = str(iface["device"]["id"])
         endpoints = iface.get("connected_endpoints") or []
         endpoint_type = _str(iface.get("connected_endpoints_type")) or ""
-        records: list[Record] = []
-        seen: set[str] = set()
+        name = _str(iface.get("name"))
         for endpoint in endpoints if isinstance(endpoints, list) else []:
             if not isinstance(endpoint, Mapping):
                 continue
             peer = endpoint if endpoint_type == "dcim.device" else endpoint.get("device")
             if not isinstance(peer, Mapping) or peer.get("id") is None:
                 continue
-            peer_id = str(peer["id"])
-            if peer_id == device_id or peer_id in seen:
-                continue
-            seen.add(peer_id)
-            records.append(
-                RelationshipRecord(
-                    rel_type="CONNECTS_TO",
-                    source=Identifiers(native_key=device_key(device_id)),
-                    target=Identifiers(native_key=device_key(peer_id)),
-                    evidence=f"interface {iface.get('name')} connected_endpoints",
-                    properties={"interface": _str(iface.get("name"))},
-                    origin=Origin(file=file, record=where),
-                )
+            links.connect(
+                device_id, str(peer["id"]),
+                evidence=f"interface {name} connected_endpoints",
+                properties={"interface": name} if name else {},
+                origin=Origin(file=file, record=where),
             )
-        return records
+        return []
 
-    def _cable(self, cable: Mapping[str, Any], file: str, where: str) -> list[Record]:
+    def _cable(
+        self, cable: Mapping[str, Any], file: str, where: str, links: _Links
+    ) -> list[Record]:
         a_devices = _termination_devices(cable, "a")
         b_devices = _termination_devices(cable, "b")
         if not a_devices and not b_devices and not (
@@ -461,28 +469,57 @@ class NetBoxImporter:
         ):
             raise InvalidRecordError("cable has no A termination", file=file, record=where,
                                      field="a_terminations")
-        records: list[Record] = []
-        pairs: set[tuple[str, str]] = set()
+        properties: dict[str, Scalar] = {
+            k: v for k, v in (
+                ("cable_id", str(cable["id"])),
+                ("label", _str(cable.get("label"))),
+                ("status", _status(cable.get("status"))),
+            ) if v is not None
+        }
         for a in a_devices:
             for b in b_devices:
-                pair = (str(a["id"]), str(b["id"]))
-                if pair[0] == pair[1] or pair in pairs:
-                    continue
-                pairs.add(pair)
-                records.append(
-                    RelationshipRecord(
-                        rel_type="CONNECTS_TO",
-                        source=Identifiers(native_key=device_key(pair[0])),
-                        target=Identifiers(native_key=device_key(pair[1])),
-                        evidence=f"cable {cable['id']}: A termination -> B termination",
-                        properties={
-                            k: v for k, v in (
-                                ("cable_id", str(cable["id"])),
-                                ("label", _str(cable.get("label"))),
-                                ("status", _status(cable.get("status"))),
-                            ) if v is not None
-                        },
-                        origin=Origin(file=file, record=where),
-                    )
+                links.connect(
+                    str(a["id"]), str(b["id"]),
+                    evidence=f"cable {cable['id']}", properties=properties,
+                    origin=Origin(file=file, record=where),
                 )
-        return records
+        return []
+
+
+class _Links:
+    """``CONNECTS_TO`` relationships of one input: one per pair of devices, oriented.
+
+    NetBox cables and connections have no direction. The relationship points at the network
+    device when exactly one end is a ``NetworkDevice`` of the input (a server CONNECTS_TO its
+    switch, as the relationship type reads); otherwise from the A end (or the interface's own
+    device) to the B end (or the connected endpoint). A pair met again, either way round, is
+    not repeated, so no two-device cycle is made.
+    """
+
+    def __init__(self) -> None:
+        self.classes: dict[str, str] = {}
+        self.records: list[Record] = []
+        self._pairs: set[frozenset[str]] = set()
+
+    def connect(
+        self, a: str, b: str, *, evidence: str, properties: Mapping[str, Scalar],
+        origin: Origin,
+    ) -> None:
+        pair = frozenset((a, b))
+        if a == b or pair in self._pairs:
+            return
+        self._pairs.add(pair)
+        a_net = self.classes.get(a) == "NetworkDevice"
+        b_net = self.classes.get(b) == "NetworkDevice"
+        if a_net and not b_net:
+            a, b = b, a
+        self.records.append(
+            RelationshipRecord(
+                rel_type="CONNECTS_TO",
+                source=Identifiers(native_key=device_key(a)),
+                target=Identifiers(native_key=device_key(b)),
+                evidence=evidence,
+                properties=dict(properties),
+                origin=origin,
+            )
+        )

@@ -235,3 +235,28 @@ def test_bad_input_battery(tmp_path: Path) -> None:
 def test_any_value_anywhere_gives_records_or_invalid_record_error(data: st.DataObject) -> None:
     # Arrange / Act / Assert: the list page with one value replaced by arbitrary JSON
     check_mutant(get_importer("netbox"), PAGE, data)
+
+
+def test_cable_points_at_the_network_device_and_mirrors_are_not_repeated(tmp_path: Path) -> None:
+    # Arrange: the cable's A end on the switch, and the server's interface describing the
+    # same connection from the other side
+    page = json.loads(json.dumps(PAGE))
+    cable = page["results"][3]
+    cable["a_terminations"], cable["b_terminations"] = (
+        cable["b_terminations"], cable["a_terminations"]
+    )
+    page["results"].append({
+        "id": 201, "url": "https://netbox.example/api/dcim/interfaces/201/",
+        "device": {"id": 11, "name": "leaf01"}, "name": "Eth2",
+        "connected_endpoints_type": "dcim.interface",
+        "connected_endpoints": [{"id": 101, "name": "eno2", "device": {"id": 10}}],
+    })
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps(page), encoding="utf-8")
+
+    # Act
+    records = _parse(path)
+
+    # Assert: one CONNECTS_TO, from the server to the leaf switch
+    connects = {r for r in _rels(records) if r[0] == "CONNECTS_TO"}
+    assert connects == {("CONNECTS_TO", "dcim.device:10", "dcim.device:11")}
