@@ -35,6 +35,14 @@ Computer inventory -> one :class:`~cmdb_graph.model.records.CIRecord`:
 * attributes: manufacturer, model, os_name, os_version, ip_addresses (no loopback or
   link-local), chassis_type, uuid, memory_mb, users (logins), last_logged_user, agent_version.
 
+Every ``virtualmachines`` entry -> a ``VirtualMachine`` ``HOSTED_ON`` the computer, or, for
+container types (docker, lxc, podman...), a ``Container`` identified with its host that
+``RUNS_ON`` it. A VM's native key is its uuid (lower case), the key its own agent's
+inventory gets, so both inventories meet; a container's is ``<host key>/<type>:<id or
+name>``. Every ``databases_servers`` entry (GLPI Agent 1.5+) -> a ``Database`` identified
+with its host (name + host) that ``RUNS_ON`` it, with version, ports and database (instance)
+names.
+
 Every ``softwares`` entry -> a :class:`~cmdb_graph.model.records.SoftwareRecord` (``name`` ->
 product, ``publisher`` -> vendor, ``version``, ``install_date``/``INSTALLDATE`` -> installed_at;
 the Windows agent writes ``DD/MM/YYYY``) installed on the computer.
@@ -63,7 +71,14 @@ from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
-from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, SoftwareRecord
+from cmdb_graph.model.records import (
+    CIRecord,
+    Identifiers,
+    Origin,
+    Record,
+    RelationshipRecord,
+    SoftwareRecord,
+)
 from importers.base import load_json, parse_xml, require
 
 __all__ = ["GLPIInventoryImporter", "FusionInventoryXMLImporter", "normalise_mac"]
@@ -253,6 +268,8 @@ def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:
             origin=origin,
         )
     ]
+    records.extend(_guests(content, ids, file))
+    records.extend(_database_servers(content, ids, file))
     for index, soft in enumerate(_as_list(content.get("softwares"))):
         pointer = f"/content/softwares/{index}"
         if not isinstance(soft, dict):
@@ -278,6 +295,110 @@ def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:
                 origin=Origin(file=file, record=pointer),
             )
         )
+    return records
+
+
+_CONTAINER_TYPES = {"docker", "lxc", "lxd", "podman", "containerd", "openvz", "jail", "wsl"}
+_GUEST_STATUS = {
+    "running": "operational",
+    "on": "operational",
+    "off": "non_operational",
+    "shutdown": "non_operational",
+    "paused": "non_operational",
+    "crashed": "repair",
+    "blocked": "non_operational",
+    "dying": "non_operational",
+}
+
+
+def _guests(content: Mapping[str, Any], host: Identifiers, file: str) -> list[Record]:
+    """``virtualmachines`` entries: VMs HOSTED_ON and containers RUNS_ON the inventoried host."""
+    records: list[Record] = []
+    host_ref = Identifiers(native_key=host.native_key)
+    for index, guest in enumerate(_as_list(content.get("virtualmachines"))):
+        pointer = f"/content/virtualmachines/{index}"
+        if not isinstance(guest, dict):
+            raise InvalidRecordError("virtual machine entry is not an object", file=file,
+                                     record=pointer)
+        name = str(require(guest, "name", file=file, record=pointer)).strip()
+        vmtype = (_clean(guest.get("vmtype")) or "").lower()
+        uuid = _first(guest.get("uuid"))
+        container = vmtype in _CONTAINER_TYPES
+        ci_class = "Container" if container else "VirtualMachine"
+        mac = normalise_mac(guest.get("mac"))
+        # a VM's uuid is its SMBIOS uuid, the native key its own agent's inventory gets
+        native_key = (
+            uuid.lower() if uuid and not container
+            else f"{host.native_key}/{vmtype or 'vm'}:{uuid or name}"
+        )
+        ids = Identifiers(
+            native_key=native_key,
+            name=name,
+            ci_class=ci_class,
+            host=host_ref if container else None,
+            mac_addresses=(mac,) if mac else (),
+        )
+        status = (_clean(guest.get("status")) or "").lower()
+        attrs: dict[str, Scalar | list[str]] = {
+            k: v for k, v in (
+                ("vm_type", _first(guest.get("vmtype"))),
+                ("vm_uuid", uuid),
+                ("image", _first(guest.get("image"))),
+                ("subsystem", _first(guest.get("subsystem"))),
+                ("vm_status", _first(guest.get("status"))),
+                ("operational_status", _GUEST_STATUS.get(status)),
+                ("description", _first(guest.get("comment"))),
+            ) if v is not None
+        }
+        for key in ("vcpu", "memory"):
+            value = guest.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                attrs[key if key == "vcpu" else "memory_mb"] = value
+        origin = Origin(file=file, record=pointer)
+        records.append(CIRecord(ci_class=ci_class, name=name, identifiers=ids,
+                                attributes=attrs, origin=origin))
+        records.append(RelationshipRecord(
+            rel_type="RUNS_ON" if container else "HOSTED_ON", source=ids, target=host_ref,
+            evidence="GLPI inventory virtualmachines", origin=origin,
+        ))
+    return records
+
+
+def _database_servers(
+    content: Mapping[str, Any], host: Identifiers, file: str
+) -> list[Record]:
+    """``databases_servers`` entries: one Database CI per DBMS, RUNS_ON the host."""
+    records: list[Record] = []
+    host_ref = Identifiers(native_key=host.native_key)
+    for index, dbms in enumerate(_as_list(content.get("databases_servers"))):
+        pointer = f"/content/databases_servers/{index}"
+        if not isinstance(dbms, dict):
+            raise InvalidRecordError("database server entry is not an object", file=file,
+                                     record=pointer)
+        name = str(require(dbms, "name", file=file, record=pointer)).strip()
+        ids = Identifiers(native_key=f"{host.native_key}/dbms:{name}", name=name,
+                          ci_class="Database", host=host_ref)
+        instances = [i for i in _as_list(dbms.get("instances")) if isinstance(i, dict)]
+        ports = sorted({str(i["port"]) for i in instances if _clean(i.get("port"))})
+        databases = [str(i["name"]) for i in instances if _clean(i.get("name"))]
+        attrs: dict[str, Scalar | list[str]] = {
+            k: v for k, v in (
+                ("version", _first(dbms.get("version"))),
+                ("manufacturer", _first(dbms.get("manufacturer"))),
+                ("dbms_type", _first(dbms.get("type"))),
+            ) if v is not None
+        }
+        if ports:
+            attrs["ports"] = ports
+        if databases:
+            attrs["databases"] = databases
+        origin = Origin(file=file, record=pointer)
+        records.append(CIRecord(ci_class="Database", name=name, identifiers=ids,
+                                attributes=attrs, origin=origin))
+        records.append(RelationshipRecord(
+            rel_type="RUNS_ON", source=ids, target=host_ref,
+            evidence="GLPI inventory databases_servers", origin=origin,
+        ))
     return records
 
 

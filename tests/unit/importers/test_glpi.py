@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.records import CIRecord, Record, SoftwareRecord
+from cmdb_graph.model.records import CIRecord, Record, RelationshipRecord, SoftwareRecord
 from importers import get_importer
 from importers.glpi import normalise_mac
 from tests.helpers.battery import run_battery
@@ -261,3 +261,40 @@ def test_xml_mutated_message_gives_records_or_invalid_record_error(
         ["fusioninventory-windows-inventory-12.xml", "fusioninventory-netdiscovery-16.xml"]
     ))
     check_xml_mutant(get_importer("fusioninventory"), (REALDATA / name).read_bytes(), data)
+
+
+def test_guests_and_database_servers_of_a_host() -> None:
+    # Arrange
+    path = REPO / "tests" / "fixtures" / "importers" / "glpi_host_with_guests.json"
+
+    # Act
+    records = list(get_importer("glpi").parse(path))
+
+    # Assert
+    cis = {r.name: r for r in records if isinstance(r, CIRecord)}
+    host = cis["kvm01"]
+    assert host.ci_class == "Server"
+    assert host.identifiers.fqdn == "kvm01.lab.example"
+    vm, container, dbms = cis["web-vm"], cis["registry"], cis["PostgreSQL 15"]
+    assert vm.ci_class == "VirtualMachine"
+    assert vm.identifiers.native_key == "9a8b7c6d-1111-4222-8333-444455556666"
+    assert vm.identifiers.mac_addresses == ("52:54:00:12:34:56",)
+    assert (vm.attributes["vcpu"], vm.attributes["memory_mb"]) == (4, 8192)
+    assert vm.attributes["operational_status"] == "operational"
+    assert container.ci_class == "Container"
+    assert container.identifiers.host is not None
+    assert container.identifiers.host.native_key == host.identifiers.native_key
+    assert dbms.ci_class == "Database"
+    assert dbms.attributes["databases"] == ["inventory", "billing"]
+    assert dbms.attributes["ports"] == ["5432"]
+    rels = {
+        (r.rel_type, r.source.name, r.target.native_key)
+        for r in records
+        if isinstance(r, RelationshipRecord)
+    }
+    key = host.identifiers.native_key
+    assert rels == {
+        ("HOSTED_ON", "web-vm", key),
+        ("RUNS_ON", "registry", key),
+        ("RUNS_ON", "PostgreSQL 15", key),
+    }
