@@ -247,8 +247,11 @@ def test_json_any_value_anywhere_gives_records_or_invalid_record_error(
     data: st.DataObject,
 ) -> None:
     # Arrange / Act / Assert: a real inventory with one value replaced by arbitrary JSON
-    name = data.draw(st.sampled_from(["computer_1.json", "printer_1.json"]))
-    check_mutant(get_importer("glpi"), json.loads((REALDATA / name).read_text("utf-8")), data)
+    path = data.draw(st.sampled_from([
+        REALDATA / "computer_1.json", REALDATA / "printer_1.json",
+        REPO / "tests" / "fixtures" / "importers" / "glpi_host_with_guests.json",
+    ]))
+    check_mutant(get_importer("glpi"), json.loads(path.read_text("utf-8")), data)
 
 
 @settings(max_examples=60, deadline=None)
