@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from xml.etree.ElementTree import Element, ParseError
@@ -23,6 +23,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 import yaml
 from defusedxml import DefusedXmlException
+from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import Record
@@ -37,6 +38,7 @@ __all__ = [
     "parse_xml",
     "read_csv",
     "require",
+    "checked_records",
 ]
 
 #: Longest line (or CSV field) accepted, in bytes; longer input is refused as malformed.
@@ -263,3 +265,34 @@ def require(
             "required field is missing or empty", file=file, record=record, line=line, field=key
         )
     return value
+
+
+def checked_records(path: Path, records: Iterable[Record]) -> list[Record]:
+    """All of an importer's records, read before any is used.
+
+    Input files are untrusted: a list where a name belongs, or a value that the record models
+    refuse, must give one ``InvalidRecordError`` naming the file, never a ``TypeError``,
+    ``AttributeError`` or pydantic ``ValidationError`` from deep inside an importer.
+
+    Raises
+    ------
+    InvalidRecordError
+        Passed through unchanged, or made from one of the errors above (``from`` it).
+    """
+    try:
+        return list(records)
+    except InvalidRecordError:
+        raise
+    except ValidationError as exc:
+        errors = exc.errors()
+        loc = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+        msg = errors[0]["msg"] if errors else str(exc)
+        raise InvalidRecordError(
+            f"a value does not fit the record model: {msg}",
+            file=str(path),
+            field=loc or None,
+        ) from exc
+    except (TypeError, AttributeError) as exc:
+        raise InvalidRecordError(
+            f"a value has an unexpected type ({exc})", file=str(path)
+        ) from exc
