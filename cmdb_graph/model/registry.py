@@ -356,7 +356,7 @@ class Registry:
                         description=str(entry.get("description", "")),
                     )
                 )
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, ConfigurationError) as exc:
                 raise ConfigurationError(f"{origin}: ci_classes entry {i}: {exc}") from exc
         for i, entry in enumerate(data.get("relationship_types") or [], start=1):
             try:
@@ -368,7 +368,7 @@ class Registry:
                         description=str(entry.get("description", "")),
                     )
                 )
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, ConfigurationError) as exc:
                 raise ConfigurationError(
                     f"{origin}: relationship_types entry {i}: {exc}"
                 ) from exc
