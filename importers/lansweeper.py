@@ -18,13 +18,14 @@ record: serial, barcode, purchase and warranty dates, state).
 
 * CI class: ``VirtualMachine`` when the manufacturer or model names a hypervisor platform
   (VMware, Xen, KVM, QEMU, VirtualBox, Hyper-V "Virtual Machine", Parallels, ...) or the type
-  says guest; else by ``assetBasicInfo.type``: Windows/Linux/Unix/Apple Mac by the operating
+  says guest. Else by ``assetBasicInfo.type``: Windows/Linux/Unix/Apple Mac by the operating
   system's ``productType`` (Server, Domain Controller -> ``Server``; Work Station ->
-  ``Computer``; without one: Windows and Apple Mac -> ``Computer``, Linux and Unix ->
-  ``Server``); switch, router, firewall, wireless access point, network device ->
-  ``NetworkDevice``; printer -> ``Printer``; NAS, SAN -> ``StorageDevice``; VMware/Hyper-V
-  host -> ``Hypervisor``; mobile, smartphone, tablet, iPhone, iPad, Android ->
-  ``MobileDevice``; monitor -> ``Peripheral``; anything else -> ``Hardware``.
+  ``Computer``; without one, an OS caption naming a server -> ``Server``, else Windows and
+  Apple Mac -> ``Computer``, Linux and Unix -> ``Server``); switch, router, firewall,
+  wireless access point, network device -> ``NetworkDevice``; printer -> ``Printer``; NAS,
+  SAN -> ``StorageDevice``; VMware/Hyper-V host -> ``Hypervisor``; mobile, smartphone,
+  tablet, iPhone, iPad, Android -> ``MobileDevice``; monitor -> ``Peripheral``; anything
+  else -> ``Hardware``.
 * identifiers: ``serial_number`` (``serialNumber``), ``asset_tag`` (``barCode``),
   ``hostname`` (``name``, short), ``domain`` (``domain``), ``fqdn`` (``fqdn``/``dnsName`` when
   dotted), ``mac_addresses`` (``mac``).
@@ -201,8 +202,11 @@ class LansweeperDataAPIImporter:
         osys = _section(item, "operatingSystem")
         manufacturer = _str(custom.get("manufacturer"))
         model = _str(custom.get("model"))
-        ci_class = _ci_class(_str(basic.get("type")), _str(osys.get("productType")),
-                             manufacturer, model)
+        ci_class = _ci_class(
+            _str(basic.get("type")),
+            _str(osys.get("productType")) or _str(osys.get("caption")),
+            manufacturer, model,
+        )
         mac = (_str(basic.get("mac")) or "").lower().replace("-", ":")
         if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac) or mac == "00:00:00:00:00:00":
             mac = ""

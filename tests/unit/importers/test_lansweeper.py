@@ -153,3 +153,16 @@ def test_bad_input_battery(tmp_path: Path) -> None:
 def test_any_value_anywhere_gives_records_or_invalid_record_error(data: st.DataObject) -> None:
     # Arrange / Act / Assert: the real response with one value replaced by arbitrary JSON
     check_mutant(get_importer("lansweeper"), json.loads(REAL.read_text("utf-8")), data)
+
+
+def test_windows_server_caption_without_product_type(tmp_path: Path) -> None:
+    # Arrange
+    item = _item(type="Windows")
+    item["operatingSystem"] = {"caption": "Microsoft Windows Server 2019 Standard"}
+
+    # Act
+    [ci] = [r for r in _parse(_write(tmp_path, [item])) if isinstance(r, CIRecord)]
+
+    # Assert
+    assert ci.ci_class == "Server"
+    assert ci.attributes["os_name"] == "Microsoft Windows Server 2019 Standard"
