@@ -74,6 +74,7 @@ __all__ = [
     "CIIndex",
     "generate_estate",
     "generate_rows",
+    "models_from_rows",
     "ci_ids_by_class",
 ]
 
@@ -1104,12 +1105,35 @@ def generate_estate(size: int, *, seed: int = 42, now: datetime | None = None) -
         "Incident": estate.incidents,
         REL: estate.relationships,
     }
-    models: dict[str, type[Any]] = {**_MODELS, REL: Relationship}
     for label, rows in generate_rows(size, seed=seed, now=now):
-        validate = models[label].model_validate
-        with _gc_paused():
-            targets[label].extend(validate(row) for row in rows)
+        targets[label].extend(models_from_rows(label, rows))
     return estate
+
+
+def models_from_rows(label: str, rows: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """Build the models of a batch of :func:`generate_rows`.
+
+    Parameters
+    ----------
+    label : str
+        The batch's label (a node label of :data:`NODE_LABELS` or :data:`REL`).
+    rows : iterable of dict
+        Its rows.
+
+    Returns
+    -------
+    list of Node or Relationship
+        One model per row, in order (the cyclic garbage collector is paused meanwhile: it
+        would otherwise dominate the cost on a large heap).
+
+    Raises
+    ------
+    KeyError
+        Unknown label.
+    """
+    validate = (Relationship if label == REL else _MODELS[label]).model_validate
+    with _gc_paused():
+        return [validate(row) for row in rows]
 
 
 class CIIndex:
