@@ -707,6 +707,7 @@ class _Generator:
                      environment=None, description=f"{name} business service")  # fmt: skip
         self.business_services.append(bs)
         roles = rng.sample(_AS_ROLES, rng.randint(2, 4))
+        unused = rng.sample(_COMPONENTS, len(_COMPONENTS))
         for a, role in enumerate(roles):
             if a > 0 and limit - self.n_ci < 24:
                 break
@@ -721,7 +722,10 @@ class _Generator:
                 self.shared_services.append(svc)
             db = self.database(site, code, name, team, as_crit)
             self.rel("DEPENDS_ON", svc, db)
-            components = rng.sample(_COMPONENTS, rng.randint(2, 4))
+            # Components are drawn without replacement over the whole business service, so
+            # that application and cluster names are unique (at most 4 x 4 of 20).
+            components = unused[: rng.randint(2, 4)]
+            del unused[: len(components)]
             apps = []
             for c, comp in enumerate(components):
                 if c > 0 and limit - self.n_ci < 16:

@@ -221,6 +221,14 @@ def test_names_are_realistic(estate: Estate) -> None:
     assert any(n.startswith("sw-acc-fra1-r01") for n in by_class["NetworkDevice"])
 
 
+def test_names_are_unique_per_class(estate_5k: Estate) -> None:
+    # Act: the planted duplicates share a serial number, not a name
+    names = Counter((ci.ci_class, ci.name) for ci in estate_5k.cis)
+
+    # Assert
+    assert [key for key, n in names.items() if n > 1] == []
+
+
 def test_services_have_criticality_one_to_four(estate_5k: Estate) -> None:
     # Act
     crits = [ci.business_criticality for ci in estate_5k.cis if REGISTRY.is_service(ci.ci_class)]
