@@ -262,6 +262,8 @@ class _Planner:
         self.person_alias: dict[str, str] = {}
         self.asset_keys: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.preload_all = True
+        self.preloaded_labels: set[str] = set()
+        self.rels_preloaded = False
         self._found_cache: set[tuple[tuple[str, str], ...]] = set()
         self._node_cache: set[EntityKey] = set()
         self._rels_loaded_for: set[str] = set()
@@ -309,8 +311,11 @@ class _Planner:
             self.orig_rels[rel.key] = rel
             self.rels[rel.key] = rel
 
-    def load(self) -> None:
-        """Load data sources and, up to ``preload_limit`` CIs, every candidate up front."""
+    def load(self, records: Sequence[Any]) -> None:
+        """Load data sources and, up to ``preload_limit`` CIs, every candidate up front.
+
+        Only the node labels (and relationships) that the records can touch are loaded.
+        """
         sources: dict[str, DataSource] = {}
         for n in self._pages_nodes("DataSource"):
             assert isinstance(n, DataSource)
@@ -322,12 +327,15 @@ class _Planner:
         if self.preload_all:
             for ci in self._pages_cis(None):
                 self._keep_ci(ci)
-            for label in ("Asset", "Person", "SupportGroup", "Location", "SoftwareProduct",
-                          "Entitlement"):
+            labels, rels = _needs(records)
+            for label in sorted(labels):
                 for node in self._pages_nodes(label):
                     self._keep_node(node)
-            for rel in self.store.relationships(None):
-                self._keep_rel(rel)
+                self.preloaded_labels.add(label)
+            if rels:
+                for rel in self.store.relationships(None):
+                    self._keep_rel(rel)
+                self.rels_preloaded = True
         else:
             for ci in self._pages_cis(CIFilter(source=self.src)):
                 self._keep_ci(ci)
@@ -368,7 +376,7 @@ class _Planner:
         k = (label, key)
         if k in self.nodes:
             return self.nodes[k]
-        if self.preload_all or k in self._node_cache:
+        if label in self.preloaded_labels or k in self._node_cache:
             return None
         self._node_cache.add(k)
         found = self.store.get_nodes(label, [key])
@@ -380,13 +388,13 @@ class _Planner:
     def _get_rel(self, key: tuple[str, str, str]) -> Relationship | None:
         if key in self.rels:
             return self.rels[key]
-        if self.preload_all:
+        if self.rels_preloaded:
             return None
         self._load_rels_of(key[1])
         return self.rels.get(key)
 
     def _load_rels_of(self, ci_id: str) -> None:
-        if self.preload_all or ci_id in self._rels_loaded_for:
+        if self.rels_preloaded or ci_id in self._rels_loaded_for:
             return
         self._rels_loaded_for.add(ci_id)
         for rel in self.store.relationships(ci_id):
@@ -876,7 +884,7 @@ class _Planner:
                 self.index.put(moved)
                 self._touch(("CI", ci.ci_id), origin, _diff(ci, moved, _IGNORE))
         # assets tracking the duplicate
-        if not self.preload_all:
+        if "Asset" not in self.preloaded_labels:
             for node in self._pages_nodes("Asset", where={"ci_id": dup_id}):
                 self._keep_node(node)
         for k, node in list(self.nodes.items()):
@@ -953,7 +961,7 @@ class _Planner:
     def _find_asset(self, nk: str | None, tag: str | None, serial: str | None) -> str | None:
         probes = [("native_key", nk), ("asset_tag", tag.upper() if tag else None),
                   ("serial_number", serial.upper() if serial else None)]
-        if not self.preload_all:
+        if "Asset" not in self.preloaded_labels:
             where = {"asset_tag": tag, "serial_number": serial}
             for f, v in where.items():
                 if v:
@@ -1333,8 +1341,46 @@ def run_import(
     return ImportResult(run=done, source=ds, plan=plan, dry_run=False)
 
 
+def _needs(records: Sequence[Any]) -> tuple[set[str], bool]:
+    """The node labels, and whether relationships, a run of these records can touch."""
+    labels: set[str] = set()
+    rels = False
+    for r in records:
+        if isinstance(r, CIRecord):
+            if r.support_group:
+                labels.add("SupportGroup")
+            if r.owner:
+                labels.add("Person")
+            if r.location:
+                labels.add("Location")
+            if r.identifiers.serial_number or r.attributes.get("serial_number"):
+                labels.add("Asset")  # assets without a CI link to CIs by serial number
+        elif isinstance(r, AssetRecord):
+            labels.add("Asset")
+            if r.holder:
+                labels.add("Person")
+            if r.location:
+                labels.add("Location")
+        elif isinstance(r, GroupRecord):
+            labels.add("SupportGroup")
+        elif isinstance(r, PersonRecord):
+            labels.update(("Person", "SupportGroup") if r.groups else ("Person",))
+        elif isinstance(r, LocationRecord):
+            labels.add("Location")
+        elif isinstance(r, SoftwareRecord):
+            labels.add("SoftwareProduct")
+            rels = True
+        elif isinstance(r, EntitlementRecord):
+            labels.update(("Entitlement", "SoftwareProduct"))
+            if r.assigned_to_people:
+                labels.add("Person")
+        elif isinstance(r, RelationshipRecord):
+            rels = True
+    return labels, rels
+
+
 def _plan(planner: _Planner, recs: list[Any]) -> ImportPlan:
-    planner.load()
+    planner.load(recs)
     for rec in recs:
         if isinstance(rec, GroupRecord):
             planner.ingest_group(rec)

@@ -691,3 +691,44 @@ def test_dependents_listed_before_their_hosts_get_their_hosts_in_one_run(
     assert by_name["legacy"].host_id == by_name["iis"].ci_id
     assert first.counts["created"] == 5
     assert second.counts["updated"] == 0 and second.counts["unchanged"] == 5
+
+
+def scenario(store: GraphStore, **kw: Any) -> None:
+    """A mixed sequence of imports touching every record kind and a merge."""
+    run_import(store, glpi_records(), source=GLPI, importer="test", now=NOW, **kw)
+    run_import(store, sccm_records(), source=SCCM, importer="test", now=NOW, **kw)
+    run_import(store, [
+        server("app-host", line=2, native_key="h", serial_number="SN-H"),
+        CIRecord(ci_class="Application", name="shop", origin=at(3),
+                 identifiers=Identifiers(native_key="s", host=Identifiers(native_key="h"))),
+        RelationshipRecord(rel_type="RUNS_ON", source=Identifiers(native_key="s"),
+                           target=Identifiers(native_key="h"), origin=at(4)),
+        SoftwareRecord(installed_on=Identifiers(native_key="h"), product="nginx",
+                       version="1.25", origin=at(5)),
+        PersonRecord(name="Ada", username="ada", groups=("Web",), origin=at(6)),
+        AssetRecord(asset_tag="T-H", serial_number="SN-H", holder="ada", origin=at(7)),
+    ], source=DISCO, importer="test", now=NOW, **kw)
+    store.upsert_nodes([ConfigurationItem(ci_id="ci-manual", name="app-host copy",
+                                          ci_class="Server", serial_number="SN-H",
+                                          first_seen=NOW + timedelta(days=1))])
+    store.upsert_relationships([Relationship(rel_type="DEPENDS_ON", source="ci-manual",
+                                             target=cis(store)[0].ci_id)])
+    run_import(store, [server("app-host", line=2, serial_number="SN-H")],
+               source=DataSource(name="netscan", priority=10), importer="test",
+               mode=RunMode.FULL, now=NOW + timedelta(days=2), **kw)
+
+
+def test_large_store_mode_gives_the_same_graph(store: GraphStore, tmp_path: Any) -> None:
+    # Arrange: the reference, with every candidate preloaded, in a memory store
+    from cmdb_graph.store.memory import MemoryStore
+
+    reference = MemoryStore(registry=store.registry)
+    scenario(reference)
+
+    # Act: candidates fetched per identifier (as beyond preload_limit CIs)
+    scenario(store, preload_limit=0)
+
+    # Assert
+    assert dump(store) == dump(reference)
+    assert store.get_ci("ci-manual").duplicate_of is not None
+    assert all("ci-manual" not in (r.source, r.target) for r in store.relationships(None))
