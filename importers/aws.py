@@ -30,7 +30,7 @@ from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import load_json, require
+from importers.base import checked_records, load_json, require
 
 __all__ = ["AWSEC2Importer", "EC2_STATUS"]
 
@@ -45,6 +45,13 @@ EC2_STATUS = {
     "shutting-down": "retired",
     "terminated": "retired",
 }
+
+
+def _scalar(value: Any) -> str | None:
+    """A non-empty string or number as text; anything else (lists, objects, "") as None."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool) and value != "":
+        return str(value)
+    return None
 
 
 def _region(zone: str) -> str:
@@ -83,6 +90,10 @@ class AWSEC2Importer:
         InvalidRecordError
             Bad input; names the file, the JSON pointer and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         data = load_json(path)
         if not isinstance(data, Mapping):
@@ -161,8 +172,8 @@ class AWSEC2Importer:
                 for key in ("PrivateIpAddress", "PublicIpAddress"):
                     if inst.get(key):
                         ips.append(str(inst[key]))
-                if inst.get("SubnetId"):
-                    subnets.append((str(inst["SubnetId"]), inst.get("VpcId")))
+                if _scalar(inst.get("SubnetId")):
+                    subnets.append((str(inst["SubnetId"]), _scalar(inst.get("VpcId"))))
                 groups = {str(g.get("GroupId")) for g in inst.get("SecurityGroups") or []
                           if isinstance(g, Mapping) and g.get("GroupId")}
                 for eni in inst.get("NetworkInterfaces") or []:
@@ -180,8 +191,8 @@ class AWSEC2Importer:
                     for v6 in eni.get("Ipv6Addresses") or []:
                         if isinstance(v6, Mapping) and v6.get("Ipv6Address"):
                             ips.append(str(v6["Ipv6Address"]))
-                    if eni.get("SubnetId"):
-                        subnets.append((str(eni["SubnetId"]), eni.get("VpcId")))
+                    if _scalar(eni.get("SubnetId")):
+                        subnets.append((str(eni["SubnetId"]), _scalar(eni.get("VpcId"))))
                 if ips:
                     attrs["ip_addresses"] = list(dict.fromkeys(ips))
                 if groups:

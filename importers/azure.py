@@ -40,7 +40,7 @@ from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import load_json, require
+from importers.base import checked_records, load_json, require
 
 __all__ = ["AzureResourceGraphImporter", "azure_class"]
 
@@ -162,6 +162,10 @@ class AzureResourceGraphImporter:
         InvalidRecordError
             Bad input; names the file, the row's JSON pointer and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         rows, pointer = _rows(load_json(path), name)
         cis: list[Record] = []

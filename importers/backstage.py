@@ -65,7 +65,7 @@ from cmdb_graph.model.records import (
     Record,
     RelationshipRecord,
 )
-from importers.base import load_yaml_documents, require
+from importers.base import checked_records, load_yaml_documents, require
 from importers.kubernetes import yaml_document_lines
 
 __all__ = ["BackstageImporter", "parse_entity_ref"]
@@ -126,6 +126,10 @@ def _key(kind: str, namespace: str, name: str) -> str:
     return f"{kind}:{namespace}/{name}"
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
 def _display(namespace: str, name: str) -> str:
     return name if namespace == "default" else f"{namespace}/{name}"
 
@@ -159,6 +163,10 @@ class BackstageImporter:
         InvalidRecordError
             Bad input; names the file, the document and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         docs = load_yaml_documents(path)
         if not docs:
@@ -243,7 +251,7 @@ class BackstageImporter:
                 entities.append(
                     GroupRecord(
                         name=_display(namespace, ename),
-                        email=(profile or {}).get("email"),
+                        email=_text((profile or {}).get("email")),
                         attributes=attrs,
                         origin=origin,
                     )
@@ -259,7 +267,7 @@ class BackstageImporter:
                 entities.append(
                     PersonRecord(
                         name=str((profile or {}).get("displayName") or _display(namespace, ename)),
-                        email=(profile or {}).get("email"),
+                        email=_text((profile or {}).get("email")),
                         username=_display(namespace, ename),
                         groups=tuple(groups),
                         attributes={"backstage_ref": me},

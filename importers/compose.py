@@ -32,7 +32,7 @@ from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import load_yaml_documents
+from importers.base import checked_records, load_yaml_documents
 
 __all__ = ["ComposeImporter"]
 
@@ -78,6 +78,10 @@ class ComposeImporter:
         InvalidRecordError
             Bad input; names the file, the service (``services.<name>``) and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         docs = load_yaml_documents(path)
         if len(docs) != 1 or not isinstance(docs[0], Mapping):

@@ -42,7 +42,7 @@ from cmdb_graph.model.records import (
     RelationshipRecord,
     SoftwareRecord,
 )
-from importers.base import load_json, parse_xml, read_text, require
+from importers.base import checked_records, load_json, parse_xml, read_text, require
 
 __all__ = ["CycloneDXImporter"]
 
@@ -209,6 +209,10 @@ class CycloneDXImporter:
         InvalidRecordError
             Bad input; names the file, the JSON pointer of the record and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         bom = self._load(path)
         version = str(require(bom, "specVersion", file=name, record="/"))

@@ -47,7 +47,7 @@ from cmdb_graph.model.records import (
     Record,
     RelationshipRecord,
 )
-from importers.base import load_yaml_documents, read_text, require
+from importers.base import checked_records, load_yaml_documents, read_text, require
 
 __all__ = ["KubernetesImporter", "yaml_document_lines"]
 
@@ -76,7 +76,8 @@ def yaml_document_lines(path: Path) -> list[int]:
     text = read_text(path)
     lines: list[int] = []
     try:
-        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+        for node in yaml.compose_all(text, Loader=loader):
             if node is None or node.tag.endswith(":null"):
                 continue
             lines.append(node.start_mark.line + 1)
@@ -357,6 +358,10 @@ class KubernetesImporter:
         InvalidRecordError
             Bad input; names the file, the document (line and index) and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         workloads: list[_Workload] = []
         services: dict[tuple[str, str], _Service] = {}
         config_maps: dict[tuple[str, str], Mapping[str, Any]] = {}

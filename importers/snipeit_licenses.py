@@ -37,7 +37,7 @@ from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import EntitlementRecord, Origin, Record
-from importers.base import read_csv
+from importers.base import checked_records, read_csv
 
 __all__ = ["SnipeITLicensesImporter", "REQUIRED_COLUMNS"]
 
@@ -107,6 +107,10 @@ class SnipeITLicensesImporter:
         InvalidRecordError
             Bad input; names the file, the line and the column.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         out: list[Record] = []
         for line, row in read_csv(path, required=REQUIRED_COLUMNS):

@@ -44,7 +44,7 @@ from cmdb_graph.model.records import (
     RelationshipRecord,
     SoftwareRecord,
 )
-from importers.base import load_json, require
+from importers.base import checked_records, load_json, require
 
 __all__ = ["SPDXImporter", "RUNTIME_RELATIONSHIPS"]
 
@@ -107,6 +107,10 @@ class SPDXImporter:
         InvalidRecordError
             Bad input; names the file, the JSON pointer of the record and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         doc = load_json(path)
         if not isinstance(doc, Mapping):

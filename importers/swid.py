@@ -42,7 +42,7 @@ from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import Identifiers, Origin, Record, SoftwareRecord
-from importers.base import parse_xml
+from importers.base import checked_records, parse_xml
 
 __all__ = ["SWIDImporter", "SWID_NS"]
 
@@ -173,6 +173,10 @@ class SWIDImporter:
         InvalidRecordError
             Bad input; names the file and the attribute.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         root_path = Path(path)
         if root_path.is_dir():
             files = sorted(p for p in root_path.rglob("*")

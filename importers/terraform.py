@@ -46,7 +46,7 @@ from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import load_json, require
+from importers.base import checked_records, load_json, require
 
 __all__ = ["TerraformStateImporter", "terraform_class"]
 
@@ -221,7 +221,11 @@ class TerraformStateImporter:
                 if not isinstance(primary, Mapping):
                     raise InvalidRecordError("required field is missing or not an object",
                                              file=name, record=rptr, field="primary")
-                attrs = dict(primary.get("attributes") or {})
+                raw = primary.get("attributes") or {}
+                if not isinstance(raw, Mapping):
+                    raise InvalidRecordError("attributes must be an object", file=name,
+                                             record=rptr, field="primary.attributes")
+                attrs = dict(raw)
                 if primary.get("id") and "id" not in attrs:
                     attrs["id"] = primary["id"]
                 parts = str(key).split(".")
@@ -248,6 +252,10 @@ class TerraformStateImporter:
         InvalidRecordError
             Bad input; names the file, the JSON pointer and the field.
         """
+        yield from checked_records(path, self._parse(path))
+
+    def _parse(self, path: Path) -> Iterator[Record]:
+        """The records of :meth:`parse`, unchecked."""
         name = str(path)
         state = load_json(path)
         if not isinstance(state, Mapping):

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Record, RelationshipRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
+from tests.unit.importers.json_fuzz import check_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REALDATA = REPO / ".." / "shared" / "realdata"
@@ -340,3 +343,18 @@ def test_terraform_bad_input_battery(tmp_path: Path) -> None:
         missing_required=lambda d: d.replace(b'"type": "aws_vpc",', b""),
         required_field="type",
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("aws-ec2", AWS), ("azure-resource-graph", AZURE), ("terraform", TF4), ("terraform", TF3)],
+)
+def test_any_value_anywhere_gives_records_or_one_clear_error(kind: str, path: Path) -> None:
+    document = json.loads(path.read_text())
+
+    @settings(max_examples=100, deadline=None)
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        check_mutant(get_importer(kind), document, data)
+
+    check()

@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Record, RelationshipRecord, SoftwareRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
+from tests.unit.importers.json_fuzz import check_mutant
+from tests.unit.importers.xml_fuzz import check_xml_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 SAASBOM = (
@@ -147,3 +151,15 @@ def test_bad_input_battery_xml(tmp_path: Path) -> None:
         missing_required=lambda data: data.replace(b"<name>orders</name>", b""),
         required_field="name",
     )
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_any_value_anywhere_gives_records_or_one_clear_error(data: st.DataObject) -> None:
+    check_mutant(get_importer("cyclonedx"), json.loads(SAASBOM.read_text()), data)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_xml_mutants_give_records_or_one_clear_error(data: st.DataObject) -> None:
+    check_xml_mutant(get_importer("cyclonedx"), XML_BOM.read_bytes(), data)

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, RelationshipRecord, SoftwareRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
+from tests.unit.importers.json_fuzz import check_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REAL = (
@@ -123,3 +126,9 @@ def test_bad_input_battery(tmp_path: Path) -> None:
         missing_required=lambda data: data.replace(b'"name": "lib",', b""),
         required_field="name",
     )
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_any_value_anywhere_gives_records_or_one_clear_error(data: st.DataObject) -> None:
+    check_mutant(get_importer("spdx"), json.loads(TWO.read_text()), data)

@@ -6,11 +6,14 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import Identifiers, SoftwareRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
+from tests.unit.importers.xml_fuzz import check_xml_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REALDATA = REPO / ".." / "shared" / "realdata" / "swid"
@@ -127,3 +130,9 @@ def test_bad_input_battery(tmp_path: Path) -> None:
         missing_required=lambda data: data.replace(b'tagId="com.acme.editor-4.2.0" ', b""),
         required_field="tagId",
     )
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_xml_mutants_give_records_or_one_clear_error(data: st.DataObject) -> None:
+    check_xml_mutant(get_importer("swid", host="ws-001"), VALID, data)
