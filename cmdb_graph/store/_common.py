@@ -54,7 +54,13 @@ __all__ = [
     "PreparedBatch",
     "PreparedNode",
     "PreparedRel",
+    "CASELESS_IDENTIFIERS",
+    "LIST_IDENTIFIERS",
+    "SHADOW_PREFIX",
     "check_depth",
+    "check_ends",
+    "list_needle",
+    "shadow_props",
     "check_limit",
     "decode_cursor",
     "edge_attrs",
@@ -446,7 +452,9 @@ _REL_EXCLUDE = set(REL_KEY_FIELDS)
 ExistingKeys = Callable[[str, set[str]], set[str]]
 
 
-def prepare_batch(batch: WriteBatch, registry: Registry, existing: ExistingKeys) -> PreparedBatch:
+def prepare_batch(
+    batch: WriteBatch, registry: Registry, existing: ExistingKeys | None
+) -> PreparedBatch:
     """Validate a whole batch against the registry and the store, and flatten it to rows.
 
     Parameters
@@ -455,9 +463,10 @@ def prepare_batch(batch: WriteBatch, registry: Registry, existing: ExistingKeys)
         The nodes and relationships to write.
     registry : Registry
         CI classes and relationship types.
-    existing : callable
+    existing : callable or None
         ``existing(label, keys)`` returns the subset of ``keys`` for which a node of ``label``
-        exists in the store (stub nodes of the Neo4j store do not count).
+        exists in the store (stub nodes of the Neo4j store do not count). ``None``: the
+        caller runs :func:`check_ends` itself (inside its write transaction).
 
     Returns
     -------
@@ -499,7 +508,6 @@ def prepare_batch(batch: WriteBatch, registry: Registry, existing: ExistingKeys)
         nodes[(label, key)] = PreparedNode(label, key, row)
 
     rels: dict[tuple[str, str, str, str, str], PreparedRel] = {}
-    wanted: dict[str, set[str]] = {}
     for rel in batch.relationships:
         if not isinstance(rel, Relationship):
             raise InvalidRecordError(
@@ -527,28 +535,44 @@ def prepare_batch(batch: WriteBatch, registry: Registry, existing: ExistingKeys)
                 f"{rel.rel_type} joins two configuration items", record=record, field="source_label"
             )
         row = _dump(rel, _REL_EXCLUDE, record)
-        prepared = PreparedRel(
-            rel.rel_type, rel.source, rel.target, rel.source_label, rel.target_label, row
+        rels[(rel.rel_type, rel.source_label, rel.source, rel.target_label, rel.target)] = (
+            PreparedRel(rel.rel_type, rel.source, rel.target, rel.source_label, rel.target_label,
+                        row)
         )
-        rels[(rel.rel_type, rel.source_label, rel.source, rel.target_label, rel.target)] = prepared
-        for label, key in ((rel.source_label, rel.source), (rel.target_label, rel.target)):
-            if (label, key) not in nodes:
-                wanted.setdefault(label, set()).add(key)
 
+    prepared = PreparedBatch(list(nodes.values()), list(rels.values()))
+    if existing is not None:
+        check_ends(prepared, existing)
+    return prepared
+
+
+def check_ends(prepared: PreparedBatch, existing: ExistingKeys) -> None:
+    """Check that every relationship end is a node of the batch or of the store.
+
+    Raises
+    ------
+    InvalidRecordError
+        An end does not exist; the message names the relationship and the missing key.
+    """
+    in_batch = {(n.label, n.key) for n in prepared.nodes}
+    wanted: dict[str, set[str]] = {}
+    for rel in prepared.relationships:
+        for label, key in ((rel.source_label, rel.source), (rel.target_label, rel.target)):
+            if (label, key) not in in_batch:
+                wanted.setdefault(label, set()).add(key)
     found = {label: existing(label, keys) for label, keys in wanted.items()}
-    for rel_p in rels.values():
+    for rel in prepared.relationships:
         for end, label, key in (
-            ("source", rel_p.source_label, rel_p.source),
-            ("target", rel_p.target_label, rel_p.target),
+            ("source", rel.source_label, rel.source),
+            ("target", rel.target_label, rel.target),
         ):
-            if (label, key) not in nodes and key not in found.get(label, set()):
+            if (label, key) not in in_batch and key not in found.get(label, set()):
                 what = "CI" if label == CI_LABEL else label
                 raise InvalidRecordError(
                     f"{end} {what} {key!r} does not exist",
-                    record=f"{rel_p.rel_type} {rel_p.source!r} -> {rel_p.target!r}",
+                    record=f"{rel.rel_type} {rel.source!r} -> {rel.target!r}",
                     field=end,
                 )
-    return PreparedBatch(list(nodes.values()), list(rels.values()))
 
 
 # -- reads -----------------------------------------------------------------------------------

@@ -1,0 +1,662 @@
+"""The Neo4j store: the system of record, on the official Python driver (6.x, Neo4j 5.26).
+
+* One driver per store; every session names the database; writes run in managed write
+  transactions (``execute_write``) as ``UNWIND $rows`` batches, reads in managed read
+  transactions (``execute_read``, routed to readers in a cluster).
+* Constraints (one uniqueness constraint per label key) and indexes are created with
+  ``IF NOT EXISTS`` when the store opens.
+* Every CI has the label ``:CI`` plus its CI class label; a class change swaps the label.
+* Reference fields are materialised as relationships (``(:SupportGroup)-[:SUPPORTS]->(:CI)``);
+  a missing target is MERGEd as a ``:Stub`` node, invisible to reads (see
+  :mod:`cmdb_graph.store.cypher`).
+* Lineage, ``attributes`` and ``properties`` are JSON strings; dates and datetimes are Neo4j
+  temporal values (UTC), so Cypher can compare them.
+* All Cypher lives in :mod:`cmdb_graph.store.cypher`; driver errors are wrapped:
+  ``ServiceUnavailable``/``AuthError``/``SessionExpired`` as
+  :class:`~cmdb_graph.errors.StoreUnavailableError`, any other as
+  :class:`~cmdb_graph.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import networkx as nx
+from neo4j import Driver, GraphDatabase, ManagedTransaction, Query
+from neo4j.exceptions import (
+    AuthError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
+
+from cmdb_graph.errors import (
+    CINotFoundError,
+    ConfigurationError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Node, Registry, Relationship
+from cmdb_graph.model.entities import Scalar
+from cmdb_graph.settings import Settings
+from cmdb_graph.store import cypher
+from cmdb_graph.store._common import (
+    CASELESS_IDENTIFIERS,
+    CI_LABEL,
+    LIST_IDENTIFIERS,
+    REL_KEY_FIELDS,
+    PreparedBatch,
+    PreparedNode,
+    PreparedRel,
+    check_depth,
+    check_ends,
+    check_limit,
+    check_where,
+    class_filter,
+    decode_cursor,
+    edge_attrs,
+    encode_cursor,
+    expand_ci,
+    from_props,
+    identifier_value,
+    list_needle,
+    node_from_row,
+    prepare_batch,
+    reference_rel_types,
+    rel_from_row,
+    shadow_props,
+    to_props,
+    traversal_types,
+)
+from cmdb_graph.store.base import CIFilter, Direction, Page, WriteBatch
+
+__all__ = ["Neo4jStore"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_REF_TYPES = reference_rel_types()
+
+
+def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+class Neo4jStore:
+    """The :class:`~cmdb_graph.store.base.GraphStore` on Neo4j.
+
+    Parameters
+    ----------
+    uri : str
+        Bolt or neo4j URI (``bolt://127.0.0.1:7687``, ``neo4j+s://...``).
+    user, password : str
+        Credentials.
+    database : str
+        Database name, passed to every session.
+    registry : Registry, optional
+        CI classes and relationship types (default: the built-in registry).
+    batch_size : int
+        Rows per ``UNWIND`` batch.
+    tx_limit : int, optional
+        ``apply`` runs in one transaction up to this many records (default ``4 * batch_size``);
+        larger batches run as idempotent batches of ``batch_size`` (nodes, then reference
+        relationships, then relationships).
+    max_depth : int, optional
+        Largest traversal depth accepted.
+
+    Raises
+    ------
+    StoreUnavailableError
+        The server cannot be reached or refuses the credentials.
+    ConfigurationError
+        A CI class name collides with a node label (labels must stay unambiguous).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        *,
+        database: str = "neo4j",
+        registry: Registry | None = None,
+        batch_size: int = 5000,
+        tx_limit: int | None = None,
+        max_depth: int | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else Registry()
+        self.database = database
+        self.batch_size = batch_size
+        self.tx_limit = tx_limit if tx_limit is not None else batch_size * 4
+        self.max_depth = max_depth
+        self._check_registry()
+        with self._errors():
+            self._driver: Driver = GraphDatabase.driver(
+                uri, auth=(user, password), notifications_min_severity="OFF"
+            )
+        try:
+            with self._errors():
+                self._driver.verify_connectivity()
+            self.ensure_schema()
+        except BaseException:
+            self._driver.close()
+            raise
+
+    @classmethod
+    def from_settings(cls, settings: Settings, registry: Registry | None = None) -> Neo4jStore:
+        """A store for ``settings.neo4j_uri`` with the settings' credentials and limits.
+
+        Raises
+        ------
+        ConfigurationError
+            ``neo4j_uri`` is not set.
+        StoreUnavailableError
+            The server cannot be reached.
+        """
+        if not settings.neo4j_uri:
+            raise ConfigurationError("neo4j_uri is not set (CMDB_NEO4J_URI)")
+        return cls(
+            settings.neo4j_uri,
+            settings.neo4j_user,
+            settings.neo4j_password.get_secret_value(),
+            database=settings.neo4j_database,
+            registry=registry,
+            batch_size=settings.batch_size,
+            max_depth=settings.max_depth,
+        )
+
+    def _check_registry(self) -> None:
+        clash = set(self.registry.classes) & (set(NODE_SPECS) | {cypher.STUB})
+        if clash:
+            raise ConfigurationError(
+                f"CI class names {sorted(clash)} collide with node labels of the store"
+            )
+
+    # -- plumbing -------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (ServiceUnavailable, AuthError, SessionExpired) as exc:
+            raise StoreUnavailableError(f"Neo4j is unavailable: {exc}") from exc
+        except (Neo4jError, DriverError) as exc:
+            raise StoreError(f"Neo4j error: {exc}") from exc
+
+    def _read(self, work: Callable[[ManagedTransaction], T]) -> T:
+        with self._errors(), self._driver.session(database=self.database) as session:
+            return session.execute_read(work)
+
+    def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
+        with self._errors(), self._driver.session(database=self.database) as session:
+            return session.execute_write(work)
+
+    @staticmethod
+    def _rows(tx: ManagedTransaction, query: str, **params: Any) -> list[dict[str, Any]]:
+        return [r.data() for r in tx.run(query, params)]
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the driver."""
+        self._driver.close()
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` when the server cannot answer."""
+        self._read(lambda tx: self._rows(tx, cypher.PING))
+
+    def ensure_schema(self) -> None:
+        """Create the constraints and indexes (idempotent)."""
+        with self._errors(), self._driver.session(database=self.database) as session:
+            for statement in cypher.schema_statements():
+                session.run(Query(statement)).consume()
+
+    def clear(self) -> None:
+        """Delete every node and relationship (constraints and indexes stay)."""
+        with self._errors(), self._driver.session(database=self.database) as session:
+            session.run(Query(cypher.CLEAR)).consume()
+
+    # -- writes ---------------------------------------------------------------------------
+    def _existing_in(self, tx: ManagedTransaction) -> Callable[[str, set[str]], set[str]]:
+        def existing(label: str, keys: set[str]) -> set[str]:
+            found: set[str] = set()
+            for chunk in _chunks(sorted(keys), self.batch_size):
+                found.update(
+                    r["key"] for r in self._rows(tx, cypher.existing_keys(label), keys=chunk)
+                )
+            return found
+
+        return existing
+
+    def apply(self, batch: WriteBatch) -> None:
+        """Upsert nodes then relationships.
+
+        Up to ``tx_limit`` records in one transaction (all or nothing); beyond that, the batch
+        is validated first and then written in idempotent batches of ``batch_size`` (a failure
+        half-way leaves the batches before it written; applying the batch again completes it).
+
+        Raises
+        ------
+        InvalidRecordError
+            (and subclasses) a record is invalid; nothing is written.
+        StoreUnavailableError, StoreError
+            The server failed.
+        """
+        prepared = prepare_batch(batch, self.registry, existing=None)
+        if not prepared.nodes and not prepared.relationships:
+            return
+        if len(batch) <= self.tx_limit:
+
+            def work(tx: ManagedTransaction) -> None:
+                check_ends(prepared, self._existing_in(tx))
+                for query, rows in self._statements(prepared):
+                    tx.run(query, rows=rows).consume()
+
+            self._write(work)
+            return
+        self._read(lambda tx: check_ends(prepared, self._existing_in(tx)))
+        for query, rows in self._statements(prepared):
+            for chunk in _chunks(rows, self.batch_size):
+                self._write(self._runner(query, list(chunk)))
+        log.info(
+            "applied %d nodes and %d relationships in batches of %d",
+            len(prepared.nodes),
+            len(prepared.relationships),
+            self.batch_size,
+        )
+
+    @staticmethod
+    def _runner(query: str, rows: list[dict[str, Any]]) -> Callable[[ManagedTransaction], None]:
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(query, rows=rows).consume()
+
+        return work
+
+    def _statements(self, prepared: PreparedBatch) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The write statements of a batch, in order: nodes, references, relationships."""
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        by_label = prepared.nodes_by_label()
+        for label, nodes in sorted(by_label.items()):
+            if label == CI_LABEL:
+                by_class: dict[str, list[PreparedNode]] = {}
+                for node in nodes:
+                    by_class.setdefault(node.row["ci_class"], []).append(node)
+                for cls, group in sorted(by_class.items()):
+                    out.append(
+                        (
+                            cypher.upsert_cis(cls, self.registry.classes),
+                            [self._node_params(label, n) for n in group],
+                        )
+                    )
+            else:
+                out.append(
+                    (cypher.upsert_nodes(label), [self._node_params(label, n) for n in nodes])
+                )
+        for label, nodes in sorted(by_label.items()):
+            for ref in NODE_SPECS[label].refs:
+                rows = []
+                for node in nodes:
+                    value = node.row.get(ref.field)
+                    targets = list(value) if ref.many and value else ([value] if value else [])
+                    rows.append({"key": node.key, "targets": targets})
+                out.append((cypher.sync_reference(label, ref), rows))
+        for (rel_type, sl, tl), rels in sorted(prepared.rels_by_type().items()):
+            out.append(
+                (
+                    cypher.merge_relationships(rel_type, sl, tl),
+                    [self._rel_params(r) for r in rels],
+                )
+            )
+        return out
+
+    @staticmethod
+    def _node_params(label: str, node: PreparedNode) -> dict[str, Any]:
+        spec = NODE_SPECS[label]
+        props = to_props(spec.model, node.row)
+        props.update(shadow_props(label, node.row))
+        props[spec.key] = node.key
+        return {"key": node.key, "props": props}
+
+    @staticmethod
+    def _rel_params(rel: PreparedRel) -> dict[str, Any]:
+        return {"s": rel.source, "t": rel.target, "props": to_props(Relationship, rel.row)}
+
+    def upsert_nodes(self, nodes: Sequence[Node]) -> None:
+        """Shorthand for ``apply(WriteBatch(nodes=list(nodes)))``."""
+        self.apply(WriteBatch(nodes=list(nodes)))
+
+    def upsert_relationships(self, relationships: Sequence[Relationship]) -> None:
+        """Shorthand for ``apply(WriteBatch(relationships=list(relationships)))``."""
+        self.apply(WriteBatch(relationships=list(relationships)))
+
+    def delete_relationships(self, keys: Iterable[tuple[str, str, str]]) -> int:
+        """Delete relationships by ``(rel_type, source, target)``; returns how many existed.
+
+        Relationships derived from reference fields are not deleted this way (0 is counted):
+        change the field instead.
+
+        Raises
+        ------
+        UnknownRelationshipTypeError
+            A key names an unknown relationship type.
+        """
+        by_type: dict[str, list[dict[str, str]]] = {}
+        for rel_type, source, target in dict.fromkeys(tuple(k) for k in keys):
+            self.registry.get_relationship_type(rel_type)
+            if rel_type not in _REF_TYPES:
+                by_type.setdefault(rel_type, []).append({"s": source, "t": target})
+
+        def work(tx: ManagedTransaction) -> int:
+            total = 0
+            for rel_type, rows in sorted(by_type.items()):
+                if self.registry.relationship_types[rel_type].ci_to_ci:
+                    query = cypher.delete_ci_relationships(rel_type)
+                else:
+                    query = cypher.delete_relationships_any(rel_type)
+                for chunk in _chunks(rows, self.batch_size):
+                    total += sum(r["deleted"] for r in self._rows(tx, query, rows=chunk))
+            return total
+
+        return self._write(work) if by_type else 0
+
+    # -- reads ----------------------------------------------------------------------------
+    @staticmethod
+    def _ci_row(props: Mapping[str, Any]) -> dict[str, Any]:
+        return from_props(ConfigurationItem, props, skip=("ci_id",))
+
+    def _node(self, label: str, key: str, props: Mapping[str, Any]) -> Node:
+        spec = NODE_SPECS[label]
+        return node_from_row(label, key, from_props(spec.model, props, skip=(spec.key,)))
+
+    def _ci(self, key: str, props: Mapping[str, Any]) -> ConfigurationItem:
+        ci = self._node(CI_LABEL, key, props)
+        assert isinstance(ci, ConfigurationItem)
+        return ci
+
+    def get_ci(self, ci_id: str) -> ConfigurationItem:
+        """The CI; ``CINotFoundError`` when absent."""
+        found = self.get_cis([ci_id])
+        if ci_id not in found:
+            raise CINotFoundError(f"no CI with ci_id {ci_id!r}")
+        return found[ci_id]
+
+    def get_cis(self, ci_ids: Sequence[str]) -> dict[str, ConfigurationItem]:
+        """The CIs that exist among ``ci_ids``, by id (one round trip)."""
+        return {k: v for k, v in self.get_nodes(CI_LABEL, ci_ids).items()
+                if isinstance(v, ConfigurationItem)}
+
+    def get_node(self, label: str, key: str) -> Node:
+        """A node of any label by key; ``NotFoundError`` when absent."""
+        found = self.get_nodes(label, [key])
+        if key not in found:
+            if label == CI_LABEL:
+                raise CINotFoundError(f"no CI with ci_id {key!r}")
+            raise NotFoundError(f"no {label} with key {key!r}")
+        return found[key]
+
+    def get_nodes(self, label: str, keys: Sequence[str]) -> dict[str, Node]:
+        """The nodes of ``label`` that exist among ``keys``, by key."""
+        check_where(label, None)
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        rows = self._read(lambda tx: self._rows(tx, cypher.get_nodes(label), keys=wanted))
+        return {r["key"]: self._node(label, r["key"], r["props"]) for r in rows}
+
+    def find_cis(self, identifiers: Mapping[str, Scalar]) -> list[ConfigurationItem]:
+        """CIs matching ANY of the given identifier fields, sorted by ``ci_id``."""
+        branches: list[tuple[str, str]] = []
+        params: dict[str, Any] = {}
+        for name, value in identifiers.items():
+            norm = identifier_value(name, value)
+            if norm is None:
+                continue
+            if name in LIST_IDENTIFIERS:
+                branches.append((name, "contains"))
+                params[name] = list_needle(norm)
+            elif name in CASELESS_IDENTIFIERS:
+                branches.append((name, "lc"))
+                params[name] = norm
+            else:
+                branches.append((name, "eq"))
+                params[name] = norm
+        if not branches:
+            return []
+        query = cypher.find_cis(branches)
+        rows = self._read(lambda tx: self._rows(tx, query, **params))
+        return [self._ci(r["key"], r["props"]) for r in rows]
+
+    def list_cis(
+        self, flt: CIFilter | None = None, *, after: str | None = None, limit: int = 100
+    ) -> Page[ConfigurationItem]:
+        """CIs sorted by ``ci_id``, after the cursor, at most ``limit``.
+
+        Raises
+        ------
+        TraversalLimitError
+            ``limit`` is over ``MAX_PAGE_SIZE``.
+        """
+        check_limit(limit)
+        start = decode_cursor(after)
+        params: dict[str, Any] = {}
+        classes = class_filter(flt, self.registry)
+        if classes is not None:
+            params["classes"] = sorted(classes)
+        if flt is not None:
+            if flt.operational_status is not None:
+                params["operational_status"] = str(flt.operational_status)
+            for name in ("environment", "support_group", "source"):
+                if getattr(flt, name) is not None:
+                    params[name] = getattr(flt, name)
+            if flt.name_contains is not None:
+                params["name_contains"] = flt.name_contains.lower()
+        filters = list(params)
+        page_q = cypher.list_cis(filters, after=start is not None)
+        count_q = cypher.count_cis(filters)
+
+        def work(tx: ManagedTransaction) -> tuple[list[dict[str, Any]], int]:
+            rows = self._rows(tx, page_q, after=start, limit=limit + 1, **params)
+            total = self._rows(tx, count_q, **params)[0]["total"]
+            return rows, int(total)
+
+        rows, total = self._read(work)
+        items = [self._ci(r["key"], r["props"]) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].ci_id) if more and items else None, total)
+
+    def list_nodes(
+        self,
+        label: str,
+        *,
+        where: Mapping[str, Scalar] | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> Page[Node]:
+        """Nodes of a label sorted by key, with equality filters on scalar fields.
+
+        Raises
+        ------
+        TraversalLimitError
+            ``limit`` is over ``MAX_PAGE_SIZE``.
+        InvalidRecordError
+            Unknown label or filter field.
+        """
+        filters = check_where(label, where)
+        check_limit(limit)
+        start = decode_cursor(after)
+        fields = [(name, value is None) for name, value in filters.items()]
+        params = {f"w{i}": value for i, value in enumerate(filters.values())}
+        page_q = cypher.list_nodes(label, fields, after=start is not None)
+        count_q = cypher.count_nodes(label, fields)
+
+        def work(tx: ManagedTransaction) -> tuple[list[dict[str, Any]], int]:
+            rows = self._rows(tx, page_q, after=start, limit=limit + 1, **params)
+            total = self._rows(tx, count_q, **params)[0]["total"]
+            return rows, int(total)
+
+        rows, total = self._read(work)
+        items = [self._node(label, r["key"], r["props"]) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].key) if more and items else None, total)
+
+    def relationships(
+        self,
+        ci_id: str | None = None,
+        *,
+        rel_types: Sequence[str] | None = None,
+        label: str = CI_LABEL,
+    ) -> list[Relationship]:
+        """Explicit relationships touching ``ci_id`` (either end), or all; sorted by key.
+
+        Relationships derived from reference fields (``SUPPORTS``, ``TRACKS``, ...) are not
+        listed: read the field instead.
+        """
+        check_where(label, None)
+        if rel_types is None:
+            types = sorted(set(self.registry.relationship_types) - _REF_TYPES)
+        else:
+            for name in rel_types:
+                self.registry.get_relationship_type(name)
+            types = sorted(set(rel_types) - _REF_TYPES)
+        if not types:
+            return []
+        if ci_id is None:
+            query = cypher.all_relationships(types)
+            rows = self._read(lambda tx: self._rows(tx, query))
+        else:
+            query = cypher.relationships_of(label, types)
+            rows = self._read(lambda tx: self._rows(tx, query, key=ci_id))
+        out = [
+            rel_from_row(
+                r["rel_type"],
+                r["source"],
+                r["target"],
+                from_props(Relationship, r["props"], skip=REL_KEY_FIELDS),
+                source_label=r["source_label"],
+                target_label=r["target_label"],
+            )
+            for r in rows
+        ]
+        out.sort(key=lambda r: (r.rel_type, r.source, r.target, r.source_label, r.target_label))
+        return out
+
+    # -- graphs ---------------------------------------------------------------------------
+    def neighbourhood(
+        self,
+        ci_id: str,
+        *,
+        depth: int = 1,
+        direction: Direction = Direction.BOTH,
+        rel_types: Sequence[str] | None = None,
+    ) -> nx.MultiDiGraph:
+        """The CIs within ``depth`` hops of ``ci_id`` and the relationships among them.
+
+        Raises
+        ------
+        CINotFoundError
+            ``ci_id`` does not exist.
+        TraversalLimitError
+            ``depth`` is negative or over ``max_depth``.
+        """
+        return self.extract_subgraph([ci_id], direction=direction, rel_types=rel_types,
+                                     depth=depth)
+
+    def extract_subgraph(
+        self,
+        ci_ids: Sequence[str],
+        *,
+        direction: Direction = Direction.UPSTREAM,
+        rel_types: Sequence[str] | None = None,
+        depth: int | None = None,
+    ) -> nx.MultiDiGraph:
+        """The dependency subgraph reachable from ``ci_ids``, in ONE Cypher query.
+
+        See :meth:`cmdb_graph.store.base.GraphStore.extract_subgraph` and
+        :func:`cmdb_graph.store.cypher.reach`.
+
+        Raises
+        ------
+        CINotFoundError
+            An id does not exist.
+        TraversalLimitError
+            ``depth`` is negative or over ``max_depth``.
+        """
+        check_depth(depth, self.max_depth)
+        forward, reverse = traversal_types(self.registry, direction, rel_types)
+        types = sorted(set(forward) | set(reverse))
+        seeds = list(dict.fromkeys(ci_ids))
+        g = nx.MultiDiGraph()
+        if not seeds:
+            return g
+        if not types:
+            found = self.get_cis(seeds)
+            self._check_seeds(seeds, found)
+            for key in sorted(found):
+                row = found[key].model_dump(mode="json", exclude_defaults=True)
+                g.add_node(key, **expand_ci(key, row))
+            return g
+        query = cypher.reach(types, depth)
+        rows = self._read(
+            lambda tx: self._rows(tx, query, ids=seeds, fwd=forward, rev=reverse)
+        )
+        reached = {r["key"] for r in rows}
+        self._check_seeds(seeds, reached)
+        rows.sort(key=lambda r: r["key"])
+        for r in rows:
+            g.add_node(r["key"], **expand_ci(r["key"], self._ci_row(r["props"])))
+        for r in rows:
+            for rel_type, target, props in r["edges"]:
+                if target in reached:
+                    row = from_props(Relationship, props, skip=REL_KEY_FIELDS)
+                    g.add_edge(r["key"], target, key=rel_type, **edge_attrs(rel_type, row))
+        return g
+
+    @staticmethod
+    def _check_seeds(seeds: Sequence[str], found: Iterable[str]) -> None:
+        have = set(found)
+        missing = [s for s in seeds if s not in have]
+        if missing:
+            raise CINotFoundError(f"no CI with ci_id {missing[0]!r}")
+
+    def dependency_graph(self) -> nx.MultiDiGraph:
+        """The whole CI graph in the shape of :mod:`cmdb_graph.store.base`."""
+        types = self.registry.ci_relationship_types()
+
+        def work(tx: ManagedTransaction) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            nodes = self._rows(tx, cypher.all_cis())
+            edges = self._rows(tx, cypher.all_ci_edges(types)) if types else []
+            return nodes, edges
+
+        nodes, edges = self._read(work)
+        g = nx.MultiDiGraph()
+        for r in sorted(nodes, key=lambda r: r["key"]):
+            g.add_node(r["key"], **expand_ci(r["key"], self._ci_row(r["props"])))
+        for r in edges:
+            row = from_props(Relationship, r["props"], skip=REL_KEY_FIELDS)
+            g.add_edge(r["source"], r["target"], key=r["rel_type"],
+                       **edge_attrs(r["rel_type"], row))
+        return g
+
+    def counts(self) -> dict[str, int]:
+        """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``.
+
+        Read from the count store (fast at any size); stub nodes are not counted.
+        """
+        ci_types = self.registry.ci_relationship_types()
+        query = cypher.counts(sorted(NODE_SPECS), sorted(self.registry.classes), ci_types)
+        rows = self._read(lambda tx: self._rows(tx, query))
+        raw = {r["name"]: int(r["n"]) for r in rows}
+        out: dict[str, int] = {}
+        for label in NODE_SPECS:
+            out[label] = raw.get(label, 0) - raw.get(f"{cypher.STUB}:{label}", 0)
+        for cls in self.registry.classes:
+            n = raw.get(f"CI:{cls}", 0)
+            if n:
+                out[f"CI:{cls}"] = n
+        out["relationships"] = sum(raw.get(f"rel:{t}", 0) for t in ci_types)
+        return out
