@@ -37,4 +37,6 @@ def open_store(settings: Settings, registry: Registry | None = None) -> GraphSto
         return Neo4jStore.from_settings(settings, registry=reg)
     from cmdb_graph.store.memory import MemoryStore
 
-    return MemoryStore(registry=reg, snapshot_path=settings.snapshot_path)
+    return MemoryStore(
+        registry=reg, snapshot_path=settings.snapshot_path, max_depth=settings.max_depth
+    )
