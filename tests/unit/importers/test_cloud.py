@@ -307,15 +307,23 @@ def test_terraform_v4_modules_and_dependencies(tmp_path: Path) -> None:
                                          "random_id.x"]}]},
         {"mode": "managed", "type": "random_id", "name": "x", "provider": "p",
          "instances": [{"attributes": {"id": "abc"}}]},
+        # resource-level depends_on (states upgraded from 0.11)
+        {"mode": "managed", "type": "google_storage_bucket", "name": "assets", "provider": "p",
+         "depends_on": ["google_compute_instance.app"],
+         "instances": [{"attributes": {"id": "assets", "name": "shop-assets"}}]},
     ]}
 
     # Act
     records = list(get_importer("terraform").parse(_write(tmp_path, state, "tf.tfstate")))
 
     # Assert
-    assert _edges(records) == {("app-blue", "DEPENDS_ON", "vpc")}
+    assert _edges(records) == {
+        ("app-blue", "DEPENDS_ON", "vpc"),  # random_id.x is no CI: that edge is dropped
+        ("shop-assets", "DEPENDS_ON", "app-blue"),  # to every instance of the resource
+    }
     assert set(_names(records)) == {
-        'L:module.net.google_compute_network.vpc', 'L:google_compute_instance.app["blue"]'}
+        "L:module.net.google_compute_network.vpc", 'L:google_compute_instance.app["blue"]',
+        "L:google_storage_bucket.assets"}
 
 
 def test_terraform_unsupported_version(tmp_path: Path) -> None:
