@@ -9,8 +9,11 @@ Mapping (the documented decisions):
 
 - Every workload (the kinds above except Service) becomes one ``Container`` CI named
   ``<namespace>/<name>`` (namespace ``default`` when the manifest has none), native key
-  ``<namespace>/<kind>/<name>`` (kind lower case). The namespace is an attribute
-  (``namespace``), not a CI of its own: it is a naming scope, not something that fails.
+  ``<namespace>/<kind>/<name>`` (kind lower case). Objects that a controller owns
+  (``metadata.ownerReferences`` with ``controller: true``: the ReplicaSets and Pods of a
+  Deployment in ``kubectl get all -o yaml``) are skipped; their owner is the CI. The
+  namespace is an attribute (``namespace``), not a CI of its own: it is a naming scope, not
+  something that fails.
 - A Service is an *address*, not a separate CI: it is folded into the workloads it selects
   (its selector matches their pod template labels). The Service names are kept on those
   workloads (attribute ``k8s_services``). A Service that selects no workload of the input
@@ -123,6 +126,14 @@ class _Service:
     @property
     def key(self) -> str:
         return f"{self.namespace}/service/{self.name}"
+
+
+def _controlled(obj: Mapping[str, Any]) -> bool:
+    """Whether a controller owns the object (a Deployment's ReplicaSet, a ReplicaSet's Pod)."""
+    refs = _dig(obj, ("metadata", "ownerReferences"))
+    return isinstance(refs, list) and any(
+        isinstance(r, Mapping) and r.get("controller") is True for r in refs
+    )
 
 
 def _dig(obj: Any, path: tuple[str, ...]) -> Any:
@@ -368,6 +379,10 @@ class KubernetesImporter:
         for obj, origin in self._objects(path):
             kind = str(obj["kind"])
             if kind in WORKLOAD_KINDS:
+                if _controlled(obj):
+                    log.debug("%s: %s: %s is managed by a controller, skipped", path,
+                              origin.record, kind)
+                    continue
                 workloads.append(self._workload(obj, kind, origin))
             elif kind == "Service":
                 svc = self._service(obj, origin)

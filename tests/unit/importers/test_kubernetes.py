@@ -178,6 +178,31 @@ def test_default_namespace_option() -> None:
     assert ("prod/cartservice", "DEPENDS_ON", "prod/redis-cart") in _edges(records)
 
 
+def test_objects_owned_by_a_controller_are_skipped(tmp_path: Path) -> None:
+    # Arrange: `kubectl get all -o yaml` lists a Deployment with its ReplicaSet and Pod
+    owned = ("  ownerReferences:\n  - {{apiVersion: apps/v1, kind: {0}, name: {1}, "
+             "controller: true}}\n")
+    pod_spec = "spec:\n  containers:\n  - {name: web, image: nginx}\n"
+    path = tmp_path / "all.yaml"
+    path.write_text(
+        "kind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n"
+        "    metadata: {labels: {app: web}}\n    spec:\n      containers:\n"
+        "      - {name: web, image: nginx}\n---\n"
+        "kind: ReplicaSet\nmetadata:\n  name: web-5d8\n" + owned.format("Deployment", "web")
+        + "spec:\n  template:\n    " + pod_spec.replace("\n  ", "\n      ")
+        + "---\nkind: Pod\nmetadata:\n  name: web-5d8-x1\n"
+        + owned.format("ReplicaSet", "web-5d8") + pod_spec
+        + "---\nkind: Pod\nmetadata: {name: debug}\n" + pod_spec
+    )
+
+    # Act
+    records = list(get_importer("kubernetes").parse(path))
+
+    # Assert
+    assert {r.name for r in records if isinstance(r, CIRecord)} == {
+        "default/web", "default/debug"}
+
+
 def test_workload_without_containers_names_document_and_field(tmp_path: Path) -> None:
     # Arrange
     path = tmp_path / "bad.yaml"
