@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
@@ -50,7 +50,15 @@ def create_app(
     app.state.cmdb = state
 
     async def get_context(request: Request) -> Context:
-        return Context(state, authenticate(settings, request.headers))
+        principal = authenticate(settings, request.headers)
+        if principal.role is None and _carries_operation(request):
+            # keys are configured and none (or an unknown one) was sent: nothing is served,
+            # not even reads; the GraphiQL page itself (a GET without a query) still loads
+            raise HTTPException(
+                status_code=401,
+                detail="an API key is required (Authorization: Bearer <key> or X-API-Key)",
+            )
+        return Context(state, principal)
 
     router: GraphQLRouter[Any, None] = GraphQLRouter(
         build_schema(settings), context_getter=get_context, graphql_ide="graphiql"
@@ -72,3 +80,8 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     return app
+
+
+def _carries_operation(request: Request) -> bool:
+    """Whether a request asks for a GraphQL operation (anything but the GraphiQL page)."""
+    return request.method != "GET" or "query" in request.query_params

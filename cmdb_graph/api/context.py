@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from cmdb_graph.api.auth import Principal
+from cmdb_graph.api.engine import Engine
 from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
@@ -27,13 +28,18 @@ class StoreCallCounter:
 
 @dataclass
 class AppState:
-    """What lives as long as the server: settings, registry, store and a lock for writes."""
+    """What lives as long as the server: settings, registry, store, a lock for writes, and the
+    impact :class:`~cmdb_graph.api.engine.Engine` (with its cached topology)."""
 
     settings: Settings
     registry: Registry
     store: GraphStore
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     counter: StoreCallCounter = field(default_factory=StoreCallCounter)
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = Engine(self.store, self.settings)
 
 
 class Context(BaseContext):

@@ -49,11 +49,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=query,
         mutation=mutation,
+        # factories: a fresh extension per request (instances are deprecated by strawberry)
         extensions=[
-            QueryDepthLimiter(max_depth=s.max_query_depth),
-            MaxAliasesLimiter(max_alias_count=s.max_aliases),
-            MaxTokensLimiter(max_token_count=s.max_tokens),
-            MaskErrors(should_mask_error=should_mask),
+            lambda: QueryDepthLimiter(max_depth=s.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=s.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=s.max_tokens),
+            lambda: MaskErrors(should_mask_error=should_mask),
         ],
     )
 

@@ -1,0 +1,439 @@
+"""The composition layer between a store and the impact engine (used by the API and the CLI).
+
+Impact functions (:mod:`impact`) are pure and run over networkx graphs; this module decides
+*which* graph each question needs, extracts it from the store, and calls them with the
+server's caps (:class:`impact.ImpactLimits` from ``Settings.max_depth``/``max_results``).
+
+What each question extracts:
+
+========================  ==================================================================
+change impact             upstream closure of the changed CIs, plus the one-hop downstream
+                          fringe of every CI in it, so that a reached CI with a redundancy rule
+                          sees *all* its inputs (the other members of a cluster), not only the
+                          reached ones
+change conflicts          the same, seeded with the CIs of the assessed change and of every
+                          active change whose window overlaps it; all changes and windows
+incident routing          downstream closure of the CI (up to ``max_depth``)
+probable cause            downstream closure of the affected CIs; all changes and incidents
+quality reports           the whole dependency graph, every asset and entitlement
+neighbourhood, paths      the store's neighbourhood of the start CI
+service map, SPOF         downstream closure of the service
+========================  ==================================================================
+
+A store that exposes an integer ``generation`` that every write bumps (the embedded
+:class:`~cmdb_graph.store.memory.MemoryStore`) gets the whole dependency graph and its
+:class:`impact.Topology` cached and rebuilt only when the store changed; every question then
+runs on the cached graph. Other stores (Neo4j) are asked for the subgraph each time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import networkx as nx
+
+import impact
+from cmdb_graph.errors import (
+    CINotFoundError,
+    ConfigurationError,
+    InvalidRecordError,
+    NotFoundError,
+)
+from cmdb_graph.model import (
+    Asset,
+    Change,
+    ChangeState,
+    Entitlement,
+    Incident,
+    Node,
+    Registry,
+    Window,
+)
+from cmdb_graph.settings import Settings
+from cmdb_graph.store.base import MAX_PAGE_SIZE, Direction, GraphStore
+
+__all__ = ["Engine", "ProposedChange", "list_all"]
+
+
+def list_all(store: GraphStore, label: str) -> Iterator[Node]:
+    """Every node of ``label``, page by page (sorted by key)."""
+    after: str | None = None
+    while True:
+        page = store.list_nodes(label, after=after, limit=MAX_PAGE_SIZE)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        after = page.next_cursor
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedChange:
+    """A change not (yet) recorded: its CIs and window, assessed for conflicts."""
+
+    ci_ids: tuple[str, ...]
+    window_start: datetime
+    window_end: datetime
+    change_id: str = "proposed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    key: tuple[int, int]
+    graph: nx.MultiDiGraph
+    topology: impact.Topology
+
+
+class Engine:
+    """Answers impact questions about the estate in one store.
+
+    Parameters
+    ----------
+    store : GraphStore
+        Where the estate lives.
+    settings : Settings, optional
+        ``max_depth`` and ``max_results`` become the :class:`impact.ImpactLimits`.
+
+    Notes
+    -----
+    Thread-safe: the cache is rebuilt under a lock; results are immutable.
+    Every public method raises the library's own errors (:class:`~cmdb_graph.errors.CmdbError`
+    subclasses): ``CINotFoundError`` for unknown CIs, ``TraversalLimitError`` for requests over
+    the caps, ``NotFoundError`` for unknown changes.
+    """
+
+    def __init__(self, store: GraphStore, settings: Settings | None = None) -> None:
+        s = settings or Settings()
+        self.store = store
+        self.limits = impact.ImpactLimits(max_depth=s.max_depth, max_results=s.max_results)
+        self._lock = threading.Lock()
+        self._cached: _Cached | None = None
+
+    # -- graphs -----------------------------------------------------------------------------
+    @property
+    def registry(self) -> Registry:
+        """The store's registry."""
+        return self.store.registry
+
+    def _whole(self) -> _Cached | None:
+        """The cached whole graph of a store with a ``generation``, rebuilt when stale."""
+        generation = getattr(self.store, "generation", None)
+        if not isinstance(generation, int):
+            return None
+        key = (generation, id(self.store.registry))
+        with self._lock:
+            cached = self._cached
+            if cached is None or cached.key != key:
+                graph = self.store.dependency_graph()
+                cached = _Cached(key, graph, impact.Topology.from_graph(graph, self.registry))
+                self._cached = cached
+            return cached
+
+    def whole_graph(self) -> tuple[nx.MultiDiGraph, impact.Topology]:
+        """The whole dependency graph and its topology (cached where the store allows)."""
+        cached = self._whole()
+        if cached is not None:
+            return cached.graph, cached.topology
+        graph = self.store.dependency_graph()
+        return graph, impact.Topology.from_graph(graph, self.registry)
+
+    def impact_graph(
+        self, ci_ids: Iterable[str]
+    ) -> tuple[nx.MultiDiGraph, impact.Topology | None]:
+        """Upstream closure of ``ci_ids`` with the one-hop downstream fringe of every CI in it.
+
+        Raises
+        ------
+        CINotFoundError
+            One of ``ci_ids`` does not exist.
+        """
+        ids = sorted(set(ci_ids))
+        cached = self._whole()
+        if cached is not None:
+            _require(cached.graph, ids)
+            return cached.graph, cached.topology
+        closure = self.store.extract_subgraph(ids, direction=Direction.UPSTREAM)
+        fringe = self.store.extract_subgraph(
+            sorted(closure.nodes), direction=Direction.DOWNSTREAM, depth=1
+        )
+        return nx.compose(fringe, closure), None
+
+    def downstream_graph(
+        self, ci_ids: Iterable[str], depth: int | None = None
+    ) -> tuple[nx.MultiDiGraph, impact.Topology | None]:
+        """What ``ci_ids`` need, up to ``depth`` hops (default ``max_depth``).
+
+        Raises
+        ------
+        CINotFoundError
+            One of ``ci_ids`` does not exist.
+        """
+        ids = sorted(set(ci_ids))
+        cached = self._whole()
+        if cached is not None:
+            _require(cached.graph, ids)
+            return cached.graph, cached.topology
+        hops = self.limits.max_depth if depth is None else depth
+        return self.store.extract_subgraph(ids, direction=Direction.DOWNSTREAM, depth=hops), None
+
+    # -- ITSM records -------------------------------------------------------------------------
+    def changes(self) -> list[Change]:
+        """Every recorded change."""
+        return [n for n in list_all(self.store, "Change") if isinstance(n, Change)]
+
+    def windows(self) -> list[Window]:
+        """Every maintenance and blackout window."""
+        return [n for n in list_all(self.store, "Window") if isinstance(n, Window)]
+
+    def incidents(self) -> list[Incident]:
+        """Every recorded incident."""
+        return [n for n in list_all(self.store, "Incident") if isinstance(n, Incident)]
+
+    def change(self, change_id: str) -> Change:
+        """One recorded change.
+
+        Raises
+        ------
+        NotFoundError
+            No change has that id.
+        """
+        node = self.store.get_node("Change", change_id)
+        if not isinstance(node, Change):
+            raise NotFoundError(f"no change {change_id!r}")
+        return node
+
+    # -- questions ----------------------------------------------------------------------------
+    def change_impact(
+        self,
+        ci_ids: Sequence[str],
+        *,
+        depth: int | None = None,
+        services_only: bool = False,
+        paths_per_ci: int = 3,
+    ) -> impact.ChangeImpact:
+        """Impact of taking ``ci_ids`` down (see :func:`impact.change_impact`).
+
+        Raises
+        ------
+        InvalidRecordError
+            ``ci_ids`` is empty.
+        CINotFoundError, TraversalLimitError
+            As :func:`impact.change_impact`.
+        """
+        if not ci_ids:
+            raise InvalidRecordError("at least one CI is needed", field="ciIds")
+        self.limits.check_depth(depth)
+        graph, topo = self.impact_graph(ci_ids)
+        return impact.change_impact(
+            graph, ci_ids, registry=self.registry, depth_limit=depth,
+            services_only=services_only, paths_per_ci=paths_per_ci, limits=self.limits,
+            topology=topo,
+        )
+
+    def change_conflicts(
+        self, change: Change | ProposedChange
+    ) -> tuple[Change, tuple[impact.ChangeConflict, ...]]:
+        """Conflicts of a recorded or proposed change with every other change and window.
+
+        Returns
+        -------
+        (Change, tuple of ChangeConflict)
+            The change assessed (a proposed one as a ``Change``) and its conflicts.
+
+        Raises
+        ------
+        InvalidRecordError
+            The proposed window ends before it starts, or names no CI.
+        CINotFoundError
+            A CI of the assessed change does not exist.
+        """
+        if isinstance(change, ProposedChange):
+            if not change.ci_ids:
+                raise InvalidRecordError("a proposed change needs CIs", field="ciIds")
+            if change.window_end <= change.window_start:
+                raise InvalidRecordError(
+                    "the change window must end after it starts", field="windowEnd"
+                )
+            assessed = Change(change_id=change.change_id, window_start=change.window_start,
+                              window_end=change.window_end, ci_ids=list(change.ci_ids),
+                              state=ChangeState.SCHEDULED)
+        else:
+            assessed = change
+        others = self.changes()
+        seeds = set(assessed.ci_ids)
+        for other in others:
+            if (other.change_id != assessed.change_id
+                    and other.state not in impact.change.INACTIVE_CHANGE_STATES
+                    and other.window_start < assessed.window_end
+                    and assessed.window_start < other.window_end):
+                seeds.update(other.ci_ids)
+        missing = self._missing(assessed.ci_ids)
+        if missing:
+            raise CINotFoundError(
+                f"change {assessed.change_id}: unknown CI(s): {', '.join(missing[:5])}"
+            )
+        existing = sorted(seeds - set(self._missing(seeds)))
+        graph, topo = self.impact_graph(existing)
+        found = impact.change_conflicts(
+            graph, assessed, changes=others, windows=self.windows(), registry=self.registry,
+            topology=topo,
+        )
+        return assessed, found
+
+    def route_incident(self, ci_id: str) -> impact.Routing:
+        """Support group for an incident on ``ci_id`` (see :func:`impact.route_incident`)."""
+        graph, topo = self.downstream_graph([ci_id])
+        return impact.route_incident(graph, ci_id, registry=self.registry, limits=self.limits,
+                                     topology=topo)
+
+    def probable_cause(
+        self,
+        affected: Sequence[str],
+        *,
+        now: datetime | None = None,
+        lookback: timedelta = timedelta(days=7),
+        max_candidates: int = 20,
+    ) -> impact.ProbableCauses:
+        """Ranked shared dependencies of ``affected`` (see :func:`impact.probable_cause`).
+
+        Raises
+        ------
+        InvalidRecordError
+            ``affected`` is empty.
+        """
+        if not affected:
+            raise InvalidRecordError("at least one affected CI is needed", field="ciIds")
+        graph, topo = self.downstream_graph(affected)
+        return impact.probable_cause(
+            graph, affected, now=now or datetime.now(UTC), changes=self.changes(),
+            incidents=self.incidents(), lookback=lookback, max_candidates=max_candidates,
+            registry=self.registry, limits=self.limits, topology=topo,
+        )
+
+    def quality_input(
+        self, *, now: datetime | None = None, options: impact.QualityOptions | None = None
+    ) -> impact.QualityInput:
+        """Everything the data-quality reports read: whole graph, assets, entitlements."""
+        graph, topo = self.whole_graph()
+        assets = [n for n in list_all(self.store, "Asset") if isinstance(n, Asset)]
+        ents = [n for n in list_all(self.store, "Entitlement") if isinstance(n, Entitlement)]
+        return impact.QualityInput(
+            graph=graph, now=now or datetime.now(UTC), assets=assets, entitlements=ents,
+            registry=self.registry, options=options or impact.QualityOptions(), topology=topo,
+        )
+
+    def report(
+        self,
+        name: str,
+        *,
+        now: datetime | None = None,
+        options: impact.QualityOptions | None = None,
+    ) -> impact.QualityReport:
+        """One data-quality report by name (see :data:`impact.REPORTS`).
+
+        Raises
+        ------
+        ConfigurationError
+            No report has that name.
+        """
+        if name not in impact.REPORTS:
+            raise ConfigurationError(
+                f"unknown report {name!r}; known: {', '.join(impact.REPORTS)}"
+            )
+        return impact.run_report(name, self.quality_input(now=now, options=options))
+
+    def neighbourhood(
+        self,
+        ci_id: str,
+        *,
+        depth: int = 1,
+        direction: str = "both",
+        rel_types: Sequence[str] | None = None,
+    ) -> impact.Neighbourhood:
+        """CIs within ``depth`` hops of ``ci_id`` (see :func:`impact.neighbourhood`)."""
+        hops = self.limits.check_depth(depth)
+        graph = self.store.neighbourhood(ci_id, depth=hops, direction=_store_direction(direction),
+                                         rel_types=rel_types)
+        return impact.neighbourhood(graph, ci_id, depth=hops, direction=direction,
+                                    rel_types=rel_types, registry=self.registry,
+                                    limits=self.limits)
+
+    def paths(
+        self,
+        source: str,
+        target: str,
+        *,
+        max_paths: int = 10,
+        max_length: int | None = None,
+        direction: str = "both",
+        rel_types: Sequence[str] | None = None,
+    ) -> impact.PathsResult:
+        """Simple paths between two CIs (see :func:`impact.paths_between`).
+
+        Every path of at most ``max_length`` hops lies within that many hops of ``source``,
+        so the store's neighbourhood of ``source`` is all the search needs.
+        """
+        length = self.limits.check_path_length(max_length)
+        self.limits.check_paths(max_paths)
+        cached = self._whole()
+        if cached is not None:
+            graph = cached.graph
+        else:
+            graph = self.store.neighbourhood(source, depth=length,
+                                             direction=_store_direction(direction),
+                                             rel_types=rel_types)
+            if target not in graph:
+                self.store.get_ci(target)  # CINotFoundError when it does not exist
+                graph = graph.copy()
+                graph.add_node(target, ci_id=target)
+        return impact.paths_between(graph, source, target, max_paths=max_paths,
+                                    max_length=length, direction=direction, rel_types=rel_types,
+                                    registry=self.registry, limits=self.limits)
+
+    def service_map(self, service: str, *, depth: int | None = None) -> impact.ServiceMap:
+        """A service down to its infrastructure (see :func:`impact.service_map`)."""
+        hops = self.limits.check_depth(depth)
+        graph, topo = self.downstream_graph([service], depth=min(hops + 1, self.limits.max_depth))
+        return impact.service_map(graph, service, depth_limit=depth, registry=self.registry,
+                                  limits=self.limits, topology=topo)
+
+    def single_points_of_failure(
+        self, service: str
+    ) -> tuple[impact.SinglePointOfFailure, ...]:
+        """CIs whose failure alone takes ``service`` down."""
+        cached = self._whole()
+        if cached is not None:
+            _require(cached.graph, [service])
+            graph, topo = cached.graph, cached.topology
+        else:
+            graph = self.store.extract_subgraph([service], direction=Direction.DOWNSTREAM)
+            topo = None
+        return impact.single_points_of_failure(graph, service, registry=self.registry,
+                                               limits=self.limits, topology=topo)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _missing(self, ci_ids: Iterable[str]) -> list[str]:
+        ids = sorted(set(ci_ids))
+        cached = self._whole()
+        if cached is not None:
+            return [c for c in ids if c not in cached.graph]
+        found = self.store.get_cis(ids)
+        return [c for c in ids if c not in found]
+
+
+def _require(graph: nx.MultiDiGraph, ci_ids: Iterable[str]) -> None:
+    missing = sorted(c for c in set(ci_ids) if c not in graph)
+    if missing:
+        raise CINotFoundError(f"unknown CI(s): {', '.join(missing[:5])}")
+
+
+def _store_direction(direction: str) -> Direction:
+    try:
+        return Direction(direction)
+    except ValueError:
+        raise InvalidRecordError(
+            f"direction must be upstream, downstream or both, not {direction!r}",
+            field="direction",
+        ) from None

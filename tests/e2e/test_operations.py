@@ -1,0 +1,301 @@
+"""Every documented operation in ``graphql/operations/`` executed over real HTTP, with
+variables, against both stores seeded with the synthetic estate (1000 CIs).
+
+Expected data comes from two places: facts planted by the estate generator (the 2-of-3
+payments cluster, the overlapping kernel changes, the blackout window on the two most critical
+services) and the pure impact functions run over the whole dependency graph of an independent
+reference store. The API extracts only the subgraph each question needs (Neo4j) or a cached
+topology (memory), so agreement with the whole-graph answer checks that composition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+
+import impact
+from cmdb_graph.model import Registry
+from cmdb_graph.store.base import GraphStore
+from cmdb_graph.store.memory import MemoryStore
+from cmdb_graph.synthetic import Estate, generate_estate
+from tests.e2e.conftest import LiveServer, serve
+
+OPERATIONS = Path(__file__).resolve().parents[2] / "graphql" / "operations"
+NOW = "2026-01-01T00:00:00Z"
+NOW_DT = datetime(2026, 1, 1, tzinfo=UTC)
+PAYMENTS = "ci-0000039"  # business service, criticality 1, in the blackout window
+PAY_DB = "ci-0000041"  # database under the payments services
+PAY_CLUSTER = "ci-0000046"  # redundancy "2" of members ci-0000047/48/49
+
+def op(name: str) -> str:
+    """The text of one operation file."""
+    return (OPERATIONS / f"{name}.graphql").read_text(encoding="utf-8")
+
+
+@cache
+def estate() -> Estate:
+    return generate_estate(1000)
+
+
+@cache
+def reference() -> tuple[nx.MultiDiGraph, Registry]:
+    """The whole dependency graph of the estate, from a store of its own."""
+    ref = MemoryStore(registry=Registry())
+    ref.apply(estate().to_batch())
+    return ref.dependency_graph(), ref.registry
+
+
+@pytest.fixture
+def api(store: GraphStore) -> Iterator[LiveServer]:
+    store.apply(estate().to_batch())
+    yield from serve(store)
+
+
+def data(body: dict[str, Any]) -> dict[str, Any]:
+    assert "errors" not in body, body.get("errors")
+    out: dict[str, Any] = body["data"]
+    return out
+
+
+def test_change_impact_of_a_database_reaches_the_payments_services(api: LiveServer) -> None:
+    # Arrange
+    graph, reg = reference()
+    expected = impact.change_impact(graph, [PAY_DB], registry=reg, services_only=True)
+
+    # Act
+    result = data(api.gql(op("ChangeImpact"), {"ciIds": [PAY_DB], "servicesOnly": True}))
+
+    # Assert
+    ci = result["changeImpact"]
+    assert ci["__typename"] == "ChangeImpact"
+    got = [(c["ciId"], c["status"].lower(), c["depth"], [tuple(p) for p in c["paths"]])
+           for c in ci["impacted"]]
+    assert got == [(c.ci_id, c.status.value, c.depth, list(c.paths)) for c in expected.impacted]
+    payments = next(c for c in ci["impacted"] if c["ciId"] == PAYMENTS)
+    assert payments["status"] == "DOWN"
+    assert payments["paths"][0][0] == PAY_DB and payments["paths"][0][-1] == PAYMENTS
+    assert payments["ci"]["supportGroup"]["groupId"] == "grp-pay"
+    assert ci["summary"]["mostCriticalService"] == PAYMENTS
+    assert all(c["kind"] in ("business_service", "application_service") for c in ci["impacted"])
+
+
+def test_change_impact_of_one_cluster_member_only_degrades(api: LiveServer) -> None:
+    # Arrange: CHG0001002 takes down one member of the 2-of-3 payments cluster; the other two
+    # members are not reached by the change, but the rule needs them (the downstream fringe)
+
+    # Act
+    result = data(api.gql(op("ChangeImpact"), {"changeId": "CHG0001002"}))
+
+    # Assert
+    ci = result["changeImpact"]
+    assert ci["changed"] == ["ci-0000047"]
+    assert {c["status"] for c in ci["impacted"]} == {"DEGRADED"}
+    assert ci["redundancy"] == [{
+        "ciId": PAY_CLUSTER, "name": "cl-fra1-pay-rules", "rule": "2", "requiredInputs": 3,
+        "inputsDown": 1, "threshold": 2, "headroom": 0, "status": "DEGRADED",
+    }]
+
+
+def test_change_impact_of_an_unknown_ci_is_a_typed_error(api: LiveServer) -> None:
+    result = data(api.gql(op("ChangeImpact"), {"ciIds": ["ci-nope"]}))
+
+    assert result["changeImpact"]["__typename"] == "UserError"
+    assert result["changeImpact"]["code"] == "CI_NOT_FOUND"
+
+
+def test_change_conflicts_find_the_combined_redundancy_loss(api: LiveServer) -> None:
+    result = data(api.gql(op("ChangeConflicts"), {"changeId": "CHG0001002"}))
+
+    found = result["changeConflicts"]
+    assert found["hasConflicts"] is True
+    kinds = {(c["kind"], c["otherChangeId"], tuple(c["ciIds"])) for c in found["conflicts"]}
+    assert ("REDUNDANCY_COMBINED", "CHG0001003", (PAY_CLUSTER,)) in kinds
+
+
+def test_conflicts_of_a_proposed_change_in_the_blackout(api: LiveServer) -> None:
+    # Arrange
+    proposed = {"ciIds": [PAY_DB], "windowStart": "2026-01-27T00:00:00Z",
+                "windowEnd": "2026-01-27T02:00:00Z", "changeId": "RFC-1"}
+
+    # Act
+    result = data(api.gql(op("ChangeConflicts"), {"proposed": proposed}))
+
+    # Assert
+    conflicts = result["changeConflicts"]["conflicts"]
+    blackout = [c for c in conflicts if c["kind"] == "BLACKOUT"]
+    assert [(c["windowId"], c["ciIds"]) for c in blackout] == [
+        ("WIN0003", [PAYMENTS, "ci-0000090"])
+    ]
+    assert {c["changeId"] for c in conflicts} == {"RFC-1"}
+    assert any(c["kind"] == "OUTSIDE_MAINTENANCE" and c["ciIds"] == [PAY_DB] for c in conflicts)
+
+
+def test_route_incident_on_a_ci_without_group_follows_its_dependencies(
+    api: LiveServer,
+) -> None:
+    # Arrange
+    graph, reg = reference()
+    orphans = [c.ci_id for c in estate().cis if not c.support_group]
+    expected = {c: impact.route_incident(graph, c, registry=reg) for c in orphans}
+
+    # Act
+    got = {c: data(api.gql(op("RouteIncident"), {"ciId": c}))["routeIncident"] for c in orphans}
+
+    # Assert
+    for ci_id, routing in got.items():
+        want = expected[ci_id]
+        assert routing["routedVia"] == want.routed_via
+        assert routing["path"] == list(want.path)
+        assert (routing["supportGroup"] or {}).get("groupId") == want.support_group
+    assert any(r["routedVia"] not in (None, c) for c, r in got.items())
+
+
+def test_probable_cause_ranks_the_shared_hypervisor_first(api: LiveServer) -> None:
+    # Arrange
+    affected = ["ci-0000040", "ci-0000072", "ci-0000091"]
+    graph, reg = reference()
+    expected = impact.probable_cause(graph, affected, now=NOW_DT, registry=reg,
+                                     changes=estate().changes, incidents=estate().incidents,
+                                     max_candidates=5)
+
+    # Act
+    result = data(api.gql(op("ProbableCause"), {"ciIds": affected, "now": NOW}))
+
+    # Assert
+    cands = result["probableCause"]["candidates"]
+    assert [c["ciId"] for c in cands] == [c.ci_id for c in expected.candidates]
+    assert cands[0]["explains"] == affected
+    assert cands[0]["supportGroup"]["groupId"] == expected.candidates[0].support_group
+
+
+def test_orphan_report_matches_the_quality_reports(api: LiveServer) -> None:
+    # Arrange
+    graph, reg = reference()
+    qi = impact.QualityInput(graph=graph, now=NOW_DT, assets=estate().assets, registry=reg)
+
+    # Act
+    result = data(api.gql(op("OrphanReport"), {"options": {"now": NOW}, "first": 1000}))
+
+    # Assert
+    assert set(result) == {"retiredAssetsInUse", "unmanagedCIs", "assetsUnseen",
+                           "withoutSupport", "entitlementsOnRetired"}
+    for report in result.values():
+        want = impact.run_report(report["name"], qi)
+        assert report["count"] == want.count
+        assert [f["subject"] for f in report["findings"]] == [f.subject for f in want.findings]
+    assert result["retiredAssetsInUse"]["count"] >= 1
+    assert result["unmanagedCIs"]["count"] >= 1
+
+
+def test_dependency_map_and_single_points_of_failure(api: LiveServer) -> None:
+    # Arrange
+    graph, reg = reference()
+    smap = impact.service_map(graph, PAYMENTS, registry=reg, depth_limit=4)
+    spof = impact.single_points_of_failure(graph, PAYMENTS, registry=reg)
+
+    # Act
+    result = data(api.gql(op("DependencyMap"), {"service": PAYMENTS, "depth": 4}))
+
+    # Assert
+    got_map = result["serviceMap"]
+    assert [(n["ciId"], n["distance"]) for n in got_map["nodes"]] == [
+        (n.ci_id, n.distance) for n in smap.nodes
+    ]
+    assert len(got_map["edges"]) == len(smap.edges)
+    points = [p["ciId"] for p in result["singlePointsOfFailure"]["points"]]
+    assert points == [p.ci_id for p in spof]
+    assert PAY_DB in points
+    assert "ci-0000047" not in points  # a member of a 2-of-3 cluster is not one
+
+
+DISCOVERED = {
+    "source": "netscan",
+    "priority": 40,
+    "cis": [
+        {"ciClass": "Server", "name": "web-01",
+         "identifiers": {"nativeKey": "10.9.0.5", "serialNumber": "SN-WEB-0001",
+                         "fqdn": "web-01.shop.example.com"},
+         "supportGroup": "Web Operations", "environment": "production"},
+        {"ciClass": "Application", "name": "nginx",
+         "identifiers": {"nativeKey": "10.9.0.5:443"}, "host": {"nativeKey": "10.9.0.5"}},
+    ],
+    "relationships": [
+        {"relType": "RUNS_ON", "source": {"identifiers": {"nativeKey": "10.9.0.5:443"}},
+         "target": {"identifiers": {"nativeKey": "10.9.0.5"}}},
+        {"relType": "CONNECTS_TO", "source": {"identifiers": {"nativeKey": "10.9.0.5"}},
+         "target": {"ciId": "ci-0000005"}},
+    ],
+}
+
+
+def test_discovery_upsert_identifies_on_the_second_run(api: LiveServer) -> None:
+    # Arrange
+    first = data(api.gql(op("DiscoveryUpsert"), {"input": DISCOVERED}))["ciUpsert"]
+
+    # Act
+    second = data(api.gql(op("DiscoveryUpsert"), {"input": DISCOVERED}))["ciUpsert"]
+
+    # Assert
+    assert first["__typename"] == "CIUpsertPayload"
+    assert first["run"]["counts"]["created"] >= 4 and first["run"]["skips"] == []
+    assert second["run"]["counts"]["created"] == 0
+    assert [c["ciId"] for c in second["cis"]] == [c["ciId"] for c in first["cis"]]
+    server = first["cis"][0]
+    assert server["serialNumber"] == "SN-WEB-0001"
+    assert server["supportGroup"]["name"] == "Web Operations"
+    assert server["lineage"]["sources"] == [{"source": "netscan", "nativeKey": "netscan:10.9.0.5"}]
+    # the switch it connects to now has it upstream: its failure reaches the new server
+    impacted = data(api.gql(op("ChangeImpact"), {"ciIds": ["ci-0000005"]}))
+    assert server["ciId"] in {c["ciId"] for c in impacted["changeImpact"]["impacted"]}
+
+
+def test_scheduled_change_conflicts_with_the_kernel_update(api: LiveServer) -> None:
+    # Arrange: the third member of the payments cluster, during CHG0001002
+    change = {"changeId": "CHG7777", "title": "Third node", "windowStart": "2026-01-06T20:30:00Z",
+              "windowEnd": "2026-01-06T21:30:00Z",
+              "cis": [{"identifiers": {"name": "vm-fra1-pay-003", "ciClass": "VirtualMachine"}}]}
+
+    # Act
+    scheduled = data(api.gql(op("ScheduleChange"), {"input": change}))["changeSchedule"]
+    conflicts = data(api.gql(op("ChangeConflicts"), {"changeId": "CHG7777"}))
+
+    # Assert
+    assert scheduled["change"]["ciIds"] == ["ci-0000049"]
+    kinds = {(c["kind"], c["otherChangeId"]) for c in conflicts["changeConflicts"]["conflicts"]}
+    assert ("REDUNDANCY_COMBINED", "CHG0001002") in kinds
+
+
+def test_recorded_incident_is_routed_and_found_by_identifier(api: LiveServer) -> None:
+    # Arrange
+    incident = {"incidentId": "INC9001", "openedAt": NOW,
+                "cis": [{"identifiers": {"name": "vm-fra1-pay-001",
+                                         "ciClass": "VirtualMachine"}}]}
+
+    # Act
+    recorded = data(api.gql(op("RecordIncident"), {"input": incident}))["incidentRecord"]
+    found = data(api.gql(op("FindCI"), {"identifiers": {"name": "Payments"}}))
+
+    # Assert
+    assert recorded["incident"]["ciIds"] == ["ci-0000047"]
+    assert recorded["routing"]["supportGroup"]["groupId"] == "grp-pay"
+    assert [c["ciId"] for c in found["cisByIdentifier"]] == [PAYMENTS]
+    assert found["cisByIdentifier"][0]["supportGroup"]["groupId"] == "grp-pay"
+
+
+def test_every_operation_file_is_exercised() -> None:
+    # Arrange
+    files = {p.stem for p in OPERATIONS.glob("*.graphql")}
+    source = Path(__file__).read_text(encoding="utf-8")
+
+    # Act
+    untested = {f for f in files if f'op("{f}")' not in source}
+
+    # Assert
+    assert files, "no operations"
+    assert not untested, f"operations without a test: {sorted(untested)}"
