@@ -11,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.ingest import run_import
 from cmdb_graph.model.records import CIRecord, Record, RelationshipRecord
+from cmdb_graph.store.memory import MemoryStore
+from impact.propagation import propagate_status
 from importers import get_importer
 from tests.helpers.battery import run_battery
 from tests.unit.importers.json_fuzz import JSON_VALUES, json_paths, replaced
@@ -127,6 +130,26 @@ def test_online_boutique_edges_are_inferred_with_evidence() -> None:
     )
     assert cart_redis.properties == {"via_service": "default/redis-cart", "port": 6379}
     assert cart_redis.origin.line == 389  # the cartservice Deployment document
+
+
+def test_online_boutique_ingested_redis_failure_takes_down_the_shop() -> None:
+    # Arrange: the manifests ingested into the embedded store
+    store = MemoryStore()
+    records = list(get_importer("kubernetes").parse(BOUTIQUE))
+    result = run_import(store, records, source="k8s", importer="kubernetes")
+    assert not result.plan.skips
+    graph = store.dependency_graph()
+    ci_id = {data["name"]: node for node, data in graph.nodes(data=True)}
+
+    # Act
+    status = propagate_status(graph, [ci_id["default/redis-cart"]])
+
+    # Assert: redis-cart -> cartservice -> checkout and frontend -> loadgenerator
+    names = {graph.nodes[n]["name"] for n in status.down}
+    assert names == {
+        "default/cartservice", "default/checkoutservice", "default/frontend",
+        "default/loadgenerator",
+    }
 
 
 def test_list_namespaces_and_address_forms() -> None:
