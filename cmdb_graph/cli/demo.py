@@ -84,7 +84,8 @@ def _say(text: str) -> None:
     out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _report(store: MemoryStore, index: CIIndex, snapshot: Path, size: int, seed: int) -> None:
+def _report(store: MemoryStore, index: CIIndex, settings: Settings, size: int, seed: int) -> None:
+    snapshot = settings.snapshot_path
     counts = store.counts()
     table = Table(title=f"Synthetic estate: {size} CIs, seed {seed}")
     table.add_column("CI class")
@@ -101,7 +102,8 @@ def _report(store: MemoryStore, index: CIIndex, snapshot: Path, size: int, seed:
     core = index.core_switch
     db = index.payments_database
     _say(f"Snapshot written to {snapshot}.")
-    out.print("\n[bold]Next[/bold]: serve it, then open http://127.0.0.1:8000/graphql")
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    out.print(f"\n[bold]Next[/bold]: serve it, then open {url}", highlight=False)
     _say(f"  cmdb-graph serve --snapshot {snapshot}")
     _say(f"Blast radius of the core switch {index.name_of(core)} ({core}):")
     _say(
@@ -165,7 +167,7 @@ def demo(
     except (CmdbError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    _report(store, index, path, size, seed)
+    _report(store, index, settings, size, seed)
     if serve:
         from cmdb_graph.cli.serve import run_server
 

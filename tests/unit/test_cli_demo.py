@@ -19,7 +19,10 @@ _register()  # every command module, as the console script does
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working folder without CMDB_* settings from the environment."""
     monkeypatch.chdir(tmp_path)
-    for name in ("CMDB_STORE", "CMDB_NEO4J_URI", "CMDB_SNAPSHOT_PATH", "CMDB_REGISTRY_PATH"):
+    for name in (
+        "CMDB_STORE", "CMDB_NEO4J_URI", "CMDB_SNAPSHOT_PATH", "CMDB_REGISTRY_PATH",
+        "CMDB_HOST", "CMDB_PORT",
+    ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -113,3 +116,18 @@ def test_demo_rejects_a_bad_size(workdir: Path, size: str) -> None:
     # Assert
     assert code == 2
     assert not (workdir / "x.snapshot").exists()
+
+
+def test_demo_hint_names_the_configured_address(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange
+    monkeypatch.setenv("CMDB_PORT", "8123")
+
+    # Act
+    code, out, err = invoke("--size", "1000", "--snapshot", str(workdir / "e.snapshot"))
+
+    # Assert
+    assert code == 0, err
+    assert "http://127.0.0.1:8123/graphql" in out
+    assert 'changeImpact(ciIds: ["ci-' in out
