@@ -30,6 +30,7 @@ import io
 import logging
 import os
 import pickle
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -42,6 +43,7 @@ from cmdb_graph.errors import CINotFoundError, NotFoundError, StoreError
 from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Node, Registry, Relationship
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.store._common import (
+    CASELESS_IDENTIFIERS,
     CI_LABEL,
     LIST_IDENTIFIERS,
     PreparedBatch,
@@ -76,6 +78,19 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FORMAT = ("cmdb-graph-snapshot", 1)
 
 _INDEXED = tuple(f for f in IDENTIFIER_FIELDS if f != "ci_id")
+_SCALAR_IX = tuple(
+    (f, f in CASELESS_IDENTIFIERS) for f in _INDEXED if f not in LIST_IDENTIFIERS
+)
+_LIST_IX = tuple(f for f in _INDEXED if f in LIST_IDENTIFIERS)
+
+#: Lineage values shared between rows (see ``MemoryStore._compact``); bounded.
+_SHARED_LIMIT = 200_000
+#: Row fields with few distinct values, interned so that all rows share one string.
+_INTERNED = (
+    "ci_class", "operational_status", "environment", "domain", "manufacturer", "model",
+    "os_name", "os_version", "version", "support_group", "owner", "location_id",
+    "first_seen", "last_seen", "lifecycle_stage", "currency", "category", "kind", "state",
+)
 
 RelKey = tuple[str, str, str]
 IndexEntry = str | set[str]
@@ -237,6 +252,7 @@ class MemoryStore:
         self._rels: dict[RelKey, tuple[str, str, dict[str, Any]]] = {}
         self._rels_by_node: dict[tuple[str, str], set[RelKey]] = {}
         self._ix: dict[str, dict[str, IndexEntry]] = {name: {} for name in _INDEXED}
+        self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -288,27 +304,22 @@ class MemoryStore:
             raise StoreError(f"{self.snapshot_path}: malformed snapshot: {exc}") from exc
 
     # -- indexes --------------------------------------------------------------------------
-    def _index_values(self, ci_id: str, row: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        for name in _INDEXED:
+    @staticmethod
+    def _index_values(row: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        for name, caseless in _SCALAR_IX:
             value = row.get(name)
-            if value is None:
-                continue
-            if name in LIST_IDENTIFIERS:
-                for item in value:
-                    norm = identifier_value(name, item)
-                    if norm is not None:
-                        yield name, norm
-            else:
-                norm = identifier_value(name, value)
-                if norm is not None:
-                    yield name, norm
+            if value is not None:
+                yield name, value.lower() if caseless else value
+        for name in _LIST_IX:
+            for item in row.get(name, ()):
+                yield name, item
 
     def _index(self, ci_id: str, row: Mapping[str, Any]) -> None:
-        for name, value in self._index_values(ci_id, row):
+        for name, value in self._index_values(row):
             _index_add(self._ix[name], value, ci_id)
 
     def _unindex(self, ci_id: str, row: Mapping[str, Any]) -> None:
-        for name, value in self._index_values(ci_id, row):
+        for name, value in self._index_values(row):
             _index_remove(self._ix[name], value, ci_id)
 
     def _put_rel(self, key: RelKey, source_label: str, target_label: str, row: dict[str, Any]
@@ -325,6 +336,50 @@ class MemoryStore:
                 keys.discard(key)
                 if not keys:
                     del self._rels_by_node[end]
+
+    # -- compact rows ---------------------------------------------------------------------
+    def _share(self, value: dict[str, Any]) -> dict[str, Any]:
+        """One shared dict per distinct small lineage entry (rows are never changed in place)."""
+        key = tuple(value.items())
+        try:
+            found = self._shared.get(key)
+        except TypeError:  # an unhashable value: keep the entry as it is
+            return value
+        if found is None:
+            if len(self._shared) >= _SHARED_LIMIT:
+                self._shared.clear()
+            found = self._shared[key] = {
+                sys.intern(k): sys.intern(v) if isinstance(v, str) else v
+                for k, v in value.items()
+            }
+        return found
+
+    def _compact(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Save memory: share lineage entries, intern low-cardinality strings.
+
+        Lineage repeats the same ``{source, asserted_at}`` entries across every CI of an import
+        run; one dict per distinct entry serves them all (and the snapshot pickles it once).
+        """
+        lineage = row.get("lineage")
+        if lineage:
+            out: dict[str, Any] = {}
+            for part, entries in lineage.items():
+                if part == "attributes":
+                    out[part] = {sys.intern(n): self._share(e) for n, e in entries.items()}
+                else:  # sources: per-CI native keys, nothing to share but the strings
+                    out[part] = {
+                        sys.intern(n): {
+                            k: sys.intern(v) if isinstance(v, str) and k != "native_key" else v
+                            for k, v in e.items()
+                        }
+                        for n, e in entries.items()
+                    }
+            row["lineage"] = out
+        for name in _INTERNED:
+            value = row.get(name)
+            if isinstance(value, str):
+                row[name] = sys.intern(value)
+        return row
 
     # -- writes ---------------------------------------------------------------------------
     def _existing(self, label: str, keys: set[str]) -> set[str]:
@@ -361,24 +416,25 @@ class MemoryStore:
                 else:
                     g.add_node(node.key)
                     attrs = g.nodes[node.key]
-                attrs.update(node.row)
+                attrs.update(self._compact(node.row))
                 self._index(node.key, node.row)
             else:
-                self._nodes[node.label][node.key] = node.row
+                self._nodes[node.label][node.key] = self._compact(node.row)
         for rel in prepared.relationships:
             if rel.source_label == CI_LABEL and rel.target_label == CI_LABEL and (
                 self.registry.relationship_types[rel.rel_type].ci_to_ci
             ):
+                row = self._compact(rel.row)
                 if g.has_edge(rel.source, rel.target, key=rel.rel_type):
                     data = g.edges[rel.source, rel.target, rel.rel_type]
                     data.clear()
-                    data.update(rel.row)
+                    data.update(row)
                 else:
-                    g.add_edge(rel.source, rel.target, key=rel.rel_type, **rel.row)
+                    g.add_edge(rel.source, rel.target, key=rel.rel_type, **row)
             else:
                 if rel.key in self._rels:
                     self._drop_rel(rel.key)
-                self._put_rel(rel.key, rel.source_label, rel.target_label, rel.row)
+                self._put_rel(rel.key, rel.source_label, rel.target_label, self._compact(rel.row))
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> None:
         """Shorthand for ``apply(WriteBatch(nodes=list(nodes)))``."""
