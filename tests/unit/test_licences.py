@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.ingest import run_import
 from cmdb_graph.model.entities import Entitlement, Relationship, SoftwareProduct
-from cmdb_graph.model.records import EntitlementRecord
+from cmdb_graph.model.records import (
+    CIRecord,
+    EntitlementRecord,
+    Identifiers,
+    Origin,
+    SoftwareRecord,
+)
+from cmdb_graph.store.memory import MemoryStore
 from impact.licences import LicenceStatus, licence_position
 from importers import get_importer
 
@@ -182,3 +190,32 @@ def test_snipeit_licences_with_hand_made_installations() -> None:
     expired = {r.native_key for r in records if r.expires and r.expires < date(2016, 7, 1)}
     assert len(expired) == 25  # counted in the CSV by hand (python csv + strptime)
     assert {e for p in later.products for e in p.expired_entitlements} == expired
+
+
+def test_position_from_the_store_after_ingesting_snipeit_and_installations() -> None:
+    # Arrange: the Snipe-IT licences and three PCs with Promethazine (1 seat) installed,
+    # ingested as two data sources; the inputs of licence_position read back from the store
+    store = MemoryStore()
+    run_import(store, list(get_importer("snipeit-licenses").parse(MOCK)), source="snipeit",
+               importer="snipeit-licenses")
+    origin = Origin(file="hand-made")
+    pcs = [CIRecord(ci_class="Computer", name=f"pc{i}",
+                    identifiers=Identifiers(native_key=f"pc{i}", hostname=f"pc{i}"),
+                    origin=origin) for i in (1, 2, 3)]
+    installs = [SoftwareRecord(installed_on=Identifiers(native_key=f"pc{i}"),
+                               product="Promethazine Hydrochloride", vendor="Moen Group",
+                               version="6.25", origin=origin) for i in (1, 2, 3)]
+    run_import(store, [*pcs, *installs], source="inventory", importer="hand-made")
+
+    # Act
+    pos = licence_position(
+        store.relationships(None, rel_types=["HAS_INSTALLED"]),
+        store.list_nodes("Entitlement", limit=100).items,  # type: ignore[arg-type]
+        store.list_nodes("SoftwareProduct", limit=100).items,  # type: ignore[arg-type]
+    )
+
+    # Assert
+    assert [(p.name, p.vendor, p.installations, p.shortfall) for p in pos.under_licensed] == [
+        ("Promethazine Hydrochloride", "Moen Group", 3, 2)]
+    assert len(pos.products) == 50
+    assert len(pos.over_licensed) == 49
