@@ -8,10 +8,10 @@ from typing import Any
 import networkx as nx
 
 from cmdb_graph.errors import CINotFoundError
-from cmdb_graph.model import ImpactDirection, Registry
+from cmdb_graph.model import Registry
 from impact.topology import Topology
 
-__all__ = ["attr", "get_topology", "impact_edge_types", "kind_of", "require_cis"]
+__all__ = ["attr", "get_topology", "kind_of", "require_cis"]
 
 
 def get_topology(
@@ -47,22 +47,3 @@ def attr(graph: nx.MultiDiGraph, ci_id: str, name: str, default: Any = None) -> 
 def kind_of(graph: nx.MultiDiGraph, registry: Registry, ci_id: str) -> str:
     """The service kind (string) of a CI's class."""
     return str(registry.kind_of(str(attr(graph, ci_id, "ci_class", ""))))
-
-
-def impact_edge_types(
-    graph: nx.MultiDiGraph, registry: Registry, failing: str, impacted: str
-) -> list[str]:
-    """Relationship types through which a failure of ``failing`` reaches ``impacted``."""
-    directions = registry.impacting_types()
-    out: list[str] = []
-    if graph.has_edge(impacted, failing):
-        for key, data in graph[impacted][failing].items():
-            rel = data.get("rel_type", key)
-            if directions.get(rel) is ImpactDirection.END_TO_START:
-                out.append(str(rel))
-    if graph.has_edge(failing, impacted):
-        for key, data in graph[failing][impacted].items():
-            rel = data.get("rel_type", key)
-            if directions.get(rel) is ImpactDirection.START_TO_END:
-                out.append(str(rel))
-    return sorted(out)

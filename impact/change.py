@@ -114,23 +114,24 @@ def change_impact(
     reg, topo = get_topology(graph, registry, topology)
     prop = topo.propagate(topo.indexes(ids))
     nodes = prop.nodes
-    depth = prop.depth[nodes]
+    depth = prop.depth
     truncated = bool((depth > depth_cap).any())
-    reported = nodes[(depth > 0) & (depth <= depth_cap)]
+    reported = np.flatnonzero((depth > 0) & (depth <= depth_cap))
     if services_only:
         keep = [
-            i for i in reported.tolist()
-            if reg.is_service(str(attr(graph, topo.ids[i], "ci_class", "")))
+            k for k in reported.tolist()
+            if reg.is_service(str(attr(graph, topo.ids[int(nodes[k])], "ci_class", "")))
         ]
         reported = np.array(keep, dtype=np.int64)
     limits.check_results(int(reported.size))
-    rep_list = [int(i) for i in reported.tolist()]
-    paths = _explaining_paths(topo, prop, rep_list, paths_per_ci) if paths_per_ci else {}
+    rep_list = [(int(nodes[k]), int(k)) for k in reported.tolist()]
+    paths = (_explaining_paths(topo, prop, [i for i, _ in rep_list], paths_per_ci)
+             if paths_per_ci else {})
     impacted: list[ImpactedCI] = []
     nodes_view = graph.nodes
     status_arr = prop.status
     depth_arr = prop.depth
-    for i in rep_list:
+    for i, k in rep_list:
         ci = topo.ids[i]
         data = nodes_view[ci]
         cls = str(data.get("ci_class") or "")
@@ -140,8 +141,8 @@ def change_impact(
                 name=str(data.get("name") or ci),
                 ci_class=cls,
                 kind=str(reg.kind_of(cls)),
-                status=_STATUS[int(status_arr[i])],
-                depth=int(depth_arr[i]),
+                status=_STATUS[int(status_arr[k])],
+                depth=int(depth_arr[k]),
                 business_criticality=data.get("business_criticality"),
                 paths=paths.get(i, ()),
             )
@@ -163,13 +164,14 @@ def _redundancy_impacts(
     graph: nx.MultiDiGraph, topo: Topology, prop: Propagation, depth_cap: int
 ) -> tuple[RedundancyImpact, ...]:
     nodes = prop.nodes
-    mask = topo.has_rule_mask[nodes] & (prop.down_inputs[nodes] > 0)
-    mask &= (prop.depth[nodes] > 0) & (prop.depth[nodes] <= depth_cap)
+    mask = topo.has_rule_mask[nodes] & (prop.down_inputs > 0)
+    mask &= (prop.depth > 0) & (prop.depth <= depth_cap)
     out = []
-    for i in nodes[mask].tolist():
+    for k in np.flatnonzero(mask).tolist():
+        i = int(nodes[k])
         ci = topo.ids[i]
         req = int(topo.required_inputs[i])
-        down = int(prop.down_inputs[i])
+        down = int(prop.down_inputs[k])
         thr = int(topo.threshold[i])
         out.append(
             RedundancyImpact(
@@ -180,7 +182,7 @@ def _redundancy_impacts(
                 inputs_down=down,
                 threshold=thr,
                 headroom=req - down - thr,
-                status=_STATUS[int(prop.status[i])],
+                status=_STATUS[int(prop.status[k])],
             )
         )
     return tuple(sorted(out, key=lambda r: r.ci_id))
@@ -277,7 +279,6 @@ def change_conflicts(
     reg, topo = get_topology(graph, registry, topology)
     start, end = change.window_start, change.window_end
     mine = topo.propagate(topo.indexes(ids))
-    mine_down = mine.status == DOWN
     my_closure = {topo.ids[i] for i in mine.nodes.tolist()}
     my_ids = set(ids)
     out: list[ChangeConflict] = []
@@ -310,8 +311,9 @@ def change_conflicts(
                        "windows",
             ))
         both = topo.propagate(topo.indexes(sorted(my_ids | set(theirs_ids))))
-        newly = both.nodes[(both.status[both.nodes] == DOWN) & ~mine_down[both.nodes]
-                           & (theirs.status[both.nodes] != DOWN)]
+        both_down = both.down
+        newly = both_down[(mine.status_at(both_down) != DOWN)
+                          & (theirs.status_at(both_down) != DOWN)]
         groups = sorted(topo.ids[i] for i in newly[topo.has_rule_mask[newly]].tolist())
         if groups:
             services = sorted(

@@ -282,15 +282,16 @@ def service_map(
     hops = limits.check_depth(depth_limit)
     reg, topo = get_topology(graph, registry, topology)
     nodes, depth = topo.closure(topo.indexes([service]), reverse=True, max_depth=hops + 1)
-    kept = [i for i in nodes.tolist() if depth[i] <= hops]
+    kept = [(int(i), int(d)) for i, d in zip(nodes.tolist(), depth.tolist(), strict=True)
+            if d <= hops]
     truncated = len(kept) < nodes.size
     limits.check_results(len(kept))
-    ids = [topo.ids[i] for i in kept]
+    ids = [topo.ids[i] for i, _ in kept]
     layers: dict[int, list[str]] = {}
-    for i in kept:
-        layers.setdefault(int(depth[i]), []).append(topo.ids[i])
+    for i, d in kept:
+        layers.setdefault(d, []).append(topo.ids[i])
     types = frozenset(reg.impacting_types())
-    refs = sorted((_node_ref(graph, topo.ids[i], int(depth[i])) for i in kept),
+    refs = sorted((_node_ref(graph, topo.ids[i], d) for i, d in kept),
                   key=lambda r: (r.distance, r.ci_id))
     return ServiceMap(
         service=service,
@@ -343,6 +344,7 @@ def single_points_of_failure(
     nodes, depth = topo.closure(topo.indexes([service]), reverse=True)
     limits.check_results(int(nodes.size))
     ids = [topo.ids[i] for i in nodes.tolist()]
+    depth_of = dict(zip(ids, depth.tolist(), strict=True))
     sub = Topology.from_graph(graph.subgraph(ids), reg)
     target = sub.index[service]
     impact_graph = nx.DiGraph()
@@ -355,12 +357,12 @@ def single_points_of_failure(
         if ci == service:
             continue
         prop = sub.propagate(sub.indexes([ci]))
-        if int(prop.status[target]) == DOWN:
+        if prop.status_of(target) == DOWN:
             path = [sub.ids[i] for i in nx.shortest_path(impact_graph, sub.index[ci], target)]
             path.reverse()
             out.append(SinglePointOfFailure(
                 ci_id=ci, name=str(attr(graph, ci, "name", ci)),
                 ci_class=str(attr(graph, ci, "ci_class", "")),
-                depth=int(depth[topo.index[ci]]), path=tuple(path),
+                depth=int(depth_of[ci]), path=tuple(path),
             ))
     return tuple(sorted(out, key=lambda s: (s.depth, s.ci_id)))

@@ -158,7 +158,7 @@ def probable_cause(
     for ci in ids:
         nodes, depth = topo.closure(topo.indexes([ci]), reverse=True, max_depth=limits.max_depth)
         explains[nodes] += 1
-        distance[nodes] += depth[nodes]
+        distance[nodes] += depth
         closures.append((ci, nodes))
     recent: dict[str, list[str]] = {}
     since = now - lookback

@@ -9,7 +9,7 @@ import networkx as nx
 from cmdb_graph.model import Registry
 from impact._common import get_topology, require_cis
 from impact.results import StatusResult
-from impact.topology import DEGRADED, DOWN, Topology
+from impact.topology import Topology
 
 __all__ = ["propagate_status"]
 
@@ -66,10 +66,8 @@ def propagate_status(
     _, topo = get_topology(graph, registry, topology)
     prop = topo.propagate(topo.indexes(ids))
     seeds = set(ids)
-    down = sorted(topo.ids[i] for i in prop.nodes[prop.status[prop.nodes] == DOWN].tolist())
-    degraded = sorted(
-        topo.ids[i] for i in prop.nodes[prop.status[prop.nodes] == DEGRADED].tolist()
-    )
+    down = sorted(topo.ids[i] for i in prop.down.tolist())
+    degraded = sorted(topo.ids[i] for i in prop.degraded.tolist())
     return StatusResult(
         failed=tuple(ids),
         down=tuple(c for c in down if c not in seeds),

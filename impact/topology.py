@@ -26,10 +26,12 @@ When in doubt, ``Topology.from_graph(G, registry)`` rebuilds from scratch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -61,6 +63,7 @@ DEGRADED = 1
 DOWN = 2
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_GENERATIONS = itertools.count()
 
 
 def parse_redundancy(rule: str | None, required_inputs: int) -> int:
@@ -133,24 +136,28 @@ def _dedupe(values: IntArray, scratch: IntArray) -> IntArray:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Propagation:
     """Outcome of :meth:`Topology.propagate` in array form (indexes of the topology).
+
+    Every array but ``seeds`` is aligned with ``nodes``: the result holds nothing per CI of the
+    estate, only per CI that the failure reaches.
 
     Attributes
     ----------
     seeds : ndarray of int64
         The failed CIs (status down, depth 0, round 0).
     nodes : ndarray of int64
-        Every CI the failure reaches, seeds included, in breadth-first order.
-    depth : ndarray of int32, shape (n,)
-        Hops from the nearest seed along impact edges; -1 outside ``nodes``.
-    status : ndarray of int8, shape (n,)
-        :data:`OPERATIONAL`, :data:`DEGRADED` or :data:`DOWN`.
-    down_round : ndarray of int32, shape (n,)
+        Every CI the failure reaches, seeds first, in breadth-first order.
+    depth : ndarray of int32
+        Hops from the nearest seed along impact edges.
+    status : ndarray of int8
+        :data:`DEGRADED` or :data:`DOWN` (a reached CI is never operational).
+    down_round : ndarray of int32
         Fixed-point round in which the CI went down (0 for seeds); -1 when not down.
-    down_inputs : ndarray of int32, shape (n,)
-        Number of required inputs that are down (meaningful on ``nodes`` only).
+    down_inputs : ndarray of int32
+        Number of required inputs that are down, kept for the CIs that have a redundancy rule
+        (0 elsewhere; a CI without a rule is down as soon as one is).
     """
 
     seeds: IntArray
@@ -159,18 +166,74 @@ class Propagation:
     status: npt.NDArray[np.int8]
     down_round: npt.NDArray[np.int32]
     down_inputs: npt.NDArray[np.int32]
+    _lookup: dict[str, IntArray] = field(default_factory=dict, repr=False, compare=False)
+
+    def positions(self, idx: IntArray) -> IntArray:
+        """Position in ``nodes`` of each index of ``idx``; -1 when the CI was not reached.
+
+        The first call sorts ``nodes`` once (``O(k log k)`` for k reached CIs).
+        """
+        idx = np.asarray(idx, dtype=np.int64)
+        if not self.nodes.size:
+            return np.full(idx.shape, -1, dtype=np.int64)
+        if not self._lookup:
+            order = np.argsort(self.nodes, kind="stable")
+            self._lookup["order"] = order
+            self._lookup["sorted"] = self.nodes[order]
+        ordered, order = self._lookup["sorted"], self._lookup["order"]
+        where = np.minimum(np.searchsorted(ordered, idx), ordered.size - 1)
+        out: IntArray = np.where(ordered[where] == idx, order[where], -1)
+        return out
+
+    def status_at(self, idx: IntArray) -> npt.NDArray[np.int8]:
+        """Status code of each index of ``idx`` (:data:`OPERATIONAL` when not reached)."""
+        pos = self.positions(idx)
+        out = np.zeros(pos.shape, dtype=np.int8)
+        hit = pos >= 0
+        out[hit] = self.status[pos[hit]]
+        return out
+
+    def status_of(self, i: int) -> int:
+        """Status code of CI index ``i``."""
+        return int(self.status_at(np.array([i], dtype=np.int64))[0])
 
     @property
     def down(self) -> IntArray:
         """Indexes of the CIs that are down (seeds included)."""
-        out: IntArray = self.nodes[self.status[self.nodes] == DOWN]
+        out: IntArray = self.nodes[self.status == DOWN]
         return out
 
     @property
     def degraded(self) -> IntArray:
         """Indexes of the CIs that are degraded."""
-        out: IntArray = self.nodes[self.status[self.nodes] == DEGRADED]
+        out: IntArray = self.nodes[self.status == DEGRADED]
         return out
+
+
+class _Scratch(threading.local):
+    """Per-thread working arrays of length n, kept between queries and reset after each one
+    (only the entries a query touched), so a query costs nothing per CI outside its closure."""
+
+    def __init__(self) -> None:
+        self.generation = -1
+        self.depth = np.zeros(0, dtype=np.int32)
+        self.status = np.zeros(0, dtype=np.int8)
+        self.count = np.zeros(0, dtype=np.int32)
+        self.rounds = np.zeros(0, dtype=np.int32)
+        self.mask = np.zeros(0, dtype=np.bool_)
+        self.pos = np.zeros(0, dtype=np.int64)
+        self.touched: IntArray | None = None
+
+    def ready(self, n: int, generation: int) -> _Scratch:
+        if self.generation != generation or self.depth.size != n:
+            self.depth = np.full(n, -1, dtype=np.int32)
+            self.status = np.zeros(n, dtype=np.int8)
+            self.count = np.zeros(n, dtype=np.int32)
+            self.rounds = np.full(n, -1, dtype=np.int32)
+            self.mask = np.zeros(n, dtype=np.bool_)
+            self.pos = np.empty(n, dtype=np.int64)
+            self.generation = generation
+        return self
 
 
 class Topology:
@@ -195,6 +258,8 @@ class Topology:
         Index by ``ci_id``.
     fwd_indptr, fwd_indices, fwd_required : ndarray
         CSR of the collapsed impact edges leaving each CI (its dependents).
+    req_indptr, req_indices : ndarray
+        The same restricted to required edges.
     rev_indptr, rev_indices, rev_required : ndarray
         CSR of the collapsed impact edges entering each CI (its inputs).
     required_inputs : ndarray of int32
@@ -232,8 +297,18 @@ class Topology:
         if not (self._src.shape == self._dst.shape == self._req.shape):
             raise ValueError("src, dst and required must have the same length")
         self.rules: dict[str, str] = dict(rules or {})
+        self._local = _Scratch()
         self._dirty = True
         self._build()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = _Scratch()
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -384,6 +459,9 @@ class Topology:
         np.cumsum(np.bincount(ud, minlength=n), out=self.rev_indptr[1:])
         self.rev_indices = us[rorder].astype(np.int64)
         self.rev_required = ureq[rorder]
+        self.req_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(us[ureq], minlength=n), out=self.req_indptr[1:])
+        self.req_indices = ud[ureq].astype(np.int64)
         self.required_inputs = np.bincount(ud[ureq], minlength=n).astype(np.int32)
         self.threshold = self.required_inputs.copy()
         self.has_rule_mask = np.zeros(n, dtype=np.bool_)
@@ -402,7 +480,7 @@ class Topology:
         self.scc_label = labels.astype(np.int64)
         sizes = np.bincount(self.scc_label, minlength=1)
         self._cyclic_label = sizes > 1
-        self._scratch = np.empty(n, dtype=np.int64)
+        self._generation = next(_GENERATIONS)
         self._dirty = False
 
     def _ensure(self) -> None:
@@ -483,6 +561,27 @@ class Topology:
         return sorted(found)
 
     # -- passes -----------------------------------------------------------------------------
+    def _work(self) -> _Scratch:
+        self._ensure()
+        return self._local.ready(len(self.ids), self._generation)
+
+    def _unique(self, values: IntArray, work: _Scratch) -> IntArray:
+        """``values`` without repeats: a length-n mask for large inputs (sorted output, O(n)),
+        first-occurrence scatter for small ones (O(len))."""
+        if values.size > (len(self.ids) >> 5):
+            mask = work.mask
+            mask[values] = True
+            out: IntArray = np.flatnonzero(mask)
+            mask[out] = False
+            return out
+        return _dedupe(values, work.pos)
+
+    def _check(self, seeds: IntArray, work: _Scratch) -> IntArray:
+        seeds = np.asarray(seeds, dtype=np.int64)
+        if seeds.size and (int(seeds.min()) < 0 or int(seeds.max()) >= len(self.ids)):
+            raise CINotFoundError("seed index outside the topology")
+        return _dedupe(seeds, work.pos)
+
     def closure(
         self,
         seeds: IntArray,
@@ -509,35 +608,65 @@ class Topology:
         -------
         nodes : ndarray of int64
             Reached indexes, seeds first, in breadth-first order.
-        depth : ndarray of int32, shape (n,)
-            Hops from the nearest seed, -1 when not reached.
+        depth : ndarray of int32
+            Hops from the nearest seed, aligned with ``nodes``.
+
+        Raises
+        ------
+        CINotFoundError
+            A seed index is outside the topology.
         """
-        self._ensure()
-        indptr, indices, req = (
-            (self.rev_indptr, self.rev_indices, self.rev_required)
-            if reverse
-            else (self.fwd_indptr, self.fwd_indices, self.fwd_required)
-        )
-        depth = np.full(self.n, -1, dtype=np.int32)
-        seeds = _dedupe(np.asarray(seeds, dtype=np.int64), self._scratch)
+        work = self._work()
+        seeds = self._check(seeds, work)
+        try:
+            return self._closure(seeds, work, reverse, max_depth, required_only)
+        finally:
+            self._reset_depth(work)
+
+    def _reset_depth(self, work: _Scratch) -> None:
+        if work.touched is not None:
+            work.depth[work.touched] = -1
+            work.touched = None
+
+    def _closure(
+        self,
+        seeds: IntArray,
+        work: _Scratch,
+        reverse: bool,
+        max_depth: int | None,
+        required_only: bool,
+    ) -> tuple[IntArray, npt.NDArray[np.int32]]:
+        if reverse:
+            indptr, indices, req = self.rev_indptr, self.rev_indices, self.rev_required
+        elif required_only:
+            indptr, indices, req = self.req_indptr, self.req_indices, None
+        else:
+            indptr, indices, req = self.fwd_indptr, self.fwd_indices, None
+        depth = work.depth
         depth[seeds] = 0
         parts = [seeds]
+        levels = [np.zeros(seeds.size, dtype=np.int32)]
+        work.touched = seeds
         frontier = seeds
         level = 0
-        while frontier.size and (max_depth is None or level < max_depth):
-            level += 1
-            offs = _gather(indptr, frontier)
-            if required_only:
-                offs = offs[req[offs]]
-            nb = indices[offs]
-            nb = nb[depth[nb] < 0]
-            if not nb.size:
-                break
-            nb = _dedupe(nb, self._scratch)
-            depth[nb] = level
-            parts.append(nb)
-            frontier = nb
-        return np.concatenate(parts), depth
+        try:
+            while frontier.size and (max_depth is None or level < max_depth):
+                level += 1
+                offs = _gather(indptr, frontier)
+                if required_only and req is not None:
+                    offs = offs[req[offs]]
+                nb = indices[offs]
+                nb = nb[depth[nb] < 0]
+                if not nb.size:
+                    break
+                nb = self._unique(nb, work)
+                depth[nb] = level
+                parts.append(nb)
+                levels.append(np.full(nb.size, level, dtype=np.int32))
+                frontier = nb
+        finally:
+            work.touched = np.concatenate(parts)
+        return work.touched, np.concatenate(levels)
 
     def propagate(self, seeds: IntArray) -> Propagation:
         """Status of every CI when ``seeds`` are down, to the fixed point.
@@ -560,52 +689,71 @@ class Topology:
         -------
         Propagation
 
+        Raises
+        ------
+        CINotFoundError
+            A seed index is outside the topology.
+
         Notes
         -----
         Cost: two breadth-first passes over the CIs the failure reaches (closure with depths,
-        then the down fixed point over required edges), each a loop over levels of vectorised
-        numpy operations; nothing is done per CI of the estate outside the closure apart from
-        allocating a few length-n arrays.
+        then the down fixed point over the required-edge CSR), each a loop over levels of
+        vectorised numpy operations. Only CIs with a redundancy rule keep a counter; the others
+        go down with their first required input. The length-n working arrays live per thread
+        and only the entries a query touched are reset, so a small closure costs nothing per CI
+        of the estate (frontiers larger than n/32 use one pass over a length-n mask).
         """
-        nodes, depth = self.closure(seeds)
-        n = self.n
-        seeds = nodes[: np.count_nonzero(depth[nodes] == 0)]
-        status = np.zeros(n, dtype=np.int8)
-        status[nodes] = DEGRADED
+        work = self._work()
+        seeds = self._check(seeds, work)
+        try:
+            nodes, depth = self._closure(seeds, work, False, None, False)
+        finally:
+            self._reset_depth(work)
+        status = work.status
+        count = work.count
+        gate = self.has_rule_mask
+        slack = self.slack
         status[seeds] = DOWN
-        down_round = np.full(n, -1, dtype=np.int32)
-        down_round[seeds] = 0
-        count = np.zeros(n, dtype=np.int32)
+        work.rounds[seeds] = 0
+        parts = [seeds]
+        counted: list[IntArray] = []
         frontier = seeds
         rnd = 0
-        dense = max(64, n // 16)
-        while frontier.size:
-            rnd += 1
-            offs = _gather(self.fwd_indptr, frontier)
-            offs = offs[self.fwd_required[offs]]
-            tg = self.fwd_indices[offs]
-            tg = tg[status[tg] != DOWN]
-            if not tg.size:
-                break
-            if tg.size > dense:
-                count += np.bincount(tg, minlength=n).astype(np.int32)
-            else:
-                np.add.at(count, tg, 1)
-            cand = tg[count[tg] > self.slack[tg]]
-            if not cand.size:
-                break
-            cand = _dedupe(cand, self._scratch)
-            status[cand] = DOWN
-            down_round[cand] = rnd
-            frontier = cand
-        return Propagation(
-            seeds=seeds,
-            nodes=nodes,
-            depth=depth,
-            status=status,
-            down_round=down_round,
-            down_inputs=count,
-        )
+        try:
+            while frontier.size:
+                rnd += 1
+                tg = self.req_indices[_gather(self.req_indptr, frontier)]
+                if not tg.size:
+                    break
+                # CIs with a redundancy rule count every required input that goes down (each
+                # failing input reaches them once, in the round after it went down) ...
+                is_gate = gate[tg]
+                gated = tg[is_gate]
+                if gated.size:
+                    np.add.at(count, gated, 1)
+                    counted.append(gated)
+                    gated = gated[count[gated] > slack[gated]]
+                # ... the others go down with their first required input down
+                plain = tg[~is_gate]
+                new = np.concatenate([plain, gated]) if gated.size else plain
+                new = new[status[new] != DOWN]
+                if not new.size:
+                    break
+                new = self._unique(new, work)
+                status[new] = DOWN
+                work.rounds[new] = rnd
+                parts.append(new)
+                frontier = new
+            node_status = np.where(status[nodes] == DOWN, DOWN, DEGRADED).astype(np.int8)
+            node_inputs = count[nodes]
+            node_round = work.rounds[nodes]
+        finally:
+            down = np.concatenate(parts)
+            status[down] = OPERATIONAL
+            work.rounds[down] = -1
+            for c in counted:
+                count[c] = 0
+        return Propagation(seeds, nodes, depth, node_status, node_round, node_inputs)
 
     def explaining_inputs(self, prop: Propagation) -> dict[int, list[int]]:
         """For every reached CI except the seeds, the inputs that explain its status.
@@ -621,23 +769,27 @@ class Topology:
             Sorted input indexes by CI index.
         """
         self._ensure()
-        targets = prop.nodes[prop.depth[prop.nodes] > 0]
-        if not targets.size:
+        owner_pos = np.flatnonzero(prop.depth > 0)
+        if not owner_pos.size:
             return {}
-        starts = self.rev_indptr[targets]
-        counts = self.rev_indptr[targets + 1] - starts
+        targets = prop.nodes[owner_pos]
+        counts = self.rev_indptr[targets + 1] - self.rev_indptr[targets]
         offs = _gather(self.rev_indptr, targets)
-        owner = np.repeat(targets, counts)
+        owner_pos = np.repeat(owner_pos, counts)
         pred = self.rev_indices[offs]
         req = self.rev_required[offs]
-        st = prop.status
-        own_down = st[owner] == DOWN
-        ok_down = own_down & req & (st[pred] == DOWN) & (
-            prop.down_round[pred] < prop.down_round[owner]
+        pred_pos = prop.positions(pred)
+        reached = pred_pos >= 0
+        owner_pos, pred, req, pred_pos = (owner_pos[reached], pred[reached], req[reached],
+                                          pred_pos[reached])
+        own_down = prop.status[owner_pos] == DOWN
+        ok_down = own_down & req & (prop.status[pred_pos] == DOWN) & (
+            prop.down_round[pred_pos] < prop.down_round[owner_pos]
         )
-        ok_deg = ~own_down & (prop.depth[pred] >= 0) & (prop.depth[pred] == prop.depth[owner] - 1)
+        ok_deg = ~own_down & (prop.depth[pred_pos] == prop.depth[owner_pos] - 1)
         keep = ok_down | ok_deg
-        owner, pred = owner[keep], pred[keep]
+        owner = prop.nodes[owner_pos[keep]]
+        pred = pred[keep]
         order = np.lexsort((pred, owner))
         out: dict[int, list[int]] = {}
         for o, p in zip(owner[order].tolist(), pred[order].tolist(), strict=True):

@@ -95,7 +95,8 @@ def test_array_closure_equals_networkx_reference(g: nx.MultiDiGraph, data: st.Da
     assert {topo.ids[i] for i in up.tolist()} == expected_up
     assert {topo.ids[i] for i in down.tolist()} == expected_down
     lengths = nx.multi_source_dijkstra_path_length(h, seeds)
-    assert {topo.ids[i]: int(up_depth[i]) for i in up.tolist()} == lengths
+    assert {topo.ids[i]: d for i, d in zip(up.tolist(), up_depth.tolist(), strict=True)} \
+        == lengths
 
 
 @settings(max_examples=150, deadline=None)
@@ -185,3 +186,22 @@ def test_incremental_topology_equals_a_rebuild(g1: nx.MultiDiGraph,
     assert {topo.ids[i] for i in topo.propagate(seed).down.tolist()} == {
         rebuilt.ids[i] for i in rebuilt.propagate(np.array([rebuilt.index[first]])).down.tolist()
     }
+
+
+@settings(max_examples=60, deadline=None)
+@given(estates(), st.data())
+def test_queries_leave_no_state_behind(g: nx.MultiDiGraph, data: st.DataObject) -> None:
+    # Arrange: one topology serves several queries in a row
+    nodes = sorted(g.nodes)
+    a = data.draw(st.sets(st.sampled_from(nodes), min_size=1, max_size=3))
+    b = data.draw(st.sets(st.sampled_from(nodes), min_size=1, max_size=3))
+    topo = Topology.from_graph(g, REG)
+    fresh = propagate_status(g, a, topology=Topology.from_graph(g, REG))
+
+    # Act
+    propagate_status(g, b, topology=topo)
+    topo.closure(topo.indexes(sorted(b)), reverse=True, max_depth=2)
+    again = propagate_status(g, a, topology=topo)
+
+    # Assert
+    assert again == fresh
