@@ -40,7 +40,7 @@ from typing import Any
 import networkx as nx
 
 from cmdb_graph.errors import CINotFoundError, NotFoundError, StoreError
-from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Node, Registry, Relationship
+from cmdb_graph.model import NODE_SPECS, Asset, ConfigurationItem, Node, Registry, Relationship
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.store._common import (
     CASELESS_IDENTIFIERS,
@@ -647,6 +647,23 @@ class MemoryStore:
                     sl, tl, row = self._rels[key]
                     out.append(rel_from_row(*key, row, source_label=sl, target_label=tl))
         out.sort(key=lambda r: (r.rel_type, r.source, r.target, r.source_label, r.target_label))
+        return out
+
+    def assets_tracking(self, ci_ids: Sequence[str]) -> dict[str, list[Asset]]:
+        """The asset records that TRACK each of ``ci_ids``, sorted by ``asset_id`` (one call).
+
+        Not part of the :class:`~cmdb_graph.store.base.GraphStore` protocol: the API's
+        DataLoader uses it when a store has it, so that assets of many CIs cost one call.
+        Unknown CIs map to an empty list.
+        """
+        out: dict[str, list[Asset]] = {c: [] for c in ci_ids}
+        with self._lock:
+            rows = self._nodes.get("Asset", {})
+            # TRACKS is derived from Asset.ci_id (a reference field): one pass over the assets
+            for asset_id in sorted(k for k, row in rows.items() if row.get("ci_id") in out):
+                asset = node_from_row("Asset", asset_id, rows[asset_id])
+                if isinstance(asset, Asset) and asset.ci_id is not None:
+                    out[asset.ci_id].append(asset)
         return out
 
     # -- graphs ---------------------------------------------------------------------------
