@@ -58,7 +58,7 @@ def estate_store() -> MemoryStore:
 
 def _run(store: CountingStore, first: int) -> tuple[dict[str, Any], int, Counter[str]]:
     state = AppState(settings=Settings(), registry=store._store.registry,
-                     store=store)  # type: ignore[arg-type]
+                     store=store)
     ctx = Context(state, Principal("test", Role.READER))
     result = asyncio.run(build_schema().execute(QUERY, variable_values={"first": first},
                                                 context_value=ctx))
