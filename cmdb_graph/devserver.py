@@ -30,6 +30,8 @@ CMDB_NEO4J_INSTANCE
     ``start`` prints it, so that after ``eval`` a bare ``stop`` finds the same instance.
 JAVA_HOME
     When set, ``$JAVA_HOME/bin/java`` is used instead of the ``java`` on ``PATH``.
+CMDB_NEO4J_JAVA_OPTS
+    Extra JVM flags for the server, appended last (so ``-Xmx2g`` overrides the 1 GiB heap).
 CMDB_NEO4J_START_TIMEOUT
     Seconds ``start`` on the command line waits for Bolt (default 120).
 CMDB_NEO4J_CDS
@@ -861,6 +863,7 @@ def start(
         *JAVA_FLAGS,
         *HEAP_FLAGS,
         *cds_flags,
+        *shlex.split(os.environ.get("CMDB_NEO4J_JAVA_OPTS", "")),
         "-cp",
         f"{lib}/*",
         ENTRY_POINT,
