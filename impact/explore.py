@@ -202,15 +202,27 @@ def paths_between(
     how = _direction(direction)
     reg = registry or Registry()
     types = frozenset(rel_types) if rel_types is not None else None
+    # only CIs within ``length`` hops of the source can lie on a path
+    ball = {source: 0}
+    frontier = [source]
+    for level in range(1, length + 1):
+        nxt = []
+        for node in frontier:
+            for nb in _steps(graph, reg, node, how, types):
+                if nb not in ball:
+                    ball[nb] = level
+                    nxt.append(nb)
+        frontier = nxt
     hop = nx.DiGraph()
-    hop.add_nodes_from(sorted(graph.nodes))
-    pairs = sorted({(u, v) for u in graph.nodes for v in _steps(graph, reg, u, how, types)})
-    hop.add_edges_from(pairs)
+    hop.add_nodes_from(sorted(ball))
+    hop.add_edges_from(sorted(
+        {(u, v) for u in ball for v in _steps(graph, reg, u, how, types) if v in ball}
+    ))
     found: list[tuple[str, ...]] = []
     truncated = False
     if source == target:
         found = [(source,)]
-    else:
+    elif target in ball:
         try:
             for path in nx.shortest_simple_paths(hop, source, target):
                 if len(path) - 1 > length:

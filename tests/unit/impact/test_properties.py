@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cmdb_graph.model import ImpactDirection, Registry
-from impact import ImpactStatus, Topology, change_impact, propagate_status
+from impact import (
+    ImpactStatus,
+    Topology,
+    change_impact,
+    paths_between,
+    propagate_status,
+    single_points_of_failure,
+)
 from tests.unit.impact.estates import ci, graph
 
 REG = Registry()
@@ -77,7 +84,7 @@ def reference_down(g: nx.MultiDiGraph, failed: set[str]) -> set[str]:
     return down
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(estates(), st.data())
 def test_array_closure_equals_networkx_reference(g: nx.MultiDiGraph, data: st.DataObject) -> None:
     # Arrange
@@ -99,7 +106,7 @@ def test_array_closure_equals_networkx_reference(g: nx.MultiDiGraph, data: st.Da
         == lengths
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(estates(), st.data())
 def test_propagation_equals_naive_fixed_point(g: nx.MultiDiGraph, data: st.DataObject) -> None:
     failed = data.draw(st.sets(st.sampled_from(sorted(g.nodes)), min_size=1, max_size=4))
@@ -111,7 +118,7 @@ def test_propagation_equals_naive_fixed_point(g: nx.MultiDiGraph, data: st.DataO
     assert set(result.degraded) == reached - reference_down(g, failed)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(estates(), st.data())
 def test_down_set_only_grows_with_the_failed_set(g: nx.MultiDiGraph,
                                                  data: st.DataObject) -> None:
@@ -130,7 +137,7 @@ def test_down_set_only_grows_with_the_failed_set(g: nx.MultiDiGraph,
     assert set(a.down + a.degraded + a.failed) <= set(b.down + b.degraded + b.failed)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(estates(), st.data())
 def test_every_impacted_ci_has_an_explaining_path(g: nx.MultiDiGraph,
                                                   data: st.DataObject) -> None:
@@ -205,3 +212,48 @@ def test_queries_leave_no_state_behind(g: nx.MultiDiGraph, data: st.DataObject) 
 
     # Assert
     assert again == fresh
+
+
+@settings(max_examples=60, deadline=None)
+@given(estates(), st.data())
+def test_spofs_are_exactly_the_cis_whose_failure_alone_downs_the_service(
+    g: nx.MultiDiGraph, data: st.DataObject
+) -> None:
+    # Arrange
+    service = data.draw(st.sampled_from(sorted(g.nodes)))
+    topo = Topology.from_graph(g, REG)
+
+    # Act
+    spofs = {s.ci_id for s in single_points_of_failure(g, service, topology=topo)}
+
+    # Assert: brute force over the whole estate
+    expected = {
+        c for c in g.nodes
+        if c != service
+        and propagate_status(g, [c], topology=topo).status_of(service) is ImpactStatus.DOWN
+    }
+    assert spofs == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(estates(), st.data())
+def test_paths_between_are_the_simple_impact_paths(g: nx.MultiDiGraph,
+                                                   data: st.DataObject) -> None:
+    # Arrange
+    nodes = sorted(g.nodes)
+    source = data.draw(st.sampled_from(nodes))
+    target = data.draw(st.sampled_from(nodes))
+    h = impact_digraph(g)
+
+    # Act
+    result = paths_between(g, source, target, direction="upstream", max_paths=5, max_length=4)
+
+    # Assert
+    if source == target:
+        assert result.paths == ((source,),)
+        return
+    expected = {tuple(p) for p in nx.all_simple_paths(h, source, target, cutoff=4)}
+    assert set(result.paths) <= expected
+    assert len(result.paths) == min(5, len(expected))
+    assert result.truncated == (len(expected) > 5)
+    assert [len(p) for p in result.paths] == sorted(len(p) for p in result.paths)
