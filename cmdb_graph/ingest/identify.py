@@ -81,7 +81,7 @@ _JUNK_SERIALS = frozenset(
         "-",
     }
 )
-_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_HEX = frozenset("0123456789abcdef")
 _JUNK_MACS = frozenset({"000000000000", "ffffffffffff"})
 
 #: Identifier fields compared when checking two CIs for contradictions.
@@ -116,10 +116,15 @@ def norm_mac(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    hexes = re.sub(r"[^0-9a-fA-F]", "", str(value)).lower()
-    if not _MAC_HEX.match(hexes) or hexes in _JUNK_MACS:
+    v = str(value).strip().lower()
+    if len(v) == 17 and v[2::3] == ":::::":
+        hexes = v.replace(":", "")
+    else:
+        hexes = v.replace(":", "").replace("-", "").replace(".", "").replace(" ", "")
+    if len(hexes) != 12 or not _HEX.issuperset(hexes) or hexes in _JUNK_MACS:
         return None
-    return ":".join(hexes[i : i + 2] for i in range(0, 12, 2))
+    h = hexes
+    return f"{h[0:2]}:{h[2:4]}:{h[4:6]}:{h[6:8]}:{h[8:10]}:{h[10:12]}"
 
 
 def norm_text(value: str | None) -> str | None:
@@ -306,6 +311,11 @@ def _ci_keys(ci: ConfigurationItem) -> Iterator[tuple[str, str]]:
         yield ("name_host", f"{ci.name.strip().casefold()}@{ci.host_id}")
 
 
+def _id_fields(ci: ConfigurationItem) -> tuple[object, ...]:
+    return (ci.native_keys, ci.serial_number, ci.asset_tag, ci.cloud_id, ci.fqdn, ci.hostname,
+            ci.mac_addresses, ci.name, ci.host_id, ci.duplicate_of)
+
+
 def ci_domain(ci: ConfigurationItem) -> str | None:
     """The CI's domain, or the domain part of its FQDN."""
     if ci.domain:
@@ -338,7 +348,11 @@ class CIIndex:
         return self.cis.get(ci_id)
 
     def put(self, ci: ConfigurationItem) -> None:
-        """Add or replace a CI and re-index it."""
+        """Add or replace a CI and re-index it (only when an identifier changed)."""
+        old = self.cis.get(ci.ci_id)
+        if old is not None and _id_fields(old) == _id_fields(ci):
+            self.cis[ci.ci_id] = ci
+            return
         for key in self._keys.pop(ci.ci_id, ()):
             self._by_key[key].discard(ci.ci_id)
         self.cis[ci.ci_id] = ci

@@ -176,7 +176,7 @@ def reconcile_values(
     source : str
         Name of the asserting data source.
     asserted_at : datetime
-        When it asserted them (UTC).
+        When it asserted them (timezone-aware UTC).
     scope : str
         CI class or node label, for the policy.
     ranker : SourceRanker
@@ -193,6 +193,8 @@ def reconcile_values(
     """
     taken: dict[str, Any] = {}
     attrs = dict(lineage.attributes)
+    stamp = AttributeSource.model_construct(source=source, asserted_at=asserted_at)
+    changed = False
     for attr, value in incoming.items():
         if is_empty(value):
             continue
@@ -211,5 +213,9 @@ def reconcile_values(
             take = mine > theirs or ranker.is_stale(held, now)
         if take:
             taken[attr] = value
-            attrs[attr] = AttributeSource(source=source, asserted_at=asserted_at)
-    return taken, Lineage(sources=dict(lineage.sources), attributes=attrs)
+            if held != stamp:
+                attrs[attr] = stamp
+                changed = True
+    if not changed:
+        return taken, lineage
+    return taken, Lineage.model_construct(sources=lineage.sources, attributes=attrs)

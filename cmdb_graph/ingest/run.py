@@ -195,24 +195,48 @@ def _diff(
     old: BaseModel | None, new: BaseModel, ignore: frozenset[str]
 ) -> dict[str, tuple[Any, Any]]:
     """Value changes between two versions of a node or relationship (JSON values)."""
-    a = old.model_dump(mode="json") if old is not None else {}
-    b = new.model_dump(mode="json")
     out: dict[str, tuple[Any, Any]] = {}
-    for k in b:
+    for k in type(new).model_fields:
         if k in ignore:
             continue
+        a = getattr(old, k) if old is not None else None
+        b = getattr(new, k)
+        if a == b:
+            continue
         if k == "attributes":
-            av, bv = a.get(k) or {}, b.get(k) or {}
+            av, bv = a or {}, b or {}
             for ak in sorted(set(av) | set(bv)):
                 if av.get(ak) != bv.get(ak):
-                    out[f"attributes.{ak}"] = (av.get(ak), bv.get(ak))
+                    out[f"attributes.{ak}"] = (_json(av.get(ak)), _json(bv.get(ak)))
             continue
-        if a.get(k) != b.get(k):
-            out[k] = (a.get(k), b.get(k))
+        out[k] = (_json(a), _json(b))
     return out
 
 
 _IGNORE = frozenset({"lineage", "first_seen", "last_seen"})
+
+
+def _build(
+    model: type[N], cur: N | None, updates: Mapping[str, Any], origin: Origin | None, what: str
+) -> N:
+    """A new model from ``updates`` (validated), or a copy of ``cur`` with the changed fields
+    assigned (each assignment validated), which keeps re-runs cheap.
+
+    Raises
+    ------
+    InvalidRecordError
+        A value is invalid; the error names the origin and the field.
+    """
+    try:
+        if cur is None:
+            return model.model_validate(updates)
+        new = cur.model_copy()
+        for f, v in updates.items():
+            if getattr(new, f) != v:
+                setattr(new, f, v)
+        return new
+    except ValidationError as exc:
+        raise _validation_error(exc, origin, what) from exc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -420,15 +444,17 @@ class _Planner:
 
     def _seen(self, lineage: Lineage, native_key: str | None) -> Lineage:
         prev = lineage.sources.get(self.src)
-        seen = SourceSeen(
+        seen = SourceSeen.model_construct(
             first_seen=min(prev.first_seen, self.now) if prev else self.now,
             last_seen=max(prev.last_seen, self.now) if prev else self.now,
             native_key=native_key or (prev.native_key if prev else None),
             missed_full_runs=0,
         )
+        if prev == seen:
+            return lineage
         sources = dict(lineage.sources)
         sources[self.src] = seen
-        return Lineage(sources=sources, attributes=dict(lineage.attributes))
+        return Lineage.model_construct(sources=sources, attributes=lineage.attributes)
 
     # == validation =======================================================================
     def validate(self, records: Sequence[Any]) -> None:
@@ -564,25 +590,31 @@ class _Planner:
         fields = model.model_fields
         cur = self._get_node(label, key)
         k = (label, key)
+        data: dict[str, Any] = {}
         if cur is None:
-            base: dict[str, Any] = {spec.key: key}
+            data[spec.key] = key
             if "first_seen" in fields:
-                base["first_seen"] = self.now
-                base["last_seen"] = self.now
-            data: dict[str, Any] = base
+                data["first_seen"] = self.now
+                data["last_seen"] = self.now
             lineage = Lineage()
             current: dict[str, Any] = {}
+            old_attrs: dict[str, Any] = {}
+            old_keys: list[str] = []
             self.created.add(k)
         else:
-            data = cur.model_dump()
             lineage = getattr(cur, "lineage", Lineage())
             current = {f: getattr(cur, f) for f in fields}
-            current.update(getattr(cur, "attributes", {}) or {})
+            old_attrs = dict(getattr(cur, "attributes", {}) or {})
+            current.update(old_attrs)
+            old_keys = list(getattr(cur, "native_keys", []))
+            if "last_seen" in fields:
+                prev = getattr(cur, "last_seen", None)
+                data["last_seen"] = max(prev, self.now) if prev else self.now
         taken, lineage = reconcile_values(
             current, lineage, values, source=self.src, asserted_at=self.now,
             scope=scope or label, ranker=self.ranker, now=self.now)
         lineage = self._seen(lineage, native_key)
-        attrs = dict(data.get("attributes") or {})
+        attrs = dict(old_attrs)
         for attr, value in taken.items():
             if attr in fields:
                 data[attr] = value
@@ -592,17 +624,11 @@ class _Planner:
             data["attributes"] = attrs
         if "lineage" in fields:
             data["lineage"] = lineage
-        if "native_keys" in fields and native_key:
-            data["native_keys"] = sorted({*data.get("native_keys", []), native_key})
-        if "last_seen" in fields and cur is not None:
-            prev = data.get("last_seen")
-            data["last_seen"] = max(prev, self.now) if prev else self.now
+        if "native_keys" in fields and native_key and native_key not in old_keys:
+            data["native_keys"] = sorted({*old_keys, native_key})
         if cur is None and "name" in fields and not data.get("name"):
             data["name"] = key
-        try:
-            node = model.model_validate(data)
-        except ValidationError as exc:
-            raise _validation_error(exc, origin, f"{label} {key}") from exc
+        node = _build(model, cur, data, origin, f"{label} {key}")
         self.nodes[k] = node
         if label == "Asset":
             self._index_asset(node)
@@ -636,20 +662,16 @@ class _Planner:
             current: dict[str, Any] = {}
             self.created.add(k)
         else:
-            data = cur.model_dump()
+            data = {"last_seen": max(cur.last_seen, self.now) if cur.last_seen else self.now}
             lineage = cur.lineage
             current = {f: getattr(cur, f) for f in ("optional", "inferred", "evidence",
                                                      "properties")}
-            data["last_seen"] = max(cur.last_seen, self.now) if cur.last_seen else self.now
         taken, lineage = reconcile_values(
             current, lineage, values, source=self.src, asserted_at=self.now,
             scope="Relationship", ranker=self.ranker, now=self.now)
         data.update(taken)
         data["lineage"] = self._seen(lineage, None)
-        try:
-            rel = Relationship.model_validate(data)
-        except ValidationError as exc:
-            raise _validation_error(exc, origin, f"relationship {rel_type}") from exc
+        rel = _build(Relationship, cur, data, origin, f"relationship {rel_type}")
         self.rels[key] = rel
         self._touch(k, origin, _diff(cur, rel, _IGNORE) if cur is not None else {})
         return rel
@@ -781,25 +803,28 @@ class _Planner:
                                     "last_seen": self.now}
             lineage = Lineage()
             current: dict[str, Any] = {}
+            old_attrs: dict[str, Any] = {}
+            old_keys: list[str] = []
         else:
-            data = cur.model_dump()
             lineage = cur.lineage
             current = {f: getattr(cur, f) for f in fields}
-            current.update(cur.attributes)
-            data["last_seen"] = max(cur.last_seen, self.now) if cur.last_seen else self.now
+            old_attrs = dict(cur.attributes)
+            current.update(old_attrs)
+            old_keys = cur.native_keys
+            data = {"last_seen": max(cur.last_seen, self.now) if cur.last_seen else self.now}
             held = lineage.attributes.get("operational_status")
             if (cur.operational_status is OperationalStatus.RETIRED and held is not None
                     and held.source.startswith(RETIREMENT_PREFIX)):
                 current["operational_status"] = None
                 attrs = dict(lineage.attributes)
                 del attrs["operational_status"]
-                lineage = Lineage(sources=dict(lineage.sources), attributes=attrs)
+                lineage = Lineage.model_construct(sources=lineage.sources, attributes=attrs)
                 values.setdefault("operational_status", OperationalStatus.OPERATIONAL.value)
         taken, lineage = reconcile_values(
             current, lineage, values, source=self.src, asserted_at=self.now,
             scope=cur.ci_class if cur is not None else rec.ci_class, ranker=self.ranker,
             now=self.now)
-        attrs_extra = dict(data.get("attributes") or {})
+        attrs_extra = dict(old_attrs)
         for attr, value in taken.items():
             if attr in fields:
                 data[attr] = value
@@ -807,13 +832,11 @@ class _Planner:
                 attrs_extra[attr] = value
         data["attributes"] = attrs_extra
         data["lineage"] = self._seen(lineage, native_key)
-        if native_key:
-            data["native_keys"] = sorted({*data.get("native_keys", []), native_key})
-        try:
-            ci = ConfigurationItem.model_validate(data)
-        except ValidationError as exc:
-            raise _validation_error(exc, o, f"{rec.ci_class} {rec.name!r}") from exc
-        self.index.put(ci)
+        if native_key and native_key not in old_keys:
+            data["native_keys"] = sorted({*old_keys, native_key})
+        ci = _build(ConfigurationItem, cur, data, o, f"{rec.ci_class} {rec.name!r}")
+        if cur is None or ci != cur:
+            self.index.put(ci)
         self._touch(k, o, _diff(cur, ci, _IGNORE) if cur is not None else {})
 
     # == merges ===========================================================================
@@ -1291,6 +1314,7 @@ def run_import(
     if not 0.0 <= breaker_share <= 1.0:
         raise ValueError("breaker_share must be between 0 and 1")
     now = now or utcnow()
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     ds = _resolve_source(store, source)
     run = ImportRun(
         run_id=f"run-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
