@@ -1,0 +1,437 @@
+"""``cmdb-graph impact | conflicts | route | orphans | map | export``: impact questions and
+exports on the configured store, as readable tables or ``--json``.
+
+Every command opens the store that the settings name (``CMDB_STORE``, ``CMDB_NEO4J_URI``,
+``CMDB_SNAPSHOT_PATH`` or ``--snapshot``) and answers with the same
+:class:`~cmdb_graph.api.engine.Engine` as the GraphQL API, under the same caps.
+Exit codes: 0 done, 1 bad input (unknown CI or change, over a cap), 2 bad options.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import networkx as nx
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+import impact
+from cmdb_graph.api.engine import Engine, ProposedChange
+from cmdb_graph.cli import app
+from cmdb_graph.errors import CmdbError
+from cmdb_graph.settings import Settings
+from cmdb_graph.store.base import Direction, GraphStore
+
+__all__ = [
+    "ExportFormat",
+    "conflicts",
+    "export",
+    "impact_command",
+    "map_command",
+    "orphans",
+    "render_dot",
+    "render_graphml",
+    "render_json",
+    "render_mermaid",
+    "route",
+]
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+T = TypeVar("T")
+
+#: The reports ``cmdb-graph orphans`` runs by default (``--all``: every report).
+ORPHAN_REPORTS = ("retired_assets_in_use", "unmanaged_cis", "assets_unseen_by_discovery",
+                  "cis_without_support_or_owner", "entitlements_on_retired")
+
+Snapshot = Annotated[
+    Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+class ExportFormat(StrEnum):
+    """Formats of ``cmdb-graph export``."""
+
+    GRAPHML = "graphml"
+    MERMAID = "mermaid"
+    DOT = "dot"
+    JSON = "json"
+
+
+@contextmanager
+def _engine(snapshot: Path | None) -> Iterator[Engine]:
+    from cmdb_graph.store.factory import open_store
+    from cmdb_graph.store.memory import MemoryStore
+
+    settings = Settings()
+    if snapshot is not None:
+        settings.snapshot_path = snapshot
+    if settings.store == "memory" and not settings.snapshot_path.exists():
+        err.print(f"[red]error:[/red] no estate at {settings.snapshot_path}: run "
+                  "`cmdb-graph demo` or `cmdb-graph import` first, or pass --snapshot")
+        raise typer.Exit(1)
+    try:
+        store: GraphStore = open_store(settings)
+    except CmdbError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        yield Engine(store, settings)
+    finally:
+        if not isinstance(store, MemoryStore):  # reading never rewrites the snapshot
+            store.close()
+
+
+def _ask(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except CmdbError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _dump(value: Any) -> None:
+    def plain(v: Any) -> Any:
+        if isinstance(v, BaseModel):
+            return v.model_dump(mode="json")
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        return v
+
+    typer.echo(json.dumps(plain(value), indent=2, sort_keys=True, default=str))
+
+
+def _utc(text: str, option: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]error:[/red] {option}: not an ISO 8601 time: {text!r}")
+        raise typer.Exit(2) from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _path(p: Sequence[str]) -> str:
+    return " -> ".join(p)
+
+
+# -- impact -------------------------------------------------------------------------------
+
+
+@app.command("impact")
+def impact_command(
+    ci_ids: Annotated[list[str] | None, typer.Argument(help="CIs under change (ci_id).")] = None,
+    change: Annotated[
+        str | None, typer.Option(help="Use the CIs of this recorded change.")
+    ] = None,
+    depth: Annotated[int | None, typer.Option(help="Report up to this many hops.")] = None,
+    services_only: Annotated[
+        bool, typer.Option("--services-only", help="Only business and application services.")
+    ] = False,
+    paths: Annotated[int, typer.Option(help="Explaining paths per impacted CI.")] = 1,
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """What taking CIs down (for a change) impacts, with the paths that explain it."""
+    with _engine(snapshot) as engine:
+        def work() -> impact.ChangeImpact:
+            ids = list(ci_ids or [])
+            if change is not None:
+                ids += engine.change(change).ci_ids
+            return engine.change_impact(sorted(set(ids)), depth=depth,
+                                        services_only=services_only, paths_per_ci=paths)
+
+        result = _ask(work)
+    if as_json:
+        _dump(result)
+        return
+    s = result.summary
+    table = Table(title=f"Impact of {', '.join(result.changed)}: {s.total} CI(s), "
+                        f"{s.services_hit} service(s)")
+    for col in ("status", "depth", "ci_id", "name", "class", "crit.", "path"):
+        table.add_column(col)
+    for c in result.impacted:
+        table.add_row(c.status.value, str(c.depth), c.ci_id, c.name, c.ci_class,
+                      str(c.business_criticality or ""), _path(c.paths[0]) if c.paths else "")
+    out.print(table)
+    for g in result.redundancy:
+        out.print(f"redundancy group {g.ci_id} ({g.name}, rule {g.rule}): {g.inputs_down} of "
+                  f"{g.required_inputs} down, headroom {g.headroom} -> {g.status.value}")
+    if result.truncated:
+        out.print(f"(CIs beyond depth {result.depth_limit} left out)")
+
+
+# -- conflicts ----------------------------------------------------------------------------
+
+
+@app.command()
+def conflicts(
+    change_id: Annotated[str | None, typer.Argument(help="A recorded change.")] = None,
+    ci: Annotated[
+        list[str] | None, typer.Option("--ci", help="Proposed change: a CI (repeatable).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="Proposed change: window start.")] = None,
+    end: Annotated[str | None, typer.Option(help="Proposed change: window end.")] = None,
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """Conflicts of a recorded change, or of a proposed one (--ci, --start, --end)."""
+    if (change_id is None) == (not ci):
+        err.print("[red]error:[/red] give a change id, or --ci with --start and --end")
+        raise typer.Exit(2)
+    proposed: ProposedChange | None = None
+    if ci:
+        if start is None or end is None:
+            err.print("[red]error:[/red] a proposed change needs --start and --end")
+            raise typer.Exit(2)
+        proposed = ProposedChange(ci_ids=tuple(ci), window_start=_utc(start, "--start"),
+                                  window_end=_utc(end, "--end"))
+    with _engine(snapshot) as engine:
+        assessed, found = _ask(lambda: engine.change_conflicts(
+            proposed if proposed is not None else engine.change(str(change_id))))
+    if as_json:
+        _dump({"change": assessed, "conflicts": list(found)})
+        return
+    window = (f"{assessed.window_start:%Y-%m-%d %H:%M} - "
+              f"{assessed.window_end:%Y-%m-%d %H:%M} UTC")
+    table = Table(title=f"Conflicts of {assessed.change_id} ({window}): {len(found)}")
+    for col in ("kind", "with", "CIs", "detail"):
+        table.add_column(col)
+    for c in found:
+        table.add_row(c.kind.value, c.other_change_id or c.window_id or "",
+                      ", ".join(c.ci_ids[:8]) + (" ..." if len(c.ci_ids) > 8 else ""), c.detail)
+    out.print(table)
+
+
+# -- route --------------------------------------------------------------------------------
+
+
+@app.command()
+def route(
+    ci_id: Annotated[str, typer.Argument(help="The CI the incident is on.")],
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """The support group an incident on a CI goes to, and why."""
+    with _engine(snapshot) as engine:
+        result = _ask(lambda: engine.route_incident(ci_id))
+    if as_json:
+        _dump(result)
+        return
+    table = Table(title=f"Routing of an incident on {ci_id}")
+    table.add_column("support group")
+    table.add_column("via")
+    table.add_column("path")
+    table.add_row(result.support_group or "(none)", result.routed_via or "", _path(result.path))
+    out.print(table)
+    out.print(result.reason)
+
+
+# -- orphans ------------------------------------------------------------------------------
+
+
+@app.command()
+def orphans(
+    report: Annotated[
+        list[str] | None, typer.Option("--report", help="Run only this report (repeatable).")
+    ] = None,
+    all_reports: Annotated[
+        bool, typer.Option("--all", help="Every data-quality report, not only orphans.")
+    ] = False,
+    now: Annotated[str | None, typer.Option(help="Reference time (default: now).")] = None,
+    unseen_days: Annotated[int, typer.Option(min=0, help="Unseen in-use assets.")] = 30,
+    stale_days: Annotated[int, typer.Option(min=0, help="Stale CIs.")] = 30,
+    limit: Annotated[int, typer.Option(min=1, help="Findings shown per report.")] = 20,
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """Orphaned assets and CIs (and, with --all, every data-quality report)."""
+    names = list(report or (impact.REPORTS if all_reports else ORPHAN_REPORTS))
+    unknown = [n for n in names if n not in impact.REPORTS]
+    if unknown:
+        err.print(f"[red]error:[/red] unknown report(s) {', '.join(unknown)}; known: "
+                  f"{', '.join(impact.REPORTS)}")
+        raise typer.Exit(2)
+    when = _utc(now, "--now") if now else datetime.now(UTC)
+    options = impact.QualityOptions(unseen_days=unseen_days, stale_days=stale_days)
+    with _engine(snapshot) as engine:
+        data = _ask(lambda: engine.quality_input(now=when, options=options))
+        results = {n: _ask(lambda n=n: impact.run_report(n, data)) for n in names}  # type: ignore[misc]
+    if as_json:
+        _dump(results)
+        return
+    for name, r in results.items():
+        table = Table(title=f"{name}: {r.count} finding(s)", caption=r.definition)
+        for col in ("subject", "kind", "ci", "detail"):
+            table.add_column(col)
+        for f in r.findings[:limit]:
+            table.add_row(f.subject, f.subject_kind, f.ci_id or "", f.detail)
+        if r.count > limit:
+            table.add_row("...", "", "", f"{r.count - limit} more (--limit, --json)")
+        out.print(table)
+
+
+# -- map ----------------------------------------------------------------------------------
+
+
+@app.command("map")
+def map_command(
+    service: Annotated[str, typer.Argument(help="The service (any CI works).")],
+    depth: Annotated[int | None, typer.Option(help="Hops below the service.")] = None,
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """A service down to its infrastructure, and its single points of failure."""
+    with _engine(snapshot) as engine:
+        smap = _ask(lambda: engine.service_map(service, depth=depth))
+        spof = _ask(lambda: engine.single_points_of_failure(service))
+    if as_json:
+        _dump({"service_map": smap, "single_points_of_failure": list(spof)})
+        return
+    names = {n.ci_id: f"{n.name} [{n.ci_class}]" for n in smap.nodes}
+    table = Table(title=f"Service map of {names.get(service, service)}")
+    table.add_column("depth")
+    table.add_column("CIs")
+    for layer in smap.layers:
+        table.add_row(str(layer.depth), "\n".join(f"{c}  {names.get(c, '')}"
+                                                  for c in layer.ci_ids))
+    out.print(table)
+    if smap.truncated:
+        out.print("(more CIs below the depth shown)")
+    spt = Table(title=f"Single points of failure: {len(spof)}")
+    for col in ("depth", "ci_id", "name", "class", "path"):
+        spt.add_column(col)
+    for p in spof:
+        spt.add_row(str(p.depth), p.ci_id, p.name, p.ci_class, _path(p.path))
+    out.print(spt)
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str | int | float | bool | None:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, sort_keys=True, default=str) if value else None
+    return str(value)
+
+
+def _flat(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A copy whose attributes GraphML can hold: scalars, lists and dicts as JSON text."""
+    flat = nx.MultiDiGraph()
+    for n, data in graph.nodes(data=True):
+        flat.add_node(n, **{k: v for k, v in ((k, _scalar(x)) for k, x in data.items())
+                            if v is not None})
+    for s, t, k, data in graph.edges(keys=True, data=True):
+        flat.add_edge(s, t, key=k, **{a: v for a, v in ((a, _scalar(x)) for a, x in data.items())
+                                      if v is not None})
+    return flat
+
+
+def render_graphml(graph: nx.MultiDiGraph) -> str:
+    """GraphML of a dependency graph (``networkx.write_graphml``); lists and dicts as JSON."""
+    return "\n".join(nx.generate_graphml(_flat(graph))) + "\n"
+
+
+def _label(graph: nx.MultiDiGraph, n: str) -> str:
+    data = graph.nodes[n]
+    return f"{data.get('name') or n} ({data.get('ci_class') or 'CI'})"
+
+
+def render_mermaid(graph: nx.MultiDiGraph) -> str:
+    """A Mermaid flowchart: one node per CI (name and class), one arrow per relationship."""
+    ids = {n: f"n{i}" for i, n in enumerate(sorted(graph.nodes))}
+
+    def esc(text: str) -> str:
+        return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
+                .replace(">", "#gt;"))
+
+    lines = ["flowchart LR"]
+    for n in sorted(graph.nodes):
+        lines.append(f'  {ids[n]}["{esc(n)}<br/>{esc(_label(graph, n))}"]')
+    for s, t, k, data in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3]):
+        arrow = "-.->" if data.get("optional") else "-->"
+        lines.append(f"  {ids[s]} {arrow}|{esc(str(k))}| {ids[t]}")
+    return "\n".join(lines) + "\n"
+
+
+def render_dot(graph: nx.MultiDiGraph) -> str:
+    """Graphviz DOT: one node per CI, one edge per relationship (dashed when optional)."""
+
+    def q(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    lines = ["digraph cmdb {", "  rankdir=LR;", "  node [shape=box];"]
+    for n in sorted(graph.nodes):
+        lines.append(f"  {q(n)} [label={q(_label(graph, n))}];")
+    for s, t, k, data in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3]):
+        style = ", style=dashed" if data.get("optional") else ""
+        lines.append(f"  {q(s)} -> {q(t)} [label={q(str(k))}{style}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(graph: nx.MultiDiGraph) -> str:
+    """JSON: ``{"nodes": [CI attributes...], "relationships": [...]}``, sorted."""
+    nodes = [{"ci_id": n, **{k: v for k, v in d.items() if k != "ci_id"}}
+             for n, d in sorted(graph.nodes(data=True))]
+    rels = [{"rel_type": k, "source": s, "target": t,
+             **{a: v for a, v in d.items() if a not in ("rel_type", "source", "target")}}
+            for s, t, k, d in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3])]
+    return json.dumps({"nodes": nodes, "relationships": rels}, indent=2, sort_keys=True,
+                      default=str) + "\n"
+
+
+_RENDER: dict[ExportFormat, Callable[[nx.MultiDiGraph], str]] = {
+    ExportFormat.GRAPHML: render_graphml,
+    ExportFormat.MERMAID: render_mermaid,
+    ExportFormat.DOT: render_dot,
+    ExportFormat.JSON: render_json,
+}
+
+
+@app.command()
+def export(
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
+        ExportFormat.JSON
+    ),
+    around: Annotated[
+        str | None, typer.Option(help="Only the neighbourhood of this CI.")
+    ] = None,
+    depth: Annotated[int, typer.Option(min=0, help="Hops around --around.")] = 2,
+    direction: Annotated[
+        Direction, typer.Option(help="upstream, downstream or both (with --around).")
+    ] = Direction.BOTH,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    snapshot: Snapshot = None,
+) -> None:
+    """Export the dependency graph (whole estate, or --around a CI) as GraphML, Mermaid, DOT
+    or JSON."""
+    with _engine(snapshot) as engine:
+        def work() -> nx.MultiDiGraph:
+            if around is None:
+                return engine.store.dependency_graph()
+            hops = engine.limits.check_depth(depth)
+            return engine.store.neighbourhood(around, depth=hops, direction=direction)
+
+        graph = _ask(work)
+    text = _RENDER[fmt](graph)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"{graph.number_of_nodes()} CIs, {graph.number_of_edges()} relationships "
+                  f"written to {output}")

@@ -1,0 +1,150 @@
+"""``cmdb-graph impact | conflicts | route | orphans | map | export`` on a demo snapshot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from typer.testing import CliRunner
+
+from cmdb_graph.cli import _register, app
+from cmdb_graph.store.memory import MemoryStore
+from cmdb_graph.synthetic import generate_estate
+
+PAY_DB = "ci-0000041"
+PAYMENTS = "ci-0000039"
+
+_register()
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("estate") / "estate.snapshot"
+    store = MemoryStore(snapshot_path=path)
+    store.apply(generate_estate(1000).to_batch())
+    store.close()
+    return path
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_impact_json_lists_services_with_paths(snapshot: Path) -> None:
+    # Act
+    out = json.loads(run("impact", PAY_DB, "--services-only", "--json", "--snapshot",
+                         str(snapshot)))
+
+    # Assert
+    payments = next(c for c in out["impacted"] if c["ci_id"] == PAYMENTS)
+    assert payments["status"] == "down"
+    assert payments["paths"][0][0] == PAY_DB and payments["paths"][0][-1] == PAYMENTS
+    assert out["summary"]["most_critical_service"] == PAYMENTS
+
+
+def test_impact_table_names_the_services(snapshot: Path) -> None:
+    out = run("impact", "--change", "CHG0001004", "--services-only", "--snapshot",
+              str(snapshot))
+
+    assert "Impact of ci-0000041" in out
+    assert "Payments" in out and PAYMENTS in out
+
+
+def test_conflicts_of_recorded_and_proposed_changes(snapshot: Path) -> None:
+    # Act
+    recorded = json.loads(run("conflicts", "CHG0001002", "--json", "--snapshot", str(snapshot)))
+    proposed = json.loads(run("conflicts", "--ci", PAY_DB, "--start", "2026-01-27T00:00",
+                              "--end", "2026-01-27T02:00", "--json", "--snapshot",
+                              str(snapshot)))
+
+    # Assert
+    assert [(c["kind"], c["other_change_id"]) for c in recorded["conflicts"]] == [
+        ("redundancy_combined", "CHG0001003")
+    ]
+    assert {(c["kind"], c["window_id"]) for c in proposed["conflicts"]} >= {("blackout",
+                                                                            "WIN0003")}
+
+
+def test_route_without_own_group_names_the_path(snapshot: Path) -> None:
+    # Arrange: generated CIs without a support group
+    orphan = next(c.ci_id for c in generate_estate(1000).cis if not c.support_group)
+
+    # Act
+    out = json.loads(run("route", orphan, "--json", "--snapshot", str(snapshot)))
+    table = run("route", orphan, "--snapshot", str(snapshot))
+
+    # Assert
+    assert out["path"][0] == orphan
+    assert out["support_group"] is None or out["routed_via"] != orphan
+    assert out["reason"].split()[0] in table
+
+
+def test_orphans_runs_the_orphan_reports(snapshot: Path) -> None:
+    out = json.loads(run("orphans", "--now", "2026-01-01T00:00:00Z", "--json", "--snapshot",
+                         str(snapshot)))
+
+    assert set(out) == {"retired_assets_in_use", "unmanaged_cis",
+                         "assets_unseen_by_discovery", "cis_without_support_or_owner",
+                        "entitlements_on_retired"}
+    assert len(out["retired_assets_in_use"]["findings"]) >= 1
+
+
+def test_orphans_rejects_an_unknown_report(snapshot: Path) -> None:
+    result = CliRunner().invoke(app, ["orphans", "--report", "nope", "--snapshot",
+                                      str(snapshot)])
+
+    assert result.exit_code == 2
+    assert "unknown report(s) nope" in result.output
+
+
+def test_map_lists_layers_and_single_points_of_failure(snapshot: Path) -> None:
+    out = json.loads(run("map", PAYMENTS, "--json", "--snapshot", str(snapshot)))
+
+    assert out["service_map"]["layers"][0]["ci_ids"] == [PAYMENTS]
+    spof = [p["ci_id"] for p in out["single_points_of_failure"]]
+    assert PAY_DB in spof and "ci-0000047" not in spof
+
+
+def test_unknown_ci_is_a_clear_error(snapshot: Path) -> None:
+    result = CliRunner().invoke(app, ["route", "ci-nope", "--snapshot", str(snapshot)])
+
+    assert result.exit_code == 1
+    assert "ci-nope" in result.output
+
+
+def test_export_graphml_round_trips_the_whole_estate(snapshot: Path, tmp_path: Path) -> None:
+    # Arrange
+    target = tmp_path / "estate.graphml"
+
+    # Act
+    run("export", "--format", "graphml", "-o", str(target), "--snapshot", str(snapshot))
+
+    # Assert
+    graph = nx.read_graphml(target)
+    assert graph.number_of_nodes() == 1000
+    assert graph.nodes[PAYMENTS]["name"] == "Payments"
+    assert graph.number_of_edges() == len(generate_estate(1000).relationships)
+
+
+def test_export_neighbourhood_as_mermaid_dot_and_json(snapshot: Path) -> None:
+    # Act
+    mermaid = run("export", "--format", "mermaid", "--around", PAY_DB, "--depth", "1",
+                  "--snapshot", str(snapshot))
+    dot = run("export", "--format", "dot", "--around", PAY_DB, "--depth", "1", "--snapshot",
+              str(snapshot))
+    data = json.loads(run("export", "--format", "json", "--around", PAY_DB, "--depth", "1",
+                          "--snapshot", str(snapshot)))
+
+    # Assert
+    ids = {n["ci_id"] for n in data["nodes"]}
+    assert PAY_DB in ids and "ci-0000040" in ids  # the Payments API depends on it
+    assert all({r["source"], r["target"]} <= ids for r in data["relationships"])
+    assert mermaid.startswith("flowchart LR\n")
+    assert mermaid.count("-->") + mermaid.count("-.->") == len(data["relationships"])
+    assert dot.startswith("digraph cmdb {")
+    assert f'"{PAY_DB}" [label="pay-db-0001 (Database)"]' in dot
+    assert dot.count(" -> ") == len(data["relationships"])
