@@ -15,13 +15,18 @@ Keeping it in step with a store
 -------------------------------
 Node indexes are append-only: :meth:`Topology.add_nodes` gives new CIs the next indexes and
 :meth:`Topology.add_edges` appends impact edges; both keep the raw (uncollapsed) edge arrays and
-rebuild the CSR arrays from them in one vectorised pass (``O(E log E)`` numpy, a few hundred
-milliseconds at a million edges, no Python loop over edges). :meth:`Topology.remove_edges` and
+rebuild the CSR arrays from them in one vectorised pass (``O(E log E)`` numpy, measured 0.08 s
+for 141k edges, no Python loop over edges). :meth:`Topology.remove_edges` and
 :meth:`Topology.set_redundancy` do the same. A store that wants to keep a topology warm applies
 the same writes it applies to its graph (new CIs, new or deleted relationships, changed
 redundancy rules) and may batch them: the CSR arrays are rebuilt lazily, on the first query after
-a change. Retiring a CI needs no index change (its edges are removed, or it is simply left in).
-When in doubt, ``Topology.from_graph(G, registry)`` rebuilds from scratch.
+a change (or on :meth:`Topology.refresh`; read the array attributes only after one of them).
+Retiring a CI needs no index change (its edges are removed, or it is simply left in). When in
+doubt, ``Topology.from_graph(G, registry)`` rebuilds from scratch.
+
+Concurrency: queries may run in parallel threads (each thread has its own working arrays);
+changes must not run concurrently with queries (swap in a rebuilt topology instead, or guard
+changes with a lock).
 """
 
 from __future__ import annotations
@@ -486,6 +491,10 @@ class Topology:
     def _ensure(self) -> None:
         if self._dirty:
             self._build()
+
+    def refresh(self) -> None:
+        """Rebuild the CSR arrays now if changes are pending (queries do it on their own)."""
+        self._ensure()
 
     # -- lookups ----------------------------------------------------------------------------
     @property
