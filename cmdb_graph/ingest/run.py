@@ -706,13 +706,17 @@ class _Planner:
             "domain": keys.domain,
             "mac_addresses": list(keys.macs),
             "host_id": host_id,
-            "support_group": self.group_ref(rec.support_group, o),
-            "owner": self.person_ref(rec.owner, o),
-            "location_id": self.location_ref(rec.location, o),
         }
+        refs = {"support_group": rec.support_group, "owner": rec.owner,
+                "location_id": rec.location}
         fields = ConfigurationItem.model_fields
         for attr, value in rec.attributes.items():
             if attr in _ID_ATTRS or attr == "mac_addresses":
+                continue
+            ref = "location_id" if attr == "location" else attr
+            if ref in refs:  # a name, resolved like the record's own field
+                if refs[ref] is None and isinstance(value, str):
+                    refs[ref] = value
                 continue
             if attr in RESERVED_FIELDS:
                 attr = f"source_{attr}"
@@ -720,6 +724,9 @@ class _Planner:
                 values[attr] = list(value) if isinstance(value, list | tuple) else value
             else:
                 values[attr] = ", ".join(map(str, value)) if isinstance(value, list) else value
+        values["support_group"] = self.group_ref(refs["support_group"], o)
+        values["owner"] = self.person_ref(refs["owner"], o)
+        values["location_id"] = self.location_ref(refs["location_id"], o)
         return values
 
     def ingest_ci(self, rec: CIRecord) -> None:

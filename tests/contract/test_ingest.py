@@ -732,3 +732,18 @@ def test_large_store_mode_gives_the_same_graph(store: GraphStore, tmp_path: Any)
     assert dump(store) == dump(reference)
     assert store.get_ci("ci-manual").duplicate_of is not None
     assert all("ci-manual" not in (r.source, r.target) for r in store.relationships(None))
+
+
+def test_reference_and_reserved_names_in_attributes(store: GraphStore) -> None:
+    # Act: an importer put the group and location in attributes, and keys ingestion owns
+    run_import(store, [server("db7", native_key="7", attrs={
+        "support_group": "DBA", "location": "Lyon", "last_seen": "2024-03-18T07:12:45+00:00",
+        "ci_id": "forged", "os_name": "Linux"})], source=DISCO, importer="test", now=NOW)
+
+    # Assert
+    ci = cis(store)[0]
+    assert (ci.support_group, ci.location_id) == ("grp-dba", "loc-lyon")
+    assert ci.ci_id != "forged" and ci.last_seen == NOW
+    assert ci.attributes == {"source_last_seen": "2024-03-18T07:12:45+00:00",
+                             "source_ci_id": "forged"}
+    assert ci.os_name == "Linux"
