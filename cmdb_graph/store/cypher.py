@@ -197,11 +197,11 @@ def sync_reference(label: str, ref: RefSpec) -> str:
 
 
 def existing_keys(label: str) -> str:
-    """The keys among ``$keys`` of existing (non-stub) nodes of ``label``."""
+    """The keys among ``$keys`` of existing (non-stub) nodes of ``label``, as one list ``keys``."""
     key = _key(label)
     return (
         f"UNWIND $keys AS k MATCH (n:{_label(label)} {{{key}: k}}) "
-        f"WHERE NOT n:{STUB} RETURN n.{key} AS key"
+        f"WHERE NOT n:{STUB} RETURN collect(n.{key}) AS keys"
     )
 
 
@@ -329,9 +329,21 @@ def list_cis(filters: Iterable[str], after: bool) -> str:
     )
 
 
+def _count_all(label: str) -> str:
+    """How many non-stub nodes of ``label``: from the count store, without a scan."""
+    return (
+        f"CALL () {{ MATCH (n:{_label(label)}) RETURN count(n) AS everything }} "
+        f"CALL () {{ MATCH (n:{STUB}:{_label(label)}) RETURN count(n) AS stubs }} "
+        "RETURN everything - stubs AS total"
+    )
+
+
 def count_cis(filters: Iterable[str]) -> str:
     """How many CIs match the filters."""
-    return f"MATCH (c:CI) WHERE {_ci_where(filters)} RETURN count(c) AS total"
+    wanted = list(filters)
+    if not wanted:
+        return _count_all("CI")
+    return f"MATCH (c:CI) WHERE {_ci_where(wanted)} RETURN count(c) AS total"
 
 
 def _node_where(fields: Sequence[tuple[str, bool]]) -> str:
@@ -356,6 +368,8 @@ def list_nodes(label: str, fields: Sequence[tuple[str, bool]], after: bool) -> s
 
 def count_nodes(label: str, fields: Sequence[tuple[str, bool]]) -> str:
     """How many nodes of ``label`` match the filters."""
+    if not fields:
+        return _count_all(label)
     return f"MATCH (n:{_label(label)}) WHERE {_node_where(fields)} RETURN count(n) AS total"
 
 

@@ -226,9 +226,8 @@ class Neo4jStore:
         def existing(label: str, keys: set[str]) -> set[str]:
             found: set[str] = set()
             for chunk in _chunks(sorted(keys), self.batch_size):
-                found.update(
-                    r["key"] for r in self._rows(tx, cypher.existing_keys(label), keys=chunk)
-                )
+                for r in self._rows(tx, cypher.existing_keys(label), keys=chunk):
+                    found.update(r["keys"])
             return found
 
         return existing
