@@ -3,6 +3,25 @@
 Importers yield records (:mod:`cmdb_graph.model.records`); :func:`run_import` identifies them
 against the store's configuration items, reconciles attribute values by data-source priority,
 records lineage, retires what full runs no longer see, and writes the result in one batch.
+
+Public API
+----------
+:func:`run_import`
+    One import run (delta or full, dry run, forced), returning an :class:`ImportResult` (the
+    written ``ImportRun``, the ``DataSource`` and the :class:`ImportPlan` with its counts,
+    creates, updates, merges, retirements, skips and warnings).
+:class:`ReconciliationPolicy`
+    Per CI class and attribute source orders that override data-source priorities.
+:func:`lineage_of`
+    A CI's provenance: per source first/last seen, per attribute value, source and time.
+:mod:`cmdb_graph.ingest.identify`, :mod:`cmdb_graph.ingest.reconcile`
+    The identifier rules and the reconciliation rules as pure functions.
+
+Keys ingestion derives: new CIs ``ci-<hash of class group, first usable rule, its value>``,
+assets ``ast-<hash>``, support groups ``grp-<slug of name>``, people ``per-<slug of username,
+e-mail or name>``, locations ``loc-<slug>``, software products ``sw-<slug of vendor and name>``,
+entitlements ``ent-<slug of source and native key, or of name>``. Two locations (or groups)
+with the same name are one node.
 """
 
 from cmdb_graph.ingest.identify import CIIndex, RecordKeys, match_rule, norm_mac, norm_serial, slug
