@@ -747,3 +747,27 @@ def test_reference_and_reserved_names_in_attributes(store: GraphStore) -> None:
     assert ci.attributes == {"source_last_seen": "2024-03-18T07:12:45+00:00",
                              "source_ci_id": "forged"}
     assert ci.os_name == "Linux"
+
+
+def test_any_importer_error_is_recorded_as_a_failed_run_and_reraised(store: GraphStore) -> None:
+    # Arrange
+    def broken() -> Iterator[Any]:
+        yield from fleet(3)
+        raise OSError("connection reset while reading the export")
+
+    # Act
+    with pytest.raises(OSError):
+        run_import(store, broken(), source=DISCO, importer="test", mode=RunMode.FULL, now=NOW)
+
+    # Assert: no CI, no data source, one failed run naming the error
+    assert store.counts()["CI"] == 0 and store.counts()["DataSource"] == 0
+    [run] = runs(store)
+    assert run.status is RunStatus.FAILED and "connection reset" in (run.error or "")
+    assert run.mode is RunMode.FULL
+
+
+def test_dry_run_of_a_failing_import_writes_nothing(store: GraphStore) -> None:
+    with pytest.raises(InvalidRecordError):
+        run_import(store, failing(fleet(3), after=1), source=DISCO, importer="test",
+                   dry_run=True, now=NOW)
+    assert all(v == 0 for v in store.counts().values())
