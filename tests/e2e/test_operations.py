@@ -299,3 +299,27 @@ def test_every_operation_file_is_exercised() -> None:
     # Assert
     assert files, "no operations"
     assert not untested, f"operations without a test: {sorted(untested)}"
+
+
+NMAP = Path(__file__).resolve().parents[1] / "fixtures" / "importers" / "nmap_scan_nmap7.xml"
+
+
+def test_import_run_from_inline_content_and_from_a_server_path(api: LiveServer) -> None:
+    # Arrange
+    inline = {"kind": "nmap", "source": "nmap", "content": NMAP.read_text(encoding="utf-8"),
+              "filename": "scan.xml"}
+
+    # Act
+    first = data(api.gql(op("ImportRun"), {"input": inline}))["importRun"]
+    again = data(api.gql(op("ImportRun"), {"input": {"kind": "nmap", "source": "nmap",
+                                                      "paths": [str(NMAP)]}}))["importRun"]
+    missing = data(api.gql(op("ImportRun"), {"input": {"kind": "nmap", "source": "nmap",
+                                                        "paths": ["/nonexistent/scan.xml"]}}))
+
+    # Assert
+    assert first["run"]["status"] == "succeeded" and first["run"]["importer"] == "nmap"
+    assert first["run"]["counts"]["created"] > 0
+    assert again["run"]["counts"]["created"] == 0  # identified by the nmap source's keys
+    assert again["run"]["counts"]["unchanged"] > 0
+    assert missing["importRun"]["__typename"] == "UserError"
+    assert "no such file" in missing["importRun"]["message"]
