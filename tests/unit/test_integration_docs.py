@@ -1,0 +1,200 @@
+"""The ITSM integration guides (docs/integrations/*.md) cannot drift from the GraphQL schema.
+
+Conventions the guides follow, checked here:
+
+- every fenced block with language ``graphql`` is a whole GraphQL document that parses and
+  validates against the schema built by :func:`cmdb_graph.api.schema.build_schema`;
+- every fenced block with language ``json`` is valid JSON;
+- a ``json`` block whose nearest heading above it contains the word "Request" is a GraphQL
+  request body: an object with ``query`` and ``variables``. ``query`` is either the document
+  itself or a reference ``"@graphql/operations/<Name>.graphql"`` to a documented operation
+  (the tool sends that file's text). The document must validate against the schema,
+  ``operationName`` (if given) must name an operation of it, every key of ``variables`` must be
+  declared by the operation, and the values must coerce to the declared types (required
+  variables present, enums and scalars well-formed) exactly as the server would coerce them;
+- every guide except the index holds at least one such request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphql.execution.values import get_variable_values
+
+from cmdb_graph.api.schema import build_schema
+from graphql import (
+    DocumentNode,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    validate,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs" / "integrations"
+OPERATIONS = REPO / "graphql" / "operations"
+REF_PREFIX = "@graphql/operations/"
+
+_FENCE = re.compile(r"^```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block of a guide."""
+
+    path: Path
+    line: int
+    lang: str
+    heading: str
+    text: str
+
+    def where(self) -> str:
+        return f"{self.path.relative_to(REPO)}:{self.line}"
+
+
+def _blocks(path: Path) -> list[Block]:
+    text = path.read_text(encoding="utf-8")
+    headings = [(m.start(), m.group(1)) for m in _HEADING.finditer(text)]
+    found: list[Block] = []
+    for m in _FENCE.finditer(text):
+        above = [h for pos, h in headings if pos < m.start()]
+        found.append(Block(
+            path=path, line=text.count("\n", 0, m.start()) + 1, lang=m.group(1).lower(),
+            heading=above[-1] if above else "", text=m.group(2),
+        ))
+    return found
+
+
+def _guides() -> list[Path]:
+    return sorted(DOCS.glob("*.md"))
+
+
+def _all_blocks() -> list[Block]:
+    return [b for p in _guides() for b in _blocks(p)]
+
+
+def _is_request(block: Block) -> bool:
+    return block.lang == "json" and "request" in block.heading.lower()
+
+
+@pytest.fixture(scope="module")
+def schema() -> GraphQLSchema:
+    s: GraphQLSchema = build_schema()._schema
+    return s
+
+
+def _validated(schema: GraphQLSchema, source: str, where: str) -> DocumentNode:
+    doc = parse(source)
+    errors = validate(schema, doc)
+    assert not errors, f"{where}: " + "; ".join(e.message for e in errors)
+    return doc
+
+
+def _operation(doc: DocumentNode, name: str | None, where: str) -> OperationDefinitionNode:
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        assert len(ops) == 1, f"{where}: several operations and no operationName"
+        return ops[0]
+    named = [o for o in ops if o.name is not None and o.name.value == name]
+    assert named, f"{where}: operationName {name!r} is not an operation of the document"
+    return named[0]
+
+
+def _query_text(query: str, where: str) -> str:
+    if query.startswith(REF_PREFIX):
+        path = OPERATIONS / query[len(REF_PREFIX):]
+        assert path.is_file(), f"{where}: no such operation file {query!r}"
+        return path.read_text(encoding="utf-8")
+    return query
+
+
+def test_the_guides_exist() -> None:
+    # Arrange
+    names = {p.name for p in _guides()}
+
+    # Act
+    missing = {"README.md", "servicenow.md", "jira-service-management.md", "zendesk.md",
+               "topdesk.md", "manageengine-servicedesk-plus.md", "bmc-helix-itsm.md",
+               "ivanti-neurons-itsm.md"} - names
+
+    # Assert
+    assert not missing, f"missing guides: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("block", [b for b in _all_blocks() if b.lang == "graphql"],
+                         ids=lambda b: b.where())
+def test_graphql_blocks_validate_against_the_schema(schema: GraphQLSchema, block: Block) -> None:
+    # Act
+    doc = _validated(schema, block.text, block.where())
+
+    # Assert
+    assert any(isinstance(d, OperationDefinitionNode) for d in doc.definitions), block.where()
+
+
+@pytest.mark.parametrize("block", [b for b in _all_blocks() if b.lang == "json"],
+                         ids=lambda b: b.where())
+def test_json_blocks_are_valid_json(block: Block) -> None:
+    # Act
+    value = json.loads(block.text)
+
+    # Assert
+    assert value is not None, block.where()
+
+
+@pytest.mark.parametrize("block", [b for b in _all_blocks() if _is_request(b)],
+                         ids=lambda b: b.where())
+def test_request_bodies_validate_with_their_variables(schema: GraphQLSchema, block: Block) -> None:
+    # Arrange
+    where = block.where()
+    body: Any = json.loads(block.text)
+    assert isinstance(body, dict), f"{where}: a request body is a JSON object"
+    assert set(body) <= {"query", "variables", "operationName"}, f"{where}: unknown keys"
+    assert isinstance(body.get("query"), str), f"{where}: 'query' must be a string"
+    variables = body.get("variables", {})
+    assert isinstance(variables, dict), f"{where}: 'variables' must be an object"
+
+    # Act
+    doc = _validated(schema, _query_text(body["query"], where), where)
+    op = _operation(doc, body.get("operationName"), where)
+    definitions = op.variable_definitions or ()
+    declared = {v.variable.name.value for v in definitions}
+    coerced = get_variable_values(schema, definitions, variables)
+
+    # Assert
+    assert set(variables) <= declared, (
+        f"{where}: variables not declared by the operation: {sorted(set(variables) - declared)}"
+    )
+    errors = coerced if isinstance(coerced, list) else []  # errors, or the coerced values
+    assert not errors, f"{where}: " + "; ".join(e.message for e in errors)
+
+
+@pytest.mark.parametrize("path", [p for p in _guides() if p.name != "README.md"],
+                         ids=lambda p: p.name)
+def test_every_guide_shows_a_request(path: Path) -> None:
+    # Act
+    requests = [b for b in _blocks(path) if _is_request(b)]
+
+    # Assert
+    assert requests, f"{path.name}: no json block under a 'Request' heading"
+
+
+def test_operation_references_in_the_index_exist() -> None:
+    # Arrange
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    known = {p.stem for p in OPERATIONS.glob("*.graphql")}
+
+    # Act
+    named = set(re.findall(r"`([A-Z][A-Za-z]+)`", index))
+    operations = {n for n in named if n in known}
+    unknown_refs = set(re.findall(r"graphql/operations/([A-Za-z]+)\.graphql", index)) - known
+
+    # Assert
+    assert operations >= {"ChangeImpact", "ChangeConflicts", "ScheduleChange", "RouteIncident",
+                          "RecordIncident", "ProbableCause", "OrphanReport", "DiscoveryUpsert"}
+    assert not unknown_refs, f"README links unknown operations: {sorted(unknown_refs)}"
