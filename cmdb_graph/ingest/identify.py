@@ -27,6 +27,10 @@ CIs, services/logical CIs), so an application never matches a server that shares
 The rules after ``cloud_id`` also refuse a candidate whose serial number or cloud id
 contradicts the record's (two machines that reuse a hostname stay two CIs).
 
+When the deciding rule matches several CIs, ingestion merges them into the oldest (by
+``first_seen``, then ``ci_id``) unless they contradict each other (different serial numbers,
+cloud ids, FQDNs or domains): the record is then skipped as ambiguous, with its origin.
+
 This module is pure: it works on :class:`CIIndex`, an in-memory index of the CIs that one
 import run has loaded and planned.
 """

@@ -771,3 +771,20 @@ def test_dry_run_of_a_failing_import_writes_nothing(store: GraphStore) -> None:
         run_import(store, failing(fleet(3), after=1), source=DISCO, importer="test",
                    dry_run=True, now=NOW)
     assert all(v == 0 for v in store.counts().values())
+
+
+def test_hostname_matching_two_different_machines_is_ambiguous_not_merged(
+    store: GraphStore,
+) -> None:
+    # Arrange
+    run_import(store, [server("a", line=2, hostname="web01", domain="a.example"),
+                       server("b", line=3, hostname="web01", domain="b.example")],
+               source=DISCO, importer="test", now=NOW)
+
+    # Act
+    res = run_import(store, [server("web01", line=9, hostname="web01")],
+                     source=DataSource(name="ping", priority=5), importer="test", now=NOW)
+
+    # Assert
+    assert [(s.origin, "ambiguous" in s.reason) for s in res.skips] == [(at(9), True)]
+    assert res.plan.merges == [] and store.counts()["CI"] == 2
