@@ -1197,8 +1197,10 @@ class _Planner:
                 by_kind[label]["unchanged"] += 1
         for r in plan.retirements:
             by_kind["CI"]["retired"] += 1
+            before = self.orig_cis.get(r.ci_id)
+            old = before.operational_status.value if before is not None else None
             plan.updates.append(PlannedChange(
-                "CI", r.ci_id, r.name, {"operational_status": (None, "retired")}, None))
+                "CI", r.ci_id, r.name, {"operational_status": (old, "retired")}, None))
         by_kind["CI"]["merged"] = len(plan.merges)
         for s in plan.skips:
             by_kind[_SKIP_KIND.get(s.record_type, s.record_type)]["skipped"] += 1
