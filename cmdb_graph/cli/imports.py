@@ -137,7 +137,8 @@ def import_command(
     ] = 3,
     policy: Annotated[
         Path | None,
-        typer.Option(help="Reconciliation policy YAML: {CIClass: {attribute: [sources]}}."),
+        typer.Option(help="Reconciliation policy YAML: CI class -> attribute -> sources, "
+                          "highest first."),
     ] = None,
     snapshot: Annotated[
         Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
@@ -146,8 +147,8 @@ def import_command(
 ) -> None:
     """Import files of one data source: identify, reconcile, and apply them as one run.
 
-    Exit codes: 0 done, 1 bad input or configuration (the message names the file, line and
-    field), 2 refused by the retirement circuit breaker (nothing written).
+    Exit codes: 0 done; 1 bad input or configuration (the message names file, line, field);
+    2 refused by the retirement circuit breaker (nothing written).
     """
     from cmdb_graph.store.factory import open_store
     from importers import get_importer

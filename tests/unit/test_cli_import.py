@@ -135,3 +135,22 @@ def test_unknown_kind_and_mapping_for_a_kind_without_one_exit_1(env: Path) -> No
     code, _, err = invoke("kubernetes", str(FIXTURE), "--source", "k8s", "--mapping",
                           str(FIXTURE))
     assert code == 1 and "kubernetes" in err
+
+
+def test_policy_file_overrides_priorities(env: Path, tmp_path: Path) -> None:
+    # Arrange
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("Server:\n  os_name: [team, snow]\n", encoding="utf-8")
+    invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--priority", "70",
+           "--snapshot", str(env))
+
+    # Act: a lower-priority source, first in the policy for os_name
+    code, _, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "team", "--priority", "10",
+                        "--policy", str(policy), "--snapshot", str(env))
+
+    # Assert
+    assert code == 0
+    ci = next(c for c in load(env).list_cis().items if c.name == "lnux100")
+    assert ci.lineage.attributes["os_name"].source == "team"
+    assert ci.lineage.attributes["os_version"].source == "snow"
+    assert set(ci.lineage.sources) == {"snow", "team"}
