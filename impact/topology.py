@@ -323,8 +323,8 @@ class Topology:
         Parameters
         ----------
         graph : networkx.MultiDiGraph
-            Node id = ``ci_id``; node attribute ``redundancy``; edges in stored orientation with
-            key/attribute ``rel_type`` and attribute ``optional``.
+            Node id = ``ci_id``; node attribute ``redundancy``; edges in stored orientation,
+            keyed by their relationship type, with attribute ``optional``.
         registry : Registry, optional
             Gives the impact direction of each relationship type (default ``Registry()``).
             Types with impact ``none`` and types the registry does not know carry no impact.
@@ -342,32 +342,25 @@ class Topology:
         directions = reg.impacting_types()
         ids = list(graph.nodes)
         index = {ci: i for i, ci in enumerate(ids)}
-        src: list[int] = []
-        dst: list[int] = []
-        req: list[bool] = []
-        unknown: set[str] = set()
-        for u, v, key, data in graph.edges(keys=True, data=True):
-            rel = data.get("rel_type", key)
-            direction = directions.get(rel)
-            if direction is None:
-                if rel not in reg.relationship_types:
-                    unknown.add(str(rel))
-                continue
-            a, b = index[u], index[v]
-            if direction is ImpactDirection.END_TO_START:
-                src.append(b)
-                dst.append(a)
-            else:
-                src.append(a)
-                dst.append(b)
-            req.append(not bool(data.get("optional", False)))
+        # one pass over the edges without building per-edge dicts (the edge key is the type)
+        rows = [
+            (index[u], index[v], key, bool(opt))
+            for u, v, key, opt in graph.edges(keys=True, data="optional", default=False)
+        ]
+        kinds = {key for _, _, key, _ in rows}
+        unknown = {str(k) for k in kinds if k not in reg.relationship_types}
+        backward = {k for k in kinds if directions.get(k) is ImpactDirection.END_TO_START}
+        forward = {k for k in kinds if directions.get(k) is ImpactDirection.START_TO_END}
+        src = [b if k in backward else a for a, b, k, _ in rows if k in backward or k in forward]
+        dst = [a if k in backward else b for a, b, k, _ in rows if k in backward or k in forward]
+        req = [not o for _, _, k, o in rows if k in backward or k in forward]
         if unknown:
             log.warning("relationship types unknown to the registry carry no impact: %s",
                         sorted(unknown))
         rules = {
-            ci: str(attrs["redundancy"])
-            for ci, attrs in graph.nodes(data=True)
-            if attrs.get("redundancy") not in (None, "")
+            ci: str(rule)
+            for ci, rule in graph.nodes(data="redundancy", default=None)
+            if rule not in (None, "")
         }
         return cls(ids, np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
                    np.array(req, dtype=np.bool_), rules)
