@@ -1,9 +1,21 @@
 """Impact engine: pure functions over networkx graphs extracted by a store.
 
-The graph shape is documented in :mod:`cmdb_graph.store.base`. Closure and status propagation
-run over a compact array form (:class:`Topology`); networkx serves the algorithms on extracted
-subgraphs (paths, single points of failure, exports). Semantics: DESIGN section 4 and the
-docstrings of each function.
+The graph shape is documented in :mod:`cmdb_graph.store.base` (MultiDiGraph, node id =
+``ci_id``, edges dependent -> dependency keyed by relationship type). Every function takes the
+graph first and options as keywords, never reads the clock (``now`` is a parameter) and returns
+frozen, deterministically sorted results (:mod:`impact.results`). Pass ``topology=`` (a
+:class:`Topology` built once from the same graph) to skip rebuilding the array form per call.
+
+- Status: :func:`propagate_status` (DESIGN section 4 rules, redundancy, cycles).
+- Changes: :func:`change_impact`, :func:`change_conflicts`, :func:`schedule_conflicts`.
+- Incidents: :func:`route_incident`, :func:`probable_cause`.
+- Data quality: :data:`REPORTS`, :func:`run_report`, :func:`run_all` (:mod:`impact.quality`).
+- Exploration: :func:`neighbourhood`, :func:`paths_between`, :func:`service_map`,
+  :func:`single_points_of_failure`.
+- Caps: :class:`ImpactLimits` (``TraversalLimitError`` beyond them).
+
+Closure and propagation run over :class:`Topology` (CSR arrays, vectorised frontier passes);
+networkx serves the algorithms on extracted subgraphs (paths, single points of failure).
 """
 
 from impact.change import change_conflicts, change_impact, schedule_conflicts
