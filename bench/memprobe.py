@@ -1,0 +1,46 @@
+"""Resident memory of the embedded store, measured in a fresh process.
+
+``python -m bench.memprobe <snapshot>`` prints one JSON line: RSS after importing the store's
+modules (``before``), after loading the snapshot (``loaded``), and after the API's engine built
+its cached whole graph and topology (``with_engine``), in bytes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from pathlib import Path
+
+
+def rss() -> int:
+    """Resident set size of this process in bytes (Linux ``/proc/self/status``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def main(argv: list[str]) -> int:
+    """Load the snapshot ``argv[0]`` and print the RSS figures as JSON."""
+    from cmdb_graph.api.engine import Engine
+    from cmdb_graph.settings import Settings
+    from cmdb_graph.store.memory import MemoryStore
+
+    gc.collect()
+    before = rss()
+    store = MemoryStore(snapshot_path=Path(argv[0]))
+    gc.collect()
+    loaded = rss()
+    n_ci = store.counts()["CI"]
+    engine = Engine(store, Settings(max_results=10_000_000))
+    engine.whole_graph()
+    gc.collect()
+    with_engine = rss()
+    print(json.dumps({"before": before, "loaded": loaded, "with_engine": with_engine,
+                      "cis": n_ci}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
