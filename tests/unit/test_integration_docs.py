@@ -13,6 +13,9 @@ Conventions the guides follow, checked here:
   declared by the operation, and the values must coerce to the declared types (required
   variables present, enums and scalars well-formed) exactly as the server would coerce them;
 - every guide except the index holds at least one such request;
+- dotted field paths in the prose (`routing.supportGroup.name`, `cis[].identifiers.nativeKey`,
+  `data.incidentRecord.__typename`) and the input / payload type names it mentions exist in the
+  schema;
 - the ServiceNow change walkthrough (CI delta, change record, impact, conflicts) runs against an
   embedded store, which keeps the guides' CI-reference convention (native keys of data source
   ``itsm``) honest.
@@ -257,3 +260,61 @@ def test_the_servicenow_change_walkthrough_runs_against_a_store(tmp_path: Path) 
         assert result["__typename"] != "UserError", f"{name}: {result}"
     scheduled = answers[1][1]["data"]["changeSchedule"]["change"]
     assert len(scheduled["ciIds"]) == 2
+
+
+#: Where a dotted field path in the guides' prose starts: the GraphQL type of its first part.
+_PATH_ROOTS = {
+    "routing": "Routing", "incident": "Incident", "change": "ChangeRequest",
+    "summary": "ImpactSummary", "run": "ImportRun", "conflicts": "ChangeConflict",
+    "identifiers": "IdentifiersInput", "cis": "CIRefInput",
+}
+_PATH = re.compile(r"`([a-z][A-Za-z]*(?:\[\])?(?:\.[A-Za-z_]+(?:\[\])?)+)`")
+_TYPE_NAME = re.compile(r"`([A-Z][A-Za-z]+(?:Payload|Input|Result))`")
+
+
+def _resolve_path(schema: GraphQLSchema, path: str) -> str | None:
+    """``None`` when ``path`` names fields that exist, else the first missing part."""
+    from graphql import get_named_type
+
+    parts = [p.removesuffix("[]") for p in path.split(".")]
+    if parts[0] == "data":
+        mutation = schema.mutation_type
+        fields = {**schema.query_type.fields, **(mutation.fields if mutation else {})}  # type: ignore[union-attr]
+        if parts[1] not in fields:
+            return parts[1]
+        current: Any = get_named_type(fields[parts[1]].type)
+        rest = parts[2:]
+    else:
+        current = schema.get_type(_PATH_ROOTS[parts[0]])
+        rest = parts[1:]
+    for part in rest:
+        if part == "__typename":
+            continue
+        if hasattr(current, "types"):  # a union: the field of any member
+            members = [m for m in current.types if part in m.fields]
+            if not members:
+                return part
+            current = get_named_type(members[0].fields[part].type)
+            continue
+        fields = getattr(current, "fields", {})
+        if part not in fields:
+            return part
+        current = get_named_type(fields[part].type)
+    return None
+
+
+@pytest.mark.parametrize("path", _guides(), ids=lambda p: p.name)
+def test_field_paths_and_type_names_in_the_prose_exist(schema: GraphQLSchema, path: Path) -> None:
+    # Arrange
+    text = path.read_text(encoding="utf-8")
+    paths = {p for p in _PATH.findall(text)
+             if p.split(".")[0].removesuffix("[]") in {*_PATH_ROOTS, "data"}}
+    types = set(_TYPE_NAME.findall(text))
+
+    # Act
+    missing = {p: m for p in sorted(paths) if (m := _resolve_path(schema, p)) is not None}
+    unknown_types = {t for t in types if schema.get_type(t) is None}
+
+    # Assert
+    assert not missing, f"{path.name}: field paths that the schema lacks: {missing}"
+    assert not unknown_types, f"{path.name}: unknown GraphQL types: {sorted(unknown_types)}"
