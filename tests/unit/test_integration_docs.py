@@ -318,3 +318,19 @@ def test_field_paths_and_type_names_in_the_prose_exist(schema: GraphQLSchema, pa
     # Assert
     assert not missing, f"{path.name}: field paths that the schema lacks: {missing}"
     assert not unknown_types, f"{path.name}: unknown GraphQL types: {sorted(unknown_types)}"
+
+
+@pytest.mark.parametrize("path", [p for p in _guides() if p.name != "README.md"],
+                         ids=lambda p: p.name)
+def test_every_guide_covers_auth_and_errors(path: Path) -> None:
+    # Arrange
+    text = path.read_text(encoding="utf-8")
+
+    # Act
+    headings = [h.lower() for h in _HEADING.findall(text)]
+
+    # Assert
+    assert "cmdb-graph apikey" in text, f"{path.name}: no API key setup"
+    assert "Bearer" in text, f"{path.name}: does not say how the key is sent"
+    assert any(h.startswith("errors") for h in headings), f"{path.name}: no errors section"
+    assert "UserError" in text, f"{path.name}: does not explain typed UserError results"
