@@ -101,7 +101,7 @@ DEFAULT_RETIRE_AFTER = 3
 #: Largest share of a source's CIs one run may retire without ``force``.
 DEFAULT_BREAKER_SHARE = 0.2
 #: Up to this many CIs in the store, a run loads every CI and node up front.
-DEFAULT_PRELOAD_LIMIT = 200_000
+DEFAULT_PRELOAD_LIMIT = 50_000
 
 #: Prefix of the lineage source that marks a status set by retirement (not by a source).
 RETIREMENT_PREFIX = "retirement:"
