@@ -218,6 +218,36 @@ def _known(topo: Topology, ci_ids: Iterable[str]) -> list[str]:
     return sorted({c for c in ci_ids if c in topo.index})
 
 
+def _combined(
+    graph: nx.MultiDiGraph,
+    reg: Registry,
+    topo: Topology,
+    mine: Propagation,
+    my_ids: set[str],
+    their_ids: set[str],
+    theirs: Propagation,
+    *,
+    exclude: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[str], str]:
+    """Redundancy groups down with both sets of changes but with neither alone."""
+    both = topo.propagate(topo.indexes(sorted(my_ids | their_ids)))
+    both_down = both.down
+    newly = both_down[(mine.status_at(both_down) != DOWN) & (theirs.status_at(both_down) != DOWN)]
+    groups = sorted(
+        g for g in (topo.ids[i] for i in newly[topo.has_rule_mask[newly]].tolist())
+        if g not in exclude
+    )
+    if not groups:
+        return [], ""
+    services = sorted(
+        topo.ids[i] for i in newly.tolist()
+        if reg.is_service(str(attr(graph, topo.ids[i], "ci_class", "")))
+    )
+    detail = (f"{len(groups)} redundancy group(s) below their threshold; {len(newly)} CI(s) "
+              "newly down" + (f", services: {', '.join(services[:10])}" if services else ""))
+    return groups, detail
+
+
 def change_conflicts(
     graph: nx.MultiDiGraph,
     change: Change,
@@ -263,7 +293,10 @@ def change_conflicts(
             whole change window (CIs without any maintenance window are not flagged);
         ``redundancy_combined``
             with another overlapping change, redundancy groups go below their threshold
-            although neither change alone takes them down.
+            although neither change alone takes them down; also for every set of two or more
+            other changes active at the same instant as this one (``other_change_id`` is then
+            ``None`` and ``other_change_ids`` lists them): groups that the set plus this change
+            take down, that the set alone does not, and no pair already reported.
 
     Raises
     ------
@@ -282,6 +315,8 @@ def change_conflicts(
     my_closure = {topo.ids[i] for i in mine.nodes.tolist()}
     my_ids = set(ids)
     out: list[ChangeConflict] = []
+    concurrent: list[tuple[Change, list[str]]] = []
+    reported_groups: set[str] = set()
 
     for other in changes:
         if other.change_id == change.change_id or other.state in INACTIVE_CHANGE_STATES:
@@ -291,11 +326,13 @@ def change_conflicts(
         theirs_ids = _known(topo, other.ci_ids)
         if not theirs_ids:
             continue
+        concurrent.append((other, theirs_ids))
         same = sorted(my_ids & set(theirs_ids))
         if same:
             out.append(ChangeConflict(
                 kind=ConflictKind.SAME_CI, change_id=change.change_id,
-                other_change_id=other.change_id, ci_ids=tuple(same),
+                other_change_id=other.change_id, other_change_ids=(other.change_id,),
+                ci_ids=tuple(same),
                 detail=f"{len(same)} CI(s) under both changes in overlapping windows",
             ))
         theirs = topo.propagate(topo.indexes(theirs_ids))
@@ -306,28 +343,40 @@ def change_conflicts(
         if overlap:
             out.append(ChangeConflict(
                 kind=ConflictKind.IMPACT_OVERLAP, change_id=change.change_id,
-                other_change_id=other.change_id, ci_ids=tuple(overlap),
+                other_change_id=other.change_id, other_change_ids=(other.change_id,),
+                ci_ids=tuple(overlap),
                 detail="CIs changed by one change are impacted by the other in overlapping "
                        "windows",
             ))
-        both = topo.propagate(topo.indexes(sorted(my_ids | set(theirs_ids))))
-        both_down = both.down
-        newly = both_down[(mine.status_at(both_down) != DOWN)
-                          & (theirs.status_at(both_down) != DOWN)]
-        groups = sorted(topo.ids[i] for i in newly[topo.has_rule_mask[newly]].tolist())
+        groups, detail = _combined(graph, reg, topo, mine, my_ids, set(theirs_ids), theirs)
         if groups:
-            services = sorted(
-                topo.ids[i] for i in newly.tolist()
-                if reg.is_service(str(attr(graph, topo.ids[i], "ci_class", "")))
-            )
+            reported_groups.update(groups)
             out.append(ChangeConflict(
                 kind=ConflictKind.REDUNDANCY_COMBINED, change_id=change.change_id,
-                other_change_id=other.change_id, ci_ids=tuple(groups),
-                detail=(
-                    f"together the changes take {len(groups)} redundancy group(s) below their "
-                    f"threshold, which neither does alone; {len(newly)} CI(s) newly down"
-                    + (f", services: {', '.join(services[:10])}" if services else "")
-                ),
+                other_change_id=other.change_id, other_change_ids=(other.change_id,),
+                ci_ids=tuple(groups),
+                detail=f"together the changes take {detail}, which neither does alone",
+            ))
+
+    # three or more changes at once: every set of changes active together with this one
+    seen: set[tuple[str, ...]] = set()
+    for instant in sorted({max(start, o.window_start) for o, _ in concurrent}):
+        active = [(o, c) for o, c in concurrent if o.window_start <= instant < o.window_end]
+        names = tuple(sorted(o.change_id for o, _ in active))
+        if len(active) < 2 or names in seen:
+            continue
+        seen.add(names)
+        others = {c for _, cis in active for c in cis}
+        alone = topo.propagate(topo.indexes(sorted(others)))
+        groups, detail = _combined(graph, reg, topo, mine, my_ids, others, alone,
+                                   exclude=reported_groups)
+        if groups:
+            reported_groups.update(groups)
+            out.append(ChangeConflict(
+                kind=ConflictKind.REDUNDANCY_COMBINED, change_id=change.change_id,
+                other_change_ids=names, ci_ids=tuple(groups),
+                detail=f"together with {', '.join(names)} from {instant.isoformat()} the "
+                       f"change takes {detail}, which no pair of them does",
             ))
 
     for window in sorted(windows, key=lambda w: w.window_id):

@@ -198,7 +198,10 @@ class ChangeConflict(_Frozen):
     change_id : str
         The change assessed.
     other_change_id : str or None
-        The change it collides with (same CI, impact overlap, combined redundancy).
+        The change it collides with (same CI, impact overlap, combined redundancy between two
+        changes); ``None`` for a combination of three or more changes.
+    other_change_ids : tuple of str
+        Every other change involved (sorted); one for pairwise conflicts.
     window_id : str or None
         The blackout or maintenance window concerned.
     ci_ids : tuple of str
@@ -211,6 +214,7 @@ class ChangeConflict(_Frozen):
     kind: ConflictKind
     change_id: str
     other_change_id: str | None = None
+    other_change_ids: tuple[str, ...] = ()
     window_id: str | None = None
     ci_ids: tuple[str, ...] = ()
     detail: str = ""

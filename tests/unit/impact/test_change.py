@@ -260,3 +260,37 @@ def test_other_change_on_an_unrelated_ci_does_not_conflict() -> None:
     g = graph([ci("a", "Server"), ci("b", "Server")], [])
 
     assert change_conflicts(g, change("C1", ["a"]), changes=[change("C2", ["b"])]) == ()
+
+
+def test_three_changes_break_a_group_no_pair_breaks() -> None:
+    # Arrange: a 2-of-4 cluster (down below 2 up); three changes on three members
+    members = [ci(f"m{i}", "Server") for i in range(1, 5)]
+    g = graph([ci("svc", "ApplicationService"), ci("cl", "Cluster", redundancy="2"), *members],
+              [("svc", "RUNS_ON", "cl"), *[(m.ci_id, "MEMBER_OF", "cl") for m in members]])
+    a = change("CHG-A", ["m1"], hours=3)
+    b = change("CHG-B", ["m2"], start=T0 + timedelta(hours=1), hours=3)
+    c = change("CHG-C", ["m3"], start=T0 + timedelta(hours=2), hours=3)
+    d = change("CHG-D", ["m3"], start=T0 + timedelta(hours=4), hours=3)  # not with CHG-A
+
+    # Act
+    found = change_conflicts(g, a, changes=[a, b, c, d])
+
+    # Assert: no pair does it; A+B+C at 00:00 do
+    combined = [x for x in found if x.kind is ConflictKind.REDUNDANCY_COMBINED]
+    assert [(x.other_change_id, x.other_change_ids, x.ci_ids) for x in combined] == [
+        (None, ("CHG-B", "CHG-C"), ("cl",))
+    ]
+    assert "svc" in combined[0].detail
+
+
+def test_three_changes_not_at_the_same_time_do_not_combine() -> None:
+    members = [ci(f"m{i}", "Server") for i in range(1, 5)]
+    g = graph([ci("cl", "Cluster", redundancy="2"), *members],
+              [(m.ci_id, "MEMBER_OF", "cl") for m in members])
+    mine = change("CHG-A", ["m1"], hours=4)
+    early = change("CHG-B", ["m2"], start=T0 - timedelta(hours=1), hours=2)
+    late = change("CHG-C", ["m3"], start=T0 + timedelta(hours=2), hours=3)
+
+    found = change_conflicts(g, mine, changes=[early, late])
+
+    assert [x for x in found if x.kind is ConflictKind.REDUNDANCY_COMBINED] == []
