@@ -217,7 +217,10 @@ class ChangeConflict:
     kind: ConflictKind = strawberry.field(description="What kind of conflict.")
     change_id: str = strawberry.field(description="The change assessed.")
     other_change_id: str | None = strawberry.field(
-        description="The change it collides with, if any."
+        description="The change it collides with; null for a combination of three or more."
+    )
+    other_change_ids: list[str] = strawberry.field(
+        description="Every other change involved (one for pairwise conflicts)."
     )
     window_id: str | None = strawberry.field(description="The window concerned, if any.")
     ci_ids: list[strawberry.ID] = strawberry.field(description="The CIs concerned.")
@@ -571,6 +574,7 @@ class AnalysisQuery:
                 conflicts=[
                     ChangeConflict(
                         kind=c.kind, change_id=c.change_id, other_change_id=c.other_change_id,
+                        other_change_ids=list(c.other_change_ids),
                         window_id=c.window_id, ci_ids=[strawberry.ID(x) for x in c.ci_ids],
                         detail=c.detail,
                     )

@@ -116,6 +116,8 @@ def test_change_conflicts_find_the_combined_redundancy_loss(api: LiveServer) -> 
     assert found["hasConflicts"] is True
     kinds = {(c["kind"], c["otherChangeId"], tuple(c["ciIds"])) for c in found["conflicts"]}
     assert ("REDUNDANCY_COMBINED", "CHG0001003", (PAY_CLUSTER,)) in kinds
+    combined = next(c for c in found["conflicts"] if c["kind"] == "REDUNDANCY_COMBINED")
+    assert combined["otherChangeIds"] == ["CHG0001003"]
 
 
 def test_conflicts_of_a_proposed_change_in_the_blackout(api: LiveServer) -> None:
