@@ -18,8 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from cmdb_graph.model import NODE_SPECS, RefSpec
-from cmdb_graph.store._common import SHADOW_PREFIX
+from pydantic import BaseModel
+
+from cmdb_graph.model import NODE_SPECS, RefSpec, Relationship
+from cmdb_graph.store._common import SHADOW_PREFIX, field_kinds
 
 __all__ = [
     "STUB",
@@ -87,6 +89,32 @@ def _key(label: str) -> str:
     return _prop(NODE_SPECS[label].key)
 
 
+def _temporal_fields(model: type[BaseModel]) -> list[tuple[str, str]]:
+    kinds = field_kinds(model)
+    return sorted(
+        [(f, "datetime") for f in kinds.datetimes] + [(f, "date") for f in kinds.dates]
+    )
+
+
+def set_temporals(var: str, model: type[BaseModel]) -> str:
+    """``SET`` clauses turning the ISO text in ``row.tm`` into Neo4j temporal properties."""
+    sets = [f"{var}.{_prop(f)} = {fn}(row.tm.{_prop(f)})" for f, fn in _temporal_fields(model)]
+    return f" SET {', '.join(sets)}" if sets else ""
+
+
+def props_of(var: str, model: type[BaseModel]) -> str:
+    """The properties of ``var`` with its temporal fields as ISO text (cheap to read)."""
+    fields = _temporal_fields(model)
+    if not fields:
+        return f"properties({var})"
+    conv = ", ".join(f"{_prop(f)}: toString({var}.{_prop(f)})" for f, _ in fields)
+    return f"{var} {{.*, {conv}}}"
+
+
+def _node_props(var: str, label: str) -> str:
+    return props_of(var, NODE_SPECS[label].model)
+
+
 # -- schema --------------------------------------------------------------------------------
 #: CI properties with a range index (identifier lookups, filters).
 CI_RANGE_INDEXES: tuple[str, ...] = (
@@ -145,12 +173,12 @@ def schema_statements() -> list[str]:
 def upsert_nodes(label: str) -> str:
     """MERGE nodes of a non-CI label by key and replace their properties.
 
-    Parameters: ``$rows``, a list of ``{key, props}``.
+    Parameters: ``$rows``, a list of ``{key, props, tm}`` (``tm``: ISO dates and datetimes).
     """
     return (
         "UNWIND $rows AS row "
         f"MERGE (n:{_label(label)} {{{_key(label)}: row.key}}) "
-        f"SET n = row.props REMOVE n:{STUB}"
+        f"SET n = row.props{set_temporals('n', NODE_SPECS[label].model)} REMOVE n:{STUB}"
     )
 
 
@@ -158,14 +186,15 @@ def upsert_cis(ci_class: str, all_classes: Iterable[str]) -> str:
     """MERGE CIs of one class by ``ci_id``, replace properties, set ``:CI:<class>``.
 
     Every other class label of the registry is removed, so a class change replaces the label.
-    Parameters: ``$rows``, a list of ``{key, props}``.
+    Parameters: ``$rows``, a list of ``{key, props, tm}``.
     """
     others = sorted(c for c in all_classes if c != ci_class)
     remove = ":".join([STUB, *(_label(c) for c in others)])
     return (
         "UNWIND $rows AS row "
         "MERGE (n:CI {ci_id: row.key}) "
-        f"SET n = row.props SET n:{_label(ci_class)} REMOVE n:{remove}"
+        f"SET n = row.props{set_temporals('n', NODE_SPECS['CI'].model)} "
+        f"SET n:{_label(ci_class)} REMOVE n:{remove}"
     )
 
 
@@ -208,13 +237,14 @@ def existing_keys(label: str) -> str:
 def merge_relationships(rel_type: str, source_label: str, target_label: str) -> str:
     """MERGE explicit relationships of one type between existing ends; replace properties.
 
-    Parameters: ``$rows``, a list of ``{s, t, props}``.
+    Parameters: ``$rows``, a list of ``{s, t, props, tm}``.
     """
     return (
         "UNWIND $rows AS row "
         f"MATCH (a:{_label(source_label)} {{{_key(source_label)}: row.s}}) "
         f"MATCH (b:{_label(target_label)} {{{_key(target_label)}: row.t}}) "
         f"MERGE (a)-[r:{_type(rel_type)}]->(b) SET r = row.props"
+        f"{set_temporals('r', Relationship)}"
     )
 
 
@@ -269,7 +299,7 @@ def get_nodes(label: str) -> str:
     key = _key(label)
     return (
         f"UNWIND $keys AS k MATCH (n:{_label(label)} {{{key}: k}}) WHERE NOT n:{STUB} "
-        f"RETURN n.{key} AS key, properties(n) AS props"
+        f"RETURN n.{key} AS key, {_node_props('n', label)} AS props"
     )
 
 
@@ -298,7 +328,7 @@ def find_cis(branches: Sequence[tuple[str, str]]) -> str:
     return (
         f"CALL () {{ {' UNION '.join(parts)} }} "
         f"WITH c WHERE NOT c:{STUB} "
-        "RETURN c.ci_id AS key, properties(c) AS props ORDER BY key"
+        f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props ORDER BY key"
     )
 
 
@@ -325,7 +355,8 @@ def list_cis(filters: Iterable[str], after: bool) -> str:
     start = "c.ci_id > $after" if after else "c.ci_id IS NOT NULL"
     return (
         f"MATCH (c:CI) WHERE {start} AND {_ci_where(filters)} "
-        "RETURN c.ci_id AS key, properties(c) AS props ORDER BY c.ci_id LIMIT $limit"
+        f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props "
+        "ORDER BY c.ci_id LIMIT $limit"
     )
 
 
@@ -362,7 +393,8 @@ def list_nodes(label: str, fields: Sequence[tuple[str, bool]], after: bool) -> s
     start = f"n.{key} > $after" if after else f"n.{key} IS NOT NULL"
     return (
         f"MATCH (n:{_label(label)}) WHERE {start} AND {_node_where(fields)} "
-        f"RETURN n.{key} AS key, properties(n) AS props ORDER BY n.{key} LIMIT $limit"
+        f"RETURN n.{key} AS key, {_node_props('n', label)} AS props "
+        f"ORDER BY n.{key} LIMIT $limit"
     )
 
 
@@ -375,7 +407,7 @@ def count_nodes(label: str, fields: Sequence[tuple[str, bool]]) -> str:
 
 _REL_RETURN = (
     "RETURN type(r) AS rel_type, {sk} AS source, {tk} AS target, "
-    "{sl} AS source_label, {tl} AS target_label, properties(r) AS props"
+    "{sl} AS source_label, {tl} AS target_label, {props} AS props"
 )
 
 
@@ -385,6 +417,7 @@ def _rel_return() -> str:
         tk=node_key("endNode(r)"),
         sl=node_label("startNode(r)"),
         tl=node_label("endNode(r)"),
+        props=props_of("r", Relationship),
     )
 
 
@@ -427,14 +460,17 @@ def reach(types: Sequence[str], depth: int | None) -> str:
     return (
         walk + "WITH DISTINCT x "
         f"CALL (x) {{ OPTIONAL MATCH (x)-[e:{rt}]->(y:CI) "
-        "RETURN collect([type(e), y.ci_id, properties(e)]) AS edges } "
-        "RETURN x.ci_id AS key, properties(x) AS props, edges"
+        f"RETURN collect([type(e), y.ci_id, {props_of('e', Relationship)}]) AS edges }} "
+        f"RETURN x.ci_id AS key, {_node_props('x', 'CI')} AS props, edges"
     )
 
 
 def all_cis() -> str:
     """Every (non-stub) CI: rows ``key, props``."""
-    return f"MATCH (c:CI) WHERE NOT c:{STUB} RETURN c.ci_id AS key, properties(c) AS props"
+    return (
+        f"MATCH (c:CI) WHERE NOT c:{STUB} "
+        f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props"
+    )
 
 
 def all_ci_edges(types: Sequence[str]) -> str:
@@ -442,7 +478,7 @@ def all_ci_edges(types: Sequence[str]) -> str:
     return (
         f"MATCH (a:CI)-[r:{_types(types)}]->(b:CI) "
         "RETURN type(r) AS rel_type, a.ci_id AS source, b.ci_id AS target, "
-        "properties(r) AS props"
+        f"{props_of('r', Relationship)} AS props"
     )
 
 

@@ -70,6 +70,7 @@ from cmdb_graph.store._common import (
     reference_rel_types,
     rel_from_row,
     shadow_props,
+    split_temporals,
     to_props,
     traversal_types,
 )
@@ -319,11 +320,13 @@ class Neo4jStore:
         props = to_props(spec.model, node.row)
         props.update(shadow_props(label, node.row))
         props[spec.key] = node.key
-        return {"key": node.key, "props": props}
+        return {"key": node.key, "props": props, "tm": split_temporals(spec.model, props)}
 
     @staticmethod
     def _rel_params(rel: PreparedRel) -> dict[str, Any]:
-        return {"s": rel.source, "t": rel.target, "props": to_props(Relationship, rel.row)}
+        props = to_props(Relationship, rel.row)
+        tm = split_temporals(Relationship, props)
+        return {"s": rel.source, "t": rel.target, "props": props, "tm": tm}
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> None:
         """Shorthand for ``apply(WriteBatch(nodes=list(nodes)))``."""
