@@ -26,7 +26,7 @@ from cmdb_graph.model import DataSource, RunMode
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 
-__all__ = ["import_command"]
+__all__ = ["import_command", "parse_options"]
 
 err = Console(stderr=True)
 out = Console()
@@ -105,6 +105,26 @@ def print_result(result: ImportResult) -> None:
                   "source's CIs: a real run needs --force.[/yellow]")
 
 
+def parse_options(items: Sequence[str]) -> dict[str, str]:
+    """Importer keyword options from ``KEY=VALUE`` strings (values stay strings).
+
+    Raises
+    ------
+    ConfigurationError
+        An item without ``=``, with an empty or non-identifier key, or a key given twice.
+    """
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigurationError(f"--option {item!r}: expected KEY=VALUE, e.g. host=web01")
+        if key in found:
+            raise ConfigurationError(f"--option {key}: given twice")
+        found[key] = value
+    return found
+
+
 def _fail(exc: Exception, code: int) -> typer.Exit:
     message = " ".join(str(exc).split())
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
@@ -143,6 +163,13 @@ def import_command(
     snapshot: Annotated[
         Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
     ] = None,
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--option", metavar="KEY=VALUE",
+                     help="Importer option (repeatable), e.g. host=web01 (swid), "
+                          "project=shop (compose), default_namespace=prod (kubernetes), "
+                          "date_format=%d/%m/%Y (snipeit-licenses)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Import files of one data source: identify, reconcile, and apply them as one run.
@@ -157,7 +184,10 @@ def import_command(
     if snapshot is not None:
         settings.snapshot_path = snapshot
     try:
-        importer = get_importer(kind, **({"mapping": mapping} if mapping is not None else {}))
+        kwargs: dict[str, Any] = parse_options(options or [])
+        if mapping is not None:
+            kwargs["mapping"] = mapping
+        importer = get_importer(kind, **kwargs)
         pol = ReconciliationPolicy.from_file(policy) if policy is not None else None
         store = open_store(settings)
     except CmdbError as exc:

@@ -154,3 +154,50 @@ def test_policy_file_overrides_priorities(env: Path, tmp_path: Path) -> None:
     assert ci.lineage.attributes["os_name"].source == "team"
     assert ci.lineage.attributes["os_version"].source == "snow"
     assert set(ci.lineage.sources) == {"snow", "team"}
+
+
+SWID_TAG = """<?xml version="1.0" encoding="utf-8"?>
+<SoftwareIdentity xmlns="http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
+    name="pkg1" tagId="example.pkg1-1.0" version="1.0">
+  <Entity name="Example" regid="example.test" role="tagCreator softwareCreator"/>
+</SoftwareIdentity>
+"""
+
+
+def test_option_reaches_the_importer(env: Path, tmp_path: Path) -> None:
+    # Arrange: a server CI first, then a SWID tag that names no device
+    code, _, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot", str(env))
+    assert code == 0
+    tag = tmp_path / "pkg1.swidtag"
+    tag.write_text(SWID_TAG, encoding="utf-8")
+
+    # Act
+    code, out, err = invoke("swid", str(tag), "--source", "swid", "--option",
+                            "host=lnux100.corp.example.com", "--snapshot", str(env), "--json")
+
+    # Assert: the software is installed on the host the option names, nothing skipped
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["counts"]["skipped"] == 0
+    assert result["by_kind"]["SoftwareProduct"]["created"] == 1
+    assert result["by_kind"]["Relationship"]["created"] == 1  # HAS_INSTALLED on the host
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("host", "expected KEY=VALUE"), ("=x", "expected KEY=VALUE"),
+     ("colour=blue", "colour")],
+)
+def test_bad_or_unknown_option_exits_1_naming_it(env: Path, tmp_path: Path, option: str,
+                                                 message: str) -> None:
+    # Arrange
+    tag = tmp_path / "pkg1.swidtag"
+    tag.write_text(SWID_TAG, encoding="utf-8")
+
+    # Act
+    code, _, err = invoke("swid", str(tag), "--source", "swid", "--option", option,
+                          "--snapshot", str(env))
+
+    # Assert
+    assert code == 1
+    assert message in err
