@@ -253,6 +253,8 @@ class MemoryStore:
         self._rels_by_node: dict[tuple[str, str], set[RelKey]] = {}
         self._ix: dict[str, dict[str, IndexEntry]] = {name: {} for name in _INDEXED}
         self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._version = getattr(self, "_version", 0) + 1
+        self._sorted: tuple[int, list[str]] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -405,6 +407,7 @@ class MemoryStore:
                 self.save()
 
     def _write(self, prepared: PreparedBatch) -> None:
+        self._version += 1
         g = self._g
         self.generation += 1
         for node in prepared.nodes:
@@ -551,11 +554,17 @@ class MemoryStore:
         classes = class_filter(flt, self.registry)
         with self._lock:
             if flt is None:
-                ids = sorted(self._g)
+                ids = self._sorted_ids()
             else:
                 ids = sorted(n for n, row in self._g.nodes(data=True)
                              if self._matches(row, flt, classes))
             return self._page(ids, start, limit, self._ci)
+
+    def _sorted_ids(self) -> list[str]:
+        """Every ``ci_id``, sorted; cached until the next write (paging a large estate)."""
+        if self._sorted is None or self._sorted[0] != self._version:
+            self._sorted = (self._version, sorted(self._g))
+        return self._sorted[1]
 
     @staticmethod
     def _page(keys: list[str], start: str | None, limit: int, load: Any) -> Page[Any]:

@@ -699,3 +699,15 @@ def test_datetimes_are_utc(store: GraphStore) -> None:
 
     assert got == local and got is not None and got.utcoffset() == timedelta(0)
     assert got.tzinfo == UTC or got.utcoffset() == timedelta(0)
+
+
+def test_listing_sees_writes_between_pages(estate: GraphStore) -> None:
+    first = estate.list_cis(limit=2)
+
+    estate.upsert_nodes([ci("aaa-new", "Server")])
+    after = estate.list_cis(limit=2)
+    rest = estate.list_cis(after=first.next_cursor, limit=MAX_PAGE_SIZE)
+
+    assert [c.ci_id for c in after.items] == ["aaa-new", "app"]
+    assert after.total == len(CLASSES) + 1
+    assert "aaa-new" not in [c.ci_id for c in rest.items]
