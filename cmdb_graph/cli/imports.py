@@ -66,7 +66,8 @@ def _lines(title: str, items: Sequence[str]) -> None:
         return
     out.print(f"[bold]{title}[/bold] ({len(items)})")
     for line in items[:MAX_LINES]:
-        out.print(f"  {line}", markup=False, highlight=False)
+        # One line per item, never wrapped: each names a file and record to grep for.
+        out.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     if len(items) > MAX_LINES:
         out.print(f"  ... and {len(items) - MAX_LINES} more")
 
@@ -127,7 +128,7 @@ def parse_options(items: Sequence[str]) -> dict[str, str]:
 
 def _fail(exc: Exception, code: int) -> typer.Exit:
     message = " ".join(str(exc).split())
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)
 
 

@@ -201,3 +201,20 @@ def test_bad_or_unknown_option_exits_1_naming_it(env: Path, tmp_path: Path, opti
     # Assert
     assert code == 1
     assert message in err
+
+
+def test_skip_lines_are_not_wrapped(env: Path, tmp_path: Path) -> None:
+    # Arrange: a relationship whose end no CI matches gives a long skip line
+    rel = tmp_path / "rels.csv"
+    rel.write_text('"parent","child","type"\n'
+                   '"a-parent-ci-with-a-long-name-that-matches-nothing",'
+                   '"a-child-ci-with-an-even-longer-name-that-matches-nothing-either",'
+                   '"Depends on::Used by"\n', encoding="utf-8")
+
+    # Act
+    code, out, err = invoke("servicenow-rel", str(rel), "--source", "snow", "--snapshot", str(env))
+
+    # Assert: the skip reason stays on the line that names the file
+    assert code == 0, err
+    skip = [line for line in out.splitlines() if "rels.csv" in line]
+    assert len(skip) == 1 and "no CI matches" in skip[0]
