@@ -1,4 +1,4 @@
-"""`cmdb-graph neo4j`: exports for both the tests and cmdb-graph's settings; status without a server."""
+"""`cmdb-graph neo4j`: exports for tests and settings; status without a server."""
 
 from __future__ import annotations
 
