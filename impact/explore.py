@@ -342,7 +342,8 @@ def single_points_of_failure(
     -------
     tuple of SinglePointOfFailure
         Sorted by depth below the service, then ``ci_id``; ``path`` runs from the service down
-        to the CI.
+        to the CI: of the shortest such paths, the first in ``ci_id`` order (so the answer does
+        not depend on the order in which the graph was built).
 
     Raises
     ------
@@ -370,11 +371,25 @@ def single_points_of_failure(
             continue
         prop = sub.propagate(sub.indexes([ci]))
         if prop.status_of(target) == DOWN:
-            path = [sub.ids[i] for i in nx.shortest_path(impact_graph, sub.index[ci], target)]
-            path.reverse()
+            path = _first_shortest_path(impact_graph, sub.ids, sub.index[ci], target)
             out.append(SinglePointOfFailure(
                 ci_id=ci, name=str(attr(graph, ci, "name", ci)),
                 ci_class=str(attr(graph, ci, "ci_class", "")),
                 depth=int(depth_of[ci]), path=tuple(path),
             ))
     return tuple(sorted(out, key=lambda s: (s.depth, s.ci_id)))
+
+
+def _first_shortest_path(
+    impact_graph: nx.DiGraph, ids: Sequence[str], source: int, target: int
+) -> list[str]:
+    """The shortest path ``target -> ... -> source`` against the impact edges (the service down
+    to the CI), the lexicographically first by ``ci_id`` among the shortest ones."""
+    dist = nx.single_source_shortest_path_length(impact_graph, source)
+    path = [target]
+    node = target
+    while node != source:
+        node = min((p for p in impact_graph.predecessors(node) if dist.get(p) == dist[node] - 1),
+                   key=lambda p: ids[p])
+        path.append(node)
+    return [ids[i] for i in path]

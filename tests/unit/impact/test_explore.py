@@ -115,3 +115,22 @@ def test_spof_without_redundancy_every_required_dependency_is_one() -> None:
                ("svc", "DEPENDS_ON", "cache", True)])
 
     assert [s.ci_id for s in single_points_of_failure(g, "svc")] == ["app", "vm"]
+
+
+def test_spof_path_is_the_first_shortest_one_whatever_the_graph_order() -> None:
+    # Arrange: two equally short ways from the service down to the switch, built in two orders
+    cis = [ci("svc", "ApplicationService"), ci("app_b", "Application"),
+           ci("app_a", "Application"), ci("sw", "NetworkDevice")]
+    rels = [("svc", "DEPENDS_ON", "app_b"), ("svc", "DEPENDS_ON", "app_a"),
+            ("app_b", "CONNECTS_TO", "sw"), ("app_a", "CONNECTS_TO", "sw")]
+    forward = graph(cis, rels)
+    backward = graph(cis[::-1], rels[::-1])
+
+    # Act
+    got = [single_points_of_failure(g, "svc") for g in (forward, backward)]
+
+    # Assert: the switch is the single point of failure, explained through app_a both times
+    assert got[0] == got[1]
+    assert [(s.ci_id, s.path) for s in got[0]] == [
+        ("app_a", ("svc", "app_a")), ("app_b", ("svc", "app_b")), ("sw", ("svc", "app_a", "sw"))
+    ]
