@@ -82,23 +82,6 @@ class Context(BaseContext):
         return [found.get(k) for k in keys]
 
     async def _load_assets_by_ci(self, keys: Sequence[str]) -> list[list[Asset]]:
-        batched = getattr(self.store, "assets_tracking", None)
-        if callable(batched):  # one store call for the whole batch (MemoryStore)
-            found: dict[str, list[Asset]] = await self.call(batched, list(keys))
-            return [found.get(k, []) for k in keys]
-        # one listing per CI: count each, so that the counter tells the truth
-        self.app.counter.calls += max(len(set(keys)) - 1, 0)
-        assets: list[Asset] = await self.call(_assets_tracking, self.store, list(keys))
-        by_ci: dict[str, list[Asset]] = {k: [] for k in keys}
-        for a in assets:
-            if a.ci_id in by_ci:
-                by_ci[a.ci_id].append(a)
-        return [by_ci[k] for k in keys]
-
-
-def _assets_tracking(store: GraphStore, ci_ids: list[str]) -> list[Asset]:
-    out: list[Asset] = []
-    for ci_id in dict.fromkeys(ci_ids):
-        page = store.list_nodes("Asset", where={"ci_id": ci_id}, limit=100)
-        out.extend(n for n in page.items if isinstance(n, Asset))
-    return out
+        # one store call for the whole batch (GraphStore.assets_tracking)
+        found: dict[str, list[Asset]] = await self.call(self.store.assets_tracking, list(keys))
+        return [found.get(k, []) for k in keys]

@@ -28,7 +28,7 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import networkx as nx
 
-from cmdb_graph.model import ConfigurationItem, Node, Registry, Relationship
+from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry, Relationship
 from cmdb_graph.model.entities import OperationalStatus, Scalar
 
 __all__ = [
@@ -161,6 +161,14 @@ class GraphStore(Protocol):
 
     def get_nodes(self, label: str, keys: Sequence[str]) -> dict[str, Node]:
         """The nodes of ``label`` that exist among ``keys``, by key."""
+
+    def assets_tracking(self, ci_ids: Sequence[str]) -> dict[str, list[Asset]]:
+        """The asset records that TRACK each of ``ci_ids`` (``Asset.ci_id``), in one call.
+
+        For the API's DataLoader: the assets of a page of CIs cost one store call, not one per
+        CI. Returns every requested id (duplicates once) mapped to its assets sorted by
+        ``asset_id``; an id no asset tracks, or no CI has, maps to an empty list.
+        """
 
     def find_cis(self, identifiers: Mapping[str, Scalar]) -> list[ConfigurationItem]:
         """CIs matching ANY of the given identifier fields (see ``IDENTIFIER_FIELDS``).

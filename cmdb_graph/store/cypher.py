@@ -35,6 +35,7 @@ __all__ = [
     "delete_ci_relationships",
     "delete_relationships_any",
     "get_nodes",
+    "assets_tracking",
     "find_cis",
     "list_cis",
     "count_cis",
@@ -300,6 +301,20 @@ def get_nodes(label: str) -> str:
     return (
         f"UNWIND $keys AS k MATCH (n:{_label(label)} {{{key}: k}}) WHERE NOT n:{STUB} "
         f"RETURN n.{key} AS key, {_node_props('n', label)} AS props"
+    )
+
+
+def assets_tracking() -> str:
+    """The assets that TRACK each CI of ``$keys``: rows ``ci_id, key, props`` by asset key.
+
+    One ``UNWIND`` over the CI keys (the ``ci_id`` uniqueness constraint finds each CI); an
+    asset pointing at a CI that was never written finds its stub, as the memory store does.
+    """
+    return (
+        "UNWIND $keys AS k MATCH (a:Asset)-[:TRACKS]->(:CI {ci_id: k}) "
+        f"WHERE NOT a:{STUB} "
+        f"RETURN k AS ci_id, a.asset_id AS key, {_node_props('a', 'Asset')} AS props "
+        "ORDER BY key"
     )
 
 

@@ -661,9 +661,8 @@ class MemoryStore:
     def assets_tracking(self, ci_ids: Sequence[str]) -> dict[str, list[Asset]]:
         """The asset records that TRACK each of ``ci_ids``, sorted by ``asset_id`` (one call).
 
-        Not part of the :class:`~cmdb_graph.store.base.GraphStore` protocol: the API's
-        DataLoader uses it when a store has it, so that assets of many CIs cost one call.
-        Unknown CIs map to an empty list.
+        See :meth:`cmdb_graph.store.base.GraphStore.assets_tracking`; unknown CIs map to an
+        empty list.
         """
         out: dict[str, list[Asset]] = {c: [] for c in ci_ids}
         with self._lock:

@@ -41,7 +41,7 @@ from cmdb_graph.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Node, Registry, Relationship
+from cmdb_graph.model import NODE_SPECS, Asset, ConfigurationItem, Node, Registry, Relationship
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.settings import Settings
 from cmdb_graph.store import cypher
@@ -409,6 +409,23 @@ class Neo4jStore:
             return {}
         rows = self._read(lambda tx: self._rows(tx, cypher.get_nodes(label), keys=wanted))
         return {r["key"]: self._node(label, r["key"], r["props"]) for r in rows}
+
+    def assets_tracking(self, ci_ids: Sequence[str]) -> dict[str, list[Asset]]:
+        """The asset records that TRACK each of ``ci_ids``, sorted by ``asset_id`` (one query).
+
+        Unknown CIs map to an empty list. See
+        :meth:`cmdb_graph.store.base.GraphStore.assets_tracking`.
+        """
+        out: dict[str, list[Asset]] = {c: [] for c in ci_ids}
+        wanted = list(out)
+        if not wanted:
+            return out
+        rows = self._read(lambda tx: self._rows(tx, cypher.assets_tracking(), keys=wanted))
+        for r in rows:
+            asset = self._node("Asset", r["key"], r["props"])
+            if isinstance(asset, Asset):
+                out[r["ci_id"]].append(asset)
+        return out
 
     def find_cis(self, identifiers: Mapping[str, Scalar]) -> list[ConfigurationItem]:
         """CIs matching ANY of the given identifier fields, sorted by ``ci_id``."""
