@@ -128,7 +128,7 @@ def parse_options(items: Sequence[str]) -> dict[str, str]:
 
 def _fail(exc: Exception, code: int) -> typer.Exit:
     message = " ".join(str(exc).split())
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
