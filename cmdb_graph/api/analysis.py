@@ -1,5 +1,6 @@
 """Impact and data-quality queries: change impact and conflicts, incident routing, probable
-cause, data-quality reports, neighbourhood, paths, service map, single points of failure.
+cause, data-quality reports, licence position, neighbourhood, paths, service map, single points
+of failure.
 
 Every field computes its answer with :class:`cmdb_graph.api.engine.Engine` (one store
 extraction per request, or the cached topology of the embedded store) and returns a union of
@@ -10,12 +11,13 @@ CI, over a server cap, bad input).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import strawberry
 
 import impact
+import impact.licences
 from cmdb_graph.api.auth import require_role
 from cmdb_graph.api.context import Context
 from cmdb_graph.api.engine import ProposedChange
@@ -396,6 +398,90 @@ class QualityOptionsInput:
     stale_days: int = strawberry.field(default=30, description="CIs not seen for this long.")
 
 
+# -- licence position ---------------------------------------------------------------------
+
+LicenceStatus = strawberry.enum(
+    impact.licences.LicenceStatus, name="LicenceStatus",
+    description=(
+        "compliant: entitled seats equal installations; over_licensed: unused seats; "
+        "under_licensed: more installations than entitled seats."
+    ),
+)
+
+
+@strawberry.type(description="Entitled seats against installations for one software product.")
+class ProductLicencePosition:
+    product_id: strawberry.ID = strawberry.field(description="The software product.")
+    name: str = strawberry.field(
+        description="Product name (the product id when no product record exists)."
+    )
+    vendor: str | None = strawberry.field(description="Product vendor.")
+    entitled_seats: int = strawberry.field(
+        description="Seats of the entitlements in force (expired ones do not count)."
+    )
+    installations: int = strawberry.field(
+        description="Distinct CIs with the product installed (two versions on one CI: one)."
+    )
+    unused_seats: int = strawberry.field(description="Entitled seats beyond installations.")
+    shortfall: int = strawberry.field(description="Installations beyond entitled seats.")
+    status: LicenceStatus = strawberry.field(description="Over-, under-licensed or compliant.")
+    installed_on: list[strawberry.ID] = strawberry.field(
+        description="CIs with an installation, by ci_id."
+    )
+    entitlements: list[str] = strawberry.field(description="Entitlements in force, by id.")
+    expired_entitlements: list[str] = strawberry.field(
+        description="Entitlements of the product that expired before asOf, by id."
+    )
+    entitlements_without_seats: list[str] = strawberry.field(
+        description="Entitlements in force with no seat count (counted as 0), by id."
+    )
+
+
+@strawberry.type(description="The licence position of every software product.")
+class LicencePosition:
+    as_of: date | None = strawberry.field(description="The day expiry was judged against.")
+    products: list[ProductLicencePosition] = strawberry.field(
+        description="Every product (recorded, installed or entitled), by name, vendor and id."
+    )
+    over_licensed: list[ProductLicencePosition] = strawberry.field(
+        description="Products with unused seats, most unused seats first."
+    )
+    under_licensed: list[ProductLicencePosition] = strawberry.field(
+        description="Products short of seats, largest shortfall first."
+    )
+    unattributed_entitlements: list[str] = strawberry.field(
+        description="Entitlements that name no product (they count for nothing), by id."
+    )
+
+
+def _product_position(p: impact.licences.ProductLicencePosition) -> ProductLicencePosition:
+    return ProductLicencePosition(
+        product_id=strawberry.ID(p.product_id), name=p.name, vendor=p.vendor,
+        entitled_seats=p.entitled_seats, installations=p.installations,
+        unused_seats=p.unused_seats, shortfall=p.shortfall, status=p.status,
+        installed_on=[strawberry.ID(c) for c in p.installed_on],
+        entitlements=list(p.entitlements), expired_entitlements=list(p.expired_entitlements),
+        entitlements_without_seats=list(p.entitlements_without_seats),
+    )
+
+
+def licence_position_type(r: impact.licences.LicencePosition) -> LicencePosition:
+    """Convert a licence position result."""
+    return LicencePosition(
+        as_of=r.as_of,
+        products=[_product_position(p) for p in r.products],
+        over_licensed=[_product_position(p) for p in r.over_licensed],
+        under_licensed=[_product_position(p) for p in r.under_licensed],
+        unattributed_entitlements=list(r.unattributed_entitlements),
+    )
+
+
+LicencePositionResult = Annotated[
+    LicencePosition | UserError,
+    strawberry.union("LicencePositionResult", description="The position, or why not."),
+]
+
+
 # -- exploration --------------------------------------------------------------------------
 
 
@@ -675,6 +761,23 @@ class AnalysisQuery:
             )
 
         return await _run(info, work)
+
+    @strawberry.field(description="Licence position: entitled seats against installations "
+                                  "(HAS_INSTALLED) per software product, with the over- and "
+                                  "under-licensed products.")
+    async def licence_position(
+        self,
+        info: Info,
+        as_of: Annotated[date | None, strawberry.argument(
+            description="Entitlements that expired before this day do not count; default: "
+                        "today (UTC)."
+        )] = None,
+    ) -> LicencePositionResult:
+        engine = info.context.app.engine
+        day = as_of or datetime.now(UTC).date()
+        return await _run(
+            info, lambda: licence_position_type(engine.licence_position(as_of=day))
+        )
 
     @strawberry.field(description="CIs within some hops of a CI and the relationships among "
                                   "them.")

@@ -16,6 +16,7 @@ change conflicts          the same, seeded with the CIs of the assessed change a
 incident routing          downstream closure of the CI (up to ``max_depth``)
 probable cause            downstream closure of the affected CIs; all changes and incidents
 quality reports           the whole dependency graph, every asset and entitlement
+licence position          every HAS_INSTALLED relationship, entitlement and software product
 neighbourhood, paths      the store's neighbourhood of the start CI
 service map, SPOF         downstream closure of the service
 ========================  ==================================================================
@@ -31,7 +32,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import networkx as nx
 
@@ -50,10 +51,12 @@ from cmdb_graph.model import (
     Incident,
     Node,
     Registry,
+    SoftwareProduct,
     Window,
 )
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import MAX_PAGE_SIZE, Direction, GraphStore
+from impact.licences import LicencePosition, licence_position
 
 __all__ = ["Engine", "ProposedChange", "list_all"]
 
@@ -343,6 +346,31 @@ class Engine:
                 f"unknown report {name!r}; known: {', '.join(impact.REPORTS)}"
             )
         return impact.run_report(name, self.quality_input(now=now, options=options))
+
+    def licence_position(self, *, as_of: date | None = None) -> LicencePosition:
+        """Entitled seats against installations per software product.
+
+        Reads every ``HAS_INSTALLED`` relationship (``(:CI)-[:HAS_INSTALLED]->
+        (:SoftwareProduct)``), every entitlement and every software product, and counts them
+        with :func:`impact.licences.licence_position`.
+
+        Parameters
+        ----------
+        as_of : date, optional
+            Entitlements that expired before this day no longer count (``None``: expiry is
+            ignored).
+
+        Returns
+        -------
+        LicencePosition
+            Per product positions, the over- and under-licensed products and the entitlements
+            that name no product.
+        """
+        installations = self.store.relationships(rel_types=["HAS_INSTALLED"])
+        ents = [n for n in list_all(self.store, "Entitlement") if isinstance(n, Entitlement)]
+        products = [n for n in list_all(self.store, "SoftwareProduct")
+                    if isinstance(n, SoftwareProduct)]
+        return licence_position(installations, ents, products, as_of=as_of)
 
     def neighbourhood(
         self,

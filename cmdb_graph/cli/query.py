@@ -1,5 +1,5 @@
-"""``cmdb-graph impact | conflicts | route | orphans | map | export``: impact questions and
-exports on the configured store, as readable tables or ``--json``.
+"""``cmdb-graph impact | conflicts | route | orphans | licences | map | export``: impact questions
+and exports on the configured store, as readable tables or ``--json``.
 
 Every command opens the store that the settings name (``CMDB_STORE``, ``CMDB_NEO4J_URI``,
 ``CMDB_SNAPSHOT_PATH`` or ``--snapshot``) and answers with the same
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 import impact
+import impact.licences
 from cmdb_graph.api.engine import Engine, ProposedChange
 from cmdb_graph.cli import app
 from cmdb_graph.errors import CmdbError
@@ -35,6 +36,7 @@ __all__ = [
     "conflicts",
     "export",
     "impact_command",
+    "licences",
     "map_command",
     "orphans",
     "render_dot",
@@ -279,6 +281,55 @@ def orphans(
         if r.count > limit:
             table.add_row("...", "", "", f"{r.count - limit} more (--limit, --json)")
         out.print(table)
+
+
+# -- licences -----------------------------------------------------------------------------
+
+
+@app.command()
+def licences(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Expired entitlements stop counting (default: today, UTC)."),
+    ] = None,
+    problems: Annotated[
+        bool, typer.Option("--problems", help="Only over- and under-licensed products.")
+    ] = False,
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """Licence position: entitled seats against installations per software product."""
+    if as_of is None:
+        day = datetime.now(UTC).date()
+    else:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            err.print(f"[red]error:[/red] --as-of: not an ISO 8601 date: {as_of!r}")
+            raise typer.Exit(2) from None
+    with _engine(snapshot) as engine:
+        result = _ask(lambda: engine.licence_position(as_of=day))
+    if as_json:
+        _dump(result)
+        return
+    rows = [p for p in result.products
+            if not problems or p.status is not impact.licences.LicenceStatus.COMPLIANT]
+    table = Table(title=f"Licence position on {day.isoformat()}: {len(result.products)} "
+                        f"product(s), {len(result.under_licensed)} under-licensed, "
+                        f"{len(result.over_licensed)} over-licensed")
+    table.add_column("product (vendor)", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for col in ("seats", "inst.", "short", "unused"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("expired", overflow="fold")
+    for p in rows:
+        table.add_row(p.name + (f" ({p.vendor})" if p.vendor else ""), p.status.value,
+                      str(p.entitled_seats), str(p.installations), str(p.shortfall),
+                      str(p.unused_seats), ", ".join(p.expired_entitlements))
+    out.print(table)
+    if result.unattributed_entitlements:
+        out.print("entitlements naming no product: "
+                  + ", ".join(result.unattributed_entitlements))
 
 
 # -- map ----------------------------------------------------------------------------------

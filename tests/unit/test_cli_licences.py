@@ -1,0 +1,69 @@
+"""``cmdb-graph licences``: the licence position of a snapshot, as a table or ``--json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cmdb_graph.cli import _register, app
+from cmdb_graph.store.memory import MemoryStore
+from tests.contract.test_licence_position import seed
+
+_register()
+
+
+@pytest.fixture
+def snapshot(tmp_path: Path) -> Path:
+    path = tmp_path / "estate.snapshot"
+    store = MemoryStore(snapshot_path=path)
+    store.apply(seed())
+    store.close()
+    return path
+
+
+def test_licences_json_gives_the_position(snapshot: Path) -> None:
+    # Act
+    result = CliRunner().invoke(app, ["licences", "--as-of", "2026-01-15", "--json",
+                                      "--snapshot", str(snapshot)])
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["as_of"] == "2026-01-15"
+    assert [(p["product_id"], p["shortfall"]) for p in out["under_licensed"]] == [
+        ("editor", 1), ("viewer", 1)
+    ]
+    assert [(p["product_id"], p["unused_seats"]) for p in out["over_licensed"]] == [
+        ("db", 3), ("ghost", 1)
+    ]
+    assert out["unattributed_entitlements"] == ["E-none"]
+
+
+def test_licences_table_with_problems_only(snapshot: Path) -> None:
+    # Act
+    result = CliRunner().invoke(app, ["licences", "--as-of", "2026-01-15", "--problems",
+                                      "--snapshot", str(snapshot)])
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "5 product(s), 2 under-licensed, 2 over-licensed" in out
+    cells = {tuple(c.strip() for c in line.split("│")[1:-1]) for line in out.splitlines()
+             if line.startswith("│")}
+    assert ("Editor (Acme)", "under_licensed", "2", "3", "1", "0", "") in cells
+    assert ("Database (Dbco)", "over_licensed", "5", "2", "0", "3", "E-db0") in cells
+    assert "Idle tool" not in out  # compliant: left out with --problems
+    assert "entitlements naming no product: E-none" in out
+
+
+def test_licences_rejects_a_bad_day(snapshot: Path) -> None:
+    # Act
+    result = CliRunner().invoke(app, ["licences", "--as-of", "15/01/2026", "--snapshot",
+                                      str(snapshot)])
+
+    # Assert
+    assert result.exit_code == 2
+    assert "--as-of: not an ISO 8601 date" in result.output
