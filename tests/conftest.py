@@ -40,10 +40,10 @@ def _neo4j_session_store() -> Iterator[GraphStore]:
         if os.environ.get("CMDB_REQUIRE_NEO4J") == "1":
             pytest.fail(f"{message}, and CMDB_REQUIRE_NEO4J=1 requires a server", pytrace=False)
         pytest.skip(message)
-    from cmdb_graph.store.neo4j import Neo4jStore
     from pydantic import SecretStr
 
     from cmdb_graph.settings import Settings
+    from cmdb_graph.store.neo4j import Neo4jStore
 
     settings = Settings(
         store="neo4j",

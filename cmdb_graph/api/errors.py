@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 
 from cmdb_graph.errors import CmdbError
 
@@ -33,8 +34,12 @@ class PublicError(Exception):
 
 
 def should_mask(error: object) -> bool:
-    """Mask every error except our own public ones and GraphQL validation errors."""
+    """Mask every error except our own public ones and the client's own query errors.
+
+    Syntax, validation and variable-coercion errors (e.g. an unknown input field) describe
+    the request, not the server, so they pass through; anything else unexpected is masked.
+    """
     original = getattr(error, "original_error", None)
-    if original is None:
-        return False  # validation / syntax errors: the client's own query
+    if original is None or isinstance(original, GraphQLError):
+        return False
     return not isinstance(original, PublicError | CmdbError)

@@ -127,6 +127,11 @@ class CIRefInput:
     identifiers: IdentifiersInput | None = strawberry.field(
         default=None, description="Identifiers, resolved with the identification rules."
     )
+    source: str | None = strawberry.field(
+        default=None,
+        description="Data source whose key `identifiers.nativeKey` is (default: itsm, the "
+        "sending ITSM tool), e.g. itop for a CI imported from iTop.",
+    )
 
 
 @strawberry.input(description="A configuration item as the sending source sees it.")
@@ -418,7 +423,7 @@ def resolve_ref(store: GraphStore, ref: CIRefInput, source: str, field: str) -> 
     if ref.identifiers is None:
         raise InvalidRecordError("give ciId or identifiers", field=field)
     ids = ref.identifiers.to_model()
-    keys = RecordKeys.of(ids, source)
+    keys = RecordKeys.of(ids, ref.source or source)
     lookup: dict[str, str] = {}
     for name, value in (("native_keys", keys.native_key), ("serial_number", ids.serial_number),
                         ("asset_tag", ids.asset_tag), ("cloud_id", ids.cloud_id),

@@ -30,9 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql.execution.values import get_variable_values
-
-from cmdb_graph.api.schema import build_schema
 from graphql import (
     DocumentNode,
     GraphQLSchema,
@@ -40,6 +37,9 @@ from graphql import (
     parse,
     validate,
 )
+from graphql.execution.values import get_variable_values
+
+from cmdb_graph.api.schema import build_schema
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "integrations"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cmdb_graph.api.schema import build_schema, export_sdl
 from graphql import parse, validate
+
+from cmdb_graph.api.schema import build_schema, export_sdl
 
 GRAPHQL = Path(__file__).resolve().parents[2] / "graphql"
 
