@@ -84,7 +84,15 @@ def _say(text: str) -> None:
     out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _report(store: MemoryStore, index: CIIndex, settings: Settings, size: int, seed: int) -> None:
+def _report(
+    store: MemoryStore,
+    index: CIIndex,
+    settings: Settings,
+    size: int,
+    seed: int,
+    *,
+    serving: bool = False,
+) -> None:
     snapshot = settings.snapshot_path
     counts = store.counts()
     table = Table(title=f"Synthetic estate: {size} CIs, seed {seed}")
@@ -103,8 +111,11 @@ def _report(store: MemoryStore, index: CIIndex, settings: Settings, size: int, s
     db = index.payments_database
     _say(f"Snapshot written to {snapshot}.")
     url = f"http://{settings.host}:{settings.port}/graphql"
-    out.print(f"\n[bold]Next[/bold]: serve it, then open {url}", highlight=False)
-    _say(f"  cmdb-graph serve --snapshot {snapshot}")
+    if serving:
+        out.print(f"\n[bold]Serving[/bold] it now: open {url} (Ctrl-C stops)", highlight=False)
+    else:
+        out.print(f"\n[bold]Next[/bold]: serve it, then open {url}", highlight=False)
+        _say(f"  cmdb-graph serve --snapshot {snapshot}")
     _say(f"Blast radius of the core switch {index.name_of(core)} ({core}):")
     _say(
         f'  query {{ changeImpact(ciIds: ["{core}"], servicesOnly: true) {{ __typename '
@@ -167,7 +178,7 @@ def demo(
     except (CmdbError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    _report(store, index, settings, size, seed)
+    _report(store, index, settings, size, seed, serving=serve)
     if serve:
         from cmdb_graph.cli.serve import run_server
 
