@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 
 from cmdb_graph.errors import CmdbError
 
-__all__ = ["PublicError", "UserError", "should_mask", "user_error"]
+__all__ = ["ErrorCodes", "PublicError", "UserError", "should_mask", "user_error"]
 
 
 @strawberry.type(description="An expected failure: bad input, not found, over a limit, forbidden.")
@@ -43,3 +46,20 @@ def should_mask(error: object) -> bool:
     if original is None or isinstance(original, GraphQLError):
         return False
     return not isinstance(original, PublicError | CmdbError)
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every GraphQL error raised from one of our own errors its ``code`` extension.
+
+    Resolvers that raise :class:`PublicError` set the code themselves; an error of ours raised
+    elsewhere (a DataLoader's store call, a nested field) reaches the client unmasked (see
+    :func:`should_mask`) and gets the same ``{"code": ...}`` here.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or ():
+            if isinstance(error, GraphQLError) and isinstance(error.original_error, CmdbError):
+                error.extensions = {**(error.extensions or {}),
+                                    "code": error.original_error.code}

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 
-from cmdb_graph.api.errors import should_mask
+from cmdb_graph.api.errors import ErrorCodes, should_mask
 from cmdb_graph.api.queries import EntityQuery
 from cmdb_graph.settings import Settings
 
@@ -40,7 +40,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The GraphQL schema with the query limits of ``settings``.
 
     Limits: query depth (``max_query_depth``), aliases (``max_aliases``) and tokens
-    (``max_tokens``); unexpected errors are masked as "Unexpected error.".
+    (``max_tokens``); unexpected errors are masked as "Unexpected error.", our own keep their
+    message and carry ``extensions.code``.
     """
     s = settings or Settings()
     queries, mutations = _parts()
@@ -55,6 +56,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaxAliasesLimiter(max_alias_count=s.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=s.max_tokens),
             lambda: MaskErrors(should_mask_error=should_mask),
+            ErrorCodes,
         ],
     )
 

@@ -1,0 +1,142 @@
+"""Errors through the GraphQL schema: an unexpected error inside a resolver is masked as
+"Unexpected error." (no library message, no code), while our own ``CmdbError`` comes through
+with its message and code, on real failures of real stores (nothing of ours is mocked).
+
+Real failures used:
+
+* a lone UTF-16 surrogate in a string argument, which no UTF-8 encoder takes: the Neo4j
+  driver's packer raises ``UnicodeEncodeError`` when it sends the parameter, and the embedded
+  path raises it when ``importRun`` writes inline content to a file;
+* a Neo4j store whose driver was closed: the store wraps the driver's error as
+  ``StoreError`` (code ``STORE_ERROR``);
+* an embedded store with ``autosave`` whose snapshot folder is a regular file: saving fails
+  with ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from cmdb_graph.api.auth import Principal
+from cmdb_graph.api.context import AppState, Context
+from cmdb_graph.api.schema import build_schema
+from cmdb_graph.model import Registry
+from cmdb_graph.settings import Role, Settings
+from cmdb_graph.store.base import GraphStore
+from cmdb_graph.store.memory import MemoryStore
+
+LONE_SURROGATE = "\ud800"
+MASKED = "Unexpected error."
+
+
+def execute(store: GraphStore, query: str, variables: dict[str, Any],
+            role: Role = Role.READER) -> Any:
+    state = AppState(settings=Settings(), registry=store.registry, store=store)
+    ctx = Context(state, Principal("test", role))
+    return asyncio.run(build_schema().execute(query, variable_values=variables,
+                                              context_value=ctx))
+
+
+def neo4j_settings() -> Settings:
+    return Settings(
+        store="neo4j",
+        neo4j_uri=os.environ["NEO4J_URI"],
+        neo4j_user=os.environ.get("NEO4J_USER", "neo4j"),
+        neo4j_password=SecretStr(os.environ.get("NEO4J_PASSWORD", "")),
+        neo4j_database=os.environ.get("NEO4J_DATABASE", "neo4j"),
+    )
+
+
+def assert_masked(result: Any) -> None:
+    assert result.errors is not None and len(result.errors) == 1
+    error = result.errors[0]
+    assert error.message == MASKED
+    assert not (error.extensions or {}).get("code")
+    assert "surrogate" not in str(error.formatted)
+
+
+# -- unexpected errors: masked ------------------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_unexpected_driver_error_in_a_query_is_masked(neo4j_store: GraphStore) -> None:
+    # Act: the driver cannot encode the parameter (not a Neo4j or driver error)
+    result = execute(neo4j_store, "query($id: ID!) { ci(ciId: $id) { ciId } }",
+                     {"id": LONE_SURROGATE})
+
+    # Assert
+    assert_masked(result)
+
+
+def test_unexpected_error_in_a_mutation_is_masked(memory_store: MemoryStore) -> None:
+    # Act: writing the inline content to a temporary file fails to encode it
+    result = execute(
+        memory_store,
+        "mutation($in: ImportRunInput!) { importRun(input: $in) { __typename } }",
+        {"in": {"kind": "nmap", "source": "nmap", "content": LONE_SURROGATE,
+                "filename": "scan.xml"}},
+        role=Role.ADMIN,
+    )
+
+    # Assert
+    assert_masked(result)
+
+
+# -- our own errors: message and code -----------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_store_error_of_a_closed_driver_comes_through_with_its_code(
+    neo4j_store: GraphStore,
+) -> None:
+    # Arrange: a second store on the same server, its driver closed
+    from cmdb_graph.store.neo4j import Neo4jStore
+
+    closed = Neo4jStore.from_settings(neo4j_settings(), registry=Registry())
+    closed.close()
+
+    # Act
+    listing = execute(closed, "{ cis(first: 5) { edges { node { ciId } } } }", {})
+    lookup = execute(closed, '{ ci(ciId: "x") { ciId } }', {})
+    analysis = execute(closed, '{ routeIncident(ciId: "x") { __typename '
+                               "... on UserError { code message } } }", {})
+
+    # Assert: errors raised in resolvers carry the code; analysis answers with a typed result
+    for result in (listing, lookup):
+        assert result.errors is not None and len(result.errors) == 1
+        error = result.errors[0]
+        assert error.message.startswith("Neo4j error: Driver closed")
+        assert (error.extensions or {}).get("code") == "STORE_ERROR"
+    assert analysis.errors is None
+    assert analysis.data["routeIncident"]["code"] == "STORE_ERROR"
+    assert "Driver closed" in analysis.data["routeIncident"]["message"]
+
+
+def test_store_error_of_a_failed_save_is_a_typed_result(tmp_path: Path) -> None:
+    # Arrange: the snapshot's folder is a regular file, so every save fails
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    store = MemoryStore(snapshot_path=blocker / "estate.snapshot", autosave=True)
+
+    # Act
+    result = execute(
+        store,
+        "mutation($in: CIUpsertInput!) { ciUpsert(input: $in) { __typename "
+        "... on UserError { code message } } }",
+        {"in": {"source": "api", "cis": [{"ciClass": "Server", "name": "srv-1",
+                                          "identifiers": {"serialNumber": "SN-1"}}]}},
+        role=Role.WRITER,
+    )
+
+    # Assert
+    assert result.errors is None
+    payload = result.data["ciUpsert"]
+    assert payload["__typename"] == "UserError"
+    assert payload["code"] == "STORE_ERROR"
+    assert "cannot write snapshot" in payload["message"]
