@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from xml.etree.ElementTree import Element, ParseError
@@ -39,6 +39,7 @@ __all__ = [
     "read_csv",
     "require",
     "checked_records",
+    "checked_build",
 ]
 
 #: Longest line (or CSV field) accepted, in bytes; longer input is refused as malformed.
@@ -295,4 +296,25 @@ def checked_records(path: Path, records: Iterable[Record]) -> list[Record]:
     except (TypeError, AttributeError) as exc:
         raise InvalidRecordError(
             f"a value has an unexpected type ({exc})", file=str(path)
+        ) from exc
+
+
+def checked_build(
+    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
+) -> list[Record]:
+    """``build(*args, **kwargs)``; a value the record models refuse becomes an
+    ``InvalidRecordError`` naming the file, the record (``where``) and the field.
+
+    Raises
+    ------
+    InvalidRecordError
+        From the pydantic ``ValidationError`` of one record.
+    """
+    try:
+        return build(*args, **kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRecordError(
+            f"invalid value: {first['msg']}", file=file, record=where, field=field
         ) from exc

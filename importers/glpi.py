@@ -61,13 +61,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
-
-from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
@@ -79,6 +77,7 @@ from cmdb_graph.model.records import (
     RelationshipRecord,
     SoftwareRecord,
 )
+from importers.base import checked_build as _checked
 from importers.base import load_json, parse_xml, require
 
 __all__ = ["GLPIInventoryImporter", "FusionInventoryXMLImporter", "normalise_mac"]
@@ -178,20 +177,6 @@ def _section(content: Mapping[str, Any], key: str) -> dict[str, Any]:
         value = value[0] if value else None
     return value if isinstance(value, dict) else {}
 
-
-def _checked(
-    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
-) -> list[Record]:
-    """``build(*args, **kwargs)``; a value the record models refuse becomes an
-    ``InvalidRecordError`` naming the file, record and field."""
-    try:
-        return build(*args, **kwargs)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidRecordError(
-            f"invalid value: {first['msg']}", file=file, record=where, field=field
-        ) from exc
 
 
 def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:

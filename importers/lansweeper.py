@@ -38,15 +38,14 @@ record: serial, barcode, purchase and warranty dates, state).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import LifecycleStage, Scalar
 from cmdb_graph.model.records import AssetRecord, CIRecord, Identifiers, Origin, Record
+from importers.base import checked_build as _checked
 from importers.base import load_json, require
 
 __all__ = ["LansweeperDataAPIImporter"]
@@ -103,20 +102,6 @@ def _section(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = item.get(key)
     return value if isinstance(value, Mapping) else {}
 
-
-def _checked(
-    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
-) -> list[Record]:
-    """``build(*args, **kwargs)``; a value the record models refuse becomes an
-    ``InvalidRecordError`` naming the file, record and field."""
-    try:
-        return build(*args, **kwargs)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidRecordError(
-            f"invalid value: {first['msg']}", file=file, record=where, field=field
-        ) from exc
 
 
 def _ci_class(asset_type: str | None, product_type: str | None, manufacturer: str | None,

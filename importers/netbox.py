@@ -46,11 +46,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
@@ -62,6 +60,7 @@ from cmdb_graph.model.records import (
     Record,
     RelationshipRecord,
 )
+from importers.base import checked_build as _checked
 from importers.base import load_json, require
 
 __all__ = ["NetBoxImporter", "device_key", "rack_key"]
@@ -189,20 +188,6 @@ def _termination_devices(cable: Mapping[str, Any], side: str) -> list[Mapping[st
             devices.append(device)
     return devices
 
-
-def _checked(
-    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
-) -> list[Record]:
-    """``build(*args, **kwargs)``; a value the record models refuse becomes an
-    ``InvalidRecordError`` naming the file, record and field."""
-    try:
-        return build(*args, **kwargs)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidRecordError(
-            f"invalid value: {first['msg']}", file=file, record=where, field=field
-        ) from exc
 
 
 def _role_class(slug: str | None, name: str | None) -> str:
