@@ -1,13 +1,15 @@
-"""Property check shared by the JSON importer tests: any value anywhere in a valid document
+"""Property check shared by the JSON and YAML importer tests: any value anywhere in a valid document
 gives records or one ``InvalidRecordError`` naming the file, never another exception."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
@@ -47,11 +49,27 @@ def replaced(node: Any, path: tuple[Any, ...], value: Any) -> Any:
 
 def check_mutant(importer: Importer, document: Any, data: st.DataObject) -> None:
     """Replace one value of ``document`` by arbitrary JSON and parse it with ``importer``."""
+    _check(importer, document, data, suffix=".json", dump=json.dumps)
+
+
+def check_yaml_mutant(importer: Importer, documents: list[Any], data: st.DataObject) -> None:
+    """Replace one value of a multi-document YAML file and parse it with ``importer``."""
+
+    def dump(mutant: Any) -> str:
+        return yaml.safe_dump_all(mutant if isinstance(mutant, list) else [mutant])
+
+    _check(importer, documents, data, suffix=".yaml", dump=dump)
+
+
+def _check(
+    importer: Importer, document: Any, data: st.DataObject, *, suffix: str,
+    dump: Callable[[Any], str],
+) -> None:
     path_in_doc = data.draw(st.sampled_from(json_paths(document)))
     mutant = replaced(document, path_in_doc, data.draw(JSON_VALUES))
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "mutant.json"
-        path.write_text(json.dumps(mutant), encoding="utf-8")
+        path = Path(tmp) / f"mutant{suffix}"
+        path.write_text(dump(mutant), encoding="utf-8")
         try:
             records = list(importer.parse(path))
         except InvalidRecordError as exc:

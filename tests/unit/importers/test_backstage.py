@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from cmdb_graph.model.records import (
 from importers import get_importer
 from importers.backstage import parse_entity_ref
 from tests.helpers.battery import run_battery
-from tests.unit.importers.json_fuzz import JSON_VALUES, json_paths, replaced
+from tests.unit.importers.json_fuzz import check_yaml_mutant
 
 REPO = Path(__file__).resolve().parents[3]
 REALDATA = REPO / ".." / "shared" / "realdata" / "backstage"
@@ -202,18 +201,6 @@ def test_bad_input_battery(tmp_path: Path) -> None:
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_any_value_anywhere_gives_records_or_one_clear_error(data: st.DataObject) -> None:
-    # Arrange: one value of a valid file replaced by arbitrary YAML-able data
+    # one value of a valid file replaced by arbitrary YAML-able data
     documents = list(yaml.safe_load_all(RELATIONS.read_text()))
-    at = data.draw(st.sampled_from(json_paths(documents)))
-    mutant = replaced(documents, at, data.draw(JSON_VALUES))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "mutant.yaml"
-        path.write_text(yaml.safe_dump_all(mutant if isinstance(mutant, list) else [mutant]))
-
-        # Act / Assert
-        try:
-            records = list(get_importer('backstage').parse(path))
-        except InvalidRecordError as exc:
-            assert str(path) in str(exc)
-        else:
-            assert all(r.origin.file == str(path) for r in records)
+    check_yaml_mutant(get_importer("backstage"), documents, data)
