@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+)
 from strawberry.tools import merge_types
 
 from cmdb_graph.api.errors import ErrorCodes, should_mask
@@ -52,6 +58,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=mutation,
         # factories: a fresh extension per request (instances are deprecated by strawberry)
         extensions=[
+            # parsed documents are shared across requests (an LRU of 256 query texts): ITSM
+            # tools send the same few operations over and over
+            lambda: ParserCache(maxsize=256),
             lambda: QueryDepthLimiter(max_depth=s.max_query_depth),
             lambda: MaxAliasesLimiter(max_alias_count=s.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=s.max_tokens),
