@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -17,11 +17,22 @@ from impact.results import (
     ChangeImpact,
     ConflictKind,
     ImpactedCI,
+    ImpactedCIs,
     ImpactStatus,
     ImpactSummary,
     RedundancyImpact,
 )
-from impact.topology import DEGRADED, DOWN, Propagation, Topology
+from impact.topology import (
+    DEGRADED,
+    DOWN,
+    NO_CRITICALITY,
+    OTHER_CRITICALITY,
+    UNKNOWN_CLASS,
+    BoolArray,
+    IntArray,
+    Propagation,
+    Topology,
+)
 from impact.windows import intervals_overlap, window_contains, window_overlaps
 
 __all__ = ["INACTIVE_CHANGE_STATES", "change_conflicts", "change_impact", "schedule_conflicts"]
@@ -36,27 +47,138 @@ def _explaining_paths(
     topo: Topology, prop: Propagation, targets: Iterable[int], per_ci: int
 ) -> dict[int, tuple[tuple[str, ...], ...]]:
     """Up to ``per_ci`` explaining paths (seed ... CI) for each target, shortest first."""
-    links = topo.explaining_inputs(prop)
-    memo: dict[int, list[tuple[str, ...]]] = {int(s): [(topo.ids[int(s)],)]
-                                               for s in prop.seeds.tolist()}
-    for target in targets:
-        stack = [target]
-        while stack:
-            node = stack[-1]
-            if node in memo:
+    paths = _Paths(topo, prop, per_ci, topo.explaining_inputs(prop))
+    return {t: paths.of(t) for t in targets}
+
+
+class _Paths:
+    """Explaining paths, computed on demand and memoised.
+
+    The paths of a CI are the ``per_ci`` first, by (length, lexicographic), of the paths of
+    its explaining inputs extended by the CI; a seed's only path is itself. The explaining
+    inputs of a CI are read per CI while few CIs were asked for, then for the whole closure
+    at once.
+    """
+
+    #: Per-CI lookups of explaining inputs before they are computed for the whole closure.
+    PER_CI = 256
+
+    def __init__(self, topo: Topology, prop: Propagation, per_ci: int,
+                 links: dict[int, list[int]] | None = None) -> None:
+        self.topo = topo
+        self.prop = prop
+        self.per_ci = per_ci
+        self.links = links
+        self.looked_up = 0
+        self.memo: dict[int, list[tuple[str, ...]]] = {
+            int(s): [(topo.ids[int(s)],)] for s in prop.seeds.tolist()
+        }
+
+    def _inputs(self, node: int) -> list[int]:
+        if self.links is None:
+            self.looked_up += 1
+            if self.looked_up > self.PER_CI:
+                self.links = self.topo.explaining_inputs(self.prop)
+            else:
+                pos = self.prop.positions(np.array([node], dtype=np.int64))
+                return self.topo.explaining_inputs(self.prop, pos).get(node, [])
+        return self.links.get(node, [])
+
+    def of(self, target: int) -> tuple[tuple[str, ...], ...]:
+        memo = self.memo
+        if target not in memo:
+            pending: dict[int, list[int]] = {}
+            stack = [target]
+            while stack:
+                node = stack[-1]
+                if node in memo:
+                    stack.pop()
+                    continue
+                preds = pending.get(node)
+                if preds is None:
+                    preds = pending[node] = self._inputs(node)
+                todo = [p for p in preds if p not in memo]
+                if todo:
+                    stack.extend(todo)
+                    continue
                 stack.pop()
-                continue
-            preds = links.get(node, [])
-            todo = [p for p in preds if p not in memo]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            name = topo.ids[node]
-            cands = [(*p, name) for pred in preds for p in memo[pred]]
-            cands.sort(key=lambda p: (len(p), p))
-            memo[node] = cands[:per_ci]
-    return {t: tuple(memo.get(t, ())) for t in targets}
+                name = self.topo.ids[node]
+                cands = [(*p, name) for pred in preds for p in memo[pred]]
+                cands.sort(key=lambda p: (len(p), p))
+                memo[node] = cands[: self.per_ci]
+        return tuple(memo[target])
+
+
+class _Impacted:
+    """The reported CIs of a change impact as arrays; builds :class:`ImpactedCI` on demand.
+
+    ``pos`` are positions in ``prop.nodes``, not yet in report order: the order (depth, then
+    ``ci_id``) is computed on first use (one ``lexsort`` over the reported CIs).
+    """
+
+    def __init__(self, graph: nx.MultiDiGraph, reg: Registry, topo: Topology,
+                 prop: Propagation, pos: IntArray, paths_per_ci: int) -> None:
+        self.graph = graph
+        self.reg = reg
+        self.topo = topo
+        self.prop = prop
+        self._pos = pos
+        self.paths_per_ci = paths_per_ci
+        self._order: IntArray | None = None
+        self._paths: _Paths | None = None
+
+    def __len__(self) -> int:
+        return int(self._pos.size)
+
+    def order(self) -> IntArray:
+        """Positions in ``prop.nodes`` of the reported CIs, in report order."""
+        if self._order is None:
+            pos = self._pos
+            rank = self.topo.id_rank()[self.prop.nodes[pos]]
+            self._order = pos[np.lexsort((rank, self.prop.depth[pos]))]
+        return self._order
+
+    def ci_ids(self) -> tuple[str, ...]:
+        ids = self.topo.ids
+        return tuple(ids[i] for i in self.prop.nodes[self.order()].tolist())
+
+    def statuses(self) -> dict[str, ImpactStatus]:
+        ids = self.topo.ids
+        pos = self._pos
+        return {ids[i]: _STATUS[s] for i, s in zip(self.prop.nodes[pos].tolist(),
+                                                    self.prop.status[pos].tolist(), strict=True)}
+
+    def _build(self, k: int, paths: _Paths | None) -> ImpactedCI:
+        i = int(self.prop.nodes[k])
+        ci = self.topo.ids[i]
+        data = self.graph.nodes[ci]
+        cls = str(data.get("ci_class") or "")
+        return ImpactedCI(
+            ci_id=ci,
+            name=str(data.get("name") or ci),
+            ci_class=cls,
+            kind=str(self.reg.kind_of(cls)),
+            status=_STATUS[int(self.prop.status[k])],
+            depth=int(self.prop.depth[k]),
+            business_criticality=data.get("business_criticality"),
+            paths=paths.of(i) if paths is not None else (),
+        )
+
+    def _path_finder(self, bulk: bool) -> _Paths | None:
+        if not self.paths_per_ci:
+            return None
+        if self._paths is None:
+            self._paths = _Paths(self.topo, self.prop, self.paths_per_ci)
+        if bulk and self._paths.links is None:
+            self._paths.links = self.topo.explaining_inputs(self.prop)
+        return self._paths
+
+    def item(self, k: int) -> ImpactedCI:
+        return self._build(int(self.order()[k]), self._path_finder(False))
+
+    def items(self) -> tuple[ImpactedCI, ...]:
+        paths = self._path_finder(True)
+        return tuple(self._build(k, paths) for k in self.order().tolist())
 
 
 def change_impact(
@@ -91,7 +213,8 @@ def change_impact(
     limits : ImpactLimits
         Server-side caps.
     topology : Topology, optional
-        A topology already built from ``graph``.
+        A topology already built from ``graph``. Its snapshot of the CI classes and business
+        criticality (see :class:`Topology`) is what the summary counts.
 
     Returns
     -------
@@ -106,6 +229,13 @@ def change_impact(
     TraversalLimitError
         ``depth_limit`` or ``paths_per_ci`` above the caps, or more CIs to report than
         ``limits.max_results``.
+
+    Notes
+    -----
+    The status of every CI in the closure, the summary, the redundancy impacts and the cycles
+    are computed by the call, over arrays. The items of ``impacted`` (an
+    :class:`~impact.results.ImpactedCIs`) and their explaining paths are built when they are
+    first read (all at once when many are read); they are the same as if built eagerly.
     """
     ids = require_cis(graph, changed)
     depth_cap = limits.check_depth(depth_limit)
@@ -117,47 +247,42 @@ def change_impact(
     depth = prop.depth
     truncated = bool((depth > depth_cap).any())
     reported = np.flatnonzero((depth > 0) & (depth <= depth_cap))
+    codes, names = _classes(graph, topo, nodes[reported])
+    service = np.array([reg.is_service(c) for c in names], dtype=np.bool_)
     if services_only:
-        keep = [
-            k for k in reported.tolist()
-            if reg.is_service(str(attr(graph, topo.ids[int(nodes[k])], "ci_class", "")))
-        ]
-        reported = np.array(keep, dtype=np.int64)
+        keep = service[codes]
+        reported, codes = reported[keep], codes[keep]
     limits.check_results(int(reported.size))
-    rep_list = [(int(nodes[k]), int(k)) for k in reported.tolist()]
-    paths = (_explaining_paths(topo, prop, [i for i, _ in rep_list], paths_per_ci)
-             if paths_per_ci else {})
-    impacted: list[ImpactedCI] = []
-    nodes_view = graph.nodes
-    status_arr = prop.status
-    depth_arr = prop.depth
-    for i, k in rep_list:
-        ci = topo.ids[i]
-        data = nodes_view[ci]
-        cls = str(data.get("ci_class") or "")
-        impacted.append(
-            ImpactedCI(
-                ci_id=ci,
-                name=str(data.get("name") or ci),
-                ci_class=cls,
-                kind=str(reg.kind_of(cls)),
-                status=_STATUS[int(status_arr[k])],
-                depth=int(depth_arr[k]),
-                business_criticality=data.get("business_criticality"),
-                paths=paths.get(i, ()),
-            )
-        )
-    impacted.sort(key=lambda c: (c.depth, c.ci_id))
     redundancy = _redundancy_impacts(graph, topo, prop, depth_cap)
     return ChangeImpact(
         changed=tuple(ids),
-        impacted=tuple(impacted),
+        impacted=ImpactedCIs(source=_Impacted(graph, reg, topo, prop, reported, paths_per_ci)),
         redundancy=redundancy,
         cycles=tuple(tuple(c) for c in topo.cycles_among(nodes)),
-        summary=_summary(impacted, reg),
+        summary=_summary(graph, topo, prop, reported, codes, names, service),
         depth_limit=depth_cap,
         truncated=truncated,
     )
+
+
+def _classes(
+    graph: nx.MultiDiGraph, topo: Topology, idx: IntArray
+) -> tuple[IntArray, list[str]]:
+    """Class code of each CI of ``idx`` and the class names by code (the topology's snapshot;
+    the graph for CIs it has no class for)."""
+    codes = topo.class_code[idx].astype(np.int64)
+    names = list(topo.class_names)
+    unknown = np.flatnonzero(codes == UNKNOWN_CLASS)
+    if unknown.size:
+        extra = {name: k for k, name in enumerate(names)}
+        for u, i in zip(unknown.tolist(), idx[unknown].tolist(), strict=True):
+            name = str(attr(graph, topo.ids[i], "ci_class", "") or "")
+            code = extra.get(name)
+            if code is None:
+                code = extra[name] = len(names)
+                names.append(name)
+            codes[u] = code
+    return codes, names
 
 
 def _redundancy_impacts(
@@ -188,27 +313,57 @@ def _redundancy_impacts(
     return tuple(sorted(out, key=lambda r: r.ci_id))
 
 
-def _summary(impacted: Sequence[ImpactedCI], reg: Registry) -> ImpactSummary:
-    by_status = Counter(str(c.status) for c in impacted)
-    by_class = Counter(c.ci_class for c in impacted)
-    services = [c for c in impacted if reg.is_service(c.ci_class)]
-    ranked = sorted(
-        services,
-        key=lambda c: (
-            c.business_criticality if c.business_criticality is not None else 99,
-            0 if c.status is ImpactStatus.DOWN else 1,
-            c.ci_id,
-        ),
-    )
-    top = ranked[0] if ranked else None
+def _summary(
+    graph: nx.MultiDiGraph,
+    topo: Topology,
+    prop: Propagation,
+    reported: IntArray,
+    codes: IntArray,
+    names: list[str],
+    service: BoolArray,
+) -> ImpactSummary:
+    """Counts over the reported CIs (positions in ``prop.nodes``), computed over arrays."""
+    status = prop.status[reported]
+    n_down = int(np.count_nonzero(status == DOWN))
+    counts = {str(ImpactStatus.DOWN): n_down,
+              str(ImpactStatus.DEGRADED): int(reported.size) - n_down}
+    per_class = np.bincount(codes, minlength=len(names))
+    by_class = {names[c]: int(per_class[c]) for c in np.flatnonzero(per_class).tolist()}
+    is_service = service[codes]
+    svc = reported[is_service]
+    top: str | None = None
+    level: int | None = None
+    if svc.size:
+        idx = prop.nodes[svc]
+        crit = topo.criticality[idx].astype(np.int64)
+        other = crit == OTHER_CRITICALITY
+        if other.any():  # not a small integer: take the graph's value as it is
+            ranked = min(
+                (_crit_key(attr(graph, topo.ids[i], "business_criticality")),
+                 0 if s == DOWN else 1, topo.ids[i])
+                for i, s in zip(idx.tolist(), prop.status[svc].tolist(), strict=True)
+            )
+            top = ranked[2]
+            level = attr(graph, top, "business_criticality")
+        else:
+            key = np.where(crit == NO_CRITICALITY, 99, crit) * 2 + (prop.status[svc] != DOWN)
+            best = np.flatnonzero(key == key.min())
+            k = min(best.tolist(), key=lambda b: topo.ids[int(idx[b])])
+            top = topo.ids[int(idx[k])]
+            c = int(crit[k])
+            level = None if c == NO_CRITICALITY else c
     return ImpactSummary(
-        total=len(impacted),
-        by_status=dict(sorted(by_status.items())),
+        total=int(reported.size),
+        by_status={k: v for k, v in sorted(counts.items()) if v},
         by_class=dict(sorted(by_class.items())),
-        services_hit=len(services),
-        most_critical_service=top.ci_id if top else None,
-        most_critical_level=top.business_criticality if top else None,
+        services_hit=int(svc.size),
+        most_critical_service=top,
+        most_critical_level=level,
     )
+
+
+def _crit_key(value: Any) -> Any:
+    return value if value is not None else 99
 
 
 # -- conflicts ----------------------------------------------------------------------------

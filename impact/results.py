@@ -7,9 +7,13 @@ store extracted the graph.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
+from typing import Any, Protocol, overload
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter
+from pydantic_core import core_schema
 
 __all__ = [
     "ChangeConflict",
@@ -19,6 +23,8 @@ __all__ = [
     "ImpactStatus",
     "ImpactSummary",
     "ImpactedCI",
+    "ImpactedCIs",
+    "ImpactedSource",
     "Neighbourhood",
     "NodeRef",
     "PathsResult",
@@ -106,6 +112,195 @@ class ImpactedCI(_Frozen):
     paths: tuple[tuple[str, ...], ...] = ()
 
 
+class ImpactedSource(Protocol):
+    """What an :class:`ImpactedCIs` reads its items from (implemented by the impact engine).
+
+    ``ci_ids`` and ``statuses`` are cheap (no item is built); ``item`` builds one item,
+    ``items`` every item at once (faster per item than ``item`` for many).
+    """
+
+    def __len__(self) -> int: ...
+
+    def ci_ids(self) -> tuple[str, ...]: ...
+
+    def statuses(self) -> dict[str, ImpactStatus]: ...
+
+    def item(self, k: int) -> ImpactedCI: ...
+
+    def items(self) -> tuple[ImpactedCI, ...]: ...
+
+
+class _Materialised:
+    """An :class:`ImpactedSource` over items already built."""
+
+    def __init__(self, items: tuple[ImpactedCI, ...]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def ci_ids(self) -> tuple[str, ...]:
+        return tuple(c.ci_id for c in self._items)
+
+    def statuses(self) -> dict[str, ImpactStatus]:
+        return {c.ci_id: c.status for c in self._items}
+
+    def item(self, k: int) -> ImpactedCI:
+        return self._items[k]
+
+    def items(self) -> tuple[ImpactedCI, ...]:
+        return self._items
+
+
+#: Beyond this many items built one by one, an :class:`ImpactedCIs` builds them all at once.
+_BULK_AFTER = 64
+
+_ITEMS = TypeAdapter(tuple[ImpactedCI, ...])
+
+
+class ImpactedCIs(Sequence[ImpactedCI]):
+    """An immutable sequence of :class:`ImpactedCI` whose items are built when first read.
+
+    It behaves as the tuple of its items: ``len``, indexing (negative too), slicing (gives a
+    tuple), iteration, ``in``, and equality with another ``ImpactedCIs`` or with a tuple or
+    list of the same items. An impact result over a large closure keeps the statuses as arrays
+    and builds an item (with its explaining paths) only when it is read; reading many items
+    builds them all in one pass. :meth:`ci_ids` and :meth:`status_of` answer without building
+    items. Safe to read from several threads.
+
+    Parameters
+    ----------
+    items : iterable of ImpactedCI, optional
+        The items, already built.
+    source : ImpactedSource, optional
+        Where to build them from, instead (keyword only).
+    """
+
+    __slots__ = ("_built", "_count", "_done", "_lock", "_source", "_statuses")
+
+    def __init__(
+        self, items: Iterable[ImpactedCI] = (), *, source: ImpactedSource | None = None
+    ) -> None:
+        self._source: ImpactedSource = source if source is not None else _Materialised(
+            tuple(items))
+        self._built: dict[int, ImpactedCI] = {}
+        self._done: tuple[ImpactedCI, ...] | None = (
+            self._source.items() if isinstance(self._source, _Materialised) else None)
+        self._statuses: dict[str, ImpactStatus] | None = None
+        self._count = 0
+        self._lock = threading.Lock()
+
+    # -- cheap accessors ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def ci_ids(self) -> tuple[str, ...]:
+        """The ``ci_id`` of every item, in order (builds no item)."""
+        return self._source.ci_ids()
+
+    def status_of(self, ci_id: str) -> ImpactStatus | None:
+        """The status of an item by ``ci_id``; ``None`` when it is not in the sequence."""
+        if self._statuses is None:
+            self._statuses = self._source.statuses()
+        return self._statuses.get(ci_id)
+
+    # -- items ----------------------------------------------------------------------------
+    def _all(self) -> tuple[ImpactedCI, ...]:
+        done = self._done
+        if done is None:
+            with self._lock:
+                if self._done is None:
+                    self._done = self._source.items()
+                done = self._done
+        return done
+
+    def _one(self, k: int) -> ImpactedCI:
+        if self._done is not None:
+            return self._done[k]
+        with self._lock:
+            if self._done is not None:
+                return self._done[k]
+            item = self._built.get(k)
+            if item is None:
+                item = self._source.item(k)
+                self._built[k] = item
+                self._count += 1
+            return item
+
+    @overload
+    def __getitem__(self, index: int) -> ImpactedCI: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ImpactedCI, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> ImpactedCI | tuple[ImpactedCI, ...]:
+        n = len(self)
+        if isinstance(index, slice):
+            ks = range(*index.indices(n))
+            if self._done is not None or len(ks) + self._count > _BULK_AFTER:
+                return self._all()[index]
+            return tuple(self._one(k) for k in ks)
+        k = index.__index__()
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError("ImpactedCIs index out of range")
+        if self._done is None and self._count >= _BULK_AFTER:
+            return self._all()[k]
+        return self._one(k)
+
+    def __iter__(self) -> Iterator[ImpactedCI]:
+        return iter(self._all())
+
+    def __reversed__(self) -> Iterator[ImpactedCI]:
+        return reversed(self._all())
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, ImpactedCI) or self.status_of(value.ci_id) is None:
+            return False
+        return value in self._all()
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if isinstance(other, ImpactedCIs):
+            if len(self) != len(other) or self.ci_ids() != other.ci_ids():
+                return False
+            return self._all() == other._all()
+        if isinstance(other, tuple | list):
+            return len(self) == len(other) and self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"ImpactedCIs(<{len(self)} items>)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ImpactedCIs, (self._all(),))
+
+    # -- pydantic -------------------------------------------------------------------------
+    @classmethod
+    def _coerce(cls, value: Any) -> ImpactedCIs:
+        if isinstance(value, ImpactedCIs):
+            return value
+        return cls(_ITEMS.validate_python(value))
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        items = handler.generate_schema(tuple[ImpactedCI, ...])
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.no_info_after_validator_function(cls._coerce, items),
+            python_schema=core_schema.no_info_plain_validator_function(cls._coerce),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda v: v._all(), return_schema=items
+            ),
+        )
+
+
 class RedundancyImpact(_Frozen):
     """A CI with a redundancy rule that lost headroom.
 
@@ -157,8 +352,9 @@ class ChangeImpact(_Frozen):
     ----------
     changed : tuple of str
         CIs under change (sorted); they are down and are not repeated in ``impacted``.
-    impacted : tuple of ImpactedCI
-        Sorted by depth, then ``ci_id``.
+    impacted : ImpactedCIs
+        Sorted by depth, then ``ci_id``: a sequence that behaves as a tuple of
+        :class:`ImpactedCI` (equal to one), whose items and their paths are built when read.
     redundancy : tuple of RedundancyImpact
         Groups that lost headroom, sorted by ``ci_id``.
     cycles : tuple of tuple of str
@@ -171,12 +367,25 @@ class ChangeImpact(_Frozen):
     """
 
     changed: tuple[str, ...]
-    impacted: tuple[ImpactedCI, ...]
+    impacted: ImpactedCIs
     redundancy: tuple[RedundancyImpact, ...]
     cycles: tuple[tuple[str, ...], ...]
     summary: ImpactSummary
     depth_limit: int
     truncated: bool = False
+
+    def impacted_ids(self) -> tuple[str, ...]:
+        """``ci_id`` of the impacted CIs, in the order of ``impacted`` (builds no item)."""
+        return self.impacted.ci_ids()
+
+    def status_of(self, ci_id: str) -> ImpactStatus | None:
+        """Status of a changed (down) or reported impacted CI; ``None`` for any other CI.
+
+        Builds no item of ``impacted``.
+        """
+        if ci_id in self.changed:
+            return ImpactStatus.DOWN
+        return self.impacted.status_of(ci_id)
 
 
 class ConflictKind(StrEnum):

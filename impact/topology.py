@@ -51,7 +51,10 @@ from cmdb_graph.model import ImpactDirection, Registry
 __all__ = [
     "DEGRADED",
     "DOWN",
+    "NO_CRITICALITY",
     "OPERATIONAL",
+    "OTHER_CRITICALITY",
+    "UNKNOWN_CLASS",
     "Propagation",
     "Topology",
     "parse_redundancy",
@@ -66,6 +69,13 @@ BoolArray = npt.NDArray[np.bool_]
 OPERATIONAL = 0
 DEGRADED = 1
 DOWN = 2
+
+#: ``Topology.class_code`` of a CI whose class was not given.
+UNKNOWN_CLASS = -1
+#: ``Topology.criticality`` of a CI without business criticality.
+NO_CRITICALITY = -1
+#: ``Topology.criticality`` of a CI whose criticality is not an integer from 0 to 100.
+OTHER_CRITICALITY = -2
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _GENERATIONS = itertools.count()
@@ -254,6 +264,11 @@ class Topology:
         Whether each edge is a required (not optional) dependency.
     rules : mapping of str to str, optional
         Redundancy rule by ``ci_id`` (``"all"``, ``"k"``, ``"k%"``).
+    classes : mapping of str to str, optional
+        CI class by ``ci_id`` (CIs left out have no known class: readers fall back to the
+        graph for them).
+    criticality : mapping of str to int, optional
+        Business criticality by ``ci_id`` (CIs left out: none).
 
     Attributes
     ----------
@@ -278,6 +293,21 @@ class Topology:
     self_loops : frozenset of str
         CIs with an impact relationship to themselves (cycles of length one; not stored as
         edges, they cannot change a status).
+    class_names : list of str
+        The distinct CI classes seen, by class code.
+    class_code : ndarray of int32
+        Class code of each CI (index into ``class_names``); :data:`UNKNOWN_CLASS` when the
+        class was not given (read it from the graph).
+    criticality : ndarray of int8
+        Business criticality of each CI; :data:`NO_CRITICALITY` for none,
+        :data:`OTHER_CRITICALITY` for a value that is not an integer from 0 to 100 (read it
+        from the graph).
+
+    Notes
+    -----
+    ``ci_class`` and ``business_criticality`` are a snapshot of the node attributes, like the
+    redundancy rules: a store that keeps a topology warm applies class and criticality changes
+    with :meth:`set_attributes` (the impact summaries read them from here, not from the graph).
     """
 
     def __init__(
@@ -287,6 +317,8 @@ class Topology:
         dst: Iterable[int] | IntArray,
         required: Iterable[bool] | BoolArray,
         rules: Mapping[str, str] | None = None,
+        classes: Mapping[str, str] | None = None,
+        criticality: Mapping[str, Any] | None = None,
     ) -> None:
         self.ids: list[str] = list(ids)
         self.index: dict[str, int] = {ci: i for i, ci in enumerate(self.ids)}
@@ -302,6 +334,12 @@ class Topology:
         if not (self._src.shape == self._dst.shape == self._req.shape):
             raise ValueError("src, dst and required must have the same length")
         self.rules: dict[str, str] = dict(rules or {})
+        self.class_names: list[str] = []
+        self._class_of_name: dict[str, int] = {}
+        self.class_code = np.full(len(self.ids), UNKNOWN_CLASS, dtype=np.int32)
+        self.criticality = np.full(len(self.ids), NO_CRITICALITY, dtype=np.int8)
+        self._rank: npt.NDArray[np.int32] | None = None
+        self._set_attributes(classes or {}, criticality or {})
         self._local = _Scratch()
         self._dirty = True
         self._build()
@@ -362,19 +400,86 @@ class Topology:
             for ci, rule in graph.nodes(data="redundancy", default=None)
             if rule not in (None, "")
         }
+        classes = {ci: str(c or "") for ci, c in graph.nodes(data="ci_class", default="")}
+        crit = {
+            ci: c for ci, c in graph.nodes(data="business_criticality", default=None)
+            if c is not None
+        }
         return cls(ids, np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
-                   np.array(req, dtype=np.bool_), rules)
+                   np.array(req, dtype=np.bool_), rules, classes, crit)
 
     # -- incremental maintenance ------------------------------------------------------------
-    def add_nodes(self, ci_ids: Iterable[str], rules: Mapping[str, str] | None = None) -> None:
-        """Append CIs (ids already present are ignored) and set their redundancy rules."""
+    def add_nodes(
+        self,
+        ci_ids: Iterable[str],
+        rules: Mapping[str, str] | None = None,
+        classes: Mapping[str, str] | None = None,
+        criticality: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append CIs (ids already present are ignored) and set their redundancy rules, CI
+        classes and business criticality (see :meth:`set_attributes`)."""
+        before = len(self.ids)
         for ci in ci_ids:
             if ci not in self.index:
                 self.index[ci] = len(self.ids)
                 self.ids.append(ci)
+        grown = len(self.ids) - before
+        if grown:
+            self.class_code = np.concatenate(
+                [self.class_code, np.full(grown, UNKNOWN_CLASS, dtype=np.int32)])
+            self.criticality = np.concatenate(
+                [self.criticality, np.full(grown, NO_CRITICALITY, dtype=np.int8)])
+            self._rank = None
         if rules:
             self.rules.update(rules)
+        self._set_attributes(classes or {}, criticality or {})
         self._dirty = True
+
+    def set_attributes(
+        self,
+        ci_id: str,
+        *,
+        ci_class: str | None = None,
+        business_criticality: int | None = None,
+    ) -> None:
+        """Set the CI class and business criticality of a CI (``None``: class unknown, no
+        criticality), as the store sets its node attributes.
+
+        Raises
+        ------
+        CINotFoundError
+            Unknown CI.
+        """
+        i = int(self.indexes([ci_id])[0])
+        self.class_code[i] = UNKNOWN_CLASS
+        self.criticality[i] = NO_CRITICALITY
+        self._set_attributes({} if ci_class is None else {ci_id: ci_class},
+                             {} if business_criticality is None
+                             else {ci_id: business_criticality})
+
+    def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any]) -> None:
+        index = self.index
+        codes = self._class_of_name
+        for ci, cls in classes.items():
+            i = index.get(ci)
+            if i is None:
+                continue
+            name = str(cls or "")
+            code = codes.get(name)
+            if code is None:
+                code = codes[name] = len(self.class_names)
+                self.class_names.append(name)
+            self.class_code[i] = code
+        for ci, value in crit.items():
+            i = index.get(ci)
+            if i is None:
+                continue
+            if value is None:
+                self.criticality[i] = NO_CRITICALITY
+            elif type(value) is int and 0 <= value <= 100:
+                self.criticality[i] = value
+            else:
+                self.criticality[i] = OTHER_CRITICALITY
 
     def add_edges(self, edges: Iterable[tuple[str, str, bool]]) -> None:
         """Append impact edges ``(failing ci_id, impacted ci_id, required)``.
@@ -517,6 +622,18 @@ class Topology:
             raise CINotFoundError(f"unknown CI(s): {', '.join(sorted(missing)[:5])}")
         return np.fromiter((self.index[c] for c in ids), dtype=np.int64, count=len(ids))
 
+    def id_rank(self) -> npt.NDArray[np.int32]:
+        """Rank of each CI's ``ci_id`` in sorted order (``rank[i] < rank[j]`` iff
+        ``ids[i] < ids[j]``), computed once per set of CIs (``O(n log n)``)."""
+        rank = self._rank
+        if rank is None or rank.size != len(self.ids):
+            ids = self.ids
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            rank = np.empty(len(ids), dtype=np.int32)
+            rank[np.asarray(order, dtype=np.int64)] = np.arange(len(ids), dtype=np.int32)
+            self._rank = rank
+        return rank
+
     def has_rule(self, i: int) -> bool:
         """Whether CI ``i`` declares a redundancy rule."""
         self._ensure()
@@ -547,8 +664,8 @@ class Topology:
         found: list[list[str]] = []
         if not nodes.size:
             return found
-        labels = np.unique(self.scc_label[nodes])
-        labels = labels[self._cyclic_label[labels]]
+        labels = self.scc_label[nodes]
+        labels = np.unique(labels[self._cyclic_label[labels]])
         if labels.size:
             members = np.flatnonzero(np.isin(self.scc_label, labels))
             groups: dict[int, list[str]] = {}
@@ -757,7 +874,9 @@ class Topology:
                 count[c] = 0
         return Propagation(seeds, nodes, depth, node_status, node_round, node_inputs)
 
-    def explaining_inputs(self, prop: Propagation) -> dict[int, list[int]]:
+    def explaining_inputs(
+        self, prop: Propagation, owners: IntArray | None = None
+    ) -> dict[int, list[int]]:
         """For every reached CI except the seeds, the inputs that explain its status.
 
         A down CI is explained by its required inputs that went down in an earlier round; a
@@ -765,13 +884,25 @@ class Topology:
         from any reached CI always ends at a seed (the links strictly decrease the round, or
         the depth, so they form no cycle).
 
+        Parameters
+        ----------
+        prop : Propagation
+            A propagation over this topology.
+        owners : ndarray of int, optional
+            Positions in ``prop.nodes`` of the CIs to explain (default: every reached CI);
+            seeds among them are skipped.
+
         Returns
         -------
         dict of int to list of int
-            Sorted input indexes by CI index.
+            Sorted input indexes by CI index (CIs without explaining inputs are left out).
         """
         self._ensure()
-        owner_pos = np.flatnonzero(prop.depth > 0)
+        if owners is None:
+            owner_pos = np.flatnonzero(prop.depth > 0)
+        else:
+            owner_pos = np.asarray(owners, dtype=np.int64)
+            owner_pos = owner_pos[prop.depth[owner_pos] > 0]
         if not owner_pos.size:
             return {}
         targets = prop.nodes[owner_pos]
