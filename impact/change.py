@@ -21,6 +21,7 @@ from impact.results import (
     ImpactStatus,
     ImpactSummary,
     RedundancyImpact,
+    RedundancyImpacts,
 )
 from impact.topology import (
     DEGRADED,
@@ -253,7 +254,7 @@ def change_impact(
         keep = service[codes]
         reported, codes = reported[keep], codes[keep]
     limits.check_results(int(reported.size))
-    redundancy = _redundancy_impacts(graph, topo, prop, depth_cap)
+    redundancy = RedundancyImpacts(source=_Redundancy(graph, topo, prop, depth_cap))
     return ChangeImpact(
         changed=tuple(ids),
         impacted=ImpactedCIs(source=_Impacted(graph, reg, topo, prop, reported, paths_per_ci)),
@@ -285,32 +286,56 @@ def _classes(
     return codes, names
 
 
-def _redundancy_impacts(
-    graph: nx.MultiDiGraph, topo: Topology, prop: Propagation, depth_cap: int
-) -> tuple[RedundancyImpact, ...]:
-    nodes = prop.nodes
-    mask = topo.has_rule_mask[nodes] & (prop.down_inputs > 0)
-    mask &= (prop.depth > 0) & (prop.depth <= depth_cap)
-    out = []
-    for k in np.flatnonzero(mask).tolist():
-        i = int(nodes[k])
-        ci = topo.ids[i]
-        req = int(topo.required_inputs[i])
-        down = int(prop.down_inputs[k])
-        thr = int(topo.threshold[i])
-        out.append(
-            RedundancyImpact(
-                ci_id=ci,
-                name=str(attr(graph, ci, "name", ci)),
-                rule=topo.rules[ci],
-                required_inputs=req,
-                inputs_down=down,
-                threshold=thr,
-                headroom=req - down - thr,
-                status=_STATUS[int(prop.status[k])],
-            )
+class _Redundancy:
+    """The redundancy groups that lost headroom, as arrays sorted by ``ci_id``; builds
+    :class:`RedundancyImpact` on demand."""
+
+    def __init__(self, graph: nx.MultiDiGraph, topo: Topology, prop: Propagation,
+                 depth_cap: int) -> None:
+        nodes = prop.nodes
+        mask = topo.has_rule_mask[nodes] & (prop.down_inputs > 0)
+        mask &= (prop.depth > 0) & (prop.depth <= depth_cap)
+        pos = np.flatnonzero(mask)
+        idx = nodes[pos]
+        self.graph = graph
+        self.topo = topo
+        self.idx = idx
+        self.required = topo.required_inputs[idx]
+        self.down = prop.down_inputs[pos]
+        self.threshold = topo.threshold[idx]
+        self.headroom = self.required - self.down - self.threshold
+        self.status = prop.status[pos]
+        self._order: IntArray | None = None
+
+    def __len__(self) -> int:
+        return int(self.idx.size)
+
+    def order(self) -> IntArray:
+        """Positions in the arrays, by ``ci_id`` (sorted on first use)."""
+        if self._order is None:
+            self._order = np.argsort(self.topo.id_rank()[self.idx], kind="stable")
+        return self._order
+
+    def ci_ids(self) -> tuple[str, ...]:
+        ids = self.topo.ids
+        return tuple(ids[i] for i in self.idx[self.order()].tolist())
+
+    def item(self, k: int) -> RedundancyImpact:
+        j = int(self.order()[k])
+        ci = self.topo.ids[int(self.idx[j])]
+        return RedundancyImpact(
+            ci_id=ci,
+            name=str(attr(self.graph, ci, "name", ci)),
+            rule=self.topo.rules[ci],
+            required_inputs=int(self.required[j]),
+            inputs_down=int(self.down[j]),
+            threshold=int(self.threshold[j]),
+            headroom=int(self.headroom[j]),
+            status=_STATUS[int(self.status[j])],
         )
-    return tuple(sorted(out, key=lambda r: r.ci_id))
+
+    def items(self) -> tuple[RedundancyImpact, ...]:
+        return tuple(self.item(k) for k in range(len(self)))
 
 
 def _summary(
@@ -348,7 +373,7 @@ def _summary(
         else:
             key = np.where(crit == NO_CRITICALITY, 99, crit) * 2 + (prop.status[svc] != DOWN)
             best = np.flatnonzero(key == key.min())
-            k = min(best.tolist(), key=lambda b: topo.ids[int(idx[b])])
+            k = int(best[np.argmin(topo.id_rank()[idx[best]])])
             top = topo.ids[int(idx[k])]
             c = int(crit[k])
             level = None if c == NO_CRITICALITY else c

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
-from typing import Any, Protocol, overload
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter
 from pydantic_core import core_schema
@@ -25,6 +25,8 @@ __all__ = [
     "ImpactedCI",
     "ImpactedCIs",
     "ImpactedSource",
+    "ItemSource",
+    "LazyItems",
     "Neighbourhood",
     "NodeRef",
     "PathsResult",
@@ -33,6 +35,7 @@ __all__ = [
     "QualityFinding",
     "QualityReport",
     "RedundancyImpact",
+    "RedundancyImpacts",
     "Routing",
     "ServiceLayer",
     "ServiceMap",
@@ -112,85 +115,93 @@ class ImpactedCI(_Frozen):
     paths: tuple[tuple[str, ...], ...] = ()
 
 
-class ImpactedSource(Protocol):
-    """What an :class:`ImpactedCIs` reads its items from (implemented by the impact engine).
+T = TypeVar("T", bound=BaseModel)
+T_co = TypeVar("T_co", bound=BaseModel, covariant=True)
 
-    ``ci_ids`` and ``statuses`` are cheap (no item is built); ``item`` builds one item,
-    ``items`` every item at once (faster per item than ``item`` for many).
+
+class ItemSource(Protocol[T_co]):
+    """What a :class:`LazyItems` reads its items from (implemented by the impact engine).
+
+    ``ci_ids`` is cheap (no item is built); ``item`` builds one item, ``items`` every item at
+    once (faster per item than ``item`` when many are read).
     """
 
     def __len__(self) -> int: ...
 
     def ci_ids(self) -> tuple[str, ...]: ...
 
+    def item(self, k: int) -> T_co: ...
+
+    def items(self) -> tuple[T_co, ...]: ...
+
+
+class ImpactedSource(ItemSource["ImpactedCI"], Protocol):
+    """An :class:`ItemSource` of :class:`ImpactedCI` that also gives every status cheaply."""
+
     def statuses(self) -> dict[str, ImpactStatus]: ...
 
-    def item(self, k: int) -> ImpactedCI: ...
 
-    def items(self) -> tuple[ImpactedCI, ...]: ...
+class _Materialised(Generic[T]):
+    """An item source over items already built."""
 
-
-class _Materialised:
-    """An :class:`ImpactedSource` over items already built."""
-
-    def __init__(self, items: tuple[ImpactedCI, ...]) -> None:
+    def __init__(self, items: tuple[T, ...]) -> None:
         self._items = items
 
     def __len__(self) -> int:
         return len(self._items)
 
     def ci_ids(self) -> tuple[str, ...]:
-        return tuple(c.ci_id for c in self._items)
+        return tuple(str(getattr(c, "ci_id")) for c in self._items)  # noqa: B009
 
     def statuses(self) -> dict[str, ImpactStatus]:
-        return {c.ci_id: c.status for c in self._items}
+        return {str(getattr(c, "ci_id")): getattr(c, "status") for c in self._items}  # noqa: B009
 
-    def item(self, k: int) -> ImpactedCI:
+    def item(self, k: int) -> T:
         return self._items[k]
 
-    def items(self) -> tuple[ImpactedCI, ...]:
+    def items(self) -> tuple[T, ...]:
         return self._items
 
 
-#: Beyond this many items built one by one, an :class:`ImpactedCIs` builds them all at once.
+#: Beyond this many items built one by one, a :class:`LazyItems` builds them all at once.
 _BULK_AFTER = 64
 
-_ITEMS = TypeAdapter(tuple[ImpactedCI, ...])
 
-
-class ImpactedCIs(Sequence[ImpactedCI]):
-    """An immutable sequence of :class:`ImpactedCI` whose items are built when first read.
+class LazyItems(Sequence[T]):
+    """An immutable sequence of result models whose items are built when first read.
 
     It behaves as the tuple of its items: ``len``, indexing (negative too), slicing (gives a
-    tuple), iteration, ``in``, and equality with another ``ImpactedCIs`` or with a tuple or
-    list of the same items. An impact result over a large closure keeps the statuses as arrays
-    and builds an item (with its explaining paths) only when it is read; reading many items
-    builds them all in one pass. :meth:`ci_ids` and :meth:`status_of` answer without building
-    items. Safe to read from several threads.
+    tuple), iteration, ``in``, and equality with another sequence of the same class or with
+    a tuple or list of the same items; it serialises (pydantic) as that tuple. An impact
+    result over a large closure keeps its answer as arrays and builds an item only when it
+    is read; reading many items builds them all in one pass. :meth:`ci_ids` answers without
+    building items. Safe to read from several threads.
 
     Parameters
     ----------
-    items : iterable of ImpactedCI, optional
+    items : iterable of the item model, optional
         The items, already built.
-    source : ImpactedSource, optional
+    source : ItemSource, optional
         Where to build them from, instead (keyword only).
     """
 
-    __slots__ = ("_built", "_count", "_done", "_lock", "_source", "_statuses")
+    __slots__ = ("_built", "_count", "_done", "_lock", "_source")
 
-    def __init__(
-        self, items: Iterable[ImpactedCI] = (), *, source: ImpactedSource | None = None
-    ) -> None:
-        self._source: ImpactedSource = source if source is not None else _Materialised(
-            tuple(items))
-        self._built: dict[int, ImpactedCI] = {}
-        self._done: tuple[ImpactedCI, ...] | None = (
-            self._source.items() if isinstance(self._source, _Materialised) else None)
-        self._statuses: dict[str, ImpactStatus] | None = None
+    #: The item model (set by each subclass).
+    item_type: ClassVar[type[BaseModel]]
+
+    def __init__(self, items: Iterable[T] = (), *, source: ItemSource[T] | None = None) -> None:
+        if source is None:
+            done = tuple(items)
+            source = _Materialised(done)
+            self._done: tuple[T, ...] | None = done
+        else:
+            self._done = None
+        self._source: ItemSource[T] = source
+        self._built: dict[int, T] = {}
         self._count = 0
         self._lock = threading.Lock()
 
-    # -- cheap accessors ------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._source)
 
@@ -198,14 +209,7 @@ class ImpactedCIs(Sequence[ImpactedCI]):
         """The ``ci_id`` of every item, in order (builds no item)."""
         return self._source.ci_ids()
 
-    def status_of(self, ci_id: str) -> ImpactStatus | None:
-        """The status of an item by ``ci_id``; ``None`` when it is not in the sequence."""
-        if self._statuses is None:
-            self._statuses = self._source.statuses()
-        return self._statuses.get(ci_id)
-
-    # -- items ----------------------------------------------------------------------------
-    def _all(self) -> tuple[ImpactedCI, ...]:
+    def _all(self) -> tuple[T, ...]:
         done = self._done
         if done is None:
             with self._lock:
@@ -214,12 +218,11 @@ class ImpactedCIs(Sequence[ImpactedCI]):
                 done = self._done
         return done
 
-    def _one(self, k: int) -> ImpactedCI:
-        if self._done is not None:
-            return self._done[k]
+    def _one(self, k: int) -> T:
+        done = self._done
+        if done is not None:
+            return done[k]
         with self._lock:
-            if self._done is not None:
-                return self._done[k]
             item = self._built.get(k)
             if item is None:
                 item = self._source.item(k)
@@ -228,12 +231,12 @@ class ImpactedCIs(Sequence[ImpactedCI]):
             return item
 
     @overload
-    def __getitem__(self, index: int) -> ImpactedCI: ...
+    def __getitem__(self, index: int) -> T: ...
 
     @overload
-    def __getitem__(self, index: slice) -> tuple[ImpactedCI, ...]: ...
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
 
-    def __getitem__(self, index: int | slice) -> ImpactedCI | tuple[ImpactedCI, ...]:
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
         n = len(self)
         if isinstance(index, slice):
             ks = range(*index.indices(n))
@@ -244,27 +247,27 @@ class ImpactedCIs(Sequence[ImpactedCI]):
         if k < 0:
             k += n
         if not 0 <= k < n:
-            raise IndexError("ImpactedCIs index out of range")
+            raise IndexError(f"{type(self).__name__} index out of range")
         if self._done is None and self._count >= _BULK_AFTER:
             return self._all()[k]
         return self._one(k)
 
-    def __iter__(self) -> Iterator[ImpactedCI]:
+    def __iter__(self) -> Iterator[T]:
         return iter(self._all())
 
-    def __reversed__(self) -> Iterator[ImpactedCI]:
+    def __reversed__(self) -> Iterator[T]:
         return reversed(self._all())
 
     def __contains__(self, value: object) -> bool:
-        if not isinstance(value, ImpactedCI) or self.status_of(value.ci_id) is None:
-            return False
         return value in self._all()
 
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if isinstance(other, ImpactedCIs):
-            if len(self) != len(other) or self.ci_ids() != other.ci_ids():
+        if isinstance(other, LazyItems):
+            if type(other) is not type(self) or len(self) != len(other):
+                return False
+            if self.ci_ids() != other.ci_ids():
                 return False
             return self._all() == other._all()
         if isinstance(other, tuple | list):
@@ -275,30 +278,60 @@ class ImpactedCIs(Sequence[ImpactedCI]):
         return hash(self._all())
 
     def __repr__(self) -> str:
-        return f"ImpactedCIs(<{len(self)} items>)"
+        return f"{type(self).__name__}(<{len(self)} items>)"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ImpactedCIs, (self._all(),))
+        return (type(self), (self._all(),))
 
     # -- pydantic -------------------------------------------------------------------------
-    @classmethod
-    def _coerce(cls, value: Any) -> ImpactedCIs:
-        if isinstance(value, ImpactedCIs):
-            return value
-        return cls(_ITEMS.validate_python(value))
-
     @classmethod
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        items = handler.generate_schema(tuple[ImpactedCI, ...])
+        items = handler.generate_schema(tuple[cls.item_type, ...])  # type: ignore[name-defined]
+        adapter: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
+            tuple[cls.item_type, ...]  # type: ignore[name-defined]
+        )
+
+        def coerce(value: Any) -> LazyItems[Any]:
+            if isinstance(value, cls):
+                return value
+            built: tuple[Any, ...] = adapter.validate_python(value)
+            return cls(built)
+
         return core_schema.json_or_python_schema(
-            json_schema=core_schema.no_info_after_validator_function(cls._coerce, items),
-            python_schema=core_schema.no_info_plain_validator_function(cls._coerce),
+            json_schema=core_schema.no_info_after_validator_function(coerce, items),
+            python_schema=core_schema.no_info_plain_validator_function(coerce),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 lambda v: v._all(), return_schema=items
             ),
         )
+
+
+class ImpactedCIs(LazyItems[ImpactedCI]):
+    """The impacted CIs of a :class:`ChangeImpact` (a :class:`LazyItems`), with the status of
+    each by ``ci_id`` without building items (:meth:`status_of`).
+
+    Items and their explaining paths are built when read, and are the same as if built
+    eagerly.
+    """
+
+    __slots__ = ("_statuses",)
+    item_type = ImpactedCI
+
+    def __init__(
+        self, items: Iterable[ImpactedCI] = (), *, source: ImpactedSource | None = None
+    ) -> None:
+        super().__init__(items, source=source)
+        self._statuses: dict[str, ImpactStatus] | None = None
+
+    def status_of(self, ci_id: str) -> ImpactStatus | None:
+        """The status of an item by ``ci_id``; ``None`` when it is not in the sequence."""
+        if self._statuses is None:
+            src = self._source
+            self._statuses = (src.statuses() if hasattr(src, "statuses")
+                              else {c.ci_id: c.status for c in self._all()})
+        return self._statuses.get(ci_id)
 
 
 class RedundancyImpact(_Frozen):
@@ -330,6 +363,13 @@ class RedundancyImpact(_Frozen):
     status: ImpactStatus
 
 
+class RedundancyImpacts(LazyItems[RedundancyImpact]):
+    """The redundancy impacts of a :class:`ChangeImpact` (a :class:`LazyItems`)."""
+
+    __slots__ = ()
+    item_type = RedundancyImpact
+
+
 class ImpactSummary(_Frozen):
     """Counts over the reported impacted CIs.
 
@@ -355,8 +395,9 @@ class ChangeImpact(_Frozen):
     impacted : ImpactedCIs
         Sorted by depth, then ``ci_id``: a sequence that behaves as a tuple of
         :class:`ImpactedCI` (equal to one), whose items and their paths are built when read.
-    redundancy : tuple of RedundancyImpact
-        Groups that lost headroom, sorted by ``ci_id``.
+    redundancy : RedundancyImpacts
+        Groups that lost headroom, sorted by ``ci_id`` (a sequence that behaves as a tuple of
+        :class:`RedundancyImpact`, whose items are built when read).
     cycles : tuple of tuple of str
         Cycles met during propagation.
     summary : ImpactSummary
@@ -368,7 +409,7 @@ class ChangeImpact(_Frozen):
 
     changed: tuple[str, ...]
     impacted: ImpactedCIs
-    redundancy: tuple[RedundancyImpact, ...]
+    redundancy: RedundancyImpacts
     cycles: tuple[tuple[str, ...], ...]
     summary: ImpactSummary
     depth_limit: int

@@ -43,7 +43,7 @@ import networkx as nx
 import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from cmdb_graph.errors import CINotFoundError, InvalidRecordError
 from cmdb_graph.model import ImpactDirection, Registry
@@ -78,6 +78,13 @@ NO_CRITICALITY = -1
 OTHER_CRITICALITY = -2
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_ONE = np.int32(1)
+
+#: A single-seed forward closure that reaches more than ``n >> _BFS_SHIFT`` CIs (and at
+#: least ``_BFS_MIN``) switches from the level-synchronous numpy passes to scipy's
+#: breadth-first search (compiled; costs O(n) to set up, so it only pays on large closures).
+_BFS_SHIFT = 5
+_BFS_MIN = 2048
 _GENERATIONS = itertools.count()
 
 
@@ -238,6 +245,7 @@ class _Scratch(threading.local):
         self.mask = np.zeros(0, dtype=np.bool_)
         self.pos = np.zeros(0, dtype=np.int64)
         self.touched: IntArray | None = None
+        self.gave_up = False
 
     def ready(self, n: int, generation: int) -> _Scratch:
         if self.generation != generation or self.depth.size != n:
@@ -583,6 +591,10 @@ class Topology:
         self.scc_label = labels.astype(np.int64)
         sizes = np.bincount(self.scc_label, minlength=1)
         self._cyclic_label = sizes > 1
+        cyclic = np.flatnonzero(self._cyclic_label[self.scc_label])
+        self._cyc_members = cyclic[np.argsort(self.scc_label[cyclic], kind="stable")]
+        self._cyc_labels = self.scc_label[self._cyc_members]
+        self._bfs: csr_matrix | None = None
         self._generation = next(_GENERATIONS)
         self._dirty = False
 
@@ -664,19 +676,25 @@ class Topology:
         found: list[list[str]] = []
         if not nodes.size:
             return found
+        ids = self.ids
         labels = self.scc_label[nodes]
         labels = np.unique(labels[self._cyclic_label[labels]])
         if labels.size:
-            members = np.flatnonzero(np.isin(self.scc_label, labels))
-            groups: dict[int, list[str]] = {}
-            for m in members.tolist():
-                groups.setdefault(int(self.scc_label[m]), []).append(self.ids[m])
-            found.extend(sorted(g) for g in groups.values())
+            lo = np.searchsorted(self._cyc_labels, labels, side="left").tolist()
+            hi = np.searchsorted(self._cyc_labels, labels, side="right").tolist()
+            members = self._cyc_members
+            found.extend(sorted(ids[m] for m in members[a:b].tolist())
+                         for a, b in zip(lo, hi, strict=True))
         if self._loop_idx.size:
             in_cycle = {ci for g in found for ci in g}
-            for i in self._loop_idx[np.isin(self._loop_idx, nodes)].tolist():
-                if self.ids[i] not in in_cycle:
-                    found.append([self.ids[i]])
+            work = self._work()
+            mask = work.mask
+            mask[nodes] = True
+            try:
+                loops = self._loop_idx[mask[self._loop_idx]].tolist()
+            finally:
+                mask[nodes] = False
+            found.extend([ids[i]] for i in loops if ids[i] not in in_cycle)
         return sorted(found)
 
     # -- passes -----------------------------------------------------------------------------
@@ -747,6 +765,52 @@ class Topology:
             work.depth[work.touched] = -1
             work.touched = None
 
+    def _bfs_matrix(self) -> csr_matrix:
+        """The forward CSR in the dtypes scipy's graph routines take without a copy."""
+        matrix = self._bfs
+        if matrix is None:
+            n = len(self.ids)
+            matrix = csr_matrix(
+                (np.ones(self.fwd_indices.size, dtype=np.float64),
+                 self.fwd_indices.astype(np.int32), self.fwd_indptr.astype(np.int32)),
+                shape=(n, n),
+            )
+            self._bfs = matrix
+        return matrix
+
+    def _forward_closure(
+        self, seeds: IntArray, work: _Scratch
+    ) -> tuple[IntArray, npt.NDArray[np.int32]]:
+        """Forward closure with depths (as :meth:`_closure`); a single seed whose closure
+        turns out large goes to scipy's breadth-first search (the same nodes and depths; the
+        order within a level may differ)."""
+        n = len(self.ids)
+        give_up = max(n >> _BFS_SHIFT, _BFS_MIN)
+        if seeds.size != 1 or n <= give_up:
+            return self._closure(seeds, work, False, None, False)
+        try:
+            found = self._closure(seeds, work, False, None, False, give_up=give_up)
+            given_up = bool(work.gave_up)
+        finally:
+            self._reset_depth(work)
+        if not given_up:
+            return found
+        order, pred = breadth_first_order(self._bfs_matrix(), int(seeds[0]), directed=True,
+                                          return_predecessors=True)
+        nodes = order.astype(np.int64)
+        m = nodes.size
+        # BFS dequeues in order, so the position of each node's predecessor never decreases
+        # along the order: the levels are runs, found with one binary search per level
+        pos = work.pos
+        pos[nodes] = np.arange(m, dtype=np.int64)
+        parent = pos[pred[nodes[1:]]]
+        bounds = [0, 1]
+        while bounds[-1] < m:
+            bounds.append(1 + int(np.searchsorted(parent, bounds[-1], side="left")))
+        depth = np.repeat(np.arange(len(bounds) - 1, dtype=np.int32), np.diff(bounds))
+        work.touched = nodes
+        return nodes, depth
+
     def _closure(
         self,
         seeds: IntArray,
@@ -754,6 +818,7 @@ class Topology:
         reverse: bool,
         max_depth: int | None,
         required_only: bool,
+        give_up: int | None = None,
     ) -> tuple[IntArray, npt.NDArray[np.int32]]:
         if reverse:
             indptr, indices, req = self.rev_indptr, self.rev_indices, self.rev_required
@@ -768,8 +833,14 @@ class Topology:
         work.touched = seeds
         frontier = seeds
         level = 0
+        reached = seeds.size
         try:
             while frontier.size and (max_depth is None or level < max_depth):
+                if give_up is not None and reached + int(
+                    (indptr[frontier + 1] - indptr[frontier]).sum()
+                ) > give_up:
+                    reached = give_up + 1
+                    break
                 level += 1
                 offs = _gather(indptr, frontier)
                 if required_only and req is not None:
@@ -780,11 +851,13 @@ class Topology:
                     break
                 nb = self._unique(nb, work)
                 depth[nb] = level
+                reached += nb.size
                 parts.append(nb)
                 levels.append(np.full(nb.size, level, dtype=np.int32))
                 frontier = nb
         finally:
             work.touched = np.concatenate(parts)
+            work.gave_up = reached > give_up if give_up is not None else False
         return work.touched, np.concatenate(levels)
 
     def propagate(self, seeds: IntArray) -> Propagation:
@@ -825,7 +898,7 @@ class Topology:
         work = self._work()
         seeds = self._check(seeds, work)
         try:
-            nodes, depth = self._closure(seeds, work, False, None, False)
+            nodes, depth = self._forward_closure(seeds, work)
         finally:
             self._reset_depth(work)
         status = work.status
@@ -849,7 +922,7 @@ class Topology:
                 is_gate = gate[tg]
                 gated = tg[is_gate]
                 if gated.size:
-                    np.add.at(count, gated, 1)
+                    np.add.at(count, gated, _ONE)  # a numpy scalar: the fast path
                     counted.append(gated)
                     gated = gated[count[gated] > slack[gated]]
                 # ... the others go down with their first required input down
