@@ -7,6 +7,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 
 from cmdb_graph.errors import CINotFoundError
 from cmdb_graph.model import Change, ChangeState, Registry, Window, WindowKind
@@ -246,20 +247,28 @@ def change_impact(
     prop = topo.propagate(topo.indexes(ids))
     nodes = prop.nodes
     depth = prop.depth
-    truncated = bool((depth > depth_cap).any())
-    reported = np.flatnonzero((depth > 0) & (depth <= depth_cap))
-    codes, names = _classes(graph, topo, nodes[reported])
+    within = depth <= depth_cap
+    truncated = not bool(within.all())
+    first = int(prop.seeds.size)  # the seeds come first in prop.nodes (depth 0)
+    within[:first] = False
+    if truncated:
+        reported = np.flatnonzero(within)
+        codes, names = _classes(graph, topo, nodes[reported])
+    else:  # every CI but the seeds: views, not gathers
+        reported = np.arange(first, nodes.size, dtype=np.int64)
+        codes, names = _classes(graph, topo, nodes[first:])
     service = np.array([reg.is_service(c) for c in names], dtype=np.bool_)
     if services_only:
         keep = service[codes]
         reported, codes = reported[keep], codes[keep]
     limits.check_results(int(reported.size))
-    redundancy = RedundancyImpacts(source=_Redundancy(graph, topo, prop, depth_cap))
+    redundancy = RedundancyImpacts(source=_Redundancy(graph, topo, prop, within))
     return ChangeImpact(
         changed=tuple(ids),
         impacted=ImpactedCIs(source=_Impacted(graph, reg, topo, prop, reported, paths_per_ci)),
         redundancy=redundancy,
-        cycles=tuple(tuple(c) for c in topo.cycles_among(nodes)),
+        cycles=tuple(tuple(c) for c in topo.cycles_among(
+            nodes if prop.on_cycles is None else prop.on_cycles)),
         summary=_summary(graph, topo, prop, reported, codes, names, service),
         depth_limit=depth_cap,
         truncated=truncated,
@@ -268,10 +277,10 @@ def change_impact(
 
 def _classes(
     graph: nx.MultiDiGraph, topo: Topology, idx: IntArray
-) -> tuple[IntArray, list[str]]:
+) -> tuple[npt.NDArray[np.int32], list[str]]:
     """Class code of each CI of ``idx`` and the class names by code (the topology's snapshot;
     the graph for CIs it has no class for)."""
-    codes = topo.class_code[idx].astype(np.int64)
+    codes = topo.class_code[idx]
     names = list(topo.class_names)
     unknown = np.flatnonzero(codes == UNKNOWN_CLASS)
     if unknown.size:
@@ -291,11 +300,11 @@ class _Redundancy:
     :class:`RedundancyImpact` on demand."""
 
     def __init__(self, graph: nx.MultiDiGraph, topo: Topology, prop: Propagation,
-                 depth_cap: int) -> None:
+                 within: BoolArray) -> None:
+        # down_inputs is kept only for CIs with a redundancy rule (0 for the others);
+        # ``within``: reached CIs reported (not changed, within the depth limit)
         nodes = prop.nodes
-        mask = topo.has_rule_mask[nodes] & (prop.down_inputs > 0)
-        mask &= (prop.depth > 0) & (prop.depth <= depth_cap)
-        pos = np.flatnonzero(mask)
+        pos = np.flatnonzero((prop.down_inputs > 0) & within)
         idx = nodes[pos]
         self.graph = graph
         self.topo = topo
@@ -343,12 +352,15 @@ def _summary(
     topo: Topology,
     prop: Propagation,
     reported: IntArray,
-    codes: IntArray,
+    codes: npt.NDArray[np.int32],
     names: list[str],
     service: BoolArray,
 ) -> ImpactSummary:
     """Counts over the reported CIs (positions in ``prop.nodes``), computed over arrays."""
-    status = prop.status[reported]
+    first = int(reported[0]) if reported.size else 0
+    contiguous = reported.size == prop.nodes.size - first and (
+        not reported.size or int(reported[-1]) == prop.nodes.size - 1)
+    status = prop.status[first:] if contiguous else prop.status[reported]
     n_down = int(np.count_nonzero(status == DOWN))
     counts = {str(ImpactStatus.DOWN): n_down,
               str(ImpactStatus.DEGRADED): int(reported.size) - n_down}

@@ -35,7 +35,7 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,20 +175,47 @@ class Propagation:
         Hops from the nearest seed along impact edges.
     status : ndarray of int8
         :data:`DEGRADED` or :data:`DOWN` (a reached CI is never operational).
-    down_round : ndarray of int32
-        Fixed-point round in which the CI went down (0 for seeds); -1 when not down.
+    known_rounds : ndarray of int32 or None
+        ``down_round`` when computed with the statuses, else ``None`` (see ``rounds``).
     down_inputs : ndarray of int32
         Number of required inputs that are down, kept for the CIs that have a redundancy rule
         (0 elsewhere; a CI without a rule is down as soon as one is).
+    rounds : callable, optional
+        Computes ``down_round`` when ``known_rounds`` is ``None``.
+    on_cycles : ndarray of int64, optional
+        The reached CIs that lie on a cycle (a cyclic strongly connected component or a
+        self-loop): ``cycles_among(on_cycles)`` equals ``cycles_among(nodes)``.
+    down_round : ndarray of int32 (property)
+        Fixed-point round in which the CI went down (0 for seeds); -1 when not down.
     """
 
     seeds: IntArray
     nodes: IntArray
     depth: npt.NDArray[np.int32]
     status: npt.NDArray[np.int8]
-    down_round: npt.NDArray[np.int32]
+    known_rounds: npt.NDArray[np.int32] | None
     down_inputs: npt.NDArray[np.int32]
-    _lookup: dict[str, IntArray] = field(default_factory=dict, repr=False, compare=False)
+    rounds: Callable[[], npt.NDArray[np.int32]] | None = field(
+        default=None, repr=False, compare=False)
+    on_cycles: IntArray | None = field(default=None, repr=False, compare=False)
+    _lookup: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def down_round(self) -> npt.NDArray[np.int32]:
+        """Fixed-point round in which each CI went down (0 for seeds; -1 when not down).
+
+        A large single-seed propagation computes the down set without rounds; they are then
+        computed on the first read (one more pass) and kept.
+        """
+        if self.known_rounds is not None:
+            return self.known_rounds
+        found: npt.NDArray[np.int32] | None = self._lookup.get("down_round")
+        if found is None:
+            if self.rounds is None:
+                raise ValueError("propagation without rounds")
+            found = self.rounds()
+            self._lookup["down_round"] = found
+        return found
 
     def positions(self, idx: IntArray) -> IntArray:
         """Position in ``nodes`` of each index of ``idx``; -1 when the CI was not reached.
@@ -301,6 +328,10 @@ class Topology:
     self_loops : frozenset of str
         CIs with an impact relationship to themselves (cycles of length one; not stored as
         edges, they cannot change a status).
+    large_closure : int or None
+        A single-seed propagation whose closure reaches more CIs than this runs on scipy's
+        compiled breadth-first search (same answers); ``None`` (default): ``n / 32``, at
+        least 2048.
     class_names : list of str
         The distinct CI classes seen, by class code.
     class_code : ndarray of int32
@@ -342,6 +373,7 @@ class Topology:
         if not (self._src.shape == self._dst.shape == self._req.shape):
             raise ValueError("src, dst and required must have the same length")
         self.rules: dict[str, str] = dict(rules or {})
+        self.large_closure: int | None = None
         self.class_names: list[str] = []
         self._class_of_name: dict[str, int] = {}
         self.class_code = np.full(len(self.ids), UNKNOWN_CLASS, dtype=np.int32)
@@ -594,7 +626,9 @@ class Topology:
         cyclic = np.flatnonzero(self._cyclic_label[self.scc_label])
         self._cyc_members = cyclic[np.argsort(self.scc_label[cyclic], kind="stable")]
         self._cyc_labels = self.scc_label[self._cyc_members]
+        self._cycle_nodes = np.union1d(self._cyc_members, self._loop_idx).astype(np.int64)
         self._bfs: csr_matrix | None = None
+        self._gate_free: csr_matrix | None = None
         self._generation = next(_GENERATIONS)
         self._dirty = False
 
@@ -785,7 +819,8 @@ class Topology:
         turns out large goes to scipy's breadth-first search (the same nodes and depths; the
         order within a level may differ)."""
         n = len(self.ids)
-        give_up = max(n >> _BFS_SHIFT, _BFS_MIN)
+        give_up = (max(n >> _BFS_SHIFT, _BFS_MIN) if self.large_closure is None
+                   else self.large_closure)
         if seeds.size != 1 or n <= give_up:
             return self._closure(seeds, work, False, None, False)
         try:
@@ -803,13 +838,24 @@ class Topology:
         # along the order: the levels are runs, found with one binary search per level
         pos = work.pos
         pos[nodes] = np.arange(m, dtype=np.int64)
-        parent = pos[pred[nodes[1:]]]
+
+        def parent(j: int) -> int:  # position in the order of the predecessor of order[j]
+            return int(pos[pred[order[j]]])
+
         bounds = [0, 1]
         while bounds[-1] < m:
-            bounds.append(1 + int(np.searchsorted(parent, bounds[-1], side="left")))
+            # the next level starts at the first node whose predecessor is in this level
+            end = bounds[-1]
+            lo, hi = end, m
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if parent(mid) < end:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            bounds.append(lo)
         depth = np.repeat(np.arange(len(bounds) - 1, dtype=np.int32), np.diff(bounds))
-        work.touched = nodes
-        return nodes, depth
+        return nodes, depth  # the depth scratch was not written: nothing to reset
 
     def _closure(
         self,
@@ -895,10 +941,25 @@ class Topology:
         and only the entries a query touched are reset, so a small closure costs nothing per CI
         of the estate (frontiers larger than n/32 use one pass over a length-n mask).
         """
+        return self._propagate(seeds, compiled=True)
+
+    def _propagate(self, seeds: IntArray, *, compiled: bool) -> Propagation:
         work = self._work()
         seeds = self._check(seeds, work)
+        special = self._cycle_nodes
         try:
-            nodes, depth = self._forward_closure(seeds, work)
+            if compiled:
+                nodes, depth = self._forward_closure(seeds, work)
+                compiled = bool(work.gave_up)
+            else:
+                nodes, depth = self._closure(seeds, work, False, None, False)
+            if compiled:  # work.pos holds the positions of the nodes (and stale entries)
+                at = work.pos[special]
+                ok = (at >= 0) & (at < nodes.size)
+                ok[ok] = nodes[at[ok]] == special[ok]
+                on_cycles = special[ok]
+            else:  # work.depth marks the nodes until it is reset
+                on_cycles = special[work.depth[special] >= 0]
         finally:
             self._reset_depth(work)
         status = work.status
@@ -912,6 +973,27 @@ class Topology:
         frontier = seeds
         rnd = 0
         try:
+            if compiled:
+                # a large closure of one seed: the CIs its failure takes down over required
+                # edges without passing a CI that has a redundancy rule, by scipy's BFS; then
+                # the rule CIs count their inputs down, and the passes below go on from the
+                # ones that go down. Rounds are then computed only if asked for (paths).
+                reach = breadth_first_order(self._gate_free_matrix(), int(seeds[0]),
+                                            directed=True, return_predecessors=False)
+                status[reach] = DOWN
+                parts.append(reach)
+                gate_pos = np.flatnonzero(gate[nodes])
+                gates = nodes[gate_pos]
+                offs = _gather(self.rev_indptr, gates)
+                owner = np.repeat(np.arange(gates.size, dtype=np.int64),
+                                  self.rev_indptr[gates + 1] - self.rev_indptr[gates])
+                inputs = self.rev_indices[offs]
+                hit = self.rev_required[offs] & (status[inputs] == DOWN)
+                count[gates] = np.bincount(owner[hit], minlength=gates.size)
+                counted.append(gates)
+                frontier = gates[(count[gates] > slack[gates]) & (status[gates] != DOWN)]
+                status[frontier] = DOWN
+                parts.append(frontier)
             while frontier.size:
                 rnd += 1
                 tg = self.req_indices[_gather(self.req_indptr, frontier)]
@@ -936,16 +1018,50 @@ class Topology:
                 work.rounds[new] = rnd
                 parts.append(new)
                 frontier = new
-            node_status = np.where(status[nodes] == DOWN, DOWN, DEGRADED).astype(np.int8)
-            node_inputs = count[nodes]
-            node_round = work.rounds[nodes]
+            # a reached CI is down or degraded (DOWN > DEGRADED > OPERATIONAL)
+            node_status = np.maximum(status[nodes], np.int8(DEGRADED))
+            if compiled:  # only the rule CIs count their inputs
+                node_inputs = np.zeros(nodes.size, dtype=np.int32)
+                node_inputs[gate_pos] = count[gates]
+                node_round = None
+            else:
+                node_inputs = count[nodes]
+                node_round = work.rounds[nodes]
         finally:
-            down = np.concatenate(parts)
-            status[down] = OPERATIONAL
-            work.rounds[down] = -1
+            for part in parts:
+                status[part] = OPERATIONAL
+                work.rounds[part] = -1
             for c in counted:
                 count[c] = 0
-        return Propagation(seeds, nodes, depth, node_status, node_round, node_inputs)
+        if node_round is None:
+            return Propagation(seeds, nodes, depth, node_status, None, node_inputs,
+                               rounds=lambda: self._rounds_of(seeds, nodes),
+                               on_cycles=on_cycles)
+        return Propagation(seeds, nodes, depth, node_status, node_round, node_inputs,
+                           on_cycles=on_cycles)
+
+    def _rounds_of(self, seeds: IntArray, nodes: IntArray) -> npt.NDArray[np.int32]:
+        """Fixed-point rounds of ``nodes`` under a failure of ``seeds`` (the numpy passes)."""
+        full = self._propagate(seeds, compiled=False)
+        out: npt.NDArray[np.int32] = full.down_round[full.positions(nodes)]
+        return out
+
+    def _gate_free_matrix(self) -> csr_matrix:
+        """Required impact edges into CIs without a redundancy rule, for scipy's BFS."""
+        matrix = self._gate_free
+        if matrix is None:
+            n = len(self.ids)
+            keep = ~self.has_rule_mask[self.req_indices]
+            src = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.req_indptr))[keep]
+            indptr = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+            matrix = csr_matrix(
+                (np.ones(int(keep.sum()), dtype=np.float64),
+                 self.req_indices[keep].astype(np.int32), indptr),
+                shape=(n, n),
+            )
+            self._gate_free = matrix
+        return matrix
 
     def explaining_inputs(
         self, prop: Propagation, owners: IntArray | None = None
