@@ -237,7 +237,10 @@ def change_impact(
     The status of every CI in the closure, the summary, the redundancy impacts and the cycles
     are computed by the call, over arrays. The items of ``impacted`` (an
     :class:`~impact.results.ImpactedCIs`) and their explaining paths are built when they are
-    first read (all at once when many are read); they are the same as if built eagerly.
+    first read (all at once when many are read); they are the same as if built eagerly. The
+    result therefore keeps references to ``graph`` and ``topology`` and reads them when items
+    are built: do not change either in place while results computed from them are in use
+    (a store that keeps a topology warm should swap in a changed copy instead).
     """
     ids = require_cis(graph, changed)
     depth_cap = limits.check_depth(depth_limit)

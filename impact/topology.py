@@ -19,8 +19,10 @@ rebuild the CSR arrays from them in one vectorised pass (``O(E log E)`` numpy, m
 for 141k edges, no Python loop over edges). :meth:`Topology.remove_edges` and
 :meth:`Topology.set_redundancy` do the same. A store that wants to keep a topology warm applies
 the same writes it applies to its graph (new CIs, new or deleted relationships, changed
-redundancy rules) and may batch them: the CSR arrays are rebuilt lazily, on the first query after
-a change (or on :meth:`Topology.refresh`; read the array attributes only after one of them).
+redundancy rules, changed CI classes or business criticality with
+:meth:`Topology.set_attributes`) and may batch them: the CSR arrays are rebuilt lazily, on the
+first query after a change (or on :meth:`Topology.refresh`; read the array attributes only
+after one of them).
 Retiring a CI needs no index change (its edges are removed, or it is simply left in). When in
 doubt, ``Topology.from_graph(G, registry)`` rebuilds from scratch.
 
@@ -936,7 +938,12 @@ class Topology:
         -----
         Cost: two breadth-first passes over the CIs the failure reaches (closure with depths,
         then the down fixed point over the required-edge CSR), each a loop over levels of
-        vectorised numpy operations. Only CIs with a redundancy rule keep a counter; the others
+        vectorised numpy operations. A single seed whose closure turns out larger than
+        ``large_closure`` runs both on scipy's compiled breadth-first search instead (the
+        closure with predecessors, from which the depths follow; then the CIs taken down
+        without passing a redundancy rule, after which the rule CIs count their inputs and the
+        level passes finish); ``down_round`` is then computed on first read.
+        Only CIs with a redundancy rule keep a counter; the others
         go down with their first required input. The length-n working arrays live per thread
         and only the entries a query touched are reset, so a small closure costs nothing per CI
         of the estate (frontiers larger than n/32 use one pass over a length-n mask).
