@@ -492,15 +492,33 @@ def all_relationships(rel_types: Sequence[str]) -> str:
     return f"MATCH ()-[r:{_types(rel_types)}]->() {_rel_return()}"
 
 
-def reach(types: Sequence[str], depth: int | None) -> str:
-    """The CIs reachable from ``$ids`` within ``depth`` hops, with their out-edges.
+def _graph_row(var: str, fields: Sequence[str], temporals: Iterable[str],
+               types: Sequence[str]) -> str:
+    """The compact graph row of CI ``var``: ``[v_1, ..., v_n, edges]`` (see ``ci_graph_page``)."""
+    temporal = set(temporals)
+    values = ", ".join(_graph_value(var, f, f in temporal) for f in fields)
+    if types:
+        edges = (
+            f"[({var})-[r:{_types(types)}]->(t:CI) WHERE NOT t:{STUB} | "
+            "[type(r), t.ci_id, r.optional, r.inferred, r.evidence, r.properties]]"
+        )
+    else:
+        edges = "[]"
+    return f"[{values}, {edges}]"
+
+
+def reach(
+    types: Sequence[str], depth: int | None, fields: Sequence[str], temporals: Iterable[str]
+) -> str:
+    """The CIs reachable from ``$ids`` within ``depth`` hops, with their out-edges, compact.
 
     One variable-length (quantified) pattern over ``types``; each hop follows a relationship
     forward when its type is in ``$fwd`` and in reverse when it is in ``$rev`` (both, for
     ``both``). Neo4j plans it as a pruning breadth-first expand, so cycles and diamonds cost
-    nothing extra. Returns rows ``key, props, edges`` where ``edges`` are the out-relationships
-    of ``types`` of each reached CI as ``[type, target ci_id, props]`` (the caller keeps those
-    whose target was reached).
+    nothing extra. Returns ONE row ``rows``: per reached CI the list ``[v_1, ..., v_n,
+    edges]`` of :func:`ci_graph_page` (properties ``fields`` in order, then the
+    out-relationships of ``types`` to non-stub CIs; the caller keeps those whose target was
+    reached).
     """
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise ValueError(f"bad depth {depth!r}")
@@ -515,12 +533,8 @@ def reach(types: Sequence[str], depth: int | None) -> str:
             "(type(r) IN $fwd AND startNode(r) = a) OR (type(r) IN $rev AND endNode(r) = a)"
             f"){bound} (x:CI) "
         )
-    return (
-        walk + "WITH DISTINCT x "
-        f"CALL (x) {{ OPTIONAL MATCH (x)-[e:{rt}]->(y:CI) "
-        f"RETURN collect([type(e), y.ci_id, {props_of('e', Relationship)}]) AS edges }} "
-        f"RETURN x.ci_id AS key, {_node_props('x', 'CI')} AS props, edges"
-    )
+    row = _graph_row("x", fields, temporals, types)
+    return walk + f"WITH DISTINCT x RETURN collect({row}) AS rows"
 
 
 def all_cis() -> str:
@@ -558,20 +572,11 @@ def ci_graph_page(
     Parameters: ``$after`` (when ``after``; the last ``ci_id`` of the previous page) and
     ``$limit``.
     """
-    temporal = set(temporals)
-    values = ", ".join(_graph_value("c", f, f in temporal) for f in fields)
     start = "c.ci_id > $after" if after else "c.ci_id IS NOT NULL"
-    if types:
-        edges = (
-            f"[(c)-[r:{_types(types)}]->(t:CI) WHERE NOT t:{STUB} | "
-            "[type(r), t.ci_id, r.optional, r.inferred, r.evidence, r.properties]]"
-        )
-    else:
-        edges = "[]"
     return (
         f"MATCH (c:CI) WHERE {start} AND NOT c:{STUB} "
         "WITH c ORDER BY c.ci_id LIMIT $limit "
-        f"RETURN collect([{values}, {edges}]) AS rows"
+        f"RETURN collect({_graph_row('c', fields, temporals, types)}) AS rows"
     )
 
 

@@ -61,7 +61,6 @@ from cmdb_graph.store._common import (
     check_where,
     class_filter,
     decode_cursor,
-    edge_attrs,
     encode_cursor,
     expand_ci,
     field_kinds,
@@ -98,6 +97,27 @@ _CI_KINDS = field_kinds(ConfigurationItem)
 #: The CI properties of the graph shape, in the order :func:`cypher.ci_graph_page` returns.
 _GRAPH_FIELDS: tuple[str, ...] = tuple(f for f in _CI_KINDS.fields if f != "lineage")
 assert _GRAPH_FIELDS[0] == "ci_id"
+_TEMPORALS: tuple[str, ...] = tuple(sorted(_CI_KINDS.datetimes | _CI_KINDS.dates))
+
+
+def _graph(rows: list[list[Any]], keep: set[str] | None) -> nx.MultiDiGraph:
+    """The graph of compact rows (see :func:`cypher.ci_graph_page`), nodes in ``ci_id`` order.
+
+    ``keep``: the ids an edge's target must be among (``None``: any target).
+    """
+    g = nx.MultiDiGraph()
+    convert = _GraphRows()
+    rows.sort(key=lambda row: str(row[0]))
+    g.add_nodes_from((row[0], convert.node(row)) for row in rows)
+    g.add_edges_from(
+        (row[0], target, rel_type,
+         {"rel_type": rel_type, "optional": bool(optional), "inferred": bool(inferred),
+          "evidence": evidence, "properties": json.loads(props) if props is not None else {}})
+        for row in rows
+        for rel_type, target, optional, inferred, evidence, props in row[-1]
+        if keep is None or target in keep
+    )
+    return g
 
 
 class _GraphRows:
@@ -729,21 +749,13 @@ class Neo4jStore:
                 row = found[key].model_dump(mode="json", exclude_defaults=True)
                 g.add_node(key, **expand_ci(key, row))
             return g
-        query = cypher.reach(types, depth)
-        rows = self._read(
-            lambda tx: self._rows(tx, query, ids=seeds, fwd=forward, rev=reverse)
+        query = cypher.reach(types, depth, _GRAPH_FIELDS, _TEMPORALS)
+        rows: list[list[Any]] = self._read(
+            lambda tx: tx.run(query, ids=seeds, fwd=forward, rev=reverse).single(strict=True)[0]
         )
-        reached = {r["key"] for r in rows}
+        reached = {r[0] for r in rows}
         self._check_seeds(seeds, reached)
-        rows.sort(key=lambda r: r["key"])
-        for r in rows:
-            g.add_node(r["key"], **expand_ci(r["key"], self._ci_row(r["props"])))
-        for r in rows:
-            for rel_type, target, props in r["edges"]:
-                if target in reached:
-                    row = from_props(Relationship, props, skip=REL_KEY_FIELDS)
-                    g.add_edge(r["key"], target, key=rel_type, **edge_attrs(rel_type, row))
-        return g
+        return _graph(rows, reached)
 
     @staticmethod
     def _check_seeds(seeds: Sequence[str], found: Iterable[str]) -> None:
@@ -761,10 +773,8 @@ class Neo4jStore:
         converts a few long lists instead of one record and one map of every property per CI.
         """
         types = self.registry.ci_relationship_types()
-        fields = _GRAPH_FIELDS
-        temporals = sorted(_CI_KINDS.datetimes | _CI_KINDS.dates)
-        first = cypher.ci_graph_page(fields, temporals, types, after=False)
-        more = cypher.ci_graph_page(fields, temporals, types, after=True)
+        first = cypher.ci_graph_page(_GRAPH_FIELDS, _TEMPORALS, types, after=False)
+        more = cypher.ci_graph_page(_GRAPH_FIELDS, _TEMPORALS, types, after=True)
 
         def work(tx: ManagedTransaction) -> list[list[Any]]:
             pages: list[list[Any]] = []
@@ -783,19 +793,7 @@ class Neo4jStore:
                 after = max(row[0] for row in page)
 
         pages = self._read(work)
-        g = nx.MultiDiGraph()
-        convert = _GraphRows()
-        rows = [row for page in pages for row in page]
-        rows.sort(key=lambda row: row[0])
-        for row in rows:
-            g.add_node(row[0], **convert.node(row))
-        for row in rows:
-            source = row[0]
-            for rel_type, target, optional, inferred, evidence, props in row[-1]:
-                g.add_edge(source, target, key=rel_type, rel_type=rel_type,
-                           optional=bool(optional), inferred=bool(inferred), evidence=evidence,
-                           properties=json.loads(props) if props is not None else {})
-        return g
+        return _graph([row for page in pages for row in page], None)
 
     def counts(self) -> dict[str, int]:
         """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``.
