@@ -21,10 +21,21 @@ neighbourhood, paths      the store's neighbourhood of the start CI
 service map, SPOF         downstream closure of the service
 ========================  ==================================================================
 
-A store that exposes an integer ``generation`` that every write bumps (the embedded
-:class:`~cmdb_graph.store.memory.MemoryStore`) gets the whole dependency graph and its
-:class:`impact.Topology` cached and rebuilt only when the store changed; every question then
-runs on the cached graph. Other stores (Neo4j) are asked for the subgraph each time.
+By default (``Settings.graph_cache``) the engine keeps the whole dependency graph and its
+:class:`impact.Topology` cached, on both stores, and every question runs on them: the table
+above then describes what the impact functions look at, not what is read from the store. The
+cache is keyed on the store's state, read on every question, and rebuilt (under a lock, one
+rebuild at a time) when it changed:
+
+* the embedded :class:`~cmdb_graph.store.memory.MemoryStore`: its in-memory ``generation``;
+* Neo4j: :meth:`~cmdb_graph.store.neo4j.Neo4jStore.cache_key`, one small query: the durable
+  write counter every write transaction of every process increments, its random epoch, and
+  the count-store totals of nodes and relationships (so raw-Cypher writes that add or remove
+  nodes or relationships are seen too; a property-only edit made outside cmdb-graph is not
+  seen until the next write made through cmdb-graph).
+
+The first question after a write pays the rebuild (on Neo4j, reading the whole graph). With
+``graph_cache`` off each question extracts its subgraph as in the table above.
 """
 
 from __future__ import annotations

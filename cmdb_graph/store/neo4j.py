@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import networkx as nx
-from neo4j import Driver, GraphDatabase, ManagedTransaction, Query
+from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Query
 from neo4j.exceptions import (
     AuthError,
     DriverError,
@@ -346,8 +346,12 @@ class Neo4jStore:
         an edit of properties only, made outside cmdb-graph, does not, and is seen only
         after the next write made through cmdb-graph.
         """
-        rows = self._read(lambda tx: self._rows(tx, cypher.CACHE_KEY, key=_META_KEY))
-        r = rows[0]
+        # One auto-commit read: one round trip instead of a managed transaction's two
+        # (BEGIN+RUN, then COMMIT); the engine pays it on every question.
+        with self._errors(), self._driver.session(
+            database=self.database, default_access_mode=READ_ACCESS
+        ) as session:
+            r = session.run(Query(cypher.CACHE_KEY), key=_META_KEY).single(strict=True)
         epoch = r["epoch"]
         return (None if epoch is None else str(epoch), int(r["generation"]), int(r["nodes"]),
                 int(r["relationships"]))
