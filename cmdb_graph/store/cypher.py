@@ -44,8 +44,6 @@ __all__ = [
     "relationships_of",
     "all_relationships",
     "reach",
-    "all_cis",
-    "all_ci_edges",
     "counts",
     "ci_graph_page",
     "META",
@@ -535,23 +533,6 @@ def reach(
         )
     row = _graph_row("x", fields, temporals, types)
     return walk + f"WITH DISTINCT x RETURN collect({row}) AS rows"
-
-
-def all_cis() -> str:
-    """Every (non-stub) CI: rows ``key, props``."""
-    return (
-        f"MATCH (c:CI) WHERE NOT c:{STUB} "
-        f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props"
-    )
-
-
-def all_ci_edges(types: Sequence[str]) -> str:
-    """Every CI-to-CI relationship of ``types``: rows ``rel_type, source, target, props``."""
-    return (
-        f"MATCH (a:CI)-[r:{_types(types)}]->(b:CI) "
-        "RETURN type(r) AS rel_type, a.ci_id AS source, b.ci_id AS target, "
-        f"{props_of('r', Relationship)} AS props"
-    )
 
 
 def _graph_value(var: str, name: str, temporal: bool) -> str:
