@@ -140,9 +140,10 @@ def markdown(res: dict[str, Any]) -> str:
             "Latency in ms (p50 / p95 over the samples). *engine*: "
             "`cmdb_graph.api.engine.Engine.change_impact` as the GraphQL API calls it (full "
             "status semantics, redundancy rules, 3 explaining paths per CI), after the "
-            "engine's first call; on the embedded store it runs on the cached whole-graph "
-            "topology, on Neo4j it extracts the closure and its one-hop fringe in Cypher "
-            "each time. *Cypher*: a hand-written quantified-path query returning the "
+            "engine's first call; on both stores it runs on the engine's cached whole-graph "
+            "topology, rebuilt after every write (on Neo4j each question first reads the "
+            "database's write counter and node and relationship totals: one small query). "
+            "*Cypher*: a hand-written quantified-path query returning the "
             "impacted ids. *networkx*: `ancestors` over needs-oriented edges. *scipy*: "
             "`breadth_first_order` on a CSR matrix (the floor of a reachability pass).",
             "",
@@ -170,6 +171,15 @@ def markdown(res: dict[str, Any]) -> str:
                 f"First call on the embedded store (builds the cached dependency graph and "
                 f"topology): {cold:.2f} s. The VM case inside the engine, without HTTP: "
                 f"p50 {_ms(impact['cases']['vm']['methods']['engine_memory']['p50'])} ms."
+            )
+            lines.append("")
+        cold_neo = impact.get("engine_cold_neo4j_s")
+        if cold_neo is not None:
+            lines.append(
+                f"First call on Neo4j (reads the whole dependency graph from the database and "
+                f"builds the topology; paid again by the first question after any write): "
+                f"{cold_neo:.2f} s, against {cold:.2f} s on the embedded store."
+                if cold is not None else f"First call on Neo4j: {cold_neo:.2f} s."
             )
             lines.append("")
     gql = res.get("graphql")

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         server binds loopback only.
     max_query_depth, max_aliases, max_tokens : int
         GraphQL query limits.
+    graph_cache : bool
+        Whether the API/CLI engine keeps the whole dependency graph and its topology in memory
+        and answers every question from it, rebuilt after each write (default on). Off: each
+        question extracts its subgraph from the store (for estates too large to hold).
     """
 
     model_config = SettingsConfigDict(env_prefix="CMDB_", env_file=".env", extra="ignore")
@@ -90,6 +94,7 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=2, le=50)
     max_aliases: int = Field(default=20, ge=1, le=1000)
     max_tokens: int = Field(default=3000, ge=100, le=100_000)
+    graph_cache: bool = True
 
     @model_validator(mode="after")
     def _pick_store(self) -> Settings:

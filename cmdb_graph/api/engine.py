@@ -21,16 +21,27 @@ neighbourhood, paths      the store's neighbourhood of the start CI
 service map, SPOF         downstream closure of the service
 ========================  ==================================================================
 
-A store that exposes an integer ``generation`` that every write bumps (the embedded
-:class:`~cmdb_graph.store.memory.MemoryStore`) gets the whole dependency graph and its
-:class:`impact.Topology` cached and rebuilt only when the store changed; every question then
-runs on the cached graph. Other stores (Neo4j) are asked for the subgraph each time.
+By default (``Settings.graph_cache``) the engine keeps the whole dependency graph and its
+:class:`impact.Topology` cached, on both stores, and every question runs on them: the table
+above then describes what the impact functions look at, not what is read from the store. The
+cache is keyed on the store's state, read on every question, and rebuilt (under a lock, one
+rebuild at a time) when it changed:
+
+* the embedded :class:`~cmdb_graph.store.memory.MemoryStore`: its in-memory ``generation``;
+* Neo4j: :meth:`~cmdb_graph.store.neo4j.Neo4jStore.cache_key`, one small query: the durable
+  write counter every write transaction of every process increments, its random epoch, and
+  the count-store totals of nodes and relationships (so raw-Cypher writes that add or remove
+  nodes or relationships are seen too; a property-only edit made outside cmdb-graph is not
+  seen until the next write made through cmdb-graph).
+
+The first question after a write pays the rebuild (on Neo4j, reading the whole graph). With
+``graph_cache`` off each question extracts its subgraph as in the table above.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -84,7 +95,7 @@ class ProposedChange:
 
 @dataclass(frozen=True, slots=True)
 class _Cached:
-    key: tuple[int, int]
+    key: Hashable
     graph: nx.MultiDiGraph
     topology: impact.Topology
 
@@ -97,7 +108,8 @@ class Engine:
     store : GraphStore
         Where the estate lives.
     settings : Settings, optional
-        ``max_depth`` and ``max_results`` become the :class:`impact.ImpactLimits`.
+        ``max_depth`` and ``max_results`` become the :class:`impact.ImpactLimits`;
+        ``graph_cache`` turns the cached whole graph on (default) or off.
 
     Notes
     -----
@@ -111,6 +123,8 @@ class Engine:
         s = settings or Settings()
         self.store = store
         self.limits = impact.ImpactLimits(max_depth=s.max_depth, max_results=s.max_results)
+        #: Whether questions run on the cached whole graph (``Settings.graph_cache``).
+        self.cache_enabled = s.graph_cache
         self._lock = threading.Lock()
         self._cached: _Cached | None = None
 
@@ -120,18 +134,51 @@ class Engine:
         """The store's registry."""
         return self.store.registry
 
-    def _whole(self) -> _Cached | None:
-        """The cached whole graph of a store with a ``generation``, rebuilt when stale."""
-        generation = getattr(self.store, "generation", None)
-        if not isinstance(generation, int):
+    def _store_key(self) -> Hashable | None:
+        """What the cached graph is keyed on now (``None``: do not cache).
+
+        A store with a ``cache_key()`` method (Neo4j: its durable write counter plus the
+        count-store totals, one cheap query) is keyed on that, any other on its
+        ``generation``; the identity of the registry object is added either way.
+        """
+        if not self.cache_enabled:
             return None
-        key = (generation, id(self.store.registry))
+        key_of = getattr(self.store, "cache_key", None)
+        if callable(key_of):
+            found: Hashable = key_of()
+        else:
+            generation = getattr(self.store, "generation", None)
+            if not isinstance(generation, int):
+                return None
+            found = generation
+        return (found, id(self.store.registry))
+
+    def _whole(self) -> _Cached | None:
+        """The cached whole graph and its topology, rebuilt when the store changed.
+
+        The key is read on every call (on Neo4j one small query), before the graph, so a
+        cache never holds data older than its key. Rebuilds run under a lock, one at a time:
+        a request that finds a rebuild in progress waits for it and, when the key it read is
+        still current, uses its result instead of rebuilding again.
+        """
+        key = self._store_key()
+        if key is None:
+            return None
+        cached = self._cached
+        if cached is not None and cached.key == key:
+            return cached
         with self._lock:
             cached = self._cached
-            if cached is None or cached.key != key:
-                graph = self.store.dependency_graph()
-                cached = _Cached(key, graph, impact.Topology.from_graph(graph, self.registry))
-                self._cached = cached
+            if cached is not None and cached.key == key:
+                return cached
+            fresh = self._store_key()  # the key as of now, read before the graph
+            if fresh is None:
+                return None
+            if cached is not None and cached.key == fresh:
+                return cached
+            graph = self.store.dependency_graph()
+            cached = _Cached(fresh, graph, impact.Topology.from_graph(graph, self.registry))
+            self._cached = cached
             return cached
 
     def whole_graph(self) -> tuple[nx.MultiDiGraph, impact.Topology]:

@@ -44,9 +44,12 @@ __all__ = [
     "relationships_of",
     "all_relationships",
     "reach",
-    "all_cis",
-    "all_ci_edges",
     "counts",
+    "ci_graph_page",
+    "META",
+    "BUMP_GENERATION",
+    "GENERATION",
+    "CACHE_KEY",
     "CLEAR",
     "PING",
 ]
@@ -60,8 +63,42 @@ STUB = "Stub"
 
 PING = "RETURN 1 AS ok"
 
-#: Delete everything, in batches (auto-commit transaction: ``CALL ... IN TRANSACTIONS``).
-CLEAR = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+#: The label of the one node that keeps the store's durable write counter (see
+#: :data:`BUMP_GENERATION`); never a CI class, never read as data.
+META = "CmdbMeta"
+
+#: Delete everything but the write counter, in batches (auto-commit transaction:
+#: ``CALL ... IN TRANSACTIONS``). The counter node stays so that the generation never goes back.
+CLEAR = (
+    f"MATCH (n) WHERE NOT n:{META} "
+    "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+)
+
+#: Increment the write counter, creating it (generation 1, a fresh random ``epoch``) when
+#: missing. Run as the LAST statement of every write transaction of the store: the counter
+#: node's write lock is then held only while the transaction commits. Parameter: ``$key``.
+BUMP_GENERATION = (
+    f"MERGE (m:{META} {{key: $key}}) "
+    "ON CREATE SET m.generation = 1, m.epoch = randomUUID() "
+    "ON MATCH SET m.generation = m.generation + 1"
+)
+
+#: The write counter: one row ``generation`` (0 when no write ever ran). Parameter: ``$key``.
+GENERATION = (
+    f"OPTIONAL MATCH (m:{META} {{key: $key}}) RETURN coalesce(m.generation, 0) AS generation"
+)
+
+#: What a cache of the graph is keyed on, in one cheap read: the counter's ``epoch`` and
+#: ``generation`` and the numbers of all nodes and all relationships, which Neo4j serves from
+#: its count store in O(1) (they catch writes made outside cmdb-graph that add or remove nodes
+#: or relationships). Parameter: ``$key``.
+CACHE_KEY = (
+    f"OPTIONAL MATCH (m:{META} {{key: $key}}) "
+    "WITH m.epoch AS epoch, coalesce(m.generation, 0) AS generation "
+    "CALL () { MATCH (n) RETURN count(n) AS nodes } "
+    "CALL () { MATCH ()-[r]->() RETURN count(r) AS relationships } "
+    "RETURN epoch, generation, nodes, relationships"
+)
 
 
 def _label(name: str) -> str:
@@ -167,6 +204,10 @@ def schema_statements() -> list[str]:
                 f"CREATE RANGE INDEX cmdb_{label.lower()}_{prop} IF NOT EXISTS "
                 f"FOR (n:{_label(label)}) ON (n.{_prop(prop)})"
             )
+    out.append(
+        f"CREATE CONSTRAINT cmdb_meta_key IF NOT EXISTS FOR (n:{_label(META)}) REQUIRE n.key "
+        "IS UNIQUE"
+    )
     return out
 
 
@@ -449,15 +490,33 @@ def all_relationships(rel_types: Sequence[str]) -> str:
     return f"MATCH ()-[r:{_types(rel_types)}]->() {_rel_return()}"
 
 
-def reach(types: Sequence[str], depth: int | None) -> str:
-    """The CIs reachable from ``$ids`` within ``depth`` hops, with their out-edges.
+def _graph_row(var: str, fields: Sequence[str], temporals: Iterable[str],
+               types: Sequence[str]) -> str:
+    """The compact graph row of CI ``var``: ``[v_1, ..., v_n, edges]`` (see ``ci_graph_page``)."""
+    temporal = set(temporals)
+    values = ", ".join(_graph_value(var, f, f in temporal) for f in fields)
+    if types:
+        edges = (
+            f"[({var})-[r:{_types(types)}]->(t:CI) WHERE NOT t:{STUB} | "
+            "[type(r), t.ci_id, r.optional, r.inferred, r.evidence, r.properties]]"
+        )
+    else:
+        edges = "[]"
+    return f"[{values}, {edges}]"
+
+
+def reach(
+    types: Sequence[str], depth: int | None, fields: Sequence[str], temporals: Iterable[str]
+) -> str:
+    """The CIs reachable from ``$ids`` within ``depth`` hops, with their out-edges, compact.
 
     One variable-length (quantified) pattern over ``types``; each hop follows a relationship
     forward when its type is in ``$fwd`` and in reverse when it is in ``$rev`` (both, for
     ``both``). Neo4j plans it as a pruning breadth-first expand, so cycles and diamonds cost
-    nothing extra. Returns rows ``key, props, edges`` where ``edges`` are the out-relationships
-    of ``types`` of each reached CI as ``[type, target ci_id, props]`` (the caller keeps those
-    whose target was reached).
+    nothing extra. Returns ONE row ``rows``: per reached CI the list ``[v_1, ..., v_n,
+    edges]`` of :func:`ci_graph_page` (properties ``fields`` in order, then the
+    out-relationships of ``types`` to non-stub CIs; the caller keeps those whose target was
+    reached).
     """
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise ValueError(f"bad depth {depth!r}")
@@ -472,28 +531,33 @@ def reach(types: Sequence[str], depth: int | None) -> str:
             "(type(r) IN $fwd AND startNode(r) = a) OR (type(r) IN $rev AND endNode(r) = a)"
             f"){bound} (x:CI) "
         )
+    row = _graph_row("x", fields, temporals, types)
+    return walk + f"WITH DISTINCT x RETURN collect({row}) AS rows"
+
+
+def _graph_value(var: str, name: str, temporal: bool) -> str:
+    return f"toString({var}.{_prop(name)})" if temporal else f"{var}.{_prop(name)}"
+
+
+def ci_graph_page(
+    fields: Sequence[str], temporals: Iterable[str], types: Sequence[str], after: bool
+) -> str:
+    """One page of the dependency graph, compact: CIs in ``ci_id`` order with their out-edges.
+
+    Returns ONE row ``rows``: a list with one list per CI, ``[v_1, ..., v_n, edges]`` where
+    ``v_i`` is property ``fields[i]`` of the CI (``null`` when absent; the ``temporals`` as ISO
+    text) and ``edges`` lists the CI's out-relationships of ``types`` to other (non-stub) CIs
+    as ``[type, target ci_id, optional, inferred, evidence, properties]``. Whole pages travel
+    as one list value, not one record per CI or a map of every property: the driver's per
+    record and per map-entry conversion is what made the old whole-graph read slow.
+    Parameters: ``$after`` (when ``after``; the last ``ci_id`` of the previous page) and
+    ``$limit``.
+    """
+    start = "c.ci_id > $after" if after else "c.ci_id IS NOT NULL"
     return (
-        walk + "WITH DISTINCT x "
-        f"CALL (x) {{ OPTIONAL MATCH (x)-[e:{rt}]->(y:CI) "
-        f"RETURN collect([type(e), y.ci_id, {props_of('e', Relationship)}]) AS edges }} "
-        f"RETURN x.ci_id AS key, {_node_props('x', 'CI')} AS props, edges"
-    )
-
-
-def all_cis() -> str:
-    """Every (non-stub) CI: rows ``key, props``."""
-    return (
-        f"MATCH (c:CI) WHERE NOT c:{STUB} "
-        f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props"
-    )
-
-
-def all_ci_edges(types: Sequence[str]) -> str:
-    """Every CI-to-CI relationship of ``types``: rows ``rel_type, source, target, props``."""
-    return (
-        f"MATCH (a:CI)-[r:{_types(types)}]->(b:CI) "
-        "RETURN type(r) AS rel_type, a.ci_id AS source, b.ci_id AS target, "
-        f"{props_of('r', Relationship)} AS props"
+        f"MATCH (c:CI) WHERE {start} AND NOT c:{STUB} "
+        "WITH c ORDER BY c.ci_id LIMIT $limit "
+        f"RETURN collect({_graph_row('c', fields, temporals, types)}) AS rows"
     )
 
 

@@ -19,13 +19,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import networkx as nx
-from neo4j import Driver, GraphDatabase, ManagedTransaction, Query
+from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Query
 from neo4j.exceptions import (
     AuthError,
     DriverError,
@@ -53,15 +54,16 @@ from cmdb_graph.store._common import (
     PreparedBatch,
     PreparedNode,
     PreparedRel,
+    _temporal_to_json,  # the one ISO normaliser of both paths
     check_depth,
     check_ends,
     check_limit,
     check_where,
     class_filter,
     decode_cursor,
-    edge_attrs,
     encode_cursor,
     expand_ci,
+    field_kinds,
     from_props,
     identifier_value,
     list_needle,
@@ -83,6 +85,80 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _REF_TYPES = reference_rel_types()
+
+#: Key of the write-counter node (see :data:`cmdb_graph.store.cypher.BUMP_GENERATION`).
+_META_KEY = "store"
+
+
+#: CIs per page of :meth:`Neo4jStore.dependency_graph` (bounds the server's memory per query).
+GRAPH_PAGE = 20_000
+
+_CI_KINDS = field_kinds(ConfigurationItem)
+#: The CI properties of the graph shape, in the order :func:`cypher.ci_graph_page` returns.
+_GRAPH_FIELDS: tuple[str, ...] = tuple(f for f in _CI_KINDS.fields if f != "lineage")
+assert _GRAPH_FIELDS[0] == "ci_id"
+_TEMPORALS: tuple[str, ...] = tuple(sorted(_CI_KINDS.datetimes | _CI_KINDS.dates))
+
+
+def _graph(rows: list[list[Any]], keep: set[str] | None) -> nx.MultiDiGraph:
+    """The graph of compact rows (see :func:`cypher.ci_graph_page`), nodes in ``ci_id`` order.
+
+    ``keep``: the ids an edge's target must be among (``None``: any target).
+    """
+    g = nx.MultiDiGraph()
+    convert = _GraphRows()
+    rows.sort(key=lambda row: str(row[0]))
+    g.add_nodes_from((row[0], convert.node(row)) for row in rows)
+    g.add_edges_from(
+        (row[0], target, rel_type,
+         {"rel_type": rel_type, "optional": bool(optional), "inferred": bool(inferred),
+          "evidence": evidence, "properties": json.loads(props) if props is not None else {}})
+        for row in rows
+        for rel_type, target, optional, inferred, evidence, props in row[-1]
+        if keep is None or target in keep
+    )
+    return g
+
+
+class _GraphRows:
+    """Neo4j values of one CI (a row of :func:`cypher.ci_graph_page`) as graph node attributes.
+
+    The same result as ``expand_ci(key, from_props(ConfigurationItem, props, skip=("ci_id",)))``
+    (the shape of :mod:`cmdb_graph.store.base`), without the per-field generic work. A
+    property Neo4j does not hold is ``None``, or a fresh empty list/dict for list and dict
+    fields (``to_props`` writes every non-``None`` scalar, defaults included, and leaves out
+    only ``None`` and empty lists/dicts); JSON fields are decoded; dates and datetimes, read
+    as ISO text, become pydantic's JSON form (memoised: estates share few distinct instants).
+    The contract suite checks the result equals the embedded store's graph.
+    """
+
+    def __init__(self) -> None:
+        kinds = _CI_KINDS
+        self.fields = _GRAPH_FIELDS
+        self.lists = [f for f in self.fields if f in kinds.lists]
+        self.dicts = [f for f in self.fields if f in kinds.dicts]
+        self.temporals = [(f, f in kinds.datetimes) for f in self.fields
+                          if f in kinds.datetimes or f in kinds.dates]
+        self._instants: dict[tuple[str, bool], str] = {}
+
+    def node(self, row: Sequence[Any]) -> dict[str, Any]:
+        """The node attributes of one row (the values of ``_GRAPH_FIELDS``, then anything)."""
+        out = dict(zip(self.fields, row, strict=False))
+        for name in self.lists:
+            if out[name] is None:
+                out[name] = []
+        for name in self.dicts:
+            value = out[name]
+            out[name] = {} if value is None else json.loads(value)
+        for name, is_datetime in self.temporals:
+            value = out[name]
+            if value is not None:
+                found = self._instants.get((value, is_datetime))
+                if found is None:
+                    found = _temporal_to_json(value, is_datetime)
+                    self._instants[(value, is_datetime)] = found
+                out[name] = found
+        return out
 
 
 def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -174,7 +250,7 @@ class Neo4jStore:
         )
 
     def _check_registry(self) -> None:
-        clash = set(self.registry.classes) & (set(NODE_SPECS) | {cypher.STUB})
+        clash = set(self.registry.classes) & (set(NODE_SPECS) | {cypher.STUB, cypher.META})
         if clash:
             raise ConfigurationError(
                 f"CI class names {sorted(clash)} collide with node labels of the store"
@@ -195,8 +271,19 @@ class Neo4jStore:
             return session.execute_read(work)
 
     def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
+        """Run ``work`` in a managed write transaction that also bumps the write counter.
+
+        The counter (:data:`cypher.BUMP_GENERATION`) is incremented by the transaction's last
+        statement, so it commits (or rolls back) with the write itself.
+        """
+
+        def counted(tx: ManagedTransaction) -> T:
+            out = work(tx)
+            tx.run(cypher.BUMP_GENERATION, key=_META_KEY).consume()
+            return out
+
         with self._errors(), self._driver.session(database=self.database) as session:
-            return session.execute_write(work)
+            return session.execute_write(counted)
 
     @staticmethod
     def _rows(tx: ManagedTransaction, query: str, **params: Any) -> list[dict[str, Any]]:
@@ -218,9 +305,56 @@ class Neo4jStore:
                 session.run(Query(statement)).consume()
 
     def clear(self) -> None:
-        """Delete every node and relationship (constraints and indexes stay)."""
+        """Delete every node and relationship (constraints, indexes and the write counter stay).
+
+        The deletion runs in batches of auto-commit transactions; the write counter is bumped
+        after the last one.
+        """
         with self._errors(), self._driver.session(database=self.database) as session:
             session.run(Query(cypher.CLEAR)).consume()
+        self._write(lambda tx: None)
+
+    # -- change detection -------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        """The durable write counter of the database (0 before the first write).
+
+        Kept in one ``(:CmdbMeta {key: 'store'})`` node and incremented inside every write
+        transaction of every ``Neo4jStore`` on the database (``apply`` and its batches,
+        ``delete_relationships``, ``clear``), so all processes sharing the database see each
+        other's writes. Reads never change it. One small read query.
+        """
+        rows = self._read(lambda tx: self._rows(tx, cypher.GENERATION, key=_META_KEY))
+        return int(rows[0]["generation"])
+
+    def cache_key(self) -> tuple[str | None, int, int, int]:
+        """What a cache of the graph must be keyed on, in one cheap read query.
+
+        Returns
+        -------
+        (epoch, generation, nodes, relationships)
+            ``epoch`` is a random id given to the write counter when it is created (``None``
+            before the first write), so a database wiped and rebuilt from outside never
+            repeats an old key; ``generation`` is :attr:`generation`; ``nodes`` and
+            ``relationships`` are the numbers of all nodes and all relationships, from
+            Neo4j's count store (O(1)).
+
+        Notes
+        -----
+        Every write made through cmdb-graph changes the key. A write made outside
+        cmdb-graph (raw Cypher) changes it when it adds or removes nodes or relationships;
+        an edit of properties only, made outside cmdb-graph, does not, and is seen only
+        after the next write made through cmdb-graph.
+        """
+        # One auto-commit read: one round trip instead of a managed transaction's two
+        # (BEGIN+RUN, then COMMIT); the engine pays it on every question.
+        with self._errors(), self._driver.session(
+            database=self.database, default_access_mode=READ_ACCESS
+        ) as session:
+            r = session.run(Query(cypher.CACHE_KEY), key=_META_KEY).single(strict=True)
+        epoch = r["epoch"]
+        return (None if epoch is None else str(epoch), int(r["generation"]), int(r["nodes"]),
+                int(r["relationships"]))
 
     # -- writes ---------------------------------------------------------------------------
     def _existing_in(self, tx: ManagedTransaction) -> Callable[[str, set[str]], set[str]]:
@@ -619,21 +753,13 @@ class Neo4jStore:
                 row = found[key].model_dump(mode="json", exclude_defaults=True)
                 g.add_node(key, **expand_ci(key, row))
             return g
-        query = cypher.reach(types, depth)
-        rows = self._read(
-            lambda tx: self._rows(tx, query, ids=seeds, fwd=forward, rev=reverse)
+        query = cypher.reach(types, depth, _GRAPH_FIELDS, _TEMPORALS)
+        rows: list[list[Any]] = self._read(
+            lambda tx: tx.run(query, ids=seeds, fwd=forward, rev=reverse).single(strict=True)[0]
         )
-        reached = {r["key"] for r in rows}
+        reached = {r[0] for r in rows}
         self._check_seeds(seeds, reached)
-        rows.sort(key=lambda r: r["key"])
-        for r in rows:
-            g.add_node(r["key"], **expand_ci(r["key"], self._ci_row(r["props"])))
-        for r in rows:
-            for rel_type, target, props in r["edges"]:
-                if target in reached:
-                    row = from_props(Relationship, props, skip=REL_KEY_FIELDS)
-                    g.add_edge(r["key"], target, key=rel_type, **edge_attrs(rel_type, row))
-        return g
+        return _graph(rows, reached)
 
     @staticmethod
     def _check_seeds(seeds: Sequence[str], found: Iterable[str]) -> None:
@@ -643,23 +769,35 @@ class Neo4jStore:
             raise CINotFoundError(f"no CI with ci_id {missing[0]!r}")
 
     def dependency_graph(self) -> nx.MultiDiGraph:
-        """The whole CI graph in the shape of :mod:`cmdb_graph.store.base`."""
+        """The whole CI graph in the shape of :mod:`cmdb_graph.store.base`.
+
+        Read in pages of :data:`GRAPH_PAGE` CIs (in ``ci_id`` order, in one read transaction),
+        each page ONE list value holding, per CI, its properties in a fixed field order and
+        its out-relationships as short lists (:func:`cypher.ci_graph_page`): the driver
+        converts a few long lists instead of one record and one map of every property per CI.
+        """
         types = self.registry.ci_relationship_types()
+        first = cypher.ci_graph_page(_GRAPH_FIELDS, _TEMPORALS, types, after=False)
+        more = cypher.ci_graph_page(_GRAPH_FIELDS, _TEMPORALS, types, after=True)
 
-        def work(tx: ManagedTransaction) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            nodes = self._rows(tx, cypher.all_cis())
-            edges = self._rows(tx, cypher.all_ci_edges(types)) if types else []
-            return nodes, edges
+        def work(tx: ManagedTransaction) -> list[list[Any]]:
+            pages: list[list[Any]] = []
+            after: str | None = None
+            while True:
+                query = first if after is None else more
+                params: dict[str, Any] = {"limit": GRAPH_PAGE}
+                if after is not None:
+                    params["after"] = after
+                page = tx.run(query, params).single(strict=True)[0]
+                if not page:
+                    return pages
+                pages.append(page)
+                if len(page) < GRAPH_PAGE:
+                    return pages
+                after = max(row[0] for row in page)
 
-        nodes, edges = self._read(work)
-        g = nx.MultiDiGraph()
-        for r in sorted(nodes, key=lambda r: r["key"]):
-            g.add_node(r["key"], **expand_ci(r["key"], self._ci_row(r["props"])))
-        for r in edges:
-            row = from_props(Relationship, r["props"], skip=REL_KEY_FIELDS)
-            g.add_edge(r["source"], r["target"], key=r["rel_type"],
-                       **edge_attrs(r["rel_type"], row))
-        return g
+        pages = self._read(work)
+        return _graph([row for page in pages for row in page], None)
 
     def counts(self) -> dict[str, int]:
         """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``.

@@ -1,10 +1,11 @@
 """Issue 5 must-show: impact results are the same on the embedded store and on Neo4j.
 
 Every question goes through :class:`cmdb_graph.api.engine.Engine`, the composition layer the
-GraphQL API and the CLI use: on the memory store it answers from the cached whole graph, on
-Neo4j from the subgraphs it extracts per question (upstream closure plus fringe, downstream
-closure). Both must equal the impact functions run directly on the whole-graph reference
-(``dependency_graph()`` of a memory store holding the same estate), and so each other.
+GraphQL API and the CLI use, twice: with its cached whole graph (the default, on both stores)
+and with ``graph_cache`` off, answering from the subgraphs it extracts per question (upstream
+closure plus fringe, downstream closure). Both must equal the impact functions run directly
+on the whole-graph reference (``dependency_graph()`` of a memory store holding the same
+estate), and so each other.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 import impact
 from cmdb_graph.api.engine import Engine, list_all
 from cmdb_graph.model import Asset, Change, Entitlement, Node, Registry
+from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore, WriteBatch
 from cmdb_graph.store.memory import MemoryStore
 from cmdb_graph.synthetic import DEFAULT_NOW, generate_estate
@@ -90,9 +92,11 @@ def _records(store: GraphStore) -> tuple[list[Change], list[Any], list[Any], lis
     return engine.changes(), engine.windows(), engine.incidents(), assets, ents
 
 
-def through_engine(store: GraphStore, q: Questions) -> dict[str, Any]:
+def through_engine(
+    store: GraphStore, q: Questions, settings: Settings | None = None
+) -> dict[str, Any]:
     """Every answer, computed by the API's engine on ``store``."""
-    engine = Engine(store)
+    engine = Engine(store, settings)
     out: dict[str, Any] = {}
     for ids in q.changes:
         out[f"impact {ids}"] = engine.change_impact(list(ids))
@@ -156,15 +160,18 @@ def _differences(got: dict[str, Any], want: dict[str, Any]) -> list[str]:
     return sorted(k for k in want.keys() | got.keys() if got.get(k) != want.get(k))
 
 
+@pytest.mark.parametrize("graph_cache", [True, False], ids=["cached", "per-question"])
 @pytest.mark.parametrize("estate", list(ESTATES))
-def test_engine_answers_equal_the_whole_graph_reference(store: GraphStore, estate: str) -> None:
+def test_engine_answers_equal_the_whole_graph_reference(
+    store: GraphStore, estate: str, graph_cache: bool
+) -> None:
     # Arrange
     make, questions = ESTATES[estate]
     store.apply(make())
     want = reference(estate)
 
     # Act
-    got = through_engine(store, questions())
+    got = through_engine(store, questions(), Settings(graph_cache=graph_cache))
 
     # Assert: the same answers as the reference, and as the other store
     assert _differences(got, want) == []
@@ -229,9 +236,10 @@ def test_change_impact_agrees_on_random_graphs(
 
     # Act
     got = Engine(neo4j_store).change_impact(changed)
+    extracted = Engine(neo4j_store, Settings(graph_cache=False)).change_impact(changed)
     want = Engine(memory).change_impact(changed)
     direct = impact.change_impact(memory.dependency_graph(), changed, registry=memory.registry)
 
     # Assert
-    assert got == want == direct
+    assert got == extracted == want == direct
 
