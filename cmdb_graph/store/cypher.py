@@ -30,6 +30,8 @@ __all__ = [
     "upsert_nodes",
     "upsert_cis",
     "sync_reference",
+    "add_reference",
+    "present_keys",
     "existing_keys",
     "merge_relationships",
     "delete_ci_relationships",
@@ -223,6 +225,35 @@ def sync_reference(label: str, ref: RefSpec) -> str:
         "WITH n, row UNWIND row.targets AS tk "
         f"MERGE (t:{target} {{{tkey}: tk}}) ON CREATE SET t:{STUB} "
         f"MERGE {new}"
+    )
+
+
+def add_reference(label: str, ref: RefSpec) -> str:
+    """Create the relationships of one reference field of nodes that had none before.
+
+    For nodes the same batch creates: nothing to remove, so only the stub target MERGE and the
+    relationship MERGE of :func:`sync_reference`. Parameters: ``$rows``, a list of
+    ``{key, targets}`` (``targets`` non-empty).
+    """
+    target = _label(ref.target_label)
+    tkey = _key(ref.target_label)
+    rtype = _type(ref.rel_type)
+    new = f"(n)-[:{rtype}]->(t)" if ref.outgoing else f"(n)<-[:{rtype}]-(t)"
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (n:{_label(label)} {{{_key(label)}: row.key}}) "
+        "UNWIND row.targets AS tk "
+        f"MERGE (t:{target} {{{tkey}: tk}}) ON CREATE SET t:{STUB} "
+        f"MERGE {new}"
+    )
+
+
+def present_keys(label: str) -> str:
+    """The keys among ``$keys`` of any node of ``label``, stubs included: one list ``keys``."""
+    key = _key(label)
+    return (
+        f"UNWIND $keys AS k MATCH (n:{_label(label)} {{{key}: k}}) "
+        f"RETURN collect(n.{key}) AS keys"
     )
 
 

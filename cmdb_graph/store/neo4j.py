@@ -254,13 +254,19 @@ class Neo4jStore:
 
             def work(tx: ManagedTransaction) -> None:
                 check_ends(prepared, self._existing_in(tx))
-                for query, rows in self._statements(prepared):
+                present = self._present_in(tx, prepared)
+                for query, rows in self._statements(prepared, present):
                     tx.run(query, rows=rows).consume()
 
             self._write(work)
             return
-        self._read(lambda tx: check_ends(prepared, self._existing_in(tx)))
-        for query, rows in self._statements(prepared):
+
+        def check(tx: ManagedTransaction) -> dict[str, set[str]]:
+            check_ends(prepared, self._existing_in(tx))
+            return self._present_in(tx, prepared)
+
+        present = self._read(check)
+        for query, rows in self._statements(prepared, present):
             for chunk in _chunks(rows, self.batch_size):
                 self._write(self._runner(query, list(chunk)))
         log.info(
@@ -270,6 +276,24 @@ class Neo4jStore:
             self.batch_size,
         )
 
+    def _present_in(self, tx: ManagedTransaction, prepared: PreparedBatch) -> dict[str, set[str]]:
+        """The keys of the batch's nodes (of labels with reference fields) already in the store.
+
+        Stubs count as present. A node absent before the batch has no reference relationships
+        to remove, so its references are only created (or, when empty, skipped).
+        """
+        out: dict[str, set[str]] = {}
+        for label, nodes in prepared.nodes_by_label().items():
+            if not NODE_SPECS[label].refs:
+                continue
+            found: set[str] = set()
+            keys = [n.key for n in nodes]
+            for chunk in _chunks(keys, self.batch_size):
+                for r in self._rows(tx, cypher.present_keys(label), keys=list(chunk)):
+                    found.update(r["keys"])
+            out[label] = found
+        return out
+
     @staticmethod
     def _runner(query: str, rows: list[dict[str, Any]]) -> Callable[[ManagedTransaction], None]:
         def work(tx: ManagedTransaction) -> None:
@@ -277,8 +301,14 @@ class Neo4jStore:
 
         return work
 
-    def _statements(self, prepared: PreparedBatch) -> list[tuple[str, list[dict[str, Any]]]]:
-        """The write statements of a batch, in order: nodes, references, relationships."""
+    def _statements(
+        self, prepared: PreparedBatch, present: Mapping[str, set[str]] | None = None
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The write statements of a batch, in order: nodes, references, relationships.
+
+        ``present``: per label, the keys of the batch's nodes that existed before it (``None``:
+        treat every node as existing). The references of new nodes are only added.
+        """
         out: list[tuple[str, list[dict[str, Any]]]] = []
         by_label = prepared.nodes_by_label()
         for label, nodes in sorted(by_label.items()):
@@ -298,13 +328,21 @@ class Neo4jStore:
                     (cypher.upsert_nodes(label), [self._node_params(label, n) for n in nodes])
                 )
         for label, nodes in sorted(by_label.items()):
+            known = present.get(label) if present is not None else None
             for ref in NODE_SPECS[label].refs:
                 rows = []
+                added = []
                 for node in nodes:
                     value = node.row.get(ref.field)
                     targets = list(value) if ref.many and value else ([value] if value else [])
-                    rows.append({"key": node.key, "targets": targets})
-                out.append((cypher.sync_reference(label, ref), rows))
+                    if known is None or node.key in known:
+                        rows.append({"key": node.key, "targets": targets})
+                    elif targets:
+                        added.append({"key": node.key, "targets": targets})
+                if rows:
+                    out.append((cypher.sync_reference(label, ref), rows))
+                if added:
+                    out.append((cypher.add_reference(label, ref), added))
         for (rel_type, sl, tl), rels in sorted(prepared.rels_by_type().items()):
             out.append(
                 (
