@@ -73,12 +73,16 @@ def _construct(cls: type[M], values: dict[str, Any]) -> M:
     fields = _FIELDS_SET.get(cls)
     if fields is None:
         fields = _FIELDS_SET[cls] = frozenset(cls.model_fields)
-    assert values.keys() == fields
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    if len(values) != len(fields):
+        raise ValueError(f"{cls.__name__} needs every field: {sorted(fields)}")
+    _setattr(obj, "__dict__", values)
+    _setattr(obj, "__pydantic_fields_set__", set(fields))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
     return obj
+
+
+_setattr = object.__setattr__
 
 
 def fast_seen(first_seen: datetime, last_seen: datetime, native_key: str | None,
@@ -248,15 +252,15 @@ def reconcile_values(
     attrs = dict(lineage.attributes)
     stamp = _stamp(source, asserted_at)
     changed = False
+    current_get = current.get
+    attrs_get = attrs.get
     for attr, value in incoming.items():
-        if is_empty(value):
+        if value is None or value == "" or is_empty(value):
             continue
-        cur = current.get(attr)
-        held = attrs.get(attr)
+        cur = current_get(attr)
+        held = attrs_get(attr)
         take: bool
-        if is_empty(cur):
-            take = True
-        elif held is None:
+        if held is None or cur is None or is_empty(cur):
             take = True
         elif held.source == source:
             take = asserted_at >= held.asserted_at
@@ -266,7 +270,7 @@ def reconcile_values(
             take = mine > theirs or ranker.is_stale(held, now)
         if take:
             taken[attr] = value
-            if held is not stamp and held != stamp:
+            if held is None or (held is not stamp and held != stamp):
                 attrs[attr] = stamp
                 changed = True
     if not changed:

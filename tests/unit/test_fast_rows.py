@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -25,7 +26,15 @@ from cmdb_graph.model import (
     RunStatus,
     SourceSeen,
 )
-from cmdb_graph.store._common import REL_KEY_FIELDS, fast_row, prepare_batch
+from cmdb_graph.store._common import (
+    REL_KEY_FIELDS,
+    decode_lineage,
+    encode_lineage,
+    fast_row,
+    from_props,
+    prepare_batch,
+    to_props,
+)
 from cmdb_graph.store.base import WriteBatch
 from cmdb_graph.synthetic import NODE_LABELS, REL, generate_rows, models_from_rows
 
@@ -126,3 +135,34 @@ def test_prepare_batch_still_reports_bad_values() -> None:
     with pytest.raises(InvalidRecordError) as info:
         prepare_batch(WriteBatch(nodes=[bad]), Registry(), existing=None)
     assert info.value.field == "name"
+
+
+def test_lineage_json_is_compact_and_round_trips() -> None:
+    row = LINEAGE.model_dump(mode="json", exclude_defaults=True)
+    row["attributes"]["os_name"] = dict(row["attributes"]["name"])
+    text = encode_lineage(row)
+    assert text.count('"source"') == 0 and "stamps" in text
+    assert len(text) < len(json.dumps(row))
+    back = decode_lineage(json.loads(text))
+    assert back == row
+    assert list(back["attributes"]) == sorted(row["attributes"])
+    assert Lineage.model_validate(back) == Lineage.model_validate(row)
+
+
+def test_lineage_json_reads_the_plain_form_and_keeps_odd_entries_plain() -> None:
+    plain = {"sources": {"a": {"first_seen": "2026-01-01T00:00:00Z",
+                               "last_seen": "2026-01-01T00:00:00Z"}},
+             "attributes": {"n": {"source": "a", "asserted_at": "2026-01-01T00:00:00Z"}}}
+    assert decode_lineage(json.loads(json.dumps(plain))) == plain
+    odd = {"attributes": {"n": {"source": "a", "asserted_at": "t", "extra": 1}}}
+    assert json.loads(encode_lineage(odd)) == odd
+    assert decode_lineage(json.loads(encode_lineage({}))) == {}
+
+
+def test_props_round_trip_with_compact_lineage() -> None:
+    ci = ConfigurationItem(ci_id="c1", name="n", ci_class="Server", lineage=LINEAGE,
+                           first_seen=T0)
+    row = _pydantic(ci)
+    props = to_props(ConfigurationItem, row)
+    assert "stamps" in props["lineage"]
+    assert from_props(ConfigurationItem, props, skip=("ci_id",)) == row
