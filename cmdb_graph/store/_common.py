@@ -640,20 +640,28 @@ def to_props(model: type[BaseModel], row: Mapping[str, Any]) -> dict[str, Any]:
     dicts that hold their (empty) default; :func:`from_props` restores both.
     """
     kinds = field_kinds(model)
-    out: dict[str, Any] = {}
-    full = {**kinds.defaults, **row}
-    for name, value in full.items():
-        if value is None or (isinstance(value, list | dict) and not value and name in row) or (
-            isinstance(value, list | dict) and name not in row
-        ):
-            continue
-        if name == "lineage" and name in kinds.dicts:
-            out[name] = encode_lineage(value)
-        elif name in kinds.dicts:
-            out[name] = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    base = _PROP_DEFAULTS.get(model)
+    if base is None:
+        base = _PROP_DEFAULTS[model] = {
+            k: v for k, v in kinds.defaults.items()
+            if v is not None and not isinstance(v, list | dict)
+        }
+    out = dict(base)
+    dicts = kinds.dicts
+    for name, value in row.items():
+        if value is None or (isinstance(value, list | dict) and not value):
+            out.pop(name, None)
+        elif name in dicts:
+            if name == "lineage":
+                out[name] = encode_lineage(value)
+            else:
+                out[name] = json.dumps(value, separators=(",", ":"), sort_keys=True)
         else:
             out[name] = value
     return out
+
+
+_PROP_DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 def split_temporals(model: type[BaseModel], props: dict[str, Any]) -> dict[str, str]:

@@ -20,8 +20,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from typing import Any, TypeVar
 
 import networkx as nx
@@ -88,6 +90,51 @@ _REF_TYPES = reference_rel_types()
 def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
+
+
+def _prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
+    """``items``, computed ahead in a helper thread (at most ``depth`` waiting).
+
+    Building a statement's parameters is Python work; running it is the server's. With the
+    parameters of the next statement built while the server runs the current one, the two
+    overlap. An exception of ``items`` is raised here, in order; stopping early stops the
+    helper.
+    """
+    out: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    helper = threading.Thread(target=produce, name="neo4j-statements", daemon=True)
+    helper.start()
+    try:
+        while True:
+            ok, item = out.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        helper.join()
 
 
 class Neo4jStore:
@@ -255,8 +302,9 @@ class Neo4jStore:
             def work(tx: ManagedTransaction) -> None:
                 check_ends(prepared, self._existing_in(tx))
                 present = self._present_in(tx, prepared)
-                for query, rows in self._statements(prepared, present):
-                    tx.run(query, rows=rows).consume()
+                with closing(_prefetch(self._iter_statements(prepared, present))) as statements:
+                    for query, rows in statements:
+                        tx.run(query, rows=rows).consume()
 
             self._write(work)
             return
@@ -266,9 +314,10 @@ class Neo4jStore:
             return self._present_in(tx, prepared)
 
         present = self._read(check)
-        for query, rows in self._statements(prepared, present):
-            for chunk in _chunks(rows, self.batch_size):
-                self._write(self._runner(query, list(chunk)))
+        with closing(_prefetch(self._iter_statements(prepared, present))) as statements:
+            for query, rows in statements:
+                for chunk in _chunks(rows, self.batch_size):
+                    self._write(self._runner(query, list(chunk)))
         log.info(
             "applied %d nodes and %d relationships in batches of %d",
             len(prepared.nodes),
@@ -309,7 +358,12 @@ class Neo4jStore:
         ``present``: per label, the keys of the batch's nodes that existed before it (``None``:
         treat every node as existing). The references of new nodes are only added.
         """
-        out: list[tuple[str, list[dict[str, Any]]]] = []
+        return list(self._iter_statements(prepared, present))
+
+    def _iter_statements(
+        self, prepared: PreparedBatch, present: Mapping[str, set[str]] | None
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """:meth:`_statements` one at a time (each statement's rows built when it is reached)."""
         by_label = prepared.nodes_by_label()
         for label, nodes in sorted(by_label.items()):
             if label == CI_LABEL:
@@ -317,16 +371,12 @@ class Neo4jStore:
                 for node in nodes:
                     by_class.setdefault(node.row["ci_class"], []).append(node)
                 for cls, group in sorted(by_class.items()):
-                    out.append(
-                        (
-                            cypher.upsert_cis(cls, self.registry.classes),
-                            [self._node_params(label, n) for n in group],
-                        )
+                    yield (
+                        cypher.upsert_cis(cls, self.registry.classes),
+                        [self._node_params(label, n) for n in group],
                     )
             else:
-                out.append(
-                    (cypher.upsert_nodes(label), [self._node_params(label, n) for n in nodes])
-                )
+                yield (cypher.upsert_nodes(label), [self._node_params(label, n) for n in nodes])
         for label, nodes in sorted(by_label.items()):
             known = present.get(label) if present is not None else None
             for ref in NODE_SPECS[label].refs:
@@ -340,17 +390,14 @@ class Neo4jStore:
                     elif targets:
                         added.append({"key": node.key, "targets": targets})
                 if rows:
-                    out.append((cypher.sync_reference(label, ref), rows))
+                    yield (cypher.sync_reference(label, ref), rows)
                 if added:
-                    out.append((cypher.add_reference(label, ref), added))
+                    yield (cypher.add_reference(label, ref), added)
         for (rel_type, sl, tl), rels in sorted(prepared.rels_by_type().items()):
-            out.append(
-                (
-                    cypher.merge_relationships(rel_type, sl, tl),
-                    [self._rel_params(r) for r in rels],
-                )
+            yield (
+                cypher.merge_relationships(rel_type, sl, tl),
+                [self._rel_params(r) for r in rels],
             )
-        return out
 
     @staticmethod
     def _node_params(label: str, node: PreparedNode) -> dict[str, Any]:

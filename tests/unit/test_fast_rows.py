@@ -166,3 +166,15 @@ def test_props_round_trip_with_compact_lineage() -> None:
     props = to_props(ConfigurationItem, row)
     assert "stamps" in props["lineage"]
     assert from_props(ConfigurationItem, props, skip=("ci_id",)) == row
+
+
+def test_props_fill_scalar_defaults_and_drop_empty_values() -> None:
+    row = {"name": "n", "ci_class": "Server", "mac_addresses": [], "attributes": {},
+           "operational_status": None, "fqdn": None, "native_keys": ["s:1"]}
+    props = to_props(ConfigurationItem, row)
+    assert props == {"name": "n", "ci_class": "Server", "native_keys": ["s:1"]}
+    props = to_props(ConfigurationItem, {"name": "n", "ci_class": "Server"})
+    assert props == {"name": "n", "ci_class": "Server", "operational_status": "operational"}
+    rel = to_props(Relationship, {"properties": {"b": 1, "a": 2}})
+    assert rel == {"optional": False, "inferred": False, "source_label": "CI",
+                   "target_label": "CI", "properties": '{"a":2,"b":1}'}
