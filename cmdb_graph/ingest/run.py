@@ -368,13 +368,54 @@ class _Planner:
         else:
             for ci in self._pages_cis(CIFilter(source=self.src)):
                 self._keep_ci(ci)
+            self._prefetch_candidates(records)
         log.debug("import %s: loaded %d CIs (preload_all=%s)", self.src, len(self.index),
                   self.preload_all)
 
-    def _ensure_candidates(self, keys: RecordKeys) -> None:
-        """Large stores: fetch the CIs that share any identifier with ``keys`` (cached)."""
-        if self.preload_all:
-            return
+    def _prefetch_candidates(self, records: Sequence[Any]) -> None:
+        """Large stores: fetch every CI that shares an identifier with a record or reference.
+
+        One ``find_cis_bulk`` call per identifier kind (instead of one ``find_cis`` per
+        identifier set); the identifier sets are then known, so :meth:`_ensure_candidates`
+        does not ask again.
+        """
+        wanted: dict[str, set[Any]] = defaultdict(set)
+
+        def add(ids: Identifiers | None) -> None:
+            while ids is not None:
+                self._want(RecordKeys.of(ids, self.src), wanted)
+                ids = ids.host
+
+        for rec in records:
+            if isinstance(rec, CIRecord):
+                add(self._effective_ids(rec))
+            elif isinstance(rec, RelationshipRecord):
+                add(rec.source)
+                add(rec.target)
+            elif isinstance(rec, AssetRecord):
+                add(rec.tracks)
+                serial = norm_serial(rec.serial_number)
+                if rec.tracks is None and serial:
+                    self._want(RecordKeys(serial=serial), wanted)
+            elif isinstance(rec, SoftwareRecord):
+                add(rec.installed_on)
+            elif isinstance(rec, EntitlementRecord):
+                for ids in rec.assigned_to_cis:
+                    add(ids)
+        for field, values in sorted(wanted.items()):
+            for ci in self.store.find_cis_bulk(field, sorted(values, key=str)):
+                self._keep_ci(ci)
+
+    def _want(self, keys: RecordKeys, wanted: dict[str, set[Any]]) -> None:
+        ids = self._lookup_ids(keys)
+        if ids:
+            self._found_cache.add(tuple(sorted((k, str(v)) for k, v in ids.items())))
+            for field, value in ids.items():
+                wanted[field].add(value)
+
+    @staticmethod
+    def _lookup_ids(keys: RecordKeys) -> dict[str, Any]:
+        """The ``find_cis`` identifiers of a record's keys."""
         ids: dict[str, Any] = {}
         if keys.native_key:
             ids["native_keys"] = keys.native_key
@@ -392,6 +433,13 @@ class _Planner:
             ids["mac_addresses"] = keys.macs[0]
         if keys.name:
             ids["name"] = keys.name
+        return ids
+
+    def _ensure_candidates(self, keys: RecordKeys) -> None:
+        """Large stores: fetch the CIs that share any identifier with ``keys`` (cached)."""
+        if self.preload_all:
+            return
+        ids = self._lookup_ids(keys)
         if not ids:
             return
         ck = tuple(sorted((k, str(v)) for k, v in ids.items()))

@@ -39,6 +39,7 @@ __all__ = [
     "get_nodes",
     "assets_tracking",
     "find_cis",
+    "find_cis_bulk",
     "list_cis",
     "count_cis",
     "list_nodes",
@@ -374,6 +375,29 @@ def find_cis(branches: Sequence[tuple[str, str]]) -> str:
     return (
         f"CALL () {{ {' UNION '.join(parts)} }} "
         f"WITH c WHERE NOT c:{STUB} "
+        f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props ORDER BY key"
+    )
+
+
+def find_cis_bulk(field: str, mode: str) -> str:
+    """CIs whose ``field`` matches any of ``$values``: one index seek per value.
+
+    ``mode`` as in :func:`find_cis` (``eq``, ``lc``, ``contains``; ``ci_id`` uses the key).
+    Rows ``key, props`` sorted by ``ci_id``, each CI once.
+    """
+    if field == "ci_id":
+        match = "MATCH (c:CI {ci_id: v})"
+    elif mode == "eq":
+        match = f"MATCH (c:CI) WHERE c.{_prop(field)} = v"
+    elif mode == "lc":
+        match = f"MATCH (c:CI) WHERE c.{SHADOW_PREFIX}{_prop(field)} = v"
+    elif mode == "contains":
+        match = f"MATCH (c:CI) WHERE c.{SHADOW_PREFIX}{_prop(field)} CONTAINS v"
+    else:
+        raise ValueError(f"unknown lookup mode {mode!r}")
+    return (
+        f"UNWIND $values AS v {match} "
+        f"WITH DISTINCT c WHERE NOT c:{STUB} "
         f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props ORDER BY key"
     )
 

@@ -533,6 +533,28 @@ class MemoryStore:
                     found |= _index_get(self._ix[name], norm)
             return [self._ci(i) for i in sorted(found)]
 
+    def find_cis_bulk(self, field: str, values: Sequence[Scalar]) -> list[ConfigurationItem]:
+        """CIs whose identifier ``field`` matches any of ``values``, sorted by ``ci_id``.
+
+        Raises
+        ------
+        InvalidRecordError
+            ``field`` is not one of ``IDENTIFIER_FIELDS``.
+        """
+        identifier_value(field, None)  # validates the field name
+        found: set[str] = set()
+        with self._lock:
+            for value in values:
+                norm = identifier_value(field, value)
+                if norm is None:
+                    continue
+                if field == "ci_id":
+                    if norm in self._g:
+                        found.add(norm)
+                else:
+                    found |= _index_get(self._ix[field], norm)
+            return [self._ci(i) for i in sorted(found)]
+
     def _matches(self, row: Mapping[str, Any], flt: CIFilter, classes: set[str] | None) -> bool:
         defaults = field_kinds(ConfigurationItem).defaults
         if classes is not None and row["ci_class"] not in classes:

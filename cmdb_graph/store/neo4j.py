@@ -535,6 +535,42 @@ class Neo4jStore:
         rows = self._read(lambda tx: self._rows(tx, query, **params))
         return [self._ci(r["key"], r["props"]) for r in rows]
 
+    def find_cis_bulk(self, field: str, values: Sequence[Scalar]) -> list[ConfigurationItem]:
+        """CIs whose identifier ``field`` matches any of ``values``, sorted by ``ci_id``.
+
+        One query per ``batch_size`` values (an index seek per value).
+
+        Raises
+        ------
+        InvalidRecordError
+            ``field`` is not one of ``IDENTIFIER_FIELDS``.
+        """
+        identifier_value(field, None)  # validates the field name
+        needles: list[str] = []
+        for value in values:
+            norm = identifier_value(field, value)
+            if norm is not None:
+                needles.append(list_needle(norm) if field in LIST_IDENTIFIERS else norm)
+        needles = list(dict.fromkeys(needles))
+        if not needles:
+            return []
+        mode = ("contains" if field in LIST_IDENTIFIERS
+                else "lc" if field in CASELESS_IDENTIFIERS else "eq")
+        query = cypher.find_cis_bulk(field, mode)
+        found: dict[str, ConfigurationItem] = {}
+        for chunk in _chunks(needles, self.batch_size):
+            for r in self._read(self._reader(query, values=list(chunk))):
+                found[r["key"]] = self._ci(r["key"], r["props"])
+        return [found[k] for k in sorted(found)]
+
+    def _reader(
+        self, query: str, **params: Any
+    ) -> Callable[[ManagedTransaction], list[dict[str, Any]]]:
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return self._rows(tx, query, **params)
+
+        return work
+
     def list_cis(
         self, flt: CIFilter | None = None, *, after: str | None = None, limit: int = 100
     ) -> Page[ConfigurationItem]:
