@@ -212,6 +212,13 @@ class RecordKeys:
 
         The hostname and domain are derived from the FQDN when the record lacks them.
         """
+        v = ids.__dict__  # plain attribute reads: one record costs this per reference
+        if (v["fqdn"] is None and v["hostname"] is None and v["domain"] is None
+                and v["serial_number"] is None and v["asset_tag"] is None
+                and v["cloud_id"] is None and not v["mac_addresses"]):
+            nk = norm_text(v["native_key"])
+            return cls(native_key=f"{source}:{nk}" if nk else None, name=norm_text(v["name"]),
+                       ci_class=norm_text(v["ci_class"]))
         fqdn = norm_text(ids.fqdn)
         fqdn = fqdn.lower().rstrip(".") if fqdn else None
         hostname = norm_text(ids.hostname)

@@ -22,28 +22,75 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel
 
 from cmdb_graph.errors import ConfigurationError
-from cmdb_graph.model import AttributeSource, DataSource, Lineage, Registry
+from cmdb_graph.model import AttributeSource, DataSource, Lineage, Registry, SourceSeen
 
 __all__ = [
     "ReconciliationPolicy",
     "SourceRanker",
+    "fast_lineage",
+    "fast_seen",
     "is_empty",
     "reconcile_values",
 ]
 
 Rank = tuple[int, int]
+M = TypeVar("M", bound=BaseModel)
 
 
 def is_empty(value: Any) -> bool:
     """Whether a value counts as empty for reconciliation."""
-    return value is None or value == "" or (isinstance(value, list | tuple | dict | set)
-                                            and len(value) == 0)
+    if value is None:
+        return True
+    t = type(value)
+    if t is str:
+        return not value
+    if t is bool or t is int or t is float:
+        return False
+    return value == "" or (isinstance(value, list | tuple | dict | set) and len(value) == 0)
+
+
+def fast_lineage(sources: dict[str, SourceSeen], attributes: dict[str, AttributeSource]
+                 ) -> Lineage:
+    """A ``Lineage`` of trusted parts, without validation (``model_construct``, minus its
+    per-field bookkeeping: a run builds one per record)."""
+    return _construct(Lineage, {"sources": sources, "attributes": attributes})
+
+
+_FIELDS_SET: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _construct(cls: type[M], values: dict[str, Any]) -> M:
+    """``cls.model_construct(**values)`` for values that name every field of ``cls``."""
+    obj = cls.__new__(cls)
+    fields = _FIELDS_SET.get(cls)
+    if fields is None:
+        fields = _FIELDS_SET[cls] = frozenset(cls.model_fields)
+    if len(values) != len(fields):
+        raise ValueError(f"{cls.__name__} needs every field: {sorted(fields)}")
+    _setattr(obj, "__dict__", values)
+    _setattr(obj, "__pydantic_fields_set__", set(fields))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+_setattr = object.__setattr__
+
+
+def fast_seen(first_seen: datetime, last_seen: datetime, native_key: str | None,
+              missed_full_runs: int) -> SourceSeen:
+    """A ``SourceSeen`` of trusted values, without validation."""
+    return _construct(SourceSeen, {"first_seen": first_seen, "last_seen": last_seen,
+                                   "native_key": native_key,
+                                   "missed_full_runs": missed_full_runs})
 
 
 @dataclass(frozen=True)
@@ -152,6 +199,16 @@ class SourceRanker:
         return held.asserted_at < now - timedelta(days=ds.stale_after_days)
 
 
+@lru_cache(maxsize=256)
+def _stamp(source: str, asserted_at: datetime) -> AttributeSource:
+    """One ``AttributeSource`` value per (source, time): every attribute a run takes shares it.
+
+    Never mutated (lineage updates replace entries), so sharing is safe; it also lets the
+    stores convert it once per batch.
+    """
+    return AttributeSource.model_construct(source=source, asserted_at=asserted_at)
+
+
 def reconcile_values(
     current: Mapping[str, Any],
     lineage: Lineage,
@@ -193,17 +250,17 @@ def reconcile_values(
     """
     taken: dict[str, Any] = {}
     attrs = dict(lineage.attributes)
-    stamp = AttributeSource.model_construct(source=source, asserted_at=asserted_at)
+    stamp = _stamp(source, asserted_at)
     changed = False
+    current_get = current.get
+    attrs_get = attrs.get
     for attr, value in incoming.items():
-        if is_empty(value):
+        if value is None or value == "" or is_empty(value):
             continue
-        cur = current.get(attr)
-        held = attrs.get(attr)
+        cur = current_get(attr)
+        held = attrs_get(attr)
         take: bool
-        if is_empty(cur):
-            take = True
-        elif held is None:
+        if held is None or cur is None or is_empty(cur):
             take = True
         elif held.source == source:
             take = asserted_at >= held.asserted_at
@@ -213,9 +270,9 @@ def reconcile_values(
             take = mine > theirs or ranker.is_stale(held, now)
         if take:
             taken[attr] = value
-            if held != stamp:
+            if held is None or (held is not stamp and held != stamp):
                 attrs[attr] = stamp
                 changed = True
     if not changed:
         return taken, lineage
-    return taken, Lineage.model_construct(sources=lineage.sources, attributes=attrs)
+    return taken, fast_lineage(lineage.sources, attrs)

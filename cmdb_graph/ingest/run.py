@@ -29,6 +29,7 @@ active CIs, unless forced.
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid
 from collections import Counter, defaultdict
@@ -62,6 +63,8 @@ from cmdb_graph.ingest.plan import ImportPlan, ImportResult, Merge, PlannedChang
 from cmdb_graph.ingest.reconcile import (
     ReconciliationPolicy,
     SourceRanker,
+    fast_lineage,
+    fast_seen,
     is_empty,
     reconcile_values,
 )
@@ -238,6 +241,8 @@ def _build(
     except ValidationError as exc:
         raise _validation_error(exc, origin, what) from exc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The lineage of a node before any source asserted it (shared: lineages are never mutated).
+_NO_LINEAGE = Lineage()
 
 
 def _oldest(cis: Sequence[ConfigurationItem]) -> ConfigurationItem:
@@ -363,13 +368,54 @@ class _Planner:
         else:
             for ci in self._pages_cis(CIFilter(source=self.src)):
                 self._keep_ci(ci)
+            self._prefetch_candidates(records)
         log.debug("import %s: loaded %d CIs (preload_all=%s)", self.src, len(self.index),
                   self.preload_all)
 
-    def _ensure_candidates(self, keys: RecordKeys) -> None:
-        """Large stores: fetch the CIs that share any identifier with ``keys`` (cached)."""
-        if self.preload_all:
-            return
+    def _prefetch_candidates(self, records: Sequence[Any]) -> None:
+        """Large stores: fetch every CI that shares an identifier with a record or reference.
+
+        One ``find_cis_bulk`` call per identifier kind (instead of one ``find_cis`` per
+        identifier set); the identifier sets are then known, so :meth:`_ensure_candidates`
+        does not ask again.
+        """
+        wanted: dict[str, set[Any]] = defaultdict(set)
+
+        def add(ids: Identifiers | None) -> None:
+            while ids is not None:
+                self._want(RecordKeys.of(ids, self.src), wanted)
+                ids = ids.host
+
+        for rec in records:
+            if isinstance(rec, CIRecord):
+                add(self._effective_ids(rec))
+            elif isinstance(rec, RelationshipRecord):
+                add(rec.source)
+                add(rec.target)
+            elif isinstance(rec, AssetRecord):
+                add(rec.tracks)
+                serial = norm_serial(rec.serial_number)
+                if rec.tracks is None and serial:
+                    self._want(RecordKeys(serial=serial), wanted)
+            elif isinstance(rec, SoftwareRecord):
+                add(rec.installed_on)
+            elif isinstance(rec, EntitlementRecord):
+                for ids in rec.assigned_to_cis:
+                    add(ids)
+        for field, values in sorted(wanted.items()):
+            for ci in self.store.find_cis_bulk(field, sorted(values, key=str)):
+                self._keep_ci(ci)
+
+    def _want(self, keys: RecordKeys, wanted: dict[str, set[Any]]) -> None:
+        ids = self._lookup_ids(keys)
+        if ids:
+            self._found_cache.add(tuple(sorted((k, str(v)) for k, v in ids.items())))
+            for field, value in ids.items():
+                wanted[field].add(value)
+
+    @staticmethod
+    def _lookup_ids(keys: RecordKeys) -> dict[str, Any]:
+        """The ``find_cis`` identifiers of a record's keys."""
         ids: dict[str, Any] = {}
         if keys.native_key:
             ids["native_keys"] = keys.native_key
@@ -387,6 +433,13 @@ class _Planner:
             ids["mac_addresses"] = keys.macs[0]
         if keys.name:
             ids["name"] = keys.name
+        return ids
+
+    def _ensure_candidates(self, keys: RecordKeys) -> None:
+        """Large stores: fetch the CIs that share any identifier with ``keys`` (cached)."""
+        if self.preload_all:
+            return
+        ids = self._lookup_ids(keys)
         if not ids:
             return
         ck = tuple(sorted((k, str(v)) for k, v in ids.items()))
@@ -444,17 +497,16 @@ class _Planner:
 
     def _seen(self, lineage: Lineage, native_key: str | None) -> Lineage:
         prev = lineage.sources.get(self.src)
-        seen = SourceSeen.model_construct(
-            first_seen=min(prev.first_seen, self.now) if prev else self.now,
-            last_seen=max(prev.last_seen, self.now) if prev else self.now,
-            native_key=native_key or (prev.native_key if prev else None),
-            missed_full_runs=0,
-        )
-        if prev == seen:
-            return lineage
+        if prev is None:
+            seen = fast_seen(self.now, self.now, native_key or None, 0)
+        else:
+            seen = fast_seen(min(prev.first_seen, self.now), max(prev.last_seen, self.now),
+                             native_key or prev.native_key, 0)
+            if prev == seen:
+                return lineage
         sources = dict(lineage.sources)
         sources[self.src] = seen
-        return Lineage.model_construct(sources=sources, attributes=lineage.attributes)
+        return fast_lineage(sources, lineage.attributes)
 
     # == validation =======================================================================
     def validate(self, records: Sequence[Any]) -> None:
@@ -596,7 +648,7 @@ class _Planner:
             if "first_seen" in fields:
                 data["first_seen"] = self.now
                 data["last_seen"] = self.now
-            lineage = Lineage()
+            lineage = _NO_LINEAGE
             current: dict[str, Any] = {}
             old_attrs: dict[str, Any] = {}
             old_keys: list[str] = []
@@ -658,7 +710,7 @@ class _Planner:
                 "source_label": source_label, "target_label": target_label,
                 "first_seen": self.now, "last_seen": self.now,
             }
-            lineage = Lineage()
+            lineage = _NO_LINEAGE
             current: dict[str, Any] = {}
             self.created.add(k)
         else:
@@ -808,7 +860,7 @@ class _Planner:
             data: dict[str, Any] = {"ci_id": ci_id, "name": values["name"],
                                     "ci_class": rec.ci_class, "first_seen": self.now,
                                     "last_seen": self.now}
-            lineage = Lineage()
+            lineage = _NO_LINEAGE
             current: dict[str, Any] = {}
             old_attrs: dict[str, Any] = {}
             old_keys: list[str] = []
@@ -1334,6 +1386,35 @@ def run_import(
         started_at=now,
         files=[str(f) for f in files],
     )
+    # An import allocates millions of small, long-lived objects (models, rows, lineage); with
+    # the cyclic collector on, each full collection walks the whole heap again (the embedded
+    # store holds the estate in it). It is paused for the run and restored afterwards.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(store, records, ds=ds, run=run, mode=mode, dry_run=dry_run, force=force,
+                    retire_after=retire_after, breaker_share=breaker_share, now=now,
+                    policy=policy, preload_limit=preload_limit)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _run(
+    store: GraphStore,
+    records: Iterable[Any],
+    *,
+    ds: DataSource,
+    run: ImportRun,
+    mode: RunMode,
+    dry_run: bool,
+    force: bool,
+    retire_after: int,
+    breaker_share: float,
+    now: datetime,
+    policy: ReconciliationPolicy | None,
+    preload_limit: int,
+) -> ImportResult:
     planner = _Planner(store, ds, mode=mode, retire_after=retire_after,
                        breaker_share=breaker_share, force=force, now=now,
                        policy=policy or ReconciliationPolicy(), preload_limit=preload_limit)

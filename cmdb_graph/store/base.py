@@ -188,6 +188,15 @@ class GraphStore(Protocol):
         ``hostname`` and ``fqdn`` compare case-insensitively. Result sorted by ``ci_id``.
         """
 
+    def find_cis_bulk(self, field: str, values: Sequence[Scalar]) -> list[ConfigurationItem]:
+        """CIs whose identifier ``field`` matches ANY of ``values``, in one call.
+
+        The bulk form of :meth:`find_cis` for one field (same matching rules: list fields by
+        membership, ``hostname``/``fqdn`` case-insensitive; ``None`` values ignored). Each CI
+        once, sorted by ``ci_id``. For ingestion into large stores: one call per identifier
+        kind instead of one per record.
+        """
+
     def list_cis(
         self, flt: CIFilter | None = None, *, after: str | None = None, limit: int = 100
     ) -> Page[ConfigurationItem]:

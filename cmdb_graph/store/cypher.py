@@ -30,6 +30,8 @@ __all__ = [
     "upsert_nodes",
     "upsert_cis",
     "sync_reference",
+    "add_reference",
+    "present_keys",
     "existing_keys",
     "merge_relationships",
     "delete_ci_relationships",
@@ -37,6 +39,7 @@ __all__ = [
     "get_nodes",
     "assets_tracking",
     "find_cis",
+    "find_cis_bulk",
     "list_cis",
     "count_cis",
     "list_nodes",
@@ -267,6 +270,35 @@ def sync_reference(label: str, ref: RefSpec) -> str:
     )
 
 
+def add_reference(label: str, ref: RefSpec) -> str:
+    """Create the relationships of one reference field of nodes that had none before.
+
+    For nodes the same batch creates: nothing to remove, so only the stub target MERGE and the
+    relationship MERGE of :func:`sync_reference`. Parameters: ``$rows``, a list of
+    ``{key, targets}`` (``targets`` non-empty).
+    """
+    target = _label(ref.target_label)
+    tkey = _key(ref.target_label)
+    rtype = _type(ref.rel_type)
+    new = f"(n)-[:{rtype}]->(t)" if ref.outgoing else f"(n)<-[:{rtype}]-(t)"
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (n:{_label(label)} {{{_key(label)}: row.key}}) "
+        "UNWIND row.targets AS tk "
+        f"MERGE (t:{target} {{{tkey}: tk}}) ON CREATE SET t:{STUB} "
+        f"MERGE {new}"
+    )
+
+
+def present_keys(label: str) -> str:
+    """The keys among ``$keys`` of any node of ``label``, stubs included: one list ``keys``."""
+    key = _key(label)
+    return (
+        f"UNWIND $keys AS k MATCH (n:{_label(label)} {{{key}: k}}) "
+        f"RETURN collect(n.{key}) AS keys"
+    )
+
+
 def existing_keys(label: str) -> str:
     """The keys among ``$keys`` of existing (non-stub) nodes of ``label``, as one list ``keys``."""
     key = _key(label)
@@ -384,6 +416,29 @@ def find_cis(branches: Sequence[tuple[str, str]]) -> str:
     return (
         f"CALL () {{ {' UNION '.join(parts)} }} "
         f"WITH c WHERE NOT c:{STUB} "
+        f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props ORDER BY key"
+    )
+
+
+def find_cis_bulk(field: str, mode: str) -> str:
+    """CIs whose ``field`` matches any of ``$values``: one index seek per value.
+
+    ``mode`` as in :func:`find_cis` (``eq``, ``lc``, ``contains``; ``ci_id`` uses the key).
+    Rows ``key, props`` sorted by ``ci_id``, each CI once.
+    """
+    if field == "ci_id":
+        match = "MATCH (c:CI {ci_id: v})"
+    elif mode == "eq":
+        match = f"MATCH (c:CI) WHERE c.{_prop(field)} = v"
+    elif mode == "lc":
+        match = f"MATCH (c:CI) WHERE c.{SHADOW_PREFIX}{_prop(field)} = v"
+    elif mode == "contains":
+        match = f"MATCH (c:CI) WHERE c.{SHADOW_PREFIX}{_prop(field)} CONTAINS v"
+    else:
+        raise ValueError(f"unknown lookup mode {mode!r}")
+    return (
+        f"UNWIND $values AS v {match} "
+        f"WITH DISTINCT c WHERE NOT c:{STUB} "
         f"RETURN c.ci_id AS key, {_node_props('c', 'CI')} AS props ORDER BY key"
     )
 

@@ -356,7 +356,8 @@ class MemoryStore:
             }
         return found
 
-    def _compact(self, row: dict[str, Any]) -> dict[str, Any]:
+    def _compact(self, row: dict[str, Any], memo: dict[int, tuple[Any, Any]] | None = None
+                 ) -> dict[str, Any]:
         """Save memory: share lineage entries, intern low-cardinality strings.
 
         Lineage repeats the same ``{source, asserted_at}`` entries across every CI of an import
@@ -367,7 +368,16 @@ class MemoryStore:
             out: dict[str, Any] = {}
             for part, entries in lineage.items():
                 if part == "attributes":
-                    out[part] = {sys.intern(n): self._share(e) for n, e in entries.items()}
+                    shared: dict[str, Any] = {}
+                    for n, e in entries.items():
+                        # rows of one batch share entry objects: share each once (by id)
+                        hit = memo.get(id(e)) if memo is not None else None
+                        if hit is None or hit[0] is not e:
+                            hit = (e, self._share(e))
+                            if memo is not None:
+                                memo[id(e)] = hit
+                        shared[sys.intern(n)] = hit[1]
+                    out[part] = shared
                 else:  # sources: per-CI native keys, nothing to share but the strings
                     out[part] = {
                         sys.intern(n): {
@@ -409,6 +419,7 @@ class MemoryStore:
     def _write(self, prepared: PreparedBatch) -> None:
         self._version += 1
         g = self._g
+        memo: dict[int, tuple[Any, Any]] = {}
         self.generation += 1
         for node in prepared.nodes:
             if node.label == CI_LABEL:
@@ -419,15 +430,15 @@ class MemoryStore:
                 else:
                     g.add_node(node.key)
                     attrs = g.nodes[node.key]
-                attrs.update(self._compact(node.row))
+                attrs.update(self._compact(node.row, memo))
                 self._index(node.key, node.row)
             else:
-                self._nodes[node.label][node.key] = self._compact(node.row)
+                self._nodes[node.label][node.key] = self._compact(node.row, memo)
         for rel in prepared.relationships:
             if rel.source_label == CI_LABEL and rel.target_label == CI_LABEL and (
                 self.registry.relationship_types[rel.rel_type].ci_to_ci
             ):
-                row = self._compact(rel.row)
+                row = self._compact(rel.row, memo)
                 if g.has_edge(rel.source, rel.target, key=rel.rel_type):
                     data = g.edges[rel.source, rel.target, rel.rel_type]
                     data.clear()
@@ -437,7 +448,8 @@ class MemoryStore:
             else:
                 if rel.key in self._rels:
                     self._drop_rel(rel.key)
-                self._put_rel(rel.key, rel.source_label, rel.target_label, self._compact(rel.row))
+                self._put_rel(rel.key, rel.source_label, rel.target_label,
+                              self._compact(rel.row, memo))
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> None:
         """Shorthand for ``apply(WriteBatch(nodes=list(nodes)))``."""
@@ -519,6 +531,28 @@ class MemoryStore:
                         found.add(norm)
                 else:
                     found |= _index_get(self._ix[name], norm)
+            return [self._ci(i) for i in sorted(found)]
+
+    def find_cis_bulk(self, field: str, values: Sequence[Scalar]) -> list[ConfigurationItem]:
+        """CIs whose identifier ``field`` matches any of ``values``, sorted by ``ci_id``.
+
+        Raises
+        ------
+        InvalidRecordError
+            ``field`` is not one of ``IDENTIFIER_FIELDS``.
+        """
+        identifier_value(field, None)  # validates the field name
+        found: set[str] = set()
+        with self._lock:
+            for value in values:
+                norm = identifier_value(field, value)
+                if norm is None:
+                    continue
+                if field == "ci_id":
+                    if norm in self._g:
+                        found.add(norm)
+                else:
+                    found |= _index_get(self._ix[field], norm)
             return [self._ci(i) for i in sorted(found)]
 
     def _matches(self, row: Mapping[str, Any], flt: CIFilter, classes: set[str] | None) -> bool:

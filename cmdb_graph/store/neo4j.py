@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from typing import Any, TypeVar
 
 import networkx as nx
@@ -164,6 +166,51 @@ class _GraphRows:
 def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
+
+
+def _prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
+    """``items``, computed ahead in a helper thread (at most ``depth`` waiting).
+
+    Building a statement's parameters is Python work; running it is the server's. With the
+    parameters of the next statement built while the server runs the current one, the two
+    overlap. An exception of ``items`` is raised here, in order; stopping early stops the
+    helper.
+    """
+    out: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    helper = threading.Thread(target=produce, name="neo4j-statements", daemon=True)
+    helper.start()
+    try:
+        while True:
+            ok, item = out.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        helper.join()
 
 
 class Neo4jStore:
@@ -388,21 +435,47 @@ class Neo4jStore:
 
             def work(tx: ManagedTransaction) -> None:
                 check_ends(prepared, self._existing_in(tx))
-                for query, rows in self._statements(prepared):
-                    tx.run(query, rows=rows).consume()
+                present = self._present_in(tx, prepared)
+                with closing(_prefetch(self._iter_statements(prepared, present))) as statements:
+                    for query, rows in statements:
+                        tx.run(query, rows=rows).consume()
 
             self._write(work)
             return
-        self._read(lambda tx: check_ends(prepared, self._existing_in(tx)))
-        for query, rows in self._statements(prepared):
-            for chunk in _chunks(rows, self.batch_size):
-                self._write(self._runner(query, list(chunk)))
+
+        def check(tx: ManagedTransaction) -> dict[str, set[str]]:
+            check_ends(prepared, self._existing_in(tx))
+            return self._present_in(tx, prepared)
+
+        present = self._read(check)
+        with closing(_prefetch(self._iter_statements(prepared, present))) as statements:
+            for query, rows in statements:
+                for chunk in _chunks(rows, self.batch_size):
+                    self._write(self._runner(query, list(chunk)))
         log.info(
             "applied %d nodes and %d relationships in batches of %d",
             len(prepared.nodes),
             len(prepared.relationships),
             self.batch_size,
         )
+
+    def _present_in(self, tx: ManagedTransaction, prepared: PreparedBatch) -> dict[str, set[str]]:
+        """The keys of the batch's nodes (of labels with reference fields) already in the store.
+
+        Stubs count as present. A node absent before the batch has no reference relationships
+        to remove, so its references are only created (or, when empty, skipped).
+        """
+        out: dict[str, set[str]] = {}
+        for label, nodes in prepared.nodes_by_label().items():
+            if not NODE_SPECS[label].refs:
+                continue
+            found: set[str] = set()
+            keys = [n.key for n in nodes]
+            for chunk in _chunks(keys, self.batch_size):
+                for r in self._rows(tx, cypher.present_keys(label), keys=list(chunk)):
+                    found.update(r["keys"])
+            out[label] = found
+        return out
 
     @staticmethod
     def _runner(query: str, rows: list[dict[str, Any]]) -> Callable[[ManagedTransaction], None]:
@@ -411,9 +484,20 @@ class Neo4jStore:
 
         return work
 
-    def _statements(self, prepared: PreparedBatch) -> list[tuple[str, list[dict[str, Any]]]]:
-        """The write statements of a batch, in order: nodes, references, relationships."""
-        out: list[tuple[str, list[dict[str, Any]]]] = []
+    def _statements(
+        self, prepared: PreparedBatch, present: Mapping[str, set[str]] | None = None
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The write statements of a batch, in order: nodes, references, relationships.
+
+        ``present``: per label, the keys of the batch's nodes that existed before it (``None``:
+        treat every node as existing). The references of new nodes are only added.
+        """
+        return list(self._iter_statements(prepared, present))
+
+    def _iter_statements(
+        self, prepared: PreparedBatch, present: Mapping[str, set[str]] | None
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """:meth:`_statements` one at a time (each statement's rows built when it is reached)."""
         by_label = prepared.nodes_by_label()
         for label, nodes in sorted(by_label.items()):
             if label == CI_LABEL:
@@ -421,32 +505,33 @@ class Neo4jStore:
                 for node in nodes:
                     by_class.setdefault(node.row["ci_class"], []).append(node)
                 for cls, group in sorted(by_class.items()):
-                    out.append(
-                        (
-                            cypher.upsert_cis(cls, self.registry.classes),
-                            [self._node_params(label, n) for n in group],
-                        )
+                    yield (
+                        cypher.upsert_cis(cls, self.registry.classes),
+                        [self._node_params(label, n) for n in group],
                     )
             else:
-                out.append(
-                    (cypher.upsert_nodes(label), [self._node_params(label, n) for n in nodes])
-                )
+                yield (cypher.upsert_nodes(label), [self._node_params(label, n) for n in nodes])
         for label, nodes in sorted(by_label.items()):
+            known = present.get(label) if present is not None else None
             for ref in NODE_SPECS[label].refs:
                 rows = []
+                added = []
                 for node in nodes:
                     value = node.row.get(ref.field)
                     targets = list(value) if ref.many and value else ([value] if value else [])
-                    rows.append({"key": node.key, "targets": targets})
-                out.append((cypher.sync_reference(label, ref), rows))
+                    if known is None or node.key in known:
+                        rows.append({"key": node.key, "targets": targets})
+                    elif targets:
+                        added.append({"key": node.key, "targets": targets})
+                if rows:
+                    yield (cypher.sync_reference(label, ref), rows)
+                if added:
+                    yield (cypher.add_reference(label, ref), added)
         for (rel_type, sl, tl), rels in sorted(prepared.rels_by_type().items()):
-            out.append(
-                (
-                    cypher.merge_relationships(rel_type, sl, tl),
-                    [self._rel_params(r) for r in rels],
-                )
+            yield (
+                cypher.merge_relationships(rel_type, sl, tl),
+                [self._rel_params(r) for r in rels],
             )
-        return out
 
     @staticmethod
     def _node_params(label: str, node: PreparedNode) -> dict[str, Any]:
@@ -583,6 +668,42 @@ class Neo4jStore:
         query = cypher.find_cis(branches)
         rows = self._read(lambda tx: self._rows(tx, query, **params))
         return [self._ci(r["key"], r["props"]) for r in rows]
+
+    def find_cis_bulk(self, field: str, values: Sequence[Scalar]) -> list[ConfigurationItem]:
+        """CIs whose identifier ``field`` matches any of ``values``, sorted by ``ci_id``.
+
+        One query per ``batch_size`` values (an index seek per value).
+
+        Raises
+        ------
+        InvalidRecordError
+            ``field`` is not one of ``IDENTIFIER_FIELDS``.
+        """
+        identifier_value(field, None)  # validates the field name
+        needles: list[str] = []
+        for value in values:
+            norm = identifier_value(field, value)
+            if norm is not None:
+                needles.append(list_needle(norm) if field in LIST_IDENTIFIERS else norm)
+        needles = list(dict.fromkeys(needles))
+        if not needles:
+            return []
+        mode = ("contains" if field in LIST_IDENTIFIERS
+                else "lc" if field in CASELESS_IDENTIFIERS else "eq")
+        query = cypher.find_cis_bulk(field, mode)
+        found: dict[str, ConfigurationItem] = {}
+        for chunk in _chunks(needles, self.batch_size):
+            for r in self._read(self._reader(query, values=list(chunk))):
+                found[r["key"]] = self._ci(r["key"], r["props"])
+        return [found[k] for k in sorted(found)]
+
+    def _reader(
+        self, query: str, **params: Any
+    ) -> Callable[[ManagedTransaction], list[dict[str, Any]]]:
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return self._rows(tx, query, **params)
+
+        return work
 
     def list_cis(
         self, flt: CIFilter | None = None, *, after: str | None = None, limit: int = 100

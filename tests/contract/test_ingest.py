@@ -5,6 +5,7 @@ Small hand-written records, no importers: each test states the records it feeds.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -788,3 +789,36 @@ def test_hostname_matching_two_different_machines_is_ambiguous_not_merged(
     # Assert
     assert [(s.origin, "ambiguous" in s.reason) for s in res.skips] == [(at(9), True)]
     assert res.plan.merges == [] and store.counts()["CI"] == 2
+
+
+def test_large_store_mode_looks_candidates_up_in_bulk(tmp_path: Any) -> None:
+    # Arrange: a store that counts its identifier lookups
+    from cmdb_graph.store.memory import MemoryStore
+
+    class Counting(MemoryStore):
+        calls: Counter[str] = Counter()
+
+        def find_cis(self, identifiers: Any) -> Any:
+            self.calls["find_cis"] += 1
+            return super().find_cis(identifiers)
+
+        def find_cis_bulk(self, field: str, values: Any) -> Any:
+            self.calls[f"bulk:{field}"] += 1
+            return super().find_cis_bulk(field, values)
+
+    store = Counting()
+    run_import(store, fleet(40), source=DISCO, importer="test", now=NOW)
+    Counting.calls.clear()
+
+    # Act: the same 40 servers again, beyond the preload limit, plus 40 relationships
+    rels = [RelationshipRecord(rel_type="DEPENDS_ON", source=Identifiers(native_key=f"n{i}"),
+                               target=Identifiers(native_key=f"n{(i + 1) % 40}"), origin=at(i))
+            for i in range(40)]
+    result = run_import(store, [*fleet(40), *rels], source=DISCO, importer="test", now=NOW,
+                        preload_limit=0)
+
+    # Assert: one lookup per identifier kind, none per record; same CIs found
+    assert Counting.calls["find_cis"] == 0
+    assert max(Counting.calls.values()) == 1
+    assert result.counts["created"] == 40 and result.counts["unchanged"] == 40
+    assert len(cis(store)) == 40

@@ -264,6 +264,34 @@ def test_find_cis_rejects_non_identifier(store: GraphStore) -> None:
         store.find_cis({"environment": "prod"})
 
 
+@pytest.mark.parametrize(
+    ("field", "values", "expected"),
+    [
+        ("serial_number", ["SN-2", "sn-1", "nope"], ["hv2"]),
+        ("fqdn", ["HV1.EXAMPLE.COM", "hv1.example.com", None], ["hv1"]),
+        ("hostname", ["Hv2", "hv1"], ["hv1", "hv2"]),
+        ("native_keys", ["vcenter:host-2", "vcenter:host"], ["hv2"]),
+        ("mac_addresses", ["00:1a:2b:00:01:01", "00:1a:2b"], ["hv1"]),
+        ("name", ["db name", "app name", "db name"], ["app", "db"]),
+        ("ci_id", ["vm1", "missing", "app"], ["app", "vm1"]),
+        ("cloud_id", [], []),
+    ],
+)
+def test_find_cis_bulk_matches_any_value_like_find_cis(
+    estate: GraphStore, field: str, values: list[str | None], expected: list[str]
+) -> None:
+    found = estate.find_cis_bulk(field, values)
+
+    assert [c.ci_id for c in found] == expected
+    one_by_one = {c.ci_id: c for v in values for c in estate.find_cis({field: v})}
+    assert found == [one_by_one[k] for k in sorted(one_by_one)]
+
+
+def test_find_cis_bulk_rejects_non_identifier(store: GraphStore) -> None:
+    with pytest.raises(InvalidRecordError, match="environment"):
+        store.find_cis_bulk("environment", ["prod"])
+
+
 # -- listing -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("flt", "expected"),
