@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from strawberry.types.nodes import SelectedField, Selection
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 import impact
 import impact.licences
@@ -81,20 +81,30 @@ async def _group_of(info: Info, group_id: str | None) -> SupportGroupType | None
 
 def _selects(info: Info, *path: str) -> bool:
     """Whether the query selects ``path`` (GraphQL field names) below the current field,
-    through inline fragments and fragment spreads."""
+    through inline fragments and fragment spreads (``@skip``/``@include`` are not judged: a
+    conditionally skipped field counts as selected, which only costs a prefetch)."""
+    raw = info._raw_info  # graphql-core's resolve info: the field's AST nodes and fragments
+    fragments = raw.fragments
 
-    def walk(selections: list[Selection], rest: tuple[str, ...]) -> bool:
+    def walk(selection_set: SelectionSetNode | None, rest: tuple[str, ...]) -> bool:
         if not rest:
             return True
-        for sel in selections:
-            if isinstance(sel, SelectedField):
-                if sel.name == rest[0] and walk(sel.selections, rest[1:]):
+        if selection_set is None:
+            return False
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                if sel.name.value == rest[0] and walk(sel.selection_set, rest[1:]):
                     return True
-            elif walk(sel.selections, rest):
-                return True
+            elif isinstance(sel, InlineFragmentNode):
+                if walk(sel.selection_set, rest):
+                    return True
+            elif isinstance(sel, FragmentSpreadNode):
+                frag = fragments.get(sel.name.value)
+                if frag is not None and walk(frag.selection_set, rest):
+                    return True
         return False
 
-    return any(walk(f.selections, path) for f in info.selected_fields)
+    return any(walk(node.selection_set, path) for node in raw.field_nodes)
 
 
 async def _run(info: Info, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R | UserError:
