@@ -5,15 +5,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from functools import lru_cache
 
 import strawberry
-from graphql import ASTValidationRule
-from strawberry.extensions import (
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-)
+from graphql import ASTValidationRule, parse
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.schema import validate_document
@@ -89,15 +85,29 @@ class ValidDocuments:
         return len(self._texts)
 
 
-def _validation_once(
-    valid: ValidDocuments, rules: tuple[type[ASTValidationRule], ...]
+def _prepare_once(
+    max_tokens: int, valid: ValidDocuments, rules: tuple[type[ASTValidationRule], ...]
 ) -> type[SchemaExtension]:
-    """An extension that validates each distinct query text once with ``rules`` added."""
+    """One extension for the token limit, the parser cache and validation once per text.
 
-    class ValidateOnce(SchemaExtension):
+    The same steps as strawberry's ``MaxTokensLimiter``, ``ParserCache`` and
+    ``AddValidationRules`` (depth and alias rules built once), in one extension instead of
+    three: each extension costs hook set-up on every request.
+    """
+    # parsed documents are shared across requests (an LRU of 256 query texts; the token
+    # limit is an argument, so part of the key): ITSM tools send the same few operations
+    cached_parse = lru_cache(maxsize=256)(parse)
+
+    class PrepareOnce(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
             ctx = self.execution_context
+            ctx.parse_options["max_tokens"] = max_tokens
             ctx.validation_rules = ctx.validation_rules + rules
+            yield
+
+        def on_parse(self) -> Iterator[None]:
+            ctx = self.execution_context
+            ctx.graphql_document = cached_parse(ctx.query, **ctx.parse_options)
             yield
 
         def on_validate(self) -> Iterator[None]:
@@ -114,7 +124,7 @@ def _validation_once(
                     valid.add(query)
             yield
 
-    return ValidateOnce
+    return PrepareOnce
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -134,17 +144,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     query = merge_types("Query", tuple(queries))
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
     rules = (depth_rule(s.max_query_depth, None, None), alias_rule(s.max_aliases))
-    validate_once = _validation_once(ValidDocuments(256), rules)
+    prepare = _prepare_once(s.max_tokens, ValidDocuments(256), rules)
     return strawberry.Schema(
         query=query,
         mutation=mutation,
         # factories: a fresh extension per request (instances are deprecated by strawberry)
         extensions=[
-            # parsed documents are shared across requests (an LRU of 256 query texts): ITSM
-            # tools send the same few operations over and over
-            lambda: ParserCache(maxsize=256),
-            lambda: MaxTokensLimiter(max_token_count=s.max_tokens),
-            validate_once,
+            prepare,
             lambda: MaskErrors(should_mask_error=should_mask),
             ErrorCodes,
         ],
