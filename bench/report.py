@@ -202,8 +202,9 @@ def markdown(res: dict[str, Any]) -> str:
             "## GraphQL",
             "",
             f"`graphql/operations/ChangeImpact.graphql` for random VMs, {gql['clients']} "
-            "concurrent httpx clients against uvicorn on 127.0.0.1 (one process, a "
-            "subprocess of the bench; clients and server share the machine).",
+            "concurrent clients (HTTP/1.1 keep-alive connections, one asyncio task each, "
+            "every answer decoded and checked) against uvicorn on 127.0.0.1 (one process, "
+            "a subprocess of the bench; clients and server share the machine).",
             "",
             "| store | requests | errors | p50 ms | p95 ms | requests/s |",
             "|---|---:|---:|---:|---:|---:|",

@@ -15,11 +15,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 import impact
 import impact.licences
 from cmdb_graph.api.auth import require_role
-from cmdb_graph.api.context import Context
+from cmdb_graph.api.context import CI_LABEL, Context
 from cmdb_graph.api.engine import ProposedChange
 from cmdb_graph.api.errors import UserError, user_error
 from cmdb_graph.api.types import (
@@ -29,7 +30,7 @@ from cmdb_graph.api.types import (
     group_type,
 )
 from cmdb_graph.errors import CmdbError, InvalidRecordError, TraversalLimitError
-from cmdb_graph.model import Change, ChangeState, SupportGroup
+from cmdb_graph.model import Change, ChangeState, ConfigurationItem, SupportGroup
 from cmdb_graph.settings import Role
 from cmdb_graph.store.base import Direction
 
@@ -78,6 +79,34 @@ async def _group_of(info: Info, group_id: str | None) -> SupportGroupType | None
     return group_type(g) if isinstance(g, SupportGroup) else None
 
 
+def _selects(info: Info, *path: str) -> bool:
+    """Whether the query selects ``path`` (GraphQL field names) below the current field,
+    through inline fragments and fragment spreads (``@skip``/``@include`` are not judged: a
+    conditionally skipped field counts as selected, which only costs a prefetch)."""
+    raw = info._raw_info  # graphql-core's resolve info: the field's AST nodes and fragments
+    fragments = raw.fragments
+
+    def walk(selection_set: SelectionSetNode | None, rest: tuple[str, ...]) -> bool:
+        if not rest:
+            return True
+        if selection_set is None:
+            return False
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                if sel.name.value == rest[0] and walk(sel.selection_set, rest[1:]):
+                    return True
+            elif isinstance(sel, InlineFragmentNode):
+                if walk(sel.selection_set, rest):
+                    return True
+            elif isinstance(sel, FragmentSpreadNode):
+                frag = fragments.get(sel.name.value)
+                if frag is not None and walk(frag.selection_set, rest):
+                    return True
+        return False
+
+    return any(walk(node.selection_set, path) for node in raw.field_nodes)
+
+
 async def _run(info: Info, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R | UserError:
     """Check the reader role, run an engine call in a worker thread, type expected errors."""
     try:
@@ -123,9 +152,15 @@ class ImpactedCI:
                     "(shortest first)."
     )
 
-    @strawberry.field(description="The full configuration item.")
-    async def ci(self, info: Info) -> ConfigurationItemType | None:
-        return await _ci_of(info, str(self.ci_id))
+    @strawberry.field(description="The full configuration item.",
+                      graphql_type=ConfigurationItemType | None)
+    def ci(self, info: Info) -> Any:
+        # synchronous when changeImpact prefetched the CIs (no DataLoader round trip)
+        key = (CI_LABEL, str(self.ci_id))
+        if key in info.context.prefetched:
+            found = info.context.prefetched[key]
+            return ci_type(found) if isinstance(found, ConfigurationItem) else None
+        return _ci_of(info, str(self.ci_id))
 
 
 @strawberry.type(description="A CI with a redundancy rule (a cluster) that lost headroom.")
@@ -621,14 +656,28 @@ class AnalysisQuery:
         )] = 3,
     ) -> ChangeImpactResult:
         engine = info.context.app.engine
+        ctx = info.context
+        # look ahead: fetch the CIs (and their support groups) the selection will ask for in
+        # the same worker thread, one store call each, instead of one DataLoader round per
+        # level
+        want_ci = _selects(info, "impacted", "ci")
+        want_group = want_ci and _selects(info, "impacted", "ci", "supportGroup")
 
         def work() -> ChangeImpact:
             ids = _ids(ci_ids or [])
             if change_id is not None:
                 ids = sorted(set(ids) | set(engine.change(change_id).ci_ids))
-            return _change_impact(engine.change_impact(
+            r = engine.change_impact(
                 ids, depth=depth, services_only=services_only, paths_per_ci=paths_per_ci
-            ))
+            )
+            if want_ci and r.impacted:
+                cis = ctx.prefetch(CI_LABEL, (c.ci_id for c in r.impacted))
+                if want_group:
+                    ctx.prefetch("SupportGroup", (
+                        ci.support_group for ci in cis.values()
+                        if isinstance(ci, ConfigurationItem) and ci.support_group
+                    ))
+            return _change_impact(r)
 
         return await _run(info, work)
 

@@ -1,9 +1,10 @@
-"""Per-request context: the store, the caller and the DataLoaders (built per request)."""
+"""Per-request context: the store, the caller, the DataLoaders (built on first use) and the
+nodes a resolver fetched ahead for its sub-fields."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,10 @@ from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 
-__all__ = ["AppState", "Context", "StoreCallCounter"]
+__all__ = ["AppState", "Context", "StoreCallCounter", "CI_LABEL"]
+
+#: The label of configuration items in :meth:`Context.prefetch`.
+CI_LABEL = ConfigurationItem.LABEL
 
 
 class StoreCallCounter:
@@ -43,25 +47,92 @@ class AppState:
 
 
 class Context(BaseContext):
-    """The GraphQL context of one request."""
+    """The GraphQL context of one request.
+
+    The DataLoaders are built on first use (most operations need none or one of them).
+    :attr:`prefetched` holds nodes a resolver fetched ahead, in one store call, for the
+    sub-fields it sees selected (see :meth:`prefetch`); the resolvers of those sub-fields
+    answer from it without a DataLoader round trip.
+    """
 
     def __init__(self, app: AppState, principal: Principal) -> None:
         super().__init__()
         self.app = app
         self.principal = principal
-        self.ci_loader: DataLoader[str, ConfigurationItem | None] = DataLoader(self._load_cis)
-        self.group_loader: DataLoader[str, Node | None] = DataLoader(
-            lambda keys: self._load_nodes("SupportGroup", keys)
-        )
-        self.person_loader: DataLoader[str, Node | None] = DataLoader(
-            lambda keys: self._load_nodes("Person", keys)
-        )
-        self.location_loader: DataLoader[str, Node | None] = DataLoader(
-            lambda keys: self._load_nodes("Location", keys)
-        )
-        self.assets_by_ci_loader: DataLoader[str, list[Asset]] = DataLoader(
-            self._load_assets_by_ci
-        )
+        #: (label, key) -> the node, or None when the store has none
+        self.prefetched: dict[tuple[str, str], Node | None] = {}
+        self._ci_loader: DataLoader[str, ConfigurationItem | None] | None = None
+        self._group_loader: DataLoader[str, Node | None] | None = None
+        self._person_loader: DataLoader[str, Node | None] | None = None
+        self._location_loader: DataLoader[str, Node | None] | None = None
+        self._assets_by_ci_loader: DataLoader[str, list[Asset]] | None = None
+
+    @property
+    def ci_loader(self) -> DataLoader[str, ConfigurationItem | None]:
+        """CIs by ci_id (one store call per batch)."""
+        if self._ci_loader is None:
+            self._ci_loader = DataLoader(self._load_cis)
+        return self._ci_loader
+
+    @property
+    def group_loader(self) -> DataLoader[str, Node | None]:
+        """Support groups by group_id."""
+        if self._group_loader is None:
+            self._group_loader = DataLoader(lambda keys: self._load_nodes("SupportGroup", keys))
+        return self._group_loader
+
+    @property
+    def person_loader(self) -> DataLoader[str, Node | None]:
+        """People by person_id."""
+        if self._person_loader is None:
+            self._person_loader = DataLoader(lambda keys: self._load_nodes("Person", keys))
+        return self._person_loader
+
+    @property
+    def location_loader(self) -> DataLoader[str, Node | None]:
+        """Locations by location_id."""
+        if self._location_loader is None:
+            self._location_loader = DataLoader(lambda keys: self._load_nodes("Location", keys))
+        return self._location_loader
+
+    @property
+    def assets_by_ci_loader(self) -> DataLoader[str, list[Asset]]:
+        """The assets tracking each CI, by ci_id."""
+        if self._assets_by_ci_loader is None:
+            self._assets_by_ci_loader = DataLoader(self._load_assets_by_ci)
+        return self._assets_by_ci_loader
+
+    def prefetch(self, label: str, keys: Iterable[str]) -> dict[str, Node | None]:
+        """Fetch the nodes of ``label`` among ``keys`` in one blocking store call.
+
+        Keys fetched before in this request are not asked again. Meant for a resolver's
+        worker thread (see :meth:`call`) that knows which nodes its selected sub-fields will
+        need; the call is counted like a DataLoader's.
+
+        Parameters
+        ----------
+        label : str
+            ``CI_LABEL`` or another node label (``"SupportGroup"``, ...).
+        keys : iterable of str
+            Node keys; duplicates are fetched once.
+
+        Returns
+        -------
+        dict
+            Every key of ``keys`` -> its node, or None when the store has none.
+        """
+        wanted = list(dict.fromkeys(keys))
+        missing = [k for k in wanted if (label, k) not in self.prefetched]
+        if missing:
+            self.app.counter.calls += 1
+            found: dict[str, Node]
+            if label == CI_LABEL:
+                found = dict(self.store.get_cis(missing))
+            else:
+                found = self.store.get_nodes(label, missing)
+            for k in missing:
+                self.prefetched[(label, k)] = found.get(k)
+        return {k: self.prefetched[(label, k)] for k in wanted}
 
     @property
     def store(self) -> GraphStore:
