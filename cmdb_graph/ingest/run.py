@@ -15,7 +15,7 @@ Phase 2
 Candidates are loaded in bulk, never one store round trip per record: when the store holds at
 most ``preload_limit`` CIs, every CI and every asset, person, group, location, software product
 and entitlement is loaded in pages; beyond that, the source's own CIs are loaded in pages and
-other candidates are fetched with one ``find_cis`` call per distinct identifier set (cached).
+other candidates are fetched with one ``find_cis_bulk`` call per identifier kind.
 
 Retirement (full runs only, and only when the whole input was read and planned): each CI the
 source asserted before but did not assert in this run gets ``missed_full_runs + 1`` for that
