@@ -544,6 +544,10 @@ class Neo4jStore:
     @staticmethod
     def _rel_params(rel: PreparedRel) -> dict[str, Any]:
         props = to_props(Relationship, rel.row)
+        # The end labels are the end nodes' labels (reads take them from the nodes): storing
+        # them on every relationship only costs write time and space.
+        props.pop("source_label", None)
+        props.pop("target_label", None)
         tm = split_temporals(Relationship, props)
         return {"s": rel.source, "t": rel.target, "props": props, "tm": tm}
 
