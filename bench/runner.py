@@ -195,8 +195,11 @@ class Run:
         self, methods: dict[str, Callable[[str], Any]], seeds: list[str], repeats: int
     ) -> dict[str, list[float]]:
         """Time ``fn(seed)`` of every method, interleaved: each seed runs through every method
-        in turn (``repeats`` rounds), so a change of machine load hits all methods alike. A
-        method stops once it has 3 samples and has used its time budget."""
+        in turn (``repeats`` rounds), so a change of machine load hits all methods alike. Each
+        timed call follows one untimed call of the same method on the same seed, so it runs
+        with its own code and data in the CPU caches rather than the previous method's (no
+        method caches answers). A method stops once it has 3 samples and has used its time
+        budget."""
         samples: dict[str, list[float]] = {name: [] for name in methods}
         spent = dict.fromkeys(methods, 0.0)
         for _ in range(repeats):
@@ -205,6 +208,7 @@ class Run:
                     got = samples[name]
                     if len(got) >= 3 and spent[name] > self.opts.method_budget_s:
                         continue
+                    fn(seed)  # warm the CPU caches for this method
                     t0 = time.perf_counter()
                     fn(seed)
                     dt = time.perf_counter() - t0
