@@ -520,18 +520,8 @@ class MemoryStore:
 
     def find_cis(self, identifiers: Mapping[str, Scalar]) -> list[ConfigurationItem]:
         """CIs matching ANY of the given identifier fields, sorted by ``ci_id``."""
-        found: set[str] = set()
         with self._lock:
-            for name, value in identifiers.items():
-                norm = identifier_value(name, value)
-                if norm is None:
-                    continue
-                if name == "ci_id":
-                    if norm in self._g:
-                        found.add(norm)
-                else:
-                    found |= _index_get(self._ix[name], norm)
-            return [self._ci(i) for i in sorted(found)]
+            return self._found(identifiers.items())
 
     def find_cis_bulk(self, field: str, values: Sequence[Scalar]) -> list[ConfigurationItem]:
         """CIs whose identifier ``field`` matches any of ``values``, sorted by ``ci_id``.
@@ -542,18 +532,22 @@ class MemoryStore:
             ``field`` is not one of ``IDENTIFIER_FIELDS``.
         """
         identifier_value(field, None)  # validates the field name
-        found: set[str] = set()
         with self._lock:
-            for value in values:
-                norm = identifier_value(field, value)
-                if norm is None:
-                    continue
-                if field == "ci_id":
-                    if norm in self._g:
-                        found.add(norm)
-                else:
-                    found |= _index_get(self._ix[field], norm)
-            return [self._ci(i) for i in sorted(found)]
+            return self._found((field, value) for value in values)
+
+    def _found(self, pairs: Iterable[tuple[str, Scalar]]) -> list[ConfigurationItem]:
+        """CIs matching any ``(identifier field, value)`` pair, sorted by ``ci_id`` (locked)."""
+        found: set[str] = set()
+        for name, value in pairs:
+            norm = identifier_value(name, value)
+            if norm is None:
+                continue
+            if name == "ci_id":
+                if norm in self._g:
+                    found.add(norm)
+            else:
+                found |= _index_get(self._ix[name], norm)
+        return [self._ci(i) for i in sorted(found)]
 
     def _matches(self, row: Mapping[str, Any], flt: CIFilter, classes: set[str] | None) -> bool:
         defaults = field_kinds(ConfigurationItem).defaults
