@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from strawberry.dataloader import DataLoader
@@ -61,46 +62,31 @@ class Context(BaseContext):
         self.principal = principal
         #: (label, key) -> the node, or None when the store has none
         self.prefetched: dict[tuple[str, str], Node | None] = {}
-        self._ci_loader: DataLoader[str, ConfigurationItem | None] | None = None
-        self._group_loader: DataLoader[str, Node | None] | None = None
-        self._person_loader: DataLoader[str, Node | None] | None = None
-        self._location_loader: DataLoader[str, Node | None] | None = None
-        self._assets_by_ci_loader: DataLoader[str, list[Asset]] | None = None
 
-    @property
+    @cached_property
     def ci_loader(self) -> DataLoader[str, ConfigurationItem | None]:
         """CIs by ci_id (one store call per batch)."""
-        if self._ci_loader is None:
-            self._ci_loader = DataLoader(self._load_cis)
-        return self._ci_loader
+        return DataLoader(self._load_cis)
 
-    @property
+    @cached_property
     def group_loader(self) -> DataLoader[str, Node | None]:
         """Support groups by group_id."""
-        if self._group_loader is None:
-            self._group_loader = DataLoader(lambda keys: self._load_nodes("SupportGroup", keys))
-        return self._group_loader
+        return DataLoader(lambda keys: self._load_nodes("SupportGroup", keys))
 
-    @property
+    @cached_property
     def person_loader(self) -> DataLoader[str, Node | None]:
         """People by person_id."""
-        if self._person_loader is None:
-            self._person_loader = DataLoader(lambda keys: self._load_nodes("Person", keys))
-        return self._person_loader
+        return DataLoader(lambda keys: self._load_nodes("Person", keys))
 
-    @property
+    @cached_property
     def location_loader(self) -> DataLoader[str, Node | None]:
         """Locations by location_id."""
-        if self._location_loader is None:
-            self._location_loader = DataLoader(lambda keys: self._load_nodes("Location", keys))
-        return self._location_loader
+        return DataLoader(lambda keys: self._load_nodes("Location", keys))
 
-    @property
+    @cached_property
     def assets_by_ci_loader(self) -> DataLoader[str, list[Asset]]:
         """The assets tracking each CI, by ci_id."""
-        if self._assets_by_ci_loader is None:
-            self._assets_by_ci_loader = DataLoader(self._load_assets_by_ci)
-        return self._assets_by_ci_loader
+        return DataLoader(self._load_assets_by_ci)
 
     def prefetch(self, label: str, keys: Iterable[str]) -> dict[str, Node | None]:
         """Fetch the nodes of ``label`` among ``keys`` in one blocking store call.
