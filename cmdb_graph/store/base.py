@@ -273,13 +273,18 @@ class BaseStore(ABC):
     def _ci_page(
         self, flt: CIFilter | None, classes: set[str] | None, after: str | None, limit: int
     ) -> RowPage:
-        """The CIs matching ``flt`` (``classes``: its class with subclasses) after ``after``."""
+        """The page of CIs matching ``flt`` after key ``after``, at most ``limit``, by ``ci_id``.
+
+        ``classes`` is the set of classes ``flt.ci_class`` matches (with subclasses), or
+        ``None``.
+        """
 
     @abstractmethod
     def _node_page(
         self, label: str, where: Mapping[str, Scalar], after: str | None, limit: int
     ) -> RowPage:
-        """The nodes of ``label`` whose fields equal ``where`` (checked) after ``after``."""
+        """The page of nodes of ``label`` whose fields equal ``where`` (checked), after key
+        ``after``, at most ``limit``, by key."""
 
     @abstractmethod
     def _relationship_rows(
@@ -302,9 +307,10 @@ class BaseStore(ABC):
         """
 
     def _read_guard(self) -> AbstractContextManager[Any]:
-        """Held while rows read by the primitives are turned into models.
+        """Held while a primitive reads rows and while those rows are turned into models.
 
-        The embedded store returns its lock (its rows are live); the default holds nothing.
+        The embedded store returns its lock (its rows are live dicts that writes change); the
+        default holds nothing (Neo4j's rows are copies).
         """
         return nullcontext()
 

@@ -472,7 +472,7 @@ class MemoryStore(BaseStore):
     def _subgraph(
         self, seeds: list[str], forward: list[str], reverse: list[str], depth: int | None
     ) -> nx.MultiDiGraph:
-        check_seeds(seeds, (s for s in seeds if s in self._g))
+        check_seeds(seeds, [s for s in seeds if s in self._g])
         fwd, rev = set(forward), set(reverse)
         return self._graph_of(self._reach(seeds, fwd, rev, depth), fwd | rev)
 
