@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import networkx as nx
 
 from cmdb_graph.errors import CINotFoundError, NotFoundError
+from cmdb_graph.feed import Actor, ChangeRecord
 from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry, Relationship
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.store.batch import WriteBatch
@@ -121,8 +122,23 @@ class GraphStore(Protocol):
     def upsert_relationships(self, relationships: Sequence[Relationship]) -> None:
         """Shorthand for ``apply(WriteBatch(relationships=list(relationships)))``."""
 
-    def delete_relationships(self, keys: Iterable[tuple[str, str, str]]) -> int:
+    def delete_relationships(
+        self, keys: Iterable[tuple[str, str, str]], *, actor: Actor | None = None
+    ) -> int:
         """Delete relationships by ``(rel_type, source, target)``; returns how many existed."""
+
+    # -- the change feed (see cmdb_graph.feed) ----------------------------------------------
+    def feed_head(self) -> int:
+        """The sequence number of the newest change record (0 before the first write)."""
+
+    def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
+        """Change records with ``seq > after``, oldest first, at most ``limit``.
+
+        Raises
+        ------
+        FeedGapError
+            Records after ``after`` were pruned: the caller must rebuild from the store.
+        """
 
     # -- reads ----------------------------------------------------------------------------
     def get_ci(self, ci_id: str) -> ConfigurationItem:
@@ -252,8 +268,19 @@ class BaseStore(ABC):
         """See :meth:`GraphStore.apply` (validate with ``prepare_batch``, then write)."""
 
     @abstractmethod
-    def _delete_relationships(self, keys: list[RelKey]) -> int:
-        """Delete these relationships (distinct keys of known types); how many existed."""
+    def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
+        """Delete these relationships (distinct keys of known types); how many existed.
+
+        The deletion's change record names ``actor`` (``None``: the system).
+        """
+
+    @abstractmethod
+    def feed_head(self) -> int:
+        """See :meth:`GraphStore.feed_head`."""
+
+    @abstractmethod
+    def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
+        """See :meth:`GraphStore.feed_since`."""
 
     @abstractmethod
     def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:
@@ -323,11 +350,13 @@ class BaseStore(ABC):
         """Shorthand for ``apply(WriteBatch(relationships=list(relationships)))``."""
         self.apply(WriteBatch(relationships=list(relationships)))
 
-    def delete_relationships(self, keys: Iterable[tuple[str, str, str]]) -> int:
+    def delete_relationships(
+        self, keys: Iterable[tuple[str, str, str]], *, actor: Actor | None = None
+    ) -> int:
         """Delete relationships by ``(rel_type, source, target)``; returns how many existed.
 
         Relationships derived from reference fields are not deleted this way (0 is counted):
-        change the field instead.
+        change the field instead. The change record names ``actor`` (``None``: the system).
 
         Raises
         ------
@@ -339,7 +368,7 @@ class BaseStore(ABC):
         ))
         for rel_type, _, _ in wanted:
             self.registry.get_relationship_type(rel_type)
-        return self._delete_relationships(wanted)
+        return self._delete_relationships(wanted, actor)
 
     # -- reads ----------------------------------------------------------------------------
     def get_ci(self, ci_id: str) -> ConfigurationItem:

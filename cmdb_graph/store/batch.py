@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError, UnknownRelationshipTypeError
+from cmdb_graph.feed import Actor
 from cmdb_graph.model import NODE_SPECS, Node, Registry, Relationship
 from cmdb_graph.store.rows import CI_LABEL, REL_KEY_FIELDS, RowMemo, dump_row
 
@@ -39,6 +40,8 @@ class WriteBatch:
 
     nodes: list[Node] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
+    #: Who makes the write, recorded in its change record (``None``: the system).
+    actor: Actor | None = None
 
     def __len__(self) -> int:
         return len(self.nodes) + len(self.relationships)

@@ -22,17 +22,28 @@ snapshot (:mod:`cmdb_graph.store.snapshot`: the file format and its atomic write
 
 from __future__ import annotations
 
+import bisect
 import logging
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
 from cmdb_graph.errors import StoreError
+from cmdb_graph.feed import (
+    SYSTEM_ACTOR,
+    Actor,
+    ChangeRecord,
+    NodeChange,
+    RelChange,
+    node_change,
+    rel_change,
+)
 from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Registry
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.store.base import BaseStore, RelKey, RelRow, check_seeds
@@ -160,6 +171,8 @@ class MemoryStore(BaseStore):
         self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._version = getattr(self, "_version", 0) + 1
         self._sorted: tuple[int, list[str]] | None = None
+        #: The change feed, oldest first (kept across ``clear``, which records a reset).
+        self._feed: list[ChangeRecord] = getattr(self, "_feed", [])
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -170,9 +183,41 @@ class MemoryStore(BaseStore):
         """Always succeeds: the embedded store is in this process."""
 
     def clear(self) -> None:
-        """Delete everything (the snapshot file is rewritten on the next save)."""
+        """Delete everything (the snapshot file is rewritten on the next save).
+
+        The change feed records a reset: a follower drops what it holds.
+        """
         with self._lock:
             self._reset()
+            self._record(SYSTEM_ACTOR, [], [], reset=True)
+
+    # -- the change feed ------------------------------------------------------------------
+    def feed_head(self) -> int:
+        """The sequence number of the newest change record (0 before the first write)."""
+        with self._lock:
+            return self._feed[-1].seq if self._feed else 0
+
+    def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
+        """Change records with ``seq > after``, oldest first, at most ``limit``."""
+        with self._lock:
+            start = bisect.bisect_right(self._feed, after, key=lambda r: r.seq)
+            return self._feed[start:start + limit]
+
+    def _record(
+        self,
+        actor: Actor | None,
+        nodes: list[NodeChange],
+        rels: list[RelChange],
+        *,
+        reset: bool = False,
+    ) -> None:
+        """Append the change record of one write (none when the write changed nothing)."""
+        if not nodes and not rels and not reset:
+            return
+        self._feed.append(ChangeRecord(
+            seq=self.feed_head() + 1, at=datetime.now(UTC), actor=actor or SYSTEM_ACTOR,
+            nodes=tuple(nodes), relationships=tuple(rels), reset=reset,
+        ))
 
     def save(self) -> None:
         """Write the snapshot atomically; a no-op without a snapshot path.
@@ -317,57 +362,90 @@ class MemoryStore(BaseStore):
         """
         with self._lock:
             prepared = prepare_batch(batch, self.registry, self._existing)
-            self._write(prepared)
+            self._write(prepared, batch.actor)
             if self.autosave:
                 self.save()
 
-    def _write(self, prepared: PreparedBatch) -> None:
+    def _write(self, prepared: PreparedBatch, actor: Actor | None) -> None:
         self._version += 1
         self.generation += 1
         memo: RowMemo = {}
-        g = self._g
+        nodes: list[NodeChange] = []
+        rels: list[RelChange] = []
         for node in prepared.nodes:
-            if node.label == CI_LABEL:
-                if node.key in g:
-                    attrs = g.nodes[node.key]
-                    self._unindex(node.key, attrs)
-                    attrs.clear()
-                else:
-                    g.add_node(node.key)
-                    attrs = g.nodes[node.key]
-                attrs.update(self._compact(node.row, memo))
-                self._index(node.key, node.row)
-            else:
-                self._nodes[node.label][node.key] = self._compact(node.row, memo)
+            change = self._write_node(node.label, node.key, self._compact(node.row, memo))
+            if change is not None:
+                nodes.append(change)
         for rel in prepared.relationships:
-            if rel.source_label == CI_LABEL and rel.target_label == CI_LABEL and (
-                self.registry.relationship_types[rel.rel_type].ci_to_ci
-            ):
-                row = self._compact(rel.row, memo)
-                if g.has_edge(rel.source, rel.target, key=rel.rel_type):
-                    data = g.edges[rel.source, rel.target, rel.rel_type]
-                    data.clear()
-                    data.update(row)
-                else:
-                    g.add_edge(rel.source, rel.target, key=rel.rel_type, **row)
-            else:
-                if rel.key in self._rels:
-                    self._drop_rel(rel.key)
-                self._put_rel(rel.key, rel.source_label, rel.target_label,
-                              self._compact(rel.row, memo))
+            rchange = self._write_rel(rel.key, (rel.source_label, rel.target_label),
+                                      self._compact(rel.row, memo))
+            if rchange is not None:
+                rels.append(rchange)
+        self._record(actor, nodes, rels)
 
-    def _delete_relationships(self, keys: list[RelKey]) -> int:
-        deleted = 0
+    def _write_node(self, label: str, key: str, row: dict[str, Any]) -> NodeChange | None:
+        """Replace one node's row; its change."""
+        if label != CI_LABEL:
+            rows = self._nodes[label]
+            old = rows.get(key)
+            rows[key] = row
+            return node_change(label, key, old, row)
+        g = self._g
+        if key in g:
+            attrs = g.nodes[key]
+            before: dict[str, Any] | None = dict(attrs)
+            self._unindex(key, attrs)
+            attrs.clear()
+        else:
+            before = None
+            g.add_node(key)
+            attrs = g.nodes[key]
+        attrs.update(row)
+        self._index(key, row)
+        return node_change(label, key, before, row)
+
+    def _write_rel(
+        self, key: RelKey, labels: tuple[str, str], row: dict[str, Any]
+    ) -> RelChange | None:
+        """Replace one relationship's row; its change."""
+        rel_type, source, target = key
+        if labels == (CI_LABEL, CI_LABEL) and self.registry.relationship_types[rel_type].ci_to_ci:
+            g = self._g
+            if g.has_edge(source, target, key=rel_type):
+                data = g.edges[source, target, rel_type]
+                before: dict[str, Any] | None = dict(data)
+                data.clear()
+                data.update(row)
+            else:
+                before = None
+                g.add_edge(source, target, key=rel_type, **row)
+            return rel_change(key, labels, before, row)
+        old = self._rels.get(key)
+        if old is not None:
+            self._drop_rel(key)
+        self._put_rel(key, labels[0], labels[1], row)
+        return rel_change(key, labels, old[2] if old else None, row)
+
+    def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
+        removed: list[RelChange] = []
         with self._lock:
             self.generation += 1
-            for rel_type, source, target in keys:
+            for key in keys:
+                rel_type, source, target = key
                 if self._g.has_edge(source, target, key=rel_type):
+                    row = dict(self._g.edges[source, target, rel_type])
                     self._g.remove_edge(source, target, key=rel_type)
-                    deleted += 1
-                elif (rel_type, source, target) in self._rels:
-                    self._drop_rel((rel_type, source, target))
-                    deleted += 1
-        return deleted
+                    change = rel_change(key, (CI_LABEL, CI_LABEL), row, None)
+                elif key in self._rels:
+                    sl, tl, old = self._rels[key]
+                    self._drop_rel(key)
+                    change = rel_change(key, (sl, tl), old, None)
+                else:
+                    continue
+                if change is not None:
+                    removed.append(change)
+            self._record(actor, [], removed)
+        return len(removed)
 
     # -- primitive reads (called under the lock, see ``_read_guard``) ---------------------
     def _read_guard(self) -> AbstractContextManager[Any]:

@@ -42,6 +42,7 @@ from neo4j.exceptions import (
 )
 
 from cmdb_graph.errors import ConfigurationError, StoreError, StoreUnavailableError
+from cmdb_graph.feed import Actor, ChangeRecord
 from cmdb_graph.model import NODE_SPECS, Registry, Relationship
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.settings import Settings
@@ -353,7 +354,22 @@ class Neo4jStore(BaseStore):
 
         return work
 
-    def _delete_relationships(self, keys: list[RelKey]) -> int:
+    # -- the change feed (interim: the write counter; records land with issue 13) ---------
+    def feed_head(self) -> int:
+        """The write counter (change records are not written on Neo4j yet)."""
+        return self.generation
+
+    def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
+        """Not yet on Neo4j.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, until the Neo4j store writes change records.
+        """
+        raise NotImplementedError("the Neo4j store does not write change records yet")
+
+    def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
         """Delete by key; relationships derived from reference fields are left (0 counted)."""
         by_type: dict[str, list[dict[str, str]]] = {}
         for rel_type, source, target in keys:
