@@ -1,6 +1,6 @@
 """Issue 5 must-show: impact results are the same on the embedded store and on Neo4j.
 
-Every question goes through :class:`cmdb_graph.api.engine.Engine`, the composition layer the
+Every question goes through :class:`cmdb_graph.service.engine.Engine`, the composition layer the
 GraphQL API and the CLI use, twice: with its cached whole graph (the default, on both stores)
 and with ``graph_cache`` off, answering from the subgraphs it extracts per question (upstream
 closure plus fringe, downstream closure). Both must equal the impact functions run directly
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import impact
-from cmdb_graph.api.engine import Engine, list_all
 from cmdb_graph.model import Asset, Change, Entitlement, Node, Registry
+from cmdb_graph.service.engine import Engine, list_all
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore, WriteBatch
 from cmdb_graph.store.memory import MemoryStore
