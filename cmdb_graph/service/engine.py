@@ -195,6 +195,20 @@ class Engine:
             return cached.graph
         return self._wrap(self.store.dependency_graph())
 
+    def _whole_with(self, ci_ids: list[str]) -> impact.ImpactGraph | None:
+        """The cached whole graph, after checking it holds ``ci_ids`` (``None``: no cache).
+
+        Raises
+        ------
+        CINotFoundError
+            One of ``ci_ids`` is not in it.
+        """
+        cached = self._whole()
+        if cached is None:
+            return None
+        cached.graph.require(ci_ids)
+        return cached.graph
+
     def impact_graph(self, ci_ids: Iterable[str]) -> impact.ImpactGraph:
         """Upstream closure of ``ci_ids`` with the one-hop downstream fringe of every CI in it
         (the whole cached graph when there is one).
@@ -206,10 +220,9 @@ class Engine:
             the impact function raises it).
         """
         ids = sorted(set(ci_ids))
-        cached = self._whole()
-        if cached is not None:
-            cached.graph.require(ids)
-            return cached.graph
+        whole = self._whole_with(ids)
+        if whole is not None:
+            return whole
         closure = self.store.extract_subgraph(ids, direction=Direction.UPSTREAM)
         fringe = self.store.extract_subgraph(
             sorted(closure.nodes), direction=Direction.DOWNSTREAM, depth=1
@@ -229,10 +242,9 @@ class Engine:
             the impact function raises it).
         """
         ids = sorted(set(ci_ids))
-        cached = self._whole()
-        if cached is not None:
-            cached.graph.require(ids)
-            return cached.graph
+        whole = self._whole_with(ids)
+        if whole is not None:
+            return whole
         hops = self.limits.max_depth if depth is None else depth
         return self._wrap(
             self.store.extract_subgraph(ids, direction=Direction.DOWNSTREAM, depth=hops))
