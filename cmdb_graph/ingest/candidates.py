@@ -60,8 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: ``{find_cis field: values}``: what a run looks CIs up by.
-Wanted = dict[str, set[Any]]
 
 
 def all_pages(fetch: Callable[[str | None], Page[T]]) -> list[T]:
@@ -143,7 +141,7 @@ def _cache_key(ids: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, str(v)) for k, v in ids.items()))
 
 
-def _referenced(rec: Any) -> Iterable[Identifiers | None]:
+def _referenced(rec: Any) -> Iterator[Identifiers | None]:
     """The identifiers a record is identified by or refers to (hosts not included)."""
     if isinstance(rec, CIRecord):
         yield record_identifiers(rec)
@@ -287,7 +285,7 @@ class Candidates:
         One ``find_cis_bulk`` call per identifier kind; the identifier sets are remembered, so
         :meth:`cis_for` does not ask for them again.
         """
-        by_field: Wanted = defaultdict(set)
+        by_field: dict[str, set[Any]] = defaultdict(set)
         for keys in wanted:
             ids = lookup_identifiers(keys)
             if ids:

@@ -28,7 +28,7 @@ from cmdb_graph.ingest.identify import RecordKeys, match_rule, norm_text, slug
 from cmdb_graph.ingest.state import RunState
 from cmdb_graph.ingest.upsert import upsert
 from cmdb_graph.ingest.workset import WorkSet
-from cmdb_graph.model import ConfigurationItem, Identifiers, Origin
+from cmdb_graph.model import IDENTIFIER_RULES, ConfigurationItem, Identifiers, Origin
 from cmdb_graph.store.base import GraphStore
 
 __all__ = [
@@ -44,18 +44,9 @@ __all__ = [
     "resolve_ci",
 ]
 
-#: The identifier rules a CI reference is resolved by, in order.
-REF_RULES: tuple[str, ...] = (
-    "native_key",
-    "serial_number",
-    "asset_tag",
-    "cloud_id",
-    "fqdn",
-    "hostname_domain",
-    "name_host",
-    "name",
-)
-
+#: The identifier rules a CI reference is resolved by, in order: every rule but
+#: ``mac_address`` (a reference never rests on MAC addresses).
+REF_RULES: tuple[str, ...] = tuple(r for r in IDENTIFIER_RULES if r != "mac_address")
 
 ResolutionKind = Literal["found", "empty", "missing", "ambiguous"]
 
@@ -189,26 +180,26 @@ def identifiers_for(cands: Candidates, ci: ConfigurationItem, source: str) -> Id
 # -- names: created on first sight ---------------------------------------------------------
 
 
-def group_ref(run: RunState, name: str | None, origin: Origin | None) -> str | None:
-    """``group_id`` of a support group by name; created on first sight."""
+def _named(run: RunState, label: str, prefix: str, name: str | None,
+           origin: Origin | None) -> str | None:
+    """``<prefix>-<slug of name>`` of a node named ``name``; created on first sight."""
     name = norm_text(name)
     if name is None:
         return None
-    gid = f"grp-{slug(name)}"
-    if run.cands.node("SupportGroup", gid) is None:
-        upsert(run, "SupportGroup", gid, {"name": name}, origin)
-    return gid
+    key = f"{prefix}-{slug(name)}"
+    if run.cands.node(label, key) is None:
+        upsert(run, label, key, {"name": name}, origin)
+    return key
+
+
+def group_ref(run: RunState, name: str | None, origin: Origin | None) -> str | None:
+    """``group_id`` of a support group by name; created on first sight."""
+    return _named(run, "SupportGroup", "grp", name, origin)
 
 
 def location_ref(run: RunState, name: str | None, origin: Origin | None) -> str | None:
     """``location_id`` of a location by name; created on first sight."""
-    name = norm_text(name)
-    if name is None:
-        return None
-    lid = f"loc-{slug(name)}"
-    if run.cands.node("Location", lid) is None:
-        upsert(run, "Location", lid, {"name": name}, origin)
-    return lid
+    return _named(run, "Location", "loc", name, origin)
 
 
 def person_ref(run: RunState, ref: str | None, origin: Origin | None) -> str | None:
