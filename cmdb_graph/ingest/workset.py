@@ -164,12 +164,6 @@ class WorkSet:
         return self._orig_cis.get(ci_id)
 
     # -- current versions ---------------------------------------------------------------
-    def get(self, label: str, key: str) -> Node | None:
-        """The current version of a CI or node (``None``: unknown to the run)."""
-        if label == "CI":
-            return self.index.get(key)
-        return self.nodes.get((label, key))
-
     def put(self, node: Node) -> None:
         """Replace (or add) the current version of a CI or node."""
         if isinstance(node, ConfigurationItem):
