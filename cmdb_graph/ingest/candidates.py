@@ -117,24 +117,11 @@ def stored_source(store: GraphStore, source: DataSource | str) -> DataSource:
 
 def lookup_identifiers(keys: RecordKeys) -> dict[str, Any]:
     """The ``find_cis`` identifiers of a record's (or reference's) normalised keys."""
-    ids: dict[str, Any] = {}
-    if keys.native_key:
-        ids["native_keys"] = keys.native_key
-    if keys.serial:
-        ids["serial_number"] = keys.serial
-    if keys.asset_tag:
-        ids["asset_tag"] = keys.asset_tag
-    if keys.cloud_id:
-        ids["cloud_id"] = keys.cloud_id
-    if keys.fqdn:
-        ids["fqdn"] = keys.fqdn
-    if keys.hostname:
-        ids["hostname"] = keys.hostname
-    if keys.macs:
-        ids["mac_addresses"] = keys.macs[0]
-    if keys.name:
-        ids["name"] = keys.name
-    return ids
+    pairs = (("native_keys", keys.native_key), ("serial_number", keys.serial),
+             ("asset_tag", keys.asset_tag), ("cloud_id", keys.cloud_id), ("fqdn", keys.fqdn),
+             ("hostname", keys.hostname), ("mac_addresses", keys.macs[0] if keys.macs else None),
+             ("name", keys.name))
+    return {field: value for field, value in pairs if value}
 
 
 def _cache_key(ids: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
