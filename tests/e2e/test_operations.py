@@ -265,6 +265,35 @@ def test_discovery_upsert_identifies_on_the_second_run(api: LiveServer) -> None:
     assert server["ciId"] in {c["ciId"] for c in impacted["changeImpact"]["impacted"]}
 
 
+TWO_NGINX = {
+    "source": "netscan",
+    "cis": [
+        {"ciClass": "Server", "name": "web-11", "identifiers": {"fqdn": "web-11.shop.example.com"}},
+        {"ciClass": "Server", "name": "web-12", "identifiers": {"fqdn": "web-12.shop.example.com"}},
+        {"ciClass": "Application", "name": "nginx", "identifiers": {"name": "nginx"},
+         "host": {"fqdn": "web-11.shop.example.com"}},
+        {"ciClass": "Application", "name": "nginx", "identifiers": {"name": "nginx"},
+         "host": {"fqdn": "web-12.shop.example.com"}},
+    ],
+}
+
+
+def test_upsert_tells_two_same_named_applications_apart_by_their_host(
+    api: LiveServer, store: GraphStore
+) -> None:
+    # Arrange: two servers, each running an application named nginx (no keys: name + host)
+    first = data(api.gql(op("DiscoveryUpsert"), {"input": TWO_NGINX}))["ciUpsert"]
+
+    # Act
+    second = data(api.gql(op("DiscoveryUpsert"), {"input": TWO_NGINX}))["ciUpsert"]
+
+    # Assert: each nginx is found again by name + host, and the payload names all four CIs
+    ids = [c["ciId"] for c in second["cis"]]
+    assert first["run"]["counts"]["created"] == 4 and second["run"]["counts"]["created"] == 0
+    assert ids == [c["ciId"] for c in first["cis"]] and len(set(ids)) == 4
+    assert [store.get_ci(i).host_id for i in ids[2:]] == ids[:2]
+
+
 def test_scheduled_change_conflicts_with_the_kernel_update(api: LiveServer) -> None:
     # Arrange: the third member of the payments cluster, during CHG0001002
     change = {"changeId": "CHG7777", "title": "Third node", "windowStart": "2026-01-06T20:30:00Z",
