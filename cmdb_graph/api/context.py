@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from cmdb_graph.api.auth import Principal
+from cmdb_graph.feed import Actor, ActorKind
 from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry
 from cmdb_graph.service.engine import Engine
 from cmdb_graph.settings import Settings
@@ -62,6 +63,13 @@ class Context(BaseContext):
         self.principal = principal
         #: (label, key) -> the node, or None when the store has none
         self.prefetched: dict[tuple[str, str], Node | None] = {}
+
+    @cached_property
+    def actor(self) -> Actor:
+        """The caller as the change feed records it (API key name and role)."""
+        role = self.principal.role
+        return Actor(ActorKind.API, self.principal.name,
+                     role=str(role) if role is not None else None)
 
     @cached_property
     def ci_loader(self) -> DataLoader[str, ConfigurationItem | None]:

@@ -513,7 +513,7 @@ class Mutation:
             records += [_rel_record(refs, r, i, "ciUpsert", name)
                         for i, r in enumerate(input.relationships)]
             result = run_import(store, records, source=src, importer="api",
-                                dry_run=input.dry_run)
+                                dry_run=input.dry_run, actor=info.context.actor)
             cis: list[ConfigurationItemType] = []
             if not input.dry_run:
                 # the CI records come first: each one's ci_id is what identification found
@@ -540,7 +540,7 @@ class Mutation:
             records = [_rel_record(refs, r, i, "relationshipAdd", name)
                        for i, r in enumerate(input.relationships)]
             result = run_import(store, records, source=src, importer="api",
-                                dry_run=input.dry_run)
+                                dry_run=input.dry_run, actor=info.context.actor)
             rels: list[RelationshipType] = []
             if not input.dry_run:
                 for i in range(len(records)):
@@ -575,7 +575,8 @@ class Mutation:
                     f"CI {ci.ci_id} is not identified unambiguously; nothing was retired",
                     field="ciId",
                 )
-            result = run_import(store, [rec], source=ADMIN_SOURCE, importer="api")
+            result = run_import(store, [rec], source=ADMIN_SOURCE, importer="api",
+                                  actor=info.context.actor)
             after = store.get_ci(ci.ci_id)
             if str(after.operational_status) != "retired":
                 raise ReconciliationConflict(
@@ -603,7 +604,7 @@ class Mutation:
             if change.window_end <= change.window_start:
                 raise InvalidRecordError("the change window must end after it starts",
                                          field="windowEnd")
-            store.apply(WriteBatch(nodes=[change]))
+            store.apply(WriteBatch(nodes=[change], actor=info.context.actor))
             return ChangeSchedulePayload(change=change_request(change))
 
         return await _write(info, Role.WRITER, work)
@@ -625,7 +626,7 @@ class Mutation:
                 from impact import window_overlaps
 
                 window_overlaps(window, window.start, window.end)  # validates the RRULE
-            store.apply(WriteBatch(nodes=[window]))
+            store.apply(WriteBatch(nodes=[window], actor=info.context.actor))
             return WindowUpsertPayload(window=WindowType(
                 window_id=window.window_id, name=window.name, kind=window.kind,
                 start=window.start, end=window.end, recurrence=window.recurrence,
@@ -649,7 +650,7 @@ class Mutation:
                 resolved_at=input.resolved_at, ci_ids=sorted(set(ci_ids)),
                 support_group=input.support_group,
             )
-            store.apply(WriteBatch(nodes=[incident]))
+            store.apply(WriteBatch(nodes=[incident], actor=info.context.actor))
             routing = routing_type(engine.route_incident(ci_ids[0]))
             return IncidentRecordPayload(
                 incident=IncidentType(
@@ -689,7 +690,7 @@ class Mutation:
                 records = [rec for f in files for rec in importer.parse(f)]
                 result = run_import(store, records, source=src, importer=input.kind,
                                     mode=input.mode, dry_run=input.dry_run, force=input.force,
-                                    files=files)
+                                    files=files, actor=info.context.actor)
             return ImportRunPayload(run=_run_type(result))
 
         return await _write(info, Role.ADMIN, work)

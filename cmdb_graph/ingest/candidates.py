@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -32,7 +32,6 @@ from cmdb_graph.ingest.workset import RelKey, WorkSet
 from cmdb_graph.model import (
     AssetRecord,
     CIRecord,
-    ConfigurationItem,
     DataSource,
     EntitlementRecord,
     GroupRecord,
@@ -45,51 +44,18 @@ from cmdb_graph.model import (
     RelationshipRecord,
     SoftwareRecord,
 )
-from cmdb_graph.store.base import MAX_PAGE_SIZE, CIFilter, GraphStore, Page
+from cmdb_graph.store import iter_cis, iter_nodes
+from cmdb_graph.store.base import CIFilter, GraphStore
 
 __all__ = [
     "Candidates",
-    "all_pages",
     "labels_needed",
-    "list_all_nodes",
     "lookup_identifiers",
     "stored_source",
     "wanted_identifiers",
 ]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-def all_pages(fetch: Callable[[str | None], Page[T]]) -> list[T]:
-    """Every item of a paged listing: ``fetch(cursor)`` page after page until the last.
-
-    Parameters
-    ----------
-    fetch : callable
-        Returns the page after a cursor (``None``: the first page).
-    """
-    out: list[T] = []
-    after: str | None = None
-    while True:
-        page = fetch(after)
-        out.extend(page.items)
-        if page.next_cursor is None:
-            return out
-        after = page.next_cursor
-
-
-def list_all_nodes(
-    store: GraphStore, label: str, where: Mapping[str, Any] | None = None
-) -> list[Node]:
-    """Every node of ``label`` (matching ``where``), sorted by key."""
-    return all_pages(lambda after: store.list_nodes(label, where=where, after=after,
-                                                    limit=MAX_PAGE_SIZE))
-
-
-def _list_all_cis(store: GraphStore, flt: CIFilter | None) -> list[ConfigurationItem]:
-    return all_pages(lambda after: store.list_cis(flt, after=after, limit=MAX_PAGE_SIZE))
 
 
 def stored_source(store: GraphStore, source: DataSource | str) -> DataSource:
@@ -237,7 +203,7 @@ class Candidates:
     def data_sources(self, own: DataSource) -> dict[str, DataSource]:
         """Every stored data source by name, ``own`` as given."""
         sources: dict[str, DataSource] = {}
-        for n in list_all_nodes(self.store, "DataSource"):
+        for n in iter_nodes(self.store, "DataSource"):
             assert isinstance(n, DataSource)
             sources[n.name] = n
         sources[own.name] = own
@@ -248,11 +214,11 @@ class Candidates:
         n_cis = int(self.store.counts().get("CI", 0))
         self.preload_all = n_cis <= self.preload_limit
         if self.preload_all:
-            for ci in _list_all_cis(self.store, None):
+            for ci in iter_cis(self.store, None):
                 self.ws.keep_ci(ci)
             labels, rels = labels_needed(records)
             for label in sorted(labels):
-                for node in list_all_nodes(self.store, label):
+                for node in iter_nodes(self.store, label):
                     self.ws.keep_node(node)
                 self._labels.add(label)
             if rels:
@@ -260,7 +226,7 @@ class Candidates:
                     self.ws.keep_rel(rel)
                 self._all_rels = True
         else:
-            for ci in _list_all_cis(self.store, CIFilter(source=source)):
+            for ci in iter_cis(self.store, CIFilter(source=source)):
                 self.ws.keep_ci(ci)
             self.prefetch(wanted_identifiers(records, source))
         log.debug("import %s: loaded %d CIs (preload_all=%s)", source, len(self.ws.index),
@@ -329,7 +295,7 @@ class Candidates:
         if label in self._labels or q in self._where_asked:
             return
         self._where_asked.add(q)
-        for node in list_all_nodes(self.store, label, where={field: value}):
+        for node in iter_nodes(self.store, label, where={field: value}):
             self.ws.keep_node(node)
 
     def rel(self, key: RelKey) -> Relationship | None:

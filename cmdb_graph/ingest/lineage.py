@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cmdb_graph.ingest.candidates import list_all_nodes
 from cmdb_graph.model import Asset, ConfigurationItem, SourceSeen
+from cmdb_graph.store import iter_nodes
 from cmdb_graph.store.base import GraphStore
 
 __all__ = ["AttributeValue", "CILineage", "lineage_of"]
@@ -106,7 +106,7 @@ def lineage_of(store: GraphStore, ci_id: str) -> CILineage:
         for name, src in ci.lineage.attributes.items()
     }
     assets = {node.asset_id: dict(node.lineage.sources)
-              for node in list_all_nodes(store, "Asset", where={"ci_id": ci_id})
+              for node in iter_nodes(store, "Asset", where={"ci_id": ci_id})
               if isinstance(node, Asset)}
     return CILineage(ci_id=ci.ci_id, sources=dict(ci.lineage.sources), attributes=attrs,
                      assets=assets, duplicate_of=ci.duplicate_of)

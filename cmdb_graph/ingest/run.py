@@ -28,11 +28,13 @@ import gc
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import ImportAbortedError
+from cmdb_graph.feed import Actor, ActorKind
 from cmdb_graph.ingest.candidates import Candidates, stored_source
 from cmdb_graph.ingest.cis import ingest_cis
 from cmdb_graph.ingest.nodes import (
@@ -64,6 +66,7 @@ from cmdb_graph.model import (
     RunMode,
     RunStatus,
     SoftwareRecord,
+    to_utc,
     utcnow,
 )
 from cmdb_graph.store.base import GraphStore, WriteBatch
@@ -93,11 +96,13 @@ _AFTER_CIS: dict[type, Callable[[RunState, Any], Any]] = {
 }
 
 
-def _record_failure(store: GraphStore, run: ImportRun, exc: BaseException) -> ImportRun:
+def _record_failure(
+    store: GraphStore, run: ImportRun, exc: BaseException, actor: Actor
+) -> ImportRun:
     failed = run.model_copy(update={"status": RunStatus.FAILED, "finished_at": utcnow(),
                                     "error": f"{type(exc).__name__}: {exc}"[:2000]})
     try:
-        store.apply(WriteBatch(nodes=[failed]))
+        store.apply(WriteBatch(nodes=[failed], actor=actor))
     except Exception:  # the original error matters more than the failure record
         log.exception("import %s: could not record failed run %s", run.source, run.run_id)
     return failed
@@ -118,6 +123,7 @@ def run_import(
     files: Sequence[str | Path] = (),
     policy: ReconciliationPolicy | None = None,
     preload_limit: int = DEFAULT_PRELOAD_LIMIT,
+    actor: Actor | None = None,
 ) -> ImportResult:
     """Identify, reconcile and apply one data source's records as one import run.
 
@@ -152,6 +158,9 @@ def run_import(
         Per class and attribute source orders overriding the priorities.
     preload_limit : int
         Up to this many CIs in the store, every candidate is loaded up front.
+    actor : Actor, optional
+        Who runs the import, recorded in the run's change records with the run id and data
+        source (default: the data source itself; the API passes its caller).
 
     Returns
     -------
@@ -181,7 +190,7 @@ def run_import(
     if not 0.0 <= breaker_share <= 1.0:
         raise ValueError("breaker_share must be between 0 and 1")
     now = now or utcnow()
-    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    now = to_utc(now)
     ds = stored_source(store, source)
     run = ImportRun(
         run_id=f"run-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
@@ -192,6 +201,7 @@ def run_import(
         started_at=now,
         files=[str(f) for f in files],
     )
+    who = replace(actor or Actor(ActorKind.IMPORT, ds.name), run_id=run.run_id, source=ds.name)
     # An import allocates millions of small, long-lived objects (models, rows, lineage); with
     # the cyclic collector on, each full collection walks the whole heap again (the embedded
     # store holds the estate in it). It is paused for the run and restored afterwards.
@@ -200,7 +210,7 @@ def run_import(
     try:
         return _run(store, records, ds=ds, run=run, mode=mode, dry_run=dry_run, force=force,
                     retire_after=retire_after, breaker_share=breaker_share, now=now,
-                    policy=policy, preload_limit=preload_limit)
+                    policy=policy, preload_limit=preload_limit, actor=who)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -220,6 +230,7 @@ def _run(
     now: datetime,
     policy: ReconciliationPolicy | None,
     preload_limit: int,
+    actor: Actor,
 ) -> ImportResult:
     try:
         recs = list(records)
@@ -231,7 +242,7 @@ def _run(
         raise
     except Exception as exc:
         if not dry_run:
-            _record_failure(store, run, exc)
+            _record_failure(store, run, exc, actor)
         raise
     counts = plan.counts()
     if plan.breaker_tripped and not force and not dry_run:
@@ -248,14 +259,14 @@ def _run(
     done = run.model_copy(update={"status": RunStatus.SUCCEEDED, "counts": counts,
                                   "finished_at": now})
     batch = WriteBatch(nodes=[ds, *plan.batch.nodes, done],
-                       relationships=list(plan.batch.relationships))
+                       relationships=list(plan.batch.relationships), actor=actor)
     try:
         store.apply(batch)
     except Exception as exc:
-        _record_failure(store, run, exc)
+        _record_failure(store, run, exc, actor)
         raise
     if plan.deletes:
-        store.delete_relationships(plan.deletes)
+        store.delete_relationships(plan.deletes, actor=actor)
     log.info("import %s run %s (%s): %s", ds.name, run.run_id, mode.value, counts)
     return ImportResult(run=done, source=ds, plan=plan, dry_run=False)
 

@@ -95,3 +95,26 @@ def test_replaying_the_feed_from_empty_gives_the_store(feed_store: GraphStore) -
                      for k, (sl, tl, row) in replay.rels.items()}
     assert replayed_rels == stored_rels
     assert isinstance(feed_store.get_ci("vm2"), ConfigurationItem)
+
+
+def test_an_import_run_records_its_run_and_data_source(feed_store: GraphStore) -> None:
+    # Arrange
+    from cmdb_graph.ingest import run_import
+    from cmdb_graph.model import CIRecord, Identifiers, Origin
+
+    records = [CIRecord(ci_class="Server", name="web01", origin=Origin(file="t.csv", line=2),
+                        identifiers=Identifiers(serial_number="SN1"))]
+
+    # Act
+    result = run_import(feed_store, records, source="vcenter", importer="test")
+    again = run_import(feed_store, records, source="vcenter", importer="test",
+                       actor=API)
+
+    # Assert
+    first, second = _all(feed_store)
+    assert first.actor.kind is ActorKind.IMPORT and first.actor.name == "vcenter"
+    assert first.actor.run_id == result.run.run_id and first.actor.source == "vcenter"
+    assert {(c.label, c.op) for c in first.nodes} >= {("CI", NodeOp.CREATED),
+                                                      ("ImportRun", NodeOp.CREATED)}
+    assert second.actor.kind is ActorKind.API and second.actor.name == "itsm"
+    assert second.actor.run_id == again.run.run_id
