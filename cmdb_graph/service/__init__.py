@@ -1,0 +1,1 @@
+"""The service layer that the API and the CLI both call."""
