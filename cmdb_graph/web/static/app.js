@@ -29,7 +29,7 @@ function readUrl() {
   for (const [k, v] of p) {
     if (!(k in s)) continue;
     if (LISTS.includes(k)) s[k] = v ? v.split(",") : [];
-    else if (NUMBERS.includes(k)) s[k] = Number(v) || DEFAULTS[k];
+    else if (NUMBERS.includes(k)) s[k] = v !== "" && Number.isFinite(Number(v)) ? Number(v) : DEFAULTS[k];
     else s[k] = v;
   }
   return s;
@@ -109,7 +109,7 @@ async function render(relayout = true) {
   };
   const { elements: els, groups } = elements(data, view);
   if (relayout) {
-    const t = await draw(cy, els);
+    const t = await draw(cy, els, state.ci || [...overlay.changed][0] || overlay.cause);
     window.cmdb.timings = { ...t, nodes: cy.nodes().length, edges: cy.edges().length };
   } else {
     // only labels and classes changed (badges arrived): keep the positions
@@ -307,7 +307,8 @@ async function fillIncidents() {
   lists.incidents ??= (await gql(INCIDENTS)).incidents.edges.map((e) => e.node)
     .filter((i) => !["RESOLVED", "CLOSED"].includes(i.state));
   $("incidents").replaceChildren(...lists.incidents.map((i) => h("label", {},
-    h("input", { type: "checkbox", value: i.incidentId, "data-cis": i.ciIds.join(",") }),
+    h("input", { type: "checkbox", value: i.incidentId, "data-cis": i.ciIds.join(","),
+                 checked: i.ciIds.length > 0 && i.ciIds.every((c) => state.cause.includes(c)) }),
     `${i.incidentId} P${i.priority ?? "?"} ${i.title || ""}`)));
 }
 

@@ -66,7 +66,7 @@ export const BADGES = {
 export function stylesheet() {
   const s = [
     { selector: "node", style: {
-      label: "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3,
+      label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 3,
       "text-wrap": "wrap", "text-max-width": 150, color: "#222",
       "background-color": "data(colour)", shape: "data(shape)", width: 34, height: 26,
       "border-width": 1, "border-color": "#333",
