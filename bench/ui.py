@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -103,14 +104,14 @@ def screenshots(base: str, folder: Path) -> list[Path]:
     return written
 
 
-def report(size: int, results: list[dict[str, Any]]) -> str:
+def report(size: int, results: list[dict[str, Any]], load: float) -> str:
     lines = [
         "# Web UI: layout and drawing in headless Chromium",
         "",
         f"Demo estate of {size} CIs; the map of `sw-core-fra1-01` upstream, `maxNodes` = N, "
         "grouping off; Debian's chromium (headless, no GPU) on "
-        f"{platform.machine()} with {platform.python_version()}; "
-        "`python -m bench.ui` (medians of the runs).",
+        f"{platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} when it "
+        "started (other work shares the machine); `python -m bench.ui` (medians of the runs).",
         "",
         "| CIs drawn | relationships | ELK layout + placement (ms) | first paint after (ms) "
         "| page load to drawn map (ms) |",
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write ui-map.png, ui-impact.png, ui-incident.png here")
     parser.add_argument("--quick", action="store_true", help="1000 CIs, 50 nodes, once")
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     size, nodes, repeat = args.size, [int(n) for n in args.nodes.split(",")], args.repeat
     if args.quick:
         size, nodes, repeat = 1000, [50], 1
@@ -142,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             for path in screenshots(base, args.screenshots):
                 print(f"wrote {path}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ui.json").write_text(json.dumps({"size": size, "results": results}, indent=2))
-    text = report(size, results)
+    summary = {"size": size, "load_average": load, "results": results}
+    (args.out / "ui.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = report(size, results, load)
     (args.out / "ui.md").write_text(text)
     print(text)
     return 0
