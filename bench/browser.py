@@ -66,11 +66,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def demo_server(size: int, workdir: Path) -> Iterator[str]:
+def demo_server(size: int, workdir: Path, **settings: str) -> Iterator[str]:
     """``cmdb-graph demo --size SIZE`` written to ``workdir``, served by ``bench.serve`` on a
-    free 127.0.0.1 port; yields its base URL and stops it afterwards."""
+    free 127.0.0.1 port (``settings``: further ``CMDB_*`` variables, e.g.
+    ``CMDB_API_KEYS``); yields its base URL and stops it afterwards."""
     snapshot = workdir / "demo.snapshot"
-    env = {**os.environ, "CMDB_STORE": "memory", "CMDB_SNAPSHOT_PATH": str(snapshot)}
+    env = {**os.environ, "CMDB_STORE": "memory", "CMDB_SNAPSHOT_PATH": str(snapshot),
+           **settings}
     env.pop("CMDB_NEO4J_URI", None)
     cli = "import sys; from cmdb_graph.cli import main; sys.argv[0] = 'cmdb-graph'; main()"
     subprocess.run([sys.executable, "-c", cli, "demo", "--size", str(size),

@@ -9,6 +9,7 @@ the test fails instead of skipping there.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,33 @@ def test_map_impact_incidents_export_offline(base: str, tmp_path: Path) -> None:
     outside = [u for u in requests if urlsplit(u).hostname not in LOCAL
                and not u.startswith(("data:", "blob:"))]
     assert requests and outside == []
+
+
+def test_the_map_asks_for_an_api_key_when_the_server_has_keys(tmp_path: Path) -> None:
+    # Arrange: a server with one reader key
+    if not have_chromium():
+        pytest.skip("chromium and playwright are needed")
+    from cmdb_graph.api.auth import new_api_key
+
+    key, entry = new_api_key("ui-test", "reader")
+    keys = json.dumps([entry.model_dump()])
+    with demo_server(1000, tmp_path, CMDB_API_KEYS=keys) as url, chromium() as browser:
+        page = browser.new_page()
+        seen: list[str | None] = []
+        page.on("request", lambda r: seen.append(r.headers.get("authorization"))
+                if r.url.endswith("/graphql") else None)
+
+        # Act: the page's first query is refused; a wrong key, then the right one
+        page.goto(f"{url}/")
+        page.wait_for_selector("#key-dialog[open]")
+        page.fill("#key", "cmdb_wrong")
+        page.click("#key-form button")
+        page.wait_for_selector("#key-error:has-text('refused')")
+        page.fill("#key", key)
+        page.click("#key-form button")
+        page.wait_for_selector("#services li a")
+
+        # Assert: the services list came with the key; the key is not in the URL
+        assert f"Bearer {key}" in seen and None in seen
+        assert key not in page.url
+        assert page.is_visible("#forget-key")

@@ -42,7 +42,14 @@ export function forgetKey() {
   sessionStorage.removeItem(KEY);
 }
 
+let asking = null; // one prompt for every request refused at once
+
 function askForKey(message) {
+  asking ??= prompt(message).finally(() => { asking = null; });
+  return asking;
+}
+
+function prompt(message) {
   const dialog = document.getElementById("key-dialog");
   document.getElementById("key-error").textContent = message;
   const input = document.getElementById("key");

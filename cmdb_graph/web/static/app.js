@@ -122,6 +122,7 @@ async function render(relayout = true) {
   state.sel.forEach((id) => cy.getElementById(id).select());
   fillFilters();
   renderPanels();
+  if (!relayout) return; // badges arrived: the status line stays as it was
   const shown = cy.nodes().length;
   const more = data.truncated ? ` (the ${state.max} nearest of ${data.truncated})` : "";
   say(`${data.nodes.size} CIs loaded${more}, ${shown} shapes drawn, ${groups.length} groups;`
@@ -411,10 +412,11 @@ function wire() {
   cy.on("tap", "node", (ev) => {
     const id = ev.target.id();
     const key = ev.target.data("key");
-    if (key) { // a group: open it
+    if (key) { // a group: open it (after cytoscape has finished with this tap)
       state.open = [...state.open, key];
       state.sel = [];
-      return render();
+      setTimeout(render);
+      return;
     }
     const add = ev.originalEvent?.shiftKey || ev.originalEvent?.ctrlKey || ev.originalEvent?.metaKey;
     state.sel = add ? [...new Set([...state.sel, id])] : [id];
@@ -424,7 +426,9 @@ function wire() {
     showSelection();
   });
   cy.on("tap", (ev) => { if (ev.target === cy) { state.sel = []; writeUrl(); } });
-  cy.on("dbltap", "node", (ev) => { if (!ev.target.data("key")) expand(ev.target.id()); });
+  cy.on("dbltap", "node", (ev) => {
+    if (!ev.target.data("key")) setTimeout(() => expand(ev.target.id()));
+  });
   window.addEventListener("popstate", () => { state = readUrl(); reload(); });
   window.addEventListener("hashchange", () => { state = readUrl(); reload(); });
 }

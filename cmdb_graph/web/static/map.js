@@ -64,9 +64,10 @@ export class MapData {
     return this.addEdge({ source, target, relType: relType ? type : "IMPACT_PATH" });
   }
 
-  /** Merge a neighbourhood answer. */
-  addNeighbourhood(nb) {
-    for (const n of nb.nodes) this.addNode(n);
+  /** Merge a neighbourhood answer; its distances count from its centre, `offset` hops from
+   * the map's centre. */
+  addNeighbourhood(nb, offset = 0) {
+    for (const n of nb.nodes) this.addNode({ ...n, distance: n.distance + offset });
     for (const e of nb.edges) this.addEdge(e);
   }
 }

@@ -44,7 +44,8 @@ export async function loadNeighbourhood(data, ciId, state, depth = state.depth) 
   const nb = unwrap((await gql(NEIGHBOURHOOD, {
     c: ciId, d: depth, dir: state.dir.toUpperCase(), rel, max: state.max,
   })).neighbourhood);
-  data.addNeighbourhood(nb);
+  const offset = ciId === state.ci ? 0 : data.nodes.get(ciId)?.distance ?? 0;
+  data.addNeighbourhood(nb, Math.min(offset, 50));
   return nb;
 }
 
