@@ -8,8 +8,9 @@ Search and flags are computed by :mod:`cmdb_graph.service.search` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import strawberry
 
@@ -34,6 +35,9 @@ from cmdb_graph.service.search import search
 from cmdb_graph.settings import Role
 
 __all__ = ["BrowseQuery"]
+
+N = TypeVar("N", bound=Node)
+T = TypeVar("T")
 
 Info = strawberry.Info[Context, None]
 
@@ -184,12 +188,7 @@ class BrowseQuery:
         first: int = 50,
         after: str | None = None,
     ) -> Connection[ChangeRequest]:
-        nodes, page_info, total = await _listing(info, "Change", first, after)
-        return Connection(
-            edges=[Edge(cursor=encode_cursor(n.change_id), node=change_request(n))
-                   for n in nodes if isinstance(n, Change)],
-            page_info=page_info, total_count=total,
-        )
+        return await _listing(info, Change, change_request, first, after)
 
     @strawberry.field(description="Recorded incidents, paged (sorted by incidentId).")
     async def incidents(
@@ -200,12 +199,7 @@ class BrowseQuery:
         after: str | None = None,
     ) -> Connection[IncidentType]:
         where = {"state": str(state)} if state else None
-        nodes, page_info, total = await _listing(info, "Incident", first, after, where)
-        return Connection(
-            edges=[Edge(cursor=encode_cursor(n.incident_id), node=_incident_type(n))
-                   for n in nodes if isinstance(n, Incident)],
-            page_info=page_info, total_count=total,
-        )
+        return await _listing(info, Incident, _incident_type, first, after, where)
 
     @strawberry.field(description="Maintenance and blackout windows, paged (sorted by "
                                   "windowId).")
@@ -215,27 +209,27 @@ class BrowseQuery:
         first: int = 50,
         after: str | None = None,
     ) -> Connection[WindowType]:
-        nodes, page_info, total = await _listing(info, "Window", first, after)
-        return Connection(
-            edges=[Edge(cursor=encode_cursor(n.window_id), node=_window_type(n))
-                   for n in nodes if isinstance(n, Window)],
-            page_info=page_info, total_count=total,
-        )
+        return await _listing(info, Window, _window_type, first, after)
 
 
 async def _listing(
-    info: Info, label: str, first: int, after: str | None,
+    info: Info, model: type[N], convert: Callable[[N], T], first: int, after: str | None,
     where: dict[str, str] | None = None,
-) -> tuple[list[Node], PageInfo, int]:
-    """One page of nodes of ``label`` (reader role; page size within the server cap)."""
+) -> Connection[T]:
+    """One page of the stored nodes of ``model`` as a connection of their GraphQL type
+    (reader role; page size within the server cap)."""
     try:
         require_role(info.context.principal, Role.READER)
         _page_of(info, first)
         page = await info.context.call(
-            info.context.store.list_nodes, label, where=where, after=after, limit=first
+            info.context.store.list_nodes, model.LABEL, where=where, after=after, limit=first
         )
     except CmdbError as exc:
         raise PublicError(exc) from exc
-    info_ = PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor)
-    return page.items, info_, page.total
-
+    return Connection(
+        edges=[Edge(cursor=encode_cursor(getattr(n, model.KEY)), node=convert(n))
+               for n in page.items if isinstance(n, model)],
+        page_info=PageInfo(has_next_page=page.next_cursor is not None,
+                           end_cursor=page.next_cursor),
+        total_count=page.total,
+    )
