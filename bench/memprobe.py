@@ -23,7 +23,7 @@ def rss() -> int:
 
 def main(argv: list[str]) -> int:
     """Load the snapshot ``argv[0]`` and print the RSS figures as JSON."""
-    from cmdb_graph.api.engine import Engine
+    from cmdb_graph.service.engine import Engine
     from cmdb_graph.settings import Settings
     from cmdb_graph.store.memory import MemoryStore
 

@@ -138,7 +138,7 @@ def markdown(res: dict[str, Any]) -> str:
             "## Change impact",
             "",
             "Latency in ms (p50 / p95 over the samples). *engine*: "
-            "`cmdb_graph.api.engine.Engine.change_impact` as the GraphQL API calls it, after "
+            "`cmdb_graph.service.engine.Engine.change_impact` as the GraphQL API calls it, after "
             "the engine's first call: the status of every CI in the closure (redundancy rules, "
             "optional edges, cycles), the summary and the redundancy headroom; the impacted "
             "items and their explaining paths (3 per CI) are built when read, as the API "

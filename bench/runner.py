@@ -25,8 +25,8 @@ from bench.graphql_load import ApiServer, run_load
 from bench.neo4j_server import Neo4jServer
 from bench.workload import SCALES, SOURCE, Workload, build_workload, bulk_load, import_records
 from bench.workload import pick_seeds as _pick
-from cmdb_graph.api.engine import Engine
 from cmdb_graph.ingest import run_import
+from cmdb_graph.service.engine import Engine
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.memory import MemoryStore
 

@@ -17,6 +17,7 @@ __all__ = [
     "CINotFoundError",
     "StoreError",
     "StoreUnavailableError",
+    "FeedGapError",
     "TraversalLimitError",
     "ReconciliationConflict",
     "ImportAbortedError",
@@ -127,6 +128,15 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached (server down, wrong URI, bad credentials)."""
 
     code = "STORE_UNAVAILABLE"
+
+
+class FeedGapError(StoreError):
+    """Change records a follower asked for are no longer kept (pruned by the feed's retention).
+
+    A follower that gets it rebuilds from the store once, then follows the feed again.
+    """
+
+    code = "FEED_GAP"
 
 
 class TraversalLimitError(CmdbError):

@@ -1,12 +1,12 @@
-"""Impact engine: pure functions over networkx graphs extracted by a store.
+"""Impact engine: pure functions over an estate's dependency graph.
 
-The graph shape is documented in :mod:`cmdb_graph.store.base` (MultiDiGraph, node id =
-``ci_id``, edges dependent -> dependency keyed by relationship type). Every function takes the
-graph first and options as keywords, never reads the clock (``now`` is a parameter) and returns
-frozen, deterministically sorted results (:mod:`impact.results`). Pass ``topology=`` (a
-:class:`Topology` built once from the same graph) to skip rebuilding the array form per call.
+Every function takes an :class:`ImpactGraph` first (the dependency graph a store extracted, in
+the shape documented in :mod:`cmdb_graph.store.base`, with its registry and its
+:class:`Topology`, built once) and options as keywords, never reads the clock (``now`` is a
+parameter) and returns frozen, deterministically sorted results (:mod:`impact.results`).
 
-- Status: :func:`propagate_status` (DESIGN section 4 rules, redundancy, cycles).
+- Status: :func:`propagate_status` (down / degraded along each relationship type's impact
+  direction, redundancy rules, cycles).
 - Changes: :func:`change_impact`, :func:`change_conflicts`, :func:`schedule_conflicts`.
 - Incidents: :func:`route_incident`, :func:`probable_cause`.
 - Data quality: :data:`REPORTS`, :func:`run_report`, :func:`run_all` (:mod:`impact.quality`).
@@ -14,12 +14,15 @@ frozen, deterministically sorted results (:mod:`impact.results`). Pass ``topolog
   :func:`single_points_of_failure`.
 - Caps: :class:`ImpactLimits` (``TraversalLimitError`` beyond them).
 
-Closure and propagation run over :class:`Topology` (CSR arrays, vectorised frontier passes);
+Closure and propagation run over :class:`Topology` (CSR arrays, :mod:`impact.csr`; vectorised
+frontier passes, :mod:`impact.passes`; explaining inputs and paths, :mod:`impact.explain`);
 networkx serves the algorithms on extracted subgraphs (paths, single points of failure).
 """
 
-from impact.change import change_conflicts, change_impact, schedule_conflicts
+from impact.change import change_impact
+from impact.conflicts import INACTIVE_CHANGE_STATES, change_conflicts, schedule_conflicts
 from impact.explore import neighbourhood, paths_between, service_map, single_points_of_failure
+from impact.graph import ImpactGraph
 from impact.incident import probable_cause, route_incident
 from impact.limits import DEFAULT_LIMITS, ImpactLimits
 from impact.propagation import propagate_status
@@ -54,11 +57,13 @@ from impact.windows import window_contains, window_overlaps
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "INACTIVE_CHANGE_STATES",
     "REPORTS",
     "ChangeConflict",
     "ChangeImpact",
     "ConflictKind",
     "EdgeRef",
+    "ImpactGraph",
     "ImpactLimits",
     "ImpactStatus",
     "ImpactSummary",

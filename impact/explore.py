@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import networkx as nx
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model import ImpactDirection, Registry
-from impact._common import attr, get_topology, require_cis
+from cmdb_graph.model import ImpactDirection
+from impact.graph import ImpactGraph
 from impact.limits import DEFAULT_LIMITS, ImpactLimits
 from impact.results import (
     EdgeRef,
@@ -25,7 +25,7 @@ from impact.results import (
     ServiceMap,
     SinglePointOfFailure,
 )
-from impact.topology import DOWN, Topology
+from impact.topology import DOWN
 
 __all__ = ["neighbourhood", "paths_between", "service_map", "single_points_of_failure"]
 
@@ -43,24 +43,21 @@ def _direction(direction: str) -> str:
 
 
 def _steps(
-    graph: nx.MultiDiGraph,
-    registry: Registry,
+    graph: ImpactGraph,
     node: str,
     direction: str,
     rel_types: frozenset[str] | None,
 ) -> Iterator[str]:
     """Neighbours of ``node`` one hop away in ``direction`` over the allowed types."""
-    dirs = registry.impacting_types()
-    for _, v, key, data in graph.out_edges(node, keys=True, data=True):
-        rel = str(data.get("rel_type", key))
+    dirs = graph.impact_directions
+    for v, rel, _ in graph.out_relationships(node):
         if rel_types is not None and rel not in rel_types:
             continue
         # stored node -> v: v is downstream unless the type flows start -> end
         up = dirs.get(rel) is ImpactDirection.START_TO_END
         if direction == "both" or (direction == "upstream") == up:
             yield v
-    for u, _, key, data in graph.in_edges(node, keys=True, data=True):
-        rel = str(data.get("rel_type", key))
+    for u, rel, _ in graph.in_relationships(node):
         if rel_types is not None and rel not in rel_types:
             continue
         up = dirs.get(rel) is not ImpactDirection.START_TO_END
@@ -68,40 +65,37 @@ def _steps(
             yield u
 
 
-def _node_ref(graph: nx.MultiDiGraph, ci: str, distance: int) -> NodeRef:
-    return NodeRef(ci_id=ci, name=str(attr(graph, ci, "name", ci)),
-                   ci_class=str(attr(graph, ci, "ci_class", "")), distance=distance)
+def _node_ref(graph: ImpactGraph, ci: str, distance: int) -> NodeRef:
+    return NodeRef(ci_id=ci, name=graph.name(ci), ci_class=graph.ci_class(ci),
+                   distance=distance)
 
 
 def _edges_among(
-    graph: nx.MultiDiGraph, nodes: Iterable[str], rel_types: frozenset[str] | None
+    graph: ImpactGraph, nodes: Iterable[str], rel_types: frozenset[str] | None
 ) -> tuple[EdgeRef, ...]:
-    keep = set(nodes)
     out = [
-        EdgeRef(source=u, target=v, rel_type=str(data.get("rel_type", key)),
-                optional=bool(data.get("optional", False)))
-        for u, v, key, data in graph.subgraph(keep).edges(keys=True, data=True)
-        if rel_types is None or str(data.get("rel_type", key)) in rel_types
+        EdgeRef(source=u, target=v, rel_type=rel, optional=optional)
+        for u, v, rel, optional in graph.relationships(among=nodes)
+        if rel_types is None or rel in rel_types
     ]
     return tuple(sorted(out, key=lambda e: (e.source, e.target, e.rel_type)))
 
 
 def neighbourhood(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     ci_id: str,
     *,
     depth: int = 1,
     direction: str = "both",
     rel_types: Sequence[str] | None = None,
-    registry: Registry | None = None,
     limits: ImpactLimits = DEFAULT_LIMITS,
 ) -> Neighbourhood:
     """The CIs within ``depth`` hops of ``ci_id`` and the relationships among them.
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
-        Dependency graph in the store shape.
+    graph : ImpactGraph
+        The estate, or the part of it around ``ci_id``.
     ci_id : str
     depth : int
         Hops (at most ``limits.max_depth``).
@@ -109,8 +103,8 @@ def neighbourhood(
         See the module docstring.
     rel_types : sequence of str, optional
         Follow only these relationship types (and list only their edges).
-    registry, limits
-        As everywhere in :mod:`impact`.
+    limits : ImpactLimits
+        Server-side caps.
 
     Returns
     -------
@@ -125,24 +119,11 @@ def neighbourhood(
     TraversalLimitError
         ``depth`` over the cap, or more CIs than ``limits.max_results``.
     """
-    require_cis(graph, [ci_id])
+    graph.require([ci_id])
     hops = limits.check_depth(depth)
     how = _direction(direction)
-    reg = registry or Registry()
     types = frozenset(rel_types) if rel_types is not None else None
-    dist = {ci_id: 0}
-    frontier = [ci_id]
-    for level in range(1, hops + 1):
-        nxt = []
-        for node in frontier:
-            for nb in _steps(graph, reg, node, how, types):
-                if nb not in dist:
-                    dist[nb] = level
-                    nxt.append(nb)
-        limits.check_results(len(dist))
-        if not nxt:
-            break
-        frontier = nxt
+    dist = _within(graph, ci_id, hops, how, types, limits=limits)
     nodes = sorted((_node_ref(graph, c, d) for c, d in dist.items()),
                    key=lambda r: (r.distance, r.ci_id))
     return Neighbourhood(center=ci_id, depth=hops, direction=how, nodes=tuple(nodes),
@@ -150,7 +131,7 @@ def neighbourhood(
 
 
 def paths_between(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     source: str,
     target: str,
     *,
@@ -158,14 +139,14 @@ def paths_between(
     max_length: int | None = None,
     direction: str = "both",
     rel_types: Sequence[str] | None = None,
-    registry: Registry | None = None,
     limits: ImpactLimits = DEFAULT_LIMITS,
 ) -> PathsResult:
     """Simple paths from ``source`` to ``target``, shortest first.
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
+    graph : ImpactGraph
+        The estate, or the part of it within ``max_length`` hops of ``source``.
     source, target : str
     max_paths : int
         At most this many paths (capped by ``limits.max_paths``).
@@ -176,8 +157,8 @@ def paths_between(
         failure reaches; ``both``: either way.
     rel_types : sequence of str, optional
         Follow only these relationship types.
-    registry, limits
-        As everywhere in :mod:`impact`.
+    limits : ImpactLimits
+        Server-side caps.
 
     Returns
     -------
@@ -196,43 +177,24 @@ def paths_between(
     TraversalLimitError
         ``max_paths`` or ``max_length`` over the caps.
     """
-    require_cis(graph, [source, target])
+    graph.require([source, target])
     count = limits.check_paths(max_paths)
     length = limits.check_path_length(max_length)
     how = _direction(direction)
-    reg = registry or Registry()
     types = frozenset(rel_types) if rel_types is not None else None
     # only CIs within ``length`` hops of the source can lie on a path
-    ball = {source: 0}
-    frontier = [source]
-    for level in range(1, length + 1):
-        nxt = []
-        for node in frontier:
-            for nb in _steps(graph, reg, node, how, types):
-                if nb not in ball:
-                    ball[nb] = level
-                    nxt.append(nb)
-        frontier = nxt
-    hop = nx.DiGraph()
-    hop.add_nodes_from(sorted(ball))
-    hop.add_edges_from(sorted(
-        {(u, v) for u in ball for v in _steps(graph, reg, u, how, types) if v in ball}
-    ))
+    ball = _within(graph, source, length, how, types)
     found: list[tuple[str, ...]] = []
     truncated = False
     if source == target:
         found = [(source,)]
     elif target in ball:
-        try:
-            for path in nx.shortest_simple_paths(hop, source, target):
-                if len(path) - 1 > length:
-                    break
-                if len(found) == count:
-                    truncated = True
-                    break
-                found.append(tuple(path))
-        except nx.NetworkXNoPath:
-            found = []
+        hop = nx.DiGraph()
+        hop.add_nodes_from(sorted(ball))
+        hop.add_edges_from(sorted(
+            {(u, v) for u in ball for v in _steps(graph, u, how, types) if v in ball}
+        ))
+        found, truncated = _shortest_paths(hop, source, target, count, length)
     found.sort(key=lambda p: (len(p), p))
     return PathsResult(
         source=source,
@@ -245,37 +207,75 @@ def paths_between(
     )
 
 
-def _hop_types(graph: nx.MultiDiGraph, a: str, b: str, types: frozenset[str] | None) -> str:
-    found = set()
-    for u, v in ((a, b), (b, a)):
-        if graph.has_edge(u, v):
-            for key, data in graph[u][v].items():
-                rel = str(data.get("rel_type", key))
-                if types is None or rel in types:
-                    found.add(rel)
-    return "|".join(sorted(found))
+def _within(
+    graph: ImpactGraph,
+    start: str,
+    hops: int,
+    direction: str,
+    rel_types: frozenset[str] | None,
+    *,
+    limits: ImpactLimits | None = None,
+) -> dict[str, int]:
+    """Distance of every CI within ``hops`` of ``start`` (breadth-first); with ``limits``,
+    the result size is checked after each level."""
+    dist = {start: 0}
+    frontier = [start]
+    for level in range(1, hops + 1):
+        nxt = []
+        for node in frontier:
+            for nb in _steps(graph, node, direction, rel_types):
+                if nb not in dist:
+                    dist[nb] = level
+                    nxt.append(nb)
+        if limits is not None:
+            limits.check_results(len(dist))
+        if not nxt:
+            break
+        frontier = nxt
+    return dist
+
+
+def _shortest_paths(hop: nx.DiGraph, source: str, target: str, count: int,
+                    length: int) -> tuple[list[tuple[str, ...]], bool]:
+    """Up to ``count`` simple paths of at most ``length`` hops, shortest first, and whether
+    more exist."""
+    found: list[tuple[str, ...]] = []
+    try:
+        for path in nx.shortest_simple_paths(hop, source, target):
+            if len(path) - 1 > length:
+                break
+            if len(found) == count:
+                return found, True
+            found.append(tuple(path))
+    except nx.NetworkXNoPath:
+        return [], False
+    return found, False
+
+
+def _hop_types(graph: ImpactGraph, a: str, b: str, types: frozenset[str] | None) -> str:
+    found = graph.rel_types_between(a, b)
+    return "|".join(sorted(found if types is None else found & types))
 
 
 def service_map(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     service: str,
     *,
     depth_limit: int | None = None,
-    registry: Registry | None = None,
     limits: ImpactLimits = DEFAULT_LIMITS,
-    topology: Topology | None = None,
 ) -> ServiceMap:
     """A service down to its infrastructure: every CI it needs, layer by layer.
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
+    graph : ImpactGraph
+        The estate, or what the service needs.
     service : str
         ``ci_id`` of the service (any CI works).
     depth_limit : int, optional
         Hops below the service (default and cap ``limits.max_depth``).
-    registry, limits, topology
-        As everywhere in :mod:`impact`.
+    limits : ImpactLimits
+        Server-side caps.
 
     Returns
     -------
@@ -290,9 +290,9 @@ def service_map(
     TraversalLimitError
         Depth over the cap, or more CIs than ``limits.max_results``.
     """
-    require_cis(graph, [service])
+    graph.require([service])
     hops = limits.check_depth(depth_limit)
-    reg, topo = get_topology(graph, registry, topology)
+    topo = graph.topology
     nodes, depth = topo.closure(topo.indexes([service]), reverse=True, max_depth=hops + 1)
     kept = [(int(i), int(d)) for i, d in zip(nodes.tolist(), depth.tolist(), strict=True)
             if d <= hops]
@@ -302,7 +302,7 @@ def service_map(
     layers: dict[int, list[str]] = {}
     for i, d in kept:
         layers.setdefault(d, []).append(topo.ids[i])
-    types = frozenset(reg.impacting_types())
+    types = frozenset(graph.impact_directions)
     refs = sorted((_node_ref(graph, topo.ids[i], d) for i, d in kept),
                   key=lambda r: (r.distance, r.ci_id))
     return ServiceMap(
@@ -316,12 +316,10 @@ def service_map(
 
 
 def single_points_of_failure(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     service: str,
     *,
-    registry: Registry | None = None,
     limits: ImpactLimits = DEFAULT_LIMITS,
-    topology: Topology | None = None,
 ) -> tuple[SinglePointOfFailure, ...]:
     """The CIs whose failure alone takes ``service`` down.
 
@@ -333,10 +331,11 @@ def single_points_of_failure(
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
+    graph : ImpactGraph
+        The estate, or what the service needs.
     service : str
-    registry, limits, topology
-        As everywhere in :mod:`impact`.
+    limits : ImpactLimits
+        Server-side caps.
 
     Returns
     -------
@@ -352,44 +351,43 @@ def single_points_of_failure(
     TraversalLimitError
         The closure holds more CIs than ``limits.max_results``.
     """
-    require_cis(graph, [service])
-    reg, topo = get_topology(graph, registry, topology)
+    graph.require([service])
+    topo = graph.topology
     nodes, depth = topo.closure(topo.indexes([service]), reverse=True)
     limits.check_results(int(nodes.size))
     ids = [topo.ids[i] for i in nodes.tolist()]
     depth_of = dict(zip(ids, depth.tolist(), strict=True))
-    sub = Topology.from_graph(graph.subgraph(ids), reg)
+    sub = graph.subgraph(ids).topology
     target = sub.index[service]
-    impact_graph = nx.DiGraph()
-    impact_graph.add_nodes_from(range(sub.n))
+    impact_edges = nx.DiGraph()
+    impact_edges.add_nodes_from(range(sub.n))
     for i in range(sub.n):
         deps, _ = sub.dependents(i)
-        impact_graph.add_edges_from((i, int(j)) for j in deps.tolist())
+        impact_edges.add_edges_from((i, int(j)) for j in deps.tolist())
     out: list[SinglePointOfFailure] = []
     for ci in ids:
         if ci == service:
             continue
         prop = sub.propagate(sub.indexes([ci]))
         if prop.status_of(target) == DOWN:
-            path = _first_shortest_path(impact_graph, sub.ids, sub.index[ci], target)
+            path = _first_shortest_path(impact_edges, sub.ids, sub.index[ci], target)
             out.append(SinglePointOfFailure(
-                ci_id=ci, name=str(attr(graph, ci, "name", ci)),
-                ci_class=str(attr(graph, ci, "ci_class", "")),
+                ci_id=ci, name=graph.name(ci), ci_class=graph.ci_class(ci),
                 depth=int(depth_of[ci]), path=tuple(path),
             ))
     return tuple(sorted(out, key=lambda s: (s.depth, s.ci_id)))
 
 
 def _first_shortest_path(
-    impact_graph: nx.DiGraph, ids: Sequence[str], source: int, target: int
+    impact_edges: nx.DiGraph, ids: Sequence[str], source: int, target: int
 ) -> list[str]:
     """The shortest path ``target -> ... -> source`` against the impact edges (the service down
     to the CI), the lexicographically first by ``ci_id`` among the shortest ones."""
-    dist = nx.single_source_shortest_path_length(impact_graph, source)
+    dist = nx.single_source_shortest_path_length(impact_edges, source)
     path = [target]
     node = target
     while node != source:
-        node = min((p for p in impact_graph.predecessors(node) if dist.get(p) == dist[node] - 1),
+        node = min((p for p in impact_edges.predecessors(node) if dist.get(p) == dist[node] - 1),
                    key=lambda p: ids[p])
         path.append(node)
     return [ids[i] for i in path]

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-import networkx as nx
 import numpy as np
 
 from cmdb_graph.errors import TraversalLimitError
-from cmdb_graph.model import Change, Incident, IncidentState, Registry
-from impact._common import attr, get_topology, require_cis
-from impact.change import INACTIVE_CHANGE_STATES
+from cmdb_graph.model import Change, Incident, IncidentState
+from impact.conflicts import INACTIVE_CHANGE_STATES
+from impact.graph import ImpactGraph
 from impact.limits import DEFAULT_LIMITS, ImpactLimits
 from impact.results import ProbableCause, ProbableCauses, Routing
-from impact.topology import Topology
 from impact.windows import intervals_overlap
 
 __all__ = ["CLOSED_INCIDENT_STATES", "probable_cause", "route_incident"]
@@ -24,12 +22,10 @@ CLOSED_INCIDENT_STATES = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED
 
 
 def route_incident(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     ci_id: str,
     *,
-    registry: Registry | None = None,
     limits: ImpactLimits = DEFAULT_LIMITS,
-    topology: Topology | None = None,
 ) -> Routing:
     """The support group an incident on ``ci_id`` goes to, and why.
 
@@ -40,11 +36,11 @@ def route_incident(
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
-        Dependency graph in the store shape (node attribute ``support_group``).
+    graph : ImpactGraph
+        The estate, or what ``ci_id`` needs.
     ci_id : str
-    registry, limits, topology
-        As everywhere in :mod:`impact`.
+    limits : ImpactLimits
+        Server-side caps (``max_depth``: how far downstream to look).
 
     Returns
     -------
@@ -56,12 +52,12 @@ def route_incident(
     CINotFoundError
         ``ci_id`` is not in ``graph``.
     """
-    require_cis(graph, [ci_id])
-    own = attr(graph, ci_id, "support_group")
+    graph.require([ci_id])
+    own = graph.support_group(ci_id)
     if own:
-        return Routing(ci_id=ci_id, support_group=str(own), routed_via=ci_id, path=(ci_id,),
+        return Routing(ci_id=ci_id, support_group=own, routed_via=ci_id, path=(ci_id,),
                        reason="the CI's own support group")
-    _, topo = get_topology(graph, registry, topology)
+    topo = graph.topology
     start = topo.index[ci_id]
     parent: dict[int, int] = {start: -1}
     frontier = [start]
@@ -75,7 +71,7 @@ def route_incident(
                     nxt.append(p)
         if not nxt:
             break
-        found = sorted((topo.ids[i], i) for i in nxt if attr(graph, topo.ids[i], "support_group"))
+        found = sorted((topo.ids[i], i) for i in nxt if graph.support_group(topo.ids[i]))
         if found:
             via_id, via = found[0]
             path: list[str] = []
@@ -84,7 +80,7 @@ def route_incident(
                 path.append(topo.ids[cur])
                 cur = parent[cur]
             path.reverse()
-            group = str(attr(graph, via_id, "support_group"))
+            group = str(graph.support_group(via_id))
             return Routing(
                 ci_id=ci_id, support_group=group, routed_via=via_id, path=tuple(path),
                 reason=f"{ci_id} has no support group; routed to the group of {via_id}, "
@@ -97,7 +93,7 @@ def route_incident(
 
 
 def probable_cause(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     affected: Iterable[str],
     *,
     now: datetime,
@@ -105,9 +101,7 @@ def probable_cause(
     incidents: Sequence[Incident] = (),
     lookback: timedelta = timedelta(days=7),
     max_candidates: int = 20,
-    registry: Registry | None = None,
     limits: ImpactLimits = DEFAULT_LIMITS,
-    topology: Topology | None = None,
 ) -> ProbableCauses:
     """Rank the CIs whose failure would explain several affected CIs.
 
@@ -120,8 +114,8 @@ def probable_cause(
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
-        Dependency graph in the store shape.
+    graph : ImpactGraph
+        The estate, or what the affected CIs need.
     affected : iterable of str
         CIs with symptoms.
     now : datetime
@@ -132,8 +126,8 @@ def probable_cause(
         How far back a change counts as recent.
     max_candidates : int
         How many candidates to return (at most ``limits.max_results``).
-    registry, limits, topology
-        As everywhere in :mod:`impact`.
+    limits : ImpactLimits
+        Server-side caps (``max_depth``: how far downstream candidates are looked for).
 
     Returns
     -------
@@ -146,11 +140,11 @@ def probable_cause(
     TraversalLimitError
         ``max_candidates`` below 1 or above ``limits.max_results``.
     """
-    ids = require_cis(graph, affected)
+    ids = graph.require(affected)
     if max_candidates < 1:
         raise TraversalLimitError(f"max_candidates must be >= 1, got {max_candidates}")
     limits.check_results(max_candidates, "candidates")
-    _, topo = get_topology(graph, registry, topology)
+    topo = graph.topology
     n = topo.n
     explains = np.zeros(n, dtype=np.int64)
     distance = np.zeros(n, dtype=np.int64)
@@ -160,21 +154,8 @@ def probable_cause(
         explains[nodes] += 1
         distance[nodes] += depth
         closures.append((ci, nodes))
-    recent: dict[str, list[str]] = {}
-    since = now - lookback
-    for ch in changes:
-        if ch.state in INACTIVE_CHANGE_STATES:
-            continue
-        if intervals_overlap(ch.window_start, ch.window_end, since, now) or (
-            ch.window_start <= now <= ch.window_end
-        ):
-            for c in ch.ci_ids:
-                recent.setdefault(c, []).append(ch.change_id)
-    open_inc: dict[str, list[str]] = {}
-    for inc in incidents:
-        if inc.state not in CLOSED_INCIDENT_STATES:
-            for c in inc.ci_ids:
-                open_inc.setdefault(c, []).append(inc.incident_id)
+    recent = _recent_changes(changes, now - lookback, now)
+    open_inc = _open_incidents(incidents)
     cand = np.flatnonzero(explains)
     n_changes = np.array([len(recent.get(topo.ids[i], ())) for i in cand.tolist()],
                          dtype=np.int64)
@@ -193,12 +174,37 @@ def probable_cause(
         who = sorted(a for a, nodes in closures if bool(np.any(nodes == i)))
         out.append(ProbableCause(
             ci_id=ci,
-            name=str(attr(graph, ci, "name", ci)),
-            ci_class=str(attr(graph, ci, "ci_class", "")),
+            name=graph.name(ci),
+            ci_class=graph.ci_class(ci),
             explains=tuple(who),
             distance=int(distance[i]),
             recent_changes=tuple(sorted(recent.get(ci, ()))),
             open_incidents=tuple(sorted(open_inc.get(ci, ()))),
-            support_group=attr(graph, ci, "support_group"),
+            support_group=graph.support_group(ci),
         ))
     return ProbableCauses(affected=tuple(ids), candidates=tuple(out))
+
+
+def _recent_changes(changes: Sequence[Change], since: datetime,
+                    now: datetime) -> dict[str, list[str]]:
+    """``change_id`` of the active changes whose window overlaps ``[since, now]``, by CI."""
+    recent: dict[str, list[str]] = {}
+    for ch in changes:
+        if ch.state in INACTIVE_CHANGE_STATES:
+            continue
+        if intervals_overlap(ch.window_start, ch.window_end, since, now) or (
+            ch.window_start <= now <= ch.window_end
+        ):
+            for c in ch.ci_ids:
+                recent.setdefault(c, []).append(ch.change_id)
+    return recent
+
+
+def _open_incidents(incidents: Sequence[Incident]) -> dict[str, list[str]]:
+    """``incident_id`` of the open incidents, by CI."""
+    open_inc: dict[str, list[str]] = {}
+    for inc in incidents:
+        if inc.state not in CLOSED_INCIDENT_STATES:
+            for c in inc.ci_ids:
+                open_inc.setdefault(c, []).append(inc.incident_id)
+    return open_inc

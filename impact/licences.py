@@ -178,36 +178,11 @@ def licence_position(
         else:
             in_force[ent.product_id].append(ent)
 
-    positions: list[ProductLicencePosition] = []
-    for pid in set(names) | set(installed) | set(in_force) | set(expired):
-        name, vendor = names.get(pid, (pid, None))
-        ents = in_force.get(pid, [])
-        seats = sum(e.seats or 0 for e in ents)
-        count = len(installed.get(pid, ()))
-        if count > seats:
-            status = LicenceStatus.UNDER_LICENSED
-        elif seats > count:
-            status = LicenceStatus.OVER_LICENSED
-        else:
-            status = LicenceStatus.COMPLIANT
-        positions.append(
-            ProductLicencePosition(
-                product_id=pid,
-                name=name,
-                vendor=vendor,
-                entitled_seats=seats,
-                installations=count,
-                unused_seats=max(seats - count, 0),
-                shortfall=max(count - seats, 0),
-                status=status,
-                installed_on=tuple(sorted(installed.get(pid, ()))),
-                entitlements=tuple(sorted(e.entitlement_id for e in ents)),
-                expired_entitlements=tuple(sorted(expired.get(pid, ()))),
-                entitlements_without_seats=tuple(
-                    sorted(e.entitlement_id for e in ents if e.seats is None)
-                ),
-            )
-        )
+    positions = [
+        _position(pid, names.get(pid, (pid, None)), installed.get(pid, set()),
+                  in_force.get(pid, []), expired.get(pid, []))
+        for pid in set(names) | set(installed) | set(in_force) | set(expired)
+    ]
 
     def order(p: ProductLicencePosition) -> tuple[str, str, str]:
         return (p.name, p.vendor or "", p.product_id)
@@ -227,4 +202,32 @@ def licence_position(
         under_licensed=tuple(under),
         unattributed_entitlements=tuple(sorted(unattributed)),
         as_of=as_of,
+    )
+
+
+def _position(pid: str, name_vendor: tuple[str, str | None], installed_on: set[str],
+              ents: list[Entitlement], expired: list[str]) -> ProductLicencePosition:
+    """The position of one product from its installations and entitlements."""
+    name, vendor = name_vendor
+    seats = sum(e.seats or 0 for e in ents)
+    count = len(installed_on)
+    if count > seats:
+        status = LicenceStatus.UNDER_LICENSED
+    elif seats > count:
+        status = LicenceStatus.OVER_LICENSED
+    else:
+        status = LicenceStatus.COMPLIANT
+    return ProductLicencePosition(
+        product_id=pid,
+        name=name,
+        vendor=vendor,
+        entitled_seats=seats,
+        installations=count,
+        unused_seats=max(seats - count, 0),
+        shortfall=max(count - seats, 0),
+        status=status,
+        installed_on=tuple(sorted(installed_on)),
+        entitlements=tuple(sorted(e.entitlement_id for e in ents)),
+        expired_entitlements=tuple(sorted(expired)),
+        entitlements_without_seats=tuple(sorted(e.entitlement_id for e in ents if e.seats is None)),
     )

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import networkx as nx
-
-from cmdb_graph.model import Registry
-from impact._common import get_topology, require_cis
+from impact.graph import ImpactGraph
 from impact.results import StatusResult
-from impact.topology import Topology
 
 __all__ = ["propagate_status"]
 
 
-def propagate_status(
-    graph: nx.MultiDiGraph,
-    failed: Iterable[str],
-    *,
-    registry: Registry | None = None,
-    topology: Topology | None = None,
-) -> StatusResult:
+def propagate_status(graph: ImpactGraph, failed: Iterable[str]) -> StatusResult:
     """Status of every CI when ``failed`` are down, computed to a fixed point.
 
     Parameters
     ----------
-    graph : networkx.MultiDiGraph
-        Dependency graph in the store shape (``cmdb_graph.store.base``).
+    graph : ImpactGraph
+        The estate (its registry gives the impact direction of each relationship type).
     failed : iterable of str
         ``ci_id`` of the failed CIs (or CIs under change).
-    registry : Registry, optional
-        Impact direction of each relationship type (default ``Registry()``).
-    topology : Topology, optional
-        A topology already built from ``graph`` (saves rebuilding it per call).
 
     Returns
     -------
@@ -56,14 +42,15 @@ def propagate_status(
     Examples
     --------
     >>> import networkx as nx
+    >>> from impact.graph import ImpactGraph
     >>> g = nx.MultiDiGraph()
     >>> g.add_nodes_from(["app", "vm"])
     >>> _ = g.add_edge("app", "vm", key="RUNS_ON", rel_type="RUNS_ON", optional=False)
-    >>> propagate_status(g, ["vm"]).down
+    >>> propagate_status(ImpactGraph(g), ["vm"]).down
     ('app',)
     """
-    ids = require_cis(graph, failed)
-    _, topo = get_topology(graph, registry, topology)
+    ids = graph.require(failed)
+    topo = graph.topology
     prop = topo.propagate(topo.indexes(ids))
     seeds = set(ids)
     down = sorted(topo.ids[i] for i in prop.down.tolist())

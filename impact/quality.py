@@ -2,8 +2,7 @@
 
 Every report is a function with the same signature::
 
-    report(graph, *, now, assets=(), entitlements=(), registry=None, options=None,
-           topology=None) -> QualityReport
+    report(graph, *, now, assets=(), entitlements=(), options=None) -> QualityReport
 
 whose docstring's first paragraph is its definition. :data:`REPORTS` lists them by name so the
 API and the CLI can list and run them uniformly, with one :class:`QualityInput` bundle
@@ -19,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import networkx as nx
 import numpy as np
 
 from cmdb_graph.errors import ConfigurationError
@@ -28,10 +26,9 @@ from cmdb_graph.model import (
     Entitlement,
     LifecycleStage,
     OperationalStatus,
-    Registry,
     ServiceKind,
 )
-from impact._common import attr, get_topology
+from impact.graph import ImpactGraph
 from impact.results import QualityFinding, QualityReport
 from impact.topology import Topology
 
@@ -55,7 +52,6 @@ __all__ = [
     "unmanaged_cis",
 ]
 
-_RETIRED = str(OperationalStatus.RETIRED)
 _GONE_STAGES = frozenset({LifecycleStage.RETIRED, LifecycleStage.DISPOSED})
 _MAX_RELATED = 50
 
@@ -84,14 +80,12 @@ class QualityReportFn(Protocol):
 
     def __call__(
         self,
-        graph: nx.MultiDiGraph,
+        graph: ImpactGraph,
         *,
         now: datetime,
         assets: Sequence[Asset] = (),
         entitlements: Sequence[Entitlement] = (),
-        registry: Registry | None = None,
         options: QualityOptions | None = None,
-        topology: Topology | None = None,
     ) -> QualityReport: ...
 
 
@@ -99,13 +93,11 @@ class QualityReportFn(Protocol):
 class QualityInput:
     """Everything the reports read, bundled for :func:`run_report` and :func:`run_all`."""
 
-    graph: nx.MultiDiGraph
+    graph: ImpactGraph
     now: datetime
     assets: Sequence[Asset] = ()
     entitlements: Sequence[Entitlement] = ()
-    registry: Registry | None = None
     options: QualityOptions = field(default_factory=QualityOptions)
-    topology: Topology | None = None
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -124,12 +116,8 @@ def _dt(value: Any) -> datetime | None:
     return out.replace(tzinfo=UTC) if out.tzinfo is None else out.astimezone(UTC)
 
 
-def _retired(graph: nx.MultiDiGraph, ci: str) -> bool:
-    return str(attr(graph, ci, "operational_status", "")) == _RETIRED
-
-
-def _live_cis(graph: nx.MultiDiGraph) -> list[str]:
-    return sorted(c for c in graph.nodes if not _retired(graph, c))
+def _live_cis(graph: ImpactGraph) -> list[str]:
+    return sorted(c for c in graph.ci_ids() if not graph.is_retired(c))
 
 
 def _report(name: str, fn: Callable[..., Any], findings: list[QualityFinding]) -> QualityReport:
@@ -142,8 +130,8 @@ def _definition(fn: Callable[..., Any]) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
-def _services(graph: nx.MultiDiGraph, reg: Registry) -> list[str]:
-    return [c for c in _live_cis(graph) if reg.is_service(str(attr(graph, c, "ci_class", "")))]
+def _services(graph: ImpactGraph) -> list[str]:
+    return [c for c in _live_cis(graph) if graph.is_service(c)]
 
 
 def _ids(topo: Topology, idx: np.ndarray) -> list[str]:
@@ -154,28 +142,26 @@ def _ids(topo: Topology, idx: np.ndarray) -> list[str]:
 
 
 def retired_assets_in_use(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Assets retired or disposed in ITAM whose CI is still operational or still depended upon
     (a CI that is not retired needs it directly).
 
     ``related`` lists the CIs that still depend on it.
     """
-    _, topo = get_topology(graph, registry, topology)
+    topo = graph.topology
     out: list[QualityFinding] = []
     for a in assets:
         if a.lifecycle_stage not in _GONE_STAGES or not a.ci_id or a.ci_id not in graph:
             continue
         deps, _ = topo.dependents(topo.index[a.ci_id])
-        users = sorted(c for c in _ids(topo, deps) if not _retired(graph, c))
-        status = str(attr(graph, a.ci_id, "operational_status", ""))
+        users = sorted(c for c in _ids(topo, deps) if not graph.is_retired(c))
+        status = graph.status(a.ci_id)
         if status == str(OperationalStatus.OPERATIONAL) or users:
             why = []
             if status == str(OperationalStatus.OPERATIONAL):
@@ -191,21 +177,18 @@ def retired_assets_in_use(
 
 
 def unmanaged_cis(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """CIs (not retired) of a class that expects an asset record (``asset_expected`` in the
     registry) that no asset tracks.
 
     When an unlinked asset has the same serial number or asset tag, ``related`` names it.
     """
-    reg = registry or Registry()
     tracked = {a.ci_id for a in assets if a.ci_id}
     by_serial: dict[str, list[str]] = {}
     by_tag: dict[str, list[str]] = {}
@@ -217,11 +200,11 @@ def unmanaged_cis(
                 by_tag.setdefault(a.asset_tag.strip().casefold(), []).append(a.asset_id)
     out: list[QualityFinding] = []
     for ci in _live_cis(graph):
-        cls = reg.classes.get(str(attr(graph, ci, "ci_class", "")))
+        cls = graph.registry.classes.get(graph.ci_class(ci))
         if cls is None or not cls.asset_expected or ci in tracked:
             continue
-        serial = str(attr(graph, ci, "serial_number", "")).strip().casefold()
-        tag = str(attr(graph, ci, "asset_tag", "")).strip().casefold()
+        serial = str(graph.attr(ci, "serial_number", "")).strip().casefold()
+        tag = str(graph.attr(ci, "asset_tag", "")).strip().casefold()
         match = sorted(set(by_serial.get(serial, []) if serial else [])
                        | set(by_tag.get(tag, []) if tag else []))
         detail = f"{cls.name} with no asset record"
@@ -233,14 +216,12 @@ def unmanaged_cis(
 
 
 def assets_unseen_by_discovery(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Assets in use whose CI no discovery source has seen for ``options.unseen_days`` days
     (CI ``last_seen`` older, or missing), or that track no CI at all."""
@@ -255,7 +236,7 @@ def assets_unseen_by_discovery(
         elif a.ci_id not in graph:
             detail = f"in use but its CI {a.ci_id} is not in the CMDB"
         else:
-            seen = _dt(attr(graph, a.ci_id, "last_seen"))
+            seen = _dt(graph.attr(a.ci_id, "last_seen"))
             if seen is not None and seen >= cutoff:
                 continue
             detail = (f"in use but its CI was last seen {seen.isoformat()}" if seen
@@ -266,19 +247,17 @@ def assets_unseen_by_discovery(
 
 
 def cis_without_support_or_owner(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """CIs (not retired) without a support group or without an owner."""
     out: list[QualityFinding] = []
     for ci in _live_cis(graph):
-        missing = [f for f in ("support_group", "owner") if not attr(graph, ci, f)]
+        missing = [f for f in ("support_group", "owner") if not graph.attr(ci, f)]
         if missing:
             out.append(QualityFinding(subject=ci, subject_kind="ci", ci_id=ci,
                                       detail=f"no {' and no '.join(missing)}"))
@@ -286,19 +265,17 @@ def cis_without_support_or_owner(
 
 
 def infrastructure_unreachable_from_services(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Infrastructure CIs (not retired) that no business or application service rests on:
     their failure reaches no service."""
-    reg, topo = get_topology(graph, registry, topology)
-    services = _services(graph, reg)
+    topo = graph.topology
+    services = _services(graph)
     reached: set[str] = set()
     if services:
         nodes, _ = topo.closure(topo.indexes(services), reverse=True)
@@ -307,28 +284,24 @@ def infrastructure_unreachable_from_services(
         QualityFinding(subject=ci, subject_kind="ci", ci_id=ci,
                        detail="no service depends on it, directly or indirectly")
         for ci in _live_cis(graph)
-        if reg.kind_of(str(attr(graph, ci, "ci_class", ""))) is ServiceKind.INFRASTRUCTURE
-        and ci not in reached
+        if graph.kind(ci) is ServiceKind.INFRASTRUCTURE and ci not in reached
     ]
     return _report("infrastructure_unreachable_from_services",
                    infrastructure_unreachable_from_services, out)
 
 
 def services_without_infrastructure(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Business or application services (not retired) with no infrastructure CI anywhere
     beneath them (nothing they need, directly or indirectly, is infrastructure)."""
-    reg, topo = get_topology(graph, registry, topology)
-    infra = [c for c in graph.nodes
-             if reg.kind_of(str(attr(graph, c, "ci_class", ""))) is ServiceKind.INFRASTRUCTURE]
+    topo = graph.topology
+    infra = [c for c in graph.ci_ids() if graph.kind(c) is ServiceKind.INFRASTRUCTURE]
     reached: set[str] = set()
     if infra:
         nodes, _ = topo.closure(topo.indexes(infra))
@@ -336,32 +309,30 @@ def services_without_infrastructure(
     out = [
         QualityFinding(subject=s, subject_kind="ci", ci_id=s,
                        detail="no infrastructure beneath this service")
-        for s in _services(graph, reg) if s not in reached
+        for s in _services(graph) if s not in reached
     ]
     return _report("services_without_infrastructure", services_without_infrastructure, out)
 
 
 def stale_cis(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """CIs (not retired) whose ``last_seen`` is older than the stale threshold of their class
     (``options.stale_days_by_class`` for the class or its nearest ancestor, else
     ``options.stale_days``). CIs never seen by a source (no ``last_seen``) are not stale."""
-    reg = registry or Registry()
+    reg = graph.registry
     opts = options or QualityOptions()
     out: list[QualityFinding] = []
     for ci in _live_cis(graph):
-        seen = _dt(attr(graph, ci, "last_seen"))
+        seen = _dt(graph.attr(ci, "last_seen"))
         if seen is None:
             continue
-        cls = str(attr(graph, ci, "ci_class", ""))
+        cls = graph.ci_class(ci)
         days = opts.stale_days
         chain = reg.ancestors(cls) if cls in reg.classes else [cls]
         for name in chain:
@@ -377,14 +348,12 @@ def stale_cis(
 
 
 def duplicate_candidates(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Distinct CIs (not retired) that share a serial number, an FQDN, or a name within the
     same CI class (case-insensitive); and CIs marked ``duplicate_of`` another.
@@ -394,9 +363,9 @@ def duplicate_candidates(
     groups: dict[tuple[str, str], set[str]] = {}
     for ci in _live_cis(graph):
         for label, key in (
-            ("serial number", attr(graph, ci, "serial_number")),
-            ("FQDN", attr(graph, ci, "fqdn")),
-            ("name in class " + str(attr(graph, ci, "ci_class", "")), attr(graph, ci, "name")),
+            ("serial number", graph.attr(ci, "serial_number")),
+            ("FQDN", graph.attr(ci, "fqdn")),
+            ("name in class " + graph.ci_class(ci), graph.attr(ci, "name")),
         ):
             if key is not None and str(key).strip():
                 groups.setdefault((label, str(key).strip().casefold()), set()).add(ci)
@@ -406,8 +375,8 @@ def duplicate_candidates(
             first, *rest = sorted(members)
             out.append(QualityFinding(subject=first, subject_kind="ci", ci_id=first,
                                       related=tuple(rest), detail=f"same {label}: {key!r}"))
-    for ci in sorted(graph.nodes):
-        dup = attr(graph, ci, "duplicate_of")
+    for ci in sorted(graph.ci_ids()):
+        dup = graph.attr(ci, "duplicate_of")
         if dup:
             out.append(QualityFinding(subject=ci, subject_kind="ci", ci_id=ci,
                                       related=(str(dup),), detail=f"marked duplicate of {dup}"))
@@ -415,24 +384,21 @@ def duplicate_candidates(
 
 
 def relationships_to_retired(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Relationships with a retired CI at either end.
 
     The subject is ``"REL_TYPE:source->target"``; ``related`` lists the retired end(s).
     """
     out: list[QualityFinding] = []
-    for u, v, key, data in graph.edges(keys=True, data=True):
-        ends = [c for c in (u, v) if _retired(graph, c)]
+    for u, v, rel, _ in graph.relationships():
+        ends = [c for c in (u, v) if graph.is_retired(c)]
         if ends:
-            rel = data.get("rel_type", key)
             out.append(QualityFinding(
                 subject=f"{rel}:{u}->{v}", subject_kind="relationship", ci_id=u,
                 related=tuple(sorted(set(ends))),
@@ -442,18 +408,16 @@ def relationships_to_retired(
 
 
 def hardware_past_warranty_or_eol(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Assets (not retired or disposed) past their warranty end or end of life, with the
     business and application services that still rest on their CI (in ``related``)."""
-    reg, topo = get_topology(graph, registry, topology)
+    topo = graph.topology
     today = now.date()
     out: list[QualityFinding] = []
     for a in assets:
@@ -471,7 +435,7 @@ def hardware_past_warranty_or_eol(
             nodes, _ = topo.closure(topo.indexes([a.ci_id]))
             services = sorted(
                 c for c in _ids(topo, nodes)
-                if reg.is_service(str(attr(graph, c, "ci_class", ""))) and not _retired(graph, c)
+                if graph.is_service(c) and not graph.is_retired(c)
             )
         detail = "; ".join(past) + (f"; {len(services)} service(s) rest on it" if services
                                     else "")
@@ -481,14 +445,12 @@ def hardware_past_warranty_or_eol(
 
 
 def entitlements_on_retired(
-    graph: nx.MultiDiGraph,
+    graph: ImpactGraph,
     *,
     now: datetime,
     assets: Sequence[Asset] = (),
     entitlements: Sequence[Entitlement] = (),
-    registry: Registry | None = None,
     options: QualityOptions | None = None,
-    topology: Topology | None = None,
 ) -> QualityReport:
     """Entitlements assigned to a CI that is retired, or whose asset record is retired or
     disposed (one finding per entitlement, the CIs in ``related``)."""
@@ -497,7 +459,7 @@ def entitlements_on_retired(
     for e in entitlements:
         bad = sorted(
             c for c in set(e.assigned_ci_ids)
-            if (c in graph and _retired(graph, c)) or c in gone_assets
+            if (c in graph and graph.is_retired(c)) or c in gone_assets
         )
         if bad:
             out.append(QualityFinding(
@@ -535,17 +497,10 @@ def run_report(name: str, data: QualityInput) -> QualityReport:
     fn = REPORTS.get(name)
     if fn is None:
         raise ConfigurationError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
-    reg = data.registry or Registry()
-    topo = data.topology if data.topology is not None else Topology.from_graph(data.graph, reg)
     return fn(data.graph, now=data.now, assets=data.assets, entitlements=data.entitlements,
-              registry=reg, options=data.options, topology=topo)
+              options=data.options)
 
 
 def run_all(data: QualityInput) -> dict[str, QualityReport]:
-    """Every report on one bundle (the topology is built once), by name."""
-    reg = data.registry or Registry()
-    topo = data.topology if data.topology is not None else Topology.from_graph(data.graph, reg)
-    bundle = QualityInput(graph=data.graph, now=data.now, assets=data.assets,
-                          entitlements=data.entitlements, registry=reg, options=data.options,
-                          topology=topo)
-    return {name: run_report(name, bundle) for name in REPORTS}
+    """Every report on one bundle (the graph's topology is built once), by name."""
+    return {name: run_report(name, data) for name in REPORTS}

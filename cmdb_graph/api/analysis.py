@@ -2,7 +2,7 @@
 cause, data-quality reports, licence position, neighbourhood, paths, service map, single points
 of failure.
 
-Every field computes its answer with :class:`cmdb_graph.api.engine.Engine` (one store
+Every field computes its answer with :class:`cmdb_graph.service.engine.Engine` (one store
 extraction per request, or the cached topology of the embedded store) and returns a union of
 its result type and :class:`~cmdb_graph.api.errors.UserError` for expected failures (unknown
 CI, over a server cap, bad input).
@@ -21,7 +21,6 @@ import impact
 import impact.licences
 from cmdb_graph.api.auth import require_role
 from cmdb_graph.api.context import CI_LABEL, Context
-from cmdb_graph.api.engine import ProposedChange
 from cmdb_graph.api.errors import UserError, user_error
 from cmdb_graph.api.types import (
     ConfigurationItemType,
@@ -31,6 +30,7 @@ from cmdb_graph.api.types import (
 )
 from cmdb_graph.errors import CmdbError, InvalidRecordError, TraversalLimitError
 from cmdb_graph.model import Change, ChangeState, ConfigurationItem, SupportGroup
+from cmdb_graph.service.engine import ProposedChange
 from cmdb_graph.service.mapview import nearest_first
 from cmdb_graph.settings import Role
 from cmdb_graph.store.base import Direction

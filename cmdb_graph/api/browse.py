@@ -139,7 +139,7 @@ class BrowseQuery:
             found = search(
                 ctx.store, text, ci_class=ci_class,
                 status=status, limit=first,
-                graph=lambda: ctx.app.engine.whole_graph()[0],
+                graph=lambda: ctx.app.engine.whole_graph().graph,
             )
             return SearchResults(
                 hits=[SearchHit(ci=ci_type(h.ci), matched_on=h.matched_on, value=h.value)

@@ -13,8 +13,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from cmdb_graph.api.auth import Principal
-from cmdb_graph.api.engine import Engine
 from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry
+from cmdb_graph.service.engine import Engine
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 
@@ -34,7 +34,7 @@ class StoreCallCounter:
 @dataclass
 class AppState:
     """What lives as long as the server: settings, registry, store, a lock for writes, and the
-    impact :class:`~cmdb_graph.api.engine.Engine` (with its cached topology)."""
+    impact :class:`~cmdb_graph.service.engine.Engine` (with its cached topology)."""
 
     settings: Settings
     registry: Registry

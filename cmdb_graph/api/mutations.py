@@ -42,19 +42,19 @@ from cmdb_graph.api.types import (
     rel_type,
 )
 from cmdb_graph.errors import (
-    CINotFoundError,
     CmdbError,
     ConfigurationError,
     InvalidRecordError,
     NotFoundError,
     ReconciliationConflict,
 )
-from cmdb_graph.ingest import CIIndex, ImportResult, RecordKeys, match_rule, run_import
+from cmdb_graph.ingest import ImportResult, run_import
+from cmdb_graph.ingest.candidates import Candidates
+from cmdb_graph.ingest.references import identifiers_for, lookup, require_ci
 from cmdb_graph.model import (
     Change,
     ChangeState,
     CIRecord,
-    ConfigurationItem,
     DataSource,
     Identifiers,
     Incident,
@@ -76,10 +76,6 @@ T = TypeVar("T")
 #: The data source of administrative overrides (ciRetire); it outranks discovery sources.
 ADMIN_SOURCE = DataSource(name="cmdb-admin", kind="manual", priority=1000,
                           stale_after_days=None)
-
-#: Reference rules, in the order ingestion resolves relationship ends.
-_REF_RULES = ("native_key", "serial_number", "asset_tag", "cloud_id", "fqdn",
-              "hostname_domain", "name")
 
 ImportMode = strawberry.enum(RunMode, name="ImportMode",
                              description="delta: create and update; full: also retire.")
@@ -404,88 +400,22 @@ def _source(store: GraphStore, name: str, priority: int | None) -> DataSource | 
         ) from exc
 
 
-def resolve_ref(store: GraphStore, ref: CIRefInput, source: str, field: str) -> str:
-    """The ``ci_id`` a reference names: its ``ciId``, or the one CI its identifiers match.
-
-    Identifiers are resolved with the ingest identification rules, in the order ingestion
-    resolves relationship ends (native key of ``source``, serial number, asset tag, cloud id,
-    FQDN, hostname and domain, name).
-
-    Raises
-    ------
-    CINotFoundError
-        No CI matches.
-    InvalidRecordError
-        The reference is empty, or several CIs match.
-    """
+def _ci_id(refs: Candidates, ref: CIRefInput, source: str, field: str) -> str:
+    """The ``ci_id`` a reference names: its ``ciId``, or the one CI its identifiers resolve to
+    (:func:`cmdb_graph.ingest.references.require_ci`; a ``nativeKey`` is one of ``ref.source``,
+    else of ``source``)."""
     if ref.ci_id is not None:
-        return store.get_ci(str(ref.ci_id)).ci_id
+        return refs.store.get_ci(str(ref.ci_id)).ci_id
     if ref.identifiers is None:
         raise InvalidRecordError("give ciId or identifiers", field=field)
-    ids = ref.identifiers.to_model()
-    keys = RecordKeys.of(ids, ref.source or source)
-    lookup: dict[str, str] = {}
-    for name, value in (("native_keys", keys.native_key), ("serial_number", ids.serial_number),
-                        ("asset_tag", ids.asset_tag), ("cloud_id", ids.cloud_id),
-                        ("fqdn", keys.fqdn), ("hostname", keys.hostname), ("name", ids.name)):
-        if value:
-            lookup[name] = value
-    if not lookup:
-        raise InvalidRecordError("the reference has no identifier", field=field)
-    index = CIIndex()
-    index.put_all(store.find_cis(lookup))
-    for rule in _REF_RULES:
-        found = match_rule(index, store.registry, rule, keys, ci_class=keys.ci_class)
-        if len(found) == 1:
-            return found[0].ci_id
-        if len(found) > 1:
-            raise InvalidRecordError(
-                f"ambiguous: {rule} matches {len(found)} CIs "
-                f"({', '.join(c.ci_id for c in found[:5])})", field=field,
-            )
-    raise CINotFoundError(f"{field}: no CI matches {keys.describe()}")
+    return require_ci(refs, ref.identifiers.to_model(), ref.source or source, field)
 
 
-def identifiers_of(store: GraphStore, ci: ConfigurationItem, source: str) -> Identifiers:
-    """Identifiers that resolve to exactly ``ci`` (for records that refer to a stored CI).
-
-    Raises
-    ------
-    InvalidRecordError
-        No identifier of the CI is unique to it.
-    """
-    prefix = f"{source}:"
-    for nk in ci.native_keys:
-        if nk.startswith(prefix):
-            return Identifiers(native_key=nk[len(prefix):])
-    tries: list[tuple[str, str | None, Identifiers]] = [
-        ("serial_number", ci.serial_number, Identifiers(serial_number=ci.serial_number)),
-        ("cloud_id", ci.cloud_id, Identifiers(cloud_id=ci.cloud_id)),
-        ("asset_tag", ci.asset_tag, Identifiers(asset_tag=ci.asset_tag)),
-        ("fqdn", ci.fqdn, Identifiers(fqdn=ci.fqdn)),
-        ("name", ci.name, Identifiers(name=ci.name, ci_class=ci.ci_class)),
-    ]
-    for field, value, ids in tries:
-        if not value:
-            continue
-        ref = CIRefInput(identifiers=IdentifiersInput(
-            native_key=None, serial_number=ids.serial_number, asset_tag=ids.asset_tag,
-            cloud_id=ids.cloud_id, fqdn=ids.fqdn, name=ids.name, ci_class=ids.ci_class,
-        ))
-        try:
-            if resolve_ref(store, ref, source, field) == ci.ci_id:
-                return ids
-        except CmdbError:
-            continue
-    raise InvalidRecordError(
-        f"CI {ci.ci_id} has no identifier unique to it; send identifiers instead of ciId",
-        field="ciId",
-    )
-
-
-def _ids_for(store: GraphStore, ref: CIRefInput, source: str, field: str) -> Identifiers:
+def _ids_for(refs: Candidates, ref: CIRefInput, source: str, field: str) -> Identifiers:
+    """What an import record of ``source`` carries for a reference: its identifiers, or for a
+    ``ciId`` identifiers unique to that CI."""
     if ref.ci_id is not None:
-        return identifiers_of(store, store.get_ci(str(ref.ci_id)), source)
+        return identifiers_for(refs, refs.store.get_ci(str(ref.ci_id)), source)
     if ref.identifiers is None:
         raise InvalidRecordError("give ciId or identifiers", field=field)
     return ref.identifiers.to_model()
@@ -522,12 +452,12 @@ def _ci_record(c: CIInput, i: int, op: str) -> CIRecord:
                                  field=".".join(str(x) for x in err["loc"])) from exc
 
 
-def _rel_record(store: GraphStore, r: RelationshipInput, i: int, op: str,
+def _rel_record(refs: Candidates, r: RelationshipInput, i: int, op: str,
                 source: str) -> RelationshipRecord:
     return RelationshipRecord(
         rel_type=r.rel_type,
-        source=_ids_for(store, r.source, source, f"relationships[{i}].source"),
-        target=_ids_for(store, r.target, source, f"relationships[{i}].target"),
+        source=_ids_for(refs, r.source, source, f"relationships[{i}].source"),
+        target=_ids_for(refs, r.target, source, f"relationships[{i}].target"),
         optional=r.optional, inferred=r.inferred, evidence=r.evidence,
         origin=Origin(file=f"graphql:{op}", record=f"relationships/{i}"),
     )
@@ -554,7 +484,9 @@ def _validated(model: type[T], **values: Any) -> T:
 
 
 def _resolve_all(store: GraphStore, refs: Sequence[CIRefInput], source: str) -> list[str]:
-    return sorted({resolve_ref(store, r, source, f"cis[{i}]") for i, r in enumerate(refs)})
+    """The ``ci_id`` of each reference (each resolved once), in input order."""
+    found = lookup(store)
+    return [_ci_id(found, r, source, f"cis[{i}]") for i, r in enumerate(refs)]
 
 
 # -- the mutation type --------------------------------------------------------------------
@@ -576,20 +508,18 @@ class Mutation:
                 raise InvalidRecordError("too many records in one call", field="cis")
             src = _source(store, input.source, input.priority)
             name = src if isinstance(src, str) else src.name
+            refs = lookup(store)
             records: list[Any] = [_ci_record(c, i, "ciUpsert") for i, c in enumerate(input.cis)]
-            records += [_rel_record(store, r, i, "ciUpsert", name)
+            records += [_rel_record(refs, r, i, "ciUpsert", name)
                         for i, r in enumerate(input.relationships)]
             result = run_import(store, records, source=src, importer="api",
                                 dry_run=input.dry_run)
             cis: list[ConfigurationItemType] = []
             if not input.dry_run:
-                for i, c in enumerate(input.cis):
-                    ref = CIRefInput(identifiers=c.identifiers)
-                    try:
-                        ci_id = resolve_ref(store, ref, name, f"cis[{i}]")
-                    except CmdbError:
-                        continue
-                    cis.append(ci_type(store.get_ci(ci_id)))
+                # the CI records come first: each one's ci_id is what identification found
+                ci_ids = [result.plan.ci_id_of(i) for i in range(len(input.cis))]
+                stored = store.get_cis(sorted({c for c in ci_ids if c is not None}))
+                cis = [ci_type(stored[c]) for c in ci_ids if c is not None and c in stored]
             return CIUpsertPayload(run=_run_type(result), cis=cis)
 
         return await _write(info, Role.WRITER, work)
@@ -606,20 +536,20 @@ class Mutation:
                 raise InvalidRecordError("no relationship given", field="relationships")
             src = _source(store, input.source, input.priority)
             name = src if isinstance(src, str) else src.name
-            records = [_rel_record(store, r, i, "relationshipAdd", name)
+            refs = lookup(store)
+            records = [_rel_record(refs, r, i, "relationshipAdd", name)
                        for i, r in enumerate(input.relationships)]
             result = run_import(store, records, source=src, importer="api",
                                 dry_run=input.dry_run)
             rels: list[RelationshipType] = []
             if not input.dry_run:
-                for i, r in enumerate(input.relationships):
-                    try:
-                        s = resolve_ref(store, r.source, name, f"relationships[{i}].source")
-                        t = resolve_ref(store, r.target, name, f"relationships[{i}].target")
-                    except CmdbError:
+                for i in range(len(records)):
+                    key = result.plan.relationship_of(i)  # what identification found
+                    if key is None:
                         continue
-                    rels.extend(rel_type(x) for x in store.relationships(s, rel_types=[r.rel_type])
-                                if x.source == s and x.target == t)
+                    t, s, tgt = key
+                    rels.extend(rel_type(x) for x in store.relationships(s, rel_types=[t])
+                                if x.source == s and x.target == tgt)
             return RelationshipAddPayload(run=_run_type(result), relationships=rels)
 
         return await _write(info, Role.WRITER, work)
@@ -633,7 +563,7 @@ class Mutation:
 
         def work() -> CIRetirePayload:
             ci = store.get_ci(str(ci_id))
-            ids = identifiers_of(store, ci, ADMIN_SOURCE.name)
+            ids = identifiers_for(lookup(store), ci, ADMIN_SOURCE.name)
             attrs: dict[str, Any] = {"operational_status": "retired"}
             if reason:
                 attrs["retired_reason"] = reason
@@ -667,7 +597,7 @@ class Mutation:
             change = _validated(
                 Change, change_id=input.change_id, title=input.title, state=input.state,
                 window_start=input.window_start, window_end=input.window_end,
-                ci_ids=_resolve_all(store, input.cis, "itsm"), risk=input.risk,
+                ci_ids=sorted(set(_resolve_all(store, input.cis, "itsm"))), risk=input.risk,
                 support_group=input.support_group, requested_by=input.requested_by,
             )
             if change.window_end <= change.window_start:
@@ -687,7 +617,7 @@ class Mutation:
             window = _validated(
                 Window, window_id=input.window_id, name=input.name, kind=input.kind,
                 start=input.start, end=input.end, recurrence=input.recurrence,
-                ci_ids=_resolve_all(store, input.cis, "itsm"),
+                ci_ids=sorted(set(_resolve_all(store, input.cis, "itsm"))),
             )
             if window.end <= window.start:
                 raise InvalidRecordError("the window must end after it starts", field="end")
@@ -712,8 +642,7 @@ class Mutation:
         def work() -> IncidentRecordPayload:
             if not input.cis:
                 raise InvalidRecordError("an incident needs at least one CI", field="cis")
-            ci_ids = [resolve_ref(store, r, "itsm", f"cis[{i}]")
-                      for i, r in enumerate(input.cis)]
+            ci_ids = _resolve_all(store, input.cis, "itsm")
             incident = _validated(
                 Incident, incident_id=input.incident_id, title=input.title, state=input.state,
                 priority=input.priority, opened_at=input.opened_at,

@@ -3,7 +3,7 @@ and exports on the configured store, as readable tables or ``--json``.
 
 Every command opens the store that the settings name (``CMDB_STORE``, ``CMDB_NEO4J_URI``,
 ``CMDB_SNAPSHOT_PATH`` or ``--snapshot``) and answers with the same
-:class:`~cmdb_graph.api.engine.Engine` as the GraphQL API, under the same caps.
+:class:`~cmdb_graph.service.engine.Engine` as the GraphQL API, under the same caps.
 Exit codes: 0 done, 1 bad input (unknown CI or change, over a cap), 2 bad options.
 """
 
@@ -25,9 +25,9 @@ from rich.table import Table
 
 import impact
 import impact.licences
-from cmdb_graph.api.engine import Engine, ProposedChange
 from cmdb_graph.cli import app
 from cmdb_graph.errors import CmdbError
+from cmdb_graph.service.engine import Engine, ProposedChange
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import Direction, GraphStore
 

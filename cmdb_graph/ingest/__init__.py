@@ -16,6 +16,14 @@ Public API
     A CI's provenance: per source first/last seen, per attribute value, source and time.
 :mod:`cmdb_graph.ingest.identify`, :mod:`cmdb_graph.ingest.reconcile`
     The identifier rules and the reconciliation rules as pure functions.
+:mod:`cmdb_graph.ingest.references`
+    The one place where a reference (identifiers, a name) becomes a ``ci_id`` or node key:
+    import runs and the API's mutations both resolve through it.
+
+One module per phase of a run (:mod:`cmdb_graph.ingest.run` orders them): ``validate``,
+``candidates`` (the only module that reads the store), ``workset`` (what the run read and
+planned, and the diff), ``cis`` and ``nodes`` (records to upserts), ``references``,
+``upsert``, ``merge``, ``retire``, ``plan``.
 
 Keys ingestion derives: new CIs ``ci-<hash of class group, first usable rule, its value>``,
 assets ``ast-<hash>``, support groups ``grp-<slug of name>``, people ``per-<slug of username,

@@ -1,8 +1,7 @@
 """Identification: which configuration item (CI) a record is.
 
 Identification follows the prioritised identifier rules of the record's CI class
-(:attr:`cmdb_graph.model.CIClass.identification`): the first rule that matches decides. The rules
-(DESIGN section 3):
+(:attr:`cmdb_graph.model.CIClass.identification`): the first rule that matches decides. The rules:
 
 ``native_key``
     The same data source's own key (stored as ``"source:key"`` in ``CI.native_keys``); a native
@@ -32,7 +31,8 @@ When the deciding rule matches several CIs, ingestion merges them into the oldes
 cloud ids, FQDNs or domains): the record is then skipped as ambiguous, with its origin.
 
 This module is pure: it works on :class:`CIIndex`, an in-memory index of the CIs that one
-import run has loaded and planned.
+import run has loaded and planned. :mod:`cmdb_graph.ingest.references` applies the rules to
+references, :mod:`cmdb_graph.ingest.cis` to CI records.
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ import hashlib
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from cmdb_graph.model import ConfigurationItem, Identifiers, Registry, ServiceKind
+from cmdb_graph.model import CIRecord, ConfigurationItem, Identifiers, Registry, ServiceKind
 
 __all__ = [
     "CIIndex",
+    "ID_ATTRIBUTES",
     "RecordKeys",
     "STRONG_FIELDS",
     "class_family",
@@ -55,6 +58,8 @@ __all__ = [
     "match_rule",
     "norm_mac",
     "norm_serial",
+    "oldest",
+    "record_identifiers",
     "short_hash",
     "slug",
     "split_fqdn",
@@ -87,6 +92,12 @@ _JUNK_SERIALS = frozenset(
 )
 _HEX = frozenset("0123456789abcdef")
 _JUNK_MACS = frozenset({"000000000000", "ffffffffffff"})
+
+#: CI fields an importer may put in a record's ``attributes`` that are identifiers.
+ID_ATTRIBUTES: tuple[str, ...] = ("serial_number", "asset_tag", "cloud_id", "fqdn", "hostname",
+                                  "domain")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Identifier fields compared when checking two CIs for contradictions.
 STRONG_FIELDS: tuple[str, ...] = ("serial_number", "asset_tag", "cloud_id", "fqdn", "hostname")
@@ -296,6 +307,34 @@ class RecordKeys:
         if self.macs:
             parts.append(f"mac_addresses={list(self.macs)!r}")
         return ", ".join(parts) or "no identifiers"
+
+
+def record_identifiers(rec: CIRecord) -> Identifiers:
+    """A CI record's identifiers, completed from its attributes, name and class.
+
+    Identifier fields the importer put in ``attributes`` (:data:`ID_ATTRIBUTES`,
+    ``mac_addresses``) fill the ones the identifiers lack; the record's name and class fill
+    ``name`` and ``ci_class``.
+    """
+    ids = rec.identifiers
+    update: dict[str, Any] = {}
+    for f in ID_ATTRIBUTES:
+        v = rec.attributes.get(f)
+        if getattr(ids, f) is None and isinstance(v, str) and v.strip():
+            update[f] = v
+    macs = rec.attributes.get("mac_addresses")
+    if not ids.mac_addresses and isinstance(macs, list):
+        update["mac_addresses"] = tuple(macs)
+    if ids.name is None:
+        update["name"] = rec.name
+    if ids.ci_class is None:
+        update["ci_class"] = rec.ci_class
+    return ids.model_copy(update=update) if update else ids
+
+
+def oldest(cis: Sequence[ConfigurationItem]) -> ConfigurationItem:
+    """The CI seen first (by ``first_seen``, then ``ci_id``): the survivor of a merge."""
+    return min(cis, key=lambda c: (c.first_seen or _EPOCH, c.ci_id))
 
 
 def _ci_keys(ci: ConfigurationItem) -> Iterator[tuple[str, str]]:

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cmdb_graph.ingest.candidates import list_all_nodes
 from cmdb_graph.model import Asset, ConfigurationItem, SourceSeen
-from cmdb_graph.store.base import MAX_PAGE_SIZE, GraphStore
+from cmdb_graph.store.base import GraphStore
 
 __all__ = ["AttributeValue", "CILineage", "lineage_of"]
 
@@ -104,16 +105,8 @@ def lineage_of(store: GraphStore, ci_id: str) -> CILineage:
         name: AttributeValue(_value(ci, name), src.source, src.asserted_at)
         for name, src in ci.lineage.attributes.items()
     }
-    assets: dict[str, dict[str, SourceSeen]] = {}
-    after: str | None = None
-    while True:
-        page = store.list_nodes("Asset", where={"ci_id": ci_id}, after=after,
-                                limit=MAX_PAGE_SIZE)
-        for node in page.items:
-            if isinstance(node, Asset):
-                assets[node.asset_id] = dict(node.lineage.sources)
-        if page.next_cursor is None:
-            break
-        after = page.next_cursor
+    assets = {node.asset_id: dict(node.lineage.sources)
+              for node in list_all_nodes(store, "Asset", where={"ci_id": ci_id})
+              if isinstance(node, Asset)}
     return CILineage(ci_id=ci.ci_id, sources=dict(ci.lineage.sources), attributes=attrs,
                      assets=assets, duplicate_of=ci.duplicate_of)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from cmdb_graph.ingest.workset import WorkSet
 from cmdb_graph.model import DataSource, ImportRun, Origin
 from cmdb_graph.store.base import WriteBatch
 
@@ -17,6 +18,7 @@ __all__ = [
     "PlannedChange",
     "Retirement",
     "Skip",
+    "complete",
 ]
 
 #: The counters of every import run, in display order.
@@ -149,6 +151,10 @@ class ImportPlan:
     active : int
         The source's CIs that were neither retired nor duplicates before a full run (the
         circuit breaker's base).
+    applied : list
+        Per input record, in input order, what it was applied to: the key of its node
+        (``ci_id`` of a CI record, ``asset_id``, ``group_id``...), the ``(rel_type, source,
+        target)`` of a relationship or software installation, or ``None`` when it was skipped.
     """
 
     creates: list[PlannedChange] = field(default_factory=list)
@@ -163,6 +169,17 @@ class ImportPlan:
     deletes: list[tuple[str, str, str]] = field(default_factory=list)
     breaker_tripped: bool = False
     active: int = 0
+    applied: list[str | tuple[str, str, str] | None] = field(default_factory=list)
+
+    def ci_id_of(self, position: int) -> str | None:
+        """The ``ci_id`` the CI record at ``position`` of the input was applied to."""
+        found = self.applied[position]
+        return found if isinstance(found, str) else None
+
+    def relationship_of(self, position: int) -> tuple[str, str, str] | None:
+        """The key of the relationship the record at ``position`` was applied to."""
+        found = self.applied[position]
+        return found if isinstance(found, tuple) else None
 
     def counts(self) -> dict[str, int]:
         """The totals of :data:`COUNT_KEYS` over every kind."""
@@ -188,6 +205,47 @@ class ImportPlan:
             "warnings": [w.to_dict() for w in self.warnings],
             "breaker_tripped": self.breaker_tripped,
         }
+
+
+#: Counter kind of each skipped record type.
+_SKIP_KIND = {"ci": "CI", "relationship": "Relationship", "asset": "Asset",
+              "software": "Relationship", "entitlement": "Entitlement"}
+
+
+def complete(plan: ImportPlan, ws: WorkSet) -> ImportPlan:
+    """Fill in the write batch, the creates, the updates and the counters from the working set.
+
+    Every entity a record asserted counts once per label as created, updated (a value changed)
+    or unchanged; merged duplicates do not count, retired CIs count as retired.
+    """
+    plan.batch = ws.batch()
+    plan.deletes = list(ws.deleted)
+    retired = {r.ci_id for r in plan.retirements}
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    for k, origin in ws.touched.items():
+        label = k[0]
+        if label == "CI" and k[1] in ws.merged:
+            continue
+        name = ws.name_of(k)
+        if k in ws.created:
+            by_kind[label]["created"] += 1
+            plan.creates.append(PlannedChange(label, k[1], name, {}, origin))
+        elif ws.changes.get(k):
+            by_kind[label]["updated"] += 1
+            plan.updates.append(PlannedChange(label, k[1], name, ws.changes[k], origin))
+        elif not (label == "CI" and k[1] in retired):
+            by_kind[label]["unchanged"] += 1
+    for r in plan.retirements:
+        by_kind["CI"]["retired"] += 1
+        before = ws.original_ci(r.ci_id)
+        old = before.operational_status.value if before is not None else None
+        plan.updates.append(PlannedChange(
+            "CI", r.ci_id, r.name, {"operational_status": (old, "retired")}, None))
+    by_kind["CI"]["merged"] = len(plan.merges)
+    for s in plan.skips:
+        by_kind[_SKIP_KIND.get(s.record_type, s.record_type)]["skipped"] += 1
+    plan.by_kind = dict(by_kind)
+    return plan
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Reconciliation: which data source's value each attribute keeps.
 
-Rules (DESIGN section 3), applied per attribute of a CI, asset, relationship or other node:
+The rules, applied per attribute of a CI, asset, relationship or other node:
 
 1. A value beats an empty one (``None``, ``""``, ``[]``, ``{}``); an empty value asserted by a
    source never clears anything.

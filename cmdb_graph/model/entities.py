@@ -2,8 +2,9 @@
 
 Every node kind has one model and one key field (see :data:`NODE_SPECS`). Fields that name
 another node (``support_group``, ``owner``, ``ci_id`` of an asset, ...) are *reference fields*:
-they are kept as properties, and the Neo4j store also materialises them as the relationships of
-DESIGN section 2 (``(:SupportGroup)-[:SUPPORTS]->(:CI)``, ``(:Asset)-[:TRACKS]->(:CI)``, ...).
+they are kept as properties, and the Neo4j store also materialises them as relationships
+(``(:SupportGroup)-[:SUPPORTS]->(:CI)``, ``(:Asset)-[:TRACKS]->(:CI)``, ...; each
+:class:`RefSpec` names its type and direction).
 The reference field is the single source of truth; the relationship is derived from it.
 
 All times are timezone-aware UTC; a naive datetime is taken as UTC.
@@ -49,19 +50,32 @@ __all__ = [
     "NodeSpec",
     "NODE_SPECS",
     "utcnow",
+    "to_utc",
 ]
 
 Scalar = str | int | float | bool | None
 
 
-def _to_utc(value: datetime) -> datetime:
+def to_utc(value: datetime) -> datetime:
+    """``value`` as a timezone-aware UTC datetime; a naive datetime is taken as UTC.
+
+    The one UTC normalisation of the code base (models, stores, importers, impact).
+
+    Examples
+    --------
+    >>> from datetime import timedelta, timezone
+    >>> to_utc(datetime(2026, 1, 1, 12, 0)).isoformat()
+    '2026-01-01T12:00:00+00:00'
+    >>> to_utc(datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))).isoformat()
+    '2026-01-01T10:00:00+00:00'
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 
 #: A datetime normalised to UTC (naive input is taken as UTC).
-UtcDateTime = Annotated[datetime, AfterValidator(_to_utc)]
+UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 def utcnow() -> datetime:
@@ -71,7 +85,12 @@ def utcnow() -> datetime:
 
 
 class OperationalStatus(StrEnum):
-    """Operational status of a CI (DESIGN section 2)."""
+    """Operational status of a CI.
+
+    ``operational``: in service; ``non_operational``: out of service; ``repair``: being
+    repaired; ``retired``: no longer in use (set by a source, or by safe retirement once no
+    source reports the CI any more). A retired CI is kept, never deleted.
+    """
 
     OPERATIONAL = "operational"
     NON_OPERATIONAL = "non_operational"

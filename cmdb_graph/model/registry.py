@@ -50,7 +50,8 @@ __all__ = [
 CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 REL_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
-#: Identifier rules, in the default priority order of DESIGN section 3.
+#: Identifier rules, in their default priority order: the strongest identifier first (see
+#: :mod:`cmdb_graph.ingest.identify` for what each rule matches).
 #: ``mac_address`` only ever matches together with another identifier; ``name_host`` is the rule
 #: of dependent CIs (an application or database instance is its name on its host); ``name`` is
 #: the rule of logical CIs that have nothing better (services, clusters).

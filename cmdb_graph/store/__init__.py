@@ -1,4 +1,11 @@
-"""Graph stores: the ``GraphStore`` protocol, ``MemoryStore`` (networkx) and ``Neo4jStore``."""
+"""Graph stores: the ``GraphStore`` protocol, ``MemoryStore`` (networkx) and ``Neo4jStore``.
+
+Modules: ``base`` (the protocol and ``BaseStore``, what both stores share), ``rows`` (models
+as lean rows and back), ``batch`` (write batches and their validation), ``paging`` (pages,
+cursors, reading whole listings), ``query`` (read arguments: filters, identifiers,
+directions), ``memory`` and ``snapshot`` (the embedded store), ``neo4j`` (the Neo4j store),
+``factory`` (the store the settings name).
+"""
 
 from cmdb_graph.store.base import (
     IDENTIFIER_FIELDS,
@@ -9,6 +16,7 @@ from cmdb_graph.store.base import (
     Page,
     WriteBatch,
 )
+from cmdb_graph.store.paging import iter_cis, iter_nodes, iter_pages
 
 __all__ = [
     "IDENTIFIER_FIELDS",
@@ -18,4 +26,7 @@ __all__ = [
     "GraphStore",
     "Page",
     "WriteBatch",
+    "iter_cis",
+    "iter_nodes",
+    "iter_pages",
 ]

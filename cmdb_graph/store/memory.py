@@ -3,7 +3,7 @@
 Layout
 ------
 * CIs are the nodes of one ``networkx.MultiDiGraph`` (node id ``ci_id``); the node's attribute
-  dict *is* the CI's lean row (see :mod:`cmdb_graph.store._common`: JSON values, defaults left
+  dict *is* the CI's lean row (see :mod:`cmdb_graph.store.rows`: JSON values, defaults left
   out), so that a CI costs little memory. CI-to-CI relationships are its edges (edge key = the
   relationship type, attributes = the relationship's lean row).
 * Nodes of the other labels (Asset, SupportGroup, ...) are dicts ``key -> row`` per label;
@@ -15,67 +15,52 @@ Layout
 Reference fields (``support_group``, ``Asset.ci_id``, ...) stay plain fields here; only the
 Neo4j store materialises them as relationships.
 
-Persistence
------------
-The snapshot is a pickle (protocol 5) of our own plain data only: dicts, lists, tuples, sets,
-strings, numbers, booleans and ``None``. It is read with an unpickler that refuses every global,
-so a crafted snapshot cannot make the loader import or call anything. It is written to a
-temporary file in the same folder, flushed and fsync'ed, then renamed over the old snapshot with
-``os.replace`` and the folder is fsync'ed: a crash mid-write leaves the previous snapshot intact.
+What the store answers is shared with Neo4j through :class:`~cmdb_graph.store.base.BaseStore`;
+this module holds the in-memory layout, its primitive reads and writes, and what goes into the
+snapshot (:mod:`cmdb_graph.store.snapshot`: the file format and its atomic write).
 """
 
 from __future__ import annotations
 
-import io
+import bisect
 import logging
-import os
-import pickle
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from cmdb_graph.errors import CINotFoundError, NotFoundError, StoreError
-from cmdb_graph.model import NODE_SPECS, Asset, ConfigurationItem, Node, Registry, Relationship
+from cmdb_graph.errors import StoreError
+from cmdb_graph.feed import (
+    SYSTEM_ACTOR,
+    Actor,
+    ChangeRecord,
+    NodeChange,
+    RelChange,
+    node_change,
+    rel_change,
+)
+from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Registry
 from cmdb_graph.model.entities import Scalar
-from cmdb_graph.store._common import (
+from cmdb_graph.store.base import BaseStore, RelKey, RelRow, check_seeds
+from cmdb_graph.store.batch import PreparedBatch, WriteBatch, prepare_batch
+from cmdb_graph.store.paging import RowPage, slice_page
+from cmdb_graph.store.query import (
     CASELESS_IDENTIFIERS,
-    CI_LABEL,
-    LIST_IDENTIFIERS,
-    PreparedBatch,
-    check_depth,
-    check_limit,
-    check_where,
-    class_filter,
-    decode_cursor,
-    edge_attrs,
-    encode_cursor,
-    expand_ci,
-    field_kinds,
-    identifier_value,
-    node_from_row,
-    prepare_batch,
-    rel_from_row,
-    traversal_types,
-)
-from cmdb_graph.store.base import (
     IDENTIFIER_FIELDS,
+    LIST_IDENTIFIERS,
     CIFilter,
-    Direction,
-    Page,
-    WriteBatch,
 )
+from cmdb_graph.store.rows import CI_LABEL, RowMemo, edge_attrs, expand_ci, field_kinds
+from cmdb_graph.store.snapshot import SNAPSHOT_FORMAT, read_snapshot, write_snapshot
 
 __all__ = ["MemoryStore", "write_snapshot", "read_snapshot", "SNAPSHOT_FORMAT"]
 
 log = logging.getLogger(__name__)
-
-#: Format tag and version written into every snapshot.
-SNAPSHOT_FORMAT = ("cmdb-graph-snapshot", 1)
 
 _INDEXED = tuple(f for f in IDENTIFIER_FIELDS if f != "ci_id")
 _SCALAR_IX = tuple(
@@ -92,76 +77,7 @@ _INTERNED = (
     "first_seen", "last_seen", "lifecycle_stage", "currency", "category", "kind", "state",
 )
 
-RelKey = tuple[str, str, str]
 IndexEntry = str | set[str]
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """An unpickler of plain data only: any global (class, function) is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"snapshot refers to {module}.{name}; only plain data allowed")
-
-
-def write_snapshot(path: Path, payload: Any) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file, fsync, ``os.replace``, fsync dir).
-
-    Parameters
-    ----------
-    path : Path
-        The snapshot file; its folder is created when missing.
-    payload : object
-        Plain data (see the module docstring).
-
-    Raises
-    ------
-    StoreError
-        The file cannot be written; the previous snapshot is left as it was.
-    """
-    path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot write snapshot: {exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(payload, fh, protocol=5)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError | pickle.PicklingError):
-            raise StoreError(f"{path}: cannot write snapshot: {exc}") from exc
-        raise
-
-
-def read_snapshot(path: Path) -> dict[str, Any]:
-    """Read a snapshot written by :func:`write_snapshot`.
-
-    Raises
-    ------
-    StoreError
-        The file cannot be read, is truncated or corrupt, or is no cmdb-graph snapshot.
-    """
-    try:
-        with open(path, "rb") as fh:
-            data = _PlainUnpickler(io.BufferedReader(fh)).load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        raise StoreError(f"{path}: cannot read snapshot: {exc}") from exc
-    if not isinstance(data, dict) or tuple(data.get("format", ())) != SNAPSHOT_FORMAT:
-        raise StoreError(f"{path}: not a cmdb-graph snapshot (format {SNAPSHOT_FORMAT[1]})")
-    return data
 
 
 def _index_add(index: dict[str, IndexEntry], value: str, ci_id: str) -> None:
@@ -197,7 +113,7 @@ def _index_get(index: dict[str, IndexEntry], value: str) -> set[str]:
     return {cur} if isinstance(cur, str) else set(cur)
 
 
-class MemoryStore:
+class MemoryStore(BaseStore):
     """The embedded :class:`~cmdb_graph.store.base.GraphStore` on networkx.
 
     Parameters
@@ -255,6 +171,8 @@ class MemoryStore:
         self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._version = getattr(self, "_version", 0) + 1
         self._sorted: tuple[int, list[str]] | None = None
+        #: The change feed, oldest first (kept across ``clear``, which records a reset).
+        self._feed: list[ChangeRecord] = getattr(self, "_feed", [])
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -265,9 +183,41 @@ class MemoryStore:
         """Always succeeds: the embedded store is in this process."""
 
     def clear(self) -> None:
-        """Delete everything (the snapshot file is rewritten on the next save)."""
+        """Delete everything (the snapshot file is rewritten on the next save).
+
+        The change feed records a reset: a follower drops what it holds.
+        """
         with self._lock:
             self._reset()
+            self._record(SYSTEM_ACTOR, [], [], reset=True)
+
+    # -- the change feed ------------------------------------------------------------------
+    def feed_head(self) -> int:
+        """The sequence number of the newest change record (0 before the first write)."""
+        with self._lock:
+            return self._feed[-1].seq if self._feed else 0
+
+    def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
+        """Change records with ``seq > after``, oldest first, at most ``limit``."""
+        with self._lock:
+            start = bisect.bisect_right(self._feed, after, key=lambda r: r.seq)
+            return self._feed[start:start + limit]
+
+    def _record(
+        self,
+        actor: Actor | None,
+        nodes: list[NodeChange],
+        rels: list[RelChange],
+        *,
+        reset: bool = False,
+    ) -> None:
+        """Append the change record of one write (none when the write changed nothing)."""
+        if not nodes and not rels and not reset:
+            return
+        self._feed.append(ChangeRecord(
+            seq=self.feed_head() + 1, at=datetime.now(UTC), actor=actor or SYSTEM_ACTOR,
+            nodes=tuple(nodes), relationships=tuple(rels), reset=reset,
+        ))
 
     def save(self) -> None:
         """Write the snapshot atomically; a no-op without a snapshot path.
@@ -412,142 +362,115 @@ class MemoryStore:
         """
         with self._lock:
             prepared = prepare_batch(batch, self.registry, self._existing)
-            self._write(prepared)
+            self._write(prepared, batch.actor)
             if self.autosave:
                 self.save()
 
-    def _write(self, prepared: PreparedBatch) -> None:
+    def _write(self, prepared: PreparedBatch, actor: Actor | None) -> None:
         self._version += 1
-        g = self._g
-        memo: dict[int, tuple[Any, Any]] = {}
         self.generation += 1
+        memo: RowMemo = {}
+        nodes: list[NodeChange] = []
+        rels: list[RelChange] = []
         for node in prepared.nodes:
-            if node.label == CI_LABEL:
-                if node.key in g:
-                    attrs = g.nodes[node.key]
-                    self._unindex(node.key, attrs)
-                    attrs.clear()
-                else:
-                    g.add_node(node.key)
-                    attrs = g.nodes[node.key]
-                attrs.update(self._compact(node.row, memo))
-                self._index(node.key, node.row)
-            else:
-                self._nodes[node.label][node.key] = self._compact(node.row, memo)
+            change = self._write_node(node.label, node.key, self._compact(node.row, memo))
+            if change is not None:
+                nodes.append(change)
         for rel in prepared.relationships:
-            if rel.source_label == CI_LABEL and rel.target_label == CI_LABEL and (
-                self.registry.relationship_types[rel.rel_type].ci_to_ci
-            ):
-                row = self._compact(rel.row, memo)
-                if g.has_edge(rel.source, rel.target, key=rel.rel_type):
-                    data = g.edges[rel.source, rel.target, rel.rel_type]
-                    data.clear()
-                    data.update(row)
-                else:
-                    g.add_edge(rel.source, rel.target, key=rel.rel_type, **row)
+            rchange = self._write_rel(rel.key, (rel.source_label, rel.target_label),
+                                      self._compact(rel.row, memo))
+            if rchange is not None:
+                rels.append(rchange)
+        self._record(actor, nodes, rels)
+
+    def _write_node(self, label: str, key: str, row: dict[str, Any]) -> NodeChange | None:
+        """Replace one node's row; its change."""
+        if label != CI_LABEL:
+            rows = self._nodes[label]
+            old = rows.get(key)
+            rows[key] = row
+            return node_change(label, key, old, row)
+        g = self._g
+        if key in g:
+            attrs = g.nodes[key]
+            before: dict[str, Any] | None = dict(attrs)
+            self._unindex(key, attrs)
+            attrs.clear()
+        else:
+            before = None
+            g.add_node(key)
+            attrs = g.nodes[key]
+        attrs.update(row)
+        self._index(key, row)
+        return node_change(label, key, before, row)
+
+    def _write_rel(
+        self, key: RelKey, labels: tuple[str, str], row: dict[str, Any]
+    ) -> RelChange | None:
+        """Replace one relationship's row; its change."""
+        rel_type, source, target = key
+        if labels == (CI_LABEL, CI_LABEL) and self.registry.relationship_types[rel_type].ci_to_ci:
+            g = self._g
+            if g.has_edge(source, target, key=rel_type):
+                data = g.edges[source, target, rel_type]
+                before: dict[str, Any] | None = dict(data)
+                data.clear()
+                data.update(row)
             else:
-                if rel.key in self._rels:
-                    self._drop_rel(rel.key)
-                self._put_rel(rel.key, rel.source_label, rel.target_label,
-                              self._compact(rel.row, memo))
+                before = None
+                g.add_edge(source, target, key=rel_type, **row)
+            return rel_change(key, labels, before, row)
+        old = self._rels.get(key)
+        if old is not None:
+            self._drop_rel(key)
+        self._put_rel(key, labels[0], labels[1], row)
+        return rel_change(key, labels, old[2] if old else None, row)
 
-    def upsert_nodes(self, nodes: Sequence[Node]) -> None:
-        """Shorthand for ``apply(WriteBatch(nodes=list(nodes)))``."""
-        self.apply(WriteBatch(nodes=list(nodes)))
-
-    def upsert_relationships(self, relationships: Sequence[Relationship]) -> None:
-        """Shorthand for ``apply(WriteBatch(relationships=list(relationships)))``."""
-        self.apply(WriteBatch(relationships=list(relationships)))
-
-    def delete_relationships(self, keys: Iterable[tuple[str, str, str]]) -> int:
-        """Delete relationships by ``(rel_type, source, target)``; returns how many existed.
-
-        Raises
-        ------
-        UnknownRelationshipTypeError
-            A key names an unknown relationship type.
-        """
-        wanted = [tuple(k) for k in keys]
-        for rel_type, _, _ in wanted:
-            self.registry.get_relationship_type(rel_type)
-        deleted = 0
+    def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
+        removed: list[RelChange] = []
         with self._lock:
             self.generation += 1
-            for rel_type, source, target in dict.fromkeys(wanted):
+            for key in keys:
+                rel_type, source, target = key
                 if self._g.has_edge(source, target, key=rel_type):
+                    row = dict(self._g.edges[source, target, rel_type])
                     self._g.remove_edge(source, target, key=rel_type)
-                    deleted += 1
-                elif (rel_type, source, target) in self._rels:
-                    self._drop_rel((rel_type, source, target))
-                    deleted += 1
-        return deleted
+                    change = rel_change(key, (CI_LABEL, CI_LABEL), row, None)
+                elif key in self._rels:
+                    sl, tl, old = self._rels[key]
+                    self._drop_rel(key)
+                    change = rel_change(key, (sl, tl), old, None)
+                else:
+                    continue
+                if change is not None:
+                    removed.append(change)
+            self._record(actor, [], removed)
+        return len(removed)
 
-    # -- reads ----------------------------------------------------------------------------
-    def get_ci(self, ci_id: str) -> ConfigurationItem:
-        """The CI; ``CINotFoundError`` when absent."""
-        with self._lock:
-            if ci_id not in self._g:
-                raise CINotFoundError(f"no CI with ci_id {ci_id!r}")
-            return self._ci(ci_id)
+    # -- primitive reads (called under the lock, see ``_read_guard``) ---------------------
+    def _read_guard(self) -> AbstractContextManager[Any]:
+        return self._lock
 
-    def _ci(self, ci_id: str) -> ConfigurationItem:
-        ci = node_from_row(CI_LABEL, ci_id, self._g.nodes[ci_id])
-        assert isinstance(ci, ConfigurationItem)
-        return ci
+    def _rows_of(self, label: str) -> Mapping[str, dict[str, Any]]:
+        """Every row of ``label``, by key (the graph's node view for CIs)."""
+        return self._g.nodes if label == CI_LABEL else self._nodes[label]
 
-    def get_cis(self, ci_ids: Sequence[str]) -> dict[str, ConfigurationItem]:
-        """The CIs that exist among ``ci_ids``, by id."""
-        with self._lock:
-            return {i: self._ci(i) for i in dict.fromkeys(ci_ids) if i in self._g}
+    def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:
+        rows = self._rows_of(label)
+        return {k: rows[k] for k in keys if k in rows}
 
-    def get_node(self, label: str, key: str) -> Node:
-        """A node of any label by key; ``NotFoundError`` when absent."""
-        found = self.get_nodes(label, [key])
-        if key not in found:
-            if label == CI_LABEL:
-                raise CINotFoundError(f"no CI with ci_id {key!r}")
-            raise NotFoundError(f"no {label} with key {key!r}")
-        return found[key]
-
-    def get_nodes(self, label: str, keys: Sequence[str]) -> dict[str, Node]:
-        """The nodes of ``label`` that exist among ``keys``, by key."""
-        check_where(label, None)
-        with self._lock:
-            if label == CI_LABEL:
-                return dict(self.get_cis(keys))
-            rows = self._nodes[label]
-            return {k: node_from_row(label, k, rows[k]) for k in dict.fromkeys(keys) if k in rows}
-
-    def find_cis(self, identifiers: Mapping[str, Scalar]) -> list[ConfigurationItem]:
-        """CIs matching ANY of the given identifier fields, sorted by ``ci_id``."""
-        with self._lock:
-            return self._found(identifiers.items())
-
-    def find_cis_bulk(self, field: str, values: Sequence[Scalar]) -> list[ConfigurationItem]:
-        """CIs whose identifier ``field`` matches any of ``values``, sorted by ``ci_id``.
-
-        Raises
-        ------
-        InvalidRecordError
-            ``field`` is not one of ``IDENTIFIER_FIELDS``.
-        """
-        identifier_value(field, None)  # validates the field name
-        with self._lock:
-            return self._found((field, value) for value in values)
-
-    def _found(self, pairs: Iterable[tuple[str, Scalar]]) -> list[ConfigurationItem]:
-        """CIs matching any ``(identifier field, value)`` pair, sorted by ``ci_id`` (locked)."""
+    def _ci_rows_matching(
+        self, lookups: Mapping[str, Sequence[str]]
+    ) -> Mapping[str, Mapping[str, Any]]:
         found: set[str] = set()
-        for name, value in pairs:
-            norm = identifier_value(name, value)
-            if norm is None:
-                continue
+        for name, values in lookups.items():
             if name == "ci_id":
-                if norm in self._g:
-                    found.add(norm)
+                found.update(v for v in values if v in self._g)
             else:
-                found |= _index_get(self._ix[name], norm)
-        return [self._ci(i) for i in sorted(found)]
+                index = self._ix[name]
+                for value in values:
+                    found |= _index_get(index, value)
+        return self._node_rows(CI_LABEL, list(found))
 
     def _matches(self, row: Mapping[str, Any], flt: CIFilter, classes: set[str] | None) -> bool:
         defaults = field_kinds(ConfigurationItem).defaults
@@ -567,26 +490,15 @@ class MemoryStore:
             return False
         return flt.source is None or flt.source in row.get("lineage", {}).get("sources", {})
 
-    def list_cis(
-        self, flt: CIFilter | None = None, *, after: str | None = None, limit: int = 100
-    ) -> Page[ConfigurationItem]:
-        """CIs sorted by ``ci_id``, after the cursor, at most ``limit``.
-
-        Raises
-        ------
-        TraversalLimitError
-            ``limit`` is over ``MAX_PAGE_SIZE``.
-        """
-        check_limit(limit)
-        start = decode_cursor(after)
-        classes = class_filter(flt, self.registry)
-        with self._lock:
-            if flt is None:
-                ids = self._sorted_ids()
-            else:
-                ids = sorted(n for n, row in self._g.nodes(data=True)
-                             if self._matches(row, flt, classes))
-            return self._page(ids, start, limit, self._ci)
+    def _ci_page(
+        self, flt: CIFilter | None, classes: set[str] | None, after: str | None, limit: int
+    ) -> RowPage:
+        if flt is None:
+            ids = self._sorted_ids()
+        else:
+            ids = sorted(n for n, row in self._g.nodes(data=True)
+                         if self._matches(row, flt, classes))
+        return slice_page(ids, after, limit, self._g.nodes)
 
     def _sorted_ids(self) -> list[str]:
         """Every ``ci_id``, sorted; cached until the next write (paging a large estate)."""
@@ -594,124 +506,56 @@ class MemoryStore:
             self._sorted = (self._version, sorted(self._g))
         return self._sorted[1]
 
-    @staticmethod
-    def _page(keys: list[str], start: str | None, limit: int, load: Any) -> Page[Any]:
-        import bisect
-
-        pos = 0 if start is None else bisect.bisect_right(keys, start)
-        chunk = keys[pos : pos + limit]
-        more = pos + limit < len(keys)
-        return Page(
-            items=[load(k) for k in chunk],
-            next_cursor=encode_cursor(chunk[-1]) if more and chunk else None,
-            total=len(keys),
-        )
-
-    def list_nodes(
-        self,
-        label: str,
-        *,
-        where: Mapping[str, Scalar] | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> Page[Node]:
-        """Nodes of a label sorted by key, with equality filters on scalar fields.
-
-        Raises
-        ------
-        TraversalLimitError
-            ``limit`` is over ``MAX_PAGE_SIZE``.
-        InvalidRecordError
-            Unknown label or filter field.
-        """
-        filters = check_where(label, where)
-        check_limit(limit)
-        start = decode_cursor(after)
+    def _node_page(
+        self, label: str, where: Mapping[str, Scalar], after: str | None, limit: int
+    ) -> RowPage:
         defaults = field_kinds(NODE_SPECS[label].model).defaults
-        with self._lock:
-            if label == CI_LABEL:
-                rows: Mapping[str, Mapping[str, Any]] = self._g.nodes
-                load: Any = self._ci
-            else:
-                rows = self._nodes[label]
+        rows = self._rows_of(label)
+        keys = sorted(
+            k for k in rows
+            if all(rows[k].get(f, defaults.get(f)) == v for f, v in where.items())
+        )
+        return slice_page(keys, after, limit, rows)
 
-                def load(k: str) -> Node:
-                    return node_from_row(label, k, rows[k])
+    def _relationship_rows(
+        self, ci_id: str | None, types: frozenset[str] | None, label: str
+    ) -> Iterator[RelRow]:
+        g = self._g
+        if ci_id is None:
+            edges: Iterable[tuple[str, str, str, dict[str, Any]]] = g.edges(keys=True, data=True)
+            others: Iterable[RelKey] = self._rels
+        else:
+            edges = []
+            if label == CI_LABEL and ci_id in g:
+                edges = [
+                    *g.out_edges(ci_id, keys=True, data=True),
+                    *(e for e in g.in_edges(ci_id, keys=True, data=True) if e[0] != ci_id),
+                ]
+            others = self._rels_by_node.get((label, ci_id), set())
+        for s, t, k, d in edges:
+            if types is None or k in types:
+                yield k, s, t, CI_LABEL, CI_LABEL, d
+        for key in others:
+            if types is None or key[0] in types:
+                sl, tl, row = self._rels[key]
+                yield key[0], key[1], key[2], sl, tl, row
 
-            keys = sorted(
-                k for k in rows
-                if all(rows[k].get(f, defaults.get(f)) == v for f, v in filters.items())
-            )
-            return self._page(keys, start, limit, load)
+    def _tracking_rows(self, ci_ids: list[str]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+        # TRACKS is derived from Asset.ci_id (a reference field): one pass over the assets
+        wanted = set(ci_ids)
+        rows = self._nodes.get("Asset", {})
+        for asset_id in sorted(k for k, row in rows.items() if row.get("ci_id") in wanted):
+            yield rows[asset_id]["ci_id"], asset_id, rows[asset_id]
 
-    def relationships(
-        self,
-        ci_id: str | None = None,
-        *,
-        rel_types: Sequence[str] | None = None,
-        label: str = CI_LABEL,
-    ) -> list[Relationship]:
-        """Explicit relationships touching ``ci_id`` (either end), or all; sorted by key.
-
-        Relationships derived from reference fields (``SUPPORTS``, ``TRACKS``, ...) are not
-        listed: read the field instead.
-        """
-        types = None if rel_types is None else set(rel_types)
-        for name in types or ():
-            self.registry.get_relationship_type(name)
-        check_where(label, None)
-        out: list[Relationship] = []
-        with self._lock:
-            g = self._g
-            if ci_id is None:
-                edges: Iterable[tuple[str, str, str, dict[str, Any]]] = g.edges(
-                    keys=True, data=True
-                )
-                others: Iterable[RelKey] = self._rels
-            else:
-                edges = []
-                if label == CI_LABEL and ci_id in g:
-                    edges = [
-                        *g.out_edges(ci_id, keys=True, data=True),
-                        *(e for e in g.in_edges(ci_id, keys=True, data=True) if e[0] != ci_id),
-                    ]
-                others = self._rels_by_node.get((label, ci_id), set())
-            for s, t, k, d in edges:
-                if types is None or k in types:
-                    out.append(rel_from_row(k, s, t, d))
-            for key in others:
-                if types is None or key[0] in types:
-                    sl, tl, row = self._rels[key]
-                    out.append(rel_from_row(*key, row, source_label=sl, target_label=tl))
-        out.sort(key=lambda r: (r.rel_type, r.source, r.target, r.source_label, r.target_label))
-        return out
-
-    def assets_tracking(self, ci_ids: Sequence[str]) -> dict[str, list[Asset]]:
-        """The asset records that TRACK each of ``ci_ids``, sorted by ``asset_id`` (one call).
-
-        See :meth:`cmdb_graph.store.base.GraphStore.assets_tracking`; unknown CIs map to an
-        empty list.
-        """
-        out: dict[str, list[Asset]] = {c: [] for c in ci_ids}
-        with self._lock:
-            rows = self._nodes.get("Asset", {})
-            # TRACKS is derived from Asset.ci_id (a reference field): one pass over the assets
-            for asset_id in sorted(k for k, row in rows.items() if row.get("ci_id") in out):
-                asset = node_from_row("Asset", asset_id, rows[asset_id])
-                if isinstance(asset, Asset) and asset.ci_id is not None:
-                    out[asset.ci_id].append(asset)
-        return out
-
-    # -- graphs ---------------------------------------------------------------------------
-    def _reach(
-        self,
-        seeds: Sequence[str],
-        direction: Direction,
-        rel_types: Sequence[str] | None,
-        depth: int | None,
-    ) -> tuple[set[str], set[str]]:
-        forward, reverse = traversal_types(self.registry, direction, rel_types)
+    def _subgraph(
+        self, seeds: list[str], forward: list[str], reverse: list[str], depth: int | None
+    ) -> nx.MultiDiGraph:
+        check_seeds(seeds, [s for s in seeds if s in self._g])
         fwd, rev = set(forward), set(reverse)
+        return self._graph_of(self._reach(seeds, fwd, rev, depth), fwd | rev)
+
+    def _reach(self, seeds: list[str], fwd: set[str], rev: set[str], depth: int | None
+               ) -> set[str]:
         g = self._g
         seen = set(seeds)
         frontier = list(seen)
@@ -731,9 +575,9 @@ class MemoryStore:
                             seen.add(nb)
                             nxt.append(nb)
             frontier = nxt
-        return seen, fwd | rev
+        return seen
 
-    def _subgraph(self, nodes: set[str], types: set[str]) -> nx.MultiDiGraph:
+    def _graph_of(self, nodes: set[str], types: set[str]) -> nx.MultiDiGraph:
         g = self._g
         out = nx.MultiDiGraph()
         for n in sorted(nodes):
@@ -744,58 +588,11 @@ class MemoryStore:
                     out.add_edge(n, t, key=k, **edge_attrs(k, d))
         return out
 
-    def neighbourhood(
-        self,
-        ci_id: str,
-        *,
-        depth: int = 1,
-        direction: Direction = Direction.BOTH,
-        rel_types: Sequence[str] | None = None,
-    ) -> nx.MultiDiGraph:
-        """The CIs within ``depth`` hops of ``ci_id`` and the relationships among them.
-
-        Raises
-        ------
-        CINotFoundError
-            ``ci_id`` does not exist.
-        TraversalLimitError
-            ``depth`` is negative or over ``max_depth``.
-        """
-        return self.extract_subgraph([ci_id], direction=direction, rel_types=rel_types,
-                                     depth=depth)
-
-    def extract_subgraph(
-        self,
-        ci_ids: Sequence[str],
-        *,
-        direction: Direction = Direction.UPSTREAM,
-        rel_types: Sequence[str] | None = None,
-        depth: int | None = None,
-    ) -> nx.MultiDiGraph:
-        """The dependency subgraph reachable from ``ci_ids`` (cycles allowed).
-
-        See :meth:`cmdb_graph.store.base.GraphStore.extract_subgraph`; ``both`` follows every
-        type in either orientation at each hop.
-
-        Raises
-        ------
-        CINotFoundError
-            An id does not exist.
-        TraversalLimitError
-            ``depth`` is negative or over ``max_depth``.
-        """
-        check_depth(depth, self.max_depth)
-        with self._lock:
-            missing = [i for i in ci_ids if i not in self._g]
-            if missing:
-                raise CINotFoundError(f"no CI with ci_id {missing[0]!r}")
-            nodes, types = self._reach(list(dict.fromkeys(ci_ids)), direction, rel_types, depth)
-            return self._subgraph(nodes, types)
-
+    # -- whole estate ---------------------------------------------------------------------
     def dependency_graph(self) -> nx.MultiDiGraph:
         """The whole CI graph in the shape of :mod:`cmdb_graph.store.base`."""
         with self._lock:
-            return self._subgraph(set(self._g), set(self.registry.ci_relationship_types()))
+            return self._graph_of(set(self._g), set(self.registry.ci_relationship_types()))
 
     def counts(self) -> dict[str, int]:
         """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``."""

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from cmdb_graph.api.engine import Engine
 from cmdb_graph.model import SupportGroup
+from cmdb_graph.service.engine import Engine
 from cmdb_graph.store.base import CIFilter, Direction, GraphStore, WriteBatch
 from tests.contract.estate import ci, estate_batch, rel
 

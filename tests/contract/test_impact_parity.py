@@ -1,6 +1,6 @@
 """Issue 5 must-show: impact results are the same on the embedded store and on Neo4j.
 
-Every question goes through :class:`cmdb_graph.api.engine.Engine`, the composition layer the
+Every question goes through :class:`cmdb_graph.service.engine.Engine`, the composition layer the
 GraphQL API and the CLI use, twice: with its cached whole graph (the default, on both stores)
 and with ``graph_cache`` off, answering from the subgraphs it extracts per question (upstream
 closure plus fringe, downstream closure). Both must equal the impact functions run directly
@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import networkx as nx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import impact
-from cmdb_graph.api.engine import Engine, list_all
 from cmdb_graph.model import Asset, Change, Entitlement, Node, Registry
+from cmdb_graph.service.engine import Engine, list_all
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore, WriteBatch
 from cmdb_graph.store.memory import MemoryStore
@@ -114,29 +113,26 @@ def through_engine(
 
 def on_reference(store: MemoryStore, q: Questions) -> dict[str, Any]:
     """Every answer, computed by the impact functions on the whole graph of ``store``."""
-    graph: nx.MultiDiGraph = store.dependency_graph()
-    reg = store.registry
+    graph = impact.ImpactGraph(store.dependency_graph(), store.registry)
     limits = impact.ImpactLimits(max_depth=12, max_results=100_000)
     changes, windows, incidents, assets, ents = _records(store)
     out: dict[str, Any] = {}
     for ids in q.changes:
-        out[f"impact {ids}"] = impact.change_impact(graph, list(ids), registry=reg,
-                                                    limits=limits)
+        out[f"impact {ids}"] = impact.change_impact(graph, list(ids), limits=limits)
     for change in changes:
         out[f"conflicts {change.change_id}"] = impact.change_conflicts(
-            graph, change, changes=changes, windows=windows, registry=reg
+            graph, change, changes=changes, windows=windows
         )
     for ci_id in q.routes:
-        out[f"route {ci_id}"] = impact.route_incident(graph, ci_id, registry=reg, limits=limits)
+        out[f"route {ci_id}"] = impact.route_incident(graph, ci_id, limits=limits)
     out["cause"] = impact.probable_cause(graph, list(q.affected), now=NOW, changes=changes,
-                                         incidents=incidents, registry=reg, limits=limits)
+                                         incidents=incidents, limits=limits)
     data = impact.QualityInput(graph=graph, now=NOW, assets=assets, entitlements=ents,
-                               registry=reg, options=OPTIONS)
+                               options=OPTIONS)
     for name in impact.REPORTS:
         out[f"report {name}"] = impact.run_report(name, data)
-    out["map"] = impact.service_map(graph, q.service, registry=reg, limits=limits)
-    out["spof"] = impact.single_points_of_failure(graph, q.service, registry=reg,
-                                                  limits=limits)
+    out["map"] = impact.service_map(graph, q.service, limits=limits)
+    out["spof"] = impact.single_points_of_failure(graph, q.service, limits=limits)
     return out
 
 
@@ -238,7 +234,8 @@ def test_change_impact_agrees_on_random_graphs(
     got = Engine(neo4j_store).change_impact(changed)
     extracted = Engine(neo4j_store, Settings(graph_cache=False)).change_impact(changed)
     want = Engine(memory).change_impact(changed)
-    direct = impact.change_impact(memory.dependency_graph(), changed, registry=memory.registry)
+    direct = impact.change_impact(impact.ImpactGraph(memory.dependency_graph(), memory.registry),
+                                  changed)
 
     # Assert
     assert got == extracted == want == direct

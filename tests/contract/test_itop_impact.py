@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cmdb_graph.api.engine import Engine
 from cmdb_graph.ingest import run_import
+from cmdb_graph.service.engine import Engine
 from cmdb_graph.store.base import GraphStore
 from importers import get_importer
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from neo4j import Driver, GraphDatabase
 
-from cmdb_graph.api.engine import Engine
 from cmdb_graph.model import ConfigurationItem, Registry
+from cmdb_graph.service.engine import Engine
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore, WriteBatch
 from cmdb_graph.store.neo4j import Neo4jStore

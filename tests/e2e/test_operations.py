@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import pytest
 
 import impact
@@ -44,11 +43,11 @@ def estate() -> Estate:
 
 
 @cache
-def reference() -> tuple[nx.MultiDiGraph, Registry]:
+def reference() -> impact.ImpactGraph:
     """The whole dependency graph of the estate, from a store of its own."""
     ref = MemoryStore(registry=Registry())
     ref.apply(estate().to_batch())
-    return ref.dependency_graph(), ref.registry
+    return impact.ImpactGraph(ref.dependency_graph(), ref.registry)
 
 
 @pytest.fixture
@@ -65,8 +64,8 @@ def data(body: dict[str, Any]) -> dict[str, Any]:
 
 def test_change_impact_of_a_database_reaches_the_payments_services(api: LiveServer) -> None:
     # Arrange
-    graph, reg = reference()
-    expected = impact.change_impact(graph, [PAY_DB], registry=reg, services_only=True)
+    graph = reference()
+    expected = impact.change_impact(graph, [PAY_DB], services_only=True)
 
     # Act
     result = data(api.gql(op("ChangeImpact"), {"ciIds": [PAY_DB], "servicesOnly": True}))
@@ -125,12 +124,12 @@ def test_conflicts_of_a_proposed_change_in_the_blackout(api: LiveServer) -> None
     proposed = {"ciIds": [PAY_DB], "windowStart": "2026-01-27T00:00:00Z",
                 "windowEnd": "2026-01-27T02:00:00Z", "changeId": "RFC-1"}
 
-    graph, reg = reference()
+    graph = reference()
     expected = impact.change_conflicts(
         graph, Change(change_id="RFC-1", ci_ids=[PAY_DB],
                       window_start=datetime(2026, 1, 27, tzinfo=UTC),
                       window_end=datetime(2026, 1, 27, 2, tzinfo=UTC)),
-        changes=estate().changes, windows=estate().windows, registry=reg)
+        changes=estate().changes, windows=estate().windows)
 
     # Act
     result = data(api.gql(op("ChangeConflicts"), {"proposed": proposed}))
@@ -151,9 +150,9 @@ def test_route_incident_on_a_ci_without_group_follows_its_dependencies(
     api: LiveServer,
 ) -> None:
     # Arrange
-    graph, reg = reference()
+    graph = reference()
     orphans = [c.ci_id for c in estate().cis if not c.support_group]
-    expected = {c: impact.route_incident(graph, c, registry=reg) for c in orphans}
+    expected = {c: impact.route_incident(graph, c) for c in orphans}
 
     # Act
     got = {c: data(api.gql(op("RouteIncident"), {"ciId": c}))["routeIncident"] for c in orphans}
@@ -170,8 +169,8 @@ def test_route_incident_on_a_ci_without_group_follows_its_dependencies(
 def test_probable_cause_ranks_the_shared_hypervisor_first(api: LiveServer) -> None:
     # Arrange
     affected = ["ci-0000040", "ci-0000072", "ci-0000091"]
-    graph, reg = reference()
-    expected = impact.probable_cause(graph, affected, now=NOW_DT, registry=reg,
+    graph = reference()
+    expected = impact.probable_cause(graph, affected, now=NOW_DT,
                                      changes=estate().changes, incidents=estate().incidents,
                                      max_candidates=5)
 
@@ -187,8 +186,8 @@ def test_probable_cause_ranks_the_shared_hypervisor_first(api: LiveServer) -> No
 
 def test_orphan_report_matches_the_quality_reports(api: LiveServer) -> None:
     # Arrange
-    graph, reg = reference()
-    qi = impact.QualityInput(graph=graph, now=NOW_DT, assets=estate().assets, registry=reg)
+    graph = reference()
+    qi = impact.QualityInput(graph=graph, now=NOW_DT, assets=estate().assets)
 
     # Act
     result = data(api.gql(op("OrphanReport"), {"options": {"now": NOW}, "first": 1000}))
@@ -206,9 +205,9 @@ def test_orphan_report_matches_the_quality_reports(api: LiveServer) -> None:
 
 def test_dependency_map_and_single_points_of_failure(api: LiveServer) -> None:
     # Arrange
-    graph, reg = reference()
-    smap = impact.service_map(graph, PAYMENTS, registry=reg, depth_limit=4)
-    spof = impact.single_points_of_failure(graph, PAYMENTS, registry=reg)
+    graph = reference()
+    smap = impact.service_map(graph, PAYMENTS, depth_limit=4)
+    spof = impact.single_points_of_failure(graph, PAYMENTS)
 
     # Act
     result = data(api.gql(op("DependencyMap"), {"service": PAYMENTS, "depth": 4}))
@@ -264,6 +263,35 @@ def test_discovery_upsert_identifies_on_the_second_run(api: LiveServer) -> None:
     # the switch it connects to now has it upstream: its failure reaches the new server
     impacted = data(api.gql(op("ChangeImpact"), {"ciIds": ["ci-0000005"]}))
     assert server["ciId"] in {c["ciId"] for c in impacted["changeImpact"]["impacted"]}
+
+
+TWO_NGINX = {
+    "source": "netscan",
+    "cis": [
+        {"ciClass": "Server", "name": "web-11", "identifiers": {"fqdn": "web-11.shop.example.com"}},
+        {"ciClass": "Server", "name": "web-12", "identifiers": {"fqdn": "web-12.shop.example.com"}},
+        {"ciClass": "Application", "name": "nginx", "identifiers": {"name": "nginx"},
+         "host": {"fqdn": "web-11.shop.example.com"}},
+        {"ciClass": "Application", "name": "nginx", "identifiers": {"name": "nginx"},
+         "host": {"fqdn": "web-12.shop.example.com"}},
+    ],
+}
+
+
+def test_upsert_tells_two_same_named_applications_apart_by_their_host(
+    api: LiveServer, store: GraphStore
+) -> None:
+    # Arrange: two servers, each running an application named nginx (no keys: name + host)
+    first = data(api.gql(op("DiscoveryUpsert"), {"input": TWO_NGINX}))["ciUpsert"]
+
+    # Act
+    second = data(api.gql(op("DiscoveryUpsert"), {"input": TWO_NGINX}))["ciUpsert"]
+
+    # Assert: each nginx is found again by name + host, and the payload names all four CIs
+    ids = [c["ciId"] for c in second["cis"]]
+    assert first["run"]["counts"]["created"] == 4 and second["run"]["counts"]["created"] == 0
+    assert ids == [c["ciId"] for c in first["cis"]] and len(set(ids)) == 4
+    assert [store.get_ci(i).host_id for i in ids[2:]] == ids[:2]
 
 
 def test_scheduled_change_conflicts_with_the_kernel_update(api: LiveServer) -> None:

@@ -26,16 +26,9 @@ from cmdb_graph.model import (
     RunStatus,
     SourceSeen,
 )
-from cmdb_graph.store._common import (
-    REL_KEY_FIELDS,
-    decode_lineage,
-    encode_lineage,
-    fast_row,
-    from_props,
-    prepare_batch,
-    to_props,
-)
-from cmdb_graph.store.base import WriteBatch
+from cmdb_graph.store.batch import WriteBatch, prepare_batch
+from cmdb_graph.store.neo4j.props import from_props, to_props
+from cmdb_graph.store.rows import REL_KEY_FIELDS, decode_lineage, encode_lineage, fast_row
 from cmdb_graph.synthetic import NODE_LABELS, REL, generate_rows, models_from_rows
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -17,6 +17,7 @@ from cmdb_graph.model import (
     Registry,
     RelationshipType,
     ServiceKind,
+    to_utc,
 )
 
 
@@ -176,3 +177,12 @@ def test_node_specs_keys_and_refs() -> None:
             assert ref.field in spec.model.model_fields
             assert ref.target_label in NODE_SPECS
             assert ref.rel_type in Registry().relationship_types
+
+
+def test_to_utc_takes_naive_times_as_utc_and_converts_aware_ones() -> None:
+    naive = datetime(2026, 3, 1, 8, 30)
+    paris = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+
+    assert to_utc(naive) == datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    assert to_utc(naive).tzinfo is UTC
+    assert to_utc(paris) == to_utc(naive) and to_utc(paris).tzinfo is UTC

@@ -8,7 +8,7 @@ from contextlib import closing
 
 import pytest
 
-from cmdb_graph.store.neo4j import _prefetch
+from cmdb_graph.store.neo4j.writes import prefetch
 
 
 def _helpers() -> int:
@@ -16,7 +16,7 @@ def _helpers() -> int:
 
 
 def test_items_come_in_order_and_the_helper_ends() -> None:
-    assert list(_prefetch(iter(range(50)), depth=2)) == list(range(50))
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
     assert _helpers() == 0
 
 
@@ -28,7 +28,7 @@ def test_an_error_of_the_producer_is_raised_in_order() -> None:
 
     got: list[int] = []
     with pytest.raises(ValueError, match="bad row"):
-        for x in _prefetch(items()):
+        for x in prefetch(items()):
             got.append(x)
     assert got == [1, 2]
     assert _helpers() == 0
@@ -42,7 +42,7 @@ def test_stopping_early_stops_the_helper() -> None:
             produced.append(i)
             yield i
 
-    with closing(_prefetch(items(), depth=2)) as it:
+    with closing(prefetch(items(), depth=2)) as it:
         assert next(it) == 0
     assert _helpers() == 0
     assert len(produced) < 10

@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["impact.topology", "impact.propagation", "impact.limits", "impact.windows"]
+MODULES = ["impact.topology", "impact.csr", "impact.graph", "impact.change", "impact.propagation",
+           "impact.limits", "impact.windows"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -6,6 +6,7 @@ import pytest
 
 from cmdb_graph.errors import InvalidRecordError, TraversalLimitError
 from impact import (
+    ImpactGraph,
     ImpactLimits,
     neighbourhood,
     paths_between,
@@ -16,7 +17,7 @@ from tests.unit.impact.estates import ci, graph, shop
 
 
 def test_neighbourhood_downstream_follows_what_the_ci_needs() -> None:
-    result = neighbourhood(shop(), "cl_web", depth=1, direction="downstream")
+    result = neighbourhood(ImpactGraph(shop()), "cl_web", depth=1, direction="downstream")
 
     assert [(n.ci_id, n.distance) for n in result.nodes] == [
         ("cl_web", 0), ("srv1", 1), ("srv2", 1), ("srv3", 1)
@@ -28,30 +29,31 @@ def test_neighbourhood_downstream_follows_what_the_ci_needs() -> None:
 
 
 def test_neighbourhood_upstream_and_both() -> None:
-    up = neighbourhood(shop(), "cl_web", depth=2, direction="upstream")
-    both = neighbourhood(shop(), "cl_web", depth=1, direction="both")
+    up = neighbourhood(ImpactGraph(shop()), "cl_web", depth=2, direction="upstream")
+    both = neighbourhood(ImpactGraph(shop()), "cl_web", depth=1, direction="both")
 
     assert [n.ci_id for n in up.nodes] == ["cl_web", "app_web", "as_web"]
     assert [n.ci_id for n in both.nodes] == ["cl_web", "app_web", "srv1", "srv2", "srv3"]
 
 
 def test_neighbourhood_filters_relationship_types() -> None:
-    result = neighbourhood(shop(), "srv1", depth=3, rel_types=["CONNECTS_TO", "LOCATED_IN"])
+    result = neighbourhood(ImpactGraph(shop()), "srv1", depth=3,
+                           rel_types=["CONNECTS_TO", "LOCATED_IN"])
 
     assert [n.ci_id for n in result.nodes] == ["srv1", "sw1", "dc1", "srv2", "srv3"]
 
 
 def test_neighbourhood_limits_and_bad_direction() -> None:
     with pytest.raises(TraversalLimitError):
-        neighbourhood(shop(), "srv1", depth=99)
+        neighbourhood(ImpactGraph(shop()), "srv1", depth=99)
     with pytest.raises(TraversalLimitError):
-        neighbourhood(shop(), "sw1", depth=4, limits=ImpactLimits(max_results=3))
+        neighbourhood(ImpactGraph(shop()), "sw1", depth=4, limits=ImpactLimits(max_results=3))
     with pytest.raises(InvalidRecordError):
-        neighbourhood(shop(), "srv1", direction="sideways")
+        neighbourhood(ImpactGraph(shop()), "srv1", direction="sideways")
 
 
 def test_paths_between_shortest_first_with_hop_types() -> None:
-    result = paths_between(shop(), "bs_shop", "sw1", direction="downstream")
+    result = paths_between(ImpactGraph(shop()), "bs_shop", "sw1", direction="downstream")
 
     assert result.paths == (
         ("bs_shop", "as_web", "app_web", "cl_web", "srv1", "sw1"),
@@ -63,19 +65,19 @@ def test_paths_between_shortest_first_with_hop_types() -> None:
 
 
 def test_paths_between_bounded_by_count_and_length() -> None:
-    two = paths_between(shop(), "bs_shop", "sw1", direction="downstream", max_paths=2)
-    short = paths_between(shop(), "bs_shop", "sw1", max_length=3)
-    wrong_way = paths_between(shop(), "bs_shop", "sw1", direction="upstream")
+    two = paths_between(ImpactGraph(shop()), "bs_shop", "sw1", direction="downstream", max_paths=2)
+    short = paths_between(ImpactGraph(shop()), "bs_shop", "sw1", max_length=3)
+    wrong_way = paths_between(ImpactGraph(shop()), "bs_shop", "sw1", direction="upstream")
 
     assert len(two.paths) == 2 and two.truncated
     assert short.paths == ()
     assert wrong_way.paths == ()
     with pytest.raises(TraversalLimitError):
-        paths_between(shop(), "bs_shop", "sw1", max_paths=1000)
+        paths_between(ImpactGraph(shop()), "bs_shop", "sw1", max_paths=1000)
 
 
 def test_service_map_layers_down_to_infrastructure() -> None:
-    result = service_map(shop(), "bs_shop")
+    result = service_map(ImpactGraph(shop()), "bs_shop")
 
     assert [(layer.depth, layer.ci_ids) for layer in result.layers] == [
         (0, ("bs_shop",)),
@@ -93,14 +95,14 @@ def test_service_map_layers_down_to_infrastructure() -> None:
 
 
 def test_service_map_depth_limit_truncates() -> None:
-    result = service_map(shop(), "bs_shop", depth_limit=2)
+    result = service_map(ImpactGraph(shop()), "bs_shop", depth_limit=2)
 
     assert result.layers[-1].depth == 2 and result.truncated
 
 
 def test_spof_excludes_clustered_members_but_includes_their_shared_switch() -> None:
     # Act
-    spofs = single_points_of_failure(shop(), "bs_shop")
+    spofs = single_points_of_failure(ImpactGraph(shop()), "bs_shop")
 
     # Assert
     ids = [s.ci_id for s in spofs]
@@ -114,7 +116,7 @@ def test_spof_without_redundancy_every_required_dependency_is_one() -> None:
               [("svc", "DEPENDS_ON", "app"), ("app", "RUNS_ON", "vm"),
                ("svc", "DEPENDS_ON", "cache", True)])
 
-    assert [s.ci_id for s in single_points_of_failure(g, "svc")] == ["app", "vm"]
+    assert [s.ci_id for s in single_points_of_failure(ImpactGraph(g), "svc")] == ["app", "vm"]
 
 
 def test_spof_path_is_the_first_shortest_one_whatever_the_graph_order() -> None:
@@ -127,7 +129,7 @@ def test_spof_path_is_the_first_shortest_one_whatever_the_graph_order() -> None:
     backward = graph(cis[::-1], rels[::-1])
 
     # Act
-    got = [single_points_of_failure(g, "svc") for g in (forward, backward)]
+    got = [single_points_of_failure(ImpactGraph(g), "svc") for g in (forward, backward)]
 
     # Assert: the switch is the single point of failure, explained through app_a both times
     assert got[0] == got[1]

@@ -8,14 +8,14 @@ import pytest
 
 from cmdb_graph.errors import CINotFoundError, TraversalLimitError
 from cmdb_graph.model import Change, ChangeState, Incident, IncidentState
-from impact import probable_cause, route_incident
+from impact import ImpactGraph, probable_cause, route_incident
 from tests.unit.impact.estates import ci, graph, shop
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def test_ci_with_its_own_group_is_routed_to_it() -> None:
-    routing = route_incident(shop(), "app_search")
+    routing = route_incident(ImpactGraph(shop()), "app_search")
 
     assert (routing.support_group, routing.routed_via, routing.path) == (
         "grp_search", "app_search", ("app_search",)
@@ -24,7 +24,7 @@ def test_ci_with_its_own_group_is_routed_to_it() -> None:
 
 def test_ci_without_group_is_routed_through_its_dependency() -> None:
     # vm_search has no group; it is hosted on hv1 (grp_virt)
-    routing = route_incident(shop(), "vm_search")
+    routing = route_incident(ImpactGraph(shop()), "vm_search")
 
     assert routing.support_group == "grp_virt"
     assert routing.path == ("vm_search", "hv1")
@@ -34,8 +34,8 @@ def test_ci_without_group_is_routed_through_its_dependency() -> None:
 def test_nearest_group_wins_and_ties_go_to_the_smallest_id() -> None:
     # as_web -> app_web (no group) -> cl_web (no group) -> srv1..3 (grp_unix)
     # as_web -> app_search (grp_search, optional) is nearer
-    assert route_incident(shop(), "as_web").routed_via == "app_search"
-    routing = route_incident(shop(), "app_web")
+    assert route_incident(ImpactGraph(shop()), "as_web").routed_via == "app_search"
+    routing = route_incident(ImpactGraph(shop()), "app_web")
     assert routing.path == ("app_web", "cl_web", "srv1")
     assert routing.support_group == "grp_unix"
 
@@ -43,14 +43,14 @@ def test_nearest_group_wins_and_ties_go_to_the_smallest_id() -> None:
 def test_no_group_within_reach_gives_none() -> None:
     g = graph([ci("a", "Application"), ci("b", "Server")], [("a", "RUNS_ON", "b")])
 
-    routing = route_incident(g, "a")
+    routing = route_incident(ImpactGraph(g), "a")
 
     assert routing.support_group is None and routing.routed_via is None
 
 
 def test_routing_unknown_ci_raises() -> None:
     with pytest.raises(CINotFoundError):
-        route_incident(shop(), "ghost")
+        route_incident(ImpactGraph(shop()), "ghost")
 
 
 def test_probable_cause_ranks_the_shared_dependency_first() -> None:
@@ -58,7 +58,7 @@ def test_probable_cause_ranks_the_shared_dependency_first() -> None:
     affected = ["bs_shop", "bs_blog"]
 
     # Act
-    result = probable_cause(shop(), affected, now=NOW)
+    result = probable_cause(ImpactGraph(shop()), affected, now=NOW)
 
     # Assert: as_web explains both and is nearest
     top = result.candidates[0]
@@ -78,8 +78,8 @@ def test_recent_change_and_open_incident_lift_a_candidate() -> None:
                       state=IncidentState.CLOSED)
 
     # Act
-    result = probable_cause(shop(), ["bs_shop", "bs_blog"], now=NOW, changes=[recent, old],
-                            incidents=[incident, closed])
+    result = probable_cause(ImpactGraph(shop()), ["bs_shop", "bs_blog"], now=NOW,
+                            changes=[recent, old], incidents=[incident, closed])
 
     # Assert
     ranked = [c.ci_id for c in result.candidates]
@@ -92,8 +92,8 @@ def test_recent_change_and_open_incident_lift_a_candidate() -> None:
 
 
 def test_probable_cause_candidate_count_is_capped() -> None:
-    result = probable_cause(shop(), ["bs_shop"], now=NOW, max_candidates=2)
+    result = probable_cause(ImpactGraph(shop()), ["bs_shop"], now=NOW, max_candidates=2)
 
     assert len(result.candidates) == 2
     with pytest.raises(TraversalLimitError):
-        probable_cause(shop(), ["bs_shop"], now=NOW, max_candidates=0)
+        probable_cause(ImpactGraph(shop()), ["bs_shop"], now=NOW, max_candidates=0)

@@ -15,6 +15,7 @@ from impact import (
     ChangeImpact,
     ImpactedCI,
     ImpactedCIs,
+    ImpactGraph,
     ImpactStatus,
     RedundancyImpact,
     RedundancyImpacts,
@@ -65,8 +66,9 @@ def test_change_impact_is_the_same_on_the_compiled_path(g: nx.MultiDiGraph,
     depth = data.draw(st.sampled_from([None, 1, 2]))
 
     # Act
-    want = change_impact(g, [seed], paths_per_ci=3, depth_limit=depth)
-    got = change_impact(g, [seed], paths_per_ci=3, depth_limit=depth, topology=_compiled(g))
+    want = change_impact(ImpactGraph(g), [seed], paths_per_ci=3, depth_limit=depth)
+    got = change_impact(ImpactGraph(g, topology=_compiled(g)), [seed], paths_per_ci=3,
+                        depth_limit=depth)
 
     # Assert (items with their paths, redundancy, cycles, summary)
     assert got == want
@@ -82,8 +84,8 @@ def test_items_read_one_by_one_equal_items_read_together(g: nx.MultiDiGraph,
                                                          data: st.DataObject) -> None:
     # Arrange
     changed = data.draw(st.sets(st.sampled_from(sorted(g.nodes)), min_size=1, max_size=3))
-    one_by_one = change_impact(g, changed, paths_per_ci=2)
-    together = change_impact(g, changed, paths_per_ci=2)
+    one_by_one = change_impact(ImpactGraph(g), changed, paths_per_ci=2)
+    together = change_impact(ImpactGraph(g), changed, paths_per_ci=2)
     order = data.draw(st.permutations(range(len(together.impacted))))
 
     # Act
@@ -104,8 +106,8 @@ def test_many_single_reads_switch_to_the_bulk_pass_and_agree() -> None:
         cis += [ci(f"app{k:03d}", "Application"), ci(f"svc{k:03d}", "ApplicationService")]
         rels += [(f"app{k:03d}", "RUNS_ON", "srv"), (f"svc{k:03d}", "DEPENDS_ON", f"app{k:03d}")]
     g = graph(cis, rels)
-    lazy = change_impact(g, ["srv"])
-    eager = tuple(change_impact(g, ["srv"]).impacted)
+    lazy = change_impact(ImpactGraph(g), ["srv"])
+    eager = tuple(change_impact(ImpactGraph(g), ["srv"]).impacted)
 
     # Act
     read = [lazy.impacted[-k - 1] for k in range(len(lazy.impacted))][::-1]
@@ -121,7 +123,7 @@ def test_many_single_reads_switch_to_the_bulk_pass_and_agree() -> None:
 
 def test_impacted_behaves_as_a_tuple() -> None:
     # Arrange
-    result = change_impact(shop(), ["srv1", "srv2"])
+    result = change_impact(ImpactGraph(shop()), ["srv1", "srv2"])
     items = tuple(result.impacted)
 
     # Act / Assert
@@ -141,7 +143,7 @@ def test_impacted_behaves_as_a_tuple() -> None:
 
 def test_cheap_accessors_need_no_items() -> None:
     # Arrange
-    result = change_impact(shop(), ["srv1", "srv2"])
+    result = change_impact(ImpactGraph(shop()), ["srv1", "srv2"])
 
     # Act
     ids = result.impacted_ids()
@@ -158,7 +160,7 @@ def test_cheap_accessors_need_no_items() -> None:
 
 def test_result_serialises_pickles_and_validates_like_tuples() -> None:
     # Arrange
-    result = change_impact(shop(), ["srv1", "srv2"])
+    result = change_impact(ImpactGraph(shop()), ["srv1", "srv2"])
     items = tuple(result.impacted)
 
     # Act
@@ -214,12 +216,12 @@ def test_summary_follows_set_attributes_and_add_nodes() -> None:
     # Arrange
     g = shop()
     topo = Topology.from_graph(g, REG)
-    before = change_impact(g, ["srv1", "srv2"], topology=topo).summary
+    before = change_impact(ImpactGraph(g, topology=topo), ["srv1", "srv2"]).summary
 
     # Act: the store re-classifies a CI and changes a criticality, and adds a CI
     topo.set_attributes("bs_blog", ci_class="BusinessService", business_criticality=0)
     topo.add_nodes(["new"], classes={"new": "Server"}, criticality={"new": 2})
-    after = change_impact(g, ["srv1", "srv2"], topology=topo).summary
+    after = change_impact(ImpactGraph(g, topology=topo), ["srv1", "srv2"]).summary
 
     # Assert
     assert (before.most_critical_service, before.most_critical_level) == ("bs_shop", 1)
@@ -234,8 +236,8 @@ def test_topology_without_classes_reads_them_from_the_graph() -> None:
     bare = Topology(built.ids, *_edges(built), rules=built.rules)
 
     # Act
-    want = change_impact(g, ["srv1", "srv2"], topology=built)
-    got = change_impact(g, ["srv1", "srv2"], topology=bare)
+    want = change_impact(ImpactGraph(g, topology=built), ["srv1", "srv2"])
+    got = change_impact(ImpactGraph(g, topology=bare), ["srv1", "srv2"])
 
     # Assert
     assert (bare.class_code == -1).all()
@@ -255,8 +257,8 @@ def test_most_critical_service_ties_and_unusual_values() -> None:
     odd.nodes["svc_c"]["business_criticality"] = np.int64(1)
 
     # Act
-    plain = change_impact(g, ["srv"]).summary
-    unusual = change_impact(odd, ["srv"]).summary
+    plain = change_impact(ImpactGraph(g), ["srv"]).summary
+    unusual = change_impact(ImpactGraph(odd), ["srv"]).summary
 
     # Assert
     assert (plain.most_critical_service, plain.most_critical_level) == ("svc_a", 2)

@@ -6,7 +6,7 @@ import pytest
 
 from cmdb_graph.errors import CINotFoundError, InvalidRecordError
 from cmdb_graph.model import ImpactDirection, Registry, RelationshipType
-from impact import ImpactStatus, propagate_status
+from impact import ImpactGraph, ImpactStatus, propagate_status
 from tests.unit.impact.estates import ci, graph, shop
 
 
@@ -15,7 +15,7 @@ def test_one_member_of_two_of_three_cluster_only_degrades_the_cluster() -> None:
     g = shop()
 
     # Act
-    result = propagate_status(g, ["srv1"])
+    result = propagate_status(ImpactGraph(g), ["srv1"])
 
     # Assert
     assert result.down == ()
@@ -24,7 +24,7 @@ def test_one_member_of_two_of_three_cluster_only_degrades_the_cluster() -> None:
 
 
 def test_two_members_of_two_of_three_cluster_take_everything_above_down() -> None:
-    result = propagate_status(shop(), ["srv1", "srv2"])
+    result = propagate_status(ImpactGraph(shop()), ["srv1", "srv2"])
 
     assert set(result.down) == {"cl_web", "app_web", "as_web", "bs_shop", "bs_blog"}
     assert result.failed == ("srv1", "srv2")
@@ -32,7 +32,7 @@ def test_two_members_of_two_of_three_cluster_take_everything_above_down() -> Non
 
 
 def test_optional_dependency_down_only_degrades_its_dependent() -> None:
-    result = propagate_status(shop(), ["vm_search"])
+    result = propagate_status(ImpactGraph(shop()), ["vm_search"])
 
     assert result.down == ("app_search",)
     assert result.status_of("as_web") is ImpactStatus.DEGRADED
@@ -41,14 +41,14 @@ def test_optional_dependency_down_only_degrades_its_dependent() -> None:
 
 
 def test_shared_switch_takes_all_members_and_the_cluster_down() -> None:
-    result = propagate_status(shop(), ["sw1"])
+    result = propagate_status(ImpactGraph(shop()), ["sw1"])
 
     assert {"srv1", "srv2", "srv3", "cl_web", "bs_shop"} <= set(result.down)
     assert "app_search" not in result.down + result.degraded
 
 
 def test_datacenter_failure_follows_located_in_from_end_to_start() -> None:
-    result = propagate_status(shop(), ["dc2"])
+    result = propagate_status(ImpactGraph(shop()), ["dc2"])
 
     assert set(result.down) == {"hv1", "vm_search", "app_search"}
     assert set(result.degraded) == {"as_web", "bs_shop", "bs_blog"}
@@ -73,7 +73,7 @@ def test_redundancy_rule_forms(rule: str, failed: list[str], expected: ImpactSta
               [(m.ci_id, "MEMBER_OF", "cl") for m in members])
 
     # Act
-    result = propagate_status(g, failed)
+    result = propagate_status(ImpactGraph(g), failed)
 
     # Assert
     assert result.status_of("cl") is expected
@@ -86,8 +86,8 @@ def test_redundancy_rule_applies_to_dependencies_too() -> None:
         [("svc", "DEPENDS_ON", "a"), ("svc", "DEPENDS_ON", "b")],
     )
 
-    assert propagate_status(g, ["a"]).status_of("svc") is ImpactStatus.DEGRADED
-    assert propagate_status(g, ["a", "b"]).status_of("svc") is ImpactStatus.DOWN
+    assert propagate_status(ImpactGraph(g), ["a"]).status_of("svc") is ImpactStatus.DEGRADED
+    assert propagate_status(ImpactGraph(g), ["a", "b"]).status_of("svc") is ImpactStatus.DOWN
 
 
 def test_optional_inputs_do_not_count_towards_the_redundancy_threshold() -> None:
@@ -97,8 +97,8 @@ def test_optional_inputs_do_not_count_towards_the_redundancy_threshold() -> None
         [("svc", "DEPENDS_ON", "a"), ("svc", "DEPENDS_ON", "opt", True)],
     )
 
-    assert propagate_status(g, ["a"]).status_of("svc") is ImpactStatus.DOWN
-    assert propagate_status(g, ["opt"]).status_of("svc") is ImpactStatus.DEGRADED
+    assert propagate_status(ImpactGraph(g), ["a"]).status_of("svc") is ImpactStatus.DOWN
+    assert propagate_status(ImpactGraph(g), ["opt"]).status_of("svc") is ImpactStatus.DEGRADED
 
 
 def test_cycle_terminates_and_is_reported() -> None:
@@ -111,7 +111,7 @@ def test_cycle_terminates_and_is_reported() -> None:
     )
 
     # Act
-    result = propagate_status(g, ["c"])
+    result = propagate_status(ImpactGraph(g), ["c"])
 
     # Assert
     assert set(result.down) == {"a", "b", "d"}
@@ -124,7 +124,7 @@ def test_cycle_nothing_outside_takes_down_stays_up() -> None:
         [("a", "DEPENDS_ON", "b"), ("b", "DEPENDS_ON", "a")],
     )
 
-    result = propagate_status(g, ["x"])
+    result = propagate_status(ImpactGraph(g), ["x"])
 
     assert result.down == () and result.degraded == () and result.cycles == ()
 
@@ -135,7 +135,7 @@ def test_cycle_inside_a_redundancy_group_still_terminates() -> None:
         [("m1", "MEMBER_OF", "cl"), ("m2", "MEMBER_OF", "cl"), ("m1", "DEPENDS_ON", "cl")],
     )
 
-    result = propagate_status(g, ["m2"])
+    result = propagate_status(ImpactGraph(g), ["m2"])
 
     assert result.status_of("cl") is ImpactStatus.DEGRADED
     assert result.status_of("m1") is ImpactStatus.DEGRADED
@@ -146,7 +146,7 @@ def test_self_loop_is_reported_as_a_cycle() -> None:
     g = graph([ci("a", "Application"), ci("b", "Server")],
               [("a", "DEPENDS_ON", "a"), ("a", "RUNS_ON", "b")])
 
-    result = propagate_status(g, ["b"])
+    result = propagate_status(ImpactGraph(g), ["b"])
 
     assert result.down == ("a",)
     assert result.cycles == (("a",),)
@@ -159,7 +159,7 @@ def test_relationship_type_without_impact_carries_nothing() -> None:
     g = graph([ci("bk", "Server"), ci("db", "Database")], [("bk", "BACKS_UP", "db")])
 
     # Act
-    result = propagate_status(g, ["db"], registry=reg)
+    result = propagate_status(ImpactGraph(g, reg), ["db"])
 
     # Assert
     assert result.down == () and result.degraded == ()
@@ -169,12 +169,12 @@ def test_parallel_relationships_are_required_when_any_is() -> None:
     g = graph([ci("a", "Application"), ci("b", "Server")],
               [("a", "DEPENDS_ON", "b", True), ("a", "RUNS_ON", "b")])
 
-    assert propagate_status(g, ["b"]).down == ("a",)
+    assert propagate_status(ImpactGraph(g), ["b"]).down == ("a",)
 
 
 def test_unknown_failed_ci_raises() -> None:
     with pytest.raises(CINotFoundError, match="nope"):
-        propagate_status(shop(), ["nope"])
+        propagate_status(ImpactGraph(shop()), ["nope"])
 
 
 def test_bad_redundancy_attribute_names_the_ci() -> None:
@@ -182,5 +182,5 @@ def test_bad_redundancy_attribute_names_the_ci() -> None:
     g.nodes["cl"]["redundancy"] = "two"
 
     with pytest.raises(InvalidRecordError, match="cl") as info:
-        propagate_status(g, ["m"])
+        propagate_status(ImpactGraph(g), ["m"])
     assert info.value.field == "redundancy"

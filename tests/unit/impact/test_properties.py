@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from cmdb_graph.model import ImpactDirection, Registry
 from impact import (
+    ImpactGraph,
     ImpactStatus,
     Topology,
     change_impact,
@@ -111,7 +112,7 @@ def test_array_closure_equals_networkx_reference(g: nx.MultiDiGraph, data: st.Da
 def test_propagation_equals_naive_fixed_point(g: nx.MultiDiGraph, data: st.DataObject) -> None:
     failed = data.draw(st.sets(st.sampled_from(sorted(g.nodes)), min_size=1, max_size=4))
 
-    result = propagate_status(g, failed)
+    result = propagate_status(ImpactGraph(g), failed)
 
     assert set(result.down) | failed == reference_down(g, failed)
     reached = set(failed).union(*(nx.descendants(impact_digraph(g), s) for s in failed))
@@ -129,8 +130,8 @@ def test_down_set_only_grows_with_the_failed_set(g: nx.MultiDiGraph,
     topo = Topology.from_graph(g, REG)
 
     # Act
-    a = propagate_status(g, small, topology=topo)
-    b = propagate_status(g, small | extra, topology=topo)
+    a = propagate_status(ImpactGraph(g, topology=topo), small)
+    b = propagate_status(ImpactGraph(g, topology=topo), small | extra)
 
     # Assert
     assert set(a.down) | set(a.failed) <= set(b.down) | set(b.failed)
@@ -146,7 +147,7 @@ def test_every_impacted_ci_has_an_explaining_path(g: nx.MultiDiGraph,
     h = impact_digraph(g)
 
     # Act
-    result = change_impact(g, changed, paths_per_ci=2)
+    result = change_impact(ImpactGraph(g), changed, paths_per_ci=2)
 
     # Assert
     status = {c.ci_id: c.status for c in result.impacted}
@@ -203,12 +204,12 @@ def test_queries_leave_no_state_behind(g: nx.MultiDiGraph, data: st.DataObject) 
     a = data.draw(st.sets(st.sampled_from(nodes), min_size=1, max_size=3))
     b = data.draw(st.sets(st.sampled_from(nodes), min_size=1, max_size=3))
     topo = Topology.from_graph(g, REG)
-    fresh = propagate_status(g, a, topology=Topology.from_graph(g, REG))
+    fresh = propagate_status(ImpactGraph(g, topology=Topology.from_graph(g, REG)), a)
 
     # Act
-    propagate_status(g, b, topology=topo)
+    propagate_status(ImpactGraph(g, topology=topo), b)
     topo.closure(topo.indexes(sorted(b)), reverse=True, max_depth=2)
-    again = propagate_status(g, a, topology=topo)
+    again = propagate_status(ImpactGraph(g, topology=topo), a)
 
     # Assert
     assert again == fresh
@@ -224,13 +225,14 @@ def test_spofs_are_exactly_the_cis_whose_failure_alone_downs_the_service(
     topo = Topology.from_graph(g, REG)
 
     # Act
-    spofs = {s.ci_id for s in single_points_of_failure(g, service, topology=topo)}
+    spofs = {s.ci_id for s in single_points_of_failure(ImpactGraph(g, topology=topo), service)}
 
     # Assert: brute force over the whole estate
     expected = {
         c for c in g.nodes
         if c != service
-        and propagate_status(g, [c], topology=topo).status_of(service) is ImpactStatus.DOWN
+        and propagate_status(ImpactGraph(g, topology=topo), [c]).status_of(service)
+        is ImpactStatus.DOWN
     }
     assert spofs == expected
 
@@ -246,7 +248,8 @@ def test_paths_between_are_the_simple_impact_paths(g: nx.MultiDiGraph,
     h = impact_digraph(g)
 
     # Act
-    result = paths_between(g, source, target, direction="upstream", max_paths=5, max_length=4)
+    result = paths_between(ImpactGraph(g), source, target, direction="upstream", max_paths=5,
+                           max_length=4)
 
     # Assert
     if source == target:

@@ -9,7 +9,7 @@ import pytest
 
 from cmdb_graph.errors import ConfigurationError
 from cmdb_graph.model import Asset, Entitlement, LifecycleStage, OperationalStatus
-from impact import REPORTS, QualityInput, QualityOptions, run_all, run_report
+from impact import REPORTS, ImpactGraph, QualityInput, QualityOptions, run_all, run_report
 from impact.quality import (
     assets_unseen_by_discovery,
     cis_without_support_or_owner,
@@ -45,7 +45,7 @@ def test_retired_asset_whose_ci_is_operational_or_depended_upon() -> None:
     g.nodes["dc2"]["operational_status"] = str(OperationalStatus.RETIRED)
 
     # Act
-    report = retired_assets_in_use(g, now=NOW, assets=assets)
+    report = retired_assets_in_use(ImpactGraph(g), now=NOW, assets=assets)
 
     # Assert: srv1 operational; srv2 retired but cl_web still needs it; dc2 hv1 depends on it
     assert subjects(report) == ["A1", "A2", "A4"]
@@ -57,7 +57,7 @@ def test_unmanaged_cis_only_for_classes_expecting_an_asset() -> None:
     assets = [Asset(asset_id="A1", ci_id="srv1"),
               Asset(asset_id="A9", serial_number="sn2")]
 
-    report = unmanaged_cis(shop(), now=NOW, assets=assets)
+    report = unmanaged_cis(ImpactGraph(shop()), now=NOW, assets=assets)
 
     assert subjects(report) == ["hv1", "srv2", "srv3", "sw1"]
     assert report.findings[1].related == ("A9",)
@@ -77,7 +77,7 @@ def test_assets_in_use_not_seen_by_discovery() -> None:
     ]
 
     # Act
-    report = assets_unseen_by_discovery(g, now=NOW, assets=assets,
+    report = assets_unseen_by_discovery(ImpactGraph(g), now=NOW, assets=assets,
                                         options=QualityOptions(unseen_days=30))
 
     # Assert
@@ -88,7 +88,7 @@ def test_cis_without_support_group_or_owner() -> None:
     g = graph([ci("a", "Server", support_group="g", owner="o"), ci("b", "Server", owner="o"),
                ci("c", "Server"), ci("d", "Server", operational_status="retired")], [])
 
-    report = cis_without_support_or_owner(g, now=NOW)
+    report = cis_without_support_or_owner(ImpactGraph(g), now=NOW)
 
     assert [(f.subject, f.detail) for f in report.findings] == [
         ("b", "no support_group"), ("c", "no support_group and no owner")
@@ -100,7 +100,7 @@ def test_infrastructure_not_reachable_from_any_service() -> None:
     g.add_node("srv_lonely", **g.nodes["srv1"] | {"ci_id": "srv_lonely"})
     g.add_node("app_lonely", **g.nodes["app_web"] | {"ci_id": "app_lonely"})
 
-    report = infrastructure_unreachable_from_services(g, now=NOW)
+    report = infrastructure_unreachable_from_services(ImpactGraph(g), now=NOW)
 
     assert subjects(report) == ["srv_lonely"]
 
@@ -112,7 +112,7 @@ def test_services_with_no_infrastructure_beneath() -> None:
                   [("bs_empty", "DEPENDS_ON", "as_thin"), ("as_thin", "DEPENDS_ON", "app_x")])
     g = nx.compose(g, extra)
 
-    report = services_without_infrastructure(g, now=NOW)
+    report = services_without_infrastructure(ImpactGraph(g), now=NOW)
 
     assert subjects(report) == ["as_thin", "bs_empty"]
 
@@ -127,7 +127,7 @@ def test_stale_cis_per_class_threshold() -> None:
     opts = QualityOptions(stale_days=30, stale_days_by_class={"Server": 5,
                                                               "VirtualMachine": 1})
 
-    report = stale_cis(g, now=NOW, options=opts)
+    report = stale_cis(ImpactGraph(g), now=NOW, options=opts)
 
     # Hypervisor inherits the Server threshold; v2 never seen is not stale
     assert subjects(report) == ["s1", "s2", "v1"]
@@ -144,7 +144,7 @@ def test_duplicate_candidates() -> None:
         ci("h", "Server", serial_number="SN-1", operational_status="retired"),
     ], [])
 
-    report = duplicate_candidates(g, now=NOW)
+    report = duplicate_candidates(ImpactGraph(g), now=NOW)
 
     found = {(f.subject, f.related) for f in report.findings}
     assert found == {("a", ("b",)), ("a", ("c",)), ("d", ("e",)), ("g", ("a",))}
@@ -154,7 +154,7 @@ def test_relationships_whose_end_is_retired() -> None:
     g = shop()
     g.nodes["srv3"]["operational_status"] = "retired"
 
-    report = relationships_to_retired(g, now=NOW)
+    report = relationships_to_retired(ImpactGraph(g), now=NOW)
 
     assert subjects(report) == ["CONNECTS_TO:srv3->sw1", "MEMBER_OF:srv3->cl_web"]
 
@@ -168,7 +168,7 @@ def test_hardware_past_warranty_or_end_of_life_with_services_on_it() -> None:
               lifecycle_stage=LifecycleStage.DISPOSED),
     ]
 
-    report = hardware_past_warranty_or_eol(shop(), now=NOW, assets=assets)
+    report = hardware_past_warranty_or_eol(ImpactGraph(shop()), now=NOW, assets=assets)
 
     assert subjects(report) == ["A-HV", "A-SW"]
     assert report.findings[1].related == ("as_web", "bs_blog", "bs_shop")
@@ -183,13 +183,14 @@ def test_entitlements_assigned_to_retired_cis_or_assets() -> None:
         Entitlement(entitlement_id="E2", name="rhel", assigned_ci_ids=["srv1"]),
     ]
 
-    report = entitlements_on_retired(g, now=NOW, assets=assets, entitlements=ents)
+    report = entitlements_on_retired(ImpactGraph(g), now=NOW, assets=assets, entitlements=ents)
 
     assert [(f.subject, f.related) for f in report.findings] == [("E1", ("srv2", "srv3"))]
 
 
 def test_registry_runs_every_report_uniformly_with_definitions() -> None:
-    bundle = QualityInput(graph=shop(), now=NOW, assets=[Asset(asset_id="A1", ci_id="srv1")])
+    bundle = QualityInput(graph=ImpactGraph(shop()), now=NOW,
+                          assets=[Asset(asset_id="A1", ci_id="srv1")])
 
     reports = run_all(bundle)
 
@@ -201,4 +202,4 @@ def test_registry_runs_every_report_uniformly_with_definitions() -> None:
 
 def test_unknown_report_name_lists_the_known_ones() -> None:
     with pytest.raises(ConfigurationError, match="stale_cis"):
-        run_report("nope", QualityInput(graph=shop(), now=NOW))
+        run_report("nope", QualityInput(graph=ImpactGraph(shop()), now=NOW))

@@ -13,6 +13,7 @@ from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.ingest import run_import
 from cmdb_graph.model.records import CIRecord, Record, RelationshipRecord
 from cmdb_graph.store.memory import MemoryStore
+from impact import ImpactGraph
 from impact.propagation import propagate_status
 from importers import get_importer
 from tests.helpers.battery import run_battery
@@ -141,7 +142,7 @@ def test_online_boutique_ingested_redis_failure_takes_down_the_shop() -> None:
     ci_id = {data["name"]: node for node, data in graph.nodes(data=True)}
 
     # Act
-    status = propagate_status(graph, [ci_id["default/redis-cart"]])
+    status = propagate_status(ImpactGraph(graph), [ci_id["default/redis-cart"]])
 
     # Assert: redis-cart -> cartservice -> checkout and frontend -> loadgenerator
     names = {graph.nodes[n]["name"] for n in status.down}

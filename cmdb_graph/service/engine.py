@@ -1,8 +1,9 @@
 """The composition layer between a store and the impact engine (used by the API and the CLI).
 
-Impact functions (:mod:`impact`) are pure and run over networkx graphs; this module decides
-*which* graph each question needs, extracts it from the store, and calls them with the
-server's caps (:class:`impact.ImpactLimits` from ``Settings.max_depth``/``max_results``).
+Impact functions (:mod:`impact`) are pure and run over an :class:`impact.ImpactGraph` (a
+networkx graph with its registry and topology); this module decides *which* graph each
+question needs, extracts it from the store, wraps it once, and calls them with the server's
+caps (:class:`impact.ImpactLimits` from ``Settings.max_depth``/``max_results``).
 
 What each question extracts:
 
@@ -21,8 +22,9 @@ neighbourhood, paths      the store's neighbourhood of the start CI
 service map, SPOF         downstream closure of the service
 ========================  ==================================================================
 
-By default (``Settings.graph_cache``) the engine keeps the whole dependency graph and its
-:class:`impact.Topology` cached, on both stores, and every question runs on them: the table
+By default (``Settings.graph_cache``) the engine keeps the whole dependency graph as one
+:class:`impact.ImpactGraph` (with its :class:`impact.Topology`) cached, on both stores, and
+every question runs on it: the table
 above then describes what the impact functions look at, not what is read from the store. The
 cache is keyed on the store's state, read on every question, and rebuilt (under a lock, one
 rebuild at a time) when it changed:
@@ -96,8 +98,7 @@ class ProposedChange:
 @dataclass(frozen=True, slots=True)
 class _Cached:
     key: Hashable
-    graph: nx.MultiDiGraph
-    topology: impact.Topology
+    graph: impact.ImpactGraph
 
 
 class Engine:
@@ -176,57 +177,77 @@ class Engine:
                 return None
             if cached is not None and cached.key == fresh:
                 return cached
-            graph = self.store.dependency_graph()
-            cached = _Cached(fresh, graph, impact.Topology.from_graph(graph, self.registry))
+            whole = self.store.dependency_graph()
+            topology = impact.Topology.from_graph(whole, self.registry)  # under the lock
+            cached = _Cached(fresh, impact.ImpactGraph(whole, self.registry, topology))
             self._cached = cached
             return cached
 
-    def whole_graph(self) -> tuple[nx.MultiDiGraph, impact.Topology]:
-        """The whole dependency graph and its topology (cached where the store allows)."""
+    def _wrap(self, graph: nx.MultiDiGraph) -> impact.ImpactGraph:
+        """An extracted graph for one question (its topology is built if the question needs
+        it)."""
+        return impact.ImpactGraph(graph, self.registry)
+
+    def whole_graph(self) -> impact.ImpactGraph:
+        """The whole dependency graph (cached where the store allows)."""
         cached = self._whole()
         if cached is not None:
-            return cached.graph, cached.topology
-        graph = self.store.dependency_graph()
-        return graph, impact.Topology.from_graph(graph, self.registry)
+            return cached.graph
+        return self._wrap(self.store.dependency_graph())
 
-    def impact_graph(
-        self, ci_ids: Iterable[str]
-    ) -> tuple[nx.MultiDiGraph, impact.Topology | None]:
-        """Upstream closure of ``ci_ids`` with the one-hop downstream fringe of every CI in it.
+    def _whole_with(self, ci_ids: list[str]) -> impact.ImpactGraph | None:
+        """The cached whole graph, after checking it holds ``ci_ids`` (``None``: no cache).
 
         Raises
         ------
         CINotFoundError
-            One of ``ci_ids`` does not exist.
+            One of ``ci_ids`` is not in it.
+        """
+        cached = self._whole()
+        if cached is None:
+            return None
+        cached.graph.require(ci_ids)
+        return cached.graph
+
+    def impact_graph(self, ci_ids: Iterable[str]) -> impact.ImpactGraph:
+        """Upstream closure of ``ci_ids`` with the one-hop downstream fringe of every CI in it
+        (the whole cached graph when there is one).
+
+        Raises
+        ------
+        CINotFoundError
+            One of ``ci_ids`` does not exist (checked on the cached graph; without a cache
+            the impact function raises it).
         """
         ids = sorted(set(ci_ids))
-        cached = self._whole()
-        if cached is not None:
-            _require(cached.graph, ids)
-            return cached.graph, cached.topology
+        whole = self._whole_with(ids)
+        if whole is not None:
+            return whole
         closure = self.store.extract_subgraph(ids, direction=Direction.UPSTREAM)
         fringe = self.store.extract_subgraph(
             sorted(closure.nodes), direction=Direction.DOWNSTREAM, depth=1
         )
-        return nx.compose(fringe, closure), None
+        return self._wrap(nx.compose(fringe, closure))
 
     def downstream_graph(
         self, ci_ids: Iterable[str], depth: int | None = None
-    ) -> tuple[nx.MultiDiGraph, impact.Topology | None]:
-        """What ``ci_ids`` need, up to ``depth`` hops (default ``max_depth``).
+    ) -> impact.ImpactGraph:
+        """What ``ci_ids`` need, up to ``depth`` hops (default ``max_depth``; the whole cached
+        graph when there is one).
 
         Raises
         ------
         CINotFoundError
-            One of ``ci_ids`` does not exist.
+            One of ``ci_ids`` does not exist (checked on the cached graph; without a cache
+            the impact function raises it).
         """
         ids = sorted(set(ci_ids))
-        cached = self._whole()
-        if cached is not None:
-            _require(cached.graph, ids)
-            return cached.graph, cached.topology
+        whole = self._whole_with(ids)
+        if whole is not None:
+            return whole
         hops = self.limits.max_depth if depth is None else depth
-        return self.store.extract_subgraph(ids, direction=Direction.DOWNSTREAM, depth=hops), None
+        return self._wrap(
+            self.store.extract_subgraph(ids, direction=Direction.DOWNSTREAM, depth=hops))
 
     # -- ITSM records -------------------------------------------------------------------------
     def changes(self) -> list[Change]:
@@ -275,11 +296,9 @@ class Engine:
         if not ci_ids:
             raise InvalidRecordError("at least one CI is needed", field="ciIds")
         self.limits.check_depth(depth)
-        graph, topo = self.impact_graph(ci_ids)
         return impact.change_impact(
-            graph, ci_ids, registry=self.registry, depth_limit=depth,
-            services_only=services_only, paths_per_ci=paths_per_ci, limits=self.limits,
-            topology=topo,
+            self.impact_graph(ci_ids), ci_ids, depth_limit=depth, services_only=services_only,
+            paths_per_ci=paths_per_ci, limits=self.limits,
         )
 
     def change_conflicts(
@@ -315,7 +334,7 @@ class Engine:
         seeds = set(assessed.ci_ids)
         for other in others:
             if (other.change_id != assessed.change_id
-                    and other.state not in impact.change.INACTIVE_CHANGE_STATES
+                    and other.state not in impact.INACTIVE_CHANGE_STATES
                     and other.window_start < assessed.window_end
                     and assessed.window_start < other.window_end):
                 seeds.update(other.ci_ids)
@@ -325,18 +344,14 @@ class Engine:
                 f"change {assessed.change_id}: unknown CI(s): {', '.join(missing[:5])}"
             )
         existing = sorted(seeds - set(self._missing(seeds)))
-        graph, topo = self.impact_graph(existing)
         found = impact.change_conflicts(
-            graph, assessed, changes=others, windows=self.windows(), registry=self.registry,
-            topology=topo,
+            self.impact_graph(existing), assessed, changes=others, windows=self.windows(),
         )
         return assessed, found
 
     def route_incident(self, ci_id: str) -> impact.Routing:
         """Support group for an incident on ``ci_id`` (see :func:`impact.route_incident`)."""
-        graph, topo = self.downstream_graph([ci_id])
-        return impact.route_incident(graph, ci_id, registry=self.registry, limits=self.limits,
-                                     topology=topo)
+        return impact.route_incident(self.downstream_graph([ci_id]), ci_id, limits=self.limits)
 
     def probable_cause(
         self,
@@ -355,23 +370,22 @@ class Engine:
         """
         if not affected:
             raise InvalidRecordError("at least one affected CI is needed", field="ciIds")
-        graph, topo = self.downstream_graph(affected)
         return impact.probable_cause(
-            graph, affected, now=now or datetime.now(UTC), changes=self.changes(),
-            incidents=self.incidents(), lookback=lookback, max_candidates=max_candidates,
-            registry=self.registry, limits=self.limits, topology=topo,
+            self.downstream_graph(affected), affected, now=now or datetime.now(UTC),
+            changes=self.changes(), incidents=self.incidents(), lookback=lookback,
+            max_candidates=max_candidates, limits=self.limits,
         )
 
     def quality_input(
         self, *, now: datetime | None = None, options: impact.QualityOptions | None = None
     ) -> impact.QualityInput:
         """Everything the data-quality reports read: whole graph, assets, entitlements."""
-        graph, topo = self.whole_graph()
+        graph = self.whole_graph()
         assets = [n for n in list_all(self.store, "Asset") if isinstance(n, Asset)]
         ents = [n for n in list_all(self.store, "Entitlement") if isinstance(n, Entitlement)]
         return impact.QualityInput(
             graph=graph, now=now or datetime.now(UTC), assets=assets, entitlements=ents,
-            registry=self.registry, options=options or impact.QualityOptions(), topology=topo,
+            options=options or impact.QualityOptions(),
         )
 
     def report(
@@ -431,9 +445,8 @@ class Engine:
         hops = self.limits.check_depth(depth)
         graph = self.store.neighbourhood(ci_id, depth=hops, direction=_store_direction(direction),
                                          rel_types=rel_types)
-        return impact.neighbourhood(graph, ci_id, depth=hops, direction=direction,
-                                    rel_types=rel_types, registry=self.registry,
-                                    limits=self.limits)
+        return impact.neighbourhood(self._wrap(graph), ci_id, depth=hops, direction=direction,
+                                    rel_types=rel_types, limits=self.limits)
 
     def paths(
         self,
@@ -456,23 +469,23 @@ class Engine:
         if cached is not None:
             graph = cached.graph
         else:
-            graph = self.store.neighbourhood(source, depth=length,
-                                             direction=_store_direction(direction),
-                                             rel_types=rel_types)
-            if target not in graph:
+            near = self.store.neighbourhood(source, depth=length,
+                                            direction=_store_direction(direction),
+                                            rel_types=rel_types)
+            if target not in near:
                 self.store.get_ci(target)  # CINotFoundError when it does not exist
-                graph = graph.copy()
-                graph.add_node(target, ci_id=target)
+                near = near.copy()
+                near.add_node(target, ci_id=target)
+            graph = self._wrap(near)
         return impact.paths_between(graph, source, target, max_paths=max_paths,
                                     max_length=length, direction=direction, rel_types=rel_types,
-                                    registry=self.registry, limits=self.limits)
+                                    limits=self.limits)
 
     def service_map(self, service: str, *, depth: int | None = None) -> impact.ServiceMap:
         """A service down to its infrastructure (see :func:`impact.service_map`)."""
         hops = self.limits.check_depth(depth)
-        graph, topo = self.downstream_graph([service], depth=min(hops + 1, self.limits.max_depth))
-        return impact.service_map(graph, service, depth_limit=depth, registry=self.registry,
-                                  limits=self.limits, topology=topo)
+        graph = self.downstream_graph([service], depth=min(hops + 1, self.limits.max_depth))
+        return impact.service_map(graph, service, depth_limit=depth, limits=self.limits)
 
     def single_points_of_failure(
         self, service: str
@@ -480,13 +493,11 @@ class Engine:
         """CIs whose failure alone takes ``service`` down."""
         cached = self._whole()
         if cached is not None:
-            _require(cached.graph, [service])
-            graph, topo = cached.graph, cached.topology
+            graph = cached.graph
         else:
-            graph = self.store.extract_subgraph([service], direction=Direction.DOWNSTREAM)
-            topo = None
-        return impact.single_points_of_failure(graph, service, registry=self.registry,
-                                               limits=self.limits, topology=topo)
+            graph = self._wrap(
+                self.store.extract_subgraph([service], direction=Direction.DOWNSTREAM))
+        return impact.single_points_of_failure(graph, service, limits=self.limits)
 
     # -- helpers ------------------------------------------------------------------------------
     def _missing(self, ci_ids: Iterable[str]) -> list[str]:
@@ -496,12 +507,6 @@ class Engine:
             return [c for c in ids if c not in cached.graph]
         found = self.store.get_cis(ids)
         return [c for c in ids if c not in found]
-
-
-def _require(graph: nx.MultiDiGraph, ci_ids: Iterable[str]) -> None:
-    missing = sorted(c for c in set(ci_ids) if c not in graph)
-    if missing:
-        raise CINotFoundError(f"unknown CI(s): {', '.join(missing[:5])}")
 
 
 def _store_direction(direction: str) -> Direction:

@@ -1,0 +1,194 @@
+"""CI records: identified against the working set, duplicates merged, values upserted.
+
+A CI record is identified by its class's identifier rules
+(:attr:`cmdb_graph.model.CIClass.identification`, see :mod:`cmdb_graph.ingest.identify`): the
+first rule that matches decides. Several matches are merged into the oldest
+(:mod:`cmdb_graph.ingest.merge`) unless two of them contradict each other (different serial
+numbers, cloud ids, FQDNs or domains): the record is then skipped as ambiguous. No match creates
+a CI whose ``ci_id`` is ``ci-<hash of class group, first usable rule, its value>``, so
+re-running an import is idempotent.
+
+Dependent CIs (``host`` in their identifiers) are identified after their hosts: CIs without a
+host first, then, pass after pass, those whose host is known (a host may itself be a dependent
+CI of the same run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cmdb_graph.ingest.identify import (
+    ID_ATTRIBUTES,
+    RecordKeys,
+    cis_conflict,
+    class_group,
+    match_rule,
+    oldest,
+    record_identifiers,
+    short_hash,
+)
+from cmdb_graph.ingest.merge import merge
+from cmdb_graph.ingest.references import group_ref, location_ref, person_ref, resolve_ci
+from cmdb_graph.ingest.state import RunState
+from cmdb_graph.ingest.upsert import RESERVED_FIELDS, upsert
+from cmdb_graph.model import CIRecord, ConfigurationItem
+
+__all__ = ["ingest_ci", "ingest_cis"]
+
+
+def ingest_cis(run: RunState, records: Sequence[tuple[int, CIRecord]]) -> None:
+    """Identify and apply CI records, hosts before the CIs they host.
+
+    ``records`` are ``(position, record)`` pairs; ``run.plan.applied[position]`` gets the
+    ``ci_id`` each record was applied to.
+    """
+    applied = run.plan.applied
+    pending: list[tuple[int, CIRecord]] = []
+    for i, rec in records:
+        if rec.identifiers.host is None:
+            applied[i] = ingest_ci(run, rec)
+        else:
+            pending.append((i, rec))
+    while pending:
+        waiting = [p for p in pending if not _host_known(run, p[1])]
+        if len(waiting) == len(pending):
+            # stuck: hosts that are missing themselves; take those others are hosted on first
+            wanted = {r.identifiers.host.native_key for _, r in pending
+                      if r.identifiers.host is not None and r.identifiers.host.native_key}
+            hosts = [p for p in pending if p[1].identifiers.native_key in wanted]
+            for i, rec in hosts or pending:
+                applied[i] = ingest_ci(run, rec)
+            if not hosts:
+                break
+            pending = [p for p in pending if p[1].identifiers.native_key not in wanted]
+            continue
+        for i, rec in pending:
+            if _host_known(run, rec):
+                applied[i] = ingest_ci(run, rec)
+        pending = waiting
+
+
+def _host_known(run: RunState, rec: CIRecord) -> bool:
+    """Whether the host of a dependent CI record resolves to a CI already."""
+    host = rec.identifiers.host
+    return host is None or resolve_ci(run.cands, host, run.src).ci_id is not None
+
+
+def ingest_ci(run: RunState, rec: CIRecord) -> str | None:
+    """Identify one CI record, merge duplicates, reconcile its values.
+
+    Returns
+    -------
+    str or None
+        The ``ci_id`` the record was applied to; ``None`` when it was skipped (no usable
+        identifier, host not found, ambiguous).
+    """
+    o = rec.origin
+    ids = record_identifiers(rec)
+    keys = RecordKeys.of(ids, run.src)
+    run.cands.cis_for(keys)
+    host_id: str | None = None
+    host_why = ""
+    if ids.host is not None:
+        host = resolve_ci(run.cands, ids.host, run.src)
+        host_id, host_why = host.ci_id, host.reason
+    rules = run.registry.get_class(rec.ci_class).identification
+    usable = [r for r in rules if r != "mac_address" and keys.rule_value(r, host_id) is not None]
+    if not usable:
+        if ids.host is not None and host_id is None:
+            run.skip("ci", f"{rec.ci_class} {rec.name!r}: host {host_why}", o)
+        else:
+            run.skip(
+                "ci",
+                f"{rec.ci_class} {rec.name!r} cannot be identified: the class is identified "
+                f"by {', '.join(rules)} and the record has none of them ({keys.describe()})",
+                o,
+            )
+        return None
+    found: list[ConfigurationItem] = []
+    rule = ""
+    for rule in rules:
+        found = match_rule(run.ws.index, run.registry, rule, keys, ci_class=rec.ci_class,
+                           host_id=host_id)
+        if found:
+            break
+    if found:
+        ci_id = _merge_found(run, rec, rule, found)
+        if ci_id is None:
+            return None
+    else:
+        ci_id = _new_ci_id(run, rec.ci_class, usable[0], keys.rule_value(usable[0], host_id) or "")
+    run.seen_cis.add(ci_id)
+    upsert(run, "CI", ci_id, _ci_values(run, rec, keys, host_id), o, native_key=keys.native_key,
+           scope=rec.ci_class, what=f"{rec.ci_class} {rec.name!r}",
+           new={"name": rec.name.strip(), "ci_class": rec.ci_class})
+    return ci_id
+
+
+def _merge_found(run: RunState, rec: CIRecord, rule: str,
+                 found: list[ConfigurationItem]) -> str | None:
+    """The oldest of the CIs a rule matched, the others merged into it; ``None``: ambiguous."""
+    survivor = oldest(found)
+    for other in found:
+        field = cis_conflict(survivor, other) if other is not survivor else None
+        if field is not None:
+            run.skip(
+                "ci",
+                f"{rec.ci_class} {rec.name!r}: ambiguous, rule {rule} matches "
+                f"{survivor.ci_id} and {other.ci_id}, which differ in {field}",
+                rec.origin,
+            )
+            return None
+    for other in sorted(found, key=lambda c: c.ci_id):
+        if other.ci_id != survivor.ci_id:
+            merge(run, survivor.ci_id, other.ci_id, rule, rec.origin)
+    return survivor.ci_id
+
+
+def _new_ci_id(run: RunState, ci_class: str, rule: str, value: str) -> str:
+    """``ci-<hash of class group, rule, value>``, with ``-2``, ``-3``... when taken."""
+    base = "ci-" + short_hash(class_group(run.registry, ci_class), rule, value, length=16)
+    cand, n = base, 1
+    while run.cands.ci_id_taken(cand):
+        n += 1
+        cand = f"{base}-{n}"
+    return cand
+
+
+def _ci_values(run: RunState, rec: CIRecord, keys: RecordKeys,
+               host_id: str | None) -> dict[str, Any]:
+    """What a CI record asserts: identifiers, attributes and resolved references."""
+    values: dict[str, Any] = {
+        "name": rec.name.strip(),
+        "ci_class": rec.ci_class,
+        "serial_number": keys.serial,
+        "asset_tag": keys.asset_tag,
+        "cloud_id": keys.cloud_id,
+        "fqdn": keys.fqdn,
+        "hostname": keys.hostname,
+        "domain": keys.domain,
+        "mac_addresses": list(keys.macs),
+        "host_id": host_id,
+    }
+    refs = {"support_group": rec.support_group, "owner": rec.owner, "location_id": rec.location}
+    fields = ConfigurationItem.model_fields
+    for attr, value in rec.attributes.items():
+        if attr in ID_ATTRIBUTES or attr == "mac_addresses":
+            continue
+        ref = "location_id" if attr == "location" else attr
+        if ref in refs:  # a name, resolved like the record's own field
+            if refs[ref] is None and isinstance(value, str):
+                refs[ref] = value
+            continue
+        if attr in RESERVED_FIELDS:
+            attr = f"source_{attr}"
+        if attr in fields:
+            values[attr] = list(value) if isinstance(value, list | tuple) else value
+        else:
+            values[attr] = ", ".join(map(str, value)) if isinstance(value, list) else value
+    o = rec.origin
+    values["support_group"] = group_ref(run, refs["support_group"], o)
+    values["owner"] = person_ref(run, refs["owner"], o)
+    values["location_id"] = location_ref(run, refs["location_id"], o)
+    return values

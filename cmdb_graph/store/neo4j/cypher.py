@@ -1,0 +1,380 @@
+"""The Cypher of the Neo4j store: names, shared expressions, schema and write statements.
+
+Read statements are in :mod:`cmdb_graph.store.neo4j.cypher_reads`; no other module holds
+Cypher text.
+
+Values always travel as parameters. Labels, relationship types and property names cannot be
+parameters; the builders here take them only from our own registries (``NODE_SPECS``, the CI
+class registry, the relationship-type registry) or from model field names, and check each one
+against a strict pattern (:func:`safe_label`, :func:`safe_type`, :func:`safe_prop`) before it
+goes into the text, so no user input can reach a query.
+
+Stub nodes
+----------
+A reference field (``CI.support_group``, ``Asset.ci_id``, ...) is materialised as a relationship
+to the target node, which is MERGEd by key when missing and then carries the extra label
+``:Stub``. A stub is invisible to every read (``NOT n:Stub``) and to the counts; upserting the
+real node later finds it, sets its properties and removes ``:Stub``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pydantic import BaseModel
+
+from cmdb_graph.model import NODE_SPECS, RefSpec, Relationship
+from cmdb_graph.model.registry import CLASS_NAME, REL_NAME
+from cmdb_graph.store.neo4j.props import SHADOW_PREFIX
+from cmdb_graph.store.rows import field_kinds
+
+__all__ = [
+    "STUB",
+    "META",
+    "PING",
+    "CLEAR",
+    "BUMP_GENERATION",
+    "GENERATION",
+    "CACHE_KEY",
+    "CI_SHADOW_RANGE_INDEXES",
+    "safe_label",
+    "safe_type",
+    "safe_prop",
+    "safe_types",
+    "key_prop",
+    "set_temporals",
+    "props_of",
+    "node_props",
+    "node_key",
+    "node_label",
+    "schema_statements",
+    "upsert_nodes",
+    "upsert_cis",
+    "sync_reference",
+    "add_reference",
+    "present_keys",
+    "existing_keys",
+    "merge_relationships",
+    "delete_ci_relationships",
+    "delete_relationships_any",
+]
+
+#: Node labels are CI class names or ``NODE_SPECS`` labels, relationship types registry names:
+#: the registry's own name patterns.
+_LABEL = CLASS_NAME
+_TYPE = REL_NAME
+_PROP = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+#: The label of stub nodes (targets of reference fields that were never written).
+STUB = "Stub"
+
+PING = "RETURN 1 AS ok"
+
+#: The label of the one node that keeps the store's durable write counter (see
+#: :data:`BUMP_GENERATION`); never a CI class, never read as data.
+META = "CmdbMeta"
+
+#: Delete everything but the write counter, in batches (auto-commit transaction:
+#: ``CALL ... IN TRANSACTIONS``). The counter node stays so that the generation never goes back.
+CLEAR = (
+    f"MATCH (n) WHERE NOT n:{META} "
+    "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+)
+
+#: Increment the write counter, creating it (generation 1, a fresh random ``epoch``) when
+#: missing. Run as the LAST statement of every write transaction of the store: the counter
+#: node's write lock is then held only while the transaction commits. Parameter: ``$key``.
+BUMP_GENERATION = (
+    f"MERGE (m:{META} {{key: $key}}) "
+    "ON CREATE SET m.generation = 1, m.epoch = randomUUID() "
+    "ON MATCH SET m.generation = m.generation + 1"
+)
+
+#: The write counter: one row ``generation`` (0 when no write ever ran). Parameter: ``$key``.
+GENERATION = (
+    f"OPTIONAL MATCH (m:{META} {{key: $key}}) RETURN coalesce(m.generation, 0) AS generation"
+)
+
+#: What a cache of the graph is keyed on, in one cheap read: the counter's ``epoch`` and
+#: ``generation`` and the numbers of all nodes and all relationships, which Neo4j serves from
+#: its count store in O(1) (they catch writes made outside cmdb-graph that add or remove nodes
+#: or relationships). Parameter: ``$key``.
+CACHE_KEY = (
+    f"OPTIONAL MATCH (m:{META} {{key: $key}}) "
+    "WITH m.epoch AS epoch, coalesce(m.generation, 0) AS generation "
+    "CALL () { MATCH (n) RETURN count(n) AS nodes } "
+    "CALL () { MATCH ()-[r]->() RETURN count(r) AS relationships } "
+    "RETURN epoch, generation, nodes, relationships"
+)
+
+
+def safe_label(name: str) -> str:
+    """``name`` if it is a valid node label, else ``ValueError``."""
+    if not _LABEL.match(name):
+        raise ValueError(f"not a valid label: {name!r}")
+    return name
+
+
+def safe_type(name: str) -> str:
+    """``name`` if it is a valid relationship type, else ``ValueError``."""
+    if not _TYPE.match(name):
+        raise ValueError(f"not a valid relationship type: {name!r}")
+    return name
+
+
+def safe_prop(name: str) -> str:
+    """``name`` if it is a valid property name, else ``ValueError``."""
+    if not _PROP.match(name):
+        raise ValueError(f"not a valid property name: {name!r}")
+    return name
+
+
+def safe_types(names: Iterable[str]) -> str:
+    """Relationship types as a pattern alternative: ``A|B|C``."""
+    return "|".join(safe_type(n) for n in names)
+
+
+def key_prop(label: str) -> str:
+    """The key property of ``label`` (``ci_id``, ``asset_id``, ...)."""
+    return safe_prop(NODE_SPECS[label].key)
+
+
+def _temporal_fields(model: type[BaseModel]) -> list[tuple[str, str]]:
+    kinds = field_kinds(model)
+    return sorted(
+        [(f, "datetime") for f in kinds.datetimes] + [(f, "date") for f in kinds.dates]
+    )
+
+
+def set_temporals(var: str, model: type[BaseModel]) -> str:
+    """``SET`` clauses turning the ISO text in ``row.tm`` into Neo4j temporal properties."""
+    sets = [f"{var}.{safe_prop(f)} = {fn}(row.tm.{safe_prop(f)})"
+            for f, fn in _temporal_fields(model)]
+    return f" SET {', '.join(sets)}" if sets else ""
+
+
+def props_of(var: str, model: type[BaseModel]) -> str:
+    """The properties of ``var`` with its temporal fields as ISO text (cheap to read)."""
+    fields = _temporal_fields(model)
+    if not fields:
+        return f"properties({var})"
+    conv = ", ".join(f"{safe_prop(f)}: toString({var}.{safe_prop(f)})" for f, _ in fields)
+    return f"{var} {{.*, {conv}}}"
+
+
+def node_props(var: str, label: str) -> str:
+    """:func:`props_of` for a node of ``label``."""
+    return props_of(var, NODE_SPECS[label].model)
+
+
+def node_key(var: str) -> str:
+    """An expression: the key of node ``var``, whatever its label."""
+    cases = " ".join(
+        f"WHEN {var}:{safe_label(label)} THEN {var}.{safe_prop(spec.key)}"
+        for label, spec in sorted(NODE_SPECS.items())
+    )
+    return f"CASE {cases} END"
+
+
+def node_label(var: str) -> str:
+    """An expression: the ``NODE_SPECS`` label of node ``var``."""
+    cases = " ".join(
+        f"WHEN {var}:{safe_label(label)} THEN '{safe_label(label)}'"
+        for label in sorted(NODE_SPECS)
+    )
+    return f"CASE {cases} END"
+
+
+# -- schema --------------------------------------------------------------------------------
+#: CI properties with a range index (identifier lookups, filters).
+CI_RANGE_INDEXES: tuple[str, ...] = (
+    "serial_number",
+    "asset_tag",
+    "cloud_id",
+    "fqdn",
+    "hostname",
+    "name",
+    "ci_class",
+    "environment",
+    "support_group",
+)
+#: Index helper properties (see ``props.shadow_props``): lower-cased fqdn/hostname.
+CI_SHADOW_RANGE_INDEXES: tuple[str, ...] = (SHADOW_PREFIX + "fqdn", SHADOW_PREFIX + "hostname")
+#: List identifiers joined into one string with a text index (membership via CONTAINS).
+CI_SHADOW_TEXT_INDEXES: tuple[str, ...] = (
+    SHADOW_PREFIX + "native_keys",
+    SHADOW_PREFIX + "mac_addresses",
+)
+OTHER_RANGE_INDEXES: dict[str, tuple[str, ...]] = {
+    "Asset": ("serial_number", "asset_tag", "ci_id"),
+}
+
+
+def schema_statements() -> list[str]:
+    """Constraints and indexes, each created idempotently (``IF NOT EXISTS``).
+
+    One uniqueness constraint per label on its key (``CI.ci_id``, ``Asset.asset_id``, ...),
+    range indexes on the CI identifiers and filters, and text indexes for list membership.
+    """
+    out = []
+    for label, spec in sorted(NODE_SPECS.items()):
+        out.append(
+            f"CREATE CONSTRAINT cmdb_{label.lower()}_key IF NOT EXISTS "
+            f"FOR (n:{safe_label(label)}) REQUIRE n.{safe_prop(spec.key)} IS UNIQUE"
+        )
+    for prop in (*CI_RANGE_INDEXES, *CI_SHADOW_RANGE_INDEXES):
+        out.append(
+            f"CREATE RANGE INDEX cmdb_ci_{prop} IF NOT EXISTS FOR (n:CI) ON (n.{safe_prop(prop)})"
+        )
+    for prop in CI_SHADOW_TEXT_INDEXES:
+        out.append(
+            f"CREATE TEXT INDEX cmdb_ci_{prop} IF NOT EXISTS FOR (n:CI) ON (n.{safe_prop(prop)})"
+        )
+    for label, props in OTHER_RANGE_INDEXES.items():
+        for prop in props:
+            out.append(
+                f"CREATE RANGE INDEX cmdb_{label.lower()}_{prop} IF NOT EXISTS "
+                f"FOR (n:{safe_label(label)}) ON (n.{safe_prop(prop)})"
+            )
+    out.append(
+        f"CREATE CONSTRAINT cmdb_meta_key IF NOT EXISTS FOR (n:{safe_label(META)}) REQUIRE n.key "
+        "IS UNIQUE"
+    )
+    return out
+
+
+# -- writes --------------------------------------------------------------------------------
+def upsert_nodes(label: str) -> str:
+    """MERGE nodes of a non-CI label by key and replace their properties.
+
+    Parameters: ``$rows``, a list of ``{key, props, tm}`` (``tm``: ISO dates and datetimes).
+    """
+    return (
+        "UNWIND $rows AS row "
+        f"MERGE (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) "
+        f"SET n = row.props{set_temporals('n', NODE_SPECS[label].model)} REMOVE n:{STUB}"
+    )
+
+
+def upsert_cis(ci_class: str, all_classes: Iterable[str]) -> str:
+    """MERGE CIs of one class by ``ci_id``, replace properties, set ``:CI:<class>``.
+
+    Every other class label of the registry is removed, so a class change replaces the label.
+    Parameters: ``$rows``, a list of ``{key, props, tm}``.
+    """
+    others = sorted(c for c in all_classes if c != ci_class)
+    remove = ":".join([STUB, *(safe_label(c) for c in others)])
+    return (
+        "UNWIND $rows AS row "
+        "MERGE (n:CI {ci_id: row.key}) "
+        f"SET n = row.props{set_temporals('n', NODE_SPECS['CI'].model)} "
+        f"SET n:{safe_label(ci_class)} REMOVE n:{remove}"
+    )
+
+
+def sync_reference(label: str, ref: RefSpec) -> str:
+    """Keep the relationships of one reference field in step with the field.
+
+    Removes relationships to targets no longer named, MERGEs a stub target by key when it is
+    missing, and MERGEs the relationship. Parameters: ``$rows``, a list of ``{key, targets}``.
+    """
+    target = safe_label(ref.target_label)
+    tkey = key_prop(ref.target_label)
+    rtype = safe_type(ref.rel_type)
+    if ref.outgoing:
+        old = f"(n)-[old:{rtype}]->(t:{target})"
+        new = f"(n)-[:{rtype}]->(t)"
+    else:
+        old = f"(n)<-[old:{rtype}]-(t:{target})"
+        new = f"(n)<-[:{rtype}]-(t)"
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) "
+        "CALL (n, row) { "
+        f"MATCH {old} WHERE NOT t.{tkey} IN row.targets DELETE old "
+        "} "
+        "WITH n, row UNWIND row.targets AS tk "
+        f"MERGE (t:{target} {{{tkey}: tk}}) ON CREATE SET t:{STUB} "
+        f"MERGE {new}"
+    )
+
+
+def add_reference(label: str, ref: RefSpec) -> str:
+    """Create the relationships of one reference field of nodes that had none before.
+
+    For nodes the same batch creates: nothing to remove, so only the stub target MERGE and the
+    relationship MERGE of :func:`sync_reference`. Parameters: ``$rows``, a list of
+    ``{key, targets}`` (``targets`` non-empty).
+    """
+    target = safe_label(ref.target_label)
+    tkey = key_prop(ref.target_label)
+    rtype = safe_type(ref.rel_type)
+    new = f"(n)-[:{rtype}]->(t)" if ref.outgoing else f"(n)<-[:{rtype}]-(t)"
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) "
+        "UNWIND row.targets AS tk "
+        f"MERGE (t:{target} {{{tkey}: tk}}) ON CREATE SET t:{STUB} "
+        f"MERGE {new}"
+    )
+
+
+def present_keys(label: str) -> str:
+    """The keys among ``$keys`` of any node of ``label``, stubs included: one list ``keys``."""
+    key = key_prop(label)
+    return (
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) "
+        f"RETURN collect(n.{key}) AS keys"
+    )
+
+
+def existing_keys(label: str) -> str:
+    """The keys among ``$keys`` of existing (non-stub) nodes of ``label``, as one list ``keys``."""
+    key = key_prop(label)
+    return (
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) "
+        f"WHERE NOT n:{STUB} RETURN collect(n.{key}) AS keys"
+    )
+
+
+def merge_relationships(rel_type: str, source_label: str, target_label: str) -> str:
+    """MERGE explicit relationships of one type between existing ends; replace properties.
+
+    Parameters: ``$rows``, a list of ``{s, t, props, tm}``.
+    """
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (a:{safe_label(source_label)} {{{key_prop(source_label)}: row.s}}) "
+        f"MATCH (b:{safe_label(target_label)} {{{key_prop(target_label)}: row.t}}) "
+        f"MERGE (a)-[r:{safe_type(rel_type)}]->(b) SET r = row.props"
+        f"{set_temporals('r', Relationship)}"
+    )
+
+
+def delete_ci_relationships(rel_type: str) -> str:
+    """Delete CI-to-CI relationships of one type by ``$rows`` of ``{s, t}``; return the count."""
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (:CI {{ci_id: row.s}})-[r:{safe_type(rel_type)}]->(:CI {{ci_id: row.t}}) "
+        "DELETE r RETURN count(*) AS deleted"
+    )
+
+
+def _any_node(var: str, key_param: str) -> str:
+    """A subquery body finding the node of any label whose key is ``key_param``."""
+    branches = [
+        f"MATCH ({var}:{safe_label(label)} {{{safe_prop(spec.key)}: {key_param}}}) RETURN {var}"
+        for label, spec in sorted(NODE_SPECS.items())
+    ]
+    return " UNION ".join(branches)
+
+
+def delete_relationships_any(rel_type: str) -> str:
+    """Delete relationships of one type by ``$rows`` of ``{s, t}`` whatever the end labels."""
+    return (
+        "UNWIND $rows AS row "
+        f"CALL (row) {{ {_any_node('a', 'row.s')} }} "
+        f"MATCH (a)-[r:{safe_type(rel_type)}]->(b) WHERE {node_key('b')} = row.t "
+        "DELETE r RETURN count(*) AS deleted"
+    )

@@ -1,0 +1,599 @@
+"""The compressed arrays of the impact topology: construction and incremental maintenance.
+
+:class:`TopologyArrays` holds the impact edges of a dependency graph as compressed sparse row
+(CSR) arrays, oriented **in the impact direction** (from the CI that fails to the CIs its
+failure reaches), with one entry per ordered pair of CIs (parallel relationships collapse; the
+pair is *required* when any of them is), the number of required inputs of every CI and the
+*slack* its redundancy rule allows, the strongly connected components (cycles), and a snapshot
+of each CI's class and business criticality as small integer arrays.
+
+The passes that run on these arrays are in :mod:`impact.passes` (closure, status propagation)
+and :mod:`impact.explain` (explaining inputs and paths); :class:`impact.topology.Topology`
+puts the three together. How to keep the arrays in step with a store is described there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Self
+
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from cmdb_graph.errors import CINotFoundError, InvalidRecordError
+from cmdb_graph.model import ImpactDirection, Registry
+from impact.scratch import BoolArray, IntArray, Scratch
+
+__all__ = [
+    "NO_CRITICALITY",
+    "OTHER_CRITICALITY",
+    "UNKNOWN_CLASS",
+    "TopologyArrays",
+    "parse_redundancy",
+]
+
+log = logging.getLogger(__name__)
+
+
+#: ``Topology.class_code`` of a CI whose class was not given.
+UNKNOWN_CLASS = -1
+#: ``Topology.criticality`` of a CI without business criticality.
+NO_CRITICALITY = -1
+#: ``Topology.criticality`` of a CI whose criticality is not an integer from 0 to 100.
+OTHER_CRITICALITY = -2
+
+_GENERATIONS = itertools.count()
+
+
+def parse_redundancy(rule: str | None, required_inputs: int) -> int:
+    """How many required inputs of a CI must be up for the CI not to be down.
+
+    Parameters
+    ----------
+    rule : str or None
+        ``None`` or ``"all"`` (every required input), ``"k"`` (at least ``k``) or ``"k%"``
+        (at least ``ceil(k% of the required inputs)``).
+    required_inputs : int
+        Number of required inputs (members or required dependencies) of the CI.
+
+    Returns
+    -------
+    int
+        The threshold, between 0 and ``required_inputs``. A ``"k"`` above the number of inputs
+        is capped at it (the CI is down as soon as one input is down), so that an estate with
+        nothing failed is always fully operational.
+
+    Raises
+    ------
+    InvalidRecordError
+        The rule is not one of the three forms.
+
+    Examples
+    --------
+    >>> parse_redundancy("2", 3), parse_redundancy("50%", 3), parse_redundancy(None, 3)
+    (2, 2, 3)
+    """
+    if rule is None or rule == "all":
+        return required_inputs
+    text = str(rule).strip()
+    try:
+        if text.endswith("%"):
+            pct = int(text[:-1])
+            if not 0 <= pct <= 100:
+                raise ValueError(text)
+            return min(required_inputs, math.ceil(pct * required_inputs / 100))
+        k = int(text)
+        if k < 0:
+            raise ValueError(text)
+        return min(required_inputs, k)
+    except ValueError:
+        raise InvalidRecordError(
+            f"redundancy rule {rule!r} must be 'all', 'k' or 'k%'", field="redundancy"
+        ) from None
+
+
+class TopologyArrays:
+    """Impact edges of a dependency graph as CSR arrays, plus per-CI redundancy data.
+
+    Parameters
+    ----------
+    ids : sequence of str
+        ``ci_id`` of every node; the position is the node's index.
+    src, dst : array-like of int
+        Impact edges, one per stored relationship: a failure of ``src`` reaches ``dst``.
+    required : array-like of bool
+        Whether each edge is a required (not optional) dependency.
+    rules : mapping of str to str, optional
+        Redundancy rule by ``ci_id`` (``"all"``, ``"k"``, ``"k%"``).
+    classes : mapping of str to str, optional
+        CI class by ``ci_id`` (CIs left out have no known class: readers fall back to the
+        graph for them).
+    criticality : mapping of str to int, optional
+        Business criticality by ``ci_id`` (CIs left out: none).
+
+    Attributes
+    ----------
+    ids : list of str
+        ``ci_id`` by index.
+    index : dict of str to int
+        Index by ``ci_id``.
+    fwd_indptr, fwd_indices, fwd_required : ndarray
+        CSR of the collapsed impact edges leaving each CI (its dependents).
+    req_indptr, req_indices : ndarray
+        The same restricted to required edges.
+    rev_indptr, rev_indices, rev_required : ndarray
+        CSR of the collapsed impact edges entering each CI (its inputs).
+    required_inputs : ndarray of int32
+        Number of required inputs of each CI.
+    threshold : ndarray of int32
+        Required inputs that must be up for the CI not to be down.
+    slack : ndarray of int32
+        ``required_inputs - threshold``: how many required inputs may be down.
+    has_rule_mask : ndarray of bool
+        Whether each CI declares a redundancy rule.
+    self_loops : frozenset of str
+        CIs with an impact relationship to themselves (cycles of length one; not stored as
+        edges, they cannot change a status).
+    cycle_nodes : ndarray of int64
+        Every CI on a cycle (a cyclic strongly connected component or a self-loop), sorted.
+    large_closure : int or None
+        A single-seed propagation whose closure reaches more CIs than this runs on scipy's
+        compiled breadth-first search (same answers); ``None`` (default): ``n / 32``, at
+        least 2048.
+    class_names : list of str
+        The distinct CI classes seen, by class code.
+    class_code : ndarray of int32
+        Class code of each CI (index into ``class_names``); :data:`UNKNOWN_CLASS` when the
+        class was not given (read it from the graph).
+    criticality : ndarray of int8
+        Business criticality of each CI; :data:`NO_CRITICALITY` for none,
+        :data:`OTHER_CRITICALITY` for a value that is not an integer from 0 to 100 (read it
+        from the graph).
+
+    Notes
+    -----
+    ``ci_class`` and ``business_criticality`` are a snapshot of the node attributes, like the
+    redundancy rules: a store that keeps a topology warm applies class and criticality changes
+    with :meth:`set_attributes` (the impact summaries read them from here, not from the graph).
+    The edge arrays are read only after :meth:`refresh` (every pass calls it).
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        src: Iterable[int] | IntArray,
+        dst: Iterable[int] | IntArray,
+        required: Iterable[bool] | BoolArray,
+        rules: Mapping[str, str] | None = None,
+        classes: Mapping[str, str] | None = None,
+        criticality: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.ids: list[str] = list(ids)
+        self.index: dict[str, int] = {ci: i for i, ci in enumerate(self.ids)}
+        if len(self.index) != len(self.ids):
+            raise InvalidRecordError("duplicate ci_id in topology nodes", field="ci_id")
+        self._src = np.asarray(list(src) if not isinstance(src, np.ndarray) else src,
+                               dtype=np.int64)
+        self._dst = np.asarray(list(dst) if not isinstance(dst, np.ndarray) else dst,
+                               dtype=np.int64)
+        self._req = np.asarray(
+            list(required) if not isinstance(required, np.ndarray) else required, dtype=np.bool_
+        )
+        if not (self._src.shape == self._dst.shape == self._req.shape):
+            raise ValueError("src, dst and required must have the same length")
+        self.rules: dict[str, str] = dict(rules or {})
+        self.large_closure: int | None = None
+        self.class_names: list[str] = []
+        self._class_of_name: dict[str, int] = {}
+        self.class_code = np.full(len(self.ids), UNKNOWN_CLASS, dtype=np.int32)
+        self.criticality = np.full(len(self.ids), NO_CRITICALITY, dtype=np.int8)
+        self._rank: npt.NDArray[np.int32] | None = None
+        self._set_attributes(classes or {}, criticality or {})
+        self._local = Scratch()
+        self._dirty = True
+        self._build()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = Scratch()
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_graph(cls, graph: nx.MultiDiGraph, registry: Registry | None = None) -> Self:
+        """Build from a dependency graph in the store shape (see ``cmdb_graph.store.base``).
+
+        Parameters
+        ----------
+        graph : networkx.MultiDiGraph
+            Node id = ``ci_id``; node attribute ``redundancy``; edges in stored orientation,
+            keyed by their relationship type, with attribute ``optional``.
+        registry : Registry, optional
+            Gives the impact direction of each relationship type (default ``Registry()``).
+            Types with impact ``none`` and types the registry does not know carry no impact.
+
+        Returns
+        -------
+        Topology
+
+        Raises
+        ------
+        InvalidRecordError
+            A node holds a redundancy rule that does not parse.
+        """
+        reg = registry or Registry()
+        directions = reg.impacting_types()
+        ids = list(graph.nodes)
+        index = {ci: i for i, ci in enumerate(ids)}
+        # one pass over the edges without building per-edge dicts (the edge key is the type)
+        rows = [
+            (index[u], index[v], key, bool(opt))
+            for u, v, key, opt in graph.edges(keys=True, data="optional", default=False)
+        ]
+        kinds = {key for _, _, key, _ in rows}
+        unknown = {str(k) for k in kinds if k not in reg.relationship_types}
+        backward = {k for k in kinds if directions.get(k) is ImpactDirection.END_TO_START}
+        forward = {k for k in kinds if directions.get(k) is ImpactDirection.START_TO_END}
+        src = [b if k in backward else a for a, b, k, _ in rows if k in backward or k in forward]
+        dst = [a if k in backward else b for a, b, k, _ in rows if k in backward or k in forward]
+        req = [not o for _, _, k, o in rows if k in backward or k in forward]
+        if unknown:
+            log.warning("relationship types unknown to the registry carry no impact: %s",
+                        sorted(unknown))
+        rules = {
+            ci: str(rule)
+            for ci, rule in graph.nodes(data="redundancy", default=None)
+            if rule not in (None, "")
+        }
+        classes = {ci: str(c or "") for ci, c in graph.nodes(data="ci_class", default="")}
+        crit = {
+            ci: c for ci, c in graph.nodes(data="business_criticality", default=None)
+            if c is not None
+        }
+        return cls(ids, np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
+                   np.array(req, dtype=np.bool_), rules, classes, crit)
+
+    # -- incremental maintenance ------------------------------------------------------------
+    def add_nodes(
+        self,
+        ci_ids: Iterable[str],
+        rules: Mapping[str, str] | None = None,
+        classes: Mapping[str, str] | None = None,
+        criticality: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append CIs (ids already present are ignored) and set their redundancy rules, CI
+        classes and business criticality (see :meth:`set_attributes`)."""
+        before = len(self.ids)
+        for ci in ci_ids:
+            if ci not in self.index:
+                self.index[ci] = len(self.ids)
+                self.ids.append(ci)
+        grown = len(self.ids) - before
+        if grown:
+            self.class_code = np.concatenate(
+                [self.class_code, np.full(grown, UNKNOWN_CLASS, dtype=np.int32)])
+            self.criticality = np.concatenate(
+                [self.criticality, np.full(grown, NO_CRITICALITY, dtype=np.int8)])
+            self._rank = None
+        if rules:
+            self.rules.update(rules)
+        self._set_attributes(classes or {}, criticality or {})
+        self._dirty = True
+
+    def set_attributes(
+        self,
+        ci_id: str,
+        *,
+        ci_class: str | None = None,
+        business_criticality: int | None = None,
+    ) -> None:
+        """Set the CI class and business criticality of a CI (``None``: class unknown, no
+        criticality), as the store sets its node attributes.
+
+        Raises
+        ------
+        CINotFoundError
+            Unknown CI.
+        """
+        i = int(self.indexes([ci_id])[0])
+        self.class_code[i] = UNKNOWN_CLASS
+        self.criticality[i] = NO_CRITICALITY
+        self._set_attributes({} if ci_class is None else {ci_id: ci_class},
+                             {} if business_criticality is None
+                             else {ci_id: business_criticality})
+
+    def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any]) -> None:
+        index = self.index
+        codes = self._class_of_name
+        for ci, cls in classes.items():
+            i = index.get(ci)
+            if i is None:
+                continue
+            name = str(cls or "")
+            code = codes.get(name)
+            if code is None:
+                code = codes[name] = len(self.class_names)
+                self.class_names.append(name)
+            self.class_code[i] = code
+        for ci, value in crit.items():
+            i = index.get(ci)
+            if i is None:
+                continue
+            if value is None:
+                self.criticality[i] = NO_CRITICALITY
+            elif type(value) is int and 0 <= value <= 100:
+                self.criticality[i] = value
+            else:
+                self.criticality[i] = OTHER_CRITICALITY
+
+    def add_edges(self, edges: Iterable[tuple[str, str, bool]]) -> None:
+        """Append impact edges ``(failing ci_id, impacted ci_id, required)``.
+
+        The ends must be known (see :meth:`add_nodes`); the CSR arrays are rebuilt lazily.
+
+        Raises
+        ------
+        CINotFoundError
+            An end is not a node of the topology.
+        """
+        rows = list(edges)
+        src = self.indexes([r[0] for r in rows])
+        dst = self.indexes([r[1] for r in rows])
+        self._src = np.concatenate([self._src, src])
+        self._dst = np.concatenate([self._dst, dst])
+        self._req = np.concatenate([self._req, np.array([bool(r[2]) for r in rows], np.bool_)])
+        self._dirty = True
+
+    def remove_edges(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Remove every impact edge ``failing -> impacted`` of the given pairs; returns how many.
+
+        Raises
+        ------
+        CINotFoundError
+            An end is not a node of the topology.
+        """
+        rows = list(pairs)
+        if not rows:
+            return 0
+        n = max(len(self.ids), 1)
+        drop = self.indexes([r[0] for r in rows]) * n + self.indexes([r[1] for r in rows])
+        keep = ~np.isin(self._src * n + self._dst, drop)
+        removed = int((~keep).sum())
+        self._src, self._dst, self._req = self._src[keep], self._dst[keep], self._req[keep]
+        self._dirty = True
+        return removed
+
+    def set_redundancy(self, ci_id: str, rule: str | None) -> None:
+        """Set or clear (``None``) the redundancy rule of a CI.
+
+        Raises
+        ------
+        CINotFoundError
+            Unknown CI.
+        """
+        self.indexes([ci_id])
+        if rule is None:
+            self.rules.pop(ci_id, None)
+        else:
+            self.rules[ci_id] = rule
+        self._dirty = True
+
+    def _build(self) -> None:
+        us, ud, ureq = self._collapsed_edges()
+        self._build_csr(us, ud, ureq)
+        self._build_thresholds()
+        self._build_cycles()
+        self._bfs: csr_matrix | None = None
+        self._gate_free: csr_matrix | None = None
+        self._generation = next(_GENERATIONS)
+        self._dirty = False
+
+    def _collapsed_edges(self) -> tuple[IntArray, IntArray, BoolArray]:
+        """The edges without self-loops (kept apart) and with parallel edges collapsed, as
+        (source, target, required) sorted by (source, target)."""
+        n = len(self.ids)
+        src, dst, req = self._src, self._dst, self._req
+        loops = src == dst
+        self._loop_idx = np.unique(src[loops])
+        self.self_loops = frozenset(self.ids[int(i)] for i in self._loop_idx)
+        src, dst, req = src[~loops], dst[~loops], req[~loops]
+        key = src * max(n, 1) + dst
+        order = np.argsort(key, kind="stable")
+        key_s = key[order]
+        req_s = req[order].astype(np.int8)
+        if key_s.size:
+            first = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
+            ukey = key_s[first]
+            ureq = np.maximum.reduceat(req_s, first).astype(np.bool_)
+        else:
+            ukey = np.zeros(0, dtype=np.int64)
+            ureq = np.zeros(0, dtype=np.bool_)
+        return ukey // max(n, 1), ukey % max(n, 1), ureq
+
+    def _build_csr(self, us: IntArray, ud: IntArray, ureq: BoolArray) -> None:
+        """The forward, reverse and required-only CSR arrays of the collapsed edges."""
+        n = len(self.ids)
+        self.fwd_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(us, minlength=n), out=self.fwd_indptr[1:])
+        self.fwd_indices = ud.astype(np.int64)
+        self.fwd_required = ureq
+        rorder = np.argsort(ud, kind="stable")
+        self.rev_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ud, minlength=n), out=self.rev_indptr[1:])
+        self.rev_indices = us[rorder].astype(np.int64)
+        self.rev_required = ureq[rorder]
+        self.req_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(us[ureq], minlength=n), out=self.req_indptr[1:])
+        self.req_indices = ud[ureq].astype(np.int64)
+        self.required_inputs = np.bincount(ud[ureq], minlength=n).astype(np.int32)
+
+    def _build_thresholds(self) -> None:
+        """Threshold and slack of every CI from its redundancy rule and required inputs."""
+        self.threshold = self.required_inputs.copy()
+        self.has_rule_mask = np.zeros(len(self.ids), dtype=np.bool_)
+        for ci, rule in self.rules.items():
+            i = self.index.get(ci)
+            if i is None:
+                continue
+            self.has_rule_mask[i] = True
+            try:
+                self.threshold[i] = parse_redundancy(rule, int(self.required_inputs[i]))
+            except InvalidRecordError as exc:
+                raise InvalidRecordError(exc.reason, record=ci, field="redundancy") from None
+        self.slack = (self.required_inputs - self.threshold).astype(np.int32)
+
+    def _build_cycles(self) -> None:
+        """Strongly connected components; the CIs on a cycle, grouped by component."""
+        _, labels = connected_components(self.csr(), directed=True, connection="strong")
+        self.scc_label = labels.astype(np.int64)
+        sizes = np.bincount(self.scc_label, minlength=1)
+        self._cyclic_label = sizes > 1
+        cyclic = np.flatnonzero(self._cyclic_label[self.scc_label])
+        self._cyc_members = cyclic[np.argsort(self.scc_label[cyclic], kind="stable")]
+        self._cyc_labels = self.scc_label[self._cyc_members]
+        self.cycle_nodes = np.union1d(self._cyc_members, self._loop_idx).astype(np.int64)
+
+    def _ensure(self) -> None:
+        if self._dirty:
+            self._build()
+
+    def refresh(self) -> None:
+        """Rebuild the CSR arrays now if changes are pending (queries do it on their own)."""
+        self._ensure()
+
+    # -- lookups ----------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of CIs."""
+        return len(self.ids)
+
+    def csr(self) -> csr_matrix:
+        """The collapsed impact edges as a scipy CSR matrix (``A[i, j] = 1``: i impacts j)."""
+        n = len(self.ids)
+        return csr_matrix(
+            (np.ones(self.fwd_indices.size, dtype=np.int8), self.fwd_indices, self.fwd_indptr),
+            shape=(n, n),
+        )
+
+    def indexes(self, ci_ids: Iterable[str]) -> IntArray:
+        """Indexes of ``ci_ids``, in order.
+
+        Raises
+        ------
+        CINotFoundError
+            One of them is not a node (the message names the first few).
+        """
+        ids = list(ci_ids)
+        missing = [c for c in ids if c not in self.index]
+        if missing:
+            raise CINotFoundError(f"unknown CI(s): {', '.join(sorted(missing)[:5])}")
+        return np.fromiter((self.index[c] for c in ids), dtype=np.int64, count=len(ids))
+
+    def id_rank(self) -> npt.NDArray[np.int32]:
+        """Rank of each CI's ``ci_id`` in sorted order (``rank[i] < rank[j]`` iff
+        ``ids[i] < ids[j]``), computed once per set of CIs (``O(n log n)``)."""
+        rank = self._rank
+        if rank is None or rank.size != len(self.ids):
+            ids = self.ids
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            rank = np.empty(len(ids), dtype=np.int32)
+            rank[np.asarray(order, dtype=np.int64)] = np.arange(len(ids), dtype=np.int32)
+            self._rank = rank
+        return rank
+
+    def has_rule(self, i: int) -> bool:
+        """Whether CI ``i`` declares a redundancy rule."""
+        self._ensure()
+        return bool(self.has_rule_mask[i])
+
+    def inputs(self, i: int) -> tuple[IntArray, BoolArray]:
+        """Inputs of CI ``i`` (CIs whose failure reaches it directly) and whether required."""
+        self._ensure()
+        a, b = self.rev_indptr[i], self.rev_indptr[i + 1]
+        return self.rev_indices[a:b], self.rev_required[a:b]
+
+    def dependents(self, i: int) -> tuple[IntArray, BoolArray]:
+        """CIs that the failure of ``i`` reaches directly, and whether the edge is required."""
+        self._ensure()
+        a, b = self.fwd_indptr[i], self.fwd_indptr[i + 1]
+        return self.fwd_indices[a:b], self.fwd_required[a:b]
+
+    def cycles_among(self, nodes: IntArray) -> list[list[str]]:
+        """Cycles (strongly connected components, and self-loops) that touch ``nodes``.
+
+        Returns
+        -------
+        list of list of str
+            Every member of each cyclic strongly connected component having a member in
+            ``nodes`` (sorted), then self-loops as one-element lists; the list sorted.
+        """
+        self._ensure()
+        found: list[list[str]] = []
+        if not nodes.size:
+            return found
+        ids = self.ids
+        labels = self.scc_label[nodes]
+        labels = np.unique(labels[self._cyclic_label[labels]])
+        if labels.size:
+            lo = np.searchsorted(self._cyc_labels, labels, side="left").tolist()
+            hi = np.searchsorted(self._cyc_labels, labels, side="right").tolist()
+            members = self._cyc_members
+            found.extend(sorted(ids[m] for m in members[a:b].tolist())
+                         for a, b in zip(lo, hi, strict=True))
+        if self._loop_idx.size:
+            in_cycle = {ci for g in found for ci in g}
+            work = self.scratch()
+            mask = work.mask
+            mask[nodes] = True
+            try:
+                loops = self._loop_idx[mask[self._loop_idx]].tolist()
+            finally:
+                mask[nodes] = False
+            found.extend([ids[i]] for i in loops if ids[i] not in in_cycle)
+        return sorted(found)
+
+    # -- for the passes -----------------------------------------------------------------------
+    def scratch(self) -> Scratch:
+        """This thread's working arrays, sized for the current arrays (rebuilt when pending)."""
+        self._ensure()
+        return self._local.ready(len(self.ids), self._generation)
+
+    def bfs_matrix(self) -> csr_matrix:
+        """The forward CSR in the dtypes scipy's graph routines take without a copy."""
+        matrix = self._bfs
+        if matrix is None:
+            n = len(self.ids)
+            matrix = csr_matrix(
+                (np.ones(self.fwd_indices.size, dtype=np.float64),
+                 self.fwd_indices.astype(np.int32), self.fwd_indptr.astype(np.int32)),
+                shape=(n, n),
+            )
+            self._bfs = matrix
+        return matrix
+
+    def gate_free_matrix(self) -> csr_matrix:
+        """Required impact edges into CIs without a redundancy rule, for scipy's BFS."""
+        matrix = self._gate_free
+        if matrix is None:
+            n = len(self.ids)
+            keep = ~self.has_rule_mask[self.req_indices]
+            src = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.req_indptr))[keep]
+            indptr = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+            matrix = csr_matrix(
+                (np.ones(int(keep.sum()), dtype=np.float64),
+                 self.req_indices[keep].astype(np.int32), indptr),
+                shape=(n, n),
+            )
+            self._gate_free = matrix
+        return matrix
