@@ -31,6 +31,7 @@ from cmdb_graph.api.types import (
 from cmdb_graph.errors import CmdbError, InvalidRecordError, TraversalLimitError
 from cmdb_graph.model import Change, ChangeState, ConfigurationItem, SupportGroup
 from cmdb_graph.service.engine import ProposedChange
+from cmdb_graph.service.mapview import nearest_first
 from cmdb_graph.settings import Role
 from cmdb_graph.store.base import Direction
 
@@ -527,6 +528,11 @@ class NodeRef:
     ci_class: str = strawberry.field(description="Its CI class.")
     distance: int = strawberry.field(description="Hops from the start.")
 
+    @strawberry.field(description="The full configuration item (status, environment, ...; "
+                                  "batched for all nodes).")
+    async def ci(self, info: Info) -> ConfigurationItemType | None:
+        return await _ci_of(info, str(self.ci_id))
+
 
 @strawberry.type(description="A relationship, dependent -> what it needs.")
 class EdgeRef:
@@ -553,6 +559,12 @@ class Neighbourhood:
     direction: str = strawberry.field(description="upstream, downstream or both.")
     nodes: list[NodeRef] = strawberry.field(description="CIs, by distance then ci_id.")
     edges: list[EdgeRef] = strawberry.field(description="Relationships among them.")
+    total_nodes: int = strawberry.field(
+        description="CIs within the depth, before the maxNodes cap."
+    )
+    truncated: bool = strawberry.field(
+        description="maxNodes left CIs out (the farthest ones, then by ci_id)."
+    )
 
 
 NeighbourhoodResult = Annotated[
@@ -837,15 +849,21 @@ class AnalysisQuery:
         depth: int = 1,
         direction: TraversalDirection = Direction.BOTH,
         rel_types: list[str] | None = None,
+        max_nodes: Annotated[int | None, strawberry.argument(
+            description="Return at most this many CIs, nearest first, and the relationships "
+                        "among them (default: all, up to the server's result cap)."
+        )] = None,
     ) -> NeighbourhoodResult:
         engine = info.context.app.engine
 
         def work() -> Neighbourhood:
-            r = engine.neighbourhood(str(ci_id), depth=depth, direction=str(direction),
-                                     rel_types=rel_types)
+            found = engine.neighbourhood(str(ci_id), depth=depth, direction=str(direction),
+                                         rel_types=rel_types)
+            r, total = nearest_first(found, max_nodes)
             return Neighbourhood(center=strawberry.ID(r.center), depth=r.depth,
                                  direction=r.direction, nodes=_nodes(r.nodes),
-                                 edges=_edges(r.edges))
+                                 edges=_edges(r.edges), total_nodes=total,
+                                 truncated=total > len(r.nodes))
 
         return await _run(info, work)
 

@@ -1,4 +1,5 @@
-"""The FastAPI application: ``/graphql`` (GraphiQL in a browser), ``/healthz``, ``/readyz``."""
+"""The FastAPI application: ``/graphql`` (GraphiQL in a browser), ``/healthz``, ``/readyz``, and
+the web UI (the dependency map at ``/``, see :mod:`cmdb_graph.web`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from cmdb_graph.errors import CmdbError
 from cmdb_graph.model import Registry
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
+from cmdb_graph.web import graphiql_html, mount_web
 
 __all__ = ["GraphQLApp", "create_app"]
 
@@ -78,6 +80,7 @@ def create_app(
             return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    mount_web(app)
     return app
 
 
@@ -97,6 +100,11 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, state: AppState) -> None:
         super().__init__(build_schema(state.settings), graphql_ide="graphiql")
         self.state = state
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL, with its scripts and styles served by us (works offline)."""
+        return graphiql_html()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -15,13 +15,14 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
+from cmdb_graph.api.browse import BrowseQuery
 from cmdb_graph.api.errors import ErrorCodes, should_mask
 from cmdb_graph.api.queries import EntityQuery
 from cmdb_graph.settings import Settings
 
 __all__ = ["ValidDocuments", "build_schema", "export_sdl"]
 
-_QUERY_PARTS: list[type] = [EntityQuery]
+_QUERY_PARTS: list[type] = [EntityQuery, BrowseQuery]
 _MUTATION_PARTS: list[type] = []
 
 

@@ -110,11 +110,14 @@ def _report(
     core = index.core_switch
     db = index.payments_database
     _say(f"Snapshot written to {snapshot}.")
-    url = f"http://{settings.host}:{settings.port}/graphql"
+    site = f"http://{settings.host}:{settings.port}"
+    url = f"{site}/graphql"
     if serving:
-        out.print(f"\n[bold]Serving[/bold] it now: open {url} (Ctrl-C stops)", highlight=False)
+        out.print(f"\n[bold]Serving[/bold] it now: open {site}/ for the dependency map, {url} "
+                  "for GraphiQL (Ctrl-C stops)", highlight=False)
     else:
-        out.print(f"\n[bold]Next[/bold]: serve it, then open {url}", highlight=False)
+        out.print(f"\n[bold]Next[/bold]: serve it, then open {site}/ for the dependency map, "
+                  f"{url} for GraphiQL", highlight=False)
         _say(f"  cmdb-graph serve --snapshot {snapshot}")
     _say(f"Blast radius of the core switch {index.name_of(core)} ({core}):")
     _say(

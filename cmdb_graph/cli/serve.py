@@ -37,7 +37,8 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
             f"only ({host}); every caller is an admin.[/yellow]"
         )
     store = open_store(settings)
-    console.print(f"Serving GraphQL at http://{host}:{port}/graphql (store: {settings.store})")
+    console.print(f"Serving the dependency map at http://{host}:{port}/ and GraphQL at "
+                  f"http://{host}:{port}/graphql (store: {settings.store})")
     uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
 
 
@@ -49,7 +50,8 @@ def serve(
         Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
     ] = None,
 ) -> None:
-    """Serve the GraphQL API (/graphql with GraphiQL, /healthz, /readyz)."""
+    """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
+    /readyz)."""
     settings = Settings()
     if snapshot is not None:
         settings.snapshot_path = snapshot

@@ -46,3 +46,27 @@ def test_bench_tiny_gives_the_same_answers(neo4j_store: GraphStore, tmp_path: Pa
     assert any(n.startswith("graphql neo4j") for n in names)
     assert res["same_answers"] is True
     assert "| check | result |" in (out / "tiny.md").read_text()
+
+
+@pytest.mark.slow
+def test_bench_ui_quick_draws_what_it_asked_for(tmp_path: Path) -> None:
+    """``python -m bench.ui --quick``: a 50-CI map in headless Chromium (no timing asserted)."""
+    from bench.browser import have_chromium
+
+    if not have_chromium():
+        if os.environ.get("CMDB_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium and playwright are needed", pytrace=False)
+        pytest.skip("chromium and playwright are needed")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    # Act
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.ui", "--quick", "--out", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+
+    # Assert: it exits 1 when the map did not draw the CIs asked for
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "ui.json").read_text())
+    assert [r["nodes"] for r in res["results"]] == [50]
+    assert "| 50 |" in (tmp_path / "ui.md").read_text()
