@@ -24,31 +24,51 @@ and two the base class gives it:
 
 The guard gives bad input one shape everywhere: one :class:`~cmdb_graph.errors.InvalidRecordError`
 naming the file, the line or record and the field, whatever went wrong (a value the record
-models refuse, a list where a name belongs, a missing key). Each importer reads its whole input
-before yielding anything, so ingestion writes nothing from a file that fails.
+models refuse, a list where a name belongs, a missing key, nesting deeper than
+:data:`~importers.readers.MAX_DEPTH`). Each importer reads its whole input before yielding
+anything, so ingestion writes nothing from a file that fails.
+
+What the guard can work around it reports as :class:`~cmdb_graph.model.records.InputWarning`
+items among the records (ingestion lists them with the run's warnings): control characters
+(NUL, escape, DEL, C1 controls, lone surrogates; tab and line breaks are kept) removed from a
+record's values, a native key that several records of one document share (ingestion makes them
+one CI, asset or entitlement), a CSV column the header names twice, and whatever a transform
+itself yields. A file that yields nothing at all, neither a record nor a warning that says why,
+is an error, not an empty import.
 
 ``importers/_template.py`` is a short importer to copy when adding a format.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 from xml.etree.ElementTree import Element
 
-from pydantic import ValidationError
+import pydantic_core
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.records import Record
-from importers.readers import load_json, parse_xml
+from cmdb_graph.model.records import CIRecord, InputWarning, Origin, Record
+from importers.readers import Documents, Table, check_depth, load_json, parse_xml
 
-__all__ = ["Importer", "JSONImporter", "XMLImporter", "guard", "require", "mapping_items",
-           "text_or_none"]
+__all__ = ["Importer", "JSONImporter", "XMLImporter", "Item", "guard", "require",
+           "mapping_items", "text_or_none"]
 
 DocT = TypeVar("DocT")
+
+#: What a transform yields: records, and warnings about the input.
+Item = Record | InputWarning
+
+#: Control characters never stored: C0 but tab, line feed and carriage return; DEL; C1; lone
+#: surrogates (from JSON ``\ud800`` escapes); the non-characters U+FFFE and U+FFFF.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 #: Errors that bad input can raise deep inside a transform, turned into InvalidRecordError.
 _INPUT_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError,
@@ -83,8 +103,8 @@ class Importer(ABC, Generic[DocT]):
         """
 
     @abstractmethod
-    def transform(self, doc: DocT, origin: str) -> Iterable[Record]:
-        """The records of one parsed document (pure: no I/O).
+    def transform(self, doc: DocT, origin: str) -> Iterable[Item]:
+        """The records of one parsed document (pure: no I/O), and warnings about it.
 
         Parameters
         ----------
@@ -100,11 +120,13 @@ class Importer(ABC, Generic[DocT]):
             Bad input, naming ``origin``, the record and the field.
         """
 
-    def records(self, doc: DocT, origin: str) -> list[Record]:
+    def records(self, doc: DocT, origin: str) -> list[Item]:
         """The records of one parsed document, all of them or one located error.
 
         Connectors that fetch the source's data from its API call this once per page, with
-        the page as decoded JSON and an origin such as the page's URL.
+        the page as decoded JSON and an origin such as the page's URL. The records come with
+        the warnings of the guard (see the module docstring); an empty page gives an empty
+        list.
 
         Raises
         ------
@@ -112,21 +134,35 @@ class Importer(ABC, Generic[DocT]):
             Bad input; names ``origin``, the line or record and the field.
         """
         with guard(origin):
-            return list(self.transform(doc, origin))
+            for item in doc.items if isinstance(doc, Documents) else [doc]:
+                if isinstance(item, dict | list):
+                    check_depth(item, origin)
+            found = list(self.transform(doc, origin))
+            records = [r for r in found if not isinstance(r, InputWarning)]
+            clean, warnings = _without_control_characters(records)
+        return [*(doc.warnings if isinstance(doc, Table) else ()),
+                *(r for r in found if isinstance(r, InputWarning)),
+                *warnings, *_repeated_keys(clean), *clean]
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield the records of one file (all are read before the first is yielded).
+    def parse(self, path: Path) -> Iterator[Item]:
+        """Yield the records of one file (all are read before the first is yielded), warnings
+        first.
 
         Raises
         ------
         InvalidRecordError
-            The file is unreadable or malformed, or a record is invalid; the message names the
-            file, the line or record and the field.
+            The file is unreadable or malformed, a record is invalid, or the file yields
+            nothing (no record and no warning); the message names the file, the line or record
+            and the field.
         """
         file = str(path)
         with guard(file):
             doc = self.read(Path(path))
-        yield from self.records(doc, file)
+        found = self.records(doc, file)
+        if not found:  # with only warnings, the warnings say why
+            raise InvalidRecordError(
+                f"the file yields no records; is it a {self.description}?", file=file)
+        yield from found
 
 
 class JSONImporter(Importer[Any]):
@@ -150,8 +186,9 @@ def guard(file: str, *, line: int | None = None,
           record: str | int | None = None) -> Iterator[None]:
     """Turn whatever bad input raises inside the block into one located ``InvalidRecordError``.
 
-    An ``InvalidRecordError`` raised inside keeps its message and gets the file, line and record
-    it lacks from the guard. A pydantic ``ValidationError`` (a value the record models refuse)
+    An ``InvalidRecordError`` raised inside keeps its message (control characters escaped, so
+    that it stays one printable line) and gets the file, line and record it lacks from the
+    guard. A pydantic ``ValidationError`` (a value the record models refuse)
     names the field; ``TypeError``, ``AttributeError``, ``ValueError``, ``KeyError``,
     ``IndexError``, ``OverflowError`` and ``RecursionError`` (a list where a name belongs, a
     missing key, nesting too deep) become "a value has an unexpected type or shape". Guards
@@ -165,15 +202,18 @@ def guard(file: str, *, line: int | None = None,
     try:
         yield
     except InvalidRecordError as exc:
-        if exc.file is not None and (exc.record is not None or record is None) and (
-                exc.line is not None or line is None):
+        reason, fld = _escaped(exc.reason), _escaped(exc.field)
+        where = exc.record if exc.record is not None else record
+        where = _escaped(where) if isinstance(where, str) else where
+        if exc.file is not None and (exc.line is not None or line is None) and (
+                reason, fld, where) == (exc.reason, exc.field, exc.record):
             raise
         raise type(exc)(
-            exc.reason,
+            reason or "",
             file=exc.file if exc.file is not None else file,
             line=exc.line if exc.line is not None else line,
-            record=exc.record if exc.record is not None else record,
-            field=exc.field,
+            record=where,
+            field=fld,
         ) from exc
     except ValidationError as exc:
         first = exc.errors()[0] if exc.errors() else None
@@ -187,6 +227,13 @@ def guard(file: str, *, line: int | None = None,
             f"a value has an unexpected type or shape ({type(exc).__name__}: {exc})",
             file=file, line=line, record=record,
         ) from exc
+
+
+def _escaped(text: str | None) -> str | None:
+    """``text`` with control characters written as escapes (``\\x00``)."""
+    if text is None or _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def require(
@@ -246,3 +293,91 @@ def text_or_none(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+#: In records serialised to JSON: what a control character becomes (escaped C0 but tab, line
+#: feed, carriage return; raw DEL, C1, U+FFFE, U+FFFF). A false alarm only costs the slow path.
+_CONTROL_IN_JSON = re.compile(
+    rb"\\u00[01][0-9a-fA-F]|\\[bf]|\x7f|\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
+
+
+def _without_control_characters(records: list[Record]) -> tuple[list[Record], list[InputWarning]]:
+    """The records with control characters removed from every value, and a warning for each
+    record that had some (naming its fields)."""
+    try:
+        if _CONTROL_IN_JSON.search(pydantic_core.to_json(records)) is None:
+            return records, []  # the usual case, found in one pass of compiled code
+    except PydanticSerializationError:
+        pass  # a lone surrogate: look record by record
+    out: list[Record] = []
+    warnings: list[InputWarning] = []
+    for rec in records:
+        fields: list[str] = []
+        where = rec.origin
+        with guard(where.file, line=where.line, record=where.record):
+            clean = _clean(rec, "", fields)
+        out.append(clean)
+        if fields:
+            warnings.append(InputWarning(
+                record_type=rec.record_type,
+                reason=f"control characters removed from {', '.join(dict.fromkeys(fields))}",
+                origin=clean.origin))
+    return out, warnings
+
+
+def _clean(value: Any, path: str, fields: list[str]) -> Any:
+    """``value`` without control characters (the same object when it has none); the paths of
+    the cleaned values go to ``fields``."""
+    if isinstance(value, str) and not isinstance(value, Enum):
+        if _CONTROL.search(value) is None:
+            return value
+        fields.append(path)
+        cleaned = _CONTROL.sub("", value)
+        if not cleaned:
+            raise InvalidRecordError("the value is nothing but control characters",
+                                     field=path or None)
+        return cleaned
+    if isinstance(value, BaseModel):
+        changes: dict[str, Any] = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _clean(old, f"{path}.{name}" if path else name, fields)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, dict):
+        pairs = [(_clean(k, f"{path} (a key)", fields), _clean(v, f"{path}.{k}", fields))
+                 for k, v in value.items()]
+        if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    if isinstance(value, tuple | list):
+        items = [_clean(v, path, fields) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    return value
+
+
+_KEYED = {"ci": "CI", "asset": "asset", "entitlement": "entitlement"}
+
+
+def _repeated_keys(records: list[Record]) -> list[InputWarning]:
+    """A warning for every record whose native key an earlier record of its type has."""
+    first: dict[tuple[str, str], tuple[int, Origin]] = {}
+    warnings: list[InputWarning] = []
+    for index, rec in enumerate(records):
+        if rec.record_type not in _KEYED:
+            continue
+        key = rec.identifiers.native_key if isinstance(rec, CIRecord) else getattr(
+            rec, "native_key", None)
+        if not key:
+            continue
+        at, seen = first.setdefault((rec.record_type, key), (index, rec.origin))
+        if at != index:
+            warnings.append(InputWarning(
+                record_type=rec.record_type,
+                reason=f"native key {key!r} repeats that of {seen}; both describe one "
+                       f"{_KEYED[rec.record_type]}",
+                origin=rec.origin))
+    return warnings

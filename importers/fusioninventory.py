@@ -20,8 +20,8 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.records import Record
-from importers.base import Importer, guard
+from cmdb_graph.model.records import CIRecord
+from importers.base import Importer, Item, guard
 from importers.glpi import computer_records, network_device
 from importers.readers import parse_xml
 
@@ -107,7 +107,7 @@ class FusionInventoryXMLImporter(Importer[Mapping[str, Any]]):
     def read(self, path: Path) -> Mapping[str, Any]:
         return message(parse_xml(path), str(path))
 
-    def transform(self, doc: Mapping[str, Any], origin: str) -> list[Record]:
+    def transform(self, doc: Mapping[str, Any], origin: str) -> list[Item]:
         """The records of one message."""
         query = str(doc.get("query") or "")
         content = doc.get("content") or {}
@@ -118,7 +118,7 @@ class FusionInventoryXMLImporter(Importer[Mapping[str, Any]]):
             return computer_records(doc, origin)
         if query in _NETWORK_QUERIES:
             records = list(_devices(content, origin))
-            if not records:
+            if not any(isinstance(r, CIRecord) for r in records):
                 raise InvalidRecordError(f"{query} message has no DEVICE", file=origin,
                                          field="DEVICE")
             return records
@@ -128,7 +128,7 @@ class FusionInventoryXMLImporter(Importer[Mapping[str, Any]]):
         )
 
 
-def _devices(content: Mapping[str, Any], file: str) -> Iterator[Record]:
+def _devices(content: Mapping[str, Any], file: str) -> Iterator[Item]:
     devices = content.get("device")
     for index, device in enumerate(devices if isinstance(devices, list) else [devices],
                                    start=1):
@@ -138,4 +138,4 @@ def _devices(content: Mapping[str, Any], file: str) -> Iterator[Record]:
         info: dict[str, Any] = nested if isinstance(nested, dict) else device
         where = f"DEVICE[{index}]"
         with guard(file, record=where):
-            yield network_device(info, itemtype=None, file=file, record=where)
+            yield from network_device(info, itemtype=None, file=file, record=where)

@@ -71,12 +71,13 @@ from cmdb_graph.model.entities import Scalar
 from cmdb_graph.model.records import (
     CIRecord,
     Identifiers,
+    InputWarning,
     Origin,
     Record,
     RelationshipRecord,
     SoftwareRecord,
 )
-from importers.base import JSONImporter, guard, require
+from importers.base import Item, JSONImporter, guard, require
 
 __all__ = ["GLPIInventoryImporter", "computer_records", "network_device", "normalise_mac"]
 
@@ -170,14 +171,14 @@ def _section(content: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 
-def computer_records(doc: Mapping[str, Any], file: str) -> list[Record]:
+def computer_records(doc: Mapping[str, Any], file: str) -> list[Item]:
     """The records of a computer inventory (``{"deviceid", "content"}``, JSON shape): the
     computer's CI, its guests and database servers, and its software."""
     content = doc["content"]
     deviceid = str(doc["deviceid"])
     with guard(file, record=deviceid):
         ci = _computer_ci(content, deviceid, Origin(file=file, record=deviceid))
-    records: list[Record] = [ci]
+    records: list[Item] = [ci]
     for key, what, build in _ENTRIES:
         for index, entry in enumerate(_as_list(content.get(key))):
             pointer = f"/content/{key}/{index}"
@@ -413,8 +414,9 @@ _DEVICE_TYPES = {
 
 def network_device(
     info: Mapping[str, Any], *, itemtype: str | None, file: str, record: str
-) -> CIRecord:
-    """The CI of a network device (``network_device``, ``DEVICE`` or ``DEVICE/INFO``)."""
+) -> list[Item]:
+    """The CI of a network device (``network_device``, ``DEVICE`` or ``DEVICE/INFO``), after
+    a warning when its MAC is no MAC address."""
     listed = info.get("ips")
     if isinstance(listed, dict):  # XML <IPS><IP>..</IP></IPS>
         listed = listed.get("ip")
@@ -456,11 +458,14 @@ def network_device(
     }
     if ips:
         attrs["ip_addresses"] = ips
+    out: list[Item] = []
     if raw_mac is not None and mac is None:
-        log.warning("%s: %s: MAC %r is not a MAC address; not used to identify the device",
-                    file, record, raw_mac)
+        out.append(InputWarning(
+            record_type="ci",
+            reason=f"MAC {raw_mac!r} is not a MAC address; not used to identify the device",
+            origin=Origin(file=file, record=record)))
         attrs["invalid_mac_addresses"] = [raw_mac]
-    return CIRecord(
+    return [*out, CIRecord(
         ci_class=ci_class,
         name=name or serial or str(mac),
         identifiers=Identifiers(
@@ -473,7 +478,7 @@ def network_device(
         attributes={k: v for k, v in attrs.items() if v is not None},
         location=_first(info.get("location")),
         origin=Origin(file=file, record=record),
-    )
+    )]
 
 
 class GLPIInventoryImporter(JSONImporter):
@@ -494,7 +499,7 @@ class GLPIInventoryImporter(JSONImporter):
     kind = "glpi"
     description = "GLPI Agent JSON inventory (glpi-project/inventory_format JSON schema)"
 
-    def transform(self, doc: Any, origin: str) -> list[Record]:
+    def transform(self, doc: Any, origin: str) -> list[Item]:
         """The records of one inventory."""
         if not isinstance(doc, dict):
             raise InvalidRecordError("expected a JSON object (one inventory)", file=origin)
@@ -512,5 +517,5 @@ class GLPIInventoryImporter(JSONImporter):
                 )
             where = "/content/network_device"
             with guard(origin, record=where):
-                return [network_device(device, itemtype=itemtype, file=origin, record=where)]
+                return network_device(device, itemtype=itemtype, file=origin, record=where)
         return computer_records(doc, origin)

@@ -44,11 +44,12 @@ from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import (
     CIRecord,
     Identifiers,
+    InputWarning,
     Origin,
     Record,
     RelationshipRecord,
 )
-from importers.base import Importer, guard, require
+from importers.base import Importer, Item, guard, require
 from importers.readers import Documents, load_yaml_documents
 
 __all__ = ["KubernetesImporter"]
@@ -336,7 +337,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         return None
 
     # -- transform --------------------------------------------------------------------------
-    def transform(self, doc: Documents | Sequence[Any], origin: str) -> Iterator[Record]:
+    def transform(self, doc: Documents | Sequence[Any], origin: str) -> Iterator[Item]:
         """Container/Application CI records, then inferred DEPENDS_ON relationships.
 
         ``doc`` is the manifests' YAML :class:`~importers.readers.Documents`, or a list of API
@@ -346,6 +347,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         workloads: list[_Workload] = []
         services: dict[tuple[str, str], _Service] = {}
         config_maps: dict[tuple[str, str], Mapping[str, Any]] = {}
+        seen: dict[tuple[str, str, str], Origin] = {}  # Services and ConfigMaps met
         for obj, where in self._objects(docs, origin):
             kind = str(obj["kind"])
             with guard(origin, line=where.line, record=where.record):
@@ -357,9 +359,11 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                     workloads.append(self._workload(obj, kind, where))
                 elif kind == "Service":
                     svc = self._service(obj, where)
+                    yield from _repeated((kind, svc.namespace, svc.name), seen, where)
                     services[(svc.namespace, svc.name)] = svc
                 elif kind == "ConfigMap":
                     ns, cm_name, _ = self._metadata(obj, where)
+                    yield from _repeated((kind, ns, cm_name), seen, where)
                     data = obj.get("data")
                     config_maps[(ns, cm_name)] = data if isinstance(data, Mapping) else {}
                 else:
@@ -411,6 +415,18 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                             properties=props,
                             origin=w.origin,
                         )
+
+
+def _repeated(key: tuple[str, str, str], seen: dict[tuple[str, str, str], Origin],
+              origin: Origin) -> Iterator[InputWarning]:
+    """A warning when the object ``(kind, namespace, name)`` was met before (``seen`` holds
+    where each object was first met)."""
+    first = seen.setdefault(key, origin)
+    if first is not origin:
+        kind, namespace, name = key
+        yield InputWarning(record_type="input", origin=origin,
+                           reason=f"{kind} {namespace}/{name} repeats the one at {first}; the "
+                                  "last one is read")
 
 
 def _config_envs(workloads: list[_Workload],

@@ -38,12 +38,12 @@ from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import (
     CIRecord,
     Identifiers,
+    InputWarning,
     Origin,
-    Record,
     RelationshipRecord,
     SoftwareRecord,
 )
-from importers.base import JSONImporter, guard, mapping_items, require
+from importers.base import Item, JSONImporter, guard, mapping_items, require
 
 __all__ = ["SPDXImporter", "RUNTIME_RELATIONSHIPS"]
 
@@ -99,7 +99,7 @@ class SPDXImporter(JSONImporter):
     kind = "spdx"
     description = "SPDX 2.x SBOM, JSON serialisation (SPDX specification 2.3)"
 
-    def transform(self, doc: Any, origin: str) -> Iterator[Record]:
+    def transform(self, doc: Any, origin: str) -> Iterator[Item]:
         """Subject CIs, software records and DEPENDS_ON relationships."""
         if not isinstance(doc, Mapping):
             raise InvalidRecordError("an SPDX document must be a JSON object", file=origin)
@@ -110,7 +110,7 @@ class SPDXImporter(JSONImporter):
         doc_id = str(require(doc, "SPDXID", file=origin, record="/"))
         pkgs = _packages(doc, origin)
         subjects, needs = _relationships(doc, origin, doc_id, pkgs)
-        records: list[Record] = []
+        records: list[Item] = []
         idents: dict[str, Identifiers] = {}
         for sid in subjects:
             p, ptr = pkgs[sid]
@@ -138,6 +138,10 @@ def _packages(doc: Mapping[str, Any], name: str) -> _Packages:
                                 what="a package"):
         pid = str(require(p, "SPDXID", file=name, record=ptr))
         require(p, "name", file=name, record=ptr)
+        if pid in pkgs:
+            raise InvalidRecordError(f"SPDXID {pid!r} repeats that of {pkgs[pid][1]}; SPDX "
+                                     "identifiers are unique in a document", file=name,
+                                     record=ptr, field="SPDXID")
         pkgs[pid] = (p, ptr)
     return pkgs
 
@@ -218,8 +222,9 @@ def _reached(subjects: list[str], pkgs: _Packages,
 
 
 def _software(pkgs: _Packages, subjects: list[str], idents: Mapping[str, Identifiers],
-              needs: _Needs, name: str) -> Iterator[SoftwareRecord]:
-    """A software record per non-subject package and each subject that reaches it."""
+              needs: _Needs, name: str) -> Iterator[SoftwareRecord | InputWarning]:
+    """A software record per non-subject package and each subject that reaches it (a warning
+    for a package that no subject reaches)."""
     reached = _reached(subjects, pkgs, needs)
     for pid, (p, ptr) in pkgs.items():
         if pid in idents:
@@ -228,8 +233,10 @@ def _software(pkgs: _Packages, subjects: list[str], idents: Mapping[str, Identif
         if not owners and len(subjects) == 1:
             owners = [(subjects[0], ("UNRELATED", "unrelated"))]
         if not owners:
-            log.warning("%s: %s: package %s is reached by no described package, skipped",
-                        name, ptr, p["name"])
+            yield InputWarning(
+                record_type="software",
+                reason=f"package {p['name']} is reached by no described package; skipped",
+                origin=Origin(file=name, record=ptr))
             continue
         attrs = {"spdx_id": pid}
         for ref in p.get("externalRefs") or []:

@@ -25,8 +25,8 @@ Mapping (the documented decisions):
   ``Link rel="supplemental"`` points at: ``href="swid:<tagId>"``, or a ``swidpath:`` XPath with
   ``[@attr='value']`` predicates on ``SoftwareIdentity`` (e.g. ``@name``, ``@tagId``). It adds
   its ``Meta`` attributes, fills a missing vendor from its ``softwareCreator`` and records its
-  ``tagId`` in ``swid_supplemental_tags``. Supplemental tags whose primary is not in the input
-  are reported in the log and yield nothing.
+  ``tagId`` in ``swid_supplemental_tags``. A supplemental tag whose primary is not in the input
+  yields a warning and no record.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.records import Identifiers, Origin, Record, SoftwareRecord
-from importers.base import Importer, guard
+from cmdb_graph.model.records import Identifiers, InputWarning, Origin, SoftwareRecord
+from importers.base import Importer, Item, guard
 from importers.readers import parse_xml
 
 __all__ = ["SWIDImporter", "SWID_NS"]
@@ -173,7 +173,7 @@ class SWIDImporter(Importer[list[tuple[str, Element]]]):
             return [t for t in primaries if all(t.root.get(a) == v for a, v in preds)]
         return []
 
-    def transform(self, doc: list[tuple[str, Element]], origin: str) -> Iterator[Record]:
+    def transform(self, doc: list[tuple[str, Element]], origin: str) -> Iterator[Item]:
         """One SoftwareRecord per primary or patch tag, augmented by its supplementals.
 
         ``doc`` holds ``(file, SoftwareIdentity element)`` pairs; records name their tag's file.
@@ -182,14 +182,19 @@ class SWIDImporter(Importer[list[tuple[str, Element]]]):
         primaries = [t for t in tags
                      if not _true(t.root.get("supplemental")) and not _true(t.root.get("corpus"))]
         for t in tags:
-            if _true(t.root.get("supplemental")):
-                self._supplement(t, primaries)
+            if _true(t.root.get("supplemental")) and not self._supplement(t, primaries):
+                yield InputWarning(
+                    record_type="software",
+                    reason=f"supplemental tag {t.root.get('tagId')} matches no primary tag of "
+                           "the input; it yields no record",
+                    origin=t.origin)
         for t in primaries:
             with guard(t.origin.file, record=t.origin.record):
                 yield self._software(t)
 
-    def _supplement(self, t: _Tag, primaries: list[_Tag]) -> None:
-        """Add a supplemental tag's Meta attributes and creator to the primaries it names."""
+    def _supplement(self, t: _Tag, primaries: list[_Tag]) -> bool:
+        """Add a supplemental tag's Meta attributes and creator to the primaries it names;
+        whether it names any."""
         links = [ln for ln in t.root.findall(f"{_Q}Link")
                  if "supplemental" in (ln.get("rel") or "").split()]
         if not links:
@@ -200,9 +205,6 @@ class SWIDImporter(Importer[list[tuple[str, Element]]]):
         matched: list[_Tag] = []
         for ln in links:
             matched.extend(self._targets(ln.get("href") or "", primaries))
-        if not matched:
-            log.warning("%s: supplemental tag %s matches no primary tag of the input",
-                        t.origin.file, t.root.get("tagId"))
         for prim in matched:
             prim.supplements.append(str(t.root.get("tagId")))
             for meta in t.root.findall(f"{_Q}Meta"):
@@ -213,6 +215,7 @@ class SWIDImporter(Importer[list[tuple[str, Element]]]):
                 prim.attrs.setdefault("swid_supplemental_vendor", vendor)
                 if regid:
                     prim.attrs.setdefault("swid_supplemental_vendor_regid", regid)
+        return bool(matched)
 
     def _software(self, t: _Tag) -> SoftwareRecord:
         """The software record of one primary (or patch) tag."""

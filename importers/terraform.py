@@ -183,6 +183,9 @@ def _v4(state: Mapping[str, Any], name: str) -> list[_Instance]:
         rtype = str(require(res, "type", file=name, record=ptr))
         rname = str(require(res, "name", file=name, record=ptr))
         mode = str(res.get("mode") or "managed")
+        if mode not in ("managed", "data"):
+            raise InvalidRecordError(f"mode {mode!r} is neither managed nor data", file=name,
+                                     record=ptr, field="mode")
         if not isinstance(res.get("instances"), list):
             raise InvalidRecordError("required field is missing or not a list", file=name,
                                      record=ptr, field="instances")
