@@ -1,5 +1,10 @@
 """Importers: one module per source format, parsing only (no store access).
 
+Every importer follows one pattern (:class:`importers.base.Importer`): ``read`` the file with a
+shared reader (:mod:`importers.readers`), ``transform`` the parsed document into records in a
+pure function, and one guard for bad input with the same error shape everywhere. To add a
+format, copy ``importers/_template.py``.
+
 ``IMPORTERS`` maps the kind used on the command line to ``"module:Class"``; classes are loaded
 lazily so that one importer's optional imports never slow another down.
 """
@@ -14,8 +19,9 @@ from importers.base import Importer
 
 __all__ = ["IMPORTERS", "get_importer", "Importer"]
 
-#: kind -> "module:Class". Each class takes keyword options (e.g. ``mapping=``) and has
-#: ``kind``, ``description`` and ``parse(path)``.
+#: kind -> "module:Class". Each class is an :class:`~importers.base.Importer`: it takes keyword
+#: options (e.g. ``mapping=``) and has ``kind``, ``description``, ``parse(path)`` and
+#: ``records(document, origin)``.
 IMPORTERS: dict[str, str] = {
     # ITAM and discovery (generic mappings and vendor exports)
     "csv": "importers.generic:GenericCSVImporter",
@@ -32,7 +38,7 @@ IMPORTERS: dict[str, str] = {
     "snipeit-components": "importers.snipeit:SnipeITComponentsImporter",
     "jsm-assets": "importers.jsm_assets:JSMAssetsImporter",
     "glpi": "importers.glpi:GLPIInventoryImporter",
-    "fusioninventory": "importers.glpi:FusionInventoryXMLImporter",
+    "fusioninventory": "importers.fusioninventory:FusionInventoryXMLImporter",
     "lansweeper": "importers.lansweeper:LansweeperDataAPIImporter",
     "netbox": "importers.netbox:NetBoxImporter",
     "nmap": "importers.nmap:NmapImporter",
@@ -51,7 +57,7 @@ IMPORTERS: dict[str, str] = {
 }
 
 
-def get_importer(kind: str, **options: Any) -> Importer:
+def get_importer(kind: str, **options: Any) -> Importer[Any]:
     """An importer instance for ``kind``.
 
     Raises

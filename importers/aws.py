@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import checked_records, load_json, require
+from importers.base import JSONImporter, guard, mapping_items, require
 
 __all__ = ["AWSEC2Importer", "EC2_STATUS"]
 
@@ -45,6 +44,10 @@ EC2_STATUS = {
     "shutting-down": "retired",
     "terminated": "retired",
 }
+#: instance field -> attribute
+_ATTRIBUTES = (("InstanceType", "instance_type"), ("ImageId", "image_id"),
+               ("PlatformDetails", "platform"), ("Architecture", "architecture"),
+               ("LaunchTime", "launch_time"), ("KeyName", "key_name"))
 
 
 def _scalar(value: Any) -> str | None:
@@ -62,7 +65,34 @@ def _region(zone: str) -> str:
     return zone.rstrip("abcdefghijklmnopqrstuvwxyz")
 
 
-class AWSEC2Importer:
+class _Estate:
+    """The subnets, VPCs, zones and regions met so far, and the relationships between them."""
+
+    def __init__(self) -> None:
+        self.others: dict[str, CIRecord] = {}
+        self.rels: list[Record] = []
+        self._edges: set[tuple[str, str, str]] = set()
+
+    def other(self, kind: str, key: str, attrs: dict[str, Any], origin: Origin) -> Identifiers:
+        """The identifiers of a subnet/VPC (``Network``) or zone/region (``Datacenter``) CI."""
+        ident = Identifiers(native_key=f"aws:{kind}:{key}",
+                            cloud_id=key if kind in ("vpc", "subnet") else None)
+        if str(ident.native_key) not in self.others:
+            cls = "Network" if kind in ("vpc", "subnet") else "Datacenter"
+            self.others[str(ident.native_key)] = CIRecord(
+                ci_class=cls, name=key, identifiers=ident,
+                attributes={"aws_kind": kind, **attrs}, origin=origin)
+        return ident
+
+    def edge(self, rel: str, src: Identifiers, dst: Identifiers, origin: Origin) -> None:
+        key = (rel, str(src.native_key), str(dst.native_key))
+        if key not in self._edges:
+            self._edges.add(key)
+            self.rels.append(RelationshipRecord(rel_type=rel, source=src, target=dst,
+                                                origin=origin))
+
+
+class AWSEC2Importer(JSONImporter):
     """``aws ec2 describe-instances`` JSON -> VM, subnet/VPC and zone/region CIs.
 
     Follows the EC2 DescribeInstances response; see the module docstring for the mapping.
@@ -77,152 +107,102 @@ class AWSEC2Importer:
     kind = "aws-ec2"
     description = "AWS EC2 describe-instances JSON (EC2 API DescribeInstances)"
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield instance, network and datacenter CIs, then their relationships.
-
-        Parameters
-        ----------
-        path : Path
-            The JSON printed by ``aws ec2 describe-instances``.
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the JSON pointer and the field.
-        """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        name = str(path)
-        data = load_json(path)
-        if not isinstance(data, Mapping):
-            raise InvalidRecordError("expected a JSON object with Reservations", file=name)
-        reservations = require(data, "Reservations", file=name, record="/")
-        if not isinstance(reservations, list):
-            raise InvalidRecordError("Reservations must be a list", file=name, record="/",
-                                     field="Reservations")
+    def transform(self, doc: Any, origin: str) -> Iterator[Record]:
+        """Instance, network and datacenter CIs, then their relationships."""
+        if not isinstance(doc, Mapping):
+            raise InvalidRecordError("expected a JSON object with Reservations", file=origin)
+        require(doc, "Reservations", file=origin, record="/")
         cis: list[Record] = []
-        rels: list[Record] = []
-        others: dict[str, CIRecord] = {}
-        edges: set[tuple[str, str, str]] = set()
-
-        def other(kind: str, key: str, ci_name: str, attrs: dict[str, Any],
-                  origin: Origin) -> Identifiers:
-            ident = Identifiers(native_key=f"aws:{kind}:{key}",
-                                cloud_id=key if kind in ("vpc", "subnet") else None)
-            if ident.native_key not in others:
-                cls = "Network" if kind in ("vpc", "subnet") else "Datacenter"
-                others[str(ident.native_key)] = CIRecord(
-                    ci_class=cls, name=ci_name, identifiers=ident,
-                    attributes={"aws_kind": kind, **attrs}, origin=origin)
-            return ident
-
-        def edge(rel: str, src: Identifiers, dst: Identifiers, origin: Origin) -> None:
-            key = (rel, str(src.native_key), str(dst.native_key))
-            if key in edges:
-                return
-            edges.add(key)
-            rels.append(RelationshipRecord(rel_type=rel, source=src, target=dst, origin=origin))
-
-        for ri, res in enumerate(reservations):
-            rptr = f"/Reservations/{ri}"
-            if not isinstance(res, Mapping):
-                raise InvalidRecordError("a reservation must be an object", file=name,
-                                         record=rptr)
-            instances = require(res, "Instances", file=name, record=rptr)
-            if not isinstance(instances, list):
-                raise InvalidRecordError("Instances must be a list", file=name, record=rptr,
-                                         field="Instances")
-            for ii, inst in enumerate(instances):
-                ptr = f"{rptr}/Instances/{ii}"
-                origin = Origin(file=name, record=ptr)
-                if not isinstance(inst, Mapping):
-                    raise InvalidRecordError("an instance must be an object", file=name,
-                                             record=ptr)
-                iid = str(require(inst, "InstanceId", file=name, record=ptr))
-                tags = {
-                    str(t.get("Key")): str(t.get("Value") or "")
-                    for t in inst.get("Tags") or [] if isinstance(t, Mapping) and t.get("Key")
-                }
-                attrs: dict[str, Any] = {}
-                for src, dst in (("InstanceType", "instance_type"), ("ImageId", "image_id"),
-                                 ("PlatformDetails", "platform"),
-                                 ("Architecture", "architecture"),
-                                 ("LaunchTime", "launch_time"), ("KeyName", "key_name")):
-                    if inst.get(src):
-                        attrs[dst] = str(inst[src])
-                owner = res.get("OwnerId")
-                if owner:
-                    attrs["aws_account"] = str(owner)
-                state = inst.get("State")
-                sname = str(state.get("Name")) if isinstance(state, Mapping) else None
-                if sname:
-                    attrs["aws_state"] = sname
-                    if sname in EC2_STATUS:
-                        attrs["operational_status"] = EC2_STATUS[sname]
-                for k, v in tags.items():
-                    attrs[f"tag_{k}"] = v
-                env = tags.get("Environment") or tags.get("environment") or tags.get("env")
-                if env:
-                    attrs["environment"] = env
-                ips: list[str] = []
-                macs: list[str] = []
-                subnets: list[tuple[str, str | None]] = []
-                for key in ("PrivateIpAddress", "PublicIpAddress"):
-                    if inst.get(key):
-                        ips.append(str(inst[key]))
-                if _scalar(inst.get("SubnetId")):
-                    subnets.append((str(inst["SubnetId"]), _scalar(inst.get("VpcId"))))
-                groups = {str(g.get("GroupId")) for g in inst.get("SecurityGroups") or []
-                          if isinstance(g, Mapping) and g.get("GroupId")}
-                for eni in inst.get("NetworkInterfaces") or []:
-                    if not isinstance(eni, Mapping):
-                        continue
-                    if eni.get("MacAddress"):
-                        macs.append(str(eni["MacAddress"]).lower())
-                    for pip in eni.get("PrivateIpAddresses") or []:
-                        if isinstance(pip, Mapping):
-                            if pip.get("PrivateIpAddress"):
-                                ips.append(str(pip["PrivateIpAddress"]))
-                            assoc = pip.get("Association")
-                            if isinstance(assoc, Mapping) and assoc.get("PublicIp"):
-                                ips.append(str(assoc["PublicIp"]))
-                    for v6 in eni.get("Ipv6Addresses") or []:
-                        if isinstance(v6, Mapping) and v6.get("Ipv6Address"):
-                            ips.append(str(v6["Ipv6Address"]))
-                    if _scalar(eni.get("SubnetId")):
-                        subnets.append((str(eni["SubnetId"]), _scalar(eni.get("VpcId"))))
-                if ips:
-                    attrs["ip_addresses"] = list(dict.fromkeys(ips))
-                if groups:
-                    attrs["security_groups"] = sorted(groups)
-                fqdn = str(inst.get("PrivateDnsName") or "").lower() or None
-                ident = Identifiers(
-                    native_key=iid, cloud_id=iid, fqdn=fqdn,
-                    hostname=fqdn.split(".", 1)[0] if fqdn else None,
-                    mac_addresses=tuple(dict.fromkeys(macs)),
-                )
-                cis.append(CIRecord(ci_class="VirtualMachine", name=tags.get("Name") or iid,
-                                    identifiers=ident, attributes=attrs, origin=origin))
-                me = Identifiers(native_key=iid)
-                for subnet, vpc in dict.fromkeys(subnets):
-                    sid = other("subnet", subnet, subnet, {}, origin)
-                    edge("CONNECTS_TO", me, sid, origin)
-                    if vpc:
-                        vid = other("vpc", str(vpc), str(vpc), {}, origin)
-                        edge("CONNECTS_TO", sid, vid, origin)
-                placement = inst.get("Placement")
-                zone = placement.get("AvailabilityZone") if isinstance(placement,
-                                                                       Mapping) else None
-                if zone:
-                    region = _region(str(zone))
-                    zid = other("zone", str(zone), str(zone), {"region": region}, origin)
-                    rid = other("region", region, region, {}, origin)
-                    edge("HOSTED_ON", me, zid, origin)
-                    edge("LOCATED_IN", zid, rid, origin)
-        log.info("%s: %d instances, %d networks/zones, %d relationships", name, len(cis),
-                 len(others), len(rels))
+        estate = _Estate()
+        for rptr, res in mapping_items(doc["Reservations"], file=origin,
+                                       pointer="/Reservations", what="a reservation"):
+            require(res, "Instances", file=origin, record=rptr)
+            for ptr, inst in mapping_items(res["Instances"], file=origin,
+                                           pointer=f"{rptr}/Instances", what="an instance"):
+                with guard(origin, record=ptr):
+                    cis.append(_instance(inst, res, estate, Origin(file=origin, record=ptr)))
+        log.info("%s: %d instances, %d networks/zones, %d relationships", origin, len(cis),
+                 len(estate.others), len(estate.rels))
         yield from cis
-        yield from others.values()
-        yield from rels
+        yield from estate.others.values()
+        yield from estate.rels
+
+
+def _instance(inst: Mapping[str, Any], res: Mapping[str, Any], estate: _Estate,
+              origin: Origin) -> CIRecord:
+    """The VirtualMachine CI of one instance; its subnets and zone go to ``estate``."""
+    iid = str(require(inst, "InstanceId", file=origin.file, record=origin.record))
+    tags = {
+        str(t.get("Key")): str(t.get("Value") or "")
+        for t in inst.get("Tags") or [] if isinstance(t, Mapping) and t.get("Key")
+    }
+    attrs: dict[str, Any] = {dst: str(inst[src]) for src, dst in _ATTRIBUTES if inst.get(src)}
+    if res.get("OwnerId"):
+        attrs["aws_account"] = str(res["OwnerId"])
+    state = inst.get("State")
+    sname = str(state.get("Name")) if isinstance(state, Mapping) else None
+    if sname:
+        attrs["aws_state"] = sname
+        if sname in EC2_STATUS:
+            attrs["operational_status"] = EC2_STATUS[sname]
+    for k, v in tags.items():
+        attrs[f"tag_{k}"] = v
+    env = tags.get("Environment") or tags.get("environment") or tags.get("env")
+    if env:
+        attrs["environment"] = env
+    ips, macs, subnets = _interfaces(inst)
+    if ips:
+        attrs["ip_addresses"] = list(dict.fromkeys(ips))
+    groups = {str(g.get("GroupId")) for g in inst.get("SecurityGroups") or []
+              if isinstance(g, Mapping) and g.get("GroupId")}
+    if groups:
+        attrs["security_groups"] = sorted(groups)
+    fqdn = str(inst.get("PrivateDnsName") or "").lower() or None
+    ident = Identifiers(
+        native_key=iid, cloud_id=iid, fqdn=fqdn,
+        hostname=fqdn.split(".", 1)[0] if fqdn else None,
+        mac_addresses=tuple(dict.fromkeys(macs)),
+    )
+    me = Identifiers(native_key=iid)
+    for subnet, vpc in dict.fromkeys(subnets):
+        sid = estate.other("subnet", subnet, {}, origin)
+        estate.edge("CONNECTS_TO", me, sid, origin)
+        if vpc:
+            estate.edge("CONNECTS_TO", sid, estate.other("vpc", vpc, {}, origin), origin)
+    placement = inst.get("Placement")
+    zone = placement.get("AvailabilityZone") if isinstance(placement, Mapping) else None
+    if zone:
+        region = _region(str(zone))
+        zid = estate.other("zone", str(zone), {"region": region}, origin)
+        estate.edge("HOSTED_ON", me, zid, origin)
+        estate.edge("LOCATED_IN", zid, estate.other("region", region, {}, origin), origin)
+    return CIRecord(ci_class="VirtualMachine", name=tags.get("Name") or iid, identifiers=ident,
+                    attributes=attrs, origin=origin)
+
+
+def _interfaces(inst: Mapping[str, Any]) -> tuple[list[str], list[str],
+                                                  list[tuple[str, str | None]]]:
+    """The IP addresses, MAC addresses and (subnet, VPC) pairs of an instance and its ENIs."""
+    ips = [str(inst[k]) for k in ("PrivateIpAddress", "PublicIpAddress") if inst.get(k)]
+    macs: list[str] = []
+    subnets: list[tuple[str, str | None]] = []
+    if _scalar(inst.get("SubnetId")):
+        subnets.append((str(inst["SubnetId"]), _scalar(inst.get("VpcId"))))
+    for eni in inst.get("NetworkInterfaces") or []:
+        if not isinstance(eni, Mapping):
+            continue
+        if eni.get("MacAddress"):
+            macs.append(str(eni["MacAddress"]).lower())
+        for pip in eni.get("PrivateIpAddresses") or []:
+            if isinstance(pip, Mapping):
+                if pip.get("PrivateIpAddress"):
+                    ips.append(str(pip["PrivateIpAddress"]))
+                assoc = pip.get("Association")
+                if isinstance(assoc, Mapping) and assoc.get("PublicIp"):
+                    ips.append(str(assoc["PublicIp"]))
+        for v6 in eni.get("Ipv6Addresses") or []:
+            if isinstance(v6, Mapping) and v6.get("Ipv6Address"):
+                ips.append(str(v6["Ipv6Address"]))
+        if _scalar(eni.get("SubnetId")):
+            subnets.append((str(eni["SubnetId"]), _scalar(eni.get("VpcId"))))
+    return ips, macs, subnets

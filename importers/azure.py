@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import checked_records, load_json, require
+from importers.base import JSONImporter, guard, require
 
 __all__ = ["AzureResourceGraphImporter", "azure_class"]
 
@@ -134,7 +133,7 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(v, f"{path}[{i}]")
 
 
-class AzureResourceGraphImporter:
+class AzureResourceGraphImporter(JSONImporter):
     """Azure Resource Graph results -> cloud CIs, regions and inferred references.
 
     Follows the Resource Graph ``Resources`` REST response; see the module docstring.
@@ -149,110 +148,102 @@ class AzureResourceGraphImporter:
     kind = "azure-resource-graph"
     description = "Azure Resource Graph query results (REST Resources response, az graph query)"
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield resource and region CIs, then their relationships.
-
-        Parameters
-        ----------
-        path : Path
-            A JSON file in one of the accepted shapes.
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the row's JSON pointer and the field.
-        """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        name = str(path)
-        rows, pointer = _rows(load_json(path), name)
+    def transform(self, doc: Any, origin: str) -> Iterator[Record]:
+        """Resource and region CIs, then their relationships."""
+        rows, pointer = _rows(doc, origin)
         cis: list[Record] = []
         regions: dict[str, CIRecord] = {}
         rels: list[Record] = []
         parsed: list[tuple[str, str, Mapping[str, Any], Origin]] = []
         for i, row in enumerate(rows):
             ptr = f"{pointer.rstrip('/')}/{i}"
-            origin = Origin(file=name, record=ptr)
-            if not isinstance(row, Mapping):
-                raise InvalidRecordError("a row must be an object", file=name, record=ptr)
-            rid = str(require(row, "id", file=name, record=ptr))
-            rtype = str(require(row, "type", file=name, record=ptr))
-            if not rid.startswith("/"):
-                raise InvalidRecordError(f"not an Azure resource id: {rid!r}", file=name,
-                                         record=ptr, field="id")
-            key = rid.lower()
-            segments = rid.strip("/").split("/")
-            lower = [s.lower() for s in segments]
-            attrs: dict[str, Any] = {"azure_id": rid, "resource_type": rtype.lower()}
-            sub = row.get("subscriptionId") or (
-                segments[lower.index("subscriptions") + 1]
-                if "subscriptions" in lower[:-1] else None)
-            group = row.get("resourceGroup") or (
-                segments[lower.index("resourcegroups") + 1]
-                if "resourcegroups" in lower[:-1] else None)
-            if sub:
-                attrs["subscription_id"] = str(sub)
-            if group:
-                attrs["resource_group"] = str(group)
-            if row.get("kind"):
-                attrs["azure_kind"] = str(row["kind"])
-            sku = row.get("sku")
-            if isinstance(sku, Mapping) and sku.get("name"):
-                attrs["sku"] = str(sku["name"])
-            tags = row.get("tags")
-            if isinstance(tags, Mapping):
-                for k, v in tags.items():
-                    attrs[f"tag_{k}"] = None if v is None else str(v)
-                env = tags.get("Environment") or tags.get("environment") or tags.get("env")
-                if env:
-                    attrs["environment"] = str(env)
-            location = str(row.get("location") or "").lower()
-            if location:
-                attrs["location"] = location
-            ci_class = azure_class(rtype)
-            cis.append(CIRecord(
-                ci_class=ci_class, name=str(row.get("name") or segments[-1]),
-                identifiers=Identifiers(native_key=key, cloud_id=key), attributes=attrs,
-                origin=origin,
-            ))
-            parsed.append((key, ci_class, row, origin))
+            with guard(origin, record=ptr):
+                ci = _resource(row, Origin(file=origin, record=ptr))
+            cis.append(ci)
+            key, location = str(ci.identifiers.native_key), ci.attributes.get("location")
+            parsed.append((key, ci.ci_class, row, ci.origin))
             if location and location != "global":
                 rkey = f"azure:region:{location}"
                 if rkey not in regions:
                     regions[rkey] = CIRecord(
-                        ci_class="Datacenter", name=location,
+                        ci_class="Datacenter", name=str(location),
                         identifiers=Identifiers(native_key=rkey),
-                        attributes={"cloud_provider": "azure"}, origin=origin)
+                        attributes={"cloud_provider": "azure"}, origin=ci.origin)
                 rels.append(RelationshipRecord(
-                    rel_type="HOSTED_ON" if ci_class == "VirtualMachine" else "LOCATED_IN",
+                    rel_type="HOSTED_ON" if ci.ci_class == "VirtualMachine" else "LOCATED_IN",
                     source=Identifiers(native_key=key), target=Identifiers(native_key=rkey),
-                    origin=origin))
-
-        classes = {key: cls for key, cls, _, _ in parsed}
-        # longest id first, so that a subnet id maps to its vnet only when no closer row exists
-        ordered = sorted(classes, key=len, reverse=True)
-        seen: set[tuple[str, str]] = set()
-        for key, _cls, row, origin in parsed:
-            refs = [*_strings(row.get("properties"), "properties"),
-                    *_strings(row.get("managedBy"), "managedBy")]
-            for where, value in refs:
-                v = value.lower().rstrip("/")
-                if not v.startswith("/subscriptions/"):
-                    continue
-                target = next((k for k in ordered if v == k or v.startswith(k + "/")), None)
-                if target is None or target == key or (key, target) in seen:
-                    continue
-                if key.startswith(target + "/"):
-                    continue  # a child's reference to its own parent
-                seen.add((key, target))
-                rels.append(RelationshipRecord(
-                    rel_type="CONNECTS_TO" if classes[target] == "Network" else "DEPENDS_ON",
-                    source=Identifiers(native_key=key), target=Identifiers(native_key=target),
-                    inferred=True, evidence=f"{where} = {value}", origin=origin))
-        log.info("%s: %d resources, %d regions, %d relationships", name, len(cis),
+                    origin=ci.origin))
+        rels.extend(_references(parsed))
+        log.info("%s: %d resources, %d regions, %d relationships", origin, len(cis),
                  len(regions), len(rels))
         yield from cis
         yield from regions.values()
         yield from rels
+
+
+def _resource(row: Any, origin: Origin) -> CIRecord:
+    """The CI of one result row."""
+    name, ptr = origin.file, origin.record
+    if not isinstance(row, Mapping):
+        raise InvalidRecordError("a row must be an object", file=name, record=ptr)
+    rid = str(require(row, "id", file=name, record=ptr))
+    rtype = str(require(row, "type", file=name, record=ptr))
+    if not rid.startswith("/"):
+        raise InvalidRecordError(f"not an Azure resource id: {rid!r}", file=name,
+                                 record=ptr, field="id")
+    key = rid.lower()
+    segments = rid.strip("/").split("/")
+    lower = [s.lower() for s in segments]
+    attrs: dict[str, Any] = {"azure_id": rid, "resource_type": rtype.lower()}
+    sub = row.get("subscriptionId") or (
+        segments[lower.index("subscriptions") + 1] if "subscriptions" in lower[:-1] else None)
+    group = row.get("resourceGroup") or (
+        segments[lower.index("resourcegroups") + 1] if "resourcegroups" in lower[:-1] else None)
+    if sub:
+        attrs["subscription_id"] = str(sub)
+    if group:
+        attrs["resource_group"] = str(group)
+    if row.get("kind"):
+        attrs["azure_kind"] = str(row["kind"])
+    sku = row.get("sku")
+    if isinstance(sku, Mapping) and sku.get("name"):
+        attrs["sku"] = str(sku["name"])
+    tags = row.get("tags")
+    if isinstance(tags, Mapping):
+        for k, v in tags.items():
+            attrs[f"tag_{k}"] = None if v is None else str(v)
+        env = tags.get("Environment") or tags.get("environment") or tags.get("env")
+        if env:
+            attrs["environment"] = str(env)
+    location = str(row.get("location") or "").lower()
+    if location:
+        attrs["location"] = location
+    return CIRecord(ci_class=azure_class(rtype), name=str(row.get("name") or segments[-1]),
+                    identifiers=Identifiers(native_key=key, cloud_id=key), attributes=attrs,
+                    origin=origin)
+
+
+def _references(parsed: list[tuple[str, str, Mapping[str, Any], Origin]]
+                ) -> Iterator[RelationshipRecord]:
+    """DEPENDS_ON / CONNECTS_TO inferred from ids in ``properties`` and ``managedBy``."""
+    classes = {key: cls for key, cls, _, _ in parsed}
+    # longest id first, so that a subnet id maps to its vnet only when no closer row exists
+    ordered = sorted(classes, key=len, reverse=True)
+    seen: set[tuple[str, str]] = set()
+    for key, _cls, row, origin in parsed:
+        refs = [*_strings(row.get("properties"), "properties"),
+                *_strings(row.get("managedBy"), "managedBy")]
+        for where, value in refs:
+            v = value.lower().rstrip("/")
+            if not v.startswith("/subscriptions/"):
+                continue
+            target = next((k for k in ordered if v == k or v.startswith(k + "/")), None)
+            if target is None or target == key or (key, target) in seen:
+                continue
+            if key.startswith(target + "/"):
+                continue  # a child's reference to its own parent
+            seen.add((key, target))
+            yield RelationshipRecord(
+                rel_type="CONNECTS_TO" if classes[target] == "Network" else "DEPENDS_ON",
+                source=Identifiers(native_key=key), target=Identifiers(native_key=target),
+                inferred=True, evidence=f"{where} = {value}", origin=origin)

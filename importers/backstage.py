@@ -51,7 +51,8 @@ namespace); ``title``, ``description``, ``lifecycle``, ``tags`` are attributes, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,8 @@ from cmdb_graph.model.records import (
     Record,
     RelationshipRecord,
 )
-from importers.base import checked_records, load_yaml_documents, require
-from importers.kubernetes import yaml_document_lines
+from importers.base import Importer, guard, require
+from importers.readers import Documents, load_yaml_documents
 
 __all__ = ["BackstageImporter", "parse_entity_ref"]
 
@@ -134,10 +135,29 @@ def _display(namespace: str, name: str) -> str:
     return name if namespace == "default" else f"{namespace}/{name}"
 
 
-class BackstageImporter:
+#: kind -> (relationship field, default kind of its references, True when the entity is the
+#: dependent end); every relationship is DEPENDS_ON, see the module docstring
+_RELATION_FIELDS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "component": (("dependsOn", "component", True), ("dependencyOf", "component", False),
+                  ("consumesApis", "api", True), ("providesApis", "api", False),
+                  ("subcomponentOf", "component", False), ("system", "system", False)),
+    "api": (("dependsOn", "component", True), ("dependencyOf", "component", False),
+            ("system", "system", False)),
+    "resource": (("dependsOn", "component", True), ("dependencyOf", "component", False),
+                 ("system", "system", False)),
+    "system": (("dependsOn", "component", True), ("dependencyOf", "component", False),
+               ("domain", "domain", False)),
+    "domain": (("dependsOn", "component", True), ("dependencyOf", "component", False),
+               ("subdomainOf", "domain", False)),
+}
+
+
+class BackstageImporter(Importer[Documents | Sequence[Any]]):
     """Backstage catalog descriptor file -> CIs, DEPENDS_ON, support groups and people.
 
-    Follows the Backstage descriptor format; see the module docstring for the mapping.
+    Follows the Backstage descriptor format; see the module docstring for the mapping. The
+    transform takes YAML :class:`~importers.readers.Documents` or a list of entities (the
+    catalog API's ``GET /entities``).
 
     Raises
     ------
@@ -150,207 +170,197 @@ class BackstageImporter:
     kind = "backstage"
     description = "Backstage catalog entity descriptors (catalog-info.yaml)"
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield CI, group and person records, then relationships.
+    def read(self, path: Path) -> Documents:
+        return load_yaml_documents(path)
 
-        Parameters
-        ----------
-        path : Path
-            A descriptor file with one or more entities.
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the document and the field.
-        """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        name = str(path)
-        docs = load_yaml_documents(path)
+    def transform(self, doc: Documents | Sequence[Any], origin: str) -> Iterator[Record]:
+        """CI, group and person records, then relationships."""
+        docs = doc if isinstance(doc, Documents) else Documents.of(doc)
         if not docs:
-            raise InvalidRecordError("no YAML document in file", file=name)
-        lines = yaml_document_lines(path)
+            raise InvalidRecordError("no YAML document in file", file=origin)
         entities: list[Record] = []
-        rels: list[Record] = []
-        seen: set[tuple[str, str]] = set()
-        for index, doc in enumerate(docs, start=1):
-            line = lines[index - 1] if index - 1 < len(lines) else None
-            record = f"document {index}"
-            origin = Origin(file=name, line=line, record=record)
-
-            def bad(message: str, fld: str | None, line: int | None = line,
-                    record: str = record) -> InvalidRecordError:
-                return InvalidRecordError(message, file=name, line=line, record=record, field=fld)
-
-            if not isinstance(doc, Mapping):
-                raise bad("an entity must be a mapping", None)
-            api_version = require(doc, "apiVersion", file=name, record=record, line=line)
-            if api_version not in API_VERSIONS:
-                raise bad(
-                    f"unknown apiVersion {api_version!r} (known: {', '.join(API_VERSIONS)})",
-                    "apiVersion",
-                )
-            kind = str(require(doc, "kind", file=name, record=record, line=line))
-            meta = doc.get("metadata")
-            if meta is not None and not isinstance(meta, Mapping):
-                raise bad("metadata must be a mapping", "metadata")
-            meta = meta or {}
-            if not meta.get("name"):
-                raise bad("required field is missing or empty", "metadata.name")
-            ename = str(meta["name"])
-            namespace = str(meta.get("namespace") or "default")
-            spec = doc.get("spec") or {}
-            if not isinstance(spec, Mapping):
-                raise bad("spec must be a mapping", "spec")
-            lkind = kind.lower()
-            me = _key(lkind, namespace, ename)
-
-            def ref(value: Any, fld: str, default_kind: str | None,
-                    namespace: str = namespace) -> str:
-                if not isinstance(value, str) or not value.strip():
-                    raise bad("an entity reference must be a non-empty string", fld)
-                try:
-                    return _key(*parse_entity_ref(value, default_kind=default_kind,
-                                                  default_namespace=namespace))
-                except ValueError as exc:
-                    raise bad(str(exc), fld) from exc
-
-            def refs(fld: str, default_kind: str | None,
-                     spec: Mapping[str, Any] = spec) -> list[str]:
-                value = spec.get(fld)
-                if value is None:
-                    return []
-                if isinstance(value, str):
-                    value = [value]
-                if not isinstance(value, list):
-                    raise bad("expected a list of entity references", f"spec.{fld}")
-                return [ref(v, f"spec.{fld}", default_kind) for v in value]
-
-            def depends(src: str, dst: str, fld: str, origin: Origin = origin) -> None:
-                if (src, dst) in seen or src == dst:
-                    return
-                seen.add((src, dst))
-                rels.append(
-                    RelationshipRecord(
-                        rel_type="DEPENDS_ON",
-                        source=Identifiers(native_key=src),
-                        target=Identifiers(native_key=dst),
-                        properties={"backstage_relation": fld},
-                        origin=origin,
-                    )
-                )
-
-            if lkind == "group":
-                profile = spec.get("profile") if isinstance(spec.get("profile"), Mapping) else {}
-                attrs: dict[str, Any] = {"backstage_ref": me}
-                for key in ("type", "parent"):
-                    if spec.get(key):
-                        attrs[f"group_{key}"] = str(spec[key])
-                entities.append(
-                    GroupRecord(
-                        name=_display(namespace, ename),
-                        email=_text((profile or {}).get("email")),
-                        attributes=attrs,
-                        origin=origin,
-                    )
-                )
-                continue
-            if lkind == "user":
-                profile = spec.get("profile") if isinstance(spec.get("profile"), Mapping) else {}
-                groups = []
-                for g in refs("memberOf", "group"):
-                    _, _, gref = g.partition(":")
-                    gns, _, gname = gref.partition("/")
-                    groups.append(_display(gns, gname))
-                entities.append(
-                    PersonRecord(
-                        name=str((profile or {}).get("displayName") or _display(namespace, ename)),
-                        email=_text((profile or {}).get("email")),
-                        username=_display(namespace, ename),
-                        groups=tuple(groups),
-                        attributes={"backstage_ref": me},
-                        origin=origin,
-                    )
-                )
-                continue
-            if lkind not in _CI_KINDS:
-                log.debug("%s: %s: kind %s carries no CI, skipped", name, record, kind)
-                continue
-
-            stype = spec.get("type")
-            if lkind == "component":
-                ci_class = "Application"
-            elif lkind == "api":
-                ci_class = "Application"
-            elif lkind == "resource":
-                ci_class = "Database" if stype == "database" else "CloudResource"
-            elif lkind == "system":
-                ci_class = "ApplicationService"
-            else:
-                ci_class = "BusinessService"
-            if lkind in ("component", "api", "resource"):
-                require(spec, "type", file=name, record=record, line=line)
-                require(spec, "owner", file=name, record=record, line=line)
-            attrs = {"backstage_kind": kind, "backstage_ref": me}
-            if lkind == "component" and stype:
-                attrs["component_type"] = str(stype)
-            if lkind == "api" and stype:
-                attrs["api_type"] = str(stype)
-            if lkind == "resource" and stype:
-                attrs["resource_type"] = str(stype)
-            for key in ("title", "description"):
-                if meta.get(key):
-                    attrs[key] = str(meta[key])
-            if spec.get("lifecycle"):
-                attrs["lifecycle"] = str(spec["lifecycle"])
-                if str(spec["lifecycle"]) == "production":
-                    attrs["environment"] = "production"
-            tags = meta.get("tags")
-            if isinstance(tags, list) and tags:
-                attrs["tags"] = [str(t) for t in tags]
-            support_group: str | None = None
-            owner: str | None = None
-            if spec.get("owner") is not None:
-                okind, _, oref = ref(spec["owner"], "spec.owner", "group").partition(":")
-                ons, _, oname = oref.partition("/")
-                if okind == "user":
-                    owner = _display(ons, oname)
-                else:
-                    support_group = _display(ons, oname)
-            entities.append(
-                CIRecord(
-                    ci_class=ci_class,
-                    name=_display(namespace, ename),
-                    identifiers=Identifiers(native_key=me),
-                    attributes=attrs,
-                    support_group=support_group,
-                    owner=owner,
-                    origin=origin,
-                )
-            )
-
-            for target in refs("dependsOn", "component"):
-                depends(me, target, "dependsOn")
-            for source in refs("dependencyOf", "component"):
-                depends(source, me, "dependencyOf")
-            if lkind == "component":
-                for api in refs("consumesApis", "api"):
-                    depends(me, api, "consumesApis")
-                for api in refs("providesApis", "api"):
-                    depends(api, me, "providesApis")
-                for parent in refs("subcomponentOf", "component"):
-                    depends(parent, me, "subcomponentOf")
-            if lkind in ("component", "api", "resource"):
-                for system in refs("system", "system"):
-                    depends(system, me, "system")
-            if lkind == "system":
-                for domain in refs("domain", "domain"):
-                    depends(domain, me, "domain")
-            if lkind == "domain":
-                for parent in refs("subdomainOf", "domain"):
-                    depends(parent, me, "subdomainOf")
-        log.info("%s: %d entities, %d relationships", name, len(entities), len(rels))
+        rels = _Relations()
+        for index, (line, item) in enumerate(docs, start=1):
+            entity = _Entity.read(item, file=origin, line=line, record=f"document {index}")
+            with guard(origin, line=line, record=entity.record):
+                found = entity.record_of()
+                if found is not None:
+                    entities.append(found)
+                for fld, default_kind, outgoing in _RELATION_FIELDS.get(entity.kind, ()):
+                    for other in entity.refs(fld, default_kind):
+                        src, dst = (entity.key, other) if outgoing else (other, entity.key)
+                        rels.depends(src, dst, fld, entity.origin)
+        log.info("%s: %d entities, %d relationships", origin, len(entities), len(rels.records))
         yield from entities
-        yield from rels
+        yield from rels.records
+
+
+@dataclass
+class _Relations:
+    """DEPENDS_ON relationships between entity keys, one per pair."""
+
+    records: list[Record] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+    def depends(self, src: str, dst: str, fld: str, origin: Origin) -> None:
+        if (src, dst) in self.seen or src == dst:
+            return
+        self.seen.add((src, dst))
+        self.records.append(RelationshipRecord(
+            rel_type="DEPENDS_ON", source=Identifiers(native_key=src),
+            target=Identifiers(native_key=dst), properties={"backstage_relation": fld},
+            origin=origin,
+        ))
+
+
+@dataclass
+class _Entity:
+    """One entity document: its envelope read and checked, and where it is."""
+
+    file: str
+    line: int | None
+    record: str
+    kind: str  # lower case
+    name: str
+    namespace: str
+    meta: Mapping[str, Any]
+    spec: Mapping[str, Any]
+    original_kind: str
+
+    @classmethod
+    def read(cls, doc: Any, *, file: str, line: int | None, record: str) -> _Entity:
+        def bad(message: str, fld: str | None) -> InvalidRecordError:
+            return InvalidRecordError(message, file=file, line=line, record=record, field=fld)
+
+        if not isinstance(doc, Mapping):
+            raise bad("an entity must be a mapping", None)
+        api_version = require(doc, "apiVersion", file=file, record=record, line=line)
+        if api_version not in API_VERSIONS:
+            raise bad(f"unknown apiVersion {api_version!r} (known: {', '.join(API_VERSIONS)})",
+                      "apiVersion")
+        kind = str(require(doc, "kind", file=file, record=record, line=line))
+        meta = doc.get("metadata")
+        if meta is not None and not isinstance(meta, Mapping):
+            raise bad("metadata must be a mapping", "metadata")
+        meta = meta or {}
+        if not meta.get("name"):
+            raise bad("required field is missing or empty", "metadata.name")
+        spec = doc.get("spec") or {}
+        if not isinstance(spec, Mapping):
+            raise bad("spec must be a mapping", "spec")
+        return cls(file, line, record, kind.lower(), str(meta["name"]),
+                   str(meta.get("namespace") or "default"), meta, spec, kind)
+
+    @property
+    def key(self) -> str:
+        return _key(self.kind, self.namespace, self.name)
+
+    @property
+    def display(self) -> str:
+        return _display(self.namespace, self.name)
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(file=self.file, line=self.line, record=self.record)
+
+    def bad(self, message: str, fld: str | None) -> InvalidRecordError:
+        return InvalidRecordError(message, file=self.file, line=self.line, record=self.record,
+                                  field=fld)
+
+    def ref(self, value: Any, fld: str, default_kind: str | None) -> str:
+        """The full key of an entity reference in this entity's namespace."""
+        if not isinstance(value, str) or not value.strip():
+            raise self.bad("an entity reference must be a non-empty string", fld)
+        try:
+            return _key(*parse_entity_ref(value, default_kind=default_kind,
+                                          default_namespace=self.namespace))
+        except ValueError as exc:
+            raise self.bad(str(exc), fld) from exc
+
+    def refs(self, fld: str, default_kind: str | None) -> list[str]:
+        """The keys of ``spec.<fld>`` (one reference or a list)."""
+        value = self.spec.get(fld)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.bad("expected a list of entity references", f"spec.{fld}")
+        return [self.ref(v, f"spec.{fld}", default_kind) for v in value]
+
+    def record_of(self) -> Record | None:
+        """The group, person or CI record of this entity (``None`` for kinds without one)."""
+        if self.kind == "group":
+            return self._group()
+        if self.kind == "user":
+            return self._user()
+        if self.kind not in _CI_KINDS:
+            log.debug("%s: %s: kind %s carries no CI, skipped", self.file, self.record,
+                      self.original_kind)
+            return None
+        return self._ci()
+
+    def _profile(self) -> Mapping[str, Any]:
+        profile = self.spec.get("profile")
+        return profile if isinstance(profile, Mapping) else {}
+
+    def _group(self) -> GroupRecord:
+        attrs: dict[str, Any] = {"backstage_ref": self.key}
+        for key in ("type", "parent"):
+            if self.spec.get(key):
+                attrs[f"group_{key}"] = str(self.spec[key])
+        return GroupRecord(name=self.display, email=_text(self._profile().get("email")),
+                           attributes=attrs, origin=self.origin)
+
+    def _user(self) -> PersonRecord:
+        groups = []
+        for g in self.refs("memberOf", "group"):
+            _, _, gref = g.partition(":")
+            gns, _, gname = gref.partition("/")
+            groups.append(_display(gns, gname))
+        profile = self._profile()
+        return PersonRecord(
+            name=str(profile.get("displayName") or self.display),
+            email=_text(profile.get("email")),
+            username=self.display,
+            groups=tuple(groups),
+            attributes={"backstage_ref": self.key},
+            origin=self.origin,
+        )
+
+    def _ci(self) -> CIRecord:
+        spec, meta, kind = self.spec, self.meta, self.kind
+        stype = spec.get("type")
+        ci_class = {"component": "Application", "api": "Application",
+                    "resource": "Database" if stype == "database" else "CloudResource",
+                    "system": "ApplicationService"}.get(kind, "BusinessService")
+        if kind in ("component", "api", "resource"):
+            require(spec, "type", file=self.file, record=self.record, line=self.line)
+            require(spec, "owner", file=self.file, record=self.record, line=self.line)
+        attrs: dict[str, Any] = {"backstage_kind": self.original_kind, "backstage_ref": self.key}
+        type_attr = {"component": "component_type", "api": "api_type",
+                     "resource": "resource_type"}.get(kind)
+        if type_attr and stype:
+            attrs[type_attr] = str(stype)
+        for key in ("title", "description"):
+            if meta.get(key):
+                attrs[key] = str(meta[key])
+        if spec.get("lifecycle"):
+            attrs["lifecycle"] = str(spec["lifecycle"])
+            if str(spec["lifecycle"]) == "production":
+                attrs["environment"] = "production"
+        tags = meta.get("tags")
+        if isinstance(tags, list) and tags:
+            attrs["tags"] = [str(t) for t in tags]
+        support_group: str | None = None
+        owner: str | None = None
+        if spec.get("owner") is not None:
+            okind, _, oref = self.ref(spec["owner"], "spec.owner", "group").partition(":")
+            ons, _, oname = oref.partition("/")
+            if okind == "user":
+                owner = _display(ons, oname)
+            else:
+                support_group = _display(ons, oname)
+        return CIRecord(ci_class=ci_class, name=self.display,
+                        identifiers=Identifiers(native_key=self.key), attributes=attrs,
+                        support_group=support_group, owner=owner, origin=self.origin)

@@ -1,55 +1,85 @@
-"""What every importer shares: the ``Importer`` protocol and strict readers for its inputs.
+"""The one importer pattern: read the source, transform it into records, guard both.
 
 An importer parses one source format into :mod:`cmdb_graph.model.records` and never touches a
-store. It reads its whole input before yielding anything that could be applied, so bad input
-raises :class:`~cmdb_graph.errors.InvalidRecordError` (naming the file, line/record and field)
-before ingestion writes a thing.
+store. Every importer is an :class:`Importer` with two steps of its own:
 
-The readers here give every importer the same behaviour on bad input: wrong encoding, truncated
-or malformed JSON/YAML/XML, XML entity attacks (``defusedxml``), empty files, missing required
-columns and oversized lines all become one ``InvalidRecordError``.
+``read(path)``
+    The file -> its parsed document, through a shared reader of :mod:`importers.readers`
+    (JSON value, YAML :class:`~importers.readers.Documents`, XML root element, CSV
+    :class:`~importers.readers.Table`).
+``transform(doc, origin)``
+    The parsed document -> records. Pure: no I/O, no state but the importer's options; every
+    record's :class:`~cmdb_graph.model.records.Origin` names ``origin`` and the record's place
+    in the document (JSON pointer, line, element path).
+
+and two the base class gives it:
+
+:meth:`Importer.records`
+    ``transform`` under :func:`guard`: the entry point for anything that already holds a
+    parsed document, such as a connector that fetches the same data from the source's API page
+    by page (one parsing code path for files and APIs).
+:meth:`Importer.parse`
+    ``read`` then :meth:`~Importer.records`, under the same guard: what ``cmdb-graph import``
+    and the ``importRun`` mutation call.
+
+The guard gives bad input one shape everywhere: one :class:`~cmdb_graph.errors.InvalidRecordError`
+naming the file, the line or record and the field, whatever went wrong (a value the record
+models refuse, a list where a name belongs, a missing key, nesting deeper than
+:data:`~importers.readers.MAX_DEPTH`). Each importer reads its whole input before yielding
+anything, so ingestion writes nothing from a file that fails.
+
+What the guard can work around it reports as :class:`~cmdb_graph.model.records.InputWarning`
+items among the records (ingestion lists them with the run's warnings): control characters
+(NUL, escape, DEL, C1 controls, lone surrogates; tab and line breaks are kept) removed from a
+record's values, a native key that several records of one document share (ingestion makes them
+one CI, asset or entitlement), a CSV column the header names twice, and whatever a transform
+itself yields. A file that yields nothing at all, neither a record nor a warning that says why,
+is an error, not an empty import.
+
+``importers/_template.py`` is a short importer to copy when adding a format.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
-from xml.etree.ElementTree import Element, ParseError
+from typing import Any, ClassVar, Generic, TypeVar
+from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeET
-import yaml
-from defusedxml import DefusedXmlException
-from pydantic import ValidationError
+import pydantic_core
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.records import Record
+from cmdb_graph.model.records import CIRecord, InputWarning, Origin, Record
+from importers.readers import Documents, Table, check_depth, load_json, parse_xml
 
-__all__ = [
-    "Importer",
-    "MAX_LINE_BYTES",
-    "MAX_FILE_BYTES",
-    "read_text",
-    "load_json",
-    "load_yaml_documents",
-    "parse_xml",
-    "read_csv",
-    "require",
-    "checked_records",
-    "checked_build",
-]
+__all__ = ["Importer", "JSONImporter", "XMLImporter", "Item", "guard", "require",
+           "mapping_items", "text_or_none"]
 
-#: Longest line (or CSV field) accepted, in bytes; longer input is refused as malformed.
-MAX_LINE_BYTES = 1_000_000
-#: Largest file accepted, in bytes.
-MAX_FILE_BYTES = 2_000_000_000
+DocT = TypeVar("DocT")
+
+#: What a transform yields: records, and warnings about the input.
+Item = Record | InputWarning
+
+#: Control characters never stored: C0 but tab, line feed and carriage return; DEL; C1; lone
+#: surrogates (from JSON ``\ud800`` escapes); the non-characters U+FFFE and U+FFFF.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+#: Errors that bad input can raise deep inside a transform, turned into InvalidRecordError.
+_INPUT_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError,
+                 RecursionError)
 
 
-class Importer(Protocol):
-    """One source format.
+class Importer(ABC, Generic[DocT]):
+    """One source format: ``read`` a file, ``transform`` its parsed document into records.
+
+    Subclasses set :attr:`kind` and :attr:`description` and implement :meth:`read` and
+    :meth:`transform`; keyword options go to ``__init__``.
 
     Attributes
     ----------
@@ -59,197 +89,151 @@ class Importer(Protocol):
         One line: the format and the document it follows.
     """
 
-    kind: str
-    description: str
+    kind: ClassVar[str]
+    description: ClassVar[str]
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield the records of one file.
+    @abstractmethod
+    def read(self, path: Path) -> DocT:
+        """The parsed document of one file (through a reader of :mod:`importers.readers`).
 
         Raises
         ------
         InvalidRecordError
-            The file is unreadable or malformed; the error names the file and line/record/field.
+            The file is unreadable or malformed.
         """
-        ...
 
+    @abstractmethod
+    def transform(self, doc: DocT, origin: str) -> Iterable[Item]:
+        """The records of one parsed document (pure: no I/O), and warnings about it.
 
-def read_text(path: Path, *, encoding: str = "utf-8") -> str:
-    """The whole file as text, strictly decoded (a UTF-8 BOM is dropped).
+        Parameters
+        ----------
+        doc
+            What :meth:`read` returns, or the same shape from elsewhere (an API page).
+        origin : str
+            Where the document came from (a file path, or e.g. an API URL); every record's
+            ``origin.file``.
 
-    Raises
-    ------
-    InvalidRecordError
-        Missing or unreadable file, empty file, wrong encoding (with the line of the first bad
-        byte), or a line longer than :data:`MAX_LINE_BYTES`.
-    """
-    name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidRecordError(f"cannot read file: {exc.strerror or exc}", file=name) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise InvalidRecordError(f"file is larger than {MAX_FILE_BYTES} bytes", file=name)
-    if not data.strip():
-        raise InvalidRecordError("file is empty", file=name)
-    try:
-        text = data.decode("utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidRecordError(
-            f"not valid {encoding} (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "re-export the file as UTF-8",
-            file=name,
-            line=line,
-        ) from exc
-    for lineno, line_text in enumerate(text.splitlines(), start=1):
-        if len(line_text) > MAX_LINE_BYTES:
+        Raises
+        ------
+        InvalidRecordError
+            Bad input, naming ``origin``, the record and the field.
+        """
+
+    def records(self, doc: DocT, origin: str) -> list[Item]:
+        """The records of one parsed document, all of them or one located error.
+
+        Connectors that fetch the source's data from its API call this once per page, with
+        the page as decoded JSON and an origin such as the page's URL. The records come with
+        the warnings of the guard (see the module docstring); an empty page gives an empty
+        list.
+
+        Raises
+        ------
+        InvalidRecordError
+            Bad input; names ``origin``, the line or record and the field.
+        """
+        with guard(origin):
+            for item in doc.items if isinstance(doc, Documents) else [doc]:
+                if isinstance(item, dict | list):
+                    check_depth(item, origin)
+            found = list(self.transform(doc, origin))
+            records = [r for r in found if not isinstance(r, InputWarning)]
+            clean, warnings = _without_control_characters(records)
+        return [*(doc.warnings if isinstance(doc, Table) else ()),
+                *(r for r in found if isinstance(r, InputWarning)),
+                *warnings, *_repeated_keys(clean), *clean]
+
+    def parse(self, path: Path) -> Iterator[Item]:
+        """Yield the records of one file (all are read before the first is yielded), warnings
+        first.
+
+        Raises
+        ------
+        InvalidRecordError
+            The file is unreadable or malformed, a record is invalid, or the file yields
+            nothing (no record and no warning); the message names the file, the line or record
+            and the field.
+        """
+        file = str(path)
+        with guard(file):
+            doc = self.read(Path(path))
+        found = self.records(doc, file)
+        if not found:  # with only warnings, the warnings say why
             raise InvalidRecordError(
-                f"line is longer than {MAX_LINE_BYTES} characters", file=name, line=lineno
-            )
-    return text
+                f"the file yields no records; is it a {self.description}?", file=file)
+        yield from found
 
 
-def load_json(path: Path) -> Any:
-    """Parse a JSON file.
+class JSONImporter(Importer[Any]):
+    """An importer of one JSON document per file: ``read`` is
+    :func:`~importers.readers.load_json`."""
+
+    def read(self, path: Path) -> Any:
+        return load_json(path)
+
+
+class XMLImporter(Importer[Element]):
+    """An importer of one XML document per file: ``read`` is
+    :func:`~importers.readers.parse_xml` (the root element)."""
+
+    def read(self, path: Path) -> Element:
+        return parse_xml(path)
+
+
+@contextmanager
+def guard(file: str, *, line: int | None = None,
+          record: str | int | None = None) -> Iterator[None]:
+    """Turn whatever bad input raises inside the block into one located ``InvalidRecordError``.
+
+    An ``InvalidRecordError`` raised inside keeps its message (control characters escaped, so
+    that it stays one printable line) and gets the file, line and record it lacks from the
+    guard. A pydantic ``ValidationError`` (a value the record models refuse)
+    names the field; ``TypeError``, ``AttributeError``, ``ValueError``, ``KeyError``,
+    ``IndexError``, ``OverflowError`` and ``RecursionError`` (a list where a name belongs, a
+    missing key, nesting too deep) become "a value has an unexpected type or shape". Guards
+    nest: a transform guards each item with its record, the base class guards the file.
 
     Raises
     ------
     InvalidRecordError
-        Any of :func:`read_text`'s errors, or malformed/truncated JSON (with line and column).
+        In place of any of the errors above (``from`` it).
     """
-    text = read_text(path)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        yield
+    except InvalidRecordError as exc:
+        reason, fld = _escaped(exc.reason), _escaped(exc.field)
+        where = exc.record if exc.record is not None else record
+        where = _escaped(where) if isinstance(where, str) else where
+        if exc.file is not None and (exc.line is not None or line is None) and (
+                reason, fld, where) == (exc.reason, exc.field, exc.record):
+            raise
+        raise type(exc)(
+            reason or "",
+            file=exc.file if exc.file is not None else file,
+            line=exc.line if exc.line is not None else line,
+            record=where,
+            field=fld,
+        ) from exc
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else None
+        loc = ".".join(str(p) for p in first["loc"]) if first else ""
         raise InvalidRecordError(
-            f"malformed JSON: {exc.msg} (column {exc.colno})", file=str(path), line=exc.lineno
+            f"invalid value: {first['msg'] if first else exc}", file=file, line=line,
+            record=record, field=loc or None,
+        ) from exc
+    except _INPUT_ERRORS as exc:
+        raise InvalidRecordError(
+            f"a value has an unexpected type or shape ({type(exc).__name__}: {exc})",
+            file=file, line=line, record=record,
         ) from exc
 
 
-def load_yaml_documents(path: Path) -> list[Any]:
-    """Parse every document of a (multi-document) YAML file with the safe loader.
-
-    Empty documents (``---`` separators with nothing between) are dropped.
-
-    Raises
-    ------
-    InvalidRecordError
-        Any of :func:`read_text`'s errors, or malformed YAML (with its line).
-    """
-    text = read_text(path)
-    try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InvalidRecordError(
-            f"malformed YAML: {getattr(exc, 'problem', None) or exc}",
-            file=str(path),
-            line=(mark.line + 1) if mark is not None else None,
-        ) from exc
-
-
-def parse_xml(path: Path) -> Element:
-    """Parse an XML file with defusedxml and return its root element.
-
-    Entity declarations (billion laughs, external entities) and DTDs that pull external
-    resources are refused.
-
-    Raises
-    ------
-    InvalidRecordError
-        Unreadable/empty file, wrong encoding, malformed or truncated XML (with its line), or a
-        forbidden entity/DTD construct.
-    """
-    read_text(path)  # uniform errors for empty files, encodings and huge lines
-    name = str(path)
-    try:
-        tree = SafeET.parse(str(path), forbid_dtd=False, forbid_entities=True,
-                            forbid_external=True)
-    except DefusedXmlException as exc:
-        raise InvalidRecordError(
-            f"refused XML: {type(exc).__name__} ({exc}); entity declarations and external "
-            "references are not allowed",
-            file=name,
-        ) from exc
-    except ParseError as exc:
-        line = exc.position[0] if getattr(exc, "position", None) else None
-        raise InvalidRecordError(f"malformed XML: {exc}", file=name, line=line) from exc
-    root = tree.getroot()
-    if root is None:
-        raise InvalidRecordError("XML has no root element", file=name)
-    return root
-
-
-def read_csv(
-    path: Path,
-    *,
-    required: Sequence[str] = (),
-    delimiter: str | None = None,
-    encoding: str = "utf-8",
-) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """Rows of a CSV file as ``(line_number, row)``; empty cells become ``None``.
-
-    The delimiter is sniffed among ``,;\\t|`` when not given. Header names are stripped. The
-    line number is that of the row's first physical line (quoted fields may span lines).
-
-    Raises
-    ------
-    InvalidRecordError
-        Any of :func:`read_text`'s errors, no header, a missing required column (named), a row
-        with more cells than the header, or a field over :data:`MAX_LINE_BYTES`.
-    """
-    text = read_text(path, encoding=encoding)
-    name = str(path)
-    if delimiter is None:
-        head = text[:8192]
-        try:
-            delimiter = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
-    csv.field_size_limit(MAX_LINE_BYTES)
-    # strict: a file cut inside a quoted field (truncated) is an error, not a short last row
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidRecordError("CSV has no header row", file=name, line=1) from None
-    except csv.Error as exc:
-        raise InvalidRecordError(f"malformed CSV: {exc}", file=name, line=1) from exc
-    header = [h.strip() for h in header]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InvalidRecordError(
-            f"missing required column(s) {', '.join(missing)}; the header has "
-            f"{', '.join(header)}",
-            file=name,
-            line=1,
-            field=missing[0],
-        )
-    line_start = reader.line_num + 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InvalidRecordError(
-                f"malformed CSV: {exc}", file=name, line=line_start
-            ) from exc
-        line = line_start
-        line_start = reader.line_num + 1
-        if not cells or all(not c.strip() for c in cells):
-            continue
-        if len(cells) > len(header):
-            raise InvalidRecordError(
-                f"row has {len(cells)} cells but the header has {len(header)}",
-                file=name,
-                line=line,
-            )
-        row: dict[str, str | None] = dict.fromkeys(header)
-        for h, c in zip(header, cells, strict=False):
-            c = c.strip()
-            row[h] = c if c else None
-        yield line, row
+def _escaped(text: str | None) -> str | None:
+    """``text`` with control characters written as escapes (``\\x00``)."""
+    if text is None or _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def require(
@@ -268,53 +252,132 @@ def require(
     return value
 
 
-def checked_records(path: Path, records: Iterable[Record]) -> list[Record]:
-    """All of an importer's records, read before any is used.
+def mapping_items(
+    value: Any, *, file: str, pointer: str, what: str = "an entry", optional: bool = False,
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The objects of a JSON/YAML list, each with its JSON pointer.
 
-    Input files are untrusted: a list where a name belongs, or a value that the record models
-    refuse, must give one ``InvalidRecordError`` naming the file, never a ``TypeError``,
-    ``AttributeError`` or pydantic ``ValidationError`` from deep inside an importer.
-
-    Raises
-    ------
-    InvalidRecordError
-        Passed through unchanged, or made from one of the errors above (``from`` it).
-    """
-    try:
-        return list(records)
-    except InvalidRecordError:
-        raise
-    except ValidationError as exc:
-        errors = exc.errors()
-        loc = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
-        msg = errors[0]["msg"] if errors else str(exc)
-        raise InvalidRecordError(
-            f"a value does not fit the record model: {msg}",
-            file=str(path),
-            field=loc or None,
-        ) from exc
-    except (TypeError, AttributeError) as exc:
-        raise InvalidRecordError(
-            f"a value has an unexpected type ({exc})", file=str(path)
-        ) from exc
-
-
-def checked_build(
-    file: str, where: str, build: Callable[..., list[Record]], *args: Any, **kwargs: Any
-) -> list[Record]:
-    """``build(*args, **kwargs)``; a value the record models refuse becomes an
-    ``InvalidRecordError`` naming the file, the record (``where``) and the field.
+    Parameters
+    ----------
+    value : any
+        The list (``None`` is an empty list when ``optional``).
+    file, pointer : str
+        Where the list is, for the pointers and the errors (``/Reservations``).
+    what : str
+        What one item is, for the error message (``"an instance"``).
 
     Raises
     ------
     InvalidRecordError
-        From the pydantic ``ValidationError`` of one record.
+        ``value`` is no list, or an item is no object (naming its pointer).
     """
+    if value is None and optional:
+        return []
+    name = pointer.rsplit("/", 1)[-1] or "the document"
+    if not isinstance(value, list):
+        raise InvalidRecordError(f"{name} must be a list", file=file,
+                                 record=pointer.rsplit("/", 1)[0] or "/", field=name)
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    for index, item in enumerate(value):
+        where = f"{pointer}/{index}"
+        if not isinstance(item, Mapping):
+            raise InvalidRecordError(f"{what} must be an object", file=file, record=where)
+        out.append((where, item))
+    return out
+
+
+def text_or_none(value: Any) -> str | None:
+    """A non-empty string or number as stripped text; anything else (objects, lists, booleans,
+    ``""``) as ``None``."""
+    if value is None or isinstance(value, Mapping | list | bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+#: In records serialised to JSON: what a control character becomes (escaped C0 but tab, line
+#: feed, carriage return; raw DEL, C1, U+FFFE, U+FFFF). A false alarm only costs the slow path.
+_CONTROL_IN_JSON = re.compile(
+    rb"\\u00[01][0-9a-fA-F]|\\[bf]|\x7f|\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
+
+
+def _without_control_characters(records: list[Record]) -> tuple[list[Record], list[InputWarning]]:
+    """The records with control characters removed from every value, and a warning for each
+    record that had some (naming its fields)."""
     try:
-        return build(*args, **kwargs)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidRecordError(
-            f"invalid value: {first['msg']}", file=file, record=where, field=field
-        ) from exc
+        if _CONTROL_IN_JSON.search(pydantic_core.to_json(records)) is None:
+            return records, []  # the usual case, found in one pass of compiled code
+    except PydanticSerializationError:
+        pass  # a lone surrogate: look record by record
+    out: list[Record] = []
+    warnings: list[InputWarning] = []
+    for rec in records:
+        fields: list[str] = []
+        where = rec.origin
+        with guard(where.file, line=where.line, record=where.record):
+            clean = _clean(rec, "", fields)
+        out.append(clean)
+        if fields:
+            warnings.append(InputWarning(
+                record_type=rec.record_type,
+                reason=f"control characters removed from {', '.join(dict.fromkeys(fields))}",
+                origin=clean.origin))
+    return out, warnings
+
+
+def _clean(value: Any, path: str, fields: list[str]) -> Any:
+    """``value`` without control characters (the same object when it has none); the paths of
+    the cleaned values go to ``fields``."""
+    if isinstance(value, str) and not isinstance(value, Enum):
+        if _CONTROL.search(value) is None:
+            return value
+        fields.append(path)
+        cleaned = _CONTROL.sub("", value)
+        if not cleaned:
+            raise InvalidRecordError("the value is nothing but control characters",
+                                     field=path or None)
+        return cleaned
+    if isinstance(value, BaseModel):
+        changes: dict[str, Any] = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _clean(old, f"{path}.{name}" if path else name, fields)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, dict):
+        pairs = [(_clean(k, f"{path} (a key)", fields), _clean(v, f"{path}.{k}", fields))
+                 for k, v in value.items()]
+        if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    if isinstance(value, tuple | list):
+        items = [_clean(v, path, fields) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    return value
+
+
+_KEYED = {"ci": "CI", "asset": "asset", "entitlement": "entitlement"}
+
+
+def _repeated_keys(records: list[Record]) -> list[InputWarning]:
+    """A warning for every record whose native key an earlier record of its type has."""
+    first: dict[tuple[str, str], tuple[int, Origin]] = {}
+    warnings: list[InputWarning] = []
+    for index, rec in enumerate(records):
+        if rec.record_type not in _KEYED:
+            continue
+        key = rec.identifiers.native_key if isinstance(rec, CIRecord) else getattr(
+            rec, "native_key", None)
+        if not key:
+            continue
+        at, seen = first.setdefault((rec.record_type, key), (index, rec.origin))
+        if at != index:
+            warnings.append(InputWarning(
+                record_type=rec.record_type,
+                reason=f"native key {key!r} repeats that of {seen}; both describe one "
+                       f"{_KEYED[rec.record_type]}",
+                origin=rec.origin))
+    return warnings

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import checked_records, load_yaml_documents
+from importers.base import Importer, guard
+from importers.readers import load_yaml_documents
 
 __all__ = ["ComposeImporter"]
 
@@ -41,7 +43,55 @@ log = logging.getLogger(__name__)
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 
 
-class ComposeImporter:
+@dataclass
+class _Project:
+    """One compose file being mapped: its names and the relationships found so far."""
+
+    file: str
+    name: str
+    services: Mapping[str, Any]
+    networks: Mapping[str, Any]
+    rels: list[Record] = field(default_factory=list)
+    used_nets: dict[str, Origin] = field(default_factory=dict)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def svc_id(self, svc: str) -> Identifiers:
+        return Identifiers(native_key=f"{self.name}/{svc}")
+
+    def net_id(self, key: str) -> Identifiers:
+        return Identifiers(native_key=f"{self.name}/network/{key}")
+
+    def net_name(self, key: str) -> str:
+        """The network's name as Docker gives it."""
+        spec = self.networks.get(key) or {}
+        if isinstance(spec, Mapping) and spec.get("name"):
+            return str(spec["name"])
+        if isinstance(spec, Mapping) and spec.get("external") is True:
+            return key
+        return f"{self.name}_{key}"
+
+    def edge(self, rel_type: str, src: str, dst: str, origin: Origin, **extra: Any) -> None:
+        """One relationship per (type, source, target); the first declaration wins."""
+        if (src, rel_type, dst) in self.seen:
+            return
+        self.seen.add((src, rel_type, dst))
+        target = self.svc_id(dst) if rel_type == "DEPENDS_ON" else self.net_id(dst)
+        self.rels.append(RelationshipRecord(rel_type=rel_type, source=self.svc_id(src),
+                                            target=target, origin=origin, **extra))
+
+    def depends(self, src: str, dst: str, origin: Origin, *, via: str, optional: bool = False,
+                condition: str | None = None) -> None:
+        props: dict[str, Any] = {"declared_by": via}
+        if condition:
+            props["condition"] = condition
+        self.edge("DEPENDS_ON", src, dst, origin, optional=optional, properties=props)
+
+
+def _bad(origin: Origin, message: str, fld: str) -> InvalidRecordError:
+    return InvalidRecordError(message, file=origin.file, record=origin.record, field=fld)
+
+
+class ComposeImporter(Importer[Mapping[str, Any]]):
     """Docker Compose file -> Container and Network CIs, DEPENDS_ON and CONNECTS_TO.
 
     Follows the Compose Specification; see the module docstring for the mapping.
@@ -56,7 +106,8 @@ class ComposeImporter:
     InvalidRecordError
         From :meth:`parse`: malformed YAML, no ``services`` mapping, a service without
         ``image`` or ``build``, or a reference (depends_on, links, networks) to something the
-        file does not define -- naming the file, the service and the field.
+        file does not define -- naming the file, the service (``services.<name>``) and the
+        field.
     """
 
     kind = "compose"
@@ -65,210 +116,173 @@ class ComposeImporter:
     def __init__(self, *, project: str | None = None) -> None:
         self.project = project
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield Container and Network CI records, then their relationships.
-
-        Parameters
-        ----------
-        path : Path
-            A ``compose.yaml`` / ``docker-compose.yml`` file.
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the service (``services.<name>``) and the field.
-        """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        name = str(path)
+    def read(self, path: Path) -> Mapping[str, Any]:
         docs = load_yaml_documents(path)
-        if len(docs) != 1 or not isinstance(docs[0], Mapping):
+        if len(docs) != 1 or not isinstance(docs.items[0], Mapping):
             raise InvalidRecordError(
-                "a compose file must be exactly one YAML mapping", file=name, record=1
+                "a compose file must be exactly one YAML mapping", file=str(path), record=1
             )
-        doc: Mapping[str, Any] = docs[0]
+        doc: Mapping[str, Any] = docs.items[0]
+        if not doc.get("name") and not self.project:
+            # what ``docker compose`` does: the project is named after the file's folder
+            return {**doc, "name": Path(path).resolve().parent.name}
+        return doc
+
+    def transform(self, doc: Mapping[str, Any], origin: str) -> Iterator[Record]:
+        """Container and Network CI records, then their relationships."""
         services = doc.get("services")
         if not isinstance(services, Mapping) or not services:
             raise InvalidRecordError(
-                "required field is missing, empty or not a mapping", file=name, field="services"
+                "required field is missing, empty or not a mapping", file=origin,
+                field="services",
             )
-        project = str(doc.get("name") or self.project or Path(path).resolve().parent.name)
-        declared_nets = doc.get("networks") or {}
-        if not isinstance(declared_nets, Mapping):
-            raise InvalidRecordError("networks must be a mapping", file=name, field="networks")
-
-        def net_name(key: str) -> str:
-            spec = declared_nets.get(key) or {}
-            if isinstance(spec, Mapping) and spec.get("name"):
-                return str(spec["name"])
-            if isinstance(spec, Mapping) and spec.get("external") is True:
-                return key
-            return f"{project}_{key}"
-
-        def svc_id(svc: str) -> Identifiers:
-            return Identifiers(native_key=f"{project}/{svc}")
-
-        def net_id(key: str) -> Identifiers:
-            return Identifiers(native_key=f"{project}/network/{key}")
-
+        declared = doc.get("networks") or {}
+        if not isinstance(declared, Mapping):
+            raise InvalidRecordError("networks must be a mapping", file=origin, field="networks")
+        name = str(doc.get("name") or self.project or "default")
+        project = _Project(origin, name, services, declared)
         cis: list[Record] = []
-        rels: list[Record] = []
-        used_nets: dict[str, Origin] = {}
-        seen: set[tuple[str, str, str]] = set()
-
-        def dep(src: str, dst: str, origin: Origin, *, via: str, optional: bool = False,
-                condition: str | None = None) -> None:
-            if (src, "DEPENDS_ON", dst) in seen:
-                return
-            seen.add((src, "DEPENDS_ON", dst))
-            props: dict[str, Any] = {"declared_by": via}
-            if condition:
-                props["condition"] = condition
-            rels.append(
-                RelationshipRecord(
-                    rel_type="DEPENDS_ON", source=svc_id(src), target=svc_id(dst),
-                    optional=optional, properties=props, origin=origin,
-                )
-            )
-
         for svc, spec in services.items():
-            svc = str(svc)
-            record = f"services.{svc}"
-            origin = Origin(file=name, record=record)
-
-            def bad(message: str, fld: str, record: str = record) -> InvalidRecordError:
-                return InvalidRecordError(message, file=name, record=record, field=fld)
-
-            if not isinstance(spec, Mapping):
-                raise bad("a service must be a mapping", svc)
-            if not spec.get("image") and not spec.get("build"):
-                raise bad("a service needs an image or a build", "image")
-            attrs: dict[str, Any] = {"compose_project": project, "compose_service": svc}
-            if spec.get("image"):
-                attrs["image"] = str(spec["image"])
-            build = spec.get("build")
-            if isinstance(build, Mapping):
-                build = build.get("context")
-            if build:
-                attrs["build"] = str(build)
-            for key in ("container_name", "restart", "hostname"):
-                if spec.get(key):
-                    attrs[key] = str(spec[key])
-            ports = spec.get("ports") or []
-            if not isinstance(ports, list):
-                raise bad("ports must be a list", "ports")
-            if ports:
-                attrs["ports"] = [
-                    str(p.get("published", p.get("target"))) if isinstance(p, Mapping) else str(p)
-                    for p in ports
-                ]
-            volumes = spec.get("volumes") or []
-            if not isinstance(volumes, list):
-                raise bad("volumes must be a list", "volumes")
-            mounts: list[str] = []
-            named: list[str] = []
-            for v in volumes:
-                source = (
-                    str(v.get("source") or "") if isinstance(v, Mapping)
-                    else str(v).split(":", 1)[0]
-                )
-                target = str(v.get("target")) if isinstance(v, Mapping) else str(v)
-                mounts.append(
-                    (f"{source}:{target}" if source else target) if isinstance(v, Mapping)
-                    else str(v)
-                )
-                if source and not source.startswith((".", "/", "~", "$")):
-                    named.append(source)
-            if mounts:
-                attrs["volumes"] = mounts
-            if named:
-                attrs["named_volumes"] = sorted(set(named))
-            cis.append(CIRecord(ci_class="Container", name=svc, identifiers=svc_id(svc),
-                                attributes=attrs, origin=origin))
-
-            # depends_on: list or map form
-            depends = spec.get("depends_on") or []
-            if isinstance(depends, list):
-                for target in depends:
-                    if not isinstance(target, str):
-                        raise bad("depends_on entries must be service names", "depends_on")
-                    if target not in services:
-                        raise bad(f"depends_on names unknown service {target!r}", "depends_on")
-                    dep(svc, target, origin, via="depends_on")
-            elif isinstance(depends, Mapping):
-                for target, opts in depends.items():
-                    target = str(target)
-                    if target not in services:
-                        raise bad(f"depends_on names unknown service {target!r}", "depends_on")
-                    opts = opts or {}
-                    if not isinstance(opts, Mapping):
-                        raise bad("a depends_on entry must be a mapping", f"depends_on.{target}")
-                    condition = opts.get("condition", "service_started")
-                    if condition not in _CONDITIONS:
-                        raise bad(
-                            f"unknown condition {condition!r} (known: {', '.join(_CONDITIONS)})",
-                            f"depends_on.{target}.condition",
-                        )
-                    dep(svc, target, origin, via="depends_on",
-                        optional=opts.get("required", True) is False, condition=str(condition))
-            else:
-                raise bad("depends_on must be a list or a mapping", "depends_on")
-
-            # links: "svc" or "svc:alias"
-            links = spec.get("links") or []
-            if not isinstance(links, list):
-                raise bad("links must be a list", "links")
-            for link in links:
-                target = str(link).split(":", 1)[0]
-                if target not in services:
-                    raise bad(f"links names unknown service {target!r}", "links")
-                dep(svc, target, origin, via="links")
-
-            mode = spec.get("network_mode")
-            if isinstance(mode, str) and mode.startswith("service:"):
-                target = mode.split(":", 1)[1]
-                if target not in services:
-                    raise bad(f"network_mode names unknown service {target!r}", "network_mode")
-                dep(svc, target, origin, via="network_mode")
-
-            nets = spec.get("networks")
-            if nets is None:
-                joined = [] if mode else ["default"]
-            elif isinstance(nets, list):
-                joined = [str(n) for n in nets]
-            elif isinstance(nets, Mapping):
-                joined = [str(n) for n in nets]
-            else:
-                raise bad("networks must be a list or a mapping", "networks")
-            for net in joined:
-                if net != "default" and net not in declared_nets:
-                    raise bad(f"service joins undeclared network {net!r}", "networks")
-                used_nets.setdefault(net, origin)
-                edge = (svc, "CONNECTS_TO", net)
-                if edge in seen:
-                    continue
-                seen.add(edge)
-                rels.append(
-                    RelationshipRecord(rel_type="CONNECTS_TO", source=svc_id(svc),
-                                       target=net_id(net), origin=origin)
-                )
-
-        for net in sorted(set(declared_nets) | set(used_nets)):
-            spec = declared_nets.get(net) or {}
-            attrs = {"compose_project": project, "compose_network": net}
-            if isinstance(spec, Mapping):
-                if spec.get("driver"):
-                    attrs["driver"] = str(spec["driver"])
-                if spec.get("external"):
-                    attrs["external"] = True
-            cis.append(
-                CIRecord(ci_class="Network", name=net_name(net), identifiers=net_id(net),
-                         attributes=attrs,
-                         origin=used_nets.get(net, Origin(file=name, record=f"networks.{net}")))
-            )
-        log.info("%s: project %s, %d services, %d networks, %d relationships", path, project,
-                 len(services), len(set(declared_nets) | set(used_nets)), len(rels))
+            where = Origin(file=origin, record=f"services.{svc}")
+            with guard(origin, record=where.record):
+                cis.append(_service(project, str(svc), spec, where))
+                _dependencies(project, str(svc), spec, where)
+                _joined_networks(project, str(svc), spec, where)
+        cis.extend(_networks(project))
+        log.info("%s: project %s, %d services, %d networks, %d relationships", origin,
+                 project.name, len(services), len(cis) - len(services), len(project.rels))
         yield from cis
-        yield from rels
+        yield from project.rels
+
+
+def _service(project: _Project, svc: str, spec: Any, origin: Origin) -> CIRecord:
+    """The Container CI of one service."""
+    if not isinstance(spec, Mapping):
+        raise _bad(origin, "a service must be a mapping", svc)
+    if not spec.get("image") and not spec.get("build"):
+        raise _bad(origin, "a service needs an image or a build", "image")
+    attrs: dict[str, Any] = {"compose_project": project.name, "compose_service": svc}
+    if spec.get("image"):
+        attrs["image"] = str(spec["image"])
+    build = spec.get("build")
+    if isinstance(build, Mapping):
+        build = build.get("context")
+    if build:
+        attrs["build"] = str(build)
+    for key in ("container_name", "restart", "hostname"):
+        if spec.get(key):
+            attrs[key] = str(spec[key])
+    ports = spec.get("ports") or []
+    if not isinstance(ports, list):
+        raise _bad(origin, "ports must be a list", "ports")
+    if ports:
+        attrs["ports"] = [
+            str(p.get("published", p.get("target"))) if isinstance(p, Mapping) else str(p)
+            for p in ports
+        ]
+    volumes = spec.get("volumes") or []
+    if not isinstance(volumes, list):
+        raise _bad(origin, "volumes must be a list", "volumes")
+    mounts, named = _volumes(volumes)
+    if mounts:
+        attrs["volumes"] = mounts
+    if named:
+        attrs["named_volumes"] = sorted(set(named))
+    return CIRecord(ci_class="Container", name=svc, identifiers=project.svc_id(svc),
+                    attributes=attrs, origin=origin)
+
+
+def _volumes(volumes: list[Any]) -> tuple[list[str], list[str]]:
+    """The mounts of a service as ``source:target`` strings, and its named volumes."""
+    mounts: list[str] = []
+    named: list[str] = []
+    for v in volumes:
+        if isinstance(v, Mapping):
+            source = str(v.get("source") or "")
+            target = str(v.get("target"))
+            mounts.append(f"{source}:{target}" if source else target)
+        else:
+            source = str(v).split(":", 1)[0]
+            mounts.append(str(v))
+        if source and not source.startswith((".", "/", "~", "$")):
+            named.append(source)
+    return mounts, named
+
+
+def _dependencies(project: _Project, svc: str, spec: Mapping[str, Any], origin: Origin) -> None:
+    """DEPENDS_ON from ``depends_on`` (list or map form), ``links`` and ``network_mode``."""
+    services = project.services
+    depends = spec.get("depends_on") or []
+    if isinstance(depends, list):
+        for target in depends:
+            if not isinstance(target, str):
+                raise _bad(origin, "depends_on entries must be service names", "depends_on")
+            if target not in services:
+                raise _bad(origin, f"depends_on names unknown service {target!r}", "depends_on")
+            project.depends(svc, target, origin, via="depends_on")
+    elif isinstance(depends, Mapping):
+        for target, opts in depends.items():
+            target = str(target)
+            if target not in services:
+                raise _bad(origin, f"depends_on names unknown service {target!r}", "depends_on")
+            opts = opts or {}
+            if not isinstance(opts, Mapping):
+                raise _bad(origin, "a depends_on entry must be a mapping", f"depends_on.{target}")
+            condition = opts.get("condition", "service_started")
+            if condition not in _CONDITIONS:
+                raise _bad(origin,
+                           f"unknown condition {condition!r} (known: {', '.join(_CONDITIONS)})",
+                           f"depends_on.{target}.condition")
+            project.depends(svc, target, origin, via="depends_on",
+                            optional=opts.get("required", True) is False,
+                            condition=str(condition))
+    else:
+        raise _bad(origin, "depends_on must be a list or a mapping", "depends_on")
+
+    links = spec.get("links") or []
+    if not isinstance(links, list):
+        raise _bad(origin, "links must be a list", "links")
+    for link in links:  # "svc" or "svc:alias"
+        target = str(link).split(":", 1)[0]
+        if target not in services:
+            raise _bad(origin, f"links names unknown service {target!r}", "links")
+        project.depends(svc, target, origin, via="links")
+
+    mode = spec.get("network_mode")
+    if isinstance(mode, str) and mode.startswith("service:"):
+        target = mode.split(":", 1)[1]
+        if target not in services:
+            raise _bad(origin, f"network_mode names unknown service {target!r}", "network_mode")
+        project.depends(svc, target, origin, via="network_mode")
+
+
+def _joined_networks(project: _Project, svc: str, spec: Mapping[str, Any],
+                     origin: Origin) -> None:
+    """CONNECTS_TO each network the service joins (``default`` when it names none)."""
+    nets = spec.get("networks")
+    if nets is None:
+        joined = [] if spec.get("network_mode") else ["default"]
+    elif isinstance(nets, list | Mapping):
+        joined = [str(n) for n in nets]
+    else:
+        raise _bad(origin, "networks must be a list or a mapping", "networks")
+    for net in joined:
+        if net != "default" and net not in project.networks:
+            raise _bad(origin, f"service joins undeclared network {net!r}", "networks")
+        project.used_nets.setdefault(net, origin)
+        project.edge("CONNECTS_TO", svc, net, origin)
+
+
+def _networks(project: _Project) -> Iterator[CIRecord]:
+    """A Network CI for every declared or joined network."""
+    for net in sorted(set(project.networks) | set(project.used_nets)):
+        spec = project.networks.get(net) or {}
+        attrs: dict[str, Any] = {"compose_project": project.name, "compose_network": net}
+        if isinstance(spec, Mapping):
+            if spec.get("driver"):
+                attrs["driver"] = str(spec["driver"])
+            if spec.get("external"):
+                attrs["external"] = True
+        origin = project.used_nets.get(net, Origin(file=project.file, record=f"networks.{net}"))
+        yield CIRecord(ci_class="Network", name=project.net_name(net),
+                       identifiers=project.net_id(net), attributes=attrs, origin=origin)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -42,7 +43,8 @@ from cmdb_graph.model.records import (
     RelationshipRecord,
     SoftwareRecord,
 )
-from importers.base import checked_records, load_json, parse_xml, read_text, require
+from importers.base import Importer, guard, mapping_items, require
+from importers.readers import load_json, parse_xml, read_text
 
 __all__ = ["CycloneDXImporter"]
 
@@ -166,10 +168,11 @@ def _org_name(value: Any) -> str | None:
     return None
 
 
-class CycloneDXImporter:
+class CycloneDXImporter(Importer[Any]):
     """CycloneDX BOM (JSON or XML, 1.4-1.6) -> subject CI, service CIs, software, DEPENDS_ON.
 
-    Follows the CycloneDX specification; see the module docstring for the mapping.
+    Follows the CycloneDX specification; see the module docstring for the mapping. An XML BOM
+    is read into the JSON shape, so one transform serves both.
 
     Raises
     ------
@@ -183,184 +186,176 @@ class CycloneDXImporter:
     kind = "cyclonedx"
     description = "CycloneDX BOM, JSON or XML, specification 1.4-1.6"
 
-    def _load(self, path: Path) -> dict[str, Any]:
-        name = str(path)
+    def read(self, path: Path) -> Any:
         if read_text(path).lstrip().startswith("<"):
-            return _xml_to_dict(parse_xml(path), name)
-        data = load_json(path)
-        if not isinstance(data, Mapping):
-            raise InvalidRecordError("a CycloneDX BOM must be a JSON object", file=name)
-        fmt = require(data, "bomFormat", file=name, record="/")
+            return _xml_to_dict(parse_xml(path), str(path))
+        return load_json(path)
+
+    def transform(self, doc: Any, origin: str) -> Iterator[Record]:
+        """The subject and service CIs, software records and DEPENDS_ON relationships."""
+        if not isinstance(doc, Mapping):
+            raise InvalidRecordError("a CycloneDX BOM must be a JSON object", file=origin)
+        fmt = require(doc, "bomFormat", file=origin, record="/")
         if fmt != "CycloneDX":
-            raise InvalidRecordError(f"bomFormat is {fmt!r}, expected 'CycloneDX'", file=name,
+            raise InvalidRecordError(f"bomFormat is {fmt!r}, expected 'CycloneDX'", file=origin,
                                      record="/", field="bomFormat")
-        return dict(data)
-
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield the subject and service CIs, software records and DEPENDS_ON relationships.
-
-        Parameters
-        ----------
-        path : Path
-            A ``bom.json`` or ``bom.xml`` file.
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the JSON pointer of the record and the field.
-        """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        name = str(path)
-        bom = self._load(path)
-        version = str(require(bom, "specVersion", file=name, record="/"))
+        version = str(require(doc, "specVersion", file=origin, record="/"))
         if version not in SPEC_VERSIONS:
             raise InvalidRecordError(
                 f"specVersion {version} is not supported (supported: {', '.join(SPEC_VERSIONS)})",
-                file=name, record="/", field="specVersion",
+                file=origin, record="/", field="specVersion",
             )
-        serial = bom.get("serialNumber")
-        records: list[Record] = []
-        by_ref: dict[str, Identifiers | None] = {}  # bom-ref -> CI identifiers (None: component)
+        bom = _Bom(origin)
+        bom.subject_ci(doc)
+        bom.components(doc.get("components"), "/components")
+        bom.services(doc.get("services"), "/services", None)
+        skipped = bom.dependencies(doc.get("dependencies"))
+        log.info("%s: CycloneDX %s, %d records, %d software-only dependencies skipped", origin,
+                 version, len(bom.records), skipped)
+        yield from bom.records
 
-        def key_of(obj: Mapping[str, Any]) -> str:
-            return f"{obj['group']}/{obj['name']}" if obj.get("group") else str(obj["name"])
 
-        subject: Identifiers | None = None
+def _key_of(obj: Mapping[str, Any]) -> str:
+    """Native key of the subject or a service: ``group/name``, or ``name`` without a group."""
+    return f"{obj['group']}/{obj['name']}" if obj.get("group") else str(obj["name"])
+
+
+def _licences(component: Mapping[str, Any]) -> list[str]:
+    """The licence ids (or names, or expressions) of a component."""
+    found: list[str] = []
+    for lic in component.get("licenses") or []:
+        if not isinstance(lic, Mapping):
+            continue
+        inner = lic.get("license")
+        if isinstance(inner, Mapping):
+            lid = inner.get("id") or inner.get("name")
+            if lid:
+                found.append(str(lid))
+        elif lic.get("expression"):
+            found.append(str(lic["expression"]))
+    return found
+
+
+@dataclass
+class _Bom:
+    """The records of one BOM, and what each ``bom-ref`` became (CI identifiers, or ``None``
+    for a component, which is software and no CI)."""
+
+    file: str
+    records: list[Record] = field(default_factory=list)
+    by_ref: dict[str, Identifiers | None] = field(default_factory=dict)
+    subject: Identifiers | None = None
+
+    def subject_ci(self, bom: Mapping[str, Any]) -> None:
+        """The CI of ``metadata.component``, the subject the BOM describes."""
         meta = bom.get("metadata") or {}
         comp = meta.get("component") if isinstance(meta, Mapping) else None
-        if comp is not None:
-            if not isinstance(comp, Mapping):
-                raise InvalidRecordError("metadata.component must be an object", file=name,
-                                         record="/metadata/component")
-            require(comp, "name", file=name, record="/metadata/component")
-            ctype = str(comp.get("type") or "application")
-            ci_class = {"container": "Container", "device": "Hardware"}.get(ctype, "Application")
-            subject = Identifiers(native_key=key_of(comp))
-            attrs: dict[str, Any] = {"component_type": ctype}
-            for k in ("version", "purl", "bom-ref"):
-                if comp.get(k):
-                    attrs[k.replace("-", "_")] = str(comp[k])
-            if serial:
-                attrs["bom_serial_number"] = str(serial)
-            records.append(CIRecord(ci_class=ci_class, name=str(comp["name"]),
-                                    identifiers=subject, attributes=attrs,
-                                    origin=Origin(file=name, record="/metadata/component")))
-            if comp.get("bom-ref"):
-                by_ref[str(comp["bom-ref"])] = subject
+        if comp is None:
+            return
+        ptr = "/metadata/component"
+        if not isinstance(comp, Mapping):
+            raise InvalidRecordError("metadata.component must be an object", file=self.file,
+                                     record=ptr)
+        require(comp, "name", file=self.file, record=ptr)
+        ctype = str(comp.get("type") or "application")
+        ci_class = {"container": "Container", "device": "Hardware"}.get(ctype, "Application")
+        self.subject = Identifiers(native_key=_key_of(comp))
+        attrs: dict[str, Any] = {"component_type": ctype}
+        for k in ("version", "purl", "bom-ref"):
+            if comp.get(k):
+                attrs[k.replace("-", "_")] = str(comp[k])
+        if bom.get("serialNumber"):
+            attrs["bom_serial_number"] = str(bom["serialNumber"])
+        self.records.append(CIRecord(ci_class=ci_class, name=str(comp["name"]),
+                                     identifiers=self.subject, attributes=attrs,
+                                     origin=Origin(file=self.file, record=ptr)))
+        if comp.get("bom-ref"):
+            self.by_ref[str(comp["bom-ref"])] = self.subject
 
-        def components(items: Any, pointer: str) -> None:
-            if items is None:
-                return
-            if not isinstance(items, list):
-                raise InvalidRecordError("components must be a list", file=name, record=pointer)
-            for i, c in enumerate(items):
-                ptr = f"{pointer}/{i}"
-                if not isinstance(c, Mapping):
-                    raise InvalidRecordError("a component must be an object", file=name,
-                                             record=ptr)
-                cname = require(c, "name", file=name, record=ptr)
-                if subject is None:
-                    raise InvalidRecordError(
-                        "the BOM lists components but has no metadata.component they belong to",
-                        file=name, record="/metadata", field="component",
-                    )
-                attrs: dict[str, Any] = {"component_type": str(c.get("type") or "library")}
-                for k in ("purl", "bom-ref", "cpe"):
-                    if c.get(k):
-                        attrs[k.replace("-", "_")] = str(c[k])
-                lic_ids = []
-                for lic in c.get("licenses") or []:
-                    if isinstance(lic, Mapping):
-                        inner = lic.get("license")
-                        if isinstance(inner, Mapping):
-                            lid = inner.get("id") or inner.get("name")
-                            if lid:
-                                lic_ids.append(str(lid))
-                        elif lic.get("expression"):
-                            lic_ids.append(str(lic["expression"]))
-                if lic_ids:
-                    attrs["licenses"] = ", ".join(lic_ids)
-                vendor = (c.get("publisher") or _org_name(c.get("supplier"))
-                          or _org_name(c.get("manufacturer")))
-                records.append(
-                    SoftwareRecord(
-                        installed_on=subject,
-                        product=f"{c['group']}/{cname}" if c.get("group") else str(cname),
-                        vendor=str(vendor) if vendor else None,
-                        version=str(c["version"]) if c.get("version") else None,
-                        attributes=attrs,
-                        origin=Origin(file=name, record=ptr),
-                    )
+    def components(self, items: Any, pointer: str) -> None:
+        """Software records of the components (nested ones included), on the subject."""
+        for ptr, c in mapping_items(items, file=self.file, pointer=pointer,
+                                    what="a component", optional=True):
+            cname = require(c, "name", file=self.file, record=ptr)
+            if self.subject is None:
+                raise InvalidRecordError(
+                    "the BOM lists components but has no metadata.component they belong to",
+                    file=self.file, record="/metadata", field="component",
                 )
-                if c.get("bom-ref"):
-                    by_ref[str(c["bom-ref"])] = None
-                components(c.get("components"), f"{ptr}/components")
+            attrs: dict[str, Any] = {"component_type": str(c.get("type") or "library")}
+            for k in ("purl", "bom-ref", "cpe"):
+                if c.get(k):
+                    attrs[k.replace("-", "_")] = str(c[k])
+            lic_ids = _licences(c)
+            if lic_ids:
+                attrs["licenses"] = ", ".join(lic_ids)
+            vendor = (c.get("publisher") or _org_name(c.get("supplier"))
+                      or _org_name(c.get("manufacturer")))
+            with guard(self.file, record=ptr):
+                self.records.append(SoftwareRecord(
+                    installed_on=self.subject,
+                    product=f"{c['group']}/{cname}" if c.get("group") else str(cname),
+                    vendor=str(vendor) if vendor else None,
+                    version=str(c["version"]) if c.get("version") else None,
+                    attributes=attrs,
+                    origin=Origin(file=self.file, record=ptr),
+                ))
+            if c.get("bom-ref"):
+                self.by_ref[str(c["bom-ref"])] = None
+            self.components(c.get("components"), f"{ptr}/components")
 
-        def services(items: Any, pointer: str, parent: str | None) -> None:
-            if items is None:
-                return
-            if not isinstance(items, list):
-                raise InvalidRecordError("services must be a list", file=name, record=pointer)
-            for i, s in enumerate(items):
-                ptr = f"{pointer}/{i}"
-                if not isinstance(s, Mapping):
-                    raise InvalidRecordError("a service must be an object", file=name, record=ptr)
-                sname = str(require(s, "name", file=name, record=ptr))
-                ident = Identifiers(native_key=key_of(s))
-                attrs: dict[str, Any] = {"cyclonedx_service": True}
-                for k in ("version", "description", "group", "bom-ref"):
-                    if s.get(k):
-                        attrs[k.replace("-", "_")] = str(s[k])
-                if _org_name(s.get("provider")):
-                    attrs["provider"] = _org_name(s.get("provider"))
-                eps = s.get("endpoints")
-                if isinstance(eps, list) and eps:
-                    attrs["endpoints"] = [str(e) for e in eps]
-                for k in ("authenticated", "x-trust-boundary"):
-                    if isinstance(s.get(k), bool):
-                        attrs[k.replace("-", "_")] = s[k]
-                data = s.get("data")
-                if isinstance(data, list):
-                    classes = sorted({str(d["classification"]) for d in data
-                                      if isinstance(d, Mapping) and d.get("classification")})
-                    if classes:
-                        attrs["data_classifications"] = classes
-                if parent:
-                    attrs["parent_service"] = parent
-                records.append(CIRecord(ci_class="Application", name=sname, identifiers=ident,
-                                        attributes=attrs, origin=Origin(file=name, record=ptr)))
-                if s.get("bom-ref"):
-                    by_ref[str(s["bom-ref"])] = ident
-                services(s.get("services"), f"{ptr}/services", sname)
+    def services(self, items: Any, pointer: str, parent: str | None) -> None:
+        """Application CIs of the services (nested ones included)."""
+        for ptr, s in mapping_items(items, file=self.file, pointer=pointer, what="a service",
+                                    optional=True):
+            sname = str(require(s, "name", file=self.file, record=ptr))
+            ident = Identifiers(native_key=_key_of(s))
+            attrs: dict[str, Any] = {"cyclonedx_service": True}
+            for k in ("version", "description", "group", "bom-ref"):
+                if s.get(k):
+                    attrs[k.replace("-", "_")] = str(s[k])
+            if _org_name(s.get("provider")):
+                attrs["provider"] = _org_name(s.get("provider"))
+            eps = s.get("endpoints")
+            if isinstance(eps, list) and eps:
+                attrs["endpoints"] = [str(e) for e in eps]
+            for k in ("authenticated", "x-trust-boundary"):
+                if isinstance(s.get(k), bool):
+                    attrs[k.replace("-", "_")] = s[k]
+            data = s.get("data")
+            if isinstance(data, list):
+                classes = sorted({str(d["classification"]) for d in data
+                                  if isinstance(d, Mapping) and d.get("classification")})
+                if classes:
+                    attrs["data_classifications"] = classes
+            if parent:
+                attrs["parent_service"] = parent
+            with guard(self.file, record=ptr):
+                self.records.append(CIRecord(ci_class="Application", name=sname,
+                                             identifiers=ident, attributes=attrs,
+                                             origin=Origin(file=self.file, record=ptr)))
+            if s.get("bom-ref"):
+                self.by_ref[str(s["bom-ref"])] = ident
+            self.services(s.get("services"), f"{ptr}/services", sname)
 
-        components(bom.get("components"), "/components")
-        services(bom.get("services"), "/services", None)
-
-        deps = bom.get("dependencies") or []
-        if not isinstance(deps, list):
-            raise InvalidRecordError("dependencies must be a list", file=name,
-                                     record="/dependencies")
+    def dependencies(self, deps: Any) -> int:
+        """DEPENDS_ON between CIs; returns how many dependencies involved software only."""
         seen: set[tuple[str, str]] = set()
         skipped = 0
-        for i, d in enumerate(deps):
-            ptr = f"/dependencies/{i}"
-            if not isinstance(d, Mapping):
-                raise InvalidRecordError("a dependency must be an object", file=name, record=ptr)
-            ref = str(require(d, "ref", file=name, record=ptr))
+        for ptr, d in mapping_items(deps, file=self.file, pointer="/dependencies",
+                                    what="a dependency", optional=True):
+            ref = str(require(d, "ref", file=self.file, record=ptr))
             targets = d.get("dependsOn") or []
             if not isinstance(targets, list):
-                raise InvalidRecordError("dependsOn must be a list", file=name, record=ptr,
+                raise InvalidRecordError("dependsOn must be a list", file=self.file, record=ptr,
                                          field="dependsOn")
             for r in [ref, *[str(t) for t in targets]]:
-                if r not in by_ref:
+                if r not in self.by_ref:
                     raise InvalidRecordError(f"dependency names unknown bom-ref {r!r}",
-                                             file=name, record=ptr, field="ref")
-            src = by_ref[ref]
+                                             file=self.file, record=ptr, field="ref")
+            src = self.by_ref[ref]
             for t in targets:
-                dst = by_ref[str(t)]
+                dst = self.by_ref[str(t)]
                 if src is None or dst is None:
                     skipped += 1
                     continue
@@ -368,11 +363,8 @@ class CycloneDXImporter:
                 if pair in seen or pair[0] == pair[1]:
                     continue
                 seen.add(pair)
-                records.append(
-                    RelationshipRecord(rel_type="DEPENDS_ON", source=src, target=dst,
-                                       properties={"bom_ref": ref, "depends_on_ref": str(t)},
-                                       origin=Origin(file=name, record=ptr))
-                )
-        log.info("%s: CycloneDX %s, %d records, %d software-only dependencies skipped", name,
-                 version, len(records), skipped)
-        yield from records
+                self.records.append(RelationshipRecord(
+                    rel_type="DEPENDS_ON", source=src, target=dst,
+                    properties={"bom_ref": ref, "depends_on_ref": str(t)},
+                    origin=Origin(file=self.file, record=ptr)))
+        return skipped

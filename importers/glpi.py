@@ -8,14 +8,15 @@ Two encodings of one data model, both maintained by the GLPI project:
   with ``content.hardware``, ``bios``, ``operatingsystem``, ``networks``, ``softwares``,
   ``users``... for a computer (action ``inventory``), and ``content.network_device`` for an
   SNMP network inventory or discovery (``netinventory``, ``netdiscovery``).
-* :class:`FusionInventoryXMLImporter` (kind ``fusioninventory``) reads the older XML that
+* :class:`~importers.fusioninventory.FusionInventoryXMLImporter` (kind ``fusioninventory``,
+  in :mod:`importers.fusioninventory`) reads the older XML that
   FusionInventory agents send, the OCS Inventory-derived ``<REQUEST><CONTENT>...</CONTENT>
   <DEVICEID/><QUERY/></REQUEST>`` layout documented as the "original" formats of the same
   repository (``original.md``, ``original-netdiscovery.md``, ``original-netinventory.md``):
   ``QUERY`` ``INVENTORY`` (HARDWARE, BIOS, OPERATINGSYSTEM, NETWORKS, SOFTWARES, USERS),
   ``NETDISCOVERY`` (one or more ``DEVICE``) and ``SNMPQUERY``/``NETINVENTORY``
   (``DEVICE/INFO``). The XML is read into the JSON shape (lower-case names) and mapped by the
-  same code.
+  functions of this module.
 
 Mapping
 -------
@@ -61,26 +62,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.model.records import (
     CIRecord,
     Identifiers,
+    InputWarning,
     Origin,
     Record,
     RelationshipRecord,
     SoftwareRecord,
 )
-from importers.base import checked_build as _checked
-from importers.base import load_json, parse_xml, require
+from importers.base import Item, JSONImporter, guard, require
 
-__all__ = ["GLPIInventoryImporter", "FusionInventoryXMLImporter", "normalise_mac"]
+__all__ = ["GLPIInventoryImporter", "computer_records", "network_device", "normalise_mac"]
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +96,6 @@ _SERVER_CHASSIS = (
 )
 _MOBILE_CHASSIS = ("tablet", "hand held", "handheld")
 _VIRTUAL_SYSTEMS = {"physical", ""}
-
-#: XML CONTENT sections that are one object in the JSON schema (all others are lists)
-_XML_SINGLETONS = {
-    "hardware", "bios", "operatingsystem", "accountinfo", "accesslog", "versionprovider",
-    "versionclient", "moduleversion", "processnumber", "info",
-}
-
 
 def normalise_mac(value: Any) -> str | None:
     """A MAC address as ``aa:bb:cc:dd:ee:ff``, or ``None`` when it is not six hex octets.
@@ -179,23 +171,27 @@ def _section(content: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 
-def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:
+def computer_records(doc: Mapping[str, Any], file: str) -> list[Item]:
+    """The records of a computer inventory (``{"deviceid", "content"}``, JSON shape): the
+    computer's CI, its guests and database servers, and its software."""
     content = doc["content"]
     deviceid = str(doc["deviceid"])
-    origin = Origin(file=file, record=deviceid)
-    hardware = _section(content, "hardware")
-    bios = _section(content, "bios")
-    osys = _section(content, "operatingsystem")
+    with guard(file, record=deviceid):
+        ci = _computer_ci(content, deviceid, Origin(file=file, record=deviceid))
+    records: list[Item] = [ci]
+    for key, what, build in _ENTRIES:
+        for index, entry in enumerate(_as_list(content.get(key))):
+            pointer = f"/content/{key}/{index}"
+            if not isinstance(entry, dict):
+                raise InvalidRecordError(f"{what} entry is not an object", file=file,
+                                         record=pointer)
+            with guard(file, record=pointer):
+                records.extend(build(entry, ci.identifiers, Origin(file=file, record=pointer)))
+    return records
 
-    hostname = _first(hardware.get("name"))
-    fqdn = _first(osys.get("fqdn"))
-    if fqdn is not None and "." not in fqdn:
-        hostname = hostname or fqdn
-        fqdn = None
-    domain = _first(osys.get("dns_domain"), hardware.get("workgroup"))
-    name = hostname or fqdn or deviceid
-    uuid = _first(hardware.get("uuid"))
 
+def _addresses(content: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """MACs and IP addresses of the non-virtual, non-loopback network interfaces."""
     macs: list[str] = []
     ips: list[str] = []
     for net in _as_list(content.get("networks")):
@@ -210,9 +206,22 @@ def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:
             ip = _clean(net.get(key))
             if ip is not None and _is_public_ip(ip) and ip not in ips:
                 ips.append(ip)
+    return macs, ips
 
+
+def _computer_ci(content: Mapping[str, Any], deviceid: str, origin: Origin) -> CIRecord:
+    hardware = _section(content, "hardware")
+    bios = _section(content, "bios")
+    osys = _section(content, "operatingsystem")
+    hostname = _first(hardware.get("name"))
+    fqdn = _first(osys.get("fqdn"))
+    if fqdn is not None and "." not in fqdn:
+        hostname = hostname or fqdn
+        fqdn = None
+    domain = _first(osys.get("dns_domain"), hardware.get("workgroup"))
+    uuid = _first(hardware.get("uuid"))
+    macs, ips = _addresses(content)
     os_name = _first(osys.get("full_name"), hardware.get("osname"), osys.get("name"))
-    ci_class = _computer_class(hardware, os_name)
     ids = Identifiers(
         native_key=uuid.lower() if uuid else deviceid,
         serial_number=_first(bios.get("ssn")),
@@ -244,43 +253,35 @@ def _computer(doc: Mapping[str, Any], file: str) -> list[Record]:
         attrs["ip_addresses"] = ips
     if users:
         attrs["users"] = users
-    records: list[Record] = [
-        CIRecord(
-            ci_class=ci_class,
-            name=name,
-            identifiers=ids,
-            attributes={k: v for k, v in attrs.items() if v is not None},
-            origin=origin,
-        )
-    ]
-    records.extend(_guests(content, ids, file))
-    records.extend(_database_servers(content, ids, file))
-    for index, soft in enumerate(_as_list(content.get("softwares"))):
-        pointer = f"/content/softwares/{index}"
-        if not isinstance(soft, dict):
-            raise InvalidRecordError("software entry is not an object", file=file,
-                                     record=pointer)
-        product = str(require(soft, "name", file=file, record=pointer)).strip()
-        installed_raw = soft.get("install_date") or soft.get("installdate")
-        soft_attrs: dict[str, Scalar] = {
-            k: str(soft[k]) for k in ("arch", "from", "guid", "system_category")
-            if _clean(soft.get(k)) is not None
-        }
-        installed_at = _install_date(installed_raw)
-        if installed_at is None and _clean(installed_raw) is not None:
-            soft_attrs["install_date_raw"] = str(installed_raw)
-        records.append(
-            SoftwareRecord(
-                installed_on=ids,
-                product=product,
-                vendor=_first(soft.get("publisher")),
-                version=_first(soft.get("version")),
-                installed_at=installed_at,
-                attributes=soft_attrs,
-                origin=Origin(file=file, record=pointer),
-            )
-        )
-    return records
+    return CIRecord(
+        ci_class=_computer_class(hardware, os_name),
+        name=hostname or fqdn or deviceid,
+        identifiers=ids,
+        attributes={k: v for k, v in attrs.items() if v is not None},
+        origin=origin,
+    )
+
+
+def _software(soft: Mapping[str, Any], host: Identifiers, origin: Origin) -> list[Record]:
+    """A ``softwares`` entry: the software installed on the computer."""
+    product = str(require(soft, "name", file=origin.file, record=origin.record)).strip()
+    installed_raw = soft.get("install_date") or soft.get("installdate")
+    soft_attrs: dict[str, Scalar] = {
+        k: str(soft[k]) for k in ("arch", "from", "guid", "system_category")
+        if _clean(soft.get(k)) is not None
+    }
+    installed_at = _install_date(installed_raw)
+    if installed_at is None and _clean(installed_raw) is not None:
+        soft_attrs["install_date_raw"] = str(installed_raw)
+    return [SoftwareRecord(
+        installed_on=host,
+        product=product,
+        vendor=_first(soft.get("publisher")),
+        version=_first(soft.get("version")),
+        installed_at=installed_at,
+        attributes=soft_attrs,
+        origin=origin,
+    )]
 
 
 _CONTAINER_TYPES = {"docker", "lxc", "lxd", "podman", "containerd", "openvz", "jail", "wsl"}
@@ -296,95 +297,86 @@ _GUEST_STATUS = {
 }
 
 
-def _guests(content: Mapping[str, Any], host: Identifiers, file: str) -> list[Record]:
-    """``virtualmachines`` entries: VMs HOSTED_ON and containers RUNS_ON the inventoried host."""
-    records: list[Record] = []
+def _guest(guest: Mapping[str, Any], host: Identifiers, origin: Origin) -> list[Record]:
+    """A ``virtualmachines`` entry: a VM HOSTED_ON, or a container RUNS_ON, the host."""
     host_ref = Identifiers(native_key=host.native_key)
-    for index, guest in enumerate(_as_list(content.get("virtualmachines"))):
-        pointer = f"/content/virtualmachines/{index}"
-        if not isinstance(guest, dict):
-            raise InvalidRecordError("virtual machine entry is not an object", file=file,
-                                     record=pointer)
-        name = str(require(guest, "name", file=file, record=pointer)).strip()
-        vmtype = (_clean(guest.get("vmtype")) or "").lower()
-        uuid = _first(guest.get("uuid"))
-        container = vmtype in _CONTAINER_TYPES
-        ci_class = "Container" if container else "VirtualMachine"
-        mac = normalise_mac(guest.get("mac"))
-        # a VM's uuid is its SMBIOS uuid, the native key its own agent's inventory gets
-        native_key = (
-            uuid.lower() if uuid and not container
-            else f"{host.native_key}/{vmtype or 'vm'}:{uuid or name}"
-        )
-        ids = Identifiers(
-            native_key=native_key,
-            name=name,
-            ci_class=ci_class,
-            host=host_ref if container else None,
-            mac_addresses=(mac,) if mac else (),
-        )
-        status = (_clean(guest.get("status")) or "").lower()
-        attrs: dict[str, Scalar | list[str]] = {
-            k: v for k, v in (
-                ("vm_type", _first(guest.get("vmtype"))),
-                ("vm_uuid", uuid),
-                ("image", _first(guest.get("image"))),
-                ("subsystem", _first(guest.get("subsystem"))),
-                ("vm_status", _first(guest.get("status"))),
-                ("operational_status", _GUEST_STATUS.get(status)),
-                ("description", _first(guest.get("comment"))),
-            ) if v is not None
-        }
-        for key in ("vcpu", "memory"):
-            value = guest.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                attrs[key if key == "vcpu" else "memory_mb"] = value
-        origin = Origin(file=file, record=pointer)
-        records.append(CIRecord(ci_class=ci_class, name=name, identifiers=ids,
-                                attributes=attrs, origin=origin))
-        records.append(RelationshipRecord(
-            rel_type="RUNS_ON" if container else "HOSTED_ON", source=ids, target=host_ref,
-            evidence="GLPI inventory virtualmachines", origin=origin,
-        ))
-    return records
+    name = str(require(guest, "name", file=origin.file, record=origin.record)).strip()
+    vmtype = (_clean(guest.get("vmtype")) or "").lower()
+    uuid = _first(guest.get("uuid"))
+    container = vmtype in _CONTAINER_TYPES
+    ci_class = "Container" if container else "VirtualMachine"
+    mac = normalise_mac(guest.get("mac"))
+    # a VM's uuid is its SMBIOS uuid, the native key its own agent's inventory gets
+    native_key = (
+        uuid.lower() if uuid and not container
+        else f"{host.native_key}/{vmtype or 'vm'}:{uuid or name}"
+    )
+    ids = Identifiers(
+        native_key=native_key,
+        name=name,
+        ci_class=ci_class,
+        host=host_ref if container else None,
+        mac_addresses=(mac,) if mac else (),
+    )
+    status = (_clean(guest.get("status")) or "").lower()
+    attrs: dict[str, Scalar | list[str]] = {
+        k: v for k, v in (
+            ("vm_type", _first(guest.get("vmtype"))),
+            ("vm_uuid", uuid),
+            ("image", _first(guest.get("image"))),
+            ("subsystem", _first(guest.get("subsystem"))),
+            ("vm_status", _first(guest.get("status"))),
+            ("operational_status", _GUEST_STATUS.get(status)),
+            ("description", _first(guest.get("comment"))),
+        ) if v is not None
+    }
+    for key in ("vcpu", "memory"):
+        value = guest.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            attrs[key if key == "vcpu" else "memory_mb"] = value
+    return [
+        CIRecord(ci_class=ci_class, name=name, identifiers=ids, attributes=attrs, origin=origin),
+        RelationshipRecord(rel_type="RUNS_ON" if container else "HOSTED_ON", source=ids,
+                           target=host_ref, evidence="GLPI inventory virtualmachines",
+                           origin=origin),
+    ]
 
 
-def _database_servers(
-    content: Mapping[str, Any], host: Identifiers, file: str
-) -> list[Record]:
-    """``databases_servers`` entries: one Database CI per DBMS, RUNS_ON the host."""
-    records: list[Record] = []
+def _dbms(dbms: Mapping[str, Any], host: Identifiers, origin: Origin) -> list[Record]:
+    """A ``databases_servers`` entry: one Database CI RUNS_ON the host."""
     host_ref = Identifiers(native_key=host.native_key)
-    for index, dbms in enumerate(_as_list(content.get("databases_servers"))):
-        pointer = f"/content/databases_servers/{index}"
-        if not isinstance(dbms, dict):
-            raise InvalidRecordError("database server entry is not an object", file=file,
-                                     record=pointer)
-        name = str(require(dbms, "name", file=file, record=pointer)).strip()
-        ids = Identifiers(native_key=f"{host.native_key}/dbms:{name}", name=name,
-                          ci_class="Database", host=host_ref)
-        instances = [i for i in _as_list(dbms.get("instances")) if isinstance(i, dict)]
-        ports = sorted({str(i["port"]) for i in instances if _clean(i.get("port"))})
-        databases = [str(i["name"]) for i in instances if _clean(i.get("name"))]
-        attrs: dict[str, Scalar | list[str]] = {
-            k: v for k, v in (
-                ("version", _first(dbms.get("version"))),
-                ("manufacturer", _first(dbms.get("manufacturer"))),
-                ("dbms_type", _first(dbms.get("type"))),
-            ) if v is not None
-        }
-        if ports:
-            attrs["ports"] = ports
-        if databases:
-            attrs["databases"] = databases
-        origin = Origin(file=file, record=pointer)
-        records.append(CIRecord(ci_class="Database", name=name, identifiers=ids,
-                                attributes=attrs, origin=origin))
-        records.append(RelationshipRecord(
-            rel_type="RUNS_ON", source=ids, target=host_ref,
-            evidence="GLPI inventory databases_servers", origin=origin,
-        ))
-    return records
+    name = str(require(dbms, "name", file=origin.file, record=origin.record)).strip()
+    ids = Identifiers(native_key=f"{host.native_key}/dbms:{name}", name=name,
+                      ci_class="Database", host=host_ref)
+    instances = [i for i in _as_list(dbms.get("instances")) if isinstance(i, dict)]
+    ports = sorted({str(i["port"]) for i in instances if _clean(i.get("port"))})
+    databases = [str(i["name"]) for i in instances if _clean(i.get("name"))]
+    attrs: dict[str, Scalar | list[str]] = {
+        k: v for k, v in (
+            ("version", _first(dbms.get("version"))),
+            ("manufacturer", _first(dbms.get("manufacturer"))),
+            ("dbms_type", _first(dbms.get("type"))),
+        ) if v is not None
+    }
+    if ports:
+        attrs["ports"] = ports
+    if databases:
+        attrs["databases"] = databases
+    return [
+        CIRecord(ci_class="Database", name=name, identifiers=ids, attributes=attrs,
+                 origin=origin),
+        RelationshipRecord(rel_type="RUNS_ON", source=ids, target=host_ref,
+                           evidence="GLPI inventory databases_servers", origin=origin),
+    ]
+
+
+#: computer inventory sections with one record set per entry: key, what an entry is, builder
+_ENTRIES: tuple[tuple[str, str, Callable[[Mapping[str, Any], Identifiers, Origin],
+                                         list[Record]]], ...] = (
+    ("virtualmachines", "virtual machine", _guest),
+    ("databases_servers", "database server", _dbms),
+    ("softwares", "software", _software),
+)
 
 
 def _computer_class(hardware: Mapping[str, Any], os_name: str | None) -> str:
@@ -420,9 +412,11 @@ _DEVICE_TYPES = {
 }
 
 
-def _network_device(
+def network_device(
     info: Mapping[str, Any], *, itemtype: str | None, file: str, record: str
-) -> CIRecord:
+) -> list[Item]:
+    """The CI of a network device (``network_device``, ``DEVICE`` or ``DEVICE/INFO``), after
+    a warning when its MAC is no MAC address."""
     listed = info.get("ips")
     if isinstance(listed, dict):  # XML <IPS><IP>..</IP></IPS>
         listed = listed.get("ip")
@@ -464,11 +458,14 @@ def _network_device(
     }
     if ips:
         attrs["ip_addresses"] = ips
+    out: list[Item] = []
     if raw_mac is not None and mac is None:
-        log.warning("%s: %s: MAC %r is not a MAC address; not used to identify the device",
-                    file, record, raw_mac)
+        out.append(InputWarning(
+            record_type="ci",
+            reason=f"MAC {raw_mac!r} is not a MAC address; not used to identify the device",
+            origin=Origin(file=file, record=record)))
         attrs["invalid_mac_addresses"] = [raw_mac]
-    return CIRecord(
+    return [*out, CIRecord(
         ci_class=ci_class,
         name=name or serial or str(mac),
         identifiers=Identifiers(
@@ -481,144 +478,44 @@ def _network_device(
         attributes={k: v for k, v in attrs.items() if v is not None},
         location=_first(info.get("location")),
         origin=Origin(file=file, record=record),
-    )
+    )]
 
 
-class GLPIInventoryImporter:
+class GLPIInventoryImporter(JSONImporter):
     """Import one GLPI Agent JSON inventory (``glpi-project/inventory_format`` JSON schema).
 
     A computer inventory yields the computer's CI record and one software record per installed
     software; a network inventory or discovery (``content.network_device``) yields the device's
     CI record. See the module docstring for the mapping.
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed JSON, no top-level object, a missing
+        ``deviceid`` or ``content``, a non-computer inventory without ``network_device``, or a
+        software entry without ``name``.
     """
 
     kind = "glpi"
     description = "GLPI Agent JSON inventory (glpi-project/inventory_format JSON schema)"
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield the records of one GLPI JSON inventory file.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed JSON, no top-level object, a missing ``deviceid`` or
-            ``content``, a non-computer inventory without ``network_device``, or a software
-            entry without ``name``.
-        """
-        return iter(self._read(Path(path)))
-
-    def _read(self, path: Path) -> list[Record]:
-        file = str(path)
-        doc = load_json(path)
+    def transform(self, doc: Any, origin: str) -> list[Item]:
+        """The records of one inventory."""
         if not isinstance(doc, dict):
-            raise InvalidRecordError("expected a JSON object (one inventory)", file=file)
-        require(doc, "deviceid", file=file)
-        content = require(doc, "content", file=file)
+            raise InvalidRecordError("expected a JSON object (one inventory)", file=origin)
+        require(doc, "deviceid", file=origin)
+        content = require(doc, "content", file=origin)
         if not isinstance(content, dict):
-            raise InvalidRecordError("must be an object", file=file, field="content")
+            raise InvalidRecordError("must be an object", file=origin, field="content")
         itemtype = _clean(doc.get("itemtype"))
         device = content.get("network_device")
         if device is not None or (itemtype not in (None, "Computer")):
             if not isinstance(device, dict):
                 raise InvalidRecordError(
-                    f"a {itemtype} inventory needs a network_device object", file=file,
+                    f"a {itemtype} inventory needs a network_device object", file=origin,
                     record=str(doc["deviceid"]), field="network_device",
                 )
             where = "/content/network_device"
-            return _checked(file, where, lambda: [
-                _network_device(device, itemtype=itemtype, file=file, record=where)
-            ])
-        return _checked(file, str(doc["deviceid"]), _computer, doc, file)
-
-
-def _xml_value(elem: Element) -> Any:
-    children = list(elem)
-    if not children:
-        return elem.text.strip() if elem.text and elem.text.strip() else None
-    out: dict[str, Any] = {}
-    for child in children:
-        key = child.tag.lower()
-        value = _xml_value(child)
-        if key in out:
-            if not isinstance(out[key], list):
-                out[key] = [out[key]]
-            out[key].append(value)
-        else:
-            out[key] = [value] if key in _LIST_KEYS else value
-    return out
-
-
-#: XML child elements that are lists in the JSON shape even when they occur once
-_LIST_KEYS = {"ip"}
-
-
-class FusionInventoryXMLImporter:
-    """Import one FusionInventory agent XML message (OCS-derived ``REQUEST``/``CONTENT``).
-
-    ``QUERY`` ``INVENTORY`` yields a computer and its software; ``NETDISCOVERY`` one CI per
-    ``DEVICE``; ``SNMPQUERY``/``NETINVENTORY`` the device of ``DEVICE/INFO``. See the module
-    docstring for the mapping, which is shared with :class:`GLPIInventoryImporter`.
-    """
-
-    kind = "fusioninventory"
-    description = "FusionInventory agent XML (OCS-style REQUEST/CONTENT: inventory, netdiscovery)"
-
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield the records of one FusionInventory XML file.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed XML, a root other than ``REQUEST``, no ``CONTENT`` or
-            ``QUERY``, an ``INVENTORY`` without ``DEVICEID``, a discovered device with no
-            name, IP, serial or MAC, or a software entry without ``NAME``.
-        """
-        return iter(self._read(Path(path)))
-
-    def _read(self, path: Path) -> list[Record]:
-        file = str(path)
-        root = parse_xml(path)
-        if root.tag != "REQUEST":
-            raise InvalidRecordError(
-                f"expected a <REQUEST> root element, found <{root.tag}>", file=file,
-                field="REQUEST",
-            )
-        query = (root.findtext("QUERY") or "").strip().upper()
-        if not query:
-            raise InvalidRecordError("required element is missing or empty", file=file,
-                                     field="QUERY")
-        content_elem = root.find("CONTENT")
-        if content_elem is None:
-            raise InvalidRecordError("required element is missing", file=file, field="CONTENT")
-        content: dict[str, Any] = {}
-        for child in content_elem:
-            key = child.tag.lower()
-            value = _xml_value(child)
-            if key in _XML_SINGLETONS:
-                content.setdefault(key, value)
-            else:
-                content.setdefault(key, []).append(value)
-        if query == "INVENTORY":
-            deviceid = (root.findtext("DEVICEID") or "").strip()
-            if not deviceid:
-                raise InvalidRecordError("required element is missing or empty", file=file,
-                                         field="DEVICEID")
-            return _computer({"deviceid": deviceid, "content": content}, file)
-        if query in ("NETDISCOVERY", "SNMPQUERY", "NETINVENTORY"):
-            records: list[Record] = []
-            for index, device in enumerate(_as_list(content.get("device")), start=1):
-                if not isinstance(device, dict):
-                    continue
-                nested = device.get("info")
-                info: dict[str, Any] = nested if isinstance(nested, dict) else device
-                records.append(
-                    _network_device(info, itemtype=None, file=file, record=f"DEVICE[{index}]")
-                )
-            if not records:
-                raise InvalidRecordError(f"{query} message has no DEVICE", file=file,
-                                         field="DEVICE")
-            return records
-        raise InvalidRecordError(
-            f"unsupported QUERY {query!r}; expected INVENTORY, NETDISCOVERY, SNMPQUERY or "
-            "NETINVENTORY", file=file, field="QUERY",
-        )
+            with guard(origin, record=where):
+                return network_device(device, itemtype=itemtype, file=origin, record=where)
+        return computer_records(doc, origin)

@@ -68,7 +68,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
@@ -82,7 +81,7 @@ from cmdb_graph.model.records import (
     Record,
     RelationshipRecord,
 )
-from importers.base import parse_xml
+from importers.base import XMLImporter, guard
 
 __all__ = ["ITopXMLImporter", "functional_ci_key"]
 
@@ -191,37 +190,26 @@ def _ref(elem: Element, tag: str) -> str | None:
     return None if value in (None, "0") else value
 
 
-class ITopXMLImporter:
+class ITopXMLImporter(XMLImporter):
     """Import an iTop XML data file (``<Set>`` of iTop objects); see the module docstring.
 
-    Parameters
-    ----------
-    None
-
-    Notes
-    -----
     Follows iTop's XML data format as used by ``data.sample.*.xml`` in Combodo/iTop
     (``datamodels/2.x/itop-config-mgmt/data``). Records point at their object as
     ``<Class>[id=<id>]``; XML has no line numbers after parsing.
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed XML, a root other than ``<Set>``, an object
+        without ``id``, a CI without ``name``, or a link without one of its two ends.
     """
 
     kind = "itop"
     description = "iTop XML data export (<Set> of iTop objects, FunctionalCI id space)"
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield CI, relationship, asset and location records of one iTop XML file.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed XML, a root other than ``<Set>``, an object without ``id``,
-            a CI without ``name``, or a link without one of its two ends.
-        """
-        return iter(self._read(Path(path)))
-
-    def _read(self, path: Path) -> list[Record]:
-        root = parse_xml(path)
-        name = str(path)
+    def transform(self, doc: Element, origin: str) -> list[Record]:
+        """CI, relationship, asset and location records of one ``<Set>``."""
+        root, name = doc, origin
         if root.tag != "Set":
             raise InvalidRecordError(
                 f"expected an iTop <Set> root element, found <{root.tag}>", file=name,
@@ -240,15 +228,16 @@ class ITopXMLImporter:
                     raise InvalidRecordError(
                         "object has no id attribute", file=name, record=where, field="id"
                     )
-            origin = Origin(file=name, record=where)
-            if itop_class in _CLASSES:
-                records.extend(self._ci(obj, _CLASSES[itop_class], object_id, origin))
-            elif itop_class in _LINKS:
-                records.append(self._link(obj, _LINKS[itop_class], origin))
-            elif itop_class == "Location":
-                records.append(self._location(obj, origin))
-            else:
-                skipped[itop_class] = skipped.get(itop_class, 0) + 1
+            at = Origin(file=name, record=where)
+            with guard(name, record=where):
+                if itop_class in _CLASSES:
+                    records.extend(self._ci(obj, _CLASSES[itop_class], object_id, at))
+                elif itop_class in _LINKS:
+                    records.append(self._link(obj, _LINKS[itop_class], at))
+                elif itop_class == "Location":
+                    records.append(self._location(obj, at))
+                else:
+                    skipped[itop_class] = skipped.get(itop_class, 0) + 1
         if skipped:
             log.info("%s: skipped iTop objects that are no CI or link: %s", name, skipped)
         return records

@@ -55,9 +55,7 @@ Records: one :class:`~cmdb_graph.model.records.CIRecord` per object (native key
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from cmdb_graph.errors import InvalidRecordError
@@ -70,8 +68,9 @@ from cmdb_graph.model.records import (
     RelationshipRecord,
 )
 from cmdb_graph.model.registry import CLASS_NAME, REL_NAME
-from importers.base import load_json, require
-from importers.generic import load_mapping
+from importers.base import JSONImporter, guard, mapping_items, require
+from importers.mapped_values import snake_case
+from importers.mapping_spec import load_mapping
 
 __all__ = ["JSMAssetsImporter", "DEFAULT_REFERENCE_TYPES"]
 
@@ -128,12 +127,6 @@ _LOAD_FORMAT_CLASSES = {"Product": "BusinessService", "Component": "Configuratio
                         "Monitored Host": "ConfigurationItem"}
 
 
-def _snake(name: str) -> str:
-    s = re.sub(r"[^0-9A-Za-z]+", "_", name.strip())
-    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", s)
-    return s.strip("_").lower()
-
-
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -141,7 +134,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-class JSMAssetsImporter:
+class JSMAssetsImporter(JSONImporter):
     """JSM Assets JSON: WuerthPhoenix load files or REST object payloads (module docstring).
 
     Parameters
@@ -198,20 +191,18 @@ class JSMAssetsImporter:
         return "ConfigurationItem"
 
     # -- entry point --------------------------------------------------------------------------
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield the CIs and relationships of one JSON file (all read before yielding).
+    def transform(self, doc: Any, origin: str) -> list[Record]:
+        """The CIs and relationships of one JSON document (either shape).
 
         Raises
         ------
         InvalidRecordError
-            Unreadable or malformed JSON, a shape that is neither format, or a record without
-            its required fields (load format: ``PRODUCTNAME``/``Name`` and ``SEARCHKEY``; REST:
-            ``objectKey`` and ``objectType.name``); the message names the file, the record
-            (JSON pointer) and the field.
+            A shape that is neither format, or a record without its required fields (load
+            format: ``PRODUCTNAME``/``Name`` and ``SEARCHKEY``; REST: ``objectKey`` and
+            ``objectType.name``); the message names the file, the record (JSON pointer) and the
+            field.
         """
-        file = str(path)
-        data = load_json(Path(path))
-        pointer = ""
+        data, pointer = doc, ""
         if isinstance(data, Mapping):
             for key in ("objectEntries", "values"):
                 if isinstance(data.get(key), list):
@@ -221,18 +212,16 @@ class JSMAssetsImporter:
                 data = [data]
         if not isinstance(data, list):
             raise InvalidRecordError("expected a list of objects (load format) or a JSM Assets "
-                                     "REST object / objectEntries", file=file, record="/")
+                                     "REST object / objectEntries", file=origin, record="/")
         for i, item in enumerate(data):
             if not isinstance(item, Mapping):
-                raise InvalidRecordError("each entry must be a JSON object", file=file,
+                raise InvalidRecordError("each entry must be a JSON object", file=origin,
                                          record=f"{pointer}/{i}")
         if not data:
-            return
+            return []
         if all("objectType" in item or "objectKey" in item for item in data):
-            records = self._rest(data, file, pointer)
-        else:
-            records = self._load_format(data, file, pointer)
-        yield from records
+            return self._rest(data, origin, pointer)
+        return self._load_format(data, origin, pointer)
 
     # -- WuerthPhoenix load format ------------------------------------------------------------
     def _load_format(self, data: list[Mapping[str, Any]], file: str,
@@ -264,17 +253,9 @@ class JSMAssetsImporter:
             item_no = _text(item.get("PRODUCT_ITEMNUMBER"))
             if item_no is not None:
                 products.setdefault(item_no, ident)
-            comps = item.get("COMPONENTS")
-            if comps is None:
-                continue
-            if not isinstance(comps, list):
-                raise InvalidRecordError("COMPONENTS must be a list", file=file, record=where,
-                                         field="COMPONENTS")
-            for j, comp in enumerate(comps):
-                cwhere = f"{where}/COMPONENTS/{j}"
-                if not isinstance(comp, Mapping):
-                    raise InvalidRecordError("a component must be a JSON object", file=file,
-                                             record=cwhere)
+            for cwhere, comp in mapping_items(item.get("COMPONENTS"), file=file,
+                                              pointer=f"{where}/COMPONENTS",
+                                              what="a component", optional=True):
                 cident, corigin, citem = self._component(comp, file, cwhere, out)
                 pending.append((cident, citem, ident, corigin))
         for cident, item_no, parent, origin in pending:
@@ -310,95 +291,75 @@ class JSMAssetsImporter:
         out: list[Record] = []
         for i, obj in enumerate(data):
             where = f"{pointer}/{i}"
-            key = str(require(obj, "objectKey", file=file, record=where))
-            otype = obj.get("objectType")
-            type_name = _text(otype.get("name")) if isinstance(otype, Mapping) else None
-            if type_name is None:
-                raise InvalidRecordError("required field is missing or empty", file=file,
-                                         record=where, field="objectType.name")
-            origin = Origin(file=file, record=where)
-            me = Identifiers(native_key=key)
-            ident: dict[str, Any] = {"native_key": key}
-            attrs: dict[str, Scalar | list[str]] = {"object_type": type_name}
-            for f in ("created", "updated"):
-                v = _text(obj.get(f))
-                if v is not None:
-                    attrs[f] = v
-            name = _text(obj.get("label")) or _text(obj.get("name"))
-            extra: dict[str, str | None] = {"owner": None, "support_group": None,
-                                            "location": None}
-            rels: list[Record] = []
-            raw_attrs = obj.get("attributes") or []
-            if not isinstance(raw_attrs, list):
-                raise InvalidRecordError("attributes must be a list", file=file, record=where,
-                                         field="attributes")
-            for j, attr in enumerate(raw_attrs):
-                awhere = f"{where}/attributes/{j}"
-                if not isinstance(attr, Mapping):
-                    raise InvalidRecordError("an attribute must be a JSON object", file=file,
-                                             record=awhere)
-                ota = attr.get("objectTypeAttribute")
-                aname = (_text(ota.get("name")) if isinstance(ota, Mapping) else None) or \
-                    f"attribute {attr.get('objectTypeAttributeId', j)}"
-                values = attr.get("objectAttributeValues") or []
-                if not isinstance(values, list):
-                    raise InvalidRecordError("objectAttributeValues must be a list", file=file,
-                                             record=awhere, field="objectAttributeValues")
-                texts: list[str] = []
-                refs: list[Identifiers] = []
-                for v in values:
-                    if not isinstance(v, Mapping):
-                        continue
-                    ref = v.get("referencedObject")
-                    if isinstance(ref, Mapping) and _text(ref.get("objectKey")):
-                        refs.append(Identifiers(native_key=str(ref["objectKey"]),
-                                                name=_text(ref.get("label"))))
-                        texts.append(_text(ref.get("label")) or str(ref["objectKey"]))
-                        continue
-                    t = self._value_text(v)
-                    if t is not None:
-                        texts.append(t)
-                folded = aname.casefold()
-                if refs and folded in self.reference_types:
-                    rel, reverse = self.reference_types[folded]
-                    for r in refs:
-                        src, dst = (r, me) if reverse else (me, r)
-                        rels.append(RelationshipRecord(
-                            rel_type=rel, source=src, target=dst,
-                            properties={"source_attribute": aname}, origin=origin))
-                    continue
-                if not texts:
-                    continue
-                joined = ", ".join(texts)
-                if folded == "name" or folded == "label":
-                    name = name or joined
-                elif folded in _IDENTIFIER_ATTRS:
-                    ident[_IDENTIFIER_ATTRS[folded]] = texts[0]
-                elif folded in ("mac address", "mac addresses", "mac"):
-                    ident["mac_addresses"] = tuple(texts)
-                elif folded in ("ip address", "ip addresses", "ip"):
-                    attrs["ip_addresses"] = texts
-                elif folded == "status":
-                    attrs["operational_status"] = _STATUS.get(joined.casefold(), joined)
-                elif folded in ("owner", "owned by"):
-                    extra["owner"] = joined
-                elif folded in ("support group", "team"):
-                    extra["support_group"] = joined
-                elif folded == "location":
-                    extra["location"] = joined
-                elif folded in _FIELD_ATTRS:
-                    attrs[_FIELD_ATTRS[folded]] = joined
-                else:
-                    attrs[_snake(aname)] = joined
-            if name is None:
-                raise InvalidRecordError("the object has no label and no Name attribute",
-                                         file=file, record=where, field="label")
-            out.append(CIRecord(
-                ci_class=self._class(type_name), name=name, identifiers=Identifiers(**ident),
-                attributes=attrs, support_group=extra["support_group"], owner=extra["owner"],
-                location=extra["location"], origin=origin))
-            out.extend(rels)
+            with guard(file, record=where):
+                out.extend(self._object(obj, Origin(file=file, record=where)))
         return out
+
+    def _object(self, obj: Mapping[str, Any], origin: Origin) -> list[Record]:
+        """One REST object: its CI, then the relationships of its reference attributes."""
+        file, where = origin.file, str(origin.record)
+        key = str(require(obj, "objectKey", file=file, record=where))
+        otype = obj.get("objectType")
+        type_name = _text(otype.get("name")) if isinstance(otype, Mapping) else None
+        if type_name is None:
+            raise InvalidRecordError("required field is missing or empty", file=file,
+                                     record=where, field="objectType.name")
+        fields = _Fields(Identifiers(native_key=key), {"native_key": key},
+                         {"object_type": type_name},
+                         _text(obj.get("label")) or _text(obj.get("name")))
+        for f in ("created", "updated"):
+            v = _text(obj.get(f))
+            if v is not None:
+                fields.attrs[f] = v
+        for j, (awhere, attr) in enumerate(mapping_items(
+                obj.get("attributes"), file=file, pointer=f"{where}/attributes",
+                what="an attribute", optional=True)):
+            self._attribute(attr, j, fields, origin, awhere)
+        if fields.name is None:
+            raise InvalidRecordError("the object has no label and no Name attribute",
+                                     file=file, record=where, field="label")
+        ci = CIRecord(
+            ci_class=self._class(type_name), name=fields.name,
+            identifiers=Identifiers(**fields.ident), attributes=fields.attrs,
+            support_group=fields.extra["support_group"], owner=fields.extra["owner"],
+            location=fields.extra["location"], origin=origin)
+        return [ci, *fields.rels]
+
+    def _attribute(self, attr: Mapping[str, Any], index: int, fields: _Fields,
+                   origin: Origin, where: str) -> None:
+        """Fold one attribute of a REST object into its fields (or a relationship)."""
+        ota = attr.get("objectTypeAttribute")
+        aname = (_text(ota.get("name")) if isinstance(ota, Mapping) else None) or \
+            f"attribute {attr.get('objectTypeAttributeId', index)}"
+        values = attr.get("objectAttributeValues") or []
+        if not isinstance(values, list):
+            raise InvalidRecordError("objectAttributeValues must be a list", file=origin.file,
+                                     record=where, field="objectAttributeValues")
+        texts: list[str] = []
+        refs: list[Identifiers] = []
+        for v in values:
+            if not isinstance(v, Mapping):
+                continue
+            ref = v.get("referencedObject")
+            if isinstance(ref, Mapping) and _text(ref.get("objectKey")):
+                refs.append(Identifiers(native_key=str(ref["objectKey"]),
+                                        name=_text(ref.get("label"))))
+                texts.append(_text(ref.get("label")) or str(ref["objectKey"]))
+                continue
+            t = self._value_text(v)
+            if t is not None:
+                texts.append(t)
+        folded = aname.casefold()
+        if refs and folded in self.reference_types:
+            rel, reverse = self.reference_types[folded]
+            for r in refs:
+                src, dst = (r, fields.me) if reverse else (fields.me, r)
+                fields.rels.append(RelationshipRecord(
+                    rel_type=rel, source=src, target=dst,
+                    properties={"source_attribute": aname}, origin=origin))
+            return
+        if texts:
+            fields.put(aname, folded, texts)
 
     @staticmethod
     def _value_text(v: Mapping[str, Any]) -> str | None:
@@ -407,3 +368,42 @@ class JSMAssetsImporter:
             if isinstance(obj, Mapping) and _text(obj.get(sub)):
                 return _text(obj.get(sub))
         return _text(v.get("displayValue")) or _text(v.get("value"))
+
+
+class _Fields:
+    """What the attributes of one REST object fill in: identifiers, attributes, name, the
+    owner/support group/location references and the relationships."""
+
+    def __init__(self, me: Identifiers, ident: dict[str, Any],
+                 attrs: dict[str, Scalar | list[str]], name: str | None) -> None:
+        self.me = me
+        self.ident = ident
+        self.attrs = attrs
+        self.name = name
+        self.extra: dict[str, str | None] = {"owner": None, "support_group": None,
+                                             "location": None}
+        self.rels: list[Record] = []
+
+    def put(self, aname: str, folded: str, texts: list[str]) -> None:
+        """An attribute's (non-empty) values, where its name says they belong."""
+        joined = ", ".join(texts)
+        if folded == "name" or folded == "label":
+            self.name = self.name or joined
+        elif folded in _IDENTIFIER_ATTRS:
+            self.ident[_IDENTIFIER_ATTRS[folded]] = texts[0]
+        elif folded in ("mac address", "mac addresses", "mac"):
+            self.ident["mac_addresses"] = tuple(texts)
+        elif folded in ("ip address", "ip addresses", "ip"):
+            self.attrs["ip_addresses"] = texts
+        elif folded == "status":
+            self.attrs["operational_status"] = _STATUS.get(joined.casefold(), joined)
+        elif folded in ("owner", "owned by"):
+            self.extra["owner"] = joined
+        elif folded in ("support group", "team"):
+            self.extra["support_group"] = joined
+        elif folded == "location":
+            self.extra["location"] = joined
+        elif folded in _FIELD_ATTRS:
+            self.attrs[_FIELD_ATTRS[folded]] = joined
+        else:
+            self.attrs[snake_case(aname)] = joined

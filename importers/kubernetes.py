@@ -34,25 +34,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import (
     CIRecord,
     Identifiers,
+    InputWarning,
     Origin,
     Record,
     RelationshipRecord,
 )
-from importers.base import checked_records, load_yaml_documents, read_text, require
+from importers.base import Importer, Item, guard, require
+from importers.readers import Documents, load_yaml_documents
 
-__all__ = ["KubernetesImporter", "yaml_document_lines"]
+__all__ = ["KubernetesImporter"]
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +68,6 @@ WORKLOAD_KINDS: dict[str, tuple[str, ...]] = {
 }
 _ADDRESS_NAME = re.compile(r"(ADDR|ADDRESS|HOST|HOSTNAME|URL|URI|ENDPOINT|SERVICE|SERVER)S?$")
 _HOST_PORT = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(:(\d{1,5}))?$")
-
-
-def yaml_document_lines(path: Path) -> list[int]:
-    """1-based start line of each non-empty document of a YAML file.
-
-    The list lines up with :func:`importers.base.load_yaml_documents` (empty and ``null``
-    documents are skipped in both). Call it after ``load_yaml_documents`` succeeded.
-    """
-    text = read_text(path)
-    lines: list[int] = []
-    try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
-        for node in yaml.compose_all(text, Loader=loader):
-            if node is None or node.tag.endswith(":null"):
-                continue
-            lines.append(node.start_mark.line + 1)
-    except yaml.YAMLError as exc:  # pragma: no cover - load_yaml_documents already parsed it
-        raise InvalidRecordError(f"malformed YAML: {exc}", file=str(path)) from exc
-    return lines
 
 
 @dataclass
@@ -154,7 +135,7 @@ def _str_map(value: Any, *, file: str, record: str, line: int | None, where: str
     return {str(k): str(v) for k, v in value.items()}
 
 
-class KubernetesImporter:
+class KubernetesImporter(Importer[Documents | Sequence[Any]]):
     """Kubernetes manifests (multi-document YAML) -> Container CIs and inferred DEPENDS_ON.
 
     Follows the Kubernetes API reference; see the module docstring for the mapping.
@@ -178,15 +159,15 @@ class KubernetesImporter:
     def __init__(self, *, default_namespace: str = "default") -> None:
         self.default_namespace = default_namespace
 
+    def read(self, path: Path) -> Documents:
+        return load_yaml_documents(path)
+
     # -- reading ----------------------------------------------------------------------------
-    def _objects(self, path: Path) -> Iterator[tuple[Mapping[str, Any], Origin]]:
-        docs = load_yaml_documents(path)
-        lines = yaml_document_lines(path)
-        name = str(path)
+    @staticmethod
+    def _objects(docs: Documents, name: str) -> Iterator[tuple[Mapping[str, Any], Origin]]:
         if not docs:
             raise InvalidRecordError("no YAML document in file", file=name)
-        for index, doc in enumerate(docs, start=1):
-            line = lines[index - 1] if index - 1 < len(lines) else None
+        for index, (line, doc) in enumerate(docs, start=1):
             record = f"document {index}"
             if not isinstance(doc, Mapping):
                 raise InvalidRecordError(
@@ -355,109 +336,57 @@ class KubernetesImporter:
             return services.get((labels[1], labels[0]))
         return None
 
-    # -- parse ------------------------------------------------------------------------------
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield Container/Application CI records, then inferred DEPENDS_ON relationships.
+    # -- transform --------------------------------------------------------------------------
+    def transform(self, doc: Documents | Sequence[Any], origin: str) -> Iterator[Item]:
+        """Container/Application CI records, then inferred DEPENDS_ON relationships.
 
-        Parameters
-        ----------
-        path : Path
-            A manifest file (one or more YAML documents).
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the document (line and index) and the field.
+        ``doc`` is the manifests' YAML :class:`~importers.readers.Documents`, or a list of API
+        objects (a ``kind: List`` object holds its objects in ``items``).
         """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
+        docs = doc if isinstance(doc, Documents) else Documents.of(doc)
         workloads: list[_Workload] = []
         services: dict[tuple[str, str], _Service] = {}
         config_maps: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for obj, origin in self._objects(path):
+        seen: dict[tuple[str, str, str], Origin] = {}  # Services and ConfigMaps met
+        for obj, where in self._objects(docs, origin):
             kind = str(obj["kind"])
-            if kind in WORKLOAD_KINDS:
-                if _controlled(obj):
-                    log.debug("%s: %s: %s is managed by a controller, skipped", path,
-                              origin.record, kind)
-                    continue
-                workloads.append(self._workload(obj, kind, origin))
-            elif kind == "Service":
-                svc = self._service(obj, origin)
-                services[(svc.namespace, svc.name)] = svc
-            elif kind == "ConfigMap":
-                ns, cm_name, _ = self._metadata(obj, origin)
-                data = obj.get("data")
-                config_maps[(ns, cm_name)] = data if isinstance(data, Mapping) else {}
-            else:
-                log.debug("%s: %s: kind %s carries no CI, skipped", path, origin.record, kind)
+            with guard(origin, line=where.line, record=where.record):
+                if kind in WORKLOAD_KINDS:
+                    if _controlled(obj):
+                        log.debug("%s: %s: %s is managed by a controller, skipped", origin,
+                                  where.record, kind)
+                        continue
+                    workloads.append(self._workload(obj, kind, where))
+                elif kind == "Service":
+                    svc = self._service(obj, where)
+                    yield from _repeated((kind, svc.namespace, svc.name), seen, where)
+                    services[(svc.namespace, svc.name)] = svc
+                elif kind == "ConfigMap":
+                    ns, cm_name, _ = self._metadata(obj, where)
+                    yield from _repeated((kind, ns, cm_name), seen, where)
+                    data = obj.get("data")
+                    config_maps[(ns, cm_name)] = data if isinstance(data, Mapping) else {}
+                else:
+                    log.debug("%s: %s: kind %s carries no CI, skipped", origin, where.record,
+                              kind)
+        _config_envs(workloads, config_maps)
+        _select(workloads, services)
+        deps = list(self._dependencies(workloads, services))
+        log.info("%s: %d workloads, %d services, %d inferred dependencies", origin,
+                 len(workloads), len(services), len(deps))
+        yield from _cis(workloads, services)
+        yield from deps
 
-        for w in workloads:
-            for container, variable, cm_name, key, prefix in w.config_refs:
-                data = config_maps.get((w.namespace, cm_name))
-                if data is None:
-                    continue  # the ConfigMap is not part of this input
-                items = [(variable or "", key)] if key is not None else [
-                    (f"{prefix}{k}", str(k)) for k in data]
-                for var_name, data_key in items:
-                    if data.get(data_key) is not None:
-                        w.envs.append((container, var_name, str(data[data_key]),
-                                       f" (from configmap {cm_name} key {data_key})"))
-
-        for svc in services.values():
-            if not svc.selector:
-                continue
-            for w in workloads:
-                if w.namespace == svc.namespace and all(
-                    w.labels.get(k) == v for k, v in svc.selector.items()
-                ):
-                    svc.targets.append(w)
-                    w.services.append(svc.name)
-
-        records: list[Record] = []
-        for w in workloads:
-            attrs = dict(w.attributes)
-            if w.services:
-                attrs["k8s_services"] = sorted(w.services)
-            records.append(
-                CIRecord(
-                    ci_class="Container",
-                    name=f"{w.namespace}/{w.name}",
-                    identifiers=Identifiers(native_key=w.key),
-                    attributes=attrs,
-                    origin=w.origin,
-                )
-            )
-        for svc in services.values():
-            if svc.targets:
-                continue
-            sattrs: dict[str, Any] = {
-                "namespace": svc.namespace,
-                "k8s_kind": "Service",
-                "service_type": svc.svc_type,
-            }
-            if svc.external_name:
-                sattrs["external_name"] = svc.external_name
-            records.append(
-                CIRecord(
-                    ci_class="Application",
-                    name=f"{svc.namespace}/{svc.name}",
-                    identifiers=Identifiers(native_key=svc.key),
-                    attributes=sattrs,
-                    origin=svc.origin,
-                )
-            )
-
+    def _dependencies(self, workloads: list[_Workload],
+                      services: Mapping[tuple[str, str], _Service]) -> Iterator[Record]:
+        """DEPENDS_ON from a workload to what the Services named in its environment select."""
         seen: set[tuple[str, str]] = set()
         for w in workloads:
             for container, variable, value, source in w.envs:
                 for host, port, _explicit in self._hosts(variable, value):
-                    found = self._resolve(host, w.namespace, services)
-                    if found is None:
+                    svc = self._resolve(host, w.namespace, services)
+                    if svc is None:
                         continue
-                    svc = found
                     selector = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
                     base = (
                         f"env {variable}={value}{source} in {w.ref} (container {container}) -> "
@@ -477,17 +406,79 @@ class KubernetesImporter:
                         props: dict[str, Any] = {"via_service": f"{svc.namespace}/{svc.name}"}
                         if port is not None:
                             props["port"] = port
-                        records.append(
-                            RelationshipRecord(
-                                rel_type="DEPENDS_ON",
-                                source=Identifiers(native_key=w.key),
-                                target=Identifiers(native_key=target),
-                                inferred=True,
-                                evidence=evidence,
-                                properties=props,
-                                origin=w.origin,
-                            )
+                        yield RelationshipRecord(
+                            rel_type="DEPENDS_ON",
+                            source=Identifiers(native_key=w.key),
+                            target=Identifiers(native_key=target),
+                            inferred=True,
+                            evidence=evidence,
+                            properties=props,
+                            origin=w.origin,
                         )
-        log.info("%s: %d workloads, %d services, %d inferred dependencies", path,
-                 len(workloads), len(services), len(seen))
-        yield from records
+
+
+def _repeated(key: tuple[str, str, str], seen: dict[tuple[str, str, str], Origin],
+              origin: Origin) -> Iterator[InputWarning]:
+    """A warning when the object ``(kind, namespace, name)`` was met before (``seen`` holds
+    where each object was first met)."""
+    first = seen.setdefault(key, origin)
+    if first is not origin:
+        kind, namespace, name = key
+        yield InputWarning(record_type="input", origin=origin,
+                           reason=f"{kind} {namespace}/{name} repeats the one at {first}; the "
+                                  "last one is read")
+
+
+def _config_envs(workloads: list[_Workload],
+                 config_maps: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+    """Add the environment values each workload takes from ConfigMaps of the input."""
+    for w in workloads:
+        for container, variable, cm_name, key, prefix in w.config_refs:
+            data = config_maps.get((w.namespace, cm_name))
+            if data is None:
+                continue  # the ConfigMap is not part of this input
+            items = [(variable or "", key)] if key is not None else [
+                (f"{prefix}{k}", str(k)) for k in data]
+            for var_name, data_key in items:
+                if data.get(data_key) is not None:
+                    w.envs.append((container, var_name, str(data[data_key]),
+                                   f" (from configmap {cm_name} key {data_key})"))
+
+
+def _select(workloads: list[_Workload],
+            services: Mapping[tuple[str, str], _Service]) -> None:
+    """Fold each Service into the workloads of its namespace that its selector matches."""
+    for svc in services.values():
+        if not svc.selector:
+            continue
+        for w in workloads:
+            if w.namespace == svc.namespace and all(
+                w.labels.get(k) == v for k, v in svc.selector.items()
+            ):
+                svc.targets.append(w)
+                w.services.append(svc.name)
+
+
+def _cis(workloads: list[_Workload],
+         services: Mapping[tuple[str, str], _Service]) -> Iterator[CIRecord]:
+    """A Container CI per workload, an Application CI per Service that selects none."""
+    for w in workloads:
+        attrs = dict(w.attributes)
+        if w.services:
+            attrs["k8s_services"] = sorted(w.services)
+        yield CIRecord(ci_class="Container", name=f"{w.namespace}/{w.name}",
+                       identifiers=Identifiers(native_key=w.key), attributes=attrs,
+                       origin=w.origin)
+    for svc in services.values():
+        if svc.targets:
+            continue
+        sattrs: dict[str, Any] = {
+            "namespace": svc.namespace,
+            "k8s_kind": "Service",
+            "service_type": svc.svc_type,
+        }
+        if svc.external_name:
+            sattrs["external_name"] = svc.external_name
+        yield CIRecord(ci_class="Application", name=f"{svc.namespace}/{svc.name}",
+                       identifiers=Identifiers(native_key=svc.key), attributes=sattrs,
+                       origin=svc.origin)

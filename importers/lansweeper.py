@@ -38,15 +38,14 @@ record: serial, barcode, purchase and warranty dates, state).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import LifecycleStage, Scalar
 from cmdb_graph.model.records import AssetRecord, CIRecord, Identifiers, Origin, Record
-from importers.base import checked_build as _checked
-from importers.base import load_json, require
+from importers.base import JSONImporter, guard, require
+from importers.base import text_or_none as _str
 
 __all__ = ["LansweeperDataAPIImporter"]
 
@@ -82,13 +81,6 @@ _STATES = {
 }
 
 
-def _str(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list | bool):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _date(value: Any) -> str | None:
     """The date part (``YYYY-MM-DD``) of an ISO 8601 timestamp."""
     text = _str(value)
@@ -122,143 +114,132 @@ def _ci_class(asset_type: str | None, product_type: str | None, manufacturer: st
     return "Hardware"
 
 
-class LansweeperDataAPIImporter:
-    """Import Lansweeper Data API ``assetResources`` responses; see the module docstring."""
+class LansweeperDataAPIImporter(JSONImporter):
+    """Import Lansweeper Data API ``assetResources`` responses; see the module docstring.
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed JSON, a GraphQL error response, no
+        ``items`` list, or an item without ``key`` or ``assetBasicInfo.name`` (the record is
+        ``/data/site/assetResources/items/<n>``).
+    """
 
     kind = "lansweeper"
     description = "Lansweeper Data API (GraphQL) site.assetResources response JSON"
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield a CI record and an asset record per asset item.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed JSON, a GraphQL error response, no ``items`` list, or an
-            item without ``key`` or ``assetBasicInfo.name`` (the record is
-            ``/data/site/assetResources/items/<n>``).
-        """
-        return iter(self._read(Path(path)))
-
-    @staticmethod
-    def _items(doc: Any, file: str) -> tuple[str, list[Any]]:
-        if isinstance(doc, list):
-            return "", doc
-        if not isinstance(doc, Mapping):
-            raise InvalidRecordError("expected a Data API response object", file=file)
-        pointer = ""
-        node: Any = doc
-        if "data" in node or "errors" in node:
-            errors = node.get("errors")
-            if not isinstance(node.get("data"), Mapping):
-                message = "; ".join(
-                    str(e.get("message")) for e in errors if isinstance(e, Mapping)
-                ) if isinstance(errors, list) else "no data"
-                raise InvalidRecordError(f"GraphQL error response: {message}", file=file,
-                                         field="data")
-            node, pointer = node["data"], "/data"
-        for key in ("site", "assetResources"):
-            if isinstance(node, Mapping) and isinstance(node.get(key), Mapping):
-                node, pointer = node[key], f"{pointer}/{key}"
-        items = node.get("items") if isinstance(node, Mapping) else None
-        if not isinstance(items, list):
-            raise InvalidRecordError(
-                "no asset items (expected data.site.assetResources.items)", file=file,
-                record=pointer or "/", field="items",
-            )
-        return f"{pointer}/items", items
-
-    def _read(self, path: Path) -> list[Record]:
-        file = str(path)
-        prefix, items = self._items(load_json(path), file)
+    def transform(self, doc: Any, origin: str) -> list[Record]:
+        """A CI record and an asset record per asset item."""
+        prefix, items = _items(doc, origin)
         records: list[Record] = []
         for index, item in enumerate(items):
             where = f"{prefix}/{index}"
             if not isinstance(item, Mapping):
-                raise InvalidRecordError("expected an asset object", file=file, record=where)
-            records.extend(_checked(file, where, self._item, item, file, where))
+                raise InvalidRecordError("expected an asset object", file=origin, record=where)
+            with guard(origin, record=where):
+                records.extend(_item(item, Origin(file=origin, record=where)))
         return records
 
-    def _item(self, item: Mapping[str, Any], file: str, where: str) -> list[Record]:
-        key = str(require(item, "key", file=file, record=where))
-        basic = _section(item, "assetBasicInfo")
-        name = str(require(basic, "name", file=file, record=where)).strip()
-        custom = _section(item, "assetCustom")
-        osys = _section(item, "operatingSystem")
-        manufacturer = _str(custom.get("manufacturer"))
-        model = _str(custom.get("model"))
-        ci_class = _ci_class(
-            _str(basic.get("type")),
-            _str(osys.get("productType")) or _str(osys.get("caption")),
-            manufacturer, model,
+
+def _items(doc: Any, file: str) -> tuple[str, list[Any]]:
+    """The asset items of a response (or of a saved page) and the JSON pointer of their list."""
+    if isinstance(doc, list):
+        return "", doc
+    if not isinstance(doc, Mapping):
+        raise InvalidRecordError("expected a Data API response object", file=file)
+    pointer = ""
+    node: Any = doc
+    if "data" in node or "errors" in node:
+        errors = node.get("errors")
+        if not isinstance(node.get("data"), Mapping):
+            message = "; ".join(
+                str(e.get("message")) for e in errors if isinstance(e, Mapping)
+            ) if isinstance(errors, list) else "no data"
+            raise InvalidRecordError(f"GraphQL error response: {message}", file=file,
+                                     field="data")
+        node, pointer = node["data"], "/data"
+    for key in ("site", "assetResources"):
+        if isinstance(node, Mapping) and isinstance(node.get(key), Mapping):
+            node, pointer = node[key], f"{pointer}/{key}"
+    items = node.get("items") if isinstance(node, Mapping) else None
+    if not isinstance(items, list):
+        raise InvalidRecordError(
+            "no asset items (expected data.site.assetResources.items)", file=file,
+            record=pointer or "/", field="items",
         )
-        mac = (_str(basic.get("mac")) or "").lower().replace("-", ":")
-        if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac) or mac == "00:00:00:00:00:00":
-            mac = ""
-        fqdn = next(
-            (v.lower() for v in (_str(basic.get("fqdn")), _str(custom.get("dnsName")))
-             if v and "." in v),
-            None,
-        )
-        ids = Identifiers(
-            native_key=key,
-            serial_number=_str(custom.get("serialNumber")),
-            asset_tag=_str(custom.get("barCode")),
-            hostname=name.split(".", 1)[0].lower(),
-            domain=(_str(basic.get("domain")) or "").lower() or None,
-            fqdn=fqdn,
-            mac_addresses=(mac,) if mac else (),
-        )
-        state = _str(custom.get("stateName"))
-        status, stage = _STATES.get((state or "").lower(), (None, None))
-        user = _str(basic.get("userName"))
-        user_domain = _str(basic.get("userDomain"))
-        attrs: dict[str, Scalar | list[str]] = {
-            "manufacturer": manufacturer,
-            "model": model,
-            "os_name": _str(osys.get("caption")),
-            "os_version": _str(osys.get("version")) or _str(osys.get("buildNumber")),
-            "operational_status": status,
-            "lansweeper_type": _str(basic.get("type")),
-            "lansweeper_state": state,
-            "description": _str(basic.get("description")),
-            "last_user": f"{user_domain}\\{user}" if user and user_domain else user,
-            "first_seen_by_source": _str(basic.get("firstSeen")),
-            "last_seen_by_source": _str(basic.get("lastSeen")),
-            "url": _str(item.get("url")),
-        }
-        ip = _str(basic.get("ipAddress"))
-        if ip:
-            attrs["ip_addresses"] = [ip]
-        origin = Origin(file=file, record=where)
-        asset_attrs: dict[str, Scalar] = {
-            k: v for k, v in (
-                ("manufacturer", manufacturer),
-                ("model", model),
-                ("purchase_date", _date(custom.get("purchaseDate"))),
-                ("warranty_end", _date(custom.get("warrantyDate"))),
-                ("sku", _str(custom.get("sku"))),
-                ("department", _str(custom.get("department"))),
-            ) if v is not None
-        }
-        return [
-            CIRecord(
-                ci_class=ci_class,
-                name=name,
-                identifiers=ids,
-                attributes={k: v for k, v in attrs.items() if v is not None},
-                location=_str(custom.get("location")),
-                origin=origin,
-            ),
-            AssetRecord(
-                native_key=key,
-                asset_tag=ids.asset_tag,
-                serial_number=ids.serial_number,
-                name=name,
-                lifecycle_stage=stage,
-                attributes=asset_attrs,
-                tracks=Identifiers(native_key=key),
-                location=_str(custom.get("location")),
-                origin=origin,
-            ),
-        ]
+    return f"{pointer}/items", items
+
+
+def _item(item: Mapping[str, Any], origin: Origin) -> list[Record]:
+    """The CI and the asset record of one asset item."""
+    key = str(require(item, "key", file=origin.file, record=origin.record))
+    basic = _section(item, "assetBasicInfo")
+    name = str(require(basic, "name", file=origin.file, record=origin.record)).strip()
+    custom = _section(item, "assetCustom")
+    osys = _section(item, "operatingSystem")
+    manufacturer = _str(custom.get("manufacturer"))
+    model = _str(custom.get("model"))
+    mac = (_str(basic.get("mac")) or "").lower().replace("-", ":")
+    if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac) or mac == "00:00:00:00:00:00":
+        mac = ""
+    fqdn = next(
+        (v.lower() for v in (_str(basic.get("fqdn")), _str(custom.get("dnsName")))
+         if v and "." in v),
+        None,
+    )
+    ids = Identifiers(
+        native_key=key,
+        serial_number=_str(custom.get("serialNumber")),
+        asset_tag=_str(custom.get("barCode")),
+        hostname=name.split(".", 1)[0].lower(),
+        domain=(_str(basic.get("domain")) or "").lower() or None,
+        fqdn=fqdn,
+        mac_addresses=(mac,) if mac else (),
+    )
+    state = _str(custom.get("stateName"))
+    status, stage = _STATES.get((state or "").lower(), (None, None))
+    user = _str(basic.get("userName"))
+    user_domain = _str(basic.get("userDomain"))
+    attrs: dict[str, Scalar | list[str]] = {
+        "manufacturer": manufacturer,
+        "model": model,
+        "os_name": _str(osys.get("caption")),
+        "os_version": _str(osys.get("version")) or _str(osys.get("buildNumber")),
+        "operational_status": status,
+        "lansweeper_type": _str(basic.get("type")),
+        "lansweeper_state": state,
+        "description": _str(basic.get("description")),
+        "last_user": f"{user_domain}\\{user}" if user and user_domain else user,
+        "first_seen_by_source": _str(basic.get("firstSeen")),
+        "last_seen_by_source": _str(basic.get("lastSeen")),
+        "url": _str(item.get("url")),
+    }
+    ip = _str(basic.get("ipAddress"))
+    if ip:
+        attrs["ip_addresses"] = [ip]
+    ci_class = _ci_class(_str(basic.get("type")),
+                         _str(osys.get("productType")) or _str(osys.get("caption")),
+                         manufacturer, model)
+    location = _str(custom.get("location"))
+    return [
+        CIRecord(ci_class=ci_class, name=name, identifiers=ids,
+                 attributes={k: v for k, v in attrs.items() if v is not None},
+                 location=location, origin=origin),
+        AssetRecord(native_key=key, asset_tag=ids.asset_tag, serial_number=ids.serial_number,
+                    name=name, lifecycle_stage=stage, attributes=_asset_attributes(custom),
+                    tracks=Identifiers(native_key=key), location=location, origin=origin),
+    ]
+
+
+def _asset_attributes(custom: Mapping[str, Any]) -> dict[str, Scalar]:
+    """The asset record's attributes from ``assetCustom``."""
+    return {
+        k: v for k, v in (
+            ("manufacturer", _str(custom.get("manufacturer"))),
+            ("model", _str(custom.get("model"))),
+            ("purchase_date", _date(custom.get("purchaseDate"))),
+            ("warranty_end", _date(custom.get("warrantyDate"))),
+            ("sku", _str(custom.get("sku"))),
+            ("department", _str(custom.get("department"))),
+        ) if v is not None
+    }

@@ -46,8 +46,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
@@ -60,8 +59,8 @@ from cmdb_graph.model.records import (
     Record,
     RelationshipRecord,
 )
-from importers.base import checked_build as _checked
-from importers.base import load_json, require
+from importers.base import JSONImporter, guard, require
+from importers.base import text_or_none as _str
 
 __all__ = ["NetBoxImporter", "device_key", "rack_key"]
 
@@ -104,13 +103,6 @@ def device_key(device_id: Any) -> str:
 def rack_key(rack_id: Any) -> str:
     """Native key of a NetBox rack: ``dcim.rack:<id>``."""
     return f"dcim.rack:{rack_id}"
-
-
-def _str(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list | bool):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _nested_name(value: Any) -> str | None:
@@ -198,14 +190,24 @@ def _role_class(slug: str | None, name: str | None) -> str:
     return "Hardware"
 
 
-class NetBoxImporter:
+class NetBoxImporter(JSONImporter):
     """Import NetBox REST API JSON (devices, racks, interfaces, cables); see the module docstring.
+
+    The transform takes one object, a list of objects or a list page, so the pages of
+    ``GET /api/dcim/devices/`` can be handed to :meth:`records` as they come.
 
     Parameters
     ----------
     role_classes : mapping of str to str, optional
         Device role slug -> CI class, taking precedence over the built-in role words
         (e.g. ``{"pdu": "Hardware", "compute-node": "Hypervisor"}``).
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed JSON, a document that is no object, list
+        or list page, an object of unknown kind, or an object without ``id`` (the record is its
+        position, ``/results/3``).
     """
 
     kind = "netbox"
@@ -213,18 +215,6 @@ class NetBoxImporter:
 
     def __init__(self, *, role_classes: Mapping[str, str] | None = None) -> None:
         self.role_classes = dict(role_classes or {})
-
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield the records of one NetBox API JSON file.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed JSON, a document that is no object, list or list page,
-            an object of unknown kind, or an object without ``id`` (the record is its
-            position, ``/results/3``).
-        """
-        return iter(self._read(Path(path)))
 
     def _objects(self, doc: Any, file: str) -> list[tuple[str, Mapping[str, Any]]]:
         if isinstance(doc, Mapping) and "results" in doc:
@@ -248,9 +238,10 @@ class NetBoxImporter:
             out.append((f"{prefix}/{index}", item))
         return out
 
-    def _read(self, path: Path) -> list[Record]:
-        file = str(path)
-        objects = self._objects(load_json(path), file)
+    def transform(self, doc: Any, origin: str) -> list[Record]:
+        """Locations, racks and devices, then the CONNECTS_TO relationships."""
+        file = origin
+        objects = self._objects(doc, file)
         by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {
             "device": [], "rack": [], "interface": [], "cable": []
         }
@@ -273,18 +264,22 @@ class NetBoxImporter:
         device_ids = {str(obj["id"]) for _, obj in by_kind["device"]}
         macs_by_device = self._macs_by_device(by_kind["interface"], device_ids, file)
         for where, rack in by_kind["rack"]:
-            records.extend(_checked(file, where, self._rack, rack, file, where, locations))
+            with guard(file, record=where):
+                records.extend(self._rack(rack, file, where, locations))
         links = _Links()
         for where, device in by_kind["device"]:
-            device_records = _checked(file, where, self._device, device, file, where,
-                                      locations, macs_by_device.get(str(device["id"]), []))
+            with guard(file, record=where):
+                device_records = self._device(device, file, where, locations,
+                                              macs_by_device.get(str(device["id"]), []))
             links.classes[str(device["id"])] = getattr(device_records[0], "ci_class", "")
             records.extend(device_records)
         for where, cable in by_kind["cable"]:
-            _checked(file, where, self._cable, cable, file, where, links)
+            with guard(file, record=where):
+                self._cable(cable, file, where, links)
         cable_ids = {str(obj["id"]) for _, obj in by_kind["cable"]}
         for where, iface in by_kind["interface"]:
-            _checked(file, where, self._interface, iface, file, where, cable_ids, links)
+            with guard(file, record=where):
+                self._interface(iface, file, where, cable_ids, links)
         records.extend(links.records)
         return [*locations.values(), *records]
 

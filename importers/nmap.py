@@ -42,15 +42,13 @@ the host, not configuration items of their own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import parse_xml
+from importers.base import XMLImporter, guard
 
 __all__ = ["NmapImporter", "SERVER_PRODUCTS"]
 
@@ -185,125 +183,127 @@ def _server_product(product: str | None) -> str | None:
     return None
 
 
-class NmapImporter:
-    """Import one nmap XML scan (``nmap -oX``); see the module docstring for the mapping."""
+class NmapImporter(XMLImporter):
+    """Import one nmap XML scan (``nmap -oX``); see the module docstring for the mapping.
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed XML, a root other than ``<nmaprun>``, or a
+        host without an IP ``<address>`` (the record is ``host[<n>]``).
+    """
 
     kind = "nmap"
     description = "nmap XML scan output (-oX, nmap.dtd): hosts, open services, OS guesses"
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield host CIs, service CIs and their ``RUNS_ON`` relationships of one scan.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed XML, a root other than ``<nmaprun>``, or a host without
-            an IP ``<address>`` (the record is ``host[<n>]``).
-        """
-        return iter(self._read(Path(path)))
-
-    def _read(self, path: Path) -> list[Record]:
-        file = str(path)
-        root = parse_xml(path)
-        if root.tag != "nmaprun":
+    def transform(self, doc: Element, origin: str) -> list[Record]:
+        """Host CIs, service CIs and their ``RUNS_ON`` relationships of one scan."""
+        if doc.tag != "nmaprun":
             raise InvalidRecordError(
-                f"expected an <nmaprun> root element, found <{root.tag}>", file=file,
+                f"expected an <nmaprun> root element, found <{doc.tag}>", file=origin,
                 field="nmaprun",
             )
         records: list[Record] = []
-        for index, host in enumerate(root.iter("host"), start=1):
+        for index, host in enumerate(doc.iter("host"), start=1):
             if _attr(host.find("status"), "state") not in (None, "up"):
                 continue
-            records.extend(self._host(host, Origin(file=file, record=f"host[{index}]")))
+            where = Origin(file=origin, record=f"host[{index}]")
+            with guard(origin, record=where.record):
+                records.extend(_host(host, where))
         return records
 
-    def _host(self, host: Element, origin: Origin) -> list[Record]:
-        ips: list[str] = []
-        mac: str | None = None
-        mac_vendor: str | None = None
-        for address in host.findall("address"):
-            kind = (_attr(address, "addrtype") or "ipv4").lower()
-            addr = _attr(address, "addr")
-            if addr is None:
-                continue
-            if kind == "mac":
-                mac = _mac(addr)
-                mac_vendor = _attr(address, "vendor")
-            elif addr not in ips:
-                ips.append(addr)
-        if not ips:
-            raise InvalidRecordError(
-                "host has no IP address element", file=origin.file, record=origin.record,
-                field="address",
-            )
-        names = [
-            (_attr(h, "type") or "", name)
-            for h in host.findall("hostnames/hostname")
-            if (name := _attr(h, "name")) is not None
-        ]
-        names.sort(key=lambda item: 0 if item[0] == "user" else 1)  # stable: user, then PTR
-        display = names[0][1] if names else ips[0]
-        real = [n for _, n in names if n.lower() not in _LOCALHOST]
-        hostname = fqdn = domain = None
-        if real:
-            first = real[0].lower().rstrip(".")
-            hostname, _, domain_part = first.partition(".")
-            if domain_part:
-                fqdn, domain = first, domain_part
-        native_key = f"mac:{mac}" if mac else f"ip:{ips[0]}"
-        ids = Identifiers(
-            native_key=native_key,
-            hostname=hostname,
-            fqdn=fqdn,
-            domain=domain,
-            mac_addresses=(mac,) if mac else (),
+
+def _host(host: Element, origin: Origin) -> list[Record]:
+    """The CI of one host that is up, and the CIs of the server products it runs."""
+    ips, mac, mac_vendor = _addresses(host)
+    if not ips:
+        raise InvalidRecordError(
+            "host has no IP address element", file=origin.file, record=origin.record,
+            field="address",
         )
-        os_name, accuracy, os_family, ci_class = _os_guess(host)
-        open_ports: list[str] = []
-        services: dict[str, tuple[str, str | None, list[str]]] = {}
-        for port in host.findall("ports/port"):
-            if _attr(port.find("state"), "state") != "open":
-                continue
-            portid, proto = _attr(port, "portid"), _attr(port, "protocol") or "tcp"
-            service = port.find("service")
-            name = _attr(service, "name")
-            product = _attr(service, "product")
-            version = _attr(service, "version")
-            text = " ".join(p for p in (f"{portid}/{proto}", name, product, version) if p)
-            open_ports.append(text)
-            app_class = _server_product(product)
-            if app_class is not None and product is not None:
-                entry = services.setdefault(product, (app_class, version, []))
-                entry[2].append(f"{portid}/{proto}")
-        attrs: dict[str, Scalar | list[str]] = {"ip_addresses": ips, "open_ports": open_ports}
-        for key, value in (("mac_vendor", mac_vendor), ("os_name", os_name),
-                           ("os_accuracy", accuracy), ("os_family", os_family)):
-            if value is not None:
-                attrs[key] = value
-        scanned = _attr(host, "endtime") or _attr(host, "starttime")
-        if scanned is not None:
-            try:
-                attrs["scanned_at"] = datetime.fromtimestamp(int(scanned), tz=UTC).isoformat()
-            except (ValueError, OverflowError, OSError):
-                attrs["scan_time_raw"] = scanned
-        records: list[Record] = [
-            CIRecord(ci_class=ci_class, name=display, identifiers=ids, attributes=attrs,
-                     origin=origin)
-        ]
-        for product, (app_class, version, ports) in services.items():
-            app_attrs: dict[str, Scalar | list[str]] = {"ports": ports}
-            if version is not None:
-                app_attrs["version"] = version
-            app_ids = Identifiers(
-                native_key=f"{native_key}/{product.lower()}", name=product, ci_class=app_class,
-                host=ids,
-            )
-            records.append(CIRecord(ci_class=app_class, name=product, identifiers=app_ids,
-                                    attributes=app_attrs, origin=origin))
-            records.append(
-                RelationshipRecord(
-                    rel_type="RUNS_ON", source=app_ids, target=ids,
-                    evidence=f"nmap service on {', '.join(ports)}", origin=origin,
-                )
-            )
-        return records
+    names = [
+        (_attr(h, "type") or "", name)
+        for h in host.findall("hostnames/hostname")
+        if (name := _attr(h, "name")) is not None
+    ]
+    names.sort(key=lambda item: 0 if item[0] == "user" else 1)  # stable: user, then PTR
+    display = names[0][1] if names else ips[0]
+    real = [n for _, n in names if n.lower() not in _LOCALHOST]
+    hostname = fqdn = domain = None
+    if real:
+        first = real[0].lower().rstrip(".")
+        hostname, _, domain_part = first.partition(".")
+        if domain_part:
+            fqdn, domain = first, domain_part
+    native_key = f"mac:{mac}" if mac else f"ip:{ips[0]}"
+    ids = Identifiers(native_key=native_key, hostname=hostname, fqdn=fqdn, domain=domain,
+                      mac_addresses=(mac,) if mac else ())
+    os_name, accuracy, os_family, ci_class = _os_guess(host)
+    open_ports, services = _ports(host)
+    attrs: dict[str, Scalar | list[str]] = {"ip_addresses": ips, "open_ports": open_ports}
+    for key, value in (("mac_vendor", mac_vendor), ("os_name", os_name),
+                       ("os_accuracy", accuracy), ("os_family", os_family)):
+        if value is not None:
+            attrs[key] = value
+    scanned = _attr(host, "endtime") or _attr(host, "starttime")
+    if scanned is not None:
+        try:
+            attrs["scanned_at"] = datetime.fromtimestamp(int(scanned), tz=UTC).isoformat()
+        except (ValueError, OverflowError, OSError):
+            attrs["scan_time_raw"] = scanned
+    records: list[Record] = [
+        CIRecord(ci_class=ci_class, name=display, identifiers=ids, attributes=attrs,
+                 origin=origin)
+    ]
+    for product, (app_class, version, ports) in services.items():
+        app_attrs: dict[str, Scalar | list[str]] = {"ports": ports}
+        if version is not None:
+            app_attrs["version"] = version
+        app_ids = Identifiers(native_key=f"{native_key}/{product.lower()}", name=product,
+                              ci_class=app_class, host=ids)
+        records.append(CIRecord(ci_class=app_class, name=product, identifiers=app_ids,
+                                attributes=app_attrs, origin=origin))
+        records.append(RelationshipRecord(
+            rel_type="RUNS_ON", source=app_ids, target=ids,
+            evidence=f"nmap service on {', '.join(ports)}", origin=origin,
+        ))
+    return records
+
+
+def _addresses(host: Element) -> tuple[list[str], str | None, str | None]:
+    """The IP addresses of a host, its MAC and the MAC's vendor."""
+    ips: list[str] = []
+    mac: str | None = None
+    mac_vendor: str | None = None
+    for address in host.findall("address"):
+        kind = (_attr(address, "addrtype") or "ipv4").lower()
+        addr = _attr(address, "addr")
+        if addr is None:
+            continue
+        if kind == "mac":
+            mac = _mac(addr)
+            mac_vendor = _attr(address, "vendor")
+        elif addr not in ips:
+            ips.append(addr)
+    return ips, mac, mac_vendor
+
+
+def _ports(host: Element) -> tuple[list[str], dict[str, tuple[str, str | None, list[str]]]]:
+    """The open ports as text, and the server products (class, version, ports) among them."""
+    open_ports: list[str] = []
+    services: dict[str, tuple[str, str | None, list[str]]] = {}
+    for port in host.findall("ports/port"):
+        if _attr(port.find("state"), "state") != "open":
+            continue
+        portid, proto = _attr(port, "portid"), _attr(port, "protocol") or "tcp"
+        service = port.find("service")
+        name = _attr(service, "name")
+        product = _attr(service, "product")
+        version = _attr(service, "version")
+        open_ports.append(" ".join(p for p in (f"{portid}/{proto}", name, product, version)
+                                   if p))
+        app_class = _server_product(product)
+        if app_class is not None and product is not None:
+            entry = services.setdefault(product, (app_class, version, []))
+            entry[2].append(f"{portid}/{proto}")
+    return open_ports, services

@@ -63,10 +63,10 @@ Components (:class:`SnipeITComponentsImporter`)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from dateutil import parser as date_parser
 from dateutil.relativedelta import relativedelta
@@ -83,7 +83,9 @@ from cmdb_graph.model.records import (
     Record,
 )
 from cmdb_graph.model.registry import CLASS_NAME
-from importers.base import read_csv
+from importers.base import Importer, guard
+from importers.mapped_values import number_text
+from importers.readers import Row, Table, read_csv
 
 __all__ = [
     "SnipeITAssetsImporter",
@@ -93,7 +95,7 @@ __all__ = [
     "hardware_class",
 ]
 
-Row = dict[str, str | None]
+T = TypeVar("T")
 
 _HARDWARE_WORDS: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"server", "servers"}), "Server"),
@@ -191,19 +193,15 @@ class _Columns:
 
 
 def _number(text: str) -> float:
-    t = re.sub(r"[^0-9,.\-]", "", text)
-    if "," in t and "." in t:
-        t = t.replace(".", "").replace(",", ".") if t.rfind(",") > t.rfind(".") else \
-            t.replace(",", "")
-    elif t.count(",") == 1 and len(t.split(",")[1]) != 3:
-        t = t.replace(",", ".")
-    else:
-        t = t.replace(",", "")
-    return float(t)
+    """``"$1,234.50"`` -> 1234.5; decimal commas as :func:`~importers.mapped_values.number_text`."""
+    return float(number_text(re.sub(r"[^0-9,.\-]", "", text)))
 
 
-class _SnipeITCSV:
-    """Shared reading: header aliases, required columns, typed cells with located errors."""
+class _SnipeITCSV(Importer[Table]):
+    """Shared reading: header aliases, required columns, typed cells with located errors.
+
+    Subclasses map one row (:meth:`_row`); the transform guards each row with its line.
+    """
 
     kind: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -211,59 +209,73 @@ class _SnipeITCSV:
     #: our field -> the documented column name, for error messages
     required: ClassVar[dict[str, str]] = {}
 
-    def _rows(self, path: Path) -> Iterator[tuple[int, Row, _Columns]]:
-        cols: _Columns | None = None
-        name = str(path)
-        for line, row in read_csv(path, delimiter=","):
-            if cols is None:
-                cols = _Columns(list(row), self.aliases)
-                missing = [doc for f, doc in self.required.items() if f not in cols.cols]
-                if missing:
-                    raise InvalidRecordError(
-                        f"missing required column(s) {', '.join(missing)}; the header has "
-                        f"{', '.join(row)}", file=name, line=1, field=missing[0])
-            for f, doc in self.required.items():
+    def read(self, path: Path) -> Table:
+        return read_csv(path, delimiter=",")
+
+    def transform(self, doc: Table, origin: str) -> list[Record]:
+        """The people first (each once), then the records of every row."""
+        cols = _Columns(doc.header, self.aliases)
+        missing = [d for f, d in self.required.items() if f not in cols.cols]
+        if missing and doc.rows:
+            raise InvalidRecordError(
+                f"missing required column(s) {', '.join(missing)}; the header has "
+                f"{', '.join(doc.header)}", file=origin, line=1, field=missing[0])
+        people: dict[str, PersonRecord] = {}
+        out: list[Record] = []
+        for line, row in doc:
+            for f, d in self.required.items():
                 if not cols.get(row, f):
-                    raise InvalidRecordError("required value is empty", file=name, line=line,
-                                             field=cols.cols.get(f, doc))
-            yield line, row, cols
+                    raise InvalidRecordError("required value is empty", file=origin, line=line,
+                                             field=cols.cols.get(f, d))
+            with guard(origin, line=line):
+                out.extend(self._row(cols, row, Origin(file=origin, line=line), people))
+        return [*people.values(), *out]
+
+    def _row(self, cols: _Columns, row: Row, origin: Origin,
+             people: dict[str, PersonRecord]) -> list[Record]:
+        """The records of one row; people met on the way go to ``people`` (by key)."""
+        raise NotImplementedError
 
     @staticmethod
     def _date(cols: _Columns, row: Row, field: str, file: str, line: int) -> date | None:
-        text = cols.get(row, field)
-        if not text:
-            return None
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-        try:
-            return date_parser.parse(text).date()
-        except (ValueError, OverflowError) as exc:
-            raise InvalidRecordError(f"not a date: {text!r}", file=file, line=line,
-                                     field=cols.cols.get(field, field)) from exc
+        return _cell(cols, row, field, _date_of, "a date", file, line)
 
     @staticmethod
     def _float(cols: _Columns, row: Row, field: str, file: str, line: int) -> float | None:
-        text = cols.get(row, field)
-        if not text:
-            return None
-        try:
-            return _number(text)
-        except ValueError as exc:
-            raise InvalidRecordError(f"not a number: {text!r}", file=file, line=line,
-                                     field=cols.cols.get(field, field)) from exc
+        return _cell(cols, row, field, _number, "a number", file, line)
 
     @staticmethod
     def _int(cols: _Columns, row: Row, field: str, file: str, line: int) -> int | None:
-        text = cols.get(row, field)
-        if not text:
-            return None
-        m = re.search(r"-?\d+", text)
-        if m is None:
-            raise InvalidRecordError(f"not a whole number: {text!r}", file=file, line=line,
-                                     field=cols.cols.get(field, field))
-        return int(m.group())
+        return _cell(cols, row, field, _whole, "a whole number", file, line)
+
+
+def _cell(cols: _Columns, row: Row, field: str, convert: Callable[[str], T], what: str,
+          file: str, line: int) -> T | None:
+    """The cell of ``field`` converted, ``None`` when empty, or an error naming the column."""
+    text = cols.get(row, field)
+    if not text:
+        return None
+    try:
+        return convert(text)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidRecordError(f"not {what}: {text!r}", file=file, line=line,
+                                 field=cols.cols.get(field, field)) from exc
+
+
+def _date_of(text: str) -> date:
+    """An ISO date, else whatever ``dateutil`` reads (``ValueError`` when nothing)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return date_parser.parse(text).date()
+
+
+def _whole(text: str) -> int:
+    """The first whole number in the text (``"36 months"`` -> 36)."""
+    m = re.search(r"-?\d+", text)
+    if m is None:
+        raise ValueError("no digits")
+    return int(m.group())
 
 
 def _put(attrs: dict[str, Scalar], key: str, value: Scalar | date) -> None:
@@ -283,8 +295,11 @@ class SnipeITAssetsImporter(_SnipeITCSV):
 
     Raises
     ------
-    ConfigurationError
-        Never; a bad class name in ``hardware_categories`` raises ``ValueError``.
+    ValueError
+        A bad class name in ``hardware_categories``.
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed CSV, no ``Asset Tag`` column, an empty
+        asset tag, or a date/number that cannot be read; names the file, line and column.
     """
 
     kind = "snipeit-assets"
@@ -323,70 +338,54 @@ class SnipeITAssetsImporter(_SnipeITCSV):
                 raise ValueError(f"hardware_categories: {cls!r} is not a CI class name")
         self.hardware_categories = dict(hardware_categories or {})
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield persons (holders), then per asset its CI (hardware only) and its asset record.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed CSV, no ``Asset Tag`` column, an empty asset tag, or a
-            date/number that cannot be read; the message names the file, line and column.
-        """
-        file = str(path)
-        people: dict[str, PersonRecord] = {}
+    def _row(self, cols: _Columns, row: Row, origin: Origin,
+             people: dict[str, PersonRecord]) -> list[Record]:
+        """The asset's CI (hardware categories only) and its asset record."""
+        file, line = origin.file, int(origin.line or 0)
+        tag = cols.get(row, "asset_tag")
+        assert tag is not None  # required
+        serial = cols.get(row, "serial")
+        name = cols.get(row, "name")
+        category = cols.get(row, "category")
+        checkout_type = (cols.get(row, "checkout_type") or "").casefold()
+        holder = self._holder(cols, row, origin, people) if checkout_type in (
+            "", "user") else None
+        checkout_loc = cols.get(row, "checkout_location")
+        checked_out = holder is not None or bool(checkout_loc) or checkout_type == "asset"
+        location = checkout_loc or cols.get(row, "location")
+        status = cols.get(row, "status")
+        purchase = self._date(cols, row, "purchase_date", file, line)
+        months = self._int(cols, row, "warranty", file, line)
+        attrs: dict[str, Scalar] = {}
+        for f in ("model", "model_number", "manufacturer", "category", "supplier",
+                  "order_number", "company"):
+            _put(attrs, f, cols.get(row, f))
+        _put(attrs, "cost", self._float(cols, row, "purchase_cost", file, line))
+        _put(attrs, "purchase_date", purchase)
+        _put(attrs, "warranty_months", months)
+        if purchase is not None and months is not None:
+            _put(attrs, "warranty_end", purchase + relativedelta(months=months))
+        _put(attrs, "end_of_life", self._date(cols, row, "eol", file, line))
+        _put(attrs, "status", status)
+        _put(attrs, "checkout_type", cols.get(row, "checkout_type"))
+        _put(attrs, "notes", cols.get(row, "notes"))
         out: list[Record] = []
-        for line, row, cols in self._rows(Path(path)):
-            origin = Origin(file=file, line=line)
-            tag = cols.get(row, "asset_tag")
-            assert tag is not None  # required
-            serial = cols.get(row, "serial")
-            name = cols.get(row, "name")
-            category = cols.get(row, "category")
-            checkout_type = (cols.get(row, "checkout_type") or "").casefold()
-            holder = self._holder(cols, row, origin, people) if checkout_type in (
-                "", "user") else None
-            checkout_loc = cols.get(row, "checkout_location")
-            checked_out = holder is not None or bool(checkout_loc) or checkout_type == "asset"
-            location = checkout_loc or cols.get(row, "location")
-            status = cols.get(row, "status")
-            purchase = self._date(cols, row, "purchase_date", file, line)
-            months = self._int(cols, row, "warranty", file, line)
-            attrs: dict[str, Scalar] = {}
-            _put(attrs, "model", cols.get(row, "model"))
-            _put(attrs, "model_number", cols.get(row, "model_number"))
-            _put(attrs, "manufacturer", cols.get(row, "manufacturer"))
-            _put(attrs, "category", category)
-            _put(attrs, "supplier", cols.get(row, "supplier"))
-            _put(attrs, "order_number", cols.get(row, "order_number"))
-            _put(attrs, "company", cols.get(row, "company"))
-            _put(attrs, "cost", self._float(cols, row, "purchase_cost", file, line))
-            _put(attrs, "purchase_date", purchase)
-            _put(attrs, "warranty_months", months)
-            if purchase is not None and months is not None:
-                _put(attrs, "warranty_end", purchase + relativedelta(months=months))
-            _put(attrs, "end_of_life", self._date(cols, row, "eol", file, line))
-            _put(attrs, "status", status)
-            _put(attrs, "checkout_type", cols.get(row, "checkout_type"))
-            _put(attrs, "notes", cols.get(row, "notes"))
-            ci_class = hardware_class(category, self.hardware_categories)
-            tracks = None
-            if ci_class:
-                tracks = Identifiers(native_key=tag, asset_tag=tag, serial_number=serial)
-                ci_attrs: dict[str, Scalar | list[str]] = {}
-                for k in ("manufacturer", "model"):
-                    if k in attrs:
-                        ci_attrs[k] = attrs[k]
-                out.append(CIRecord(ci_class=ci_class, name=name or tag, identifiers=tracks,
-                                    attributes=ci_attrs, location=location, origin=origin))
-            out.append(AssetRecord(
-                native_key=tag, asset_tag=tag, serial_number=serial, name=name,
-                lifecycle_stage=lifecycle_stage(status, checked_out=checked_out),
-                attributes=attrs, tracks=tracks,
-                holder=holder.name if holder is not None else None,
-                location=location, origin=origin,
-            ))
-        yield from people.values()
-        yield from out
+        ci_class = hardware_class(category, self.hardware_categories)
+        tracks = None
+        if ci_class:
+            tracks = Identifiers(native_key=tag, asset_tag=tag, serial_number=serial)
+            ci_attrs: dict[str, Scalar | list[str]] = {
+                k: attrs[k] for k in ("manufacturer", "model") if k in attrs}
+            out.append(CIRecord(ci_class=ci_class, name=name or tag, identifiers=tracks,
+                                attributes=ci_attrs, location=location, origin=origin))
+        out.append(AssetRecord(
+            native_key=tag, asset_tag=tag, serial_number=serial, name=name,
+            lifecycle_stage=lifecycle_stage(status, checked_out=checked_out),
+            attributes=attrs, tracks=tracks,
+            holder=holder.name if holder is not None else None,
+            location=location, origin=origin,
+        ))
+        return out
 
     @staticmethod
     def _holder(cols: _Columns, row: Row, origin: Origin,
@@ -407,7 +406,13 @@ class SnipeITAssetsImporter(_SnipeITCSV):
 class SnipeITLocationsImporter(_SnipeITCSV):
     """Snipe-IT locations CSV (``Name``, ``Address``, ``Address2``, ``City``, ``State``,
     ``Country``, ``Zip``, ``Parent``, ``Manager``, ``Manager Username``, ``Currency``), as in
-    snipe-it.readme.io "Importing Locations" and ``sample_csvs/locations-sample.csv``."""
+    snipe-it.readme.io "Importing Locations" and ``sample_csvs/locations-sample.csv``.
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed CSV, no ``Name`` column or an empty name.
+    """
 
     kind = "snipeit-locations"
     description = "Snipe-IT locations CSV (snipe-it.readme.io 'Importing Locations')"
@@ -427,43 +432,38 @@ class SnipeITLocationsImporter(_SnipeITCSV):
     }
     required = {"name": "Name"}
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield managers as persons, then one location per row.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed CSV, no ``Name`` column or an empty name.
-        """
-        file = str(path)
-        people: dict[str, PersonRecord] = {}
-        out: list[Record] = []
-        for line, row, cols in self._rows(Path(path)):
-            origin = Origin(file=file, line=line)
-            attrs: dict[str, Scalar] = {}
-            for f in ("address", "address2", "city", "state", "country", "zip", "currency",
-                      "manager", "ldap_ou"):
-                _put(attrs, f, cols.get(row, f))
-            manager = cols.get(row, "manager")
-            username = cols.get(row, "manager_username")
-            _put(attrs, "manager_username", username)
-            if manager or username:
-                key = (username or manager or "").casefold()
-                people.setdefault(key, PersonRecord(name=manager or username or "",
-                                                    username=username, origin=origin))
-            name = cols.get(row, "name")
-            assert name is not None  # required
-            out.append(LocationRecord(name=name, parent=cols.get(row, "parent"),
-                                      attributes=attrs, origin=origin))
-        yield from people.values()
-        yield from out
+    def _row(self, cols: _Columns, row: Row, origin: Origin,
+             people: dict[str, PersonRecord]) -> list[Record]:
+        """One location; its manager as a person."""
+        attrs: dict[str, Scalar] = {}
+        for f in ("address", "address2", "city", "state", "country", "zip", "currency",
+                  "manager", "ldap_ou"):
+            _put(attrs, f, cols.get(row, f))
+        manager = cols.get(row, "manager")
+        username = cols.get(row, "manager_username")
+        _put(attrs, "manager_username", username)
+        if manager or username:
+            key = (username or manager or "").casefold()
+            people.setdefault(key, PersonRecord(name=manager or username or "",
+                                                username=username, origin=origin))
+        name = cols.get(row, "name")
+        assert name is not None  # required
+        return [LocationRecord(name=name, parent=cols.get(row, "parent"), attributes=attrs,
+                               origin=origin)]
 
 
 class SnipeITComponentsImporter(_SnipeITCSV):
     """Snipe-IT components CSV (``Item Name``, ``Category``, ``Quantity``, ``Serial number``,
     ``Purchase Date``, ``Purchase Cost``, ``Location``, ``Company``, ``Order Number``, ...),
     as in snipe-it.readme.io "Importing Components" and ``sample_csvs/components-sample.csv``.
-    Each row is one asset record of category ``component`` (see the module docstring)."""
+    Each row is one asset record of category ``component`` (see the module docstring).
+
+    Raises
+    ------
+    InvalidRecordError
+        From :meth:`parse`: unreadable or malformed CSV, no ``Item Name`` column or an empty
+        one, or a bad date, number or quantity.
+    """
 
     kind = "snipeit-components"
     description = "Snipe-IT components CSV (snipe-it.readme.io 'Importing Components')"
@@ -485,34 +485,25 @@ class SnipeITComponentsImporter(_SnipeITCSV):
     }
     required = {"name": "Item Name"}
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield one component asset record per row.
-
-        Raises
-        ------
-        InvalidRecordError
-            Unreadable or malformed CSV, no ``Item Name`` column or an empty one, or a bad
-            date, number or quantity.
-        """
-        file = str(path)
-        out: list[Record] = []
-        for line, row, cols in self._rows(Path(path)):
-            name = cols.get(row, "name")
-            assert name is not None  # required
-            serial = cols.get(row, "serial")
-            attrs: dict[str, Scalar] = {"category": "component", "item_type": "component"}
-            _put(attrs, "component_category", cols.get(row, "category"))
-            _put(attrs, "quantity", self._int(cols, row, "quantity", file, line))
-            _put(attrs, "min_quantity", self._int(cols, row, "min_qty", file, line))
-            _put(attrs, "cost", self._float(cols, row, "purchase_cost", file, line))
-            _put(attrs, "purchase_date", self._date(cols, row, "purchase_date", file, line))
-            for f in ("company", "order_number", "supplier", "manufacturer", "model_number",
-                      "notes"):
-                _put(attrs, f, cols.get(row, f))
-            key = f"component:{name}" + (f":{serial}" if serial else "")
-            out.append(AssetRecord(
-                native_key=key, serial_number=serial, name=name,
-                lifecycle_stage=LifecycleStage.IN_STOCK, attributes=attrs,
-                location=cols.get(row, "location"), origin=Origin(file=file, line=line),
-            ))
-        yield from out
+    def _row(self, cols: _Columns, row: Row, origin: Origin,
+             people: dict[str, PersonRecord]) -> list[Record]:
+        """One asset record of category ``component``."""
+        file, line = origin.file, int(origin.line or 0)
+        name = cols.get(row, "name")
+        assert name is not None  # required
+        serial = cols.get(row, "serial")
+        attrs: dict[str, Scalar] = {"category": "component", "item_type": "component"}
+        _put(attrs, "component_category", cols.get(row, "category"))
+        _put(attrs, "quantity", self._int(cols, row, "quantity", file, line))
+        _put(attrs, "min_quantity", self._int(cols, row, "min_qty", file, line))
+        _put(attrs, "cost", self._float(cols, row, "purchase_cost", file, line))
+        _put(attrs, "purchase_date", self._date(cols, row, "purchase_date", file, line))
+        for f in ("company", "order_number", "supplier", "manufacturer", "model_number",
+                  "notes"):
+            _put(attrs, f, cols.get(row, f))
+        key = f"component:{name}" + (f":{serial}" if serial else "")
+        return [AssetRecord(
+            native_key=key, serial_number=serial, name=name,
+            lifecycle_stage=LifecycleStage.IN_STOCK, attributes=attrs,
+            location=cols.get(row, "location"), origin=origin,
+        )]

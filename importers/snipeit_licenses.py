@@ -30,14 +30,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import EntitlementRecord, Origin, Record
-from importers.base import checked_records, read_csv
+from importers.base import Importer, guard
+from importers.readers import Row, Table, read_csv
 
 __all__ = ["SnipeITLicensesImporter", "REQUIRED_COLUMNS"]
 
@@ -57,7 +57,7 @@ def _bool(value: str | None) -> bool | None:
     return None
 
 
-class SnipeITLicensesImporter:
+class SnipeITLicensesImporter(Importer[Table]):
     """Snipe-IT licence CSV -> licence entitlements.
 
     Follows Snipe-IT's licence import layout; see the module docstring for the mapping.
@@ -94,97 +94,90 @@ class SnipeITLicensesImporter:
             field=fld,
         )
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield one EntitlementRecord per row.
+    def read(self, path: Path) -> Table:
+        return read_csv(path, required=REQUIRED_COLUMNS)
 
-        Parameters
-        ----------
-        path : Path
-            The licence CSV.
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the line and the column.
-        """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        name = str(path)
+    def transform(self, doc: Table, origin: str) -> list[Record]:
+        """One EntitlementRecord per row."""
         out: list[Record] = []
-        for line, row in read_csv(path, required=REQUIRED_COLUMNS):
-            item = row.get("Item name")
-            if not item:
-                raise InvalidRecordError("required field is missing or empty", file=name,
-                                         line=line, field="Item name")
-            seats_raw = row.get("seats")
-            if not seats_raw:
-                raise InvalidRecordError("required field is missing or empty", file=name,
-                                         line=line, field="seats")
-            try:
-                seats = int(seats_raw.replace(",", ""))
-            except ValueError:
-                raise InvalidRecordError(f"seats is not a whole number: {seats_raw!r}",
-                                         file=name, line=line, field="seats") from None
-            if seats < 0:
-                raise InvalidRecordError("seats must not be negative", file=name, line=line,
-                                         field="seats")
-            cost: float | None = None
-            cost_raw = row.get("purchase cost")
-            if cost_raw:
-                cleaned = re.sub(r"[^\d.\-]", "", cost_raw.replace(",", ""))
-                try:
-                    cost = float(cleaned)
-                except ValueError:
-                    raise InvalidRecordError(f"purchase cost is not a number: {cost_raw!r}",
-                                             file=name, line=line,
-                                             field="purchase cost") from None
-                if cost < 0:
-                    raise InvalidRecordError("purchase cost must not be negative", file=name,
-                                             line=line, field="purchase cost")
-            serial = row.get("serial number")
-            if serial:
-                native = "sha256:" + hashlib.sha256(serial.encode("utf-8")).hexdigest()[:16]
-            else:
-                native = "|".join(
-                    [item, row.get("order number") or "", row.get("Licensed To Name") or ""]
-                )
-            attrs: dict[str, Any] = {}
-            for col, key in (
-                ("order number", "order_number"),
-                ("purchase_order", "purchase_order"),
-                ("company", "company"),
-                ("supplier", "supplier"),
-                ("Licensed to Email", "licensed_to_email"),
-                ("Email", "assignee_email"),
-                ("Username", "assignee_username"),
-                ("notes", "notes"),
-            ):
-                if row.get(col):
-                    attrs[key] = row[col]
-            for col in ("maintained", "reassignable"):
-                if row.get(col):
-                    attrs[col] = _bool(row[col])
-            out.append(
-                EntitlementRecord(
-                    native_key=native,
-                    name=item,
-                    product=item,
-                    vendor=row.get("manufacturer"),
-                    seats=seats,
-                    expires=self._date(row.get("expiration date"), file=name, line=line,
-                                       fld="expiration date"),
-                    purchase_date=self._date(row.get("purchase date"), file=name, line=line,
-                                             fld="purchase date"),
-                    cost=cost,
-                    licensed_to=row.get("Licensed To Name") or row.get("Licensed to Email"),
-                    assigned_to_people=(row["Name"],) if row.get("Name") else (),
-                    attributes=attrs,
-                    origin=Origin(file=name, line=line),
-                )
-            )
+        for line, row in doc:
+            with guard(origin, line=line):
+                out.append(self._entitlement(row, origin, line))
         if not out:
-            raise InvalidRecordError("the CSV has a header but no licence rows", file=name)
-        log.info("%s: %d licence entitlements", name, len(out))
-        yield from out
+            raise InvalidRecordError("the CSV has a header but no licence rows", file=origin)
+        log.info("%s: %d licence entitlements", origin, len(out))
+        return out
+
+    def _entitlement(self, row: Row, name: str, line: int) -> EntitlementRecord:
+        item = row.get("Item name")
+        if not item:
+            raise InvalidRecordError("required field is missing or empty", file=name,
+                                     line=line, field="Item name")
+        seats_raw = row.get("seats")
+        if not seats_raw:
+            raise InvalidRecordError("required field is missing or empty", file=name,
+                                     line=line, field="seats")
+        try:
+            seats = int(seats_raw.replace(",", ""))
+        except ValueError:
+            raise InvalidRecordError(f"seats is not a whole number: {seats_raw!r}",
+                                     file=name, line=line, field="seats") from None
+        if seats < 0:
+            raise InvalidRecordError("seats must not be negative", file=name, line=line,
+                                     field="seats")
+        serial = row.get("serial number")
+        if serial:
+            native = "sha256:" + hashlib.sha256(serial.encode("utf-8")).hexdigest()[:16]
+        else:
+            native = "|".join(
+                [item, row.get("order number") or "", row.get("Licensed To Name") or ""]
+            )
+        attrs: dict[str, Any] = {key: row[col] for col, key in _ATTRIBUTES if row.get(col)}
+        for col in ("maintained", "reassignable"):
+            if row.get(col):
+                attrs[col] = _bool(row[col])
+        return EntitlementRecord(
+            native_key=native,
+            name=item,
+            product=item,
+            vendor=row.get("manufacturer"),
+            seats=seats,
+            expires=self._date(row.get("expiration date"), file=name, line=line,
+                               fld="expiration date"),
+            purchase_date=self._date(row.get("purchase date"), file=name, line=line,
+                                     fld="purchase date"),
+            cost=_cost(row.get("purchase cost"), file=name, line=line),
+            licensed_to=row.get("Licensed To Name") or row.get("Licensed to Email"),
+            assigned_to_people=(row["Name"],) if row.get("Name") else (),
+            attributes=attrs,
+            origin=Origin(file=name, line=line),
+        )
+
+
+#: column -> attribute, copied when not empty
+_ATTRIBUTES = (
+    ("order number", "order_number"),
+    ("purchase_order", "purchase_order"),
+    ("company", "company"),
+    ("supplier", "supplier"),
+    ("Licensed to Email", "licensed_to_email"),
+    ("Email", "assignee_email"),
+    ("Username", "assignee_username"),
+    ("notes", "notes"),
+)
+
+
+def _cost(text: str | None, *, file: str, line: int) -> float | None:
+    """``purchase cost`` without currency symbols and thousands separators."""
+    if not text:
+        return None
+    cleaned = re.sub(r"[^\d.\-]", "", text.replace(",", ""))
+    try:
+        cost = float(cleaned)
+    except ValueError:
+        raise InvalidRecordError(f"purchase cost is not a number: {text!r}", file=file,
+                                 line=line, field="purchase cost") from None
+    if cost < 0:
+        raise InvalidRecordError("purchase cost must not be negative", file=file, line=line,
+                                 field="purchase cost")
+    return cost

@@ -25,8 +25,8 @@ Mapping (the documented decisions):
   ``Link rel="supplemental"`` points at: ``href="swid:<tagId>"``, or a ``swidpath:`` XPath with
   ``[@attr='value']`` predicates on ``SoftwareIdentity`` (e.g. ``@name``, ``@tagId``). It adds
   its ``Meta`` attributes, fills a missing vendor from its ``softwareCreator`` and records its
-  ``tagId`` in ``swid_supplemental_tags``. Supplemental tags whose primary is not in the input
-  are reported in the log and yield nothing.
+  ``tagId`` in ``swid_supplemental_tags``. A supplemental tag whose primary is not in the input
+  yields a warning and no record.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.records import Identifiers, Origin, Record, SoftwareRecord
-from importers.base import checked_records, parse_xml
+from cmdb_graph.model.records import Identifiers, InputWarning, Origin, SoftwareRecord
+from importers.base import Importer, Item, guard
+from importers.readers import parse_xml
 
 __all__ = ["SWIDImporter", "SWID_NS"]
 
@@ -86,7 +87,7 @@ class _Tag:
         return None, None
 
 
-class SWIDImporter:
+class SWIDImporter(Importer[list[tuple[str, Element]]]):
     """SWID tags (ISO/IEC 19770-2:2015) -> software installations on one host.
 
     Follows ISO/IEC 19770-2:2015 and NIST IR 8060; see the module docstring for the mapping.
@@ -111,9 +112,21 @@ class SWIDImporter:
     def __init__(self, *, host: str | None = None) -> None:
         self.host = host
 
-    def _read(self, path: Path) -> _Tag:
-        name = str(path)
-        root = parse_xml(path)
+    def read(self, path: Path) -> list[tuple[str, Element]]:
+        """The root element of the tag file, or of every tag file of the folder, by file."""
+        root_path = Path(path)
+        if root_path.is_dir():
+            files = sorted(p for p in root_path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in (".swidtag", ".xml"))
+            if not files:
+                raise InvalidRecordError("folder holds no .swidtag or .xml file",
+                                         file=str(path))
+        else:
+            files = [root_path]
+        return [(str(f), parse_xml(f)) for f in files]
+
+    @staticmethod
+    def _tag(name: str, root: Element) -> _Tag:
         if root.tag != f"{_Q}SoftwareIdentity":
             raise InvalidRecordError(
                 f"root element is {root.tag!r}, expected SoftwareIdentity in namespace "
@@ -160,93 +173,82 @@ class SWIDImporter:
             return [t for t in primaries if all(t.root.get(a) == v for a, v in preds)]
         return []
 
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield one SoftwareRecord per primary or patch tag, augmented by its supplementals.
+    def transform(self, doc: list[tuple[str, Element]], origin: str) -> Iterator[Item]:
+        """One SoftwareRecord per primary or patch tag, augmented by its supplementals.
 
-        Parameters
-        ----------
-        path : Path
-            A ``.swidtag`` file, or a folder searched recursively for ``*.swidtag``/``*.xml``.
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file and the attribute.
+        ``doc`` holds ``(file, SoftwareIdentity element)`` pairs; records name their tag's file.
         """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        root_path = Path(path)
-        if root_path.is_dir():
-            files = sorted(p for p in root_path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in (".swidtag", ".xml"))
-            if not files:
-                raise InvalidRecordError("folder holds no .swidtag or .xml file",
-                                         file=str(path))
-        else:
-            files = [root_path]
-        tags = [self._read(f) for f in files]
+        tags = [self._tag(name, root) for name, root in doc]
         primaries = [t for t in tags
                      if not _true(t.root.get("supplemental")) and not _true(t.root.get("corpus"))]
         for t in tags:
-            if not _true(t.root.get("supplemental")):
-                continue
-            links = [ln for ln in t.root.findall(f"{_Q}Link")
-                     if "supplemental" in (ln.get("rel") or "").split()]
-            if not links:
-                raise InvalidRecordError(
-                    "a supplemental tag needs a Link rel=\"supplemental\"", file=t.origin.file,
-                    record=t.origin.record, field="Link",
-                )
-            matched: list[_Tag] = []
-            for ln in links:
-                matched.extend(self._targets(ln.get("href") or "", primaries))
-            if not matched:
-                log.warning("%s: supplemental tag %s matches no primary tag of the input",
-                            t.origin.file, t.root.get("tagId"))
-            for prim in matched:
-                prim.supplements.append(str(t.root.get("tagId")))
-                for meta in t.root.findall(f"{_Q}Meta"):
-                    for k, v in meta.attrib.items():
-                        prim.attrs.setdefault(f"swid_meta_{_local(k)}", v)
-                vendor, regid = t.entity("softwareCreator")
-                if vendor:
-                    prim.attrs.setdefault("swid_supplemental_vendor", vendor)
-                    if regid:
-                        prim.attrs.setdefault("swid_supplemental_vendor_regid", regid)
-
+            if _true(t.root.get("supplemental")) and not self._supplement(t, primaries):
+                yield InputWarning(
+                    record_type="software",
+                    reason=f"supplemental tag {t.root.get('tagId')} matches no primary tag of "
+                           "the input; it yields no record",
+                    origin=t.origin)
         for t in primaries:
-            r = t.root
-            vendor, regid = t.entity("softwareCreator")
-            if vendor is None:
-                vendor, regid = t.entity("tagCreator")
-            if vendor is None and "swid_supplemental_vendor" in t.attrs:
-                vendor = t.attrs["swid_supplemental_vendor"]
-                regid = t.attrs.get("swid_supplemental_vendor_regid")
-            attrs: dict[str, Any] = {"swid_tag_id": str(r.get("tagId"))}
-            if r.get("versionScheme"):
-                attrs["swid_version_scheme"] = str(r.get("versionScheme"))
-            if regid:
-                attrs["vendor_regid"] = regid
-            if _true(r.get("patch")):
-                attrs["swid_patch"] = True
-            for meta in r.findall(f"{_Q}Meta"):
-                for k, v in meta.attrib.items():
-                    attrs[f"swid_meta_{_local(k)}"] = v
-            for k, v in t.attrs.items():
-                if not k.startswith("swid_supplemental_vendor"):
-                    attrs.setdefault(k, v)
-            ev = r.find(f"{_Q}Evidence")
-            if ev is not None and ev.get("date"):
-                attrs["swid_evidence_date"] = str(ev.get("date"))
-            if t.supplements:
-                attrs["swid_supplemental_tags"] = ", ".join(sorted(t.supplements))
-            yield SoftwareRecord(
-                installed_on=self._host(t),
-                product=str(r.get("name")).strip(),
-                vendor=vendor,
-                version=(r.get("version") or "").strip() or None,
-                attributes=attrs,
-                origin=t.origin,
+            with guard(t.origin.file, record=t.origin.record):
+                yield self._software(t)
+
+    def _supplement(self, t: _Tag, primaries: list[_Tag]) -> bool:
+        """Add a supplemental tag's Meta attributes and creator to the primaries it names;
+        whether it names any."""
+        links = [ln for ln in t.root.findall(f"{_Q}Link")
+                 if "supplemental" in (ln.get("rel") or "").split()]
+        if not links:
+            raise InvalidRecordError(
+                "a supplemental tag needs a Link rel=\"supplemental\"", file=t.origin.file,
+                record=t.origin.record, field="Link",
             )
+        matched: list[_Tag] = []
+        for ln in links:
+            matched.extend(self._targets(ln.get("href") or "", primaries))
+        for prim in matched:
+            prim.supplements.append(str(t.root.get("tagId")))
+            for meta in t.root.findall(f"{_Q}Meta"):
+                for k, v in meta.attrib.items():
+                    prim.attrs.setdefault(f"swid_meta_{_local(k)}", v)
+            vendor, regid = t.entity("softwareCreator")
+            if vendor:
+                prim.attrs.setdefault("swid_supplemental_vendor", vendor)
+                if regid:
+                    prim.attrs.setdefault("swid_supplemental_vendor_regid", regid)
+        return bool(matched)
+
+    def _software(self, t: _Tag) -> SoftwareRecord:
+        """The software record of one primary (or patch) tag."""
+        r = t.root
+        vendor, regid = t.entity("softwareCreator")
+        if vendor is None:
+            vendor, regid = t.entity("tagCreator")
+        if vendor is None and "swid_supplemental_vendor" in t.attrs:
+            vendor = t.attrs["swid_supplemental_vendor"]
+            regid = t.attrs.get("swid_supplemental_vendor_regid")
+        attrs: dict[str, Any] = {"swid_tag_id": str(r.get("tagId"))}
+        if r.get("versionScheme"):
+            attrs["swid_version_scheme"] = str(r.get("versionScheme"))
+        if regid:
+            attrs["vendor_regid"] = regid
+        if _true(r.get("patch")):
+            attrs["swid_patch"] = True
+        for meta in r.findall(f"{_Q}Meta"):
+            for k, v in meta.attrib.items():
+                attrs[f"swid_meta_{_local(k)}"] = v
+        for k, v in t.attrs.items():
+            if not k.startswith("swid_supplemental_vendor"):
+                attrs.setdefault(k, v)
+        ev = r.find(f"{_Q}Evidence")
+        if ev is not None and ev.get("date"):
+            attrs["swid_evidence_date"] = str(ev.get("date"))
+        if t.supplements:
+            attrs["swid_supplemental_tags"] = ", ".join(sorted(t.supplements))
+        return SoftwareRecord(
+            installed_on=self._host(t),
+            product=str(r.get("name")).strip(),
+            vendor=vendor,
+            version=(r.get("version") or "").strip() or None,
+            attributes=attrs,
+            origin=t.origin,
+        )

@@ -41,12 +41,11 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import checked_records, load_json, require
+from importers.base import JSONImporter, guard, mapping_items, require
 
 __all__ = ["TerraformStateImporter", "terraform_class"]
 
@@ -132,7 +131,7 @@ def _nested_list(attrs: Mapping[str, Any], flat: bool, block: str, key: str) -> 
     return out
 
 
-class TerraformStateImporter:
+class TerraformStateImporter(JSONImporter):
     """Terraform state (v3 or v4) -> cloud/virtual CIs and DEPENDS_ON from dependencies.
 
     Follows Terraform's state file format; see the module docstring for the mapping.
@@ -147,129 +146,19 @@ class TerraformStateImporter:
     kind = "terraform"
     description = "Terraform state file, format versions 3 and 4"
 
-    def _v4(self, state: Mapping[str, Any], name: str) -> list[_Instance]:
-        resources = require(state, "resources", file=name, record="/")
-        if not isinstance(resources, list):
-            raise InvalidRecordError("resources must be a list", file=name, record="/",
-                                     field="resources")
-        out: list[_Instance] = []
-        for i, res in enumerate(resources):
-            ptr = f"/resources/{i}"
-            if not isinstance(res, Mapping):
-                raise InvalidRecordError("a resource must be an object", file=name, record=ptr)
-            rtype = str(require(res, "type", file=name, record=ptr))
-            rname = str(require(res, "name", file=name, record=ptr))
-            mode = str(res.get("mode") or "managed")
-            instances = res.get("instances")
-            if not isinstance(instances, list):
-                raise InvalidRecordError("required field is missing or not a list", file=name,
-                                         record=ptr, field="instances")
-            prefix = f"{res['module']}." if res.get("module") else ""
-            base = f"{prefix}{'data.' if mode == 'data' else ''}{rtype}.{rname}"
-            res_deps = [str(d) for d in res.get("depends_on") or []]
-            for j, inst in enumerate(instances):
-                iptr = f"{ptr}/instances/{j}"
-                if not isinstance(inst, Mapping):
-                    raise InvalidRecordError("an instance must be an object", file=name,
-                                             record=iptr)
-                attrs = inst.get("attributes")
-                if not isinstance(attrs, Mapping):
-                    raise InvalidRecordError("required field is missing or not an object",
-                                             file=name, record=iptr, field="attributes")
-                idx = inst.get("index_key")
-                address = base if idx is None else (
-                    f'{base}["{idx}"]' if isinstance(idx, str) else f"{base}[{idx}]")
-                deps = [*res_deps, *(str(d) for d in inst.get("dependencies") or []),
-                        *(str(d) for d in inst.get("depends_on") or [])]
-                # dependencies are module-qualified in 0.13+; 0.12 depends_on is module-relative
-                deps = [d if d.startswith("module.") or not prefix else f"{prefix}{d}"
-                        for d in deps]
-                if mode != "managed":
-                    continue
-                out.append(_Instance(base, address, rtype, attrs, deps,
-                                     Origin(file=name, record=iptr), flat=False))
-        return out
-
-    def _v3(self, state: Mapping[str, Any], name: str) -> list[_Instance]:
-        modules = require(state, "modules", file=name, record="/")
-        if not isinstance(modules, list):
-            raise InvalidRecordError("modules must be a list", file=name, record="/",
-                                     field="modules")
-        out: list[_Instance] = []
-        for i, mod in enumerate(modules):
-            ptr = f"/modules/{i}"
-            if not isinstance(mod, Mapping):
-                raise InvalidRecordError("a module must be an object", file=name, record=ptr)
-            path = require(mod, "path", file=name, record=ptr)
-            if not isinstance(path, list) or not path:
-                raise InvalidRecordError("path must be a non-empty list", file=name, record=ptr,
-                                         field="path")
-            prefix = "".join(f"module.{p}." for p in path[1:])
-            resources = mod.get("resources") or {}
-            if not isinstance(resources, Mapping):
-                raise InvalidRecordError("resources must be an object", file=name, record=ptr,
-                                         field="resources")
-            for key, res in resources.items():
-                rptr = f"{ptr}/resources/{key}"
-                if not isinstance(res, Mapping):
-                    raise InvalidRecordError("a resource must be an object", file=name,
-                                             record=rptr)
-                if str(key).startswith("data."):
-                    continue
-                rtype = str(require(res, "type", file=name, record=rptr))
-                primary = res.get("primary")
-                if not isinstance(primary, Mapping):
-                    raise InvalidRecordError("required field is missing or not an object",
-                                             file=name, record=rptr, field="primary")
-                raw = primary.get("attributes") or {}
-                if not isinstance(raw, Mapping):
-                    raise InvalidRecordError("attributes must be an object", file=name,
-                                             record=rptr, field="primary.attributes")
-                attrs = dict(raw)
-                if primary.get("id") and "id" not in attrs:
-                    attrs["id"] = primary["id"]
-                parts = str(key).split(".")
-                if len(parts) < 2:
-                    raise InvalidRecordError(f"resource key {key!r} is not type.name[.index]",
-                                             file=name, record=rptr)
-                base = f"{prefix}{parts[0]}.{parts[1]}"
-                address = base if len(parts) == 2 else f"{base}[{parts[2]}]"
-                deps = [f"{prefix}{d}" for d in (str(x) for x in res.get("depends_on") or [])]
-                out.append(_Instance(base, address, rtype, attrs, deps,
-                                     Origin(file=name, record=rptr), flat=True))
-        return out
-
-    def parse(self, path: Path) -> Iterator[Record]:
-        """Yield one CI per managed resource instance, then DEPENDS_ON relationships.
-
-        Parameters
-        ----------
-        path : Path
-            A ``terraform.tfstate`` file (JSON).
-
-        Raises
-        ------
-        InvalidRecordError
-            Bad input; names the file, the JSON pointer and the field.
-        """
-        yield from checked_records(path, self._parse(path))
-
-    def _parse(self, path: Path) -> Iterator[Record]:
-        """The records of :meth:`parse`, unchecked."""
-        name = str(path)
-        state = load_json(path)
-        if not isinstance(state, Mapping):
-            raise InvalidRecordError("a state file must be a JSON object", file=name)
-        version = require(state, "version", file=name, record="/")
+    def transform(self, doc: Any, origin: str) -> Iterator[Record]:
+        """One CI per managed resource instance, then DEPENDS_ON relationships."""
+        if not isinstance(doc, Mapping):
+            raise InvalidRecordError("a state file must be a JSON object", file=origin)
+        version = require(doc, "version", file=origin, record="/")
         if version == 4:
-            instances = self._v4(state, name)
+            instances = _v4(doc, origin)
         elif version == 3:
-            instances = self._v3(state, name)
+            instances = _v3(doc, origin)
         else:
             raise InvalidRecordError(f"state format version {version!r} is not supported "
-                                     "(3 or 4)", file=name, record="/", field="version")
-        lineage = state.get("lineage")
-        key_prefix = f"{lineage}:" if lineage else ""
+                                     "(3 or 4)", file=origin, record="/", field="version")
+        key_prefix = f"{doc['lineage']}:" if doc.get("lineage") else ""
         by_resource: dict[str, list[_Instance]] = {}
         cis: list[Record] = []
         for inst in instances:
@@ -277,75 +166,169 @@ class TerraformStateImporter:
             if ci_class is None:
                 continue
             by_resource.setdefault(inst.resource, []).append(inst)
-            a, flat = inst.attributes, inst.flat
-            tag_name = a.get("tags.Name") if flat else (
-                a["tags"].get("Name") if isinstance(a.get("tags"), Mapping) else None)
-            ci_name = str(a.get("name") or tag_name or a.get("bucket") or inst.address)
-            cloud_id = str(a["id"]) if a.get("id") else None
-            macs = [m.lower() for m in _nested_list(a, flat, "network_interface", "mac")]
-            macs += [m.lower() for m in _nested_list(a, flat, "network_interface",
-                                                      "mac_address")]
-            ips = _nested_list(a, flat, "network_interface", "addresses")
-            for k in ("private_ip", "public_ip", "ipv4_address", "private_ip_address",
-                      "public_ip_address"):
-                if isinstance(a.get(k), str) and a[k]:
-                    ips.append(a[k])
-            hostnames = _nested_list(a, flat, "network_interface", "hostname")
-            fqdn = a.get("private_dns") if isinstance(a.get("private_dns"), str) else None
-            attrs: dict[str, Any] = {"resource_type": inst.rtype, "terraform_address":
-                                     inst.address}
-            if ips:
-                attrs["ip_addresses"] = list(dict.fromkeys(ips))
-            if ci_class == "Network":
-                cidrs = a.get("addresses") if not flat else [
-                    v for k, v in sorted(a.items()) if re.match(r"^addresses\.\d+$", k)]
-                if isinstance(a.get("cidr_block"), str):
-                    attrs["cidr"] = a["cidr_block"]
-                elif isinstance(cidrs, list) and cidrs:
-                    attrs["cidr"] = ", ".join(str(c) for c in cidrs)
-            for k, out in (("instance_type", "instance_type"), ("vcpu", "vcpus"),
-                           ("memory", "memory_mb"), ("size", "size_bytes"),
-                           ("availability_zone", "availability_zone"),
-                           ("location", "location"), ("region", "region")):
-                v = a.get(k)
-                if isinstance(v, str | int | float) and not isinstance(v, bool) and v != "":
-                    attrs[out] = v
-            if isinstance(a.get("running"), bool):
-                attrs["operational_status"] = "operational" if a["running"] else \
-                    "non_operational"
-            cis.append(CIRecord(
-                ci_class=ci_class, name=ci_name,
-                identifiers=Identifiers(
-                    native_key=f"{key_prefix}{inst.address}", cloud_id=cloud_id,
-                    fqdn=fqdn.lower() if fqdn else None,
-                    hostname=hostnames[0].lower() if hostnames else None,
-                    mac_addresses=tuple(dict.fromkeys(macs)),
-                ),
-                attributes=attrs, origin=inst.origin,
-            ))
-
-        rels: list[Record] = []
-        seen: set[tuple[str, str]] = set()
-        for group in by_resource.values():
-            for inst in group:
-                for dep in inst.depends:
-                    target_res = _INDEX.sub("", dep.removesuffix(".*"))
-                    if target_res.count(".") > 1 and not target_res.startswith(
-                            ("module.", "data.")):
-                        target_res = ".".join(target_res.split(".")[:2])  # v3 type.name.N
-                    for target in by_resource.get(target_res, []):
-                        pair = (inst.address, target.address)
-                        if pair in seen or target is inst:
-                            continue
-                        seen.add(pair)
-                        rels.append(RelationshipRecord(
-                            rel_type="DEPENDS_ON",
-                            source=Identifiers(native_key=f"{key_prefix}{inst.address}"),
-                            target=Identifiers(native_key=f"{key_prefix}{target.address}"),
-                            inferred=True,
-                            evidence=f"terraform state: {inst.address} depends on {dep}",
-                            origin=inst.origin,
-                        ))
-        log.info("%s: state v%s, %d CIs, %d dependencies", name, version, len(cis), len(rels))
+            with guard(origin, record=inst.origin.record):
+                cis.append(_ci(inst, ci_class, key_prefix))
+        rels = list(_dependencies(by_resource, key_prefix))
+        log.info("%s: state v%s, %d CIs, %d dependencies", origin, version, len(cis), len(rels))
         yield from cis
         yield from rels
+
+
+def _v4(state: Mapping[str, Any], name: str) -> list[_Instance]:
+    """The instances of a version 4 state."""
+    require(state, "resources", file=name, record="/")
+    out: list[_Instance] = []
+    for ptr, res in mapping_items(state["resources"], file=name, pointer="/resources",
+                                  what="a resource"):
+        rtype = str(require(res, "type", file=name, record=ptr))
+        rname = str(require(res, "name", file=name, record=ptr))
+        mode = str(res.get("mode") or "managed")
+        if mode not in ("managed", "data"):
+            raise InvalidRecordError(f"mode {mode!r} is neither managed nor data", file=name,
+                                     record=ptr, field="mode")
+        if not isinstance(res.get("instances"), list):
+            raise InvalidRecordError("required field is missing or not a list", file=name,
+                                     record=ptr, field="instances")
+        prefix = f"{res['module']}." if res.get("module") else ""
+        base = f"{prefix}{'data.' if mode == 'data' else ''}{rtype}.{rname}"
+        res_deps = [str(d) for d in res.get("depends_on") or []]
+        for iptr, inst in mapping_items(res["instances"], file=name, pointer=f"{ptr}/instances",
+                                        what="an instance"):
+            attrs = inst.get("attributes")
+            if not isinstance(attrs, Mapping):
+                raise InvalidRecordError("required field is missing or not an object",
+                                         file=name, record=iptr, field="attributes")
+            idx = inst.get("index_key")
+            address = base if idx is None else (
+                f'{base}["{idx}"]' if isinstance(idx, str) else f"{base}[{idx}]")
+            deps = [*res_deps, *(str(d) for d in inst.get("dependencies") or []),
+                    *(str(d) for d in inst.get("depends_on") or [])]
+            # dependencies are module-qualified in 0.13+; 0.12 depends_on is module-relative
+            deps = [d if d.startswith("module.") or not prefix else f"{prefix}{d}"
+                    for d in deps]
+            if mode != "managed":
+                continue
+            out.append(_Instance(base, address, rtype, attrs, deps,
+                                 Origin(file=name, record=iptr), flat=False))
+    return out
+
+
+def _v3(state: Mapping[str, Any], name: str) -> list[_Instance]:
+    """The instances of a version 3 state (flatmap attributes)."""
+    require(state, "modules", file=name, record="/")
+    out: list[_Instance] = []
+    for ptr, mod in mapping_items(state["modules"], file=name, pointer="/modules",
+                                  what="a module"):
+        path = require(mod, "path", file=name, record=ptr)
+        if not isinstance(path, list) or not path:
+            raise InvalidRecordError("path must be a non-empty list", file=name, record=ptr,
+                                     field="path")
+        prefix = "".join(f"module.{p}." for p in path[1:])
+        resources = mod.get("resources") or {}
+        if not isinstance(resources, Mapping):
+            raise InvalidRecordError("resources must be an object", file=name, record=ptr,
+                                     field="resources")
+        for key, res in resources.items():
+            rptr = f"{ptr}/resources/{key}"
+            if not isinstance(res, Mapping):
+                raise InvalidRecordError("a resource must be an object", file=name,
+                                         record=rptr)
+            if str(key).startswith("data."):
+                continue
+            rtype = str(require(res, "type", file=name, record=rptr))
+            primary = res.get("primary")
+            if not isinstance(primary, Mapping):
+                raise InvalidRecordError("required field is missing or not an object",
+                                         file=name, record=rptr, field="primary")
+            raw = primary.get("attributes") or {}
+            if not isinstance(raw, Mapping):
+                raise InvalidRecordError("attributes must be an object", file=name,
+                                         record=rptr, field="primary.attributes")
+            attrs = dict(raw)
+            if primary.get("id") and "id" not in attrs:
+                attrs["id"] = primary["id"]
+            parts = str(key).split(".")
+            if len(parts) < 2:
+                raise InvalidRecordError(f"resource key {key!r} is not type.name[.index]",
+                                         file=name, record=rptr)
+            base = f"{prefix}{parts[0]}.{parts[1]}"
+            address = base if len(parts) == 2 else f"{base}[{parts[2]}]"
+            deps = [f"{prefix}{d}" for d in (str(x) for x in res.get("depends_on") or [])]
+            out.append(_Instance(base, address, rtype, attrs, deps,
+                                 Origin(file=name, record=rptr), flat=True))
+    return out
+
+
+#: attribute -> our attribute, copied when it is a non-empty string or number
+_COPIED = (("instance_type", "instance_type"), ("vcpu", "vcpus"), ("memory", "memory_mb"),
+           ("size", "size_bytes"), ("availability_zone", "availability_zone"),
+           ("location", "location"), ("region", "region"))
+
+
+def _ci(inst: _Instance, ci_class: str, key_prefix: str) -> CIRecord:
+    """The CI of one managed resource instance."""
+    a, flat = inst.attributes, inst.flat
+    tag_name = a.get("tags.Name") if flat else (
+        a["tags"].get("Name") if isinstance(a.get("tags"), Mapping) else None)
+    ci_name = str(a.get("name") or tag_name or a.get("bucket") or inst.address)
+    macs = [m.lower() for m in _nested_list(a, flat, "network_interface", "mac")]
+    macs += [m.lower() for m in _nested_list(a, flat, "network_interface", "mac_address")]
+    ips = _nested_list(a, flat, "network_interface", "addresses")
+    for k in ("private_ip", "public_ip", "ipv4_address", "private_ip_address",
+              "public_ip_address"):
+        if isinstance(a.get(k), str) and a[k]:
+            ips.append(a[k])
+    hostnames = _nested_list(a, flat, "network_interface", "hostname")
+    fqdn = a.get("private_dns") if isinstance(a.get("private_dns"), str) else None
+    attrs: dict[str, Any] = {"resource_type": inst.rtype, "terraform_address": inst.address}
+    if ips:
+        attrs["ip_addresses"] = list(dict.fromkeys(ips))
+    if ci_class == "Network":
+        cidrs = a.get("addresses") if not flat else [
+            v for k, v in sorted(a.items()) if re.match(r"^addresses\.\d+$", k)]
+        if isinstance(a.get("cidr_block"), str):
+            attrs["cidr"] = a["cidr_block"]
+        elif isinstance(cidrs, list) and cidrs:
+            attrs["cidr"] = ", ".join(str(c) for c in cidrs)
+    for k, out in _COPIED:
+        v = a.get(k)
+        if isinstance(v, str | int | float) and not isinstance(v, bool) and v != "":
+            attrs[out] = v
+    if isinstance(a.get("running"), bool):
+        attrs["operational_status"] = "operational" if a["running"] else "non_operational"
+    return CIRecord(
+        ci_class=ci_class, name=ci_name,
+        identifiers=Identifiers(
+            native_key=f"{key_prefix}{inst.address}",
+            cloud_id=str(a["id"]) if a.get("id") else None,
+            fqdn=fqdn.lower() if fqdn else None,
+            hostname=hostnames[0].lower() if hostnames else None,
+            mac_addresses=tuple(dict.fromkeys(macs)),
+        ),
+        attributes=attrs, origin=inst.origin,
+    )
+
+
+def _dependencies(by_resource: Mapping[str, list[_Instance]],
+                  key_prefix: str) -> Iterator[RelationshipRecord]:
+    """DEPENDS_ON from each instance to every instance of each resource it depends on."""
+    seen: set[tuple[str, str]] = set()
+    for group in by_resource.values():
+        for inst in group:
+            for dep in inst.depends:
+                target_res = _INDEX.sub("", dep.removesuffix(".*"))
+                if target_res.count(".") > 1 and not target_res.startswith(("module.", "data.")):
+                    target_res = ".".join(target_res.split(".")[:2])  # v3 type.name.N
+                for target in by_resource.get(target_res, []):
+                    pair = (inst.address, target.address)
+                    if pair in seen or target is inst:
+                        continue
+                    seen.add(pair)
+                    yield RelationshipRecord(
+                        rel_type="DEPENDS_ON",
+                        source=Identifiers(native_key=f"{key_prefix}{inst.address}"),
+                        target=Identifiers(native_key=f"{key_prefix}{target.address}"),
+                        inferred=True,
+                        evidence=f"terraform state: {inst.address} depends on {dep}",
+                        origin=inst.origin,
+                    )

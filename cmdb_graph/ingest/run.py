@@ -47,7 +47,7 @@ from cmdb_graph.ingest.nodes import (
     ingest_software,
     link_assets_by_serial,
 )
-from cmdb_graph.ingest.plan import ImportPlan, ImportResult, complete
+from cmdb_graph.ingest.plan import ImportPlan, ImportResult, Skip, complete
 from cmdb_graph.ingest.reconcile import ReconciliationPolicy, SourceRanker
 from cmdb_graph.ingest.retire import retire
 from cmdb_graph.ingest.state import RunState
@@ -69,6 +69,7 @@ from cmdb_graph.model import (
     to_utc,
     utcnow,
 )
+from cmdb_graph.model.records import InputWarning
 from cmdb_graph.store.base import GraphStore, WriteBatch
 
 __all__ = ["run_import", "DEFAULT_RETIRE_AFTER", "DEFAULT_BREAKER_SHARE", "DEFAULT_PRELOAD_LIMIT"]
@@ -234,10 +235,14 @@ def _run(
 ) -> ImportResult:
     try:
         recs = list(records)
+        notes = [r for r in recs if isinstance(r, InputWarning)]  # importers' warnings
+        if notes:
+            recs = [r for r in recs if not isinstance(r, InputWarning)]
         validate_records(store.registry, recs)
         plan = _plan(store, recs, ds, mode=mode, retire_after=retire_after,
                      breaker_share=breaker_share, now=now,
                      policy=policy or ReconciliationPolicy(), preload_limit=preload_limit)
+        plan.warnings[:0] = [Skip(n.record_type, n.reason, n.origin) for n in notes]
     except ImportAbortedError:
         raise
     except Exception as exc:

@@ -31,6 +31,7 @@ __all__ = [
     "SoftwareRecord",
     "EntitlementRecord",
     "Record",
+    "InputWarning",
 ]
 
 
@@ -230,3 +231,26 @@ Record = Annotated[
     | EntitlementRecord,
     Field(discriminator="record_type"),
 ]
+
+
+class InputWarning(_Rec):
+    """A problem an importer found in its input and worked around: not a record to apply.
+
+    Importers yield these among their records (a control character removed from a value, a
+    native key repeated within one file, a repeated CSV column); ingestion reports them with
+    the run's warnings instead of applying them.
+
+    Attributes
+    ----------
+    record_type : str
+        What the warning is about: the type of the record concerned (``"ci"``, ``"asset"``,
+        ...) or ``"input"`` for the file itself.
+    reason : str
+        What was found and what was done about it, in words a user can act on.
+    origin : Origin
+        The file and the line/record.
+    """
+
+    record_type: str
+    reason: str
+    origin: Origin

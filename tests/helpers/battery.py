@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from cmdb_graph.errors import InvalidRecordError
-from importers.base import MAX_LINE_BYTES, Importer
+from importers.base import Importer
+from importers.readers import MAX_LINE_BYTES
 
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>

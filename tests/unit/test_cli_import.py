@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,50 @@ def test_skip_lines_are_not_wrapped(env: Path, tmp_path: Path) -> None:
     assert code == 0, err
     skip = [line for line in out.splitlines() if "rels.csv" in line]
     assert len(skip) == 1 and "no CI matches" in skip[0]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("special", ["fifo", "devzero", "directory"])
+def test_a_file_that_is_not_a_regular_file_exits_1_at_once(env: Path, tmp_path: Path,
+                                                            special: str) -> None:
+    # Arrange: a snapshot with the fixture, then a named pipe, /dev/zero or a folder
+    invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot", str(env))
+    before = load(env).counts()
+    path = tmp_path / f"{special}.csv"
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "devzero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+
+    # Act
+    code, _, err = invoke("servicenow-ci", str(path), "--source", "snow", "--full",
+                          "--snapshot", str(env))
+
+    # Assert: one line naming the file; the data is as before (the failed run is recorded)
+    assert code == 1
+    assert str(path) in err and "not a regular file" in err and err.strip().count("\n") == 0
+    after = load(env).counts()
+    assert after.pop("ImportRun") == before.pop("ImportRun") + 1 and after == before
+
+
+def test_input_warnings_are_printed_and_the_run_goes_on(env: Path, tmp_path: Path) -> None:
+    # Arrange: a NUL in a name and a column named twice
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    path = tmp_path / "warned.csv"
+    path.write_text("\n".join([",".join([*header, header[0]]),
+                               *(f"{line},x" for line in lines[1:])]).replace("lnux100",
+                                                                              "lnux\x00100")
+                    + "\n", encoding="utf-8")
+
+    # Act
+    code, out, err = invoke("servicenow-ci", str(path), "--source", "snow", "--snapshot",
+                            str(env))
+
+    # Assert
+    assert code == 0, err
+    assert "Warnings (2)" in out
+    assert "control characters removed from name" in out and "2 times" in out
+    assert "lnux100" in {c.name for c in load(env).list_cis().items}

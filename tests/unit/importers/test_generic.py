@@ -11,7 +11,8 @@ import pytest
 from cmdb_graph.errors import ConfigurationError, InvalidRecordError
 from cmdb_graph.model.records import AssetRecord, CIRecord, Record, RelationshipRecord
 from importers import IMPORTERS, get_importer
-from importers.generic import MAPPINGS_DIR, MappedImporter, load_mapping
+from importers.generic import MappedImporter
+from importers.mapping_spec import MAPPINGS_DIR, load_mapping
 from tests.helpers.battery import run_battery
 
 REPO = Path(__file__).resolve().parents[3]

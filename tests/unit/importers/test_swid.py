@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.records import Identifiers, SoftwareRecord
+from cmdb_graph.model.records import Identifiers, InputWarning, SoftwareRecord
 from importers import get_importer
 from tests.helpers.battery import run_battery
 from tests.unit.importers.xml_fuzz import check_xml_mutant
@@ -24,7 +24,7 @@ VALID = (TAGS / "editor-4.2.swidtag").read_bytes()
 
 def _software(path: Path, **options: str) -> list[SoftwareRecord]:
     records = list(get_importer("swid", **options).parse(path))
-    assert all(isinstance(r, SoftwareRecord) for r in records)
+    assert all(isinstance(r, SoftwareRecord | InputWarning) for r in records)
     return [r for r in records if isinstance(r, SoftwareRecord)]
 
 
@@ -45,6 +45,17 @@ def test_real_tags_folder() -> None:
     assert pkg1.attributes["swid_meta_summary"] == "Example rpm package"
     assert pkg1.attributes["swid_version_scheme"] == "rpm"
     assert "swid_supplemental_tags" not in pkg1.attributes
+
+
+def test_a_supplemental_tag_without_its_primary_is_a_warning_not_an_error() -> None:
+    # Act: the supplemental tag alone (the command line reads each file on its own)
+    path = REALDATA / "rpm2swidtag-supplemental-s1.swidtag"
+    items = list(get_importer("swid", host="h1").parse(path))
+
+    # Assert
+    [warning] = items
+    assert isinstance(warning, InputWarning)
+    assert warning.origin.file == str(path) and "test.a.s1" in warning.reason
 
 
 def test_evidence_device_id_is_the_default_host() -> None:
