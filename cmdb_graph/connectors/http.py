@@ -130,6 +130,7 @@ class ApiClient:
         self.oauth_token_url = auth.token_url or oauth_token_url
         self.progress = progress
         self.requests = 0
+        self.pages = 0
         self.extra_headers: dict[str, str] = dict(headers or {})
         self._token: _Token | None = None
         self._client = httpx.Client(
@@ -267,15 +268,17 @@ class ApiClient:
             raise self.error(f"{method} {_path(response.request.url)} answered "
                              f"{response.status_code} but not with JSON") from None
 
-    def get_page(self, url: str, *, what: str, **kwargs: Any) -> tuple[Any, httpx.Response]:
+    def get_page(self, url: str, *, what: str, ok: tuple[int, ...] = (200,),
+                 **kwargs: Any) -> tuple[Any, httpx.Response]:
         """GET one page: its JSON and the response (for headers and the URL); reports it."""
-        response = self.request("GET", url, **kwargs)
+        response = self.request("GET", url, ok=ok, **kwargs)
         try:
             body = response.json()
         except ValueError:
             raise self.error(f"GET {_path(response.request.url)}: the page is not "
                              "JSON") from None
-        self.note(f"{what}: page {self.requests} ({_count(body)})")
+        self.pages += 1
+        self.note(f"{what}: page {self.pages} ({_count(body)})")
         return body, response
 
 
