@@ -65,7 +65,8 @@ class LansweeperConnector(Connector):
         while True:
             variables["pagination"] = {"limit": self.config.page_size, "page": page_kind,
                                        **({"cursor": cursor} if cursor else {})}
-            body = self.http.json("POST", "", json={"query": QUERY, "variables": variables})
+            body = self.http.json("POST", self.config.url,
+                                  json={"query": QUERY, "variables": variables})
             if isinstance(body, dict) and body.get("errors"):
                 first = body["errors"][0] if isinstance(body["errors"], list) else {}
                 message = first.get("message") if isinstance(first, dict) else first
