@@ -355,14 +355,7 @@ class NetBoxImporter(JSONImporter):
             attrs["model"] = _str(device_type.get("model"))
         attrs["os_name"] = _nested_name(device.get("platform"))
         attrs["device_role"] = role_name
-        status = _status(device.get("status"))
-        if status is not None:
-            attrs["netbox_status"] = status
-            attrs["operational_status"] = _STATUS.get(status)
-        ips = [ip for ip in (_ip(device.get(k)) for k in ("primary_ip4", "primary_ip6",
-                                                            "primary_ip")) if ip]
-        if ips:
-            attrs["ip_addresses"] = list(dict.fromkeys(ips))
+        _status_and_ips(device, attrs)
         position = device.get("position")
         if isinstance(position, int | float) and not isinstance(position, bool):
             attrs["rack_position"] = position
@@ -537,14 +530,7 @@ class NetBoxImporter(JSONImporter):
             value = vm.get(field)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 attrs[attr] = value
-        status = _status(vm.get("status"))
-        if status is not None:
-            attrs["netbox_status"] = status
-            attrs["operational_status"] = _STATUS.get(status)
-        ips = [ip for ip in (_ip(vm.get(k)) for k in ("primary_ip4", "primary_ip6",
-                                                        "primary_ip")) if ip]
-        if ips:
-            attrs["ip_addresses"] = list(dict.fromkeys(ips))
+        _status_and_ips(vm, attrs)
         cluster = vm.get("cluster")
         site_of = vm if vm.get("site") else cluster if isinstance(cluster, Mapping) else {}
         records: list[Record] = [CIRecord(
@@ -561,6 +547,18 @@ class NetBoxImporter(JSONImporter):
                 target=Identifiers(native_key=device_key(device["id"])),
                 evidence="virtual machine device", origin=origin))
         return records
+
+
+def _status_and_ips(obj: Mapping[str, Any], attrs: dict[str, Scalar | list[str]]) -> None:
+    """A device's or VM's status (and operational status) and primary IP addresses."""
+    status = _status(obj.get("status"))
+    if status is not None:
+        attrs["netbox_status"] = status
+        attrs["operational_status"] = _STATUS.get(status)
+    ips = [ip for ip in (_ip(obj.get(k)) for k in ("primary_ip4", "primary_ip6", "primary_ip"))
+           if ip]
+    if ips:
+        attrs["ip_addresses"] = list(dict.fromkeys(ips))
 
 
 def _end_devices(ends: Any) -> list[str]:

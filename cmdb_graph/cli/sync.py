@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 
 from cmdb_graph.cli import app
+from cmdb_graph.connectors.config import SourcesFile
 from cmdb_graph.connectors.http import Progress
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.settings import Settings
+from cmdb_graph.store.base import GraphStore
 
 __all__ = ["sync_command", "push_command"]
 
@@ -32,6 +34,18 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
         err.print(f"[red]error:[/red] {' '.join(line.split())}", highlight=False,
                   soft_wrap=True, markup=True)
     return typer.Exit(code)
+
+
+def _open(sources: Path, snapshot: Path | None) -> tuple[SourcesFile, GraphStore]:
+    """The sources file and the configured store (``ConfigurationError`` etc. raised)."""
+    from cmdb_graph.connectors.config import load_sources
+    from cmdb_graph.store.factory import open_store
+
+    settings = Settings()
+    if snapshot is not None:
+        settings.snapshot_path = snapshot
+    config = load_sources(sources)
+    return config, open_store(settings)
 
 
 def _progress(quiet: bool) -> Progress | None:
@@ -59,22 +73,16 @@ def sync_command(
     line per mistake).
     """
     from cmdb_graph.cli.imports import print_result
-    from cmdb_graph.connectors.config import load_sources
     from cmdb_graph.connectors.sync import sync_all
-    from cmdb_graph.store.factory import open_store
 
     if (source is None) == (not all_sources):
         err.print("[red]error:[/red] name one SOURCE or give --all")
         raise typer.Exit(2)
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
+    names = [source] if source is not None else None
     try:
-        config = load_sources(sources)
-        names = [source] if source is not None else None
+        config, store = _open(sources, snapshot)
         if source is not None:
             config.source(source)
-        store = open_store(settings)
     except CmdbError as exc:
         raise _fail(exc) from exc
     try:
@@ -112,22 +120,16 @@ def push_command(
     Exit codes: 0 everything accepted; 1 a CI was rejected (each printed with the target's
     reason), the target failed, or the sources file is wrong.
     """
-    from cmdb_graph.connectors.config import load_sources
     from cmdb_graph.connectors.push import push
-    from cmdb_graph.store.factory import open_store
 
     if (target is None) == (not all_targets):
         err.print("[red]error:[/red] name one TARGET or give --all")
         raise typer.Exit(2)
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
     try:
-        config = load_sources(sources)
+        config, store = _open(sources, snapshot)
         names = [target] if target is not None else list(config.targets)
         for name in names:
             config.target(name)
-        store = open_store(settings)
     except CmdbError as exc:
         raise _fail(exc) from exc
     failed = False
