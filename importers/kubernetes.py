@@ -3,7 +3,9 @@
 Follows the Kubernetes API reference (https://kubernetes.io/docs/reference/kubernetes-api/):
 ``apps/v1`` Deployment, StatefulSet, DaemonSet and ReplicaSet, ``batch/v1`` Job and CronJob,
 ``v1`` Pod, Service and List, as written by ``kubectl get -o yaml`` or kept in a repository
-(multi-document YAML; a ``kind: List`` document holds its objects in ``items``).
+(multi-document YAML; a ``kind: List`` document holds its objects in ``items``), and the list
+answers of the API itself (``GET /apis/apps/v1/deployments`` answers ``kind: DeploymentList``,
+whose items carry no ``kind``: they take it from the list's).
 
 Mapping (the documented decisions):
 
@@ -174,7 +176,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                     "a manifest document must be a mapping", file=name, line=line, record=record
                 )
             kind = require(doc, "kind", file=name, record=record, line=line)
-            if kind == "List":
+            if isinstance(kind, str) and kind.endswith("List"):
                 items = doc.get("items")
                 if not isinstance(items, list):
                     raise InvalidRecordError(
@@ -187,6 +189,9 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                         raise InvalidRecordError(
                             "a List item must be a mapping", file=name, line=line, record=sub
                         )
+                    if kind != "List" and not item.get("kind"):
+                        # an API list answer (DeploymentList) leaves kind out of its items
+                        item = {**item, "kind": kind.removesuffix("List")}
                     require(item, "kind", file=name, record=sub, line=line)
                     yield item, Origin(file=name, line=line, record=sub)
             else:

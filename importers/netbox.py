@@ -1,12 +1,16 @@
-"""NetBox REST API JSON: devices, racks, interfaces and cables.
+"""NetBox REST API JSON: devices, racks, interfaces, cables, cable traces and virtual machines.
 
 Follows the NetBox REST API (``/api/dcim/devices/``, ``/api/dcim/racks/``,
-``/api/dcim/interfaces/``, ``/api/dcim/cables/``) as documented by NetBox and as returned by
+``/api/dcim/interfaces/``, ``/api/dcim/cables/``, ``/api/dcim/interfaces/{id}/trace/``,
+``/api/virtualization/virtual-machines/``) as documented by NetBox and as returned by
 ``curl`` or pynetbox. A file holds either one object (``GET /api/dcim/devices/1/``), a list of
 objects, or a list page ``{"count", "next", "previous", "results": [...]}``; objects of several
 kinds may be mixed. The kind of each object is read from its ``url`` (``.../dcim/devices/1/``)
 or, without one, from its fields (``device_type`` -> device, ``u_height`` -> rack,
-``termination_a``/``a_terminations`` -> cable, ``device`` + ``name`` -> interface).
+``termination_a``/``a_terminations`` -> cable, ``vcpus``/``cluster`` -> virtual machine,
+``device`` + ``name`` -> interface). A trace is the answer of ``GET .../interfaces/{id}/trace/``
+kept with its URL: ``{"url": ".../dcim/interfaces/7/trace/", "trace": [...]}`` (what the
+``netbox`` connector hands over; the answer alone has no URL to tell it by).
 
 Mapping
 -------
@@ -40,6 +44,16 @@ Mapping
   device when exactly one end is a ``NetworkDevice`` of the input (a server CONNECTS_TO its
   switch), else from the A end to the B end; one relationship per pair of devices and input,
   whichever way round it is met again.
+* cable trace -> the path from an interface through patch panels (front and rear ports) to
+  the far end: its segments are ``[near ends, cable, far ends]`` (lists of terminations since
+  NetBox 3.3, single objects before). ``CONNECTS_TO`` between the device of the first near
+  end and the devices of the last far ends, evidence ``cable trace``, oriented like a cable;
+  a path ending on no device (an open patch panel port, a circuit) yields nothing.
+* virtual machine -> CIRecord of class ``VirtualMachine``, native key
+  ``virtualization.virtual-machine:<id>``; hostname from the name, attributes vcpus,
+  memory_mb (``memory``, MB), disk_gb (``disk``), os_name (``platform``), cluster, tenant,
+  ip_addresses, operational_status (as devices); ``HOSTED_ON`` the device it is pinned to
+  (``device``, NetBox 3.3+), at the site of its cluster or its own.
 """
 
 from __future__ import annotations
@@ -62,7 +76,7 @@ from cmdb_graph.model.records import (
 from importers.base import JSONImporter, guard, require
 from importers.base import text_or_none as _str
 
-__all__ = ["NetBoxImporter", "device_key", "rack_key"]
+__all__ = ["NetBoxImporter", "device_key", "rack_key", "vm_key"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +85,7 @@ _URL_KINDS = {
     "/dcim/racks/": "rack",
     "/dcim/interfaces/": "interface",
     "/dcim/cables/": "cable",
+    "/virtualization/virtual-machines/": "virtual_machine",
 }
 _ROLE_WORDS: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"hypervisor", "hypervisors", "esxi", "kvm"}), "Hypervisor"),
@@ -129,8 +144,15 @@ def _ip(value: Any) -> str | None:
     return None
 
 
+def vm_key(vm_id: Any) -> str:
+    """Native key of a NetBox virtual machine: ``virtualization.virtual-machine:<id>``."""
+    return f"virtualization.virtual-machine:{vm_id}"
+
+
 def _kind(obj: Mapping[str, Any]) -> str | None:
     url = obj.get("url")
+    if isinstance(url, str) and url.rstrip("/").endswith("/trace") and "trace" in obj:
+        return "trace"
     if isinstance(url, str):
         for part, kind in _URL_KINDS.items():
             if part in url:
@@ -141,6 +163,8 @@ def _kind(obj: Mapping[str, Any]) -> str | None:
         return "rack"
     if "termination_a" in obj or "a_terminations" in obj:
         return "cable"
+    if "vcpus" in obj or "cluster" in obj:
+        return "virtual_machine"
     if isinstance(obj.get("device"), Mapping) and "name" in obj:
         return "interface"
     return None
@@ -211,7 +235,8 @@ class NetBoxImporter(JSONImporter):
     """
 
     kind = "netbox"
-    description = "NetBox REST API JSON (dcim devices, racks, interfaces, cables)"
+    description = ("NetBox REST API JSON (dcim devices, racks, interfaces, cables, traces; "
+                   "virtual machines)")
 
     def __init__(self, *, role_classes: Mapping[str, str] | None = None) -> None:
         self.role_classes = dict(role_classes or {})
@@ -243,7 +268,8 @@ class NetBoxImporter(JSONImporter):
         file = origin
         objects = self._objects(doc, file)
         by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {
-            "device": [], "rack": [], "interface": [], "cable": []
+            "device": [], "rack": [], "interface": [], "cable": [], "trace": [],
+            "virtual_machine": [],
         }
         for pointer, obj in objects:
             kind = _kind(obj)
@@ -251,8 +277,12 @@ class NetBoxImporter(JSONImporter):
             if kind is None:
                 raise InvalidRecordError(
                     "cannot tell which NetBox object this is (expected a device, rack, "
-                    "interface or cable with its url or fields)", file=file, record=where,
+                    "interface, cable, trace or virtual machine with its url or fields)",
+                    file=file, record=where,
                 )
+            if kind == "trace":
+                by_kind[kind].append((where, obj))
+                continue
             object_id = require(obj, "id", file=file, record=where)
             if not isinstance(object_id, int | str) or isinstance(object_id, bool):
                 raise InvalidRecordError("id must be a number or a string", file=file,
@@ -280,6 +310,12 @@ class NetBoxImporter(JSONImporter):
         for where, iface in by_kind["interface"]:
             with guard(file, record=where):
                 self._interface(iface, file, where, cable_ids, links)
+        for where, trace in by_kind["trace"]:
+            with guard(file, record=where):
+                self._trace(trace, file, where, links)
+        for where, vm in by_kind["virtual_machine"]:
+            with guard(file, record=where):
+                records.extend(self._virtual_machine(vm, file, where, locations))
         records.extend(links.records)
         return [*locations.values(), *records]
 
@@ -319,14 +355,7 @@ class NetBoxImporter(JSONImporter):
             attrs["model"] = _str(device_type.get("model"))
         attrs["os_name"] = _nested_name(device.get("platform"))
         attrs["device_role"] = role_name
-        status = _status(device.get("status"))
-        if status is not None:
-            attrs["netbox_status"] = status
-            attrs["operational_status"] = _STATUS.get(status)
-        ips = [ip for ip in (_ip(device.get(k)) for k in ("primary_ip4", "primary_ip6",
-                                                            "primary_ip")) if ip]
-        if ips:
-            attrs["ip_addresses"] = list(dict.fromkeys(ips))
+        _status_and_ips(device, attrs)
         position = device.get("position")
         if isinstance(position, int | float) and not isinstance(position, bool):
             attrs["rack_position"] = position
@@ -464,6 +493,83 @@ class NetBoxImporter(JSONImporter):
                     origin=Origin(file=file, record=where),
                 )
         return []
+
+
+    def _trace(self, trace: Mapping[str, Any], file: str, where: str, links: _Links) -> None:
+        segments = trace.get("trace")
+        if not isinstance(segments, list):
+            raise InvalidRecordError("a trace must be a list of segments", file=file,
+                                     record=where, field="trace")
+        if not segments:
+            return
+        first, last = segments[0], segments[-1]
+        if not (isinstance(first, list) and isinstance(last, list) and len(first) == 3
+                and len(last) == 3):
+            raise InvalidRecordError("a trace segment is [near ends, cable, far ends]",
+                                     file=file, record=where, field="trace")
+        near = _end_devices(first[0])
+        far = _end_devices(last[2])
+        for a in near:
+            for b in far:
+                links.connect(a, b, evidence="cable trace", properties={
+                    "hops": len(segments)}, origin=Origin(file=file, record=where))
+
+    def _virtual_machine(
+        self, vm: Mapping[str, Any], file: str, where: str,
+        locations: dict[str, LocationRecord],
+    ) -> list[Record]:
+        origin = Origin(file=file, record=where)
+        key = vm_key(vm["id"])
+        name = str(require(vm, "name", file=file, record=where))
+        attrs: dict[str, Scalar | list[str]] = {
+            "netbox_id": vm["id"], "os_name": _nested_name(vm.get("platform")),
+            "cluster": _nested_name(vm.get("cluster")), "tenant": _nested_name(vm.get("tenant")),
+            "device_role": _nested_name(vm.get("role")),
+        }
+        for field, attr in (("vcpus", "vcpus"), ("memory", "memory_mb"), ("disk", "disk_gb")):
+            value = vm.get(field)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                attrs[attr] = value
+        _status_and_ips(vm, attrs)
+        cluster = vm.get("cluster")
+        site_of = vm if vm.get("site") else cluster if isinstance(cluster, Mapping) else {}
+        records: list[Record] = [CIRecord(
+            ci_class="VirtualMachine", name=name,
+            identifiers=Identifiers(native_key=key, hostname=name.split(".", 1)[0].lower(),
+                                    fqdn=name.lower() if "." in name else None),
+            attributes={k: v for k, v in attrs.items() if v is not None},
+            location=self._site(site_of, origin, locations), origin=origin,
+        )]
+        device = vm.get("device")
+        if isinstance(device, Mapping) and device.get("id") is not None:
+            records.append(RelationshipRecord(
+                rel_type="HOSTED_ON", source=Identifiers(native_key=key),
+                target=Identifiers(native_key=device_key(device["id"])),
+                evidence="virtual machine device", origin=origin))
+        return records
+
+
+def _status_and_ips(obj: Mapping[str, Any], attrs: dict[str, Scalar | list[str]]) -> None:
+    """A device's or VM's status (and operational status) and primary IP addresses."""
+    status = _status(obj.get("status"))
+    if status is not None:
+        attrs["netbox_status"] = status
+        attrs["operational_status"] = _STATUS.get(status)
+    ips = [ip for ip in (_ip(obj.get(k)) for k in ("primary_ip4", "primary_ip6", "primary_ip"))
+           if ip]
+    if ips:
+        attrs["ip_addresses"] = list(dict.fromkeys(ips))
+
+
+def _end_devices(ends: Any) -> list[str]:
+    """The ids of the devices of one end of a trace segment (a termination or a list)."""
+    items = ends if isinstance(ends, list) else [ends]
+    out: list[str] = []
+    for end in items:
+        device = end.get("device") if isinstance(end, Mapping) else None
+        if isinstance(device, Mapping) and device.get("id") is not None:
+            out.append(str(device["id"]))
+    return out
 
 
 class _Links:

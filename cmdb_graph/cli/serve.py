@@ -16,13 +16,16 @@ from cmdb_graph.settings import Settings
 console = Console(stderr=True)
 
 
-def run_server(settings: Settings, *, host: str, port: int) -> None:
-    """Open the configured store and serve the API with uvicorn until interrupted.
+def run_server(settings: Settings, *, host: str, port: int,
+               schedule: Path | None = None) -> None:
+    """Open the configured store and serve the API with uvicorn until interrupted; with
+    ``schedule``, also run that sources file's sync schedules in this process.
 
     Raises
     ------
     ConfigurationError
-        ``host`` is beyond loopback and no API keys are configured.
+        ``host`` is beyond loopback and no API keys are configured, or the sources file is
+        wrong.
     """
     import uvicorn
 
@@ -37,9 +40,20 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
             f"only ({host}); every caller is an admin.[/yellow]"
         )
     store = open_store(settings)
+    scheduler = None
+    if schedule is not None:
+        from cmdb_graph.connectors.config import load_sources
+        from cmdb_graph.connectors.schedule import start_schedules
+
+        scheduler = start_schedules(store, load_sources(schedule))
+        console.print(f"Running the sync schedules of {schedule}")
     console.print(f"Serving the dependency map at http://{host}:{port}/ and GraphQL at "
                   f"http://{host}:{port}/graphql (store: {settings.store})")
-    uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
 
 
 @app.command()
@@ -49,14 +63,18 @@ def serve(
     snapshot: Annotated[
         Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
     ] = None,
+    schedule: Annotated[
+        Path | None, typer.Option(help="Sources file whose sync schedules run in the server.")
+    ] = None,
 ) -> None:
     """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
-    /readyz)."""
+    /readyz); with --schedule, also sync the data sources on their schedules."""
     settings = Settings()
     if snapshot is not None:
         settings.snapshot_path = snapshot
     try:
-        run_server(settings, host=host or settings.host, port=port or settings.port)
+        run_server(settings, host=host or settings.host, port=port or settings.port,
+                   schedule=schedule)
     except CmdbError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -334,3 +334,39 @@ def test_every_guide_covers_auth_and_errors(path: Path) -> None:
     assert "Bearer" in text, f"{path.name}: does not say how the key is sent"
     assert any(h.startswith("errors") for h in headings), f"{path.name}: no errors section"
     assert "UserError" in text, f"{path.name}: does not explain typed UserError results"
+
+
+# -- issue 18: corrections checked against the vendors' documentation, and the connectors ----
+def test_servicenow_guide_has_the_corrections() -> None:
+    text = (DOCS / "servicenow.md").read_text(encoding="utf-8")
+    for needed in ("`proposed`, `accepted`, `rejected`, `canceled`", "haveError()",
+                   "getErrorCode()", "Canceled (8) has no counterpart in `IncidentState`",
+                   "`data: null`", "named(impact.summary.mostCriticalService)",
+                   "map(named)", "if (!current.start_date.getValue()"):
+        assert needed in text, needed
+    assert "1 Candidate, 3 Accepted" not in text
+    # execute() is wrapped: the call sits inside a try block
+    assert re.search(r"try \{\s*resp = rm\.execute\(\);", text)
+
+
+def test_zendesk_guide_maps_labels_and_prefixes_the_id() -> None:
+    text = (DOCS / "zendesk.md").read_text(encoding="utf-8")
+    assert '"ZD-{{ticket.id}}"' in text
+    assert "fails `Int` coercion" in text and "fails enum coercion" in text
+
+
+def test_jsm_guide_names_the_plan() -> None:
+    text = (DOCS / "jira-service-management.md").read_text(encoding="utf-8")
+    assert "Premium and Enterprise" in text
+
+
+def test_connectors_doc_has_a_section_with_permissions_per_source_and_target() -> None:
+    from cmdb_graph.connectors.config import CONNECTOR_KINDS, TARGET_KINDS
+
+    text = (REPO / "docs" / "connectors.md").read_text(encoding="utf-8")
+    sections = re.split(r"\n### ", text)[1:]
+    kinds = {re.search(r"\(`kind: ([a-z0-9-]+)`\)", s.splitlines()[0]).group(1)  # type: ignore[union-attr]
+             for s in sections}
+    assert kinds == set(CONNECTOR_KINDS) | set(TARGET_KINDS)
+    assert all("**Permissions**" in s for s in sections)
+    assert "OnCalendar=" in text and "kind: CronJob" in text

@@ -72,6 +72,25 @@ def _netbox_page() -> bytes:
     return json.dumps({"count": 1, "next": None, "previous": None, "results": [device]}).encode()
 
 
+def _snipeit_api(kind: str) -> Callable[[], bytes]:
+    def page() -> bytes:
+        from tests.unit.connectors.scenarios import snipeit_rows
+
+        rows = {"hardware": snipeit_rows(),
+                "licenses": [{"id": 1, "name": "Office", "product_key": "K-1", "seats": 5,
+                              "expiration_date": {"date": "2030-01-01", "formatted": "x"}}],
+                "components": [{"id": 1, "name": "RTX 4080", "serial": "123", "qty": 10,
+                                "category": {"id": 3, "name": "GPU"}}]}[kind]
+        return json.dumps({"total": len(rows), "rows": rows}).encode()
+    return page
+
+
+def _glpi_rest_page() -> bytes:
+    from tests.unit.connectors.scenarios import GLPI_COMPUTERS
+
+    return json.dumps(GLPI_COMPUTERS[:2]).encode()
+
+
 def _compose_with_repeated_service() -> bytes:
     return b"services:\n  web:\n    image: a\n  web:\n    image: b\n"
 
@@ -95,6 +114,10 @@ SAMPLES = [
            REALDATA / "lansweeper" / "dataapi-graphql-assetResources-ip-hunt.json",
            ("data", "site", "assetResources", "items")),
     Sample("netbox", "json", _netbox_page, ("results",)),
+    Sample("snipeit-api-hardware", "json", _snipeit_api("hardware"), ("rows",)),
+    Sample("snipeit-api-licenses", "json", _snipeit_api("licenses"), ("rows",)),
+    Sample("snipeit-api-components", "json", _snipeit_api("components"), ("rows",)),
+    Sample("glpi-rest", "json", _glpi_rest_page, ()),
     Sample("jsm-assets", "json", REALDATA / "jira-assets" / "wuerth-load-jsm-cmdb-sample-data.json",
            ()),
     Sample("json", "json", FIXTURES / "servicenow_cmdb_ci_table_api.json", ("result",),
