@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("demo", "imports", "neo4j", "query", "serve")
+_MODULES = ("demo", "imports", "neo4j", "query", "records", "serve")
 
 for _name in _MODULES:
     try:

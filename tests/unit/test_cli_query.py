@@ -1,4 +1,5 @@
-"""``cmdb-graph impact | conflicts | route | orphans | map | export`` on a demo snapshot."""
+"""``cmdb-graph impact | conflicts | route | orphans | map | export`` on a demo snapshot: ids in
+``--json``, names in the tables."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
+from cmdb_graph.cli.query import out as console
 from cmdb_graph.store.memory import MemoryStore
 from cmdb_graph.synthetic import generate_estate
 
@@ -26,6 +28,12 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store.apply(generate_estate(1000).to_batch())
     store.close()
     return path
+
+
+@pytest.fixture(autouse=True)
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as they need, so that a name is never wrapped."""
+    monkeypatch.setattr(console, "width", 400)
 
 
 def run(*args: str) -> str:
@@ -46,12 +54,25 @@ def test_impact_json_lists_services_with_paths(snapshot: Path) -> None:
     assert out["summary"]["most_critical_service"] == PAYMENTS
 
 
-def test_impact_table_names_the_services(snapshot: Path) -> None:
+def test_impact_table_names_the_services_and_the_path(snapshot: Path) -> None:
     out = run("impact", "--change", "CHG0001004", "--services-only", "--snapshot",
               str(snapshot))
 
-    assert "Impact of ci-0000041" in out
-    assert "Payments" in out and PAYMENTS in out
+    assert "Impact of pay-db-0001:" in out
+    payments = next(line for line in out.splitlines()
+                    if line.count("│") > 3 and line.split("│")[3].strip() == "Payments")
+    assert "pay-db-0001 -> Payments API -> Payments" in payments
+    assert "ci-00" not in out  # names, not ids
+
+
+def test_impact_by_name_equals_impact_by_id(snapshot: Path) -> None:
+    # Act
+    by_id = json.loads(run("impact", PAY_DB, "--json", "--snapshot", str(snapshot)))
+    by_name = json.loads(run("impact", "pay-db-0001", "--json", "--snapshot", str(snapshot)))
+
+    # Assert
+    assert by_name == by_id
+    assert by_id["changed"] == [PAY_DB]
 
 
 def test_conflicts_of_recorded_and_proposed_changes(snapshot: Path) -> None:
@@ -77,10 +98,17 @@ def test_route_without_own_group_names_the_path(snapshot: Path) -> None:
     out = json.loads(run("route", orphan, "--json", "--snapshot", str(snapshot)))
     table = run("route", orphan, "--snapshot", str(snapshot))
 
-    # Assert
-    assert out["path"][0] == orphan
-    assert out["support_group"] is None or out["routed_via"] != orphan
-    assert out["reason"].split()[0] in table
+    # Assert: ids in JSON, names in the table
+    estate = generate_estate(1000)
+    name = {c.ci_id: c.name for c in estate.cis}
+    group = {g.group_id: g for g in estate.groups}[out["support_group"]]
+    assert out["path"][0] == orphan and out["routed_via"] != orphan
+    assert out["group"]["name"] == group.name and out["group"]["email"] == group.email
+    assert f"An incident on {name[orphan]} goes to {group.name}" in table
+    assert f"contact: {group.email}, on call " in table
+    assert f"why: {name[orphan]} has no support group; routed to the group of " \
+           f"{name[out['routed_via']]}" in table
+    assert "path: " + " -> ".join(name[c] for c in out["path"]) in table
 
 
 def test_orphans_runs_the_orphan_reports(snapshot: Path) -> None:
@@ -93,9 +121,22 @@ def test_orphans_runs_the_orphan_reports(snapshot: Path) -> None:
     assert len(out["retired_assets_in_use"]["findings"]) >= 1
 
 
+def test_orphans_takes_reports_as_arguments(snapshot: Path) -> None:
+    # Act
+    out = json.loads(run("orphans", "stale_cis", "duplicate_candidates", "--now",
+                         "2026-01-01T00:00:00Z", "--json", "--snapshot", str(snapshot)))
+    table = run("orphans", "stale_cis", "--now", "2026-01-01T00:00:00Z", "--snapshot",
+                str(snapshot))
+
+    # Assert
+    assert set(out) == {"stale_cis", "duplicate_candidates"}
+    stale = out["stale_cis"]["findings"][0]
+    name = {c.ci_id: c.name for c in generate_estate(1000).cis}[stale["ci_id"]]
+    assert f"│ {name} " in table and stale["ci_id"] not in table
+
+
 def test_orphans_rejects_an_unknown_report(snapshot: Path) -> None:
-    result = CliRunner().invoke(app, ["orphans", "--report", "nope", "--snapshot",
-                                      str(snapshot)])
+    result = CliRunner().invoke(app, ["orphans", "nope", "--snapshot", str(snapshot)])
 
     assert result.exit_code == 2
     assert "unknown report(s) nope" in result.output
@@ -103,17 +144,23 @@ def test_orphans_rejects_an_unknown_report(snapshot: Path) -> None:
 
 def test_map_lists_layers_and_single_points_of_failure(snapshot: Path) -> None:
     out = json.loads(run("map", PAYMENTS, "--json", "--snapshot", str(snapshot)))
+    table = run("map", "Payments", "--snapshot", str(snapshot))
 
     assert out["service_map"]["layers"][0]["ci_ids"] == [PAYMENTS]
     spof = [p["ci_id"] for p in out["single_points_of_failure"]]
     assert PAY_DB in spof and "ci-0000047" not in spof
+    assert "Service map of Payments [BusinessService]" in table
+    assert "pay-db-0001 [Database]" in table
+    assert "Payments -> Payments API -> pay-db-0001" in table
+    assert "ci-00" not in table
 
 
 def test_unknown_ci_is_a_clear_error(snapshot: Path) -> None:
     result = CliRunner().invoke(app, ["route", "ci-nope", "--snapshot", str(snapshot)])
 
     assert result.exit_code == 1
-    assert "ci-nope" in result.output
+    assert result.stderr.strip() == "error: no CI matches 'ci-nope' (by ci_id, name or " \
+                                    "identifier)"
 
 
 def test_export_graphml_round_trips_the_whole_estate(snapshot: Path, tmp_path: Path) -> None:
@@ -132,7 +179,7 @@ def test_export_graphml_round_trips_the_whole_estate(snapshot: Path, tmp_path: P
 
 def test_export_neighbourhood_as_mermaid_dot_and_json(snapshot: Path) -> None:
     # Act
-    mermaid = run("export", "--format", "mermaid", "--around", PAY_DB, "--depth", "1",
+    mermaid = run("export", "--format", "mermaid", "--around", "pay-db-0001", "--depth", "1",
                   "--snapshot", str(snapshot))
     dot = run("export", "--format", "dot", "--around", PAY_DB, "--depth", "1", "--snapshot",
               str(snapshot))
