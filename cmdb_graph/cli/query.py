@@ -285,7 +285,8 @@ def conflicts(
         return
     window_text = (f"{assessed.window_start:%Y-%m-%d %H:%M} - "
                    f"{assessed.window_end:%Y-%m-%d %H:%M} UTC")
-    title = names.get(assessed.change_id, assessed.change_id)
+    title = ("the proposed change" if window is not None
+             else names.get(assessed.change_id, assessed.change_id))
     table = Table(title=f"Conflicts of {title} on {_listed(assessed.ci_ids, names)} "
                         f"({window_text}): {len(found)}")
     for col in ("kind", "with", "CIs", "detail"):

@@ -90,6 +90,22 @@ def test_conflicts_of_recorded_and_proposed_changes(snapshot: Path) -> None:
                                                                             "WIN0003")}
 
 
+def test_conflicts_table_names_changes_windows_and_cis(snapshot: Path) -> None:
+    # Act
+    recorded = run("conflicts", "CHG0001002", "--snapshot", str(snapshot))
+    proposed = run("conflicts", "--ci", "pay-db-0001", "--start", "2026-01-27T00:00", "--end",
+                   "2026-01-27T02:00", "--snapshot", str(snapshot))
+
+    # Assert
+    assert "Conflicts of CHG0001002 (Kernel update, first node) on vm-fra1-pay-001 " in recorded
+    row = next(line for line in recorded.splitlines() if "redundancy_combined" in line)
+    assert "CHG0001003 (Kernel update, second node)" in row and "cl-fra1-pay-import" in row
+    assert "services: Payments, Payments API" in " ".join(recorded.split())
+    assert "Conflicts of the proposed change on pay-db-0001 " in proposed
+    assert "Quarter-end close freeze" in proposed
+    assert "ci-00" not in recorded + proposed
+
+
 def test_route_without_own_group_names_the_path(snapshot: Path) -> None:
     # Arrange: generated CIs without a support group
     orphan = next(c.ci_id for c in generate_estate(1000).cis if not c.support_group)
