@@ -11,9 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
-from cmdb_graph.cli.query import out as console
-from cmdb_graph.store.memory import MemoryStore
-from cmdb_graph.synthetic import Estate, generate_estate
+from cmdb_graph.synthetic import Estate
 
 _register()
 
@@ -21,23 +19,7 @@ REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
 BOUTIQUE = REALDATA / "k8s" / "online-boutique-kubernetes-manifests.yaml"
 
 
-@pytest.fixture(scope="module")
-def estate() -> Estate:
-    return generate_estate(1000)
-
-
-@pytest.fixture(scope="module")
-def snapshot(tmp_path_factory: pytest.TempPathFactory, estate: Estate) -> Path:
-    path = tmp_path_factory.mktemp("estate") / "estate.snapshot"
-    store = MemoryStore(snapshot_path=path)
-    store.apply(estate.to_batch())
-    store.close()
-    return path
-
-
-@pytest.fixture(autouse=True)
-def wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console, "width", 400)
+pytestmark = pytest.mark.usefixtures("wide_tables")
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -45,63 +27,64 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_find_lists_name_class_status_and_id(snapshot: Path, estate: Estate) -> None:
+def test_find_lists_name_class_status_and_id(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Act
-    code, out, _ = invoke("find", "pay-db", "--snapshot", str(snapshot))
-    data = json.loads(invoke("find", "pay-db", "--json", "--snapshot", str(snapshot))[1])
+    code, out, _ = invoke("find", "pay-db", "--snapshot", str(demo_snapshot))
+    data = json.loads(invoke("find", "pay-db", "--json", "--snapshot", str(demo_snapshot))[1])
 
     # Assert
-    expected = sorted(c.ci_id for c in estate.cis if "pay-db" in c.name)
+    expected = sorted(c.ci_id for c in demo_estate.cis if "pay-db" in c.name)
     assert code == 0
     assert sorted(h["ci_id"] for h in data["hits"]) == expected
     assert data["truncated"] is False
-    db = next(c for c in estate.cis if c.name == "pay-db-0001")
+    db = next(c for c in demo_estate.cis if c.name == "pay-db-0001")
     line = next(line for line in out.splitlines() if "│ pay-db-0001 " in line)
     assert [c.strip() for c in line.split("│")[1:-1]] == [
         "pay-db-0001", "Database", "operational", db.ci_id, "name"]
 
 
-def test_find_by_identifier_says_which(snapshot: Path, estate: Estate) -> None:
+def test_find_by_identifier_says_which(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Arrange
-    server = next(c for c in estate.cis if c.ci_class == "Server" and c.serial_number)
+    server = next(c for c in demo_estate.cis if c.ci_class == "Server" and c.serial_number)
 
     # Act
     data = json.loads(invoke("find", str(server.serial_number), "--json", "--snapshot",
-                             str(snapshot))[1])
+                             str(demo_snapshot))[1])
 
     # Assert
     assert [(h["ci_id"], h["matched_on"]) for h in data["hits"]] == [
         (server.ci_id, "serial_number")]
 
 
-def test_find_filters_by_class_and_status_and_limits(snapshot: Path, estate: Estate) -> None:
+def test_find_filters_by_class_and_status_and_limits(demo_snapshot: Path,
+                                                      demo_estate: Estate) -> None:
     # Act
     dbs = json.loads(invoke("find", "pay", "--class", "Database", "--json", "--snapshot",
-                            str(snapshot))[1])
+                            str(demo_snapshot))[1])
     retired = json.loads(invoke("find", "srv", "--status", "retired", "--json", "--snapshot",
-                                str(snapshot))[1])
+                                str(demo_snapshot))[1])
     few = json.loads(invoke("find", "vm-", "--limit", "3", "--json", "--snapshot",
-                            str(snapshot))[1])
+                            str(demo_snapshot))[1])
 
     # Assert
     assert dbs["hits"] and {h["ci_class"] for h in dbs["hits"]} == {"Database"}
     assert {h["ci_id"] for h in retired["hits"]} == {
-        c.ci_id for c in estate.cis if "srv" in c.name and c.operational_status == "retired"}
+        c.ci_id for c in demo_estate.cis if "srv" in c.name and c.operational_status == "retired"}
     assert len(few["hits"]) == 3 and few["truncated"] is True
 
 
-def test_find_nothing_exits_1(snapshot: Path) -> None:
-    code, _, err = invoke("find", "no-such-thing", "--snapshot", str(snapshot))
+def test_find_nothing_exits_1(demo_snapshot: Path) -> None:
+    code, _, err = invoke("find", "no-such-thing", "--snapshot", str(demo_snapshot))
 
     assert code == 1
     assert err.strip() == "no CI matches 'no-such-thing'"
 
 
-def test_commands_take_names_and_identifiers(snapshot: Path, estate: Estate) -> None:
+def test_commands_take_names_and_identifiers(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Arrange
-    db = next(c for c in estate.cis if c.name == "pay-db-0001")
-    core = next(c for c in estate.cis if c.name == "sw-core-fra1-01")
-    snap = ("--snapshot", str(snapshot))
+    db = next(c for c in demo_estate.cis if c.name == "pay-db-0001")
+    core = next(c for c in demo_estate.cis if c.name == "sw-core-fra1-01")
+    snap = ("--snapshot", str(demo_snapshot))
 
     # Act
     route = json.loads(invoke("route", str(db.fqdn or db.name), "--json", *snap)[1])
@@ -115,7 +98,7 @@ def test_commands_take_names_and_identifiers(snapshot: Path, estate: Estate) -> 
                                *snap)[1])
 
     # Assert
-    payments = next(c for c in estate.cis if c.name == "Payments")
+    payments = next(c for c in demo_estate.cis if c.name == "Payments")
     assert route["ci_id"] == db.ci_id
     assert smap["service_map"]["service"] == payments.ci_id
     assert proposed["change"]["ci_ids"] == [db.ci_id]
@@ -123,16 +106,17 @@ def test_commands_take_names_and_identifiers(snapshot: Path, estate: Estate) -> 
     assert impact["changed"] == sorted([core.ci_id, db.ci_id])
 
 
-def test_a_name_of_several_cis_lists_them_and_exits_1(snapshot: Path, estate: Estate) -> None:
+def test_a_name_of_several_cis_lists_them_and_exits_1(demo_snapshot: Path,
+                                                       demo_estate: Estate) -> None:
     # Act
-    code, out, err = invoke("route", "pay-db", "--snapshot", str(snapshot))
+    code, out, err = invoke("route", "pay-db", "--snapshot", str(demo_snapshot))
 
     # Assert: one error line, then one line per candidate (name, class, status, ci_id)
     assert code == 1 and out == ""
     first, *rest = err.strip().splitlines()
     assert first == ("error: 'pay-db' matches 4 CIs: name one by its ci_id or a more exact "
                      "name or identifier")
-    expected = {c.ci_id: c for c in estate.cis if "pay-db" in c.name}
+    expected = {c.ci_id: c for c in demo_estate.cis if "pay-db" in c.name}
     assert len(rest) == 4
     for line in rest:
         name, ci_class, status, ci_id = line.split()
@@ -140,8 +124,8 @@ def test_a_name_of_several_cis_lists_them_and_exits_1(snapshot: Path, estate: Es
         assert (name, ci_class, status) == (c.name, c.ci_class, c.operational_status.value)
 
 
-def test_many_candidates_say_there_are_more(snapshot: Path) -> None:
-    code, _, err = invoke("impact", "vm-", "--snapshot", str(snapshot))
+def test_many_candidates_say_there_are_more(demo_snapshot: Path) -> None:
+    code, _, err = invoke("impact", "vm-", "--snapshot", str(demo_snapshot))
 
     assert code == 1
     lines = err.strip().splitlines()
@@ -149,12 +133,12 @@ def test_many_candidates_say_there_are_more(snapshot: Path) -> None:
     assert lines[-1].strip().startswith("... and more")
 
 
-def test_a_part_of_one_name_is_taken_and_said(snapshot: Path, estate: Estate) -> None:
+def test_a_part_of_one_name_is_taken_and_said(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Arrange: exactly one CI name contains it
-    gateway = next(c for c in estate.cis if c.name == "Online Shop Gateway")
+    gateway = next(c for c in demo_estate.cis if c.name == "Online Shop Gateway")
 
     # Act
-    code, out, err = invoke("route", "shop gateway", "--json", "--snapshot", str(snapshot))
+    code, out, err = invoke("route", "shop gateway", "--json", "--snapshot", str(demo_snapshot))
 
     # Assert
     assert code == 0
@@ -166,16 +150,17 @@ def test_a_part_of_one_name_is_taken_and_said(snapshot: Path, estate: Estate) ->
 @pytest.mark.skipif(not BOUTIQUE.exists(), reason="../shared/realdata is not there")
 def test_impact_by_name_after_importing_online_boutique(tmp_path: Path) -> None:
     # Arrange
-    snapshot = tmp_path / "boutique.snapshot"
+    boutique = tmp_path / "boutique.snapshot"
     manifests = tmp_path / "boutique.yaml"
     shutil.copyfile(BOUTIQUE, manifests)
     code, _, err = invoke("import", "kubernetes", str(manifests), "--source", "k8s",
-                          "--snapshot", str(snapshot))
+                          "--snapshot", str(boutique))
     assert code == 0, err
 
     # Act
-    code, out, err = invoke("impact", "redis-cart", "--snapshot", str(snapshot))
-    data = json.loads(invoke("impact", "redis-cart", "--json", "--snapshot", str(snapshot))[1])
+    code, out, err = invoke("impact", "redis-cart", "--snapshot", str(boutique))
+    data = json.loads(invoke("impact", "redis-cart", "--json", "--snapshot",
+                             str(boutique))[1])
 
     # Assert: the Redis store named by (part of) its name; cartservice needs it
     assert code == 0, err

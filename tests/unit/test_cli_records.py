@@ -10,30 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
-from cmdb_graph.cli.query import out as console
-from cmdb_graph.store.memory import MemoryStore
-from cmdb_graph.synthetic import Estate, generate_estate
+from cmdb_graph.synthetic import Estate
 
 _register()
-
-
-@pytest.fixture(scope="module")
-def estate() -> Estate:
-    return generate_estate(1000)
-
-
-@pytest.fixture(scope="module")
-def snapshot(tmp_path_factory: pytest.TempPathFactory, estate: Estate) -> Path:
-    path = tmp_path_factory.mktemp("estate") / "estate.snapshot"
-    store = MemoryStore(snapshot_path=path)
-    store.apply(estate.to_batch())
-    store.close()
-    return path
-
-
-@pytest.fixture(autouse=True)
-def wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console, "width", 400)
+pytestmark = pytest.mark.usefixtures("wide_tables")
 
 
 def run(*args: str) -> str:
@@ -51,84 +31,84 @@ def cells(table: str, first: str) -> list[str]:
     raise AssertionError(f"no row {first!r} in\n{table}")
 
 
-def test_changes_lists_every_change_by_window_with_ci_names(snapshot: Path,
-                                                             estate: Estate) -> None:
+def test_changes_lists_every_change_by_window_with_ci_names(demo_snapshot: Path,
+                                                             demo_estate: Estate) -> None:
     # Act
-    table = run("changes", "--snapshot", str(snapshot))
-    data = json.loads(run("changes", "--json", "--snapshot", str(snapshot)))
+    table = run("changes", "--snapshot", str(demo_snapshot))
+    data = json.loads(run("changes", "--json", "--snapshot", str(demo_snapshot)))
 
     # Assert: JSON has every change, by window start, with ids
-    by_window = sorted(estate.changes, key=lambda c: (c.window_start, c.change_id))
+    by_window = sorted(demo_estate.changes, key=lambda c: (c.window_start, c.change_id))
     assert [c["change_id"] for c in data] == [c.change_id for c in by_window]
-    kernel = next(c for c in estate.changes if c.title == "Kernel update, first node")
+    kernel = next(c for c in demo_estate.changes if c.title == "Kernel update, first node")
     assert next(c for c in data if c["change_id"] == kernel.change_id)["ci_ids"] == kernel.ci_ids
     # the table: id, title, state, window, CIs by name
-    name = {c.ci_id: c.name for c in estate.cis}
-    assert f"Changes: {len(estate.changes)}" in table
+    name = {c.ci_id: c.name for c in demo_estate.cis}
+    assert f"Changes: {len(demo_estate.changes)}" in table
     assert cells(table, kernel.change_id) == [
         kernel.change_id, "Kernel update, first node", kernel.state.value,
         f"{kernel.window_start:%Y-%m-%d %H:%M} - {kernel.window_end:%Y-%m-%d %H:%M}",
         name[kernel.ci_ids[0]]]
 
 
-def test_changes_filters_by_state_and_ci(snapshot: Path, estate: Estate) -> None:
+def test_changes_filters_by_state_and_ci(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Arrange
-    db = next(c for c in estate.cis if c.name == "pay-db-0001")
+    db = next(c for c in demo_estate.cis if c.name == "pay-db-0001")
 
     # Act
     closed = json.loads(run("changes", "--state", "closed", "--state", "assess", "--json",
-                            "--snapshot", str(snapshot)))
+                            "--snapshot", str(demo_snapshot)))
     on_db = json.loads(run("changes", "--ci", "pay-db-0001", "--json", "--snapshot",
-                           str(snapshot)))
+                           str(demo_snapshot)))
 
     # Assert
     assert {c["change_id"] for c in closed} == {
-        c.change_id for c in estate.changes if c.state in ("closed", "assess")}
+        c.change_id for c in demo_estate.changes if c.state in ("closed", "assess")}
     assert {c["change_id"] for c in on_db} == {
-        c.change_id for c in estate.changes if db.ci_id in c.ci_ids} != set()
+        c.change_id for c in demo_estate.changes if db.ci_id in c.ci_ids} != set()
 
 
-def test_a_listed_change_id_works_with_conflicts(snapshot: Path) -> None:
+def test_a_listed_change_id_works_with_conflicts(demo_snapshot: Path) -> None:
     # Act
-    data = json.loads(run("changes", "--json", "--snapshot", str(snapshot)))
+    data = json.loads(run("changes", "--json", "--snapshot", str(demo_snapshot)))
     kernel = next(c for c in data if c["title"] == "Kernel update, first node")
     found = json.loads(run("conflicts", kernel["change_id"], "--json", "--snapshot",
-                           str(snapshot)))
+                           str(demo_snapshot)))
 
     # Assert
     assert found["change"]["change_id"] == kernel["change_id"]
     assert [c["kind"] for c in found["conflicts"]] == ["redundancy_combined"]
 
 
-def test_incidents_lists_newest_first_with_names_and_groups(snapshot: Path,
-                                                            estate: Estate) -> None:
+def test_incidents_lists_newest_first_with_names_and_groups(demo_snapshot: Path,
+                                                            demo_estate: Estate) -> None:
     # Act
-    table = run("incidents", "--snapshot", str(snapshot))
-    data = json.loads(run("incidents", "--json", "--snapshot", str(snapshot)))
+    table = run("incidents", "--snapshot", str(demo_snapshot))
+    data = json.loads(run("incidents", "--json", "--snapshot", str(demo_snapshot)))
 
     # Assert
-    newest = sorted(estate.incidents, key=lambda i: i.opened_at, reverse=True)
+    newest = sorted(demo_estate.incidents, key=lambda i: i.opened_at, reverse=True)
     assert [i["incident_id"] for i in data] == [i.incident_id for i in newest]
     first = newest[0]
-    name = {c.ci_id: c.name for c in estate.cis}
-    group = {g.group_id: g.name for g in estate.groups}
+    name = {c.ci_id: c.name for c in demo_estate.cis}
+    group = {g.group_id: g.name for g in demo_estate.groups}
     assert cells(table, first.incident_id) == [
         first.incident_id, first.title, first.state.value, str(first.priority),
         f"{first.opened_at:%Y-%m-%d %H:%M}", name[first.ci_ids[0]],
         group[str(first.support_group)]]
 
 
-def test_incidents_open_state_and_ci_filters(snapshot: Path, estate: Estate) -> None:
+def test_incidents_open_state_and_ci_filters(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Act
-    open_ = json.loads(run("incidents", "--open", "--json", "--snapshot", str(snapshot)))
-    new = json.loads(run("incidents", "--state", "new", "--json", "--snapshot", str(snapshot)))
+    open_ = json.loads(run("incidents", "--open", "--json", "--snapshot", str(demo_snapshot)))
+    new = json.loads(run("incidents", "--state", "new", "--json", "--snapshot", str(demo_snapshot)))
     on_db = json.loads(run("incidents", "--ci", "pay-db-0001", "--json", "--snapshot",
-                           str(snapshot)))
+                           str(demo_snapshot)))
 
     # Assert
     assert {i["incident_id"] for i in open_} == {
-        i.incident_id for i in estate.incidents if i.state not in ("resolved", "closed")}
-    assert len(open_) < len(estate.incidents)
+        i.incident_id for i in demo_estate.incidents if i.state not in ("resolved", "closed")}
+    assert len(open_) < len(demo_estate.incidents)
     assert {i["state"] for i in new} == {"new"}
-    db = next(c for c in estate.cis if c.name == "pay-db-0001")
+    db = next(c for c in demo_estate.cis if c.name == "pay-db-0001")
     assert [i["ci_ids"] for i in on_db] == [[db.ci_id]]
