@@ -191,6 +191,30 @@ def existing_estate(path: Path, settings: Settings) -> tuple[Literal["none", "de
     return "other", counts.get("CI", 0)
 
 
+def _may_write(path: Path, settings: Settings, *, replace: bool) -> None:
+    """Say what writing the demo to ``path`` replaces; exit 1 when it is not a demo estate
+    (or not a store at all) and ``replace`` is off."""
+    try:
+        found, cis = existing_estate(path, settings)
+    except (CmdbError, OSError) as exc:
+        if not replace:
+            err.print(f"[red]error:[/red] {path} is not a store cmdb-graph can read ({exc}); "
+                      "pass --replace to overwrite it with the demo estate, or --snapshot to "
+                      "write elsewhere", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+        found, cis = "other", 0
+    if found == "other" and not replace:
+        err.print(
+            f"[red]error:[/red] {path} holds an estate of {cis} CI(s) that is not a demo "
+            "estate; pass --replace to replace it with the demo estate, or --snapshot to "
+            "write elsewhere", highlight=False, soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    if found != "none":
+        err.print(f"Replacing the {'demo ' if found == 'demo' else ''}estate of {cis} CI(s) "
+                  f"in {path}.", highlight=False, soft_wrap=True)
+
+
 def _start_of_today() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -240,25 +264,7 @@ def demo(
     except ValueError:
         err.print(f"[red]error:[/red] --now: not an ISO 8601 time: {now!r}")
         raise typer.Exit(2) from None
-    try:
-        found, cis = existing_estate(path, settings)
-    except (CmdbError, OSError) as exc:
-        if not replace:
-            err.print(f"[red]error:[/red] {path} is not a store cmdb-graph can read ({exc}); "
-                      "pass --replace to overwrite it with the demo estate, or --snapshot to "
-                      "write elsewhere", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from exc
-        found, cis = "other", 0
-    if found == "other" and not replace:
-        err.print(
-            f"[red]error:[/red] {path} holds an estate of {cis} CI(s) that is not a demo "
-            "estate; pass --replace to replace it with the demo estate, or --snapshot to "
-            "write elsewhere", highlight=False, soft_wrap=True,
-        )
-        raise typer.Exit(1)
-    if found != "none":
-        err.print(f"Replacing the {'demo ' if found == 'demo' else ''}estate of {cis} CI(s) "
-                  f"in {path}.", highlight=False, soft_wrap=True)
+    _may_write(path, settings, replace=replace)
     try:
         registry = load_registry(settings)
         # No snapshot path at first: the old file is neither read nor touched until the new

@@ -17,7 +17,6 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -30,6 +29,7 @@ from rich.table import Table
 import impact
 import impact.licences
 from cmdb_graph.cli import app
+from cmdb_graph.cli.render import RENDERERS, ExportFormat
 from cmdb_graph.errors import AmbiguousCIError, CmdbError
 from cmdb_graph.model import Change
 from cmdb_graph.service.engine import Engine, ProposedChange
@@ -45,17 +45,13 @@ from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import Direction, GraphStore
 
 __all__ = [
-    "ExportFormat",
+    "ci_ids_of",
     "conflicts",
     "export",
     "impact_command",
     "licences",
     "map_command",
     "orphans",
-    "render_dot",
-    "render_graphml",
-    "render_json",
-    "render_mermaid",
     "route",
 ]
 
@@ -73,15 +69,6 @@ Snapshot = Annotated[
 _REPORT_HELP = ("Run only these reports (default: the orphan reports; --all: every report): "
                 + ", ".join(impact.REPORTS) + ".")
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-class ExportFormat(StrEnum):
-    """Formats of ``cmdb-graph export``."""
-
-    GRAPHML = "graphml"
-    MERMAID = "mermaid"
-    DOT = "dot"
-    JSON = "json"
 
 
 @contextmanager
@@ -486,88 +473,6 @@ def map_command(
 # -- export -------------------------------------------------------------------------------
 
 
-def _scalar(value: Any) -> str | int | float | bool | None:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, list | tuple | dict):
-        return json.dumps(value, sort_keys=True, default=str) if value else None
-    return str(value)
-
-
-def _flat(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy whose attributes GraphML can hold: scalars, lists and dicts as JSON text."""
-    flat = nx.MultiDiGraph()
-    for n, data in graph.nodes(data=True):
-        flat.add_node(n, **{k: v for k, v in ((k, _scalar(x)) for k, x in data.items())
-                            if v is not None})
-    for s, t, k, data in graph.edges(keys=True, data=True):
-        flat.add_edge(s, t, key=k, **{a: v for a, v in ((a, _scalar(x)) for a, x in data.items())
-                                      if v is not None})
-    return flat
-
-
-def render_graphml(graph: nx.MultiDiGraph) -> str:
-    """GraphML of a dependency graph (``networkx.write_graphml``); lists and dicts as JSON."""
-    return "\n".join(nx.generate_graphml(_flat(graph))) + "\n"
-
-
-def _label(graph: nx.MultiDiGraph, n: str) -> str:
-    data = graph.nodes[n]
-    return f"{data.get('name') or n} ({data.get('ci_class') or 'CI'})"
-
-
-def render_mermaid(graph: nx.MultiDiGraph) -> str:
-    """A Mermaid flowchart: one node per CI (name and class), one arrow per relationship."""
-    ids = {n: f"n{i}" for i, n in enumerate(sorted(graph.nodes))}
-
-    def esc(text: str) -> str:
-        return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-                .replace(">", "#gt;"))
-
-    lines = ["flowchart LR"]
-    for n in sorted(graph.nodes):
-        lines.append(f'  {ids[n]}["{esc(n)}<br/>{esc(_label(graph, n))}"]')
-    for s, t, k, data in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3]):
-        arrow = "-.->" if data.get("optional") else "-->"
-        lines.append(f"  {ids[s]} {arrow}|{esc(str(k))}| {ids[t]}")
-    return "\n".join(lines) + "\n"
-
-
-def render_dot(graph: nx.MultiDiGraph) -> str:
-    """Graphviz DOT: one node per CI, one edge per relationship (dashed when optional)."""
-
-    def q(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-    lines = ["digraph cmdb {", "  rankdir=LR;", "  node [shape=box];"]
-    for n in sorted(graph.nodes):
-        lines.append(f"  {q(n)} [label={q(_label(graph, n))}];")
-    for s, t, k, data in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3]):
-        style = ", style=dashed" if data.get("optional") else ""
-        lines.append(f"  {q(s)} -> {q(t)} [label={q(str(k))}{style}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(graph: nx.MultiDiGraph) -> str:
-    """JSON: ``{"nodes": [CI attributes...], "relationships": [...]}``, sorted."""
-    nodes = [{"ci_id": n, **{k: v for k, v in d.items() if k != "ci_id"}}
-             for n, d in sorted(graph.nodes(data=True))]
-    rels = [{"rel_type": k, "source": s, "target": t,
-             **{a: v for a, v in d.items() if a not in ("rel_type", "source", "target")}}
-            for s, t, k, d in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3])]
-    return json.dumps({"nodes": nodes, "relationships": rels}, indent=2, sort_keys=True,
-                      default=str) + "\n"
-
-
-_RENDER: dict[ExportFormat, Callable[[nx.MultiDiGraph], str]] = {
-    ExportFormat.GRAPHML: render_graphml,
-    ExportFormat.MERMAID: render_mermaid,
-    ExportFormat.DOT: render_dot,
-    ExportFormat.JSON: render_json,
-}
-
-
 @app.command()
 def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
@@ -597,7 +502,7 @@ def export(
             return engine.store.neighbourhood(centre, depth=hops, direction=direction)
 
         graph = _ask(work)
-    text = _RENDER[fmt](graph)
+    text = RENDERERS[fmt](graph)
     if output is None:
         typer.echo(text, nl=False)
     else:
