@@ -85,10 +85,9 @@ def screenshots(base: str, folder: Path) -> list[Path]:
     incidents = _gql(base, "{ incidents(first: 10) { edges { node { ciIds } } } }")
     affected = ",".join(e["node"]["ciIds"][0] for e in incidents["incidents"]["edges"][:2])
     views = {
-        "ui-map.png": f"#ci={payments}&depth=4&dir=downstream&hideBadge=stale&sel={payments}",
-        "ui-impact.png": f"#ci={patched['ciIds'][0]}&change={patched['changeId']}&tab=impact"
-                         "&hideBadge=stale",
-        "ui-incident.png": f"#cause={affected}&tab=incident&hideBadge=stale",
+        "ui-map.png": f"#ci={payments}&depth=4&dir=downstream&sel={payments}",
+        "ui-impact.png": f"#ci={patched['ciIds'][0]}&change={patched['changeId']}&tab=impact",
+        "ui-incident.png": f"#cause={affected}&tab=incident",
     }
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -7,6 +7,11 @@ store or parser sat underneath.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cmdb_graph.service.search import SearchHit
+
 __all__ = [
     "CmdbError",
     "ConfigurationError",
@@ -15,6 +20,7 @@ __all__ = [
     "UnknownRelationshipTypeError",
     "NotFoundError",
     "CINotFoundError",
+    "AmbiguousCIError",
     "StoreError",
     "StoreUnavailableError",
     "FeedGapError",
@@ -116,6 +122,31 @@ class CINotFoundError(NotFoundError):
     """A configuration item asked for by ``ci_id`` does not exist."""
 
     code = "CI_NOT_FOUND"
+
+
+class AmbiguousCIError(CmdbError, LookupError):
+    """A name or identifier given for one CI matches several.
+
+    Attributes
+    ----------
+    text : str
+        What was given.
+    candidates : tuple of SearchHit
+        The CIs it matches, best first (each with what matched).
+    truncated : bool
+        More CIs matched than ``candidates`` holds.
+    """
+
+    code = "AMBIGUOUS_CI"
+
+    def __init__(self, text: str, candidates: tuple[SearchHit, ...], *, truncated: bool = False
+                 ) -> None:
+        self.text = text
+        self.candidates = candidates
+        self.truncated = truncated
+        count = f"{len(candidates)}{'+' if truncated else ''}"
+        super().__init__(f"{text!r} matches {count} CIs: name one by its ci_id or a more exact "
+                         "name or identifier")
 
 
 class StoreError(CmdbError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("demo", "imports", "neo4j", "query", "serve", "sync")
+_MODULES = ("demo", "imports", "neo4j", "query", "records", "serve", "sync")
 
 for _name in _MODULES:
     try:

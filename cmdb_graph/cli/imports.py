@@ -25,6 +25,7 @@ from cmdb_graph.ingest import COUNT_KEYS, ImportResult, ReconciliationPolicy, ru
 from cmdb_graph.model import DataSource, RunMode
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
+from importers import IMPORTERS
 
 __all__ = ["import_command", "parse_options"]
 
@@ -33,6 +34,8 @@ out = Console()
 
 #: Most lines of each list (skips, creates, ...) printed; the rest is counted.
 MAX_LINES = 50
+
+_KINDS = "Importer kind: " + ", ".join(IMPORTERS) + "."
 
 
 def _records(importer: Any, paths: Sequence[Path], progress: Progress | None) -> Iterator[Any]:
@@ -134,8 +137,10 @@ def _fail(exc: Exception, code: int) -> typer.Exit:
 
 @app.command("import")
 def import_command(
-    kind: Annotated[str, typer.Argument(help="Importer kind, e.g. glpi, netbox, csv.")],
-    paths: Annotated[list[Path], typer.Argument(help="Input files, read in order.")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help=_KINDS, show_default=False)],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Input files, read in order.")
+    ],
     source: Annotated[str, typer.Option("--source", help="Data source name, e.g. sccm.")],
     priority: Annotated[
         int | None,

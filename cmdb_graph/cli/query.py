@@ -4,16 +4,19 @@ and exports on the configured store, as readable tables or ``--json``.
 Every command opens the store that the settings name (``CMDB_STORE``, ``CMDB_NEO4J_URI``,
 ``CMDB_SNAPSHOT_PATH`` or ``--snapshot``) and answers with the same
 :class:`~cmdb_graph.service.engine.Engine` as the GraphQL API, under the same caps.
-Exit codes: 0 done, 1 bad input (unknown CI or change, over a cap), 2 bad options.
+A CI is named by its ``ci_id``, its name (or a unique part of it) or any identifier
+(:func:`~cmdb_graph.service.resolve.resolve_ci`); tables show names, ``--json`` ids.
+Exit codes: 0 done, 1 bad input (unknown or ambiguous CI, unknown change, over a cap),
+2 bad options.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -26,23 +29,29 @@ from rich.table import Table
 import impact
 import impact.licences
 from cmdb_graph.cli import app
-from cmdb_graph.errors import CmdbError
+from cmdb_graph.cli.render import RENDERERS, ExportFormat
+from cmdb_graph.errors import AmbiguousCIError, CmdbError
+from cmdb_graph.model import Change
 from cmdb_graph.service.engine import Engine, ProposedChange
+from cmdb_graph.service.resolve import (
+    GroupContact,
+    ci_names,
+    ids_in,
+    resolve_ci,
+    support_contact,
+    with_names,
+)
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import Direction, GraphStore
 
 __all__ = [
-    "ExportFormat",
+    "ci_ids_of",
     "conflicts",
     "export",
     "impact_command",
     "licences",
     "map_command",
     "orphans",
-    "render_dot",
-    "render_graphml",
-    "render_json",
-    "render_mermaid",
     "route",
 ]
 
@@ -57,16 +66,9 @@ ORPHAN_REPORTS = ("retired_assets_in_use", "unmanaged_cis", "assets_unseen_by_di
 Snapshot = Annotated[
     Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
 ]
+_REPORT_HELP = ("Run only these reports (default: the orphan reports; --all: every report): "
+                + ", ".join(impact.REPORTS) + ".")
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-class ExportFormat(StrEnum):
-    """Formats of ``cmdb-graph export``."""
-
-    GRAPHML = "graphml"
-    MERMAID = "mermaid"
-    DOT = "dot"
-    JSON = "json"
 
 
 @contextmanager
@@ -96,9 +98,43 @@ def _engine(snapshot: Path | None) -> Iterator[Engine]:
 def _ask(fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except CmdbError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except AmbiguousCIError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        rows = [(h.ci.name, h.ci.ci_class, h.ci.operational_status.value, h.ci.ci_id,
+                 "" if h.matched_on == "name" else f"({h.matched_on} {h.value})")
+                for h in exc.candidates]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False))
+            err.print(f"  {line}  {row[4]}".rstrip(), markup=False, highlight=False,
+                      soft_wrap=True)
+        if exc.truncated:
+            err.print("  ... and more (cmdb-graph find TEXT --limit N lists them)")
         raise typer.Exit(1) from exc
+    except CmdbError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
+def ci_ids_of(engine: Engine, texts: Sequence[str]) -> list[str]:
+    """The ``ci_id`` of the CI each of ``texts`` names, in order, each once.
+
+    A text that matched only part of a CI's name is reported on stderr with the CI taken.
+
+    Raises
+    ------
+    CINotFoundError, AmbiguousCIError
+        As :func:`~cmdb_graph.service.resolve.resolve_ci` (for :func:`_ask` to print).
+    """
+    ids: list[str] = []
+    for text in texts:
+        hit = resolve_ci(engine.store, text, graph=lambda: engine.whole_graph().graph)
+        if hit.matched_on == "name" and hit.value.lower() != text.strip().lower():
+            err.print(f"{text!r}: taken as {hit.ci.name} ({hit.ci.ci_class}, {hit.ci.ci_id})",
+                      markup=False, highlight=False, soft_wrap=True)
+        if hit.ci.ci_id not in ids:
+            ids.append(hit.ci.ci_id)
+    return ids
 
 
 def _dump(value: Any) -> None:
@@ -123,8 +159,13 @@ def _utc(text: str, option: str) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def _path(p: Sequence[str]) -> str:
-    return " -> ".join(p)
+def _path(p: Sequence[str], names: Mapping[str, str]) -> str:
+    return " -> ".join(names.get(c, c) for c in p)
+
+
+def _listed(ci_ids: Sequence[str], names: Mapping[str, str], most: int = 8) -> str:
+    shown = ", ".join(names.get(c, c) for c in ci_ids[:most])
+    return shown + (f" and {len(ci_ids) - most} more" if len(ci_ids) > most else "")
 
 
 # -- impact -------------------------------------------------------------------------------
@@ -132,7 +173,10 @@ def _path(p: Sequence[str]) -> str:
 
 @app.command("impact")
 def impact_command(
-    ci_ids: Annotated[list[str] | None, typer.Argument(help="CIs under change (ci_id).")] = None,
+    cis: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="CI", help="CIs under change: name, identifier or ci_id."),
+    ] = None,
     change: Annotated[
         str | None, typer.Option(help="Use the CIs of this recorded change.")
     ] = None,
@@ -146,29 +190,34 @@ def impact_command(
 ) -> None:
     """What taking CIs down (for a change) impacts, with the paths that explain it."""
     with _engine(snapshot) as engine:
-        def work() -> impact.ChangeImpact:
-            ids = list(ci_ids or [])
+        def work() -> tuple[impact.ChangeImpact, dict[str, str]]:
+            ids = ci_ids_of(engine, cis or [])
             if change is not None:
                 ids += engine.change(change).ci_ids
-            return engine.change_impact(sorted(set(ids)), depth=depth,
-                                        services_only=services_only, paths_per_ci=paths)
+            found = engine.change_impact(sorted(set(ids)), depth=depth,
+                                         services_only=services_only, paths_per_ci=paths)
+            on_paths = {c for i in found.impacted for p in i.paths for c in p}
+            return found, ci_names(engine.store, on_paths | set(found.changed))
 
-        result = _ask(work)
+        result, names = _ask(work)
     if as_json:
         _dump(result)
         return
     s = result.summary
-    table = Table(title=f"Impact of {', '.join(result.changed)}: {s.total} CI(s), "
+    table = Table(title=f"Impact of {_listed(result.changed, names)}: {s.total} CI(s), "
                         f"{s.services_hit} service(s)")
-    for col in ("status", "depth", "ci_id", "name", "class", "crit.", "path"):
+    for col in ("status", "depth", "name", "class", "crit."):
         table.add_column(col)
+    table.add_column("path", overflow="fold")
     for c in result.impacted:
-        table.add_row(c.status.value, str(c.depth), c.ci_id, c.name, c.ci_class,
-                      str(c.business_criticality or ""), _path(c.paths[0]) if c.paths else "")
+        table.add_row(c.status.value, str(c.depth), c.name, c.ci_class,
+                      str(c.business_criticality or ""),
+                      _path(c.paths[0], names) if c.paths else "")
     out.print(table)
     for g in result.redundancy:
-        out.print(f"redundancy group {g.ci_id} ({g.name}, rule {g.rule}): {g.inputs_down} of "
-                  f"{g.required_inputs} down, headroom {g.headroom} -> {g.status.value}")
+        out.print(f"redundancy group {g.name} (rule {g.rule}): {g.inputs_down} of "
+                  f"{g.required_inputs} down, headroom {g.headroom} -> {g.status.value}",
+                  highlight=False)
     if result.truncated:
         out.print(f"(CIs beyond depth {result.depth_limit} left out)")
 
@@ -178,9 +227,13 @@ def impact_command(
 
 @app.command()
 def conflicts(
-    change_id: Annotated[str | None, typer.Argument(help="A recorded change.")] = None,
+    change_id: Annotated[
+        str | None, typer.Argument(metavar="CHANGE_ID", help="A recorded change.")
+    ] = None,
     ci: Annotated[
-        list[str] | None, typer.Option("--ci", help="Proposed change: a CI (repeatable).")
+        list[str] | None,
+        typer.Option("--ci", help="Proposed change: a CI (name, identifier or ci_id; "
+                                  "repeatable)."),
     ] = None,
     start: Annotated[str | None, typer.Option(help="Proposed change: window start.")] = None,
     end: Annotated[str | None, typer.Option(help="Proposed change: window end.")] = None,
@@ -191,27 +244,44 @@ def conflicts(
     if (change_id is None) == (not ci):
         err.print("[red]error:[/red] give a change id, or --ci with --start and --end")
         raise typer.Exit(2)
-    proposed: ProposedChange | None = None
+    window: tuple[datetime, datetime] | None = None
     if ci:
         if start is None or end is None:
             err.print("[red]error:[/red] a proposed change needs --start and --end")
             raise typer.Exit(2)
-        proposed = ProposedChange(ci_ids=tuple(ci), window_start=_utc(start, "--start"),
-                                  window_end=_utc(end, "--end"))
+        window = (_utc(start, "--start"), _utc(end, "--end"))
     with _engine(snapshot) as engine:
-        assessed, found = _ask(lambda: engine.change_conflicts(
-            proposed if proposed is not None else engine.change(str(change_id))))
+        def work() -> tuple[Change, tuple[impact.ChangeConflict, ...], dict[str, str]]:
+            if window is not None:
+                proposed: Change | ProposedChange = ProposedChange(
+                    ci_ids=tuple(ci_ids_of(engine, ci or [])), window_start=window[0],
+                    window_end=window[1])
+            else:
+                proposed = engine.change(str(change_id))
+            assessed, found = engine.change_conflicts(proposed)
+            labels = {c.change_id: f"{c.change_id} ({c.title})" if c.title else c.change_id
+                      for c in engine.changes()}
+            labels |= {w.window_id: w.name or w.window_id for w in engine.windows()}
+            shown = {c for f in found for c in (*f.ci_ids, *ids_in(f.detail))}
+            return assessed, found, labels | ci_names(engine.store,
+                                                      shown | set(assessed.ci_ids))
+
+        assessed, found, names = _ask(work)
     if as_json:
         _dump({"change": assessed, "conflicts": list(found)})
         return
-    window = (f"{assessed.window_start:%Y-%m-%d %H:%M} - "
-              f"{assessed.window_end:%Y-%m-%d %H:%M} UTC")
-    table = Table(title=f"Conflicts of {assessed.change_id} ({window}): {len(found)}")
+    window_text = (f"{assessed.window_start:%Y-%m-%d %H:%M} - "
+                   f"{assessed.window_end:%Y-%m-%d %H:%M} UTC")
+    title = ("the proposed change" if window is not None
+             else names.get(assessed.change_id, assessed.change_id))
+    table = Table(title=f"Conflicts of {title} on {_listed(assessed.ci_ids, names)} "
+                        f"({window_text}): {len(found)}")
     for col in ("kind", "with", "CIs", "detail"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for c in found:
-        table.add_row(c.kind.value, c.other_change_id or c.window_id or "",
-                      ", ".join(c.ci_ids[:8]) + (" ..." if len(c.ci_ids) > 8 else ""), c.detail)
+        other = c.other_change_id or c.window_id
+        table.add_row(c.kind.value, names.get(other, other) if other else "",
+                      _listed(c.ci_ids, names), with_names(c.detail, names))
     out.print(table)
 
 
@@ -220,23 +290,33 @@ def conflicts(
 
 @app.command()
 def route(
-    ci_id: Annotated[str, typer.Argument(help="The CI the incident is on.")],
+    ci: Annotated[str, typer.Argument(metavar="CI", help="The CI the incident is on: name, "
+                                                        "identifier or ci_id.")],
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
-    """The support group an incident on a CI goes to, and why."""
+    """The support group an incident on a CI goes to (name and contact), and why."""
     with _engine(snapshot) as engine:
-        result = _ask(lambda: engine.route_incident(ci_id))
+        def work() -> tuple[impact.Routing, GroupContact | None, dict[str, str]]:
+            found = engine.route_incident(ci_ids_of(engine, [ci])[0])
+            group = (support_contact(engine.store, found.support_group)
+                     if found.support_group else None)
+            return found, group, ci_names(engine.store, found.path)
+
+        result, group, names = _ask(work)
     if as_json:
-        _dump(result)
+        _dump({**result.model_dump(mode="json"),
+               "group": None if group is None else dataclasses.asdict(group)})
         return
-    table = Table(title=f"Routing of an incident on {ci_id}")
-    table.add_column("support group")
-    table.add_column("via")
-    table.add_column("path")
-    table.add_row(result.support_group or "(none)", result.routed_via or "", _path(result.path))
-    out.print(table)
-    out.print(result.reason)
+    name = names.get(result.ci_id, result.ci_id)
+    if group is None:
+        out.print(f"An incident on {name} goes to no support group.", highlight=False)
+    else:
+        out.print(f"An incident on {name} goes to {group.name}", highlight=False)
+        out.print(f"  contact: {group.contact() or '(none recorded)'}", highlight=False)
+    out.print(f"  why: {with_names(result.reason, names)}", highlight=False)
+    if len(result.path) > 1:
+        out.print(f"  path: {_path(result.path, names)}", highlight=False)
 
 
 # -- orphans ------------------------------------------------------------------------------
@@ -244,8 +324,9 @@ def route(
 
 @app.command()
 def orphans(
-    report: Annotated[
-        list[str] | None, typer.Option("--report", help="Run only this report (repeatable).")
+    reports: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="REPORT", help=_REPORT_HELP, show_default=False),
     ] = None,
     all_reports: Annotated[
         bool, typer.Option("--all", help="Every data-quality report, not only orphans.")
@@ -258,7 +339,7 @@ def orphans(
     as_json: AsJson = False,
 ) -> None:
     """Orphaned assets and CIs (and, with --all, every data-quality report)."""
-    names = list(report or (impact.REPORTS if all_reports else ORPHAN_REPORTS))
+    names = list(reports or (impact.REPORTS if all_reports else ORPHAN_REPORTS))
     unknown = [n for n in names if n not in impact.REPORTS]
     if unknown:
         err.print(f"[red]error:[/red] unknown report(s) {', '.join(unknown)}; known: "
@@ -272,15 +353,26 @@ def orphans(
     if as_json:
         _dump(results)
         return
+    labels = _quality_names(data)
     for name, r in results.items():
         table = Table(title=f"{name}: {r.count} finding(s)", caption=r.definition)
-        for col in ("subject", "kind", "ci", "detail"):
-            table.add_column(col)
+        for col in ("subject", "kind", "CI", "detail"):
+            table.add_column(col, overflow="fold")
         for f in r.findings[:limit]:
-            table.add_row(f.subject, f.subject_kind, f.ci_id or "", f.detail)
+            ci = labels.get(f.ci_id, f.ci_id) if f.ci_id and f.ci_id != f.subject else ""
+            table.add_row(with_names(f.subject, labels), f.subject_kind, ci or "",
+                          with_names(f.detail, labels))
         if r.count > limit:
             table.add_row("...", "", "", f"{r.count - limit} more (--limit, --json)")
         out.print(table)
+
+
+def _quality_names(data: impact.QualityInput) -> dict[str, str]:
+    """Names of every CI, asset and entitlement the reports may name."""
+    found = {str(n): str(name) for n, name in data.graph.graph.nodes(data="name") if name}
+    found |= {a.asset_id: a.name for a in data.assets if a.name}
+    found |= {e.entitlement_id: e.name for e in data.entitlements}
+    return found
 
 
 # -- licences -----------------------------------------------------------------------------
@@ -337,119 +429,48 @@ def licences(
 
 @app.command("map")
 def map_command(
-    service: Annotated[str, typer.Argument(help="The service (any CI works).")],
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="The service (any CI works): "
+                                                                  "name, identifier or ci_id.")],
     depth: Annotated[int | None, typer.Option(help="Hops below the service.")] = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
     """A service down to its infrastructure, and its single points of failure."""
     with _engine(snapshot) as engine:
-        smap = _ask(lambda: engine.service_map(service, depth=depth))
-        spof = _ask(lambda: engine.single_points_of_failure(service))
+        def work() -> tuple[impact.ServiceMap, tuple[impact.SinglePointOfFailure, ...],
+                            dict[str, str]]:
+            ci_id = ci_ids_of(engine, [service])[0]
+            found = engine.service_map(ci_id, depth=depth)
+            spof = engine.single_points_of_failure(ci_id)
+            names = {n.ci_id: n.name for n in found.nodes}
+            missing = {c for p in spof for c in p.path} - set(names)
+            return found, spof, names | ci_names(engine.store, missing)
+
+        smap, spof, names = _ask(work)
     if as_json:
         _dump({"service_map": smap, "single_points_of_failure": list(spof)})
         return
-    names = {n.ci_id: f"{n.name} [{n.ci_class}]" for n in smap.nodes}
-    table = Table(title=f"Service map of {names.get(service, service)}")
+    classes = {n.ci_id: n.ci_class for n in smap.nodes}
+    table = Table(title=f"Service map of {names.get(smap.service, smap.service)} "
+                        f"[{classes.get(smap.service, 'CI')}]")
     table.add_column("depth")
     table.add_column("CIs")
     for layer in smap.layers:
-        table.add_row(str(layer.depth), "\n".join(f"{c}  {names.get(c, '')}"
+        table.add_row(str(layer.depth), "\n".join(f"{names.get(c, c)} [{classes.get(c, 'CI')}]"
                                                   for c in layer.ci_ids))
     out.print(table)
     if smap.truncated:
         out.print("(more CIs below the depth shown)")
     spt = Table(title=f"Single points of failure: {len(spof)}")
-    for col in ("depth", "ci_id", "name", "class", "path"):
+    for col in ("depth", "name", "class"):
         spt.add_column(col)
+    spt.add_column("path", overflow="fold")
     for p in spof:
-        spt.add_row(str(p.depth), p.ci_id, p.name, p.ci_class, _path(p.path))
+        spt.add_row(str(p.depth), p.name, p.ci_class, _path(p.path, names))
     out.print(spt)
 
 
 # -- export -------------------------------------------------------------------------------
-
-
-def _scalar(value: Any) -> str | int | float | bool | None:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, list | tuple | dict):
-        return json.dumps(value, sort_keys=True, default=str) if value else None
-    return str(value)
-
-
-def _flat(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy whose attributes GraphML can hold: scalars, lists and dicts as JSON text."""
-    flat = nx.MultiDiGraph()
-    for n, data in graph.nodes(data=True):
-        flat.add_node(n, **{k: v for k, v in ((k, _scalar(x)) for k, x in data.items())
-                            if v is not None})
-    for s, t, k, data in graph.edges(keys=True, data=True):
-        flat.add_edge(s, t, key=k, **{a: v for a, v in ((a, _scalar(x)) for a, x in data.items())
-                                      if v is not None})
-    return flat
-
-
-def render_graphml(graph: nx.MultiDiGraph) -> str:
-    """GraphML of a dependency graph (``networkx.write_graphml``); lists and dicts as JSON."""
-    return "\n".join(nx.generate_graphml(_flat(graph))) + "\n"
-
-
-def _label(graph: nx.MultiDiGraph, n: str) -> str:
-    data = graph.nodes[n]
-    return f"{data.get('name') or n} ({data.get('ci_class') or 'CI'})"
-
-
-def render_mermaid(graph: nx.MultiDiGraph) -> str:
-    """A Mermaid flowchart: one node per CI (name and class), one arrow per relationship."""
-    ids = {n: f"n{i}" for i, n in enumerate(sorted(graph.nodes))}
-
-    def esc(text: str) -> str:
-        return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-                .replace(">", "#gt;"))
-
-    lines = ["flowchart LR"]
-    for n in sorted(graph.nodes):
-        lines.append(f'  {ids[n]}["{esc(n)}<br/>{esc(_label(graph, n))}"]')
-    for s, t, k, data in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3]):
-        arrow = "-.->" if data.get("optional") else "-->"
-        lines.append(f"  {ids[s]} {arrow}|{esc(str(k))}| {ids[t]}")
-    return "\n".join(lines) + "\n"
-
-
-def render_dot(graph: nx.MultiDiGraph) -> str:
-    """Graphviz DOT: one node per CI, one edge per relationship (dashed when optional)."""
-
-    def q(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-    lines = ["digraph cmdb {", "  rankdir=LR;", "  node [shape=box];"]
-    for n in sorted(graph.nodes):
-        lines.append(f"  {q(n)} [label={q(_label(graph, n))}];")
-    for s, t, k, data in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3]):
-        style = ", style=dashed" if data.get("optional") else ""
-        lines.append(f"  {q(s)} -> {q(t)} [label={q(str(k))}{style}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(graph: nx.MultiDiGraph) -> str:
-    """JSON: ``{"nodes": [CI attributes...], "relationships": [...]}``, sorted."""
-    nodes = [{"ci_id": n, **{k: v for k, v in d.items() if k != "ci_id"}}
-             for n, d in sorted(graph.nodes(data=True))]
-    rels = [{"rel_type": k, "source": s, "target": t,
-             **{a: v for a, v in d.items() if a not in ("rel_type", "source", "target")}}
-            for s, t, k, d in sorted(graph.edges(keys=True, data=True), key=lambda e: e[:3])]
-    return json.dumps({"nodes": nodes, "relationships": rels}, indent=2, sort_keys=True,
-                      default=str) + "\n"
-
-
-_RENDER: dict[ExportFormat, Callable[[nx.MultiDiGraph], str]] = {
-    ExportFormat.GRAPHML: render_graphml,
-    ExportFormat.MERMAID: render_mermaid,
-    ExportFormat.DOT: render_dot,
-    ExportFormat.JSON: render_json,
-}
 
 
 @app.command()
@@ -458,7 +479,8 @@ def export(
         ExportFormat.JSON
     ),
     around: Annotated[
-        str | None, typer.Option(help="Only the neighbourhood of this CI.")
+        str | None,
+        typer.Option(help="Only the neighbourhood of this CI (name, identifier or ci_id)."),
     ] = None,
     depth: Annotated[int, typer.Option(min=0, help="Hops around --around.")] = 2,
     direction: Annotated[
@@ -476,10 +498,11 @@ def export(
             if around is None:
                 return engine.store.dependency_graph()
             hops = engine.limits.check_depth(depth)
-            return engine.store.neighbourhood(around, depth=hops, direction=direction)
+            centre = ci_ids_of(engine, [around])[0]
+            return engine.store.neighbourhood(centre, depth=hops, direction=direction)
 
         graph = _ask(work)
-    text = _RENDER[fmt](graph)
+    text = RENDERERS[fmt](graph)
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -1,14 +1,18 @@
-"""The ``cmdb-graph demo`` command: a synthetic estate into the embedded store's snapshot."""
+"""The ``cmdb-graph demo`` command: a synthetic estate, dated from today, into the embedded
+store's snapshot where every other command reads it."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
-from cmdb_graph.model import Registry
+from cmdb_graph.model import ConfigurationItem, Registry
+from cmdb_graph.store.base import WriteBatch
 from cmdb_graph.store.memory import MemoryStore
 from cmdb_graph.synthetic import generate_estate
 
@@ -47,7 +51,11 @@ def test_demo_writes_a_snapshot_with_the_printed_counts(workdir: Path) -> None:
         assert any(ci_class in line and f" {count} " in line for line in lines), ci_class
     assert any("CI-to-CI relationships" in line and f" {len(expected.relationships)} " in line
                for line in lines)  # fmt: skip
-    assert "sw-core-fra1-01" in out and "cmdb-graph serve --snapshot" in out
+    assert "sw-core-fra1-01" in out and f"cmdb-graph serve --snapshot {snapshot}" in out
+    # the commands to try name the snapshot, and a change id that conflicts shows something for
+    kernel = next(c for c in expected.changes if c.title == "Kernel update, first node")
+    assert f"cmdb-graph conflicts {kernel.change_id} --snapshot {snapshot}" in out
+    assert f"cmdb-graph impact sw-core-fra1-01 --services-only --snapshot {snapshot}" in out
 
     # Assert: the snapshot loads with the same counts
     counts = MemoryStore(registry=Registry(), snapshot_path=snapshot).counts()
@@ -78,7 +86,7 @@ def test_demo_defaults_to_the_settings_snapshot_path(
     assert store.counts()["CI"] == 1000
 
 
-def test_demo_refuses_to_overwrite_a_snapshot_without_replace(workdir: Path) -> None:
+def test_demo_refuses_a_file_it_cannot_read_without_replace(workdir: Path) -> None:
     # Arrange
     snapshot = workdir / "precious.snapshot"
     snapshot.write_bytes(b"someone's estate")
@@ -90,6 +98,102 @@ def test_demo_refuses_to_overwrite_a_snapshot_without_replace(workdir: Path) -> 
     assert code == 1
     assert "--replace" in err
     assert snapshot.read_bytes() == b"someone's estate"
+
+
+def test_demo_fills_the_default_store_that_the_other_commands_read(workdir: Path) -> None:
+    # Act
+    code, out, err = invoke("--size", "1000")
+    found = CliRunner().invoke(app, ["find", "sw-core-fra1-01", "--json"])
+
+    # Assert
+    assert code == 0, err
+    assert "Snapshot written to .cmdb/estate.snapshot." in out
+    assert "  cmdb-graph serve\n" in out and "--snapshot" not in out
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["hits"][0]["ci_id"] == "ci-0000002"
+
+
+def test_demo_fills_an_empty_store_as_serve_leaves_it(workdir: Path) -> None:
+    # Arrange: `cmdb-graph serve` on no estate saves an empty store when it stops
+    snapshot = workdir / ".cmdb" / "estate.snapshot"
+    MemoryStore(snapshot_path=snapshot).close()
+    assert snapshot.exists()
+
+    # Act
+    code, _, err = invoke("--size", "1000")
+
+    # Assert
+    assert code == 0, err
+    assert "Replacing" not in err
+    assert MemoryStore(snapshot_path=snapshot).counts()["CI"] == 1000
+
+
+def test_demo_replaces_an_earlier_demo_estate_and_says_so(workdir: Path) -> None:
+    # Arrange
+    invoke("--size", "1000", "--seed", "1")
+
+    # Act
+    code, _, err = invoke("--size", "2000", "--seed", "2")
+
+    # Assert
+    assert code == 0, err
+    assert "Replacing the demo estate of 1000 CI(s) in .cmdb/estate.snapshot." in err
+    store = MemoryStore(snapshot_path=workdir / ".cmdb" / "estate.snapshot")
+    assert store.counts()["CI"] == 2000
+
+
+def test_demo_keeps_another_estate_unless_replace(workdir: Path) -> None:
+    # Arrange: an estate that is not the demo's
+    snapshot = workdir / ".cmdb" / "estate.snapshot"
+    store = MemoryStore(snapshot_path=snapshot)
+    store.apply(WriteBatch(nodes=[ConfigurationItem(ci_id="ci-mine", name="mine",
+                                                    ci_class="Server")]))
+    store.close()
+
+    # Act
+    refused = invoke("--size", "1000")
+    replaced = invoke("--size", "1000", "--replace")
+
+    # Assert
+    assert refused[0] == 1
+    assert " ".join(refused[2].split()) == (
+        f"error: {snapshot.relative_to(workdir)} holds an estate of 1 CI(s) that is not a demo "
+        "estate; pass --replace to replace it with the demo estate, or --snapshot to write "
+        "elsewhere")
+    assert replaced[0] == 0, replaced[2]
+    assert "Replacing the estate of 1 CI(s)" in replaced[2]
+    assert MemoryStore(snapshot_path=snapshot).counts()["CI"] == 1000
+
+
+def test_demo_is_dated_from_now_and_reproducible_for_a_given_now(workdir: Path) -> None:
+    # Act
+    invoke("--size", "1000", "--now", "2030-06-01T00:00:00Z", "--snapshot", "a.snapshot")
+    invoke("--size", "1000", "--now", "2030-06-01T00:00:00Z", "--snapshot", "b.snapshot")
+
+    # Assert: the same as the generator's estate for that time, twice
+    expected = generate_estate(1000, seed=42, now=datetime(2030, 6, 1, tzinfo=UTC))
+    a = MemoryStore(snapshot_path=workdir / "a.snapshot")
+    b = MemoryStore(snapshot_path=workdir / "b.snapshot")
+    for ci in expected.cis[:50]:
+        assert a.get_ci(ci.ci_id).last_seen == b.get_ci(ci.ci_id).last_seen == ci.last_seen
+    for change in expected.changes:
+        assert a.get_node("Change", change.change_id) == change
+
+
+def test_demo_estate_of_today_is_fresh_and_plans_ahead(workdir: Path) -> None:
+    # Act
+    invoke("--size", "1000")
+    now = datetime.now(UTC)
+    stale = CliRunner().invoke(app, ["orphans", "stale_cis", "--json"])
+    changes = CliRunner().invoke(app, ["changes", "--json"])
+
+    # Assert: only the planted stale CIs are stale today; changes lie ahead (but the closed one)
+    assert stale.exit_code == 0, stale.output
+    assert 1 <= len(json.loads(stale.stdout)["stale_cis"]["findings"]) < 20
+    windows = {c["state"]: datetime.fromisoformat(c["window_start"])
+               for c in json.loads(changes.stdout)}
+    assert windows["scheduled"] > now
+    assert now - timedelta(days=3) < windows["closed"] < now
 
 
 def test_demo_replaces_a_snapshot_when_asked(workdir: Path) -> None:

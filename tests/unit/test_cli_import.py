@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cmdb_graph.cli import _register, app
 from cmdb_graph.model import Registry
 from cmdb_graph.store.memory import MemoryStore
+from importers import IMPORTERS
 
 _register()  # every command module, as the console script does
 
@@ -56,6 +57,15 @@ def test_import_applies_saves_the_snapshot_and_prints_a_summary(env: Path) -> No
     store = load(env)
     assert store.counts()["CI"] == 3
     assert store.get_node("DataSource", "snow").priority == 70  # type: ignore[attr-defined]
+
+
+def test_import_help_lists_every_importer_kind() -> None:
+    # Act
+    result = CliRunner().invoke(app, ["import", "--help"], env={"COLUMNS": "2000"})
+
+    # Assert
+    assert result.exit_code == 0
+    assert "Importer kind: " + ", ".join(IMPORTERS) + "." in result.stdout
 
 
 def test_second_import_reports_unchanged_as_json(env: Path) -> None:

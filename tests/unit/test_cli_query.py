@@ -1,4 +1,5 @@
-"""``cmdb-graph impact | conflicts | route | orphans | map | export`` on a demo snapshot."""
+"""``cmdb-graph impact | conflicts | route | orphans | map | export`` on a demo snapshot: ids in
+``--json``, names in the tables."""
 
 from __future__ import annotations
 
@@ -10,22 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
-from cmdb_graph.store.memory import MemoryStore
-from cmdb_graph.synthetic import generate_estate
+from cmdb_graph.synthetic import Estate
 
 PAY_DB = "ci-0000041"
 PAYMENTS = "ci-0000039"
 
 _register()
-
-
-@pytest.fixture(scope="module")
-def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("estate") / "estate.snapshot"
-    store = MemoryStore(snapshot_path=path)
-    store.apply(generate_estate(1000).to_batch())
-    store.close()
-    return path
+pytestmark = pytest.mark.usefixtures("wide_tables")
 
 
 def run(*args: str) -> str:
@@ -34,10 +26,10 @@ def run(*args: str) -> str:
     return result.stdout
 
 
-def test_impact_json_lists_services_with_paths(snapshot: Path) -> None:
+def test_impact_json_lists_services_with_paths(demo_snapshot: Path) -> None:
     # Act
     out = json.loads(run("impact", PAY_DB, "--services-only", "--json", "--snapshot",
-                         str(snapshot)))
+                         str(demo_snapshot)))
 
     # Assert
     payments = next(c for c in out["impacted"] if c["ci_id"] == PAYMENTS)
@@ -46,20 +38,34 @@ def test_impact_json_lists_services_with_paths(snapshot: Path) -> None:
     assert out["summary"]["most_critical_service"] == PAYMENTS
 
 
-def test_impact_table_names_the_services(snapshot: Path) -> None:
+def test_impact_table_names_the_services_and_the_path(demo_snapshot: Path) -> None:
     out = run("impact", "--change", "CHG0001004", "--services-only", "--snapshot",
-              str(snapshot))
+              str(demo_snapshot))
 
-    assert "Impact of ci-0000041" in out
-    assert "Payments" in out and PAYMENTS in out
+    assert "Impact of pay-db-0001:" in out
+    payments = next(line for line in out.splitlines()
+                    if line.count("│") > 3 and line.split("│")[3].strip() == "Payments")
+    assert "pay-db-0001 -> Payments API -> Payments" in payments
+    assert "ci-00" not in out  # names, not ids
 
 
-def test_conflicts_of_recorded_and_proposed_changes(snapshot: Path) -> None:
+def test_impact_by_name_equals_impact_by_id(demo_snapshot: Path) -> None:
     # Act
-    recorded = json.loads(run("conflicts", "CHG0001002", "--json", "--snapshot", str(snapshot)))
+    by_id = json.loads(run("impact", PAY_DB, "--json", "--snapshot", str(demo_snapshot)))
+    by_name = json.loads(run("impact", "pay-db-0001", "--json", "--snapshot", str(demo_snapshot)))
+
+    # Assert
+    assert by_name == by_id
+    assert by_id["changed"] == [PAY_DB]
+
+
+def test_conflicts_of_recorded_and_proposed_changes(demo_snapshot: Path) -> None:
+    # Act
+    recorded = json.loads(run("conflicts", "CHG0001002", "--json", "--snapshot",
+                              str(demo_snapshot)))
     proposed = json.loads(run("conflicts", "--ci", PAY_DB, "--start", "2026-01-27T00:00",
                               "--end", "2026-01-27T02:00", "--json", "--snapshot",
-                              str(snapshot)))
+                              str(demo_snapshot)))
 
     # Assert
     assert [(c["kind"], c["other_change_id"]) for c in recorded["conflicts"]] == [
@@ -69,23 +75,46 @@ def test_conflicts_of_recorded_and_proposed_changes(snapshot: Path) -> None:
                                                                             "WIN0003")}
 
 
-def test_route_without_own_group_names_the_path(snapshot: Path) -> None:
-    # Arrange: generated CIs without a support group
-    orphan = next(c.ci_id for c in generate_estate(1000).cis if not c.support_group)
-
+def test_conflicts_table_names_changes_windows_and_cis(demo_snapshot: Path) -> None:
     # Act
-    out = json.loads(run("route", orphan, "--json", "--snapshot", str(snapshot)))
-    table = run("route", orphan, "--snapshot", str(snapshot))
+    recorded = run("conflicts", "CHG0001002", "--snapshot", str(demo_snapshot))
+    proposed = run("conflicts", "--ci", "pay-db-0001", "--start", "2026-01-27T00:00", "--end",
+                   "2026-01-27T02:00", "--snapshot", str(demo_snapshot))
 
     # Assert
-    assert out["path"][0] == orphan
-    assert out["support_group"] is None or out["routed_via"] != orphan
-    assert out["reason"].split()[0] in table
+    assert "Conflicts of CHG0001002 (Kernel update, first node) on vm-fra1-pay-001 " in recorded
+    row = next(line for line in recorded.splitlines() if "redundancy_combined" in line)
+    assert "CHG0001003 (Kernel update, second node)" in row and "cl-fra1-pay-import" in row
+    assert "services: Payments, Payments API" in " ".join(recorded.split())
+    assert "Conflicts of the proposed change on pay-db-0001 " in proposed
+    assert "Quarter-end close freeze" in proposed
+    assert "ci-00" not in recorded + proposed
 
 
-def test_orphans_runs_the_orphan_reports(snapshot: Path) -> None:
+def test_route_without_own_group_names_the_path(demo_snapshot: Path,
+                                                 demo_estate: Estate) -> None:
+    # Arrange: generated CIs without a support group
+    orphan = next(c.ci_id for c in demo_estate.cis if not c.support_group)
+
+    # Act
+    out = json.loads(run("route", orphan, "--json", "--snapshot", str(demo_snapshot)))
+    table = run("route", orphan, "--snapshot", str(demo_snapshot))
+
+    # Assert: ids in JSON, names in the table
+    name = {c.ci_id: c.name for c in demo_estate.cis}
+    group = {g.group_id: g for g in demo_estate.groups}[out["support_group"]]
+    assert out["path"][0] == orphan and out["routed_via"] != orphan
+    assert out["group"]["name"] == group.name and out["group"]["email"] == group.email
+    assert f"An incident on {name[orphan]} goes to {group.name}" in table
+    assert f"contact: {group.email}, on call " in table
+    assert f"why: {name[orphan]} has no support group; routed to the group of " \
+           f"{name[out['routed_via']]}" in table
+    assert "path: " + " -> ".join(name[c] for c in out["path"]) in table
+
+
+def test_orphans_runs_the_orphan_reports(demo_snapshot: Path) -> None:
     out = json.loads(run("orphans", "--now", "2026-01-01T00:00:00Z", "--json", "--snapshot",
-                         str(snapshot)))
+                         str(demo_snapshot)))
 
     assert set(out) == {"retired_assets_in_use", "unmanaged_cis",
                          "assets_unseen_by_discovery", "cis_without_support_or_owner",
@@ -93,51 +122,71 @@ def test_orphans_runs_the_orphan_reports(snapshot: Path) -> None:
     assert len(out["retired_assets_in_use"]["findings"]) >= 1
 
 
-def test_orphans_rejects_an_unknown_report(snapshot: Path) -> None:
-    result = CliRunner().invoke(app, ["orphans", "--report", "nope", "--snapshot",
-                                      str(snapshot)])
+def test_orphans_takes_reports_as_arguments(demo_snapshot: Path, demo_estate: Estate) -> None:
+    # Act
+    out = json.loads(run("orphans", "stale_cis", "duplicate_candidates", "--now",
+                         "2026-01-01T00:00:00Z", "--json", "--snapshot", str(demo_snapshot)))
+    table = run("orphans", "stale_cis", "--now", "2026-01-01T00:00:00Z", "--snapshot",
+                str(demo_snapshot))
+
+    # Assert
+    assert set(out) == {"stale_cis", "duplicate_candidates"}
+    stale = out["stale_cis"]["findings"][0]
+    name = {c.ci_id: c.name for c in demo_estate.cis}[stale["ci_id"]]
+    assert f"│ {name} " in table and stale["ci_id"] not in table
+
+
+def test_orphans_rejects_an_unknown_report(demo_snapshot: Path) -> None:
+    result = CliRunner().invoke(app, ["orphans", "nope", "--snapshot", str(demo_snapshot)])
 
     assert result.exit_code == 2
     assert "unknown report(s) nope" in result.output
 
 
-def test_map_lists_layers_and_single_points_of_failure(snapshot: Path) -> None:
-    out = json.loads(run("map", PAYMENTS, "--json", "--snapshot", str(snapshot)))
+def test_map_lists_layers_and_single_points_of_failure(demo_snapshot: Path) -> None:
+    out = json.loads(run("map", PAYMENTS, "--json", "--snapshot", str(demo_snapshot)))
+    table = run("map", "Payments", "--snapshot", str(demo_snapshot))
 
     assert out["service_map"]["layers"][0]["ci_ids"] == [PAYMENTS]
     spof = [p["ci_id"] for p in out["single_points_of_failure"]]
     assert PAY_DB in spof and "ci-0000047" not in spof
+    assert "Service map of Payments [BusinessService]" in table
+    assert "pay-db-0001 [Database]" in table
+    assert "Payments -> Payments API -> pay-db-0001" in table
+    assert "ci-00" not in table
 
 
-def test_unknown_ci_is_a_clear_error(snapshot: Path) -> None:
-    result = CliRunner().invoke(app, ["route", "ci-nope", "--snapshot", str(snapshot)])
+def test_unknown_ci_is_a_clear_error(demo_snapshot: Path) -> None:
+    result = CliRunner().invoke(app, ["route", "ci-nope", "--snapshot", str(demo_snapshot)])
 
     assert result.exit_code == 1
-    assert "ci-nope" in result.output
+    assert result.stderr.strip() == "error: no CI matches 'ci-nope' (by ci_id, name or " \
+                                    "identifier)"
 
 
-def test_export_graphml_round_trips_the_whole_estate(snapshot: Path, tmp_path: Path) -> None:
+def test_export_graphml_round_trips_the_whole_estate(demo_snapshot: Path, tmp_path: Path,
+                                                      demo_estate: Estate) -> None:
     # Arrange
     target = tmp_path / "estate.graphml"
 
     # Act
-    run("export", "--format", "graphml", "-o", str(target), "--snapshot", str(snapshot))
+    run("export", "--format", "graphml", "-o", str(target), "--snapshot", str(demo_snapshot))
 
     # Assert
     graph = nx.read_graphml(target)
     assert graph.number_of_nodes() == 1000
     assert graph.nodes[PAYMENTS]["name"] == "Payments"
-    assert graph.number_of_edges() == len(generate_estate(1000).relationships)
+    assert graph.number_of_edges() == len(demo_estate.relationships)
 
 
-def test_export_neighbourhood_as_mermaid_dot_and_json(snapshot: Path) -> None:
+def test_export_neighbourhood_as_mermaid_dot_and_json(demo_snapshot: Path) -> None:
     # Act
-    mermaid = run("export", "--format", "mermaid", "--around", PAY_DB, "--depth", "1",
-                  "--snapshot", str(snapshot))
+    mermaid = run("export", "--format", "mermaid", "--around", "pay-db-0001", "--depth", "1",
+                  "--snapshot", str(demo_snapshot))
     dot = run("export", "--format", "dot", "--around", PAY_DB, "--depth", "1", "--snapshot",
-              str(snapshot))
+              str(demo_snapshot))
     data = json.loads(run("export", "--format", "json", "--around", PAY_DB, "--depth", "1",
-                          "--snapshot", str(snapshot)))
+                          "--snapshot", str(demo_snapshot)))
 
     # Assert
     ids = {n["ci_id"] for n in data["nodes"]}
