@@ -485,7 +485,10 @@ class Neo4jStore(BaseStore):
     def _subgraph(
         self, seeds: list[str], forward: list[str], reverse: list[str], depth: int | None
     ) -> nx.MultiDiGraph:
-        """The graph reached from ``seeds``, in ONE Cypher query (see ``cypher_reads.reach``)."""
+        """The graph reached from ``seeds``, breadth-first in one read transaction.
+
+        One query per depth level (:func:`cypher_reads.reach_step`), then one for the rows.
+        """
         types = sorted(set(forward) | set(reverse))
         if not types:
             found = self.get_cis(seeds)
@@ -495,10 +498,24 @@ class Neo4jStore(BaseStore):
                 row = found[key].model_dump(mode="json", exclude_defaults=True)
                 g.add_node(key, **expand_ci(key, row))
             return g
-        query = cypher_reads.reach(types, depth, GRAPH_FIELDS, GRAPH_TEMPORALS)
-        rows: list[list[Any]] = self._read(
-            lambda tx: tx.run(query, ids=seeds, fwd=forward, rev=reverse).single(strict=True)[0]
-        )
+        step = cypher_reads.reach_step(types)
+        fetch = cypher_reads.graph_rows(GRAPH_FIELDS, GRAPH_TEMPORALS, types)
+
+        def work(tx: ManagedTransaction) -> list[list[Any]]:
+            seen = set(seeds)
+            frontier = sorted(seen)
+            level = 0
+            while frontier and (depth is None or level < depth):
+                found = tx.run(step, frontier=frontier, fwd=forward, rev=reverse).single(
+                    strict=True
+                )[0]
+                frontier = sorted(set(found) - seen)
+                seen.update(frontier)
+                level += 1
+            out: list[list[Any]] = tx.run(fetch, ids=sorted(seen)).single(strict=True)[0]
+            return out
+
+        rows = self._read(work)
         reached = {r[0] for r in rows}
         check_seeds(seeds, reached)
         return graph_from_rows(rows, reached)
