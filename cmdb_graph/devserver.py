@@ -840,7 +840,8 @@ def start(
                 f"{root} holds an existing database but no stored password; pass the "
                 "password or remove the instance home"
             )
-        password = secrets.token_urlsafe(18)
+        # Hex: a password starting with "-" would read as an option of set-initial-password.
+        password = secrets.token_hex(18)
 
     write_conf(root, port)
     if not initialised:
