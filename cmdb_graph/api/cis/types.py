@@ -1,14 +1,15 @@
-"""GraphQL object types of the stored entities, and Relay-style connections."""
+"""GraphQL object types of the stored entities (CIs, assets, relationships, support groups,
+people, lineage), and the loaders that resolve a key to one of them."""
 
 from __future__ import annotations
 
-import base64
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from cmdb_graph.api.connections import Connection
 from cmdb_graph.api.context import Context
 from cmdb_graph.model import (
     Asset,
@@ -32,13 +33,14 @@ __all__ = [
     "LineageType",
     "OperationalStatus",
     "LifecycleStage",
-    "PageInfo",
     "PersonType",
     "RelationshipType",
     "SupportGroupType",
     "ci_type",
     "asset_type",
     "group_type",
+    "load_ci",
+    "load_group",
     "person_type",
     "rel_type",
 ]
@@ -151,7 +153,7 @@ class AssetType:
 
     @strawberry.field(description="The configuration item this asset tracks.")
     async def ci(self, info: Info) -> Annotated[
-        ConfigurationItemType, strawberry.lazy("cmdb_graph.api.types")
+        ConfigurationItemType, strawberry.lazy("cmdb_graph.api.cis.types")
     ] | None:
         if self.ci_id is None:
             return None
@@ -287,31 +289,17 @@ def ci_type(ci: ConfigurationItem) -> ConfigurationItemType:
     )
 
 
-@strawberry.type(description="Relay-style page information.")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="Whether another page follows.")
-    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
-
-
-T = TypeVar("T")
-
-
-@strawberry.type(description="An item of a page and its cursor.")
-class Edge(Generic[T]):
-    cursor: str = strawberry.field(description="Opaque cursor of this item.")
-    node: T = strawberry.field(description="The item.")
-
-
-@strawberry.type(description="A page of items (Relay-style connection).")
-class Connection(Generic[T]):
-    edges: list[Edge[T]] = strawberry.field(description="Items of this page.")
-    page_info: PageInfo = strawberry.field(description="Paging information.")
-    total_count: int = strawberry.field(description="Items matching, over all pages.")
-
-
 CIConnection = Connection[ConfigurationItemType]
 
 
-def encode_cursor(key: str) -> str:
-    """An opaque cursor for an item key."""
-    return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii")
+async def load_ci(info: Info, ci_id: str) -> ConfigurationItemType | None:
+    """The CI of ``ci_id`` through the request's DataLoader, or None."""
+    found = await info.context.ci_loader.load(ci_id)
+    return ci_type(found) if found else None
+
+
+async def load_group(info: Info, group_id: str | None) -> SupportGroupType | None:
+    """The support group of ``group_id`` through the request's DataLoader, or None."""
+    if not group_id:
+        return None
+    return _group_or_none(await info.context.group_loader.load(group_id))
