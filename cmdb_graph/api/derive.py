@@ -37,7 +37,7 @@ from strawberry.types.base import get_object_definition
 
 from impact.lazy import LazyItems
 
-__all__ = ["CountEntry", "Field", "answer", "answers", "derived", "ids", "of"]
+__all__ = ["CountEntry", "Extended", "Field", "answer", "answers", "derived", "ids", "of"]
 
 C = TypeVar("C")
 
@@ -119,7 +119,10 @@ def derived(
             f = spec if isinstance(spec, Field) else Field(spec)
             if f.resolver is not None:
                 _require_field(model, field_name)
-                py_type = typing.get_type_hints(f.resolver)["return"]
+                py_type = typing.get_type_hints(f.resolver).get("return")
+                if py_type is None:
+                    raise TypeError(f"{cls.__name__}.{field_name}: the resolver needs a "
+                                    "return annotation")
             else:
                 py_type = _graphql_type(_model_annotation(model, field_name), f.id)
             annotations[field_name] = py_type
@@ -135,6 +138,8 @@ def derived(
         namespace["__annotations__"] = {**annotations, **own_annotations}
 
         def is_type_of(obj: object, _info: object) -> bool:
+            if isinstance(obj, Extended):
+                obj = obj.model
             return isinstance(obj, (new, model))
 
         namespace["is_type_of"] = staticmethod(is_type_of)
@@ -148,17 +153,32 @@ def derived(
     return wrap
 
 
-def of(cls: type[Any], instance: object, **extra: Any) -> Any:
-    """An answer of derived type ``cls`` from a model ``instance`` and the values of the
-    fields declared in the class body (``extra``); listed fields may be overridden too."""
+class Extended:
+    """A model instance with the values of the fields its API type adds (see :func:`of`):
+    attributes are read from ``extra`` first, then from the model."""
+
+    __slots__ = ("_extra", "model")
+
+    def __init__(self, model: object, extra: dict[str, Any]) -> None:
+        self.model = model
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> Any:
+        extra = object.__getattribute__(self, "_extra")
+        if name in extra:
+            return extra[name]
+        return getattr(object.__getattribute__(self, "model"), name)
+
+
+def of(cls: type[C], instance: object, **extra: Any) -> C:
+    """An answer of the derived type ``cls``: the model ``instance`` with the values of the
+    fields declared in the class body (``extra``; listed fields may be overridden too)."""
     definition = get_object_definition(cls, strict=True)
-    values: dict[str, Any] = {}
-    for f in definition.fields:
-        if f.base_resolver is not None:
-            continue
-        name = f.python_name
-        values[name] = extra[name] if name in extra else getattr(instance, name)
-    return cls(**values)
+    declared = {f.python_name for f in definition.fields}
+    unknown = set(extra) - declared
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)}")
+    return typing.cast(C, Extended(instance, extra))
 
 
 def answer(cls: type[C], instance: object) -> C:

@@ -185,8 +185,7 @@ class ExplorationQuery:
             found = engine.neighbourhood(str(ci_id), depth=depth, direction=str(direction),
                                          rel_types=rel_types)
             r, total = nearest_first(found, max_nodes)
-            return of(Neighbourhood, r, total_nodes=total,  # type: ignore[no-any-return]
-                      truncated=total > len(r.nodes))
+            return of(Neighbourhood, r, total_nodes=total, truncated=total > len(r.nodes))
 
         return await guarded(info, Role.READER, work)
 

@@ -159,9 +159,7 @@ class QualityQuery:
                 options=impact.QualityOptions(unseen_days=opts.unseen_days,
                                               stale_days=opts.stale_days),
             )
-            page: QualityReport = of(QualityReport, r, findings=r.findings[:first],
-                                     truncated=r.count > first)
-            return page
+            return of(QualityReport, r, findings=r.findings[:first], truncated=r.count > first)
 
         return await guarded(info, Role.READER, work)
 
