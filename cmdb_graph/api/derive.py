@@ -29,7 +29,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import strawberry
 from pydantic import BaseModel
@@ -217,6 +217,8 @@ _SCALARS: tuple[type, ...] = (str, int, bool, float, date, datetime)
 
 def _graphql_type(annotation: Any, as_id: bool) -> Any:
     origin = get_origin(annotation)
+    if origin is Annotated:  # validators and metadata do not change the GraphQL type
+        return _graphql_type(get_args(annotation)[0], as_id)
     if origin in (Union, types.UnionType):
         present = [a for a in get_args(annotation) if a is not type(None)]
         if len(present) != 1:

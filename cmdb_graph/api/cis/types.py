@@ -3,14 +3,15 @@ people, lineage), and the loaders that resolve a key to one of them."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from cmdb_graph.api.connections import Connection
 from cmdb_graph.api.context import Context
+from cmdb_graph.api.derive import Field, answer, derived, ids
 from cmdb_graph.model import (
     Asset,
     ConfigurationItem,
@@ -105,25 +106,30 @@ def lineage_type(lin: Lineage) -> LineageType:
     )
 
 
-@strawberry.type(name="SupportGroup", description="A support group that owns CIs operationally.")
+@derived(SupportGroup, name="SupportGroup",
+         description="A support group that owns CIs operationally.", fields={
+             "group_id": ids("Key of the support group."),
+             "name": "Display name.",
+             "email": "Contact address.",
+             "manager": "Manager (person id or name).",
+         })
 class SupportGroupType:
-    group_id: strawberry.ID = strawberry.field(description="Key of the support group.")
-    name: str = strawberry.field(description="Display name.")
-    email: str | None = strawberry.field(description="Contact address.")
-    manager: str | None = strawberry.field(description="Manager (person id or name).")
+    pass
 
 
-@strawberry.type(name="Person", description="A CI owner, asset holder or group member.")
+@derived(Person, name="Person", description="A CI owner, asset holder or group member.",
+         fields={
+             "person_id": ids("Key of the person."),
+             "name": "Full name.",
+             "email": "E-mail address.",
+         })
 class PersonType:
-    person_id: strawberry.ID = strawberry.field(description="Key of the person.")
-    name: str = strawberry.field(description="Full name.")
-    email: str | None = strawberry.field(description="E-mail address.")
+    pass
 
 
 def group_type(g: SupportGroup) -> SupportGroupType:
-    """Convert a model support group."""
-    return SupportGroupType(group_id=strawberry.ID(g.group_id), name=g.name, email=g.email,
-                            manager=g.manager)
+    """A support group as its GraphQL type (the model itself)."""
+    return answer(SupportGroupType, g)
 
 
 def _group_or_none(g: object) -> SupportGroupType | None:
@@ -131,162 +137,127 @@ def _group_or_none(g: object) -> SupportGroupType | None:
 
 
 def person_type(p: Person) -> PersonType:
-    """Convert a model person."""
-    return PersonType(person_id=strawberry.ID(p.person_id), name=p.name, email=p.email)
+    """A person as its GraphQL type (the model itself)."""
+    return answer(PersonType, p)
 
 
-@strawberry.type(name="Asset", description="An ITAM asset record; it TRACKS a CI.")
+async def _asset_ci(root: Asset, info: Info) -> ConfigurationItemType | None:
+    if root.ci_id is None:
+        return None
+    return await load_ci(info, root.ci_id)
+
+
+@derived(Asset, name="Asset", description="An ITAM asset record; it TRACKS a CI.", fields={
+    "asset_id": ids("Key of the asset record."),
+    "name": "Name.",
+    "asset_tag": "Asset tag.",
+    "serial_number": "Serial number.",
+    "model": "Model.",
+    "manufacturer": "Manufacturer.",
+    "lifecycle_stage": "Lifecycle stage.",
+    "purchase_date": "Purchase date.",
+    "warranty_end": "End of warranty.",
+    "end_of_life": "Vendor end of life.",
+    "cost": "Purchase cost, in `currency`.",
+    "currency": "ISO 4217 currency of `cost`.",
+    "ci_id": ids("ci_id of the tracked CI."),
+})
 class AssetType:
-    asset_id: strawberry.ID = strawberry.field(description="Key of the asset record.")
-    name: str | None = strawberry.field(description="Name.")
-    asset_tag: str | None = strawberry.field(description="Asset tag.")
-    serial_number: str | None = strawberry.field(description="Serial number.")
-    model: str | None = strawberry.field(description="Model.")
-    manufacturer: str | None = strawberry.field(description="Manufacturer.")
-    lifecycle_stage: LifecycleStage = strawberry.field(description="Lifecycle stage.")
-    purchase_date: date | None = strawberry.field(description="Purchase date.")
-    warranty_end: date | None = strawberry.field(description="End of warranty.")
-    end_of_life: date | None = strawberry.field(description="Vendor end of life.")
-    cost: float | None = strawberry.field(description="Purchase cost, in `currency`.")
-    currency: str | None = strawberry.field(description="ISO 4217 currency of `cost`.")
-    ci_id: strawberry.ID | None = strawberry.field(description="ci_id of the tracked CI.")
-
-    @strawberry.field(description="The configuration item this asset tracks.")
-    async def ci(self, info: Info) -> Annotated[
-        ConfigurationItemType, strawberry.lazy("cmdb_graph.api.cis.types")
-    ] | None:
-        if self.ci_id is None:
-            return None
-        found = await info.context.ci_loader.load(str(self.ci_id))
-        return ci_type(found) if found else None
+    ci = strawberry.field(resolver=_asset_ci,
+                          description="The configuration item this asset tracks.")
 
 
 def asset_type(a: Asset) -> AssetType:
-    """Convert a model asset."""
-    return AssetType(
-        asset_id=strawberry.ID(a.asset_id),
-        name=a.name,
-        asset_tag=a.asset_tag,
-        serial_number=a.serial_number,
-        model=a.model,
-        manufacturer=a.manufacturer,
-        lifecycle_stage=a.lifecycle_stage,
-        purchase_date=a.purchase_date,
-        warranty_end=a.warranty_end,
-        end_of_life=a.end_of_life,
-        cost=a.cost,
-        currency=a.currency,
-        ci_id=strawberry.ID(a.ci_id) if a.ci_id else None,
-    )
+    """An asset as its GraphQL type (the model itself)."""
+    return answer(AssetType, a)
 
 
-@strawberry.type(
-    name="Relationship",
-    description="A typed relationship between two CIs, dependent -> what it needs.",
-)
+@derived(Relationship, name="Relationship",
+         description="A typed relationship between two CIs, dependent -> what it needs.",
+         fields={
+             "rel_type": "Relationship type, e.g. DEPENDS_ON.",
+             "source": ids("ci_id of the start (dependent).", name="sourceId"),
+             "target": ids("ci_id of the end.", name="targetId"),
+             "optional": "An optional dependency only degrades.",
+             "inferred": "Deduced by an importer, see evidence.",
+             "evidence": "What an inference rests on.",
+         })
 class RelationshipType:
-    rel_type: str = strawberry.field(description="Relationship type, e.g. DEPENDS_ON.")
-    source_id: strawberry.ID = strawberry.field(description="ci_id of the start (dependent).")
-    target_id: strawberry.ID = strawberry.field(description="ci_id of the end.")
-    optional: bool = strawberry.field(description="An optional dependency only degrades.")
-    inferred: bool = strawberry.field(description="Deduced by an importer, see evidence.")
-    evidence: str | None = strawberry.field(description="What an inference rests on.")
+    pass
 
 
 def rel_type(r: Relationship) -> RelationshipType:
-    """Convert a model relationship."""
-    return RelationshipType(
-        rel_type=r.rel_type,
-        source_id=strawberry.ID(r.source),
-        target_id=strawberry.ID(r.target),
-        optional=r.optional,
-        inferred=r.inferred,
-        evidence=r.evidence,
-    )
+    """A relationship as its GraphQL type (the model itself)."""
+    return answer(RelationshipType, r)
 
 
-@strawberry.type(name="ConfigurationItem", description="A configuration item (CI).")
+def _ci_attributes(root: ConfigurationItem) -> JSON:
+    return dict(root.attributes)  # type: ignore[return-value]
+
+
+def _ci_lineage(root: ConfigurationItem) -> LineageType:
+    return lineage_type(root.lineage)
+
+
+def _ci_group(root: ConfigurationItem, info: Info) -> Any:
+    # synchronous when a resolver above prefetched the group (no DataLoader round trip)
+    if root.support_group is None:
+        return None
+    key = ("SupportGroup", root.support_group)
+    if key in info.context.prefetched:
+        return _group_or_none(info.context.prefetched[key])
+    return load_group(info, root.support_group)
+
+
+async def _ci_owner(root: ConfigurationItem, info: Info) -> PersonType | None:
+    if root.owner is None:
+        return None
+    p = await info.context.person_loader.load(root.owner)
+    return person_type(p) if isinstance(p, Person) else None
+
+
+async def _ci_assets(root: ConfigurationItem, info: Info) -> list[AssetType]:
+    return [asset_type(a) for a in await info.context.assets_by_ci_loader.load(root.ci_id)]
+
+
+@derived(ConfigurationItem, name="ConfigurationItem", description="A configuration item (CI).",
+         fields={
+             "ci_id": ids("Stable key; survives merges."),
+             "name": "Name.",
+             "ci_class": "CI class from the registry.",
+             "operational_status": "Operational status.",
+             "environment": "production, test, ...",
+             "business_criticality": "1 (most) .. 4.",
+             "description": "Free text.",
+             "fqdn": "Fully qualified domain name.",
+             "hostname": "Host name.",
+             "serial_number": "Serial number.",
+             "asset_tag": "Asset tag.",
+             "cloud_id": "Cloud instance / resource id.",
+             "ip_addresses": "IP addresses.",
+             "mac_addresses": "MAC addresses.",
+             "redundancy": "Redundancy rule: all, k or k%.",
+             "support_group": ids("Support group key.", name="supportGroupId"),
+             "owner": ids("Owner's person key.", name="ownerId"),
+             "duplicate_of": ids("Survivor CI when identification merged this one."),
+             "first_seen": "First seen by any source.",
+             "last_seen": "Last seen by any source.",
+             "attributes": Field("Further attributes (JSON object).", resolver=_ci_attributes),
+             "lineage": Field("Which sources asserted what, and when.", resolver=_ci_lineage),
+         })
 class ConfigurationItemType:
-    ci_id: strawberry.ID = strawberry.field(description="Stable key; survives merges.")
-    name: str = strawberry.field(description="Name.")
-    ci_class: str = strawberry.field(description="CI class from the registry.")
-    operational_status: OperationalStatus = strawberry.field(
-        description="Operational status."
-    )
-    environment: str | None = strawberry.field(description="production, test, ...")
-    business_criticality: int | None = strawberry.field(description="1 (most) .. 4.")
-    description: str | None = strawberry.field(description="Free text.")
-    fqdn: str | None = strawberry.field(description="Fully qualified domain name.")
-    hostname: str | None = strawberry.field(description="Host name.")
-    serial_number: str | None = strawberry.field(description="Serial number.")
-    asset_tag: str | None = strawberry.field(description="Asset tag.")
-    cloud_id: str | None = strawberry.field(description="Cloud instance / resource id.")
-    ip_addresses: list[str] = strawberry.field(description="IP addresses.")
-    mac_addresses: list[str] = strawberry.field(description="MAC addresses.")
-    redundancy: str | None = strawberry.field(description="Redundancy rule: all, k or k%.")
-    support_group_id: strawberry.ID | None = strawberry.field(description="Support group key.")
-    owner_id: strawberry.ID | None = strawberry.field(description="Owner's person key.")
-    duplicate_of: strawberry.ID | None = strawberry.field(
-        description="Survivor CI when identification merged this one."
-    )
-    first_seen: datetime | None = strawberry.field(description="First seen by any source.")
-    last_seen: datetime | None = strawberry.field(description="Last seen by any source.")
-    attributes: JSON = strawberry.field(description="Further attributes (JSON object).")
-    lineage: LineageType = strawberry.field(description="Which sources asserted what, and when.")
-
-    @strawberry.field(description="The support group that owns this CI.",
-                      graphql_type=SupportGroupType | None)
-    def support_group(self, info: Info) -> Any:
-        # synchronous when a resolver above prefetched the group (no DataLoader round trip)
-        if self.support_group_id is None:
-            return None
-        key = ("SupportGroup", str(self.support_group_id))
-        if key in info.context.prefetched:
-            return _group_or_none(info.context.prefetched[key])
-        return self._support_group(info)
-
-    async def _support_group(self, info: Info) -> SupportGroupType | None:
-        g = await info.context.group_loader.load(str(self.support_group_id))
-        return _group_or_none(g)
-
-    @strawberry.field(description="The person who owns this CI.")
-    async def owner(self, info: Info) -> PersonType | None:
-        if self.owner_id is None:
-            return None
-        p = await info.context.person_loader.load(str(self.owner_id))
-        return person_type(p) if isinstance(p, Person) else None
-
-    @strawberry.field(description="Asset records that track this CI.")
-    async def assets(self, info: Info) -> list[AssetType]:
-        return [asset_type(a) for a in await info.context.assets_by_ci_loader.load(str(self.ci_id))]
+    group = strawberry.field(resolver=_ci_group, name="supportGroup",
+                             description="The support group that owns this CI.",
+                             graphql_type=SupportGroupType | None)
+    person = strawberry.field(resolver=_ci_owner, name="owner",
+                              description="The person who owns this CI.")
+    assets = strawberry.field(resolver=_ci_assets,
+                              description="Asset records that track this CI.")
 
 
 def ci_type(ci: ConfigurationItem) -> ConfigurationItemType:
-    """Convert a model CI."""
-    return ConfigurationItemType(
-        ci_id=strawberry.ID(ci.ci_id),
-        name=ci.name,
-        ci_class=ci.ci_class,
-        operational_status=ci.operational_status,
-        environment=ci.environment,
-        business_criticality=ci.business_criticality,
-        description=ci.description,
-        fqdn=ci.fqdn,
-        hostname=ci.hostname,
-        serial_number=ci.serial_number,
-        asset_tag=ci.asset_tag,
-        cloud_id=ci.cloud_id,
-        ip_addresses=list(ci.ip_addresses),
-        mac_addresses=list(ci.mac_addresses),
-        redundancy=ci.redundancy,
-        support_group_id=strawberry.ID(ci.support_group) if ci.support_group else None,
-        owner_id=strawberry.ID(ci.owner) if ci.owner else None,
-        duplicate_of=strawberry.ID(ci.duplicate_of) if ci.duplicate_of else None,
-        first_seen=ci.first_seen,
-        last_seen=ci.last_seen,
-        attributes=dict(ci.attributes),  # type: ignore[arg-type]
-        lineage=lineage_type(ci.lineage),
-    )
+    """A CI as its GraphQL type (the model itself)."""
+    return answer(ConfigurationItemType, ci)
 
 
 CIConnection = Connection[ConfigurationItemType]
