@@ -19,7 +19,7 @@ Type mapping, from the model field's annotation:
 * a pydantic model with a derived type -> that type;
 * ``tuple[X, ...]``, a :class:`impact.lazy.LazyItems` of X, ``list[X]`` -> ``[X!]!``;
 * ``dict[str, int]`` -> ``[CountEntry!]!`` sorted by key;
-* ``X | None`` -> nullable ``X``.
+* ``X | None`` -> nullable ``X`` (an empty optional ID is null).
 """
 
 from __future__ import annotations
@@ -251,7 +251,20 @@ def _field(field_name: str, py_type: Any, f: Field) -> Any:
     if py_type == list[CountEntry]:
         return strawberry.field(description=f.description, name=f.name,
                                 resolver=_counts_of(field_name))
+    if py_type == strawberry.ID | None:
+        return strawberry.field(description=f.description, name=f.name,
+                                resolver=_id_or_none(field_name))
     return strawberry.field(description=f.description, name=f.name)
+
+
+def _id_or_none(attr: str) -> Callable[..., strawberry.ID | None]:
+    """A resolver giving the optional id ``attr``, an empty one as null."""
+
+    def resolve(root: Any) -> strawberry.ID | None:
+        value: str | None = getattr(root, attr)
+        return strawberry.ID(value) if value else None
+
+    return resolve
 
 
 def _counts_of(attr: str) -> Callable[..., list[CountEntry]]:

@@ -122,6 +122,23 @@ def test_a_resolver_may_return_the_model_itself() -> None:
     }
 
 
+def test_an_empty_optional_id_is_null() -> None:
+    # Arrange
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def outer(self) -> OuterType:
+            model = Outer(name="o", colour=Colour.RED, counts={}, inners=(), parent="")
+            return of(OuterType, model, truncated=False)
+
+    # Act
+    result = strawberry.Schema(query=Query).execute_sync("{ outer { parentId } }")
+
+    # Assert
+    assert result.errors is None
+    assert result.data == {"outer": {"parentId": None}}
+
+
 def test_a_field_the_model_lacks_is_refused() -> None:
     # Act / Assert
     with pytest.raises(TypeError, match="no field 'nope'"):

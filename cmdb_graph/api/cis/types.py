@@ -142,7 +142,7 @@ def person_type(p: Person) -> PersonType:
 
 
 async def _asset_ci(root: Asset, info: Info) -> ConfigurationItemType | None:
-    if root.ci_id is None:
+    if not root.ci_id:
         return None
     return await load_ci(info, root.ci_id)
 
@@ -201,7 +201,7 @@ def _ci_lineage(root: ConfigurationItem) -> LineageType:
 
 def _ci_group(root: ConfigurationItem, info: Info) -> Any:
     # synchronous when a resolver above prefetched the group (no DataLoader round trip)
-    if root.support_group is None:
+    if not root.support_group:
         return None
     key = ("SupportGroup", root.support_group)
     if key in info.context.prefetched:
@@ -210,7 +210,7 @@ def _ci_group(root: ConfigurationItem, info: Info) -> Any:
 
 
 async def _ci_owner(root: ConfigurationItem, info: Info) -> PersonType | None:
-    if root.owner is None:
+    if not root.owner:
         return None
     p = await info.context.person_loader.load(root.owner)
     return person_type(p) if isinstance(p, Person) else None
