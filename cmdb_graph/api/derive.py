@@ -113,25 +113,10 @@ def derived(
     """
 
     def wrap(cls: type[C]) -> type[C]:
-        annotations: dict[str, Any] = {}
-        namespace: dict[str, Any] = {}
-        for field_name, spec in fields.items():
-            f = spec if isinstance(spec, Field) else Field(spec)
-            if f.resolver is not None:
-                _require_field(model, field_name)
-                py_type = typing.get_type_hints(f.resolver).get("return")
-                if py_type is None:
-                    raise TypeError(f"{cls.__name__}.{field_name}: the resolver needs a "
-                                    "return annotation")
-            else:
-                py_type = _graphql_type(_model_annotation(model, field_name), f.id)
-            annotations[field_name] = py_type
-            namespace[field_name] = _field(field_name, py_type, f)
-        own = dict(cls.__dict__)
+        annotations, namespace = _listed(model, cls.__name__, fields)
+        own = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
         own_annotations = own.pop("__annotations__", {})
-        for key in ("__dict__", "__weakref__"):
-            own.pop(key, None)
-        clash = set(own_annotations) & set(annotations)
+        clash = (set(own_annotations) | set(own)) & set(annotations)
         if clash:
             raise TypeError(f"{cls.__name__}: {sorted(clash)} both listed and declared")
         namespace.update(own)
@@ -151,6 +136,27 @@ def derived(
         return typing.cast("type[C]", done)
 
     return wrap
+
+
+def _listed(
+    model: type, cls_name: str, fields: Mapping[str, str | Field]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The annotations and strawberry fields of the listed model fields, in list order."""
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+    for field_name, spec in fields.items():
+        f = spec if isinstance(spec, Field) else Field(spec)
+        if f.resolver is not None:
+            _require_field(model, field_name)
+            py_type = typing.get_type_hints(f.resolver).get("return")
+            if py_type is None:
+                raise TypeError(f"{cls_name}.{field_name}: the resolver needs a return "
+                                "annotation")
+        else:
+            py_type = _graphql_type(_model_annotation(model, field_name), f.id)
+        annotations[field_name] = py_type
+        namespace[field_name] = _field(field_name, py_type, f)
+    return annotations, namespace
 
 
 class Extended:

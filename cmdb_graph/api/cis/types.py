@@ -9,8 +9,8 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from cmdb_graph.api.common import Info
 from cmdb_graph.api.connections import Connection
-from cmdb_graph.api.context import Context
 from cmdb_graph.api.derive import Field, answer, derived, ids
 from cmdb_graph.model import (
     Asset,
@@ -45,8 +45,6 @@ __all__ = [
     "person_type",
     "rel_type",
 ]
-
-Info = strawberry.Info[Context, None]
 
 OperationalStatus = strawberry.enum(
     OperationalStatusModel,
