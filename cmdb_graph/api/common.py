@@ -27,10 +27,9 @@ N = TypeVar("N", bound=Node)
 
 
 async def guarded(
-    info: Info, role: Role, fn: Callable[..., R], *args: Any, write: bool = False,
-    **kwargs: Any,
+    info: Info, role: Role, work: Callable[[], R], *, write: bool = False
 ) -> R | UserError:
-    """Check the caller's role, run ``fn`` in a worker thread, type our own errors.
+    """Check the caller's role, run ``work`` in a worker thread, type our own errors.
 
     Every resolver that answers with a ``... | UserError`` union goes through here, so the
     role a field needs is checked in one place.
@@ -41,16 +40,15 @@ async def guarded(
         The resolver's info (the context holds the caller and the server's state).
     role : Role
         The least role allowed: ``READER`` for questions, ``WRITER``/``ADMIN`` for writes.
-    fn : callable
-        Blocking work (store reads, the engine, an import run), called with ``args`` and
-        ``kwargs``.
+    work : callable
+        Blocking work (store reads, the engine, an import run), called without arguments.
     write : bool
         Run under the server's write lock (one write at a time).
 
     Returns
     -------
     object
-        What ``fn`` returned, or a :class:`UserError` for a :class:`CmdbError` (including
+        What ``work`` returned, or a :class:`UserError` for a :class:`CmdbError` (including
         a refused role).
     """
     ctx = info.context
@@ -58,9 +56,9 @@ async def guarded(
         require_role(ctx.principal, role)
         if write:
             async with ctx.app.write_lock:
-                result: R = await ctx.call(fn, *args, **kwargs)
+                result: R = await ctx.call(work)
         else:
-            result = await ctx.call(fn, *args, **kwargs)
+            result = await ctx.call(work)
     except CmdbError as exc:
         return user_error(exc)
     return result
