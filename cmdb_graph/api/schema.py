@@ -1,4 +1,5 @@
-"""The strawberry schema: query and mutation types merged from the per-domain modules."""
+"""The strawberry schema: the query and mutation types merged from the per-domain modules
+(``cis``, ``itsm``, ``impact``, ``exploration``, ``quality``, ``licences``, ``imports``)."""
 
 from __future__ import annotations
 
@@ -15,35 +16,27 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
-from cmdb_graph.api.browse import BrowseQuery
+from cmdb_graph.api.cis.mutations import CIMutation
+from cmdb_graph.api.cis.queries import EntityQuery
 from cmdb_graph.api.errors import ErrorCodes, should_mask
-from cmdb_graph.api.queries import EntityQuery
+from cmdb_graph.api.exploration import ExplorationQuery
+from cmdb_graph.api.impact.queries import ImpactQuery
+from cmdb_graph.api.imports import ImportMutation
+from cmdb_graph.api.itsm.mutations import ITSMMutation
+from cmdb_graph.api.itsm.queries import ITSMQuery
+from cmdb_graph.api.licences import LicenceQuery
+from cmdb_graph.api.quality import QualityFlagsQuery, QualityQuery
 from cmdb_graph.settings import Settings
 
 __all__ = ["ValidDocuments", "build_schema", "export_sdl"]
 
-_QUERY_PARTS: list[type] = [EntityQuery, BrowseQuery]
-_MUTATION_PARTS: list[type] = []
-
-
-def _parts() -> tuple[list[type], list[type]]:
-    queries = list(_QUERY_PARTS)
-    mutations = list(_MUTATION_PARTS)
-    try:
-        from cmdb_graph.api.analysis import AnalysisQuery
-
-        queries.append(AnalysisQuery)
-    except ModuleNotFoundError as exc:
-        if exc.name != "cmdb_graph.api.analysis":
-            raise
-    try:
-        from cmdb_graph.api.mutations import Mutation
-
-        mutations.append(Mutation)
-    except ModuleNotFoundError as exc:
-        if exc.name != "cmdb_graph.api.mutations":
-            raise
-    return queries, mutations
+#: The root fields of each domain, merged in this order: the order of the published SDL
+#: (``graphql/schema.graphql``), which lists root fields as they were added.
+QUERY_PARTS: tuple[type, ...] = (
+    EntityQuery, QualityFlagsQuery, ITSMQuery, ImpactQuery, QualityQuery, LicenceQuery,
+    ExplorationQuery,
+)
+MUTATION_PARTS: tuple[type, ...] = (CIMutation, ITSMMutation, ImportMutation)
 
 
 class ValidDocuments:
@@ -141,9 +134,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     that passed is not validated again by this schema (see :class:`ValidDocuments`).
     """
     s = settings or Settings()
-    queries, mutations = _parts()
-    query = merge_types("Query", tuple(queries))
-    mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
+    query = merge_types("Query", QUERY_PARTS)
+    mutation = merge_types("Mutation", MUTATION_PARTS)
     rules = (depth_rule(s.max_query_depth, None, None), alias_rule(s.max_aliases))
     prepare = _prepare_once(s.max_tokens, ValidDocuments(256), rules)
     return strawberry.Schema(

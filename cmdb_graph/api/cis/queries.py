@@ -1,4 +1,5 @@
-"""Query fields over the stored entities: CIs, assets, services, support groups, lineage."""
+"""Query fields over the stored entities: CIs, assets, services, support groups, lineage,
+relationships, and search over names and identifiers (:mod:`cmdb_graph.service.search`)."""
 
 from __future__ import annotations
 
@@ -6,34 +7,32 @@ from typing import Annotated
 
 import strawberry
 
-from cmdb_graph.api.context import Context
-from cmdb_graph.api.errors import PublicError
-from cmdb_graph.api.types import (
+from cmdb_graph.api.cis.types import (
     AssetType,
     CIConnection,
     ConfigurationItemType,
-    Connection,
-    Edge,
     LineageType,
     OperationalStatus,
-    PageInfo,
     RelationshipType,
     SupportGroupType,
     asset_type,
     ci_type,
-    encode_cursor,
     group_type,
     lineage_type,
     rel_type,
 )
-from cmdb_graph.errors import CmdbError, TraversalLimitError
+from cmdb_graph.api.common import Info, check_first, guarded
+from cmdb_graph.api.connections import Connection, connection
+from cmdb_graph.api.derive import Field, answer, derived
+from cmdb_graph.api.errors import PublicError, UserError
+from cmdb_graph.errors import CmdbError
 from cmdb_graph.model import Asset, ConfigurationItem, SupportGroup
 from cmdb_graph.model import LifecycleStage as LifecycleStageModel
+from cmdb_graph.service import search as found_by
+from cmdb_graph.settings import Role
 from cmdb_graph.store.base import CIFilter, Page
 
 __all__ = ["EntityQuery", "CIFilterInput", "IdentifierInput"]
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.input(description="Filter for configuration items; every set field must match.")
@@ -67,20 +66,44 @@ class IdentifierInput:
 
 
 def _check_page(info: Info, first: int) -> None:
-    cap = info.context.app.settings.max_page_size
-    if first < 1 or first > cap:
-        raise PublicError(
-            TraversalLimitError(f"first must be between 1 and {cap} (got {first})")
-        )
+    try:
+        check_first(info, first)
+    except CmdbError as exc:
+        raise PublicError(exc) from exc
 
 
 def _ci_connection(page: Page[ConfigurationItem]) -> CIConnection:
-    return Connection(
-        edges=[Edge(cursor=encode_cursor(ci.ci_id), node=ci_type(ci)) for ci in page.items],
-        page_info=PageInfo(has_next_page=page.next_cursor is not None,
-                           end_cursor=page.next_cursor),
-        total_count=page.total,
-    )
+    return connection(page, page.items, lambda ci: ci.ci_id, ci_type)
+
+
+def _hit_ci(root: found_by.SearchHit) -> ConfigurationItemType:
+    return ci_type(root.ci)
+
+
+@derived(found_by.SearchHit, description="A CI found by `search`, and why it matched.", fields={
+    "ci": Field("The CI.", resolver=_hit_ci),
+    "matched_on": "What matched: name, ci_id, fqdn, hostname, serial_number, asset_tag, "
+                  "cloud_id, mac_addresses, native_keys or ip_addresses.",
+    "value": "The stored value that matched.",
+})
+class SearchHit:
+    pass
+
+
+@derived(found_by.SearchResult, name="SearchResults",
+         description="CIs found by name or identifier, best first.", fields={
+             "hits": "Identifier matches first, then names equal to the text, starting with "
+                     "it, containing it; ties by name.",
+             "truncated": "More CIs matched than returned.",
+         })
+class SearchResults:
+    pass
+
+
+SearchResult = Annotated[
+    SearchResults | UserError,
+    strawberry.union("SearchResult", description="The hits, or why not."),
+]
 
 
 @strawberry.type
@@ -177,13 +200,8 @@ class EntityQuery:
         page = await info.context.call(
             info.context.store.list_nodes, "Asset", where=where, after=after, limit=first
         )
-        items = [a for a in page.items if isinstance(a, Asset)]
-        return Connection(
-            edges=[Edge(cursor=encode_cursor(a.asset_id), node=asset_type(a)) for a in items],
-            page_info=PageInfo(has_next_page=page.next_cursor is not None,
-                               end_cursor=page.next_cursor),
-            total_count=page.total,
-        )
+        items = (a for a in page.items if isinstance(a, Asset))
+        return connection(page, items, lambda a: a.asset_id, asset_type)
 
     @strawberry.field(description="Support groups, paged.")
     async def support_groups(
@@ -193,13 +211,8 @@ class EntityQuery:
         page = await info.context.call(
             info.context.store.list_nodes, "SupportGroup", after=after, limit=first
         )
-        items = [g for g in page.items if isinstance(g, SupportGroup)]
-        return Connection(
-            edges=[Edge(cursor=encode_cursor(g.group_id), node=group_type(g)) for g in items],
-            page_info=PageInfo(has_next_page=page.next_cursor is not None,
-                               end_cursor=page.next_cursor),
-            total_count=page.total,
-        )
+        items = (g for g in page.items if isinstance(g, SupportGroup))
+        return connection(page, items, lambda g: g.group_id, group_type)
 
     @strawberry.field(description="Lineage of a CI: which sources asserted it and each value.")
     async def lineage(self, info: Info, ci_id: strawberry.ID) -> LineageType | None:
@@ -214,3 +227,30 @@ class EntityQuery:
             info.context.store.relationships, str(ci_id), rel_types=rel_types
         )
         return [rel_type(r) for r in rels]
+
+    @strawberry.field(description="CIs by a part of their name or by any identifier: ci_id, "
+                                  "FQDN, host name, serial number, asset tag, cloud id, MAC, "
+                                  "native key (source:key) or IP address (a prefix when the "
+                                  "text ends with '.' or ':').")
+    async def search(
+        self,
+        info: Info,
+        text: str,
+        ci_class: Annotated[str | None, strawberry.argument(
+            description="Only this CI class and its subclasses."
+        )] = None,
+        status: Annotated[OperationalStatus | None, strawberry.argument(
+            description="Only this operational status."
+        )] = None,
+        first: Annotated[int, strawberry.argument(description="At most this many hits.")] = 20,
+    ) -> SearchResult:
+        ctx = info.context
+
+        def work() -> SearchResults:
+            check_first(info, first)
+            return answer(SearchResults, found_by.search(
+                ctx.store, text, ci_class=ci_class, status=status, limit=first,
+                graph=lambda: ctx.app.engine.whole_graph().graph,
+            ))
+
+        return await guarded(info, Role.READER, work)

@@ -1,0 +1,1 @@
+"""Impact questions: change impact and conflicts, incident routing, probable cause."""

@@ -1,0 +1,1 @@
+"""The ITSM records: change requests, maintenance and blackout windows, incidents."""
