@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cmdb_graph.cli import app
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 def run_server(settings: Settings, *, host: str, port: int,
@@ -79,7 +80,7 @@ def serve(
         run_server(settings, host=host or settings.host, port=port or settings.port,
                    schedule=schedule)
     except CmdbError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
