@@ -176,6 +176,9 @@ async def parse_in_worker(kind: str, files: Sequence[str], settings: Settings, *
     try:
         out, _ = await asyncio.wait_for(proc.communicate(request), settings.import_timeout)
     except TimeoutError:
+        if _at_memory_limit(proc.pid, settings.import_memory_mb):
+            # a process starved at its address-space limit may spin instead of failing
+            raise ImportAbortedError(_over_memory(settings)) from None
         raise ImportAbortedError(
             f"the import took longer than {settings.import_timeout:g} s and was stopped "
             "(CMDB_IMPORT_TIMEOUT)") from None
@@ -210,6 +213,23 @@ def _answer(out: bytes, returncode: int | None, settings: Settings) -> ParsedImp
     except (ValidationError, KeyError, TypeError) as exc:
         raise ImportAbortedError(f"the import worker's answer is malformed: {exc}") from None
     return ParsedImport(records=records, files=files)
+
+
+def _at_memory_limit(pid: int, memory_mb: int) -> bool:
+    """Whether process ``pid`` has reached (95% of) its address-space limit (Linux)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("VmPeak:"):
+            return int(line.split()[1]) >= memory_mb * 1024 * 0.95
+    return False
+
+
+def _over_memory(settings: Settings) -> str:
+    return (f"the import needed more than {settings.import_memory_mb} MB of memory and was "
+            "stopped (CMDB_IMPORT_MEMORY_MB)")
 
 
 def _over_limits(settings: Settings) -> str:
