@@ -13,9 +13,10 @@ The importer then runs in a separate Python process (``python -m
 cmdb_graph.api.import_worker``), never in the server: its address space is limited to
 ``Settings.import_memory_mb`` (``RLIMIT_AS``) and it is killed after
 ``Settings.import_timeout`` seconds, so no input (a YAML alias bomb, a huge file, an importer
-bug) can stall or exhaust the server. The worker hands back the records as JSON, which the
-server validates again into record models; only then does the import run (identification,
-reconciliation, writes) in the server, under its write lock.
+bug) can stall or exhaust the server. It runs in the folder of its input and its environment
+holds none of the server's settings or credentials. The worker hands back the records as
+JSON, which the server validates again into record models; only then does the import run
+(identification, reconciliation, writes) in the server, under its write lock.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ async def parse_in_worker(kind: str, files: Sequence[str], settings: Settings, *
                           "memory_bytes": settings.import_memory_mb * 1024 * 1024,
                           "cpu_seconds": int(settings.import_timeout) + 5}).encode()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cmdb_graph.api.import_worker", cwd=cwd,
+        sys.executable, "-m", "cmdb_graph.api.import_worker", cwd=cwd, env=_worker_env(),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL)
     try:
@@ -187,6 +188,15 @@ async def parse_in_worker(kind: str, files: Sequence[str], settings: Settings, *
             proc.kill()
             await proc.wait()
     return _answer(out, proc.returncode, settings)
+
+
+def _worker_env() -> dict[str, str]:
+    """The worker's environment: the server's, without its settings and credentials (the
+    worker needs none), and with the server's module search path (it runs elsewhere)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CMDB_", "NEO4J_", "AWS_", "AZURE_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
 
 
 def _answer(out: bytes, returncode: int | None, settings: Settings) -> ParsedImport:
