@@ -203,7 +203,7 @@ def prefers_graphql_response(accept: str | None) -> bool:
     >>> prefers_graphql_response(None)
     False
     """
-    if not accept or "graphql-response" not in accept:
+    if not accept or "graphql-response" not in accept.lower():
         return False
     best = {GRAPHQL_RESPONSE_JSON: -1.0, "application/json": -1.0}
     for item in accept.split(","):
