@@ -28,6 +28,7 @@ import resource
 import stat
 import sys
 import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,25 @@ from cmdb_graph.errors import (
 from cmdb_graph.model.records import InputWarning, Record
 from cmdb_graph.settings import Settings
 
-__all__ = ["ParsedImport", "WorkerError", "parse_in_worker", "read_import",
+__all__ = ["MAX_WORKERS", "ParsedImport", "WorkerError", "parse_in_worker", "read_import",
            "resolve_import_paths"]
 
+#: Import workers one server runs at once; further imports wait for one to end (so a server
+#: never holds more than this many times ``import_memory_mb`` in workers).
+MAX_WORKERS = 2
+
 _RECORD = TypeAdapter(Record)
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary())
+
+
+def _gate() -> asyncio.Semaphore:
+    """The worker semaphore of the running event loop (one per server)."""
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(MAX_WORKERS)
+    return gate
 
 
 @dataclass(frozen=True)
@@ -158,7 +174,8 @@ async def read_import(settings: Settings, kind: str, *, paths: Sequence[str],
 async def parse_in_worker(kind: str, files: Sequence[str], settings: Settings, *,
                           cwd: Path) -> ParsedImport:
     """Run importer ``kind`` over ``files`` (relative to ``cwd``) in a worker process under
-    the limits of ``settings``, and validate what it returns.
+    the limits of ``settings``, and validate what it returns (at most :data:`MAX_WORKERS`
+    workers at once per event loop; others wait their turn).
 
     Raises
     ------
@@ -167,6 +184,12 @@ async def parse_in_worker(kind: str, files: Sequence[str], settings: Settings, *
     ImportAbortedError
         The worker ran out of memory or time, or ended without an answer.
     """
+    async with _gate():
+        return await _run_worker(kind, files, settings, cwd=cwd)
+
+
+async def _run_worker(kind: str, files: Sequence[str], settings: Settings, *,
+                      cwd: Path) -> ParsedImport:
     request = json.dumps({"kind": kind, "files": list(files),
                           "memory_bytes": settings.import_memory_mb * 1024 * 1024,
                           "cpu_seconds": int(settings.import_timeout) + 5}).encode()
