@@ -7,14 +7,19 @@ Built once at the entry point (CLI, API) and passed down; library code never rea
 from __future__ import annotations
 
 import hashlib
+import json
 from enum import IntEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from cmdb_graph.errors import ConfigurationError
 
 __all__ = ["ApiKey", "Role", "Settings", "hash_api_key"]
+
+_ENV_PREFIX = "CMDB_"
 
 
 class Role(IntEnum):
@@ -73,9 +78,25 @@ class Settings(BaseSettings):
         Whether the API/CLI engine keeps the whole dependency graph and its topology in memory
         and answers every question from it, rebuilt after each write (default on). Off: each
         question extracts its subgraph from the store (for estates too large to hold).
+    import_folder : Path, optional
+        The only folder whose files ``importRun`` may read by path (``CMDB_IMPORT_FOLDER``);
+        none by default: the API then imports inline content only.
+    import_timeout, import_memory_mb : float, int
+        Wall-clock seconds and address space (MB) of the worker process that parses an import
+        sent through the API; past either it is stopped and the import refused.
+    allowed_hosts : list of str
+        Host header values the server answers besides loopback names (``CMDB_ALLOWED_HOSTS``,
+        comma-separated or a JSON list; ``*.example.com`` matches subdomains, ``*`` any). Empty:
+        loopback names only in local mode, any host when API keys are configured.
+    max_body_bytes : int
+        Largest request body accepted (413 beyond).
+    header_timeout, body_timeout : float
+        Seconds a client may take to send a request's headers, and its body.
+    introspection : bool
+        Whether GraphQL introspection (``__schema``, ``__type``) is answered.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CMDB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_file=".env", extra="ignore")
 
     store: Literal["memory", "neo4j"] | None = None
     snapshot_path: Path = Path(".cmdb/estate.snapshot")
@@ -95,9 +116,75 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=20, ge=1, le=1000)
     max_tokens: int = Field(default=3000, ge=100, le=100_000)
     graph_cache: bool = True
+    import_folder: Path | None = None
+    import_timeout: float = Field(default=300.0, gt=0, le=86_400)
+    import_memory_mb: int = Field(default=2048, ge=64, le=1_048_576)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout: float = Field(default=60.0, gt=0, le=3600)
+    introspection: bool = True
+
+    def __init__(self, **values: Any) -> None:
+        """Read the settings; any error becomes one :class:`ConfigurationError` line.
+
+        Raises
+        ------
+        ConfigurationError
+            A value is malformed or out of range (the message names each ``CMDB_`` variable
+            and what is wrong with it, never the value itself, which may be a secret).
+        """
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_validation_message(exc)) from None
+        except SettingsError as exc:
+            raise ConfigurationError(_settings_error_message(exc)) from None
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    raise ValueError("not a JSON list of host names") from exc
+            return [h.strip() for h in text.split(",") if h.strip()]
+        return value
 
     @model_validator(mode="after")
     def _pick_store(self) -> Settings:
         if self.store is None:
             self.store = "neo4j" if self.neo4j_uri else "memory"
         return self
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    """``("api_keys", 0, "sha256")`` -> ``CMDB_API_KEYS[0].sha256``."""
+    if not loc:
+        return "settings"
+    name = _ENV_PREFIX + str(loc[0]).upper()
+    for part in loc[1:]:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return name
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """One line naming every wrong setting and what is wrong (never the value itself)."""
+    problems = [f"{_env_name(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+    return "invalid settings: " + "; ".join(problems)
+
+
+def _settings_error_message(exc: SettingsError) -> str:
+    """One line for a value pydantic-settings could not decode (e.g. malformed JSON)."""
+    text = str(exc)
+    field = text.split('"')[1] if text.count('"') >= 2 else ""
+    cause = exc.__cause__
+    detail = f" ({cause})" if isinstance(cause, ValueError) else ""
+    if field:
+        return (f"invalid settings: {_ENV_PREFIX}{field.upper()} is not valid JSON{detail}"
+                + (' (expected a JSON list of {"name", "role", "sha256"}; '
+                   "`cmdb-graph apikey` prints one)" if field == "api_keys" else ""))
+    return f"invalid settings: {text}"

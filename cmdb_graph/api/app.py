@@ -1,5 +1,15 @@
 """The FastAPI application: ``/graphql`` (GraphiQL in a browser), ``/healthz``, ``/readyz``, and
-the web UI (the dependency map at ``/``, see :mod:`cmdb_graph.web`)."""
+the web UI (the dependency map at ``/``, see :mod:`cmdb_graph.web`), behind the request guard
+(:mod:`cmdb_graph.api.guard`).
+
+``/graphql`` follows the GraphQL-over-HTTP specification
+(https://graphql.github.io/graphql-over-http/draft/): a client whose ``Accept`` header prefers
+``application/graphql-response+json`` gets that media type, and a request error (the document
+does not parse or validate, or the variables do not coerce: nothing was executed) answers it
+with 400; a client that accepts ``application/json`` (or sends no ``Accept``, or ``*/*``) gets
+``application/json`` and 200, as the specification asks for it. A request error's response has
+no ``data`` entry, whichever the media type (the GraphQL specification's rule).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +28,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from cmdb_graph.api.auth import authenticate
 from cmdb_graph.api.context import AppState, Context
+from cmdb_graph.api.guard import RequestGuard
 from cmdb_graph.api.schema import build_schema
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.model import Registry
@@ -28,9 +42,12 @@ from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 from cmdb_graph.web import graphiql_html, mount_web
 
-__all__ = ["GraphQLApp", "create_app"]
+__all__ = ["GRAPHQL_RESPONSE_JSON", "GraphQLApp", "create_app", "prefers_graphql_response"]
 
 log = logging.getLogger(__name__)
+
+#: The GraphQL-over-HTTP specification's own media type.
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
 def create_app(
@@ -41,7 +58,7 @@ def create_app(
     Parameters
     ----------
     settings : Settings
-        Limits, API keys.
+        Limits, API keys, allowed hosts, body limits.
     store : GraphStore
         The store the API serves; closed when the application shuts down.
     registry : Registry, optional
@@ -56,6 +73,7 @@ def create_app(
 
     app = FastAPI(title="cmdb-graph", version="0.1.0", lifespan=lifespan)
     app.state.cmdb = state
+    app.add_middleware(RequestGuard, settings=settings)
 
     graphql = GraphQLApp(state)
     # a plain Starlette route to strawberry's ASGI view, ahead of FastAPI's own routes: the
@@ -89,7 +107,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     GET without a query serves GraphiQL. A request that carries an operation and no valid
     key, when keys are configured, is refused with 401 and ``{"detail": ...}`` (nothing is
-    served, not even reads).
+    served, not even reads). Media types and status codes as the module says.
 
     Parameters
     ----------
@@ -118,7 +136,24 @@ class GraphQLApp(GraphQL[Context, None]):
             response = JSONResponse({"detail": exc.reason}, status_code=exc.status_code)
         except HTTPException as exc:
             response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        else:
+            if response.media_type == "application/json" and prefers_graphql_response(
+                request.headers.get("accept")
+            ):
+                response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+                if getattr(request.state, "graphql_request_error", False):
+                    response.status_code = 400
         await response(scope, receive, send)
+
+    async def process_result(self, request: Request, result: ExecutionResult
+                             ) -> GraphQLHTTPResponse:
+        """The response body of one result; a request error's has no ``data`` entry (and is
+        noted on the request for the status code)."""
+        body = await super().process_result(request, result)
+        if _is_request_error(result):
+            body.pop("data", None)
+            request.state.graphql_request_error = True
+        return body
 
     def encode_json(self, data: object) -> bytes:
         """The response body: orjson, or the standard library for what orjson refuses."""
@@ -150,6 +185,53 @@ class GraphQLApp(GraphQL[Context, None]):
         ctx.request = request
         ctx.response = response  # type: ignore[assignment]
         return ctx
+
+
+def prefers_graphql_response(accept: str | None) -> bool:
+    """Whether an ``Accept`` header asks for ``application/graphql-response+json`` at least as
+    much as for ``application/json``.
+
+    No header, ``*/*`` or ``application/*`` alone mean ``application/json`` (the
+    specification's default for clients that do not name the new type).
+
+    Examples
+    --------
+    >>> prefers_graphql_response("application/graphql-response+json, application/json;q=0.9")
+    True
+    >>> prefers_graphql_response("application/json")
+    False
+    >>> prefers_graphql_response(None)
+    False
+    """
+    if not accept or "graphql-response" not in accept.lower():
+        return False
+    best = {GRAPHQL_RESPONSE_JSON: -1.0, "application/json": -1.0}
+    for item in accept.split(","):
+        media, *params = (p.strip() for p in item.split(";"))
+        media = media.lower()
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media in ("*/*", "application/*"):
+            media = "application/json"
+        if media in best:
+            best[media] = max(best[media], q)
+    return best[GRAPHQL_RESPONSE_JSON] > 0 and (
+        best[GRAPHQL_RESPONSE_JSON] >= best["application/json"])
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """Whether nothing was executed: the document did not parse or validate (strawberry's
+    :class:`PreExecutionError`), or the variables did not coerce (no data, no error path)."""
+    if isinstance(result, PreExecutionError):
+        return True
+    return result.data is None and bool(result.errors) and all(
+        e.path is None for e in result.errors or ())
 
 
 class _Unauthorized(HTTPException):

@@ -3,16 +3,16 @@ or inline content) and the run report that every write through identification re
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 import strawberry
 from pydantic import ValidationError
 
+from cmdb_graph.api.auth import require_role
 from cmdb_graph.api.common import Info, guarded
-from cmdb_graph.api.errors import UserError
-from cmdb_graph.errors import ConfigurationError, InvalidRecordError, NotFoundError
+from cmdb_graph.api.errors import UserError, user_error
+from cmdb_graph.api.import_worker import read_import
+from cmdb_graph.errors import CmdbError, InvalidRecordError, NotFoundError
 from cmdb_graph.ingest import ImportResult, run_import
 from cmdb_graph.model import DataSource, RunMode
 from cmdb_graph.settings import Role
@@ -29,8 +29,9 @@ class ImportRunInput:
     kind: str = strawberry.field(description="Importer kind, e.g. glpi, netbox, nmap.")
     source: str = strawberry.field(description="Data source name.")
     priority: int | None = strawberry.field(default=None, description="Source priority.")
-    paths: list[str] = strawberry.field(default_factory=list,
-                                        description="Files on the server, read in order.")
+    paths: list[str] = strawberry.field(
+        default_factory=list,
+        description="Files in the server's import folder (CMDB_IMPORT_FOLDER), read in order.")
     content: str | None = strawberry.field(default=None,
                                            description="Or the file content itself.")
     filename: str = strawberry.field(
@@ -126,29 +127,18 @@ class ImportMutation:
                                       "inline content (admin).")
     async def import_run(self, info: Info, input: ImportRunInput) -> ImportRunResult:
         store = info.context.store
+        try:  # files only from the import folder, parsed in a worker process under limits
+            require_role(info.context.principal, Role.ADMIN)
+            parsed = await read_import(info.context.app.settings, input.kind, paths=input.paths,
+                                       content=input.content, filename=input.filename)
+        except CmdbError as exc:
+            return user_error(exc)
 
         def work() -> ImportRunPayload:
-            from importers import get_importer
-
-            if bool(input.paths) == (input.content is not None):
-                raise InvalidRecordError("give either paths or content", field="paths")
-            importer = get_importer(input.kind)
             src = data_source(store, input.source, input.priority)
-            with tempfile.TemporaryDirectory(prefix="cmdb-import-") as tmp:
-                if input.content is not None:
-                    safe = Path(input.filename).name or "upload"
-                    path = Path(tmp) / safe
-                    path.write_text(input.content, encoding="utf-8")
-                    files = [path]
-                else:
-                    files = [Path(p) for p in input.paths]
-                    for f in files:
-                        if not f.is_file():
-                            raise ConfigurationError(f"{f}: no such file on the server")
-                records = [rec for f in files for rec in importer.parse(f)]
-                result = run_import(store, records, source=src, importer=input.kind,
-                                    mode=input.mode, dry_run=input.dry_run, force=input.force,
-                                    files=files, actor=info.context.actor)
+            result = run_import(store, parsed.records, source=src, importer=input.kind,
+                                mode=input.mode, dry_run=input.dry_run, force=input.force,
+                                files=parsed.files, actor=info.context.actor)
             return ImportRunPayload(run=run_type(result))
 
         return await guarded(info, Role.ADMIN, work, write=True)

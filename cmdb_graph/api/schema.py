@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 import strawberry
-from graphql import ASTValidationRule, parse
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule, parse
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -125,7 +125,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The GraphQL schema with the query limits of ``settings``.
 
     Limits: query depth (``max_query_depth``), aliases (``max_aliases``) and tokens
-    (``max_tokens``); unexpected errors are masked as "Unexpected error.", our own keep their
+    (``max_tokens``); introspection refused when ``introspection`` is off (``__typename``
+    still answers); unexpected errors are masked as "Unexpected error.", our own keep their
     message and carry ``extensions.code``.
 
     Parsing and validation are done once per distinct query text (LRUs of 256 texts; the
@@ -136,7 +137,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     s = settings or Settings()
     query = merge_types("Query", QUERY_PARTS)
     mutation = merge_types("Mutation", MUTATION_PARTS)
-    rules = (depth_rule(s.max_query_depth, None, None), alias_rule(s.max_aliases))
+    rules: tuple[type[ASTValidationRule], ...] = (
+        depth_rule(s.max_query_depth, None, None), alias_rule(s.max_aliases))
+    if not s.introspection:
+        rules += (NoSchemaIntrospectionCustomRule,)
     prepare = _prepare_once(s.max_tokens, ValidDocuments(256), rules)
     return strawberry.Schema(
         query=query,

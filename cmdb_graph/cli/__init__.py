@@ -21,6 +21,16 @@ def _register() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``cmdb-graph`` console script."""
+    """Entry point of the ``cmdb-graph`` console script.
+
+    A configuration error that reaches here (malformed settings such as ``CMDB_API_KEYS``,
+    read by every command) ends the command with one line on stderr and exit code 2.
+    """
+    from cmdb_graph.errors import ConfigurationError
+
     _register()
-    app()
+    try:
+        app()
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

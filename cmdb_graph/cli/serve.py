@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cmdb_graph.cli import app
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 def run_server(settings: Settings, *, host: str, port: int,
@@ -31,6 +32,7 @@ def run_server(settings: Settings, *, host: str, port: int,
 
     from cmdb_graph.api.app import create_app
     from cmdb_graph.api.auth import check_bind_address
+    from cmdb_graph.api.server import server_config
     from cmdb_graph.store.factory import open_store
 
     check_bind_address(settings, host)
@@ -50,7 +52,9 @@ def run_server(settings: Settings, *, host: str, port: int,
     console.print(f"Serving the dependency map at http://{host}:{port}/ and GraphQL at "
                   f"http://{host}:{port}/graphql (store: {settings.store})")
     try:
-        uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
+        config = server_config(create_app(settings, store), settings, host=host, port=port,
+                               log_level="warning")
+        uvicorn.Server(config).run()
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -69,14 +73,14 @@ def serve(
 ) -> None:
     """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
     /readyz); with --schedule, also sync the data sources on their schedules."""
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
     try:
+        settings = Settings()
+        if snapshot is not None:
+            settings.snapshot_path = snapshot
         run_server(settings, host=host or settings.host, port=port or settings.port,
                    schedule=schedule)
     except CmdbError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 

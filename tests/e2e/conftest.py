@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 
 from cmdb_graph.api.app import create_app
+from cmdb_graph.api.server import server_config
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 
@@ -49,13 +50,14 @@ def _free_port() -> int:
 
 
 def serve(store: GraphStore, settings: Settings | None = None) -> Iterator[LiveServer]:
-    """Run uvicorn in a thread; stop it afterwards (the store is left open for the caller)."""
+    """Run uvicorn in a thread, configured as ``cmdb-graph serve`` does; stop it afterwards
+    (the store is left open for the caller)."""
     settings = settings or Settings()
     app = create_app(settings, store)
     # the app closes its store on shutdown; tests own the store, so keep it open
     app.router.lifespan_context = _no_lifespan
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(app, settings, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

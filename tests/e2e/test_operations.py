@@ -20,12 +20,14 @@ import pytest
 
 import impact
 from cmdb_graph.model import Change, Registry
+from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 from cmdb_graph.store.memory import MemoryStore
 from cmdb_graph.synthetic import Estate, generate_estate
 from tests.e2e.conftest import LiveServer, serve
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "graphql" / "operations"
+IMPORT_FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "importers"
 NOW = "2026-01-01T00:00:00Z"
 NOW_DT = datetime(2026, 1, 1, tzinfo=UTC)
 PAYMENTS = "ci-0000039"  # business service, criticality 1, in the blackout window
@@ -53,7 +55,7 @@ def reference() -> impact.ImpactGraph:
 @pytest.fixture
 def api(store: GraphStore) -> Iterator[LiveServer]:
     store.apply(estate().to_batch())
-    yield from serve(store)
+    yield from serve(store, Settings(import_folder=IMPORT_FOLDER))
 
 
 def data(body: dict[str, Any]) -> dict[str, Any]:
@@ -340,10 +342,10 @@ def test_every_operation_file_is_exercised() -> None:
     assert not untested, f"operations without a test: {sorted(untested)}"
 
 
-NMAP = Path(__file__).resolve().parents[1] / "fixtures" / "importers" / "nmap_scan_nmap7.xml"
+NMAP = IMPORT_FOLDER / "nmap_scan_nmap7.xml"
 
 
-def test_import_run_from_inline_content_and_from_a_server_path(api: LiveServer) -> None:
+def test_import_run_from_inline_content_and_from_the_import_folder(api: LiveServer) -> None:
     # Arrange
     inline = {"kind": "nmap", "source": "nmap", "content": NMAP.read_text(encoding="utf-8"),
               "filename": "scan.xml"}
@@ -351,9 +353,9 @@ def test_import_run_from_inline_content_and_from_a_server_path(api: LiveServer) 
     # Act
     first = data(api.gql(op("ImportRun"), {"input": inline}))["importRun"]
     again = data(api.gql(op("ImportRun"), {"input": {"kind": "nmap", "source": "nmap",
-                                                      "paths": [str(NMAP)]}}))["importRun"]
+                                                      "paths": [NMAP.name]}}))["importRun"]
     missing = data(api.gql(op("ImportRun"), {"input": {"kind": "nmap", "source": "nmap",
-                                                        "paths": ["/nonexistent/scan.xml"]}}))
+                                                        "paths": ["nonexistent/scan.xml"]}}))
 
     # Assert
     assert first["run"]["status"] == "succeeded" and first["run"]["importer"] == "nmap"
@@ -361,4 +363,5 @@ def test_import_run_from_inline_content_and_from_a_server_path(api: LiveServer) 
     assert again["run"]["counts"]["created"] == 0  # identified by the nmap source's keys
     assert again["run"]["counts"]["unchanged"] > 0
     assert missing["importRun"]["__typename"] == "UserError"
-    assert "no such file" in missing["importRun"]["message"]
+    assert missing["importRun"]["message"] == (
+        "'nonexistent/scan.xml': no such file in the import folder")
