@@ -19,8 +19,13 @@ and two the base class gives it:
     parsed document, such as a connector that fetches the same data from the source's API page
     by page (one parsing code path for files and APIs).
 :meth:`Importer.parse`
-    ``read`` then :meth:`~Importer.records`, under the same guard: what ``cmdb-graph import``
-    and the ``importRun`` mutation call.
+    ``read`` then :meth:`~Importer.records`, under the same guard: one file.
+:meth:`Importer.parse_files`
+    The files of one import run (what ``cmdb-graph import`` and the ``importRun`` mutation
+    call): folders walked for the kinds that declare :attr:`~Importer.folder_suffixes`, and,
+    for the kinds whose objects refer to each other across files (:attr:`~Importer.folds_files`,
+    e.g. Kubernetes manifests kept one object per file), every file read first and transformed
+    as one input (:meth:`~Importer.fold`); other kinds parse file by file.
 
 The guard gives bad input one shape everywhere: one :class:`~cmdb_graph.errors.InvalidRecordError`
 naming the file, the line or record and the field, whatever went wrong (a value the record
@@ -41,9 +46,10 @@ is an error, not an empty import.
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -91,6 +97,10 @@ class Importer(ABC, Generic[DocT]):
 
     kind: ClassVar[str]
     description: ClassVar[str]
+    #: File name endings read from a folder given as a path (empty: folders are refused).
+    folder_suffixes: ClassVar[tuple[str, ...]] = ()
+    #: Whether the files of one run are transformed as one input (:meth:`fold`).
+    folds_files: ClassVar[bool] = False
 
     @abstractmethod
     def read(self, path: Path) -> DocT:
@@ -162,6 +172,77 @@ class Importer(ABC, Generic[DocT]):
         if not found:  # with only warnings, the warnings say why
             raise InvalidRecordError(
                 f"the file yields no records; is it a {self.description}?", file=file)
+        yield from found
+
+
+    def files(self, paths: Iterable[Path]) -> list[Path]:
+        """``paths`` with every folder replaced by the files under it that this kind reads.
+
+        A folder is walked (sorted, symbolic links to folders not followed, hidden files and
+        folders skipped) only for a kind with :attr:`folder_suffixes`; for the others it is
+        kept as given, and reading it fails with "not a regular file".
+
+        Raises
+        ------
+        InvalidRecordError
+            A folder holds no file this kind reads.
+        """
+        out: list[Path] = []
+        for path in paths:
+            if not self.folder_suffixes or not Path(path).is_dir():
+                out.append(Path(path))
+                continue
+            found: list[Path] = []
+            for top, dirs, names in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                found += [Path(top) / n for n in names if not n.startswith(".")
+                          and n.lower().endswith(self.folder_suffixes)]
+            if not found:
+                raise InvalidRecordError(
+                    f"the folder holds no {', '.join('*' + s for s in self.folder_suffixes)} "
+                    "file", file=str(path))
+            out += sorted(found)
+        return out
+
+    def fold(self, docs: Sequence[tuple[str, DocT]]) -> DocT:
+        """The parsed documents of several files as one input (kinds with
+        :attr:`folds_files`).
+
+        Parameters
+        ----------
+        docs : sequence of (str, document)
+            Each file's name and what :meth:`read` gave for it, in reading order.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not fold files")
+
+    def parse_files(self, paths: Iterable[Path]) -> Iterator[Item]:
+        """Yield the records of one import run's files and folders, warnings first.
+
+        Folders are replaced by their files (:meth:`files`). A kind with :attr:`folds_files`
+        reads every file, then transforms them as one input (:meth:`fold`), so that objects
+        in different files find each other as in one file; the records name their own file.
+        Other kinds :meth:`parse` each file in turn.
+
+        Raises
+        ------
+        InvalidRecordError
+            As :meth:`parse`, naming the file; a folded run fails when the files together
+            yield nothing.
+        """
+        files = self.files(paths)
+        if not self.folds_files or len(files) == 1:
+            for path in files:
+                yield from self.parse(path)
+            return
+        docs: list[tuple[str, DocT]] = []
+        for path in files:
+            with guard(str(path)):
+                docs.append((str(path), self.read(path)))
+        origin = str(files[0]) if files else ""
+        found = self.records(self.fold(docs), origin)
+        if not found:
+            raise InvalidRecordError(
+                f"the files yield no records; are they {self.description}?", file=origin)
         yield from found
 
 

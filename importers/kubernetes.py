@@ -1,46 +1,71 @@
-"""Kubernetes manifests: workloads, the Services that address them, and inferred dependencies.
+"""Kubernetes manifests: workloads, the Services that address them, storage, the application,
+and the dependencies the manifests only imply.
 
 Follows the Kubernetes API reference (https://kubernetes.io/docs/reference/kubernetes-api/):
 ``apps/v1`` Deployment, StatefulSet, DaemonSet and ReplicaSet, ``batch/v1`` Job and CronJob,
-``v1`` Pod, Service and List, as written by ``kubectl get -o yaml`` or kept in a repository
-(multi-document YAML; a ``kind: List`` document holds its objects in ``items``), and the list
-answers of the API itself (``GET /apis/apps/v1/deployments`` answers ``kind: DeploymentList``,
-whose items carry no ``kind``: they take it from the list's).
+``v1`` Pod, Service, ConfigMap, PersistentVolumeClaim, PersistentVolume and List, as written by
+``kubectl get -o yaml`` or kept in a repository (multi-document YAML; a ``kind: List`` document
+holds its objects in ``items``), and the list answers of the API itself
+(``GET /apis/apps/v1/deployments`` answers ``kind: DeploymentList``, whose items carry no
+``kind``: they take it from the list's); the labels follow the recommended labels
+(https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
 
 Mapping (the documented decisions):
 
+- One import run is one input: the objects of all its files are read together
+  (:meth:`KubernetesImporter.fold`), so a Service, a ConfigMap or a claim kept in a file of
+  its own (the usual layout of a repository) finds its workload as in one concatenated file;
+  a folder is walked for ``*.yaml``, ``*.yml`` and ``*.json``. Each record names its own file.
 - Every workload (the kinds above except Service) becomes one ``Container`` CI named
   ``<namespace>/<name>`` (namespace ``default`` when the manifest has none), native key
-  ``<namespace>/<kind>/<name>`` (kind lower case). Objects that a controller owns
-  (``metadata.ownerReferences`` with ``controller: true``: the ReplicaSets and Pods of a
-  Deployment in ``kubectl get all -o yaml``) are skipped; their owner is the CI. The
-  namespace is an attribute (``namespace``), not a CI of its own: it is a naming scope, not
-  something that fails.
+  ``<namespace>/<kind>/<name>`` (kind lower case); ``spec.replicas`` is its ``replicas``
+  attribute. Objects that a controller owns (``metadata.ownerReferences`` with
+  ``controller: true``: the ReplicaSets and Pods of a Deployment in ``kubectl get all -o
+  yaml``) are skipped; their owner is the CI. The namespace is an attribute (``namespace``).
 - A Service is an *address*, not a separate CI: it is folded into the workloads it selects
   (its selector matches their pod template labels). The Service names are kept on those
   workloads (attribute ``k8s_services``). A Service that selects no workload of the input
   (no selector, ``ExternalName``, or a selector matching nothing) becomes an ``Application``
   CI of its own, named ``<namespace>/<service>``, so that dependencies on it are not lost.
-- Dependencies are inferred from container environment values that name a Service -- literal
-  ``env[].value``, and values taken from a ConfigMap of the same input
-  (``valueFrom.configMapKeyRef``, ``envFrom.configMapRef`` with its ``prefix``):
+- Storage: a PersistentVolumeClaim is a ``StorageVolume`` CI ``<namespace>/pvc/<name>``
+  (native key ``<namespace>/persistentvolumeclaim/<name>``), a PersistentVolume one named
+  ``pv/<name>`` (native key ``persistentvolume/<name>``; the disk's id from ``csi``,
+  ``awsElasticBlockStore``, ``gcePersistentDisk``, ``azureDisk`` or ``cinder`` is its
+  ``cloud_id``), with capacity, storage class, access modes (and NFS server, reclaim policy).
+  A StatefulSet's ``volumeClaimTemplates`` entry is one claim CI
+  ``<namespace>/pvc/<template>-<statefulset>`` (``per_replica``). These dependencies are
+  declared: workload ``-[DEPENDS_ON]->`` claim (``spec.volumes[].persistentVolumeClaim``,
+  the templates), claim ``-[DEPENDS_ON]->`` volume (``spec.volumeName`` or the volume's
+  ``spec.claimRef``).
+- Dependencies are inferred (:func:`importers.inference.addresses`) from container
+  environment values that name a Service -- literal ``env[].value``, and values taken from a
+  ConfigMap of the input (``valueFrom.configMapKeyRef``, ``envFrom.configMapRef`` with its
+  ``prefix``) -- and from ``command``/``args`` (``--db-url=jdbc:mysql://orders-db:3306/x``):
   ``cartservice:7070``, ``redis-cart:6379``, ``http://frontend:80/x``, ``svc.ns``,
-  ``svc.ns.svc.cluster.local:port``, or a bare ``svc`` when the variable name says it is an
-  address (``*_ADDR``, ``*_HOST``, ``*_URL``, ...). Each becomes
+  ``svc.ns.svc.cluster.local:port``, a connection string, or a bare ``svc`` when the key says
+  it is an address (``*_ADDR``, ``*_HOST``, ``*_URL``, ...). Each becomes
   ``workload -[DEPENDS_ON]-> workload`` for every workload the Service selects, with
-  ``inferred=True`` and an evidence string naming the variable, the Service and its selector.
-  Values naming no Service of the input are ignored (``0.0.0.0``, ``gcp``).
+  ``inferred=True``, an evidence string naming the variable or argument, the Service and its
+  selector, and the properties ``evidence_key``, ``evidence_value``, ``via_service`` and
+  ``port``; the record's origin is the workload's file and document. Values naming no Service
+  of the input are ignored (``0.0.0.0``, ``gcp``).
+- The application: an ``ApplicationService`` CI per value of the
+  ``app.kubernetes.io/part-of`` label (on the workload or its pod template; native key
+  ``app/<value>``, named after the value), else per namespace (native key
+  ``namespace/<ns>``, named ``namespace <ns>``). It ``-[DEPENDS_ON]->`` its entry points
+  (:func:`importers.inference.entry_points`: workloads a Service exposes that no exposed
+  workload depends on) and, optionally, the workloads nothing depends on and no Service
+  exposes (load generators, workers), marked inferred with the label or namespace as
+  evidence. So ``changeImpact(servicesOnly: true)`` answers for the application.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import (
@@ -48,10 +73,10 @@ from cmdb_graph.model.records import (
     Identifiers,
     InputWarning,
     Origin,
-    Record,
     RelationshipRecord,
 )
-from importers.base import Importer, Item, guard, require
+from importers.base import Importer, Item, guard, require, text_or_none
+from importers.inference import addresses, argument_pairs, entry_points
 from importers.readers import Documents, load_yaml_documents
 
 __all__ = ["KubernetesImporter"]
@@ -68,8 +93,8 @@ WORKLOAD_KINDS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
     "Pod": (),
 }
-_ADDRESS_NAME = re.compile(r"(ADDR|ADDRESS|HOST|HOSTNAME|URL|URI|ENDPOINT|SERVICE|SERVER)S?$")
-_HOST_PORT = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(:(\d{1,5}))?$")
+#: The recommended label naming the application a workload is part of.
+PART_OF = "app.kubernetes.io/part-of"
 
 
 @dataclass
@@ -85,6 +110,18 @@ class _Workload:
     #: (container, variable or None for envFrom, ConfigMap name, key or None, envFrom prefix)
     config_refs: list[tuple[str, str | None, str, str | None, str]] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
+    #: (container, option or "" for a bare argument, value) of ``command`` and ``args``
+    args: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (volume name, claim name) of ``spec.volumes[].persistentVolumeClaim``
+    claims: list[tuple[str, str]] = field(default_factory=list)
+    #: StatefulSet ``volumeClaimTemplates``: (template name, its storage attributes)
+    claim_templates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def part_of(self) -> str | None:
+        """The ``app.kubernetes.io/part-of`` label of the object or its pod template."""
+        value = self.attributes.get(f"label_{PART_OF}") or self.labels.get(PART_OF)
+        return str(value) if value else None
 
     @property
     def ref(self) -> str:
@@ -138,7 +175,8 @@ def _str_map(value: Any, *, file: str, record: str, line: int | None, where: str
 
 
 class KubernetesImporter(Importer[Documents | Sequence[Any]]):
-    """Kubernetes manifests (multi-document YAML) -> Container CIs and inferred DEPENDS_ON.
+    """Kubernetes manifests (multi-document YAML, one file or many) -> Container,
+    StorageVolume and ApplicationService CIs, declared and inferred DEPENDS_ON.
 
     Follows the Kubernetes API reference; see the module docstring for the mapping.
 
@@ -156,7 +194,10 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
     """
 
     kind = "kubernetes"
-    description = "Kubernetes manifests (API reference: apps/v1, batch/v1, v1 Service/Pod/List)"
+    description = ("Kubernetes manifests (API reference: apps/v1, batch/v1, v1 Service, Pod, "
+                   "PersistentVolume(Claim), List)")
+    folder_suffixes = (".yaml", ".yml", ".json")
+    folds_files = True
 
     def __init__(self, *, default_namespace: str = "default") -> None:
         self.default_namespace = default_namespace
@@ -164,12 +205,20 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
     def read(self, path: Path) -> Documents:
         return load_yaml_documents(path)
 
+    def fold(self, docs: Sequence[tuple[str, Documents | Sequence[Any]]]) -> Documents:
+        """The documents of every file of the run as one input, each naming its own file."""
+        return Documents.joined(
+            (name, d if isinstance(d, Documents) else Documents.of(d)) for name, d in docs)
+
     # -- reading ----------------------------------------------------------------------------
     @staticmethod
-    def _objects(docs: Documents, name: str) -> Iterator[tuple[Mapping[str, Any], Origin]]:
+    def _objects(docs: Documents, origin: str) -> Iterator[tuple[Mapping[str, Any], Origin]]:
         if not docs:
-            raise InvalidRecordError("no YAML document in file", file=name)
-        for index, (line, doc) in enumerate(docs, start=1):
+            raise InvalidRecordError("no YAML document in file", file=origin)
+        counted: dict[str, int] = {}
+        for at, (line, doc) in enumerate(docs):
+            name = docs.file_of(at, origin)
+            index = counted[name] = counted.get(name, 0) + 1
             record = f"document {index}"
             if not isinstance(doc, Mapping):
                 raise InvalidRecordError(
@@ -239,6 +288,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         envs: list[tuple[str, str, str, str]] = []
         config_refs: list[tuple[str, str | None, str, str | None, str]] = []
         images: list[str] = []
+        args: list[tuple[str, str, str]] = []
         for c in [*containers, *(init if isinstance(init, list) else [])]:
             if not isinstance(c, Mapping):
                 raise bad("a container must be a mapping", "containers")
@@ -257,6 +307,10 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                 if isinstance(ref, Mapping) and ref.get("name") and ref.get("key"):
                     config_refs.append((cname, str(var["name"]), str(ref["name"]),
                                         str(ref["key"]), ""))
+            argv = [*(c.get("command") or []), *(c.get("args") or [])]
+            if not all(isinstance(a, str | int | float) for a in argv):
+                raise bad("command and args must be lists of strings", f"containers[{cname}].args")
+            args.extend((cname, k, v) for k, v in argument_pairs([str(a) for a in argv]))
             env_from = c.get("envFrom") or []
             if not isinstance(env_from, list):
                 raise bad("envFrom must be a list", f"containers[{cname}].envFrom")
@@ -277,9 +331,23 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         if isinstance(meta_labels, Mapping):
             for k, v in meta_labels.items():
                 attributes[f"label_{k}"] = str(v)
+        claims: list[tuple[str, str]] = []
+        for vol in _dig(template, ("spec", "volumes")) or []:
+            claim = _dig(vol, ("persistentVolumeClaim", "claimName"))
+            if claim:
+                claims.append((str(_dig(vol, ("name",)) or claim), str(claim)))
+        templates: list[tuple[str, dict[str, Any]]] = []
+        for tmpl in (_dig(obj, ("spec", "volumeClaimTemplates")) or []) if kind == (
+                "StatefulSet") else []:
+            tname = _dig(tmpl, ("metadata", "name"))
+            if not tname:
+                raise bad("a volume claim template needs a name",
+                          "spec.volumeClaimTemplates.metadata.name")
+            templates.append((str(tname), _claim_attributes(_dig(tmpl, ("spec",)))))
         return _Workload(kind, namespace, name, labels, envs, images,
                          Origin(file=origin.file, line=origin.line, record=rec), attributes,
-                         config_refs=config_refs)
+                         config_refs=config_refs, args=args, claims=claims,
+                         claim_templates=templates)
 
     def _service(self, obj: Mapping[str, Any], origin: Origin) -> _Service:
         namespace, name, _ = self._metadata(obj, origin)
@@ -299,37 +367,37 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                         str(ext) if ext else None,
                         Origin(file=origin.file, line=origin.line, record=rec))
 
+    def _claim(self, obj: Mapping[str, Any], origin: Origin) -> _Claim:
+        namespace, name, _ = self._metadata(obj, origin)
+        rec = f"{origin.record} (PersistentVolumeClaim {namespace}/{name})"
+        spec = obj.get("spec")
+        volume = _dig(spec, ("volumeName",))
+        return _Claim(namespace, name, _claim_attributes(spec), str(volume) if volume else None,
+                      Origin(file=origin.file, line=origin.line, record=rec))
+
+    def _volume(self, obj: Mapping[str, Any], origin: Origin) -> _Volume:
+        _, name, _ = self._metadata(obj, origin)
+        rec = f"{origin.record} (PersistentVolume {name})"
+        spec = obj.get("spec")
+        attrs = {"k8s_kind": "PersistentVolume", **_storage_attributes(spec)}
+        capacity = text_or_none(_dig(spec, ("capacity", "storage")))
+        if capacity:
+            attrs["capacity"] = capacity
+        policy = text_or_none(_dig(spec, ("persistentVolumeReclaimPolicy",)))
+        if policy:
+            attrs["reclaim_policy"] = policy
+        cloud_id = next((str(v) for v in (_dig(spec, p) for p in _DISK_IDS) if v), None)
+        nfs = _dig(spec, ("nfs",))
+        if isinstance(nfs, Mapping) and nfs.get("server"):
+            attrs["nfs"] = f"{nfs['server']}:{nfs.get('path') or '/'}"
+        ref = _dig(spec, ("claimRef",))
+        claim = None
+        if isinstance(ref, Mapping) and ref.get("name"):
+            claim = (str(ref.get("namespace") or self.default_namespace), str(ref["name"]))
+        return _Volume(name, attrs, cloud_id, claim,
+                       Origin(file=origin.file, line=origin.line, record=rec))
+
     # -- inference --------------------------------------------------------------------------
-    @staticmethod
-    def _hosts(variable: str, value: str) -> list[tuple[str, int | None, bool]]:
-        """Candidate (host, port, explicit) tokens of an env value.
-
-        ``explicit`` is true when the token itself looks like an address (a port, a scheme or
-        a dotted name), false for a bare word.
-        """
-        found: list[tuple[str, int | None, bool]] = []
-        for token in re.split(r"[,\s;]+", value.strip()):
-            if not token:
-                continue
-            if "://" in token:
-                try:
-                    parts = urlsplit(token)
-                    host, port = parts.hostname, parts.port
-                except ValueError:
-                    continue
-                if host:
-                    found.append((host.lower(), port, True))
-                continue
-            m = _HOST_PORT.match(token.lower())
-            if not m:
-                continue
-            host = m.group(1)
-            port = int(m.group(4)) if m.group(4) else None
-            explicit = port is not None or "." in host
-            if explicit or _ADDRESS_NAME.search(variable.upper()):
-                found.append((host, port, explicit))
-        return found
-
     @staticmethod
     def _resolve(host: str, namespace: str,
                  services: Mapping[tuple[str, str], _Service]) -> _Service | None:
@@ -343,22 +411,26 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
 
     # -- transform --------------------------------------------------------------------------
     def transform(self, doc: Documents | Sequence[Any], origin: str) -> Iterator[Item]:
-        """Container/Application CI records, then inferred DEPENDS_ON relationships.
+        """CI records (workloads, Services of their own, storage, application services),
+        then their relationships: declared storage, inferred DEPENDS_ON.
 
-        ``doc`` is the manifests' YAML :class:`~importers.readers.Documents`, or a list of API
-        objects (a ``kind: List`` object holds its objects in ``items``).
+        ``doc`` is the manifests' YAML :class:`~importers.readers.Documents` (of one file, or
+        of every file of a run: :meth:`fold`), or a list of API objects (a ``kind: List``
+        object holds its objects in ``items``).
         """
         docs = doc if isinstance(doc, Documents) else Documents.of(doc)
         workloads: list[_Workload] = []
         services: dict[tuple[str, str], _Service] = {}
         config_maps: dict[tuple[str, str], Mapping[str, Any]] = {}
-        seen: dict[tuple[str, str, str], Origin] = {}  # Services and ConfigMaps met
+        claims: dict[tuple[str, str], _Claim] = {}
+        volumes: dict[str, _Volume] = {}
+        seen: dict[tuple[str, str, str], Origin] = {}  # objects met, by (kind, ns, name)
         for obj, where in self._objects(docs, origin):
             kind = str(obj["kind"])
-            with guard(origin, line=where.line, record=where.record):
+            with guard(where.file, line=where.line, record=where.record):
                 if kind in WORKLOAD_KINDS:
                     if _controlled(obj):
-                        log.debug("%s: %s: %s is managed by a controller, skipped", origin,
+                        log.debug("%s: %s: %s is managed by a controller, skipped", where.file,
                                   where.record, kind)
                         continue
                     workloads.append(self._workload(obj, kind, where))
@@ -371,30 +443,47 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                     yield from _repeated((kind, ns, cm_name), seen, where)
                     data = obj.get("data")
                     config_maps[(ns, cm_name)] = data if isinstance(data, Mapping) else {}
+                elif kind == "PersistentVolumeClaim":
+                    claim = self._claim(obj, where)
+                    yield from _repeated((kind, claim.namespace, claim.name), seen, where)
+                    claims[(claim.namespace, claim.name)] = claim
+                elif kind == "PersistentVolume":
+                    vol = self._volume(obj, where)
+                    yield from _repeated((kind, "", vol.name), seen, where)
+                    volumes[vol.name] = vol
                 else:
-                    log.debug("%s: %s: kind %s carries no CI, skipped", origin, where.record,
-                              kind)
+                    log.debug("%s: %s: kind %s carries no CI, skipped", where.file,
+                              where.record, kind)
         _config_envs(workloads, config_maps)
         _select(workloads, services)
         deps = list(self._dependencies(workloads, services))
-        log.info("%s: %d workloads, %d services, %d inferred dependencies", origin,
-                 len(workloads), len(services), len(deps))
+        storage_cis, storage_rels = _storage(workloads, claims, volumes)
+        app_cis, app_rels = _app_services(workloads, deps)
+        log.info("%s: %d workloads, %d services, %d claims, %d volumes, %d inferred "
+                 "dependencies, %d application services", origin, len(workloads),
+                 len(services), len(claims), len(volumes), len(deps), len(app_cis))
         yield from _cis(workloads, services)
+        yield from storage_cis
+        yield from app_cis
+        yield from storage_rels
         yield from deps
+        yield from app_rels
 
     def _dependencies(self, workloads: list[_Workload],
-                      services: Mapping[tuple[str, str], _Service]) -> Iterator[Record]:
-        """DEPENDS_ON from a workload to what the Services named in its environment select."""
+                      services: Mapping[tuple[str, str], _Service]) -> Iterator[
+                          RelationshipRecord]:
+        """DEPENDS_ON from a workload to what the Services named in its environment and
+        arguments select."""
         seen: set[tuple[str, str]] = set()
         for w in workloads:
-            for container, variable, value, source in w.envs:
-                for host, port, _explicit in self._hosts(variable, value):
-                    svc = self._resolve(host, w.namespace, services)
+            for container, key, value, what in _settings(w):
+                for address in addresses(key, value):
+                    svc = self._resolve(address.host, w.namespace, services)
                     if svc is None:
                         continue
                     selector = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
                     base = (
-                        f"env {variable}={value}{source} in {w.ref} (container {container}) -> "
+                        f"{what} in {w.ref} (container {container}) -> "
                         f"service {svc.namespace}/{svc.name}"
                     )
                     targets = [t.key for t in svc.targets if t is not w] if svc.targets else [
@@ -408,9 +497,11 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                             f"{base} selects {selector}" if svc.targets
                             else f"{base} (selects no workload of the input)"
                         )
-                        props: dict[str, Any] = {"via_service": f"{svc.namespace}/{svc.name}"}
-                        if port is not None:
-                            props["port"] = port
+                        props: dict[str, Any] = {"via_service": f"{svc.namespace}/{svc.name}",
+                                                 "evidence_key": what.split("=", 1)[0],
+                                                 "evidence_value": value}
+                        if address.port is not None:
+                            props["port"] = address.port
                         yield RelationshipRecord(
                             rel_type="DEPENDS_ON",
                             source=Identifiers(native_key=w.key),
@@ -422,6 +513,155 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                         )
 
 
+#: Where a PersistentVolume names the disk behind it (its cloud id).
+_DISK_IDS: tuple[tuple[str, ...], ...] = (
+    ("csi", "volumeHandle"), ("awsElasticBlockStore", "volumeID"),
+    ("gcePersistentDisk", "pdName"), ("azureDisk", "diskURI"), ("cinder", "volumeID"),
+)
+
+
+@dataclass
+class _Claim:
+    namespace: str
+    name: str
+    attributes: dict[str, Any]
+    volume_name: str | None
+    origin: Origin
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/persistentvolumeclaim/{self.name}"
+
+
+@dataclass
+class _Volume:
+    name: str
+    attributes: dict[str, Any]
+    cloud_id: str | None
+    claim: tuple[str, str] | None  # (namespace, name) of spec.claimRef
+    origin: Origin
+
+    @property
+    def key(self) -> str:
+        return f"persistentvolume/{self.name}"
+
+
+def _storage_attributes(spec: Any) -> dict[str, Any]:
+    """Storage class, access modes and volume mode of a claim or volume spec."""
+    attrs: dict[str, Any] = {}
+    if text_or_none(_dig(spec, ("storageClassName",))):
+        attrs["storage_class"] = str(_dig(spec, ("storageClassName",)))
+    modes = _dig(spec, ("accessModes",))
+    if isinstance(modes, list) and modes:
+        attrs["access_modes"] = [str(m) for m in modes]
+    if text_or_none(_dig(spec, ("volumeMode",))):
+        attrs["volume_mode"] = str(_dig(spec, ("volumeMode",)))
+    return attrs
+
+
+def _claim_attributes(spec: Any) -> dict[str, Any]:
+    """The attributes of a claim (or claim template) from its spec."""
+    attrs = {"k8s_kind": "PersistentVolumeClaim", **_storage_attributes(spec)}
+    request = text_or_none(_dig(spec, ("resources", "requests", "storage")))
+    if request:
+        attrs["capacity"] = request
+    return attrs
+
+
+def _settings(w: _Workload) -> Iterator[tuple[str, str, str, str]]:
+    """(container, key, value, how the evidence names it) of every environment value and
+    argument of a workload."""
+    for container, variable, value, source in w.envs:
+        yield container, variable, value, f"env {variable}={value}{source}"
+    for container, key, value in w.args:
+        yield container, key, value, f"arg {key}={value}" if key else f"arg {value}"
+
+
+def _storage(workloads: list[_Workload], claims: Mapping[tuple[str, str], _Claim],
+             volumes: Mapping[str, _Volume]) -> tuple[list[CIRecord], list[RelationshipRecord]]:
+    """StorageVolume CIs of claims, claim templates and volumes, and the declared
+    DEPENDS_ON workload -> claim -> volume."""
+    cis: list[CIRecord] = []
+    rels: list[RelationshipRecord] = []
+
+    def depends(src: str, dst: str, origin: Origin, declared_by: str) -> None:
+        rels.append(RelationshipRecord(
+            rel_type="DEPENDS_ON", source=Identifiers(native_key=src),
+            target=Identifiers(native_key=dst), properties={"declared_by": declared_by},
+            origin=origin))
+
+    for c in claims.values():
+        cis.append(CIRecord(ci_class="StorageVolume", name=f"{c.namespace}/pvc/{c.name}",
+                            identifiers=Identifiers(native_key=c.key),
+                            attributes={"namespace": c.namespace, **c.attributes},
+                            origin=c.origin))
+    for v in volumes.values():
+        cis.append(CIRecord(ci_class="StorageVolume", name=f"pv/{v.name}",
+                            identifiers=Identifiers(native_key=v.key, cloud_id=v.cloud_id),
+                            attributes=v.attributes, origin=v.origin))
+    for w in workloads:
+        for volume, claim in w.claims:
+            key = f"{w.namespace}/persistentvolumeclaim/{claim}"
+            depends(w.key, key, w.origin, f"spec.volumes.{volume}")
+        for template, attrs in w.claim_templates:
+            key = f"{w.namespace}/persistentvolumeclaim/{template}-{w.name}"
+            cis.append(CIRecord(
+                ci_class="StorageVolume", name=f"{w.namespace}/pvc/{template}-{w.name}",
+                identifiers=Identifiers(native_key=key),
+                attributes={"namespace": w.namespace, "per_replica": True, **attrs},
+                origin=w.origin))
+            depends(w.key, key, w.origin, f"spec.volumeClaimTemplates.{template}")
+    bound: set[tuple[str, str]] = set()
+    for c in claims.values():
+        if c.volume_name:
+            bound.add((c.key, f"persistentvolume/{c.volume_name}"))
+            depends(c.key, f"persistentvolume/{c.volume_name}", c.origin, "spec.volumeName")
+    for v in volumes.values():
+        if v.claim is not None:
+            key = f"{v.claim[0]}/persistentvolumeclaim/{v.claim[1]}"
+            if (key, v.key) not in bound and v.claim in claims:
+                depends(key, v.key, v.origin, "spec.claimRef")
+    return cis, rels
+
+
+def _app_services(workloads: list[_Workload], deps: list[RelationshipRecord]
+                  ) -> tuple[list[CIRecord], list[RelationshipRecord]]:
+    """An ApplicationService CI per application (``app.kubernetes.io/part-of``, else the
+    namespace), and its DEPENDS_ON on the workloads that serve it (see the module docstring).
+    """
+    groups: dict[str, list[_Workload]] = {}
+    for w in workloads:
+        groups.setdefault(f"app/{w.part_of}" if w.part_of else f"namespace/{w.namespace}",
+                          []).append(w)
+    cis: list[CIRecord] = []
+    rels: list[RelationshipRecord] = []
+    for key, members in groups.items():
+        first = members[0]
+        by_label = first.part_of is not None
+        name = str(first.part_of) if by_label else f"namespace {first.namespace}"
+        why = (f"label {PART_OF}={first.part_of}" if by_label
+               else f"namespace {first.namespace} (no {PART_OF} label)")
+        attrs: dict[str, Any] = (
+            {"k8s_part_of": name, "namespaces": sorted({w.namespace for w in members})}
+            if by_label else {"namespace": first.namespace})
+        cis.append(CIRecord(ci_class="ApplicationService", name=name,
+                            identifiers=Identifiers(native_key=key), attributes=attrs,
+                            origin=first.origin))
+        by_key = {m.key: m for m in members}
+        for wkey, optional, role in entry_points(
+                [(m.key, bool(m.services)) for m in members],
+                [(r.source.native_key or "", r.target.native_key or "") for r in deps]):
+            w = by_key[wkey]
+            rels.append(RelationshipRecord(
+                rel_type="DEPENDS_ON", source=Identifiers(native_key=key),
+                target=Identifiers(native_key=w.key), optional=optional, inferred=True,
+                evidence=f"{why} groups {w.ref}: {role}",
+                properties={"evidence_key": f"label {PART_OF}" if by_label else "namespace",
+                            "evidence_value": first.part_of or first.namespace},
+                origin=w.origin))
+    return cis, rels
+
+
 def _repeated(key: tuple[str, str, str], seen: dict[tuple[str, str, str], Origin],
               origin: Origin) -> Iterator[InputWarning]:
     """A warning when the object ``(kind, namespace, name)`` was met before (``seen`` holds
@@ -429,8 +669,9 @@ def _repeated(key: tuple[str, str, str], seen: dict[tuple[str, str, str], Origin
     first = seen.setdefault(key, origin)
     if first is not origin:
         kind, namespace, name = key
+        where = f"{namespace}/{name}" if namespace else name
         yield InputWarning(record_type="input", origin=origin,
-                           reason=f"{kind} {namespace}/{name} repeats the one at {first}; the "
+                           reason=f"{kind} {where} repeats the one at {first}; the "
                                   "last one is read")
 
 

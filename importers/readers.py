@@ -233,12 +233,37 @@ class Documents:
 
     items: list[Any]
     lines: list[int | None]
+    #: The file of each document when documents of several files are read as one input
+    #: (:meth:`joined`); ``None``: all come from the one origin they are read with.
+    files: list[str] | None = None
 
     @classmethod
     def of(cls, items: Iterable[Any]) -> Documents:
         """Documents without line numbers (e.g. the objects of an API page)."""
         found = list(items)
         return cls(found, [None] * len(found))
+
+    @classmethod
+    def joined(cls, parts: Iterable[tuple[str, Documents]]) -> Documents:
+        """The documents of several files as one input, each remembering its file and line.
+
+        Parameters
+        ----------
+        parts : iterable of (str, Documents)
+            Each file's name and its documents, in reading order.
+        """
+        items: list[Any] = []
+        lines: list[int | None] = []
+        files: list[str] = []
+        for name, docs in parts:
+            items += docs.items
+            lines += docs.lines
+            files += docs.files if docs.files is not None else [name] * len(docs.items)
+        return cls(items, lines, files)
+
+    def file_of(self, index: int, default: str) -> str:
+        """The file of document ``index`` (0-based), ``default`` when they share one."""
+        return self.files[index] if self.files is not None else default
 
     def __iter__(self) -> Iterator[tuple[int | None, Any]]:
         return zip(self.lines, self.items, strict=True)

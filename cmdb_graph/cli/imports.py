@@ -39,16 +39,17 @@ _KINDS = "Importer kind: " + ", ".join(IMPORTERS) + "."
 
 
 def _records(importer: Any, paths: Sequence[Path], progress: Progress | None) -> Iterator[Any]:
+    """The records of the run's files (:meth:`~importers.base.Importer.parse_files`: folders
+    walked and files folded where the kind does it)."""
     task = progress.add_task("parsing", total=None, count=0) if progress else None
     count = 0
-    for path in paths:
-        if progress is not None and task is not None:
-            progress.update(task, description=f"parsing {path.name}")
-        for rec in importer.parse(path):
-            count += 1
-            if progress is not None and task is not None and count % 100 == 0:
-                progress.update(task, count=count)
-            yield rec
+    if progress is not None and task is not None:
+        progress.update(task, description=f"parsing {len(paths)} file(s)")
+    for rec in importer.parse_files(paths):
+        count += 1
+        if progress is not None and task is not None and count % 100 == 0:
+            progress.update(task, count=count)
+        yield rec
     if progress is not None and task is not None:
         progress.update(task, description="identifying and reconciling", count=count)
 
@@ -139,7 +140,8 @@ def _fail(exc: Exception, code: int) -> typer.Exit:
 def import_command(
     kind: Annotated[str, typer.Argument(metavar="KIND", help=_KINDS, show_default=False)],
     paths: Annotated[
-        list[Path], typer.Argument(metavar="PATH", help="Input files, read in order.")
+        list[Path], typer.Argument(metavar="PATH", help="Input files, read in order; a "
+                                   "folder is walked for the kinds that read one (kubernetes).")
     ],
     source: Annotated[str, typer.Option("--source", help="Data source name, e.g. sccm.")],
     priority: Annotated[
@@ -194,6 +196,7 @@ def import_command(
         if mapping is not None:
             kwargs["mapping"] = mapping
         importer = get_importer(kind, **kwargs)
+        paths = importer.files(paths)
         pol = ReconciliationPolicy.from_file(policy) if policy is not None else None
         store = open_store(settings)
     except CmdbError as exc:

@@ -276,3 +276,38 @@ def test_input_warnings_are_printed_and_the_run_goes_on(env: Path, tmp_path: Pat
     assert "Warnings (2)" in out
     assert "control characters removed from name" in out and "2 times" in out
     assert "lnux100" in {c.name for c in load(env).list_cis().items}
+
+
+REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
+BOUTIQUE = REALDATA / "k8s" / "online-boutique-kubernetes-manifests.yaml"
+
+
+@pytest.mark.skipif(not BOUTIQUE.exists(), reason="../shared/realdata is not there")
+def test_kubernetes_folder_of_one_object_per_file_imports_as_the_single_file(
+        env: Path, tmp_path: Path) -> None:
+    # Arrange: Online Boutique split one object per file
+    import yaml
+
+    folder = tmp_path / "k8s"
+    folder.mkdir()
+    for i, obj in enumerate(d for d in yaml.safe_load_all(BOUTIQUE.read_text()) if d):
+        (folder / f"{i:02d}-{obj['kind']}-{obj['metadata']['name']}.yaml").write_text(
+            yaml.safe_dump(obj))
+    whole = tmp_path / "whole.snapshot"
+    invoke("kubernetes", str(BOUTIQUE), "--source", "k8s", "--snapshot", str(whole))
+
+    # Act
+    code, out, err = invoke("kubernetes", str(folder), "--source", "k8s", "--snapshot", str(env))
+
+    # Assert: the same CIs and relationships as the single file (one CI per workload)
+    assert code == 0, err
+    def graph(path: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
+        g = load(path).dependency_graph()
+        name = {n: d["name"] for n, d in g.nodes(data=True)}
+        return ({(d["name"], d["ci_class"]) for _, d in g.nodes(data=True)},
+                {(name[u], k, name[v]) for u, v, k in g.edges(keys=True)})
+    cis, rels = graph(env)
+    assert (cis, rels) == graph(whole)
+    assert len(cis) == 13 and ("default/cartservice", "DEPENDS_ON", "default/redis-cart") in rels
+    runs = load(env).list_nodes("ImportRun", limit=10).items
+    assert len(runs[0].files) == 23  # type: ignore[attr-defined]
