@@ -9,7 +9,8 @@ Mapping (the documented decisions):
   else the name of the folder holding the file (what ``docker compose`` does).
 - Each service becomes a ``Container`` CI named after the service, native key
   ``<project>/<service>``; ``image``, ``build`` context, ``container_name``, ``ports``,
-  ``volumes`` and ``restart`` are attributes.
+  ``volumes`` and ``restart`` are attributes, and so is ``replicas`` (``deploy.replicas``, or
+  the legacy ``scale``).
 - ``depends_on`` becomes ``service -[DEPENDS_ON]-> service``: the short (list) form, and the
   long (map) form whose ``condition`` goes to the relationship property ``condition`` and whose
   ``required: false`` makes the dependency ``optional``. ``links`` (``svc`` or ``svc:alias``)
@@ -172,6 +173,14 @@ def _service(project: _Project, svc: str, spec: Any, origin: Origin) -> CIRecord
     for key in ("container_name", "restart", "hostname"):
         if spec.get(key):
             attrs[key] = str(spec[key])
+    deploy = spec.get("deploy")
+    if deploy is not None and not isinstance(deploy, Mapping):
+        raise _bad(origin, "deploy must be a mapping", "deploy")
+    replicas = (deploy or {}).get("replicas", spec.get("scale"))
+    if replicas is not None:
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise _bad(origin, "replicas must be a whole number", "deploy.replicas")
+        attrs["replicas"] = replicas
     ports = spec.get("ports") or []
     if not isinstance(ports, list):
         raise _bad(origin, "ports must be a list", "ports")

@@ -435,29 +435,38 @@ def map_command(
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
-    """A service down to its infrastructure, and its single points of failure."""
+    """A service down to its infrastructure, and its single points of failure.
+
+    Workloads that state how many replicas they run (Kubernetes ``spec.replicas``, compose
+    ``deploy.replicas``) show them; ``--json`` gives them as ``replicas`` by ``ci_id``.
+    """
     with _engine(snapshot) as engine:
         def work() -> tuple[impact.ServiceMap, tuple[impact.SinglePointOfFailure, ...],
-                            dict[str, str]]:
+                            dict[str, str], dict[str, int]]:
             ci_id = ci_ids_of(engine, [service])[0]
             found = engine.service_map(ci_id, depth=depth)
             spof = engine.single_points_of_failure(ci_id)
             names = {n.ci_id: n.name for n in found.nodes}
             missing = {c for p in spof for c in p.path} - set(names)
-            return found, spof, names | ci_names(engine.store, missing)
+            return (found, spof, names | ci_names(engine.store, missing),
+                    replicas_of(engine.store, [n.ci_id for n in found.nodes]))
 
-        smap, spof, names = _ask(work)
+        smap, spof, names, replicas = _ask(work)
     if as_json:
-        _dump({"service_map": smap, "single_points_of_failure": list(spof)})
+        _dump({"service_map": smap, "single_points_of_failure": list(spof),
+               "replicas": replicas})
         return
     classes = {n.ci_id: n.ci_class for n in smap.nodes}
-    table = Table(title=f"Service map of {names.get(smap.service, smap.service)} "
-                        f"[{classes.get(smap.service, 'CI')}]")
+
+    def label(c: str) -> str:
+        extra = f", {replicas[c]} replicas" if c in replicas else ""
+        return f"{names.get(c, c)} [{classes.get(c, 'CI')}{extra}]"
+
+    table = Table(title=f"Service map of {label(smap.service)}")
     table.add_column("depth")
     table.add_column("CIs")
     for layer in smap.layers:
-        table.add_row(str(layer.depth), "\n".join(f"{names.get(c, c)} [{classes.get(c, 'CI')}]"
-                                                  for c in layer.ci_ids))
+        table.add_row(str(layer.depth), "\n".join(label(c) for c in layer.ci_ids))
     out.print(table)
     if smap.truncated:
         out.print("(more CIs below the depth shown)")
@@ -466,8 +475,21 @@ def map_command(
         spt.add_column(col)
     spt.add_column("path", overflow="fold")
     for p in spof:
-        spt.add_row(str(p.depth), p.name, p.ci_class, _path(p.path, names))
+        spt.add_row(str(p.depth), p.name + (f" ({replicas[p.ci_id]} replicas)"
+                                            if p.ci_id in replicas else ""),
+                    p.ci_class, _path(p.path, names))
     out.print(spt)
+
+
+def replicas_of(store: GraphStore, ci_ids: Sequence[str]) -> dict[str, int]:
+    """The ``replicas`` attribute (workloads: how many instances run) of the CIs that have
+    one, by ``ci_id``."""
+    out: dict[str, int] = {}
+    for ci_id, ci in store.get_cis(list(ci_ids)).items():
+        value = ci.attributes.get("replicas")
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[ci_id] = value
+    return out
 
 
 # -- export -------------------------------------------------------------------------------

@@ -186,3 +186,31 @@ def test_any_value_anywhere_gives_records_or_one_clear_error(data: st.DataObject
     # one value of a valid file replaced by arbitrary YAML-able data
     documents = list(yaml.safe_load_all(FORMS.read_text()))
     check_yaml_mutant(get_importer("compose"), documents, data)
+
+
+def test_replicas_are_kept_on_the_service(tmp_path: Path) -> None:
+    # Arrange: deploy.replicas, and the legacy scale
+    path = tmp_path / "compose.yaml"
+    path.write_text("name: shop\nservices:\n"
+                    "  web: {image: nginx, deploy: {replicas: 3}}\n"
+                    "  worker: {image: example/worker, scale: 2}\n"
+                    "  db: {image: postgres}\n")
+
+    # Act
+    records = list(get_importer("compose").parse(path))
+
+    # Assert
+    replicas = {r.name: r.attributes.get("replicas") for r in records
+                if isinstance(r, CIRecord) and r.ci_class == "Container"}
+    assert replicas == {"web": 3, "worker": 2, "db": None}
+
+
+def test_replicas_that_are_no_number_name_service_and_field(tmp_path: Path) -> None:
+    # Arrange
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  web: {image: nginx, deploy: {replicas: many}}\n")
+
+    # Act / Assert
+    with pytest.raises(InvalidRecordError) as info:
+        list(get_importer("compose").parse(path))
+    assert (info.value.record, info.value.field) == ("services.web", "deploy.replicas")

@@ -1,0 +1,81 @@
+"""Container estates from the command line: replicas in ``map``, the application service of
+a Kubernetes or compose import answering ``impact --services-only``, inferred hops on paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cmdb_graph.cli import _register, app
+
+_register()
+
+pytestmark = pytest.mark.usefixtures("wide_tables")
+
+MANIFESTS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, labels: {app.kubernetes.io/part-of: webshop}}
+spec:
+  replicas: 3
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: example/web, env: [{name: DB_HOST, value: db}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop, labels: {app.kubernetes.io/part-of: webshop}}
+spec:
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "postgres:16"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec: {selector: {app: db}}
+"""
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A snapshot holding the manifests above, imported through the CLI."""
+    monkeypatch.setenv("CMDB_STORE", "memory")
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    path = tmp_path / "shop.yaml"
+    path.write_text(MANIFESTS)
+    snapshot = tmp_path / "shop.snapshot"
+    code, _, err = invoke("import", "kubernetes", str(path), "--source", "k8s",
+                          "--snapshot", str(snapshot))
+    assert code == 0, err
+    return snapshot
+
+
+def test_map_shows_the_replicas_of_workloads(shop: Path) -> None:
+    # Act
+    code, out, err = invoke("map", "webshop", "--snapshot", str(shop))
+    data = json.loads(invoke("map", "webshop", "--json", "--snapshot", str(shop))[1])
+
+    # Assert: the application service, its entry point with 3 replicas, the database
+    assert code == 0, err
+    assert "Service map of webshop [ApplicationService]" in out
+    assert "shop/web [Container, 3 replicas]" in out
+    assert "shop/db [Container]" in out
+    names = {n["ci_id"]: n["name"] for n in data["service_map"]["nodes"]}
+    assert {names[c]: n for c, n in data["replicas"].items()} == {"shop/web": 3}
