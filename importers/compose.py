@@ -1,4 +1,5 @@
-"""Docker Compose files: services, their dependencies and networks.
+"""Docker Compose files: services, their declared and implied dependencies, networks, and the
+project as an application service.
 
 Follows the Compose Specification (https://github.com/compose-spec/compose-spec/blob/main/spec.md)
 as read by ``docker compose``; the legacy ``version: "2"/"3"`` files are the same shape.
@@ -16,6 +17,22 @@ Mapping (the documented decisions):
   ``required: false`` makes the dependency ``optional``. ``links`` (``svc`` or ``svc:alias``)
   and ``network_mode: service:<svc>`` are dependencies too. All are declared by the file, so
   none is ``inferred``; an edge declared twice is yielded once.
+- Dependencies the file only implies (:func:`importers.inference.addresses`): an
+  ``environment`` value (list or map form) or a ``command``/``entrypoint`` argument that names
+  another service -- by its name, ``container_name``, ``hostname``, a ``links`` alias or a
+  network alias -- as a URL or connection string (``http://carts:80``,
+  ``jdbc:mysql://order-mysql:3306/orders``, ``mongodb://carts-db:27017/data``,
+  ``user:pw@tcp(catalogue-db:3306)/db``), as ``host:port``, or as a bare name under a key
+  that says it is an address (``MONGO_HOST=user-db``) becomes ``DEPENDS_ON`` with
+  ``inferred=True``, an evidence string (``environment.MONGO_HOST=user-db in services.user
+  names service user-db``) and the properties ``evidence_key``, ``evidence_value`` and
+  ``port``; the record's origin is the file and the service. A dependency also declared stays
+  declared; a service naming itself (``HOSTNAME``) is no dependency.
+- The project is an ``ApplicationService`` CI named after it (native key ``<project>``). It
+  ``-[DEPENDS_ON]->`` its entry points (:func:`importers.inference.entry_points`: services
+  that publish ``ports`` and that no such service depends on) and, optionally, the services
+  that publish none and that nothing depends on (workers), marked inferred with the project
+  as evidence, so that ``changeImpact(servicesOnly: true)`` answers for the project.
 - Networks become ``Network`` CIs named as Docker names them (the network's ``name``, else
   ``<project>_<network>``; external networks keep their own name); a service is
   ``-[CONNECTS_TO]->`` each network it joins (``default`` when it names none and has no
@@ -27,6 +44,7 @@ Mapping (the documented decisions):
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +53,7 @@ from typing import Any
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
 from importers.base import Importer, guard
+from importers.inference import addresses, argument_pairs, entry_points
 from importers.readers import load_yaml_documents
 
 __all__ = ["ComposeImporter"]
@@ -52,7 +71,7 @@ class _Project:
     name: str
     services: Mapping[str, Any]
     networks: Mapping[str, Any]
-    rels: list[Record] = field(default_factory=list)
+    rels: list[RelationshipRecord] = field(default_factory=list)
     used_nets: dict[str, Origin] = field(default_factory=dict)
     seen: set[tuple[str, str, str]] = field(default_factory=set)
 
@@ -93,7 +112,8 @@ def _bad(origin: Origin, message: str, fld: str) -> InvalidRecordError:
 
 
 class ComposeImporter(Importer[Mapping[str, Any]]):
-    """Docker Compose file -> Container and Network CIs, DEPENDS_ON and CONNECTS_TO.
+    """Docker Compose file -> Container, Network and ApplicationService CIs, declared and
+    inferred DEPENDS_ON, CONNECTS_TO.
 
     Follows the Compose Specification; see the module docstring for the mapping.
 
@@ -149,9 +169,16 @@ class ComposeImporter(Importer[Mapping[str, Any]]):
                 cis.append(_service(project, str(svc), spec, where))
                 _dependencies(project, str(svc), spec, where)
                 _joined_networks(project, str(svc), spec, where)
+        hosts = _host_names(project)
+        for svc, spec in services.items():
+            where = Origin(file=origin, record=f"services.{svc}")
+            with guard(origin, record=where.record):
+                _inferred(project, str(svc), spec, hosts, where)
         cis.extend(_networks(project))
-        log.info("%s: project %s, %d services, %d networks, %d relationships", origin,
-                 project.name, len(services), len(cis) - len(services), len(project.rels))
+        cis.append(_application(project))
+        log.info("%s: project %s, %d services, %d networks, %d relationships (%d inferred)",
+                 origin, project.name, len(services), len(cis) - len(services) - 1,
+                 len(project.rels), sum(1 for r in project.rels if r.inferred))
         yield from cis
         yield from project.rels
 
@@ -263,6 +290,102 @@ def _dependencies(project: _Project, svc: str, spec: Mapping[str, Any], origin: 
         if target not in services:
             raise _bad(origin, f"network_mode names unknown service {target!r}", "network_mode")
         project.depends(svc, target, origin, via="network_mode")
+
+
+def _host_names(project: _Project) -> dict[str, str]:
+    """Host name -> service: what other containers of the project can reach a service by
+    (its name, ``container_name``, ``hostname``, ``links`` and network aliases)."""
+    names: dict[str, str] = {}
+    for svc, spec in project.services.items():
+        if not isinstance(spec, Mapping):
+            continue
+        names.setdefault(str(svc).lower(), str(svc))
+        for key in ("container_name", "hostname"):
+            if isinstance(spec.get(key), str):
+                names.setdefault(spec[key].lower(), str(svc))
+        nets = spec.get("networks")
+        for net in nets.values() if isinstance(nets, Mapping) else []:
+            aliases = net.get("aliases") if isinstance(net, Mapping) else None
+            for alias in aliases if isinstance(aliases, list) else []:
+                names.setdefault(str(alias).lower(), str(svc))
+    for spec in project.services.values():
+        links = spec.get("links") if isinstance(spec, Mapping) else None
+        for link in links if isinstance(links, list) else []:
+            target, _, alias = str(link).partition(":")
+            if alias and target in project.services:
+                names.setdefault(alias.lower(), target)
+    return names
+
+
+def _settings(spec: Mapping[str, Any], origin: Origin) -> Iterator[tuple[str, str]]:
+    """``(key, value)`` of a service's ``environment`` (list or map form) and of its
+    ``command`` and ``entrypoint`` arguments (``command.<option>``)."""
+    env = spec.get("environment") or {}
+    if isinstance(env, list):
+        for item in env:
+            key, sep, value = str(item).partition("=")
+            if sep:
+                yield f"environment.{key}", value
+    elif isinstance(env, Mapping):
+        for key, value in env.items():
+            if value is not None and not isinstance(value, Mapping | list):
+                yield f"environment.{key}", str(value)
+    else:
+        raise _bad(origin, "environment must be a list or a mapping", "environment")
+    for field_name in ("entrypoint", "command"):
+        raw = spec.get(field_name)
+        if isinstance(raw, str):
+            try:
+                argv = shlex.split(raw)
+            except ValueError:  # an unclosed quote: read it word by word
+                argv = raw.split()
+        elif isinstance(raw, list):
+            argv = [str(a) for a in raw]
+        else:
+            continue
+        for key, value in argument_pairs(argv):
+            yield f"{field_name}.{key}" if key else field_name, value
+
+
+def _inferred(project: _Project, svc: str, spec: Mapping[str, Any], hosts: Mapping[str, str],
+              origin: Origin) -> None:
+    """DEPENDS_ON (inferred, with evidence) to the services that environment values and
+    arguments name; a dependency the file declares is kept as declared."""
+    for key, value in _settings(spec, origin):
+        option = key.split(".", 1)[-1]
+        for address in addresses(option if "." in key else "", value):
+            target = hosts.get(address.host)
+            if target is None or target == svc:
+                continue
+            props: dict[str, Any] = {"evidence_key": key, "evidence_value": value}
+            if address.port is not None:
+                props["port"] = address.port
+            shown = f"{key}={value}" if "." in key else f"{key} argument {value}"
+            project.edge("DEPENDS_ON", svc, target, origin, inferred=True,
+                         evidence=f"{shown} in services.{svc} names service {target}",
+                         properties=props)
+
+
+def _application(project: _Project) -> CIRecord:
+    """The ApplicationService CI of the project, and its DEPENDS_ON on the services that
+    serve it (:func:`importers.inference.entry_points`; publishing ``ports`` exposes)."""
+    members = [(project.svc_id(str(s)).native_key or "",
+                isinstance(spec, Mapping) and bool(spec.get("ports")))
+               for s, spec in project.services.items()]
+    edges = [(r.source.native_key or "", r.target.native_key or "") for r in project.rels
+             if r.rel_type == "DEPENDS_ON"]
+    origin = Origin(file=project.file, record="services")
+    for key, optional, role in entry_points(members, edges):
+        svc = key.split("/", 1)[1]
+        project.rels.append(RelationshipRecord(
+            rel_type="DEPENDS_ON", source=Identifiers(native_key=project.name),
+            target=Identifiers(native_key=key), optional=optional, inferred=True,
+            evidence=f"compose project {project.name} groups services.{svc}: {role}",
+            properties={"evidence_key": "name", "evidence_value": project.name},
+            origin=Origin(file=project.file, record=f"services.{svc}")))
+    return CIRecord(ci_class="ApplicationService", name=project.name,
+                    identifiers=Identifiers(native_key=project.name),
+                    attributes={"compose_project": project.name}, origin=origin)
 
 
 def _joined_networks(project: _Project, svc: str, spec: Mapping[str, Any],

@@ -9,11 +9,13 @@ semicolons, white space); a token is taken as an address when it is
 - a URL or connection string, also nested or with credentials and several hosts:
   ``http://carts:80/x``, ``jdbc:mysql://order-mysql:3306/db``,
   ``mongodb://user:pw@db-0:27017,db-1:27017/app`` (RFC 3986 authority: ``userinfo@host:port``);
+- a Go MySQL DSN (``user:pw@tcp(catalogue-db:3306)/socksdb``);
 - ``host:port`` or a dotted name (``redis-cart:6379``, ``svc.ns.svc.cluster.local``);
 - a bare word (``user-db``) when the key it is set under names an address (``*_ADDR``,
   ``*_HOST``, ``*_URL``, ``--db-host``, ...).
 
-``--key=value`` and ``-Dkey=value`` arguments are read as ``key`` set to ``value``. Values
+``--key=value`` and ``-Dkey.name=value`` (a Java system property) arguments are read as the
+key set to the value. Values
 still holding an unexpanded variable (``${DB_HOST}``, ``$(DB_HOST)``) are not read. Which host
 names are real (a Service, a compose service) is for the importer to decide.
 
@@ -35,6 +37,8 @@ _ADDRESS_KEY = re.compile(
 _HOST_PORT = re.compile(r"^([a-z0-9]([-a-z0-9_.]*[a-z0-9])?)(:(\d{1,5}))?$")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*://")
 _VARIABLE = re.compile(r"\$\{|\$\(|\{\{")
+#: The address of a Go MySQL driver DSN: ``user:password@tcp(host:port)/db``.
+_GO_DSN = re.compile(r"@tcp\(([^()]+)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ def addresses(key: str, value: str) -> list[Address]:
             continue
         if "://" in token:
             hosts = list(_authority(token))
+        elif (dsn := _GO_DSN.search(token)) is not None:
+            hosts = list(_authority(dsn.group(1)))
         else:
             m = _HOST_PORT.match(token.lower().rstrip("."))
             if not m:
@@ -118,7 +124,7 @@ def addresses(key: str, value: str) -> list[Address]:
 
 
 def argument_pairs(args: list[str]) -> Iterator[tuple[str, str]]:
-    """``(key, value)`` of container arguments: ``--key=value``, ``-Dkey=value``,
+    """``(key, value)`` of container arguments: ``--key=value``, ``-Dkey.name=value``,
     ``--key value`` (a flag followed by a value), and ``("", arg)`` for any other argument.
 
     Examples
@@ -131,7 +137,8 @@ def argument_pairs(args: list[str]) -> Iterator[tuple[str, str]]:
         arg = args[i]
         if arg.startswith("-") and "=" in arg:
             key, _, value = arg.lstrip("-").partition("=")
-            yield key.removeprefix("D") if arg.startswith("-D") else key, value
+            java = arg.startswith("-D") and "." in key  # -Dspring.datasource.url=...
+            yield key.removeprefix("D") if java else key, value
         elif arg.startswith("-") and i + 1 < len(args) and not args[i + 1].startswith("-"):
             yield arg.lstrip("-"), args[i + 1]
             i += 1

@@ -159,8 +159,39 @@ def _utc(text: str, option: str) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def _path(p: Sequence[str], names: Mapping[str, str]) -> str:
-    return " -> ".join(names.get(c, c) for c in p)
+def _path(p: Sequence[str], names: Mapping[str, str],
+          inferred: Mapping[tuple[str, str], str] | None = None) -> str:
+    if not p:
+        return ""
+    text = names.get(p[0], p[0])
+    for a, b in zip(p, p[1:], strict=False):
+        text += f" {'~>' if inferred and (a, b) in inferred else '->'} {names.get(b, b)}"
+    return text
+
+
+def inferred_hops(graph: nx.MultiDiGraph, paths: Sequence[Sequence[str]]
+                  ) -> dict[tuple[str, str], str]:
+    """The hops ``(a, b)`` of impact paths whose relationships between ``a`` and ``b`` (either
+    orientation) are all inferred, with the evidence of one of them.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        The dependency graph the paths run through (edge attributes ``inferred`` and
+        ``evidence``, as the stores give them).
+    paths : sequence of sequence of str
+        ``ci_id`` paths, from a changed CI up.
+    """
+    out: dict[tuple[str, str], str] = {}
+    for p in paths:
+        for a, b in zip(p, p[1:], strict=False):
+            if (a, b) in out:
+                continue
+            edges = [d for u, v in ((b, a), (a, b)) for d in (graph.get_edge_data(u, v) or {}
+                                                             ).values()]
+            if edges and all(d.get("inferred") for d in edges):
+                out[(a, b)] = str(edges[0].get("evidence") or "inferred")
+    return out
 
 
 def _listed(ci_ids: Sequence[str], names: Mapping[str, str], most: int = 8) -> str:
@@ -188,18 +219,26 @@ def impact_command(
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
-    """What taking CIs down (for a change) impacts, with the paths that explain it."""
+    """What taking CIs down (for a change) impacts, with the paths that explain it.
+
+    A hop that rests only on inferred relationships (a dependency an importer read from a
+    setting, not one the source declared) is drawn ``~>``, and its evidence is listed below
+    the table.
+    """
     with _engine(snapshot) as engine:
-        def work() -> tuple[impact.ChangeImpact, dict[str, str]]:
+        def work() -> tuple[impact.ChangeImpact, dict[str, str], dict[tuple[str, str], str]]:
             ids = ci_ids_of(engine, cis or [])
             if change is not None:
                 ids += engine.change(change).ci_ids
             found = engine.change_impact(sorted(set(ids)), depth=depth,
                                          services_only=services_only, paths_per_ci=paths)
             on_paths = {c for i in found.impacted for p in i.paths for c in p}
-            return found, ci_names(engine.store, on_paths | set(found.changed))
+            hops = {} if as_json else inferred_hops(
+                engine.impact_graph(found.changed).graph,
+                [i.paths[0] for i in found.impacted if i.paths])
+            return found, ci_names(engine.store, on_paths | set(found.changed)), hops
 
-        result, names = _ask(work)
+        result, names, hops = _ask(work)
     if as_json:
         _dump(result)
         return
@@ -212,8 +251,14 @@ def impact_command(
     for c in result.impacted:
         table.add_row(c.status.value, str(c.depth), c.name, c.ci_class,
                       str(c.business_criticality or ""),
-                      _path(c.paths[0], names) if c.paths else "")
+                      _path(c.paths[0], names, hops) if c.paths else "")
     out.print(table)
+    if hops:
+        out.print("~> inferred (not declared by the source), from:", highlight=False)
+        for (a, b), evidence in sorted(hops.items(), key=lambda h: (names.get(h[0][0], ""),
+                                                                   names.get(h[0][1], ""))):
+            out.print(f"  {names.get(a, a)} ~> {names.get(b, b)}: {evidence}", markup=False,
+                      highlight=False)
     for g in result.redundancy:
         out.print(f"redundancy group {g.name} (rule {g.rule}): {g.inputs_down} of "
                   f"{g.required_inputs} down, headroom {g.headroom} -> {g.status.value}",

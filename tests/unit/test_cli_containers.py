@@ -79,3 +79,77 @@ def test_map_shows_the_replicas_of_workloads(shop: Path) -> None:
     assert "shop/db [Container]" in out
     names = {n["ci_id"]: n["name"] for n in data["service_map"]["nodes"]}
     assert {names[c]: n for c, n in data["replicas"].items()} == {"shop/web": 3}
+
+
+REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
+BOUTIQUE = REALDATA / "k8s" / "online-boutique-kubernetes-manifests.yaml"
+
+
+@pytest.mark.skipif(not BOUTIQUE.exists(), reason="../shared/realdata is not there")
+def test_boutique_redis_cart_by_name_reaches_the_application_service(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the Online Boutique manifests imported through the CLI
+    monkeypatch.setenv("CMDB_STORE", "memory")
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    snapshot = tmp_path / "boutique.snapshot"
+    code, _, err = invoke("import", "kubernetes", str(BOUTIQUE), "--source", "k8s",
+                          "--snapshot", str(snapshot))
+    assert code == 0, err
+
+    # Act
+    code, out, err = invoke("impact", "redis-cart", "--services-only", "--snapshot",
+                            str(snapshot))
+    data = json.loads(invoke("impact", "redis-cart", "--services-only", "--json",
+                             "--snapshot", str(snapshot))[1])
+
+    # Assert: the namespace's application service is down, through inferred hops whose
+    # evidence is printed
+    assert code == 0, err
+    assert "Impact of default/redis-cart: 1 CI(s), 1 service(s)" in out
+    assert ("default/redis-cart ~> default/cartservice ~> default/frontend ~> "
+            "namespace default") in out
+    assert ("default/redis-cart ~> default/cartservice: env REDIS_ADDR=redis-cart:6379 in "
+            "deployment/cartservice (container server) -> service default/redis-cart selects "
+            "app=redis-cart") in out
+    [service] = data["impacted"]
+    assert (service["name"], service["ci_class"], service["status"]) == (
+        "namespace default", "ApplicationService", "down")
+
+
+SOCKS = """\
+name: sockshop
+services:
+  orders:
+    image: weaveworksdemos/orders
+    ports: ["8081:80"]
+    environment: [USER_URL=http://user:80, DB_URL=jdbc:mysql://order-mysql:3306/orders]
+  order-mysql: {image: "mysql:8"}
+  user:
+    image: weaveworksdemos/user
+    environment: [MONGO_HOST=user-db]
+  user-db: {image: weaveworksdemos/user-db}
+"""
+
+
+def test_compose_without_depends_on_answers_services_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: a compose file that declares no dependency
+    monkeypatch.setenv("CMDB_STORE", "memory")
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(SOCKS)
+    snapshot = tmp_path / "socks.snapshot"
+    code, _, err = invoke("import", "compose", str(path), "--source", "compose",
+                          "--snapshot", str(snapshot))
+    assert code == 0, err
+
+    # Act
+    code, out, err = invoke("impact", "user-db", "--services-only", "--snapshot",
+                            str(snapshot))
+
+    # Assert
+    assert code == 0, err
+    assert "Impact of user-db: 1 CI(s), 1 service(s)" in out
+    assert "user-db ~> user ~> orders ~> sockshop" in out
+    assert "user-db ~> user: environment.MONGO_HOST=user-db in services.user names " \
+           "service user-db" in out

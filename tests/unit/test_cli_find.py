@@ -167,4 +167,4 @@ def test_impact_by_name_after_importing_online_boutique(tmp_path: Path) -> None:
     assert "Impact of default/redis-cart:" in out
     cart = next(c for c in data["impacted"] if c["name"] == "default/cartservice")
     assert cart["status"] == "down"
-    assert "default/redis-cart -> default/cartservice" in out
+    assert "default/redis-cart ~> default/cartservice" in out  # an inferred hop
