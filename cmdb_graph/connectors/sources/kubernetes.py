@@ -1,12 +1,14 @@
 """Kubernetes API: the objects the manifests importer reads, straight from the cluster.
 
-Lists Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods, Services and
-ConfigMaps (``GET /apis/apps/v1/deployments?limit=N``, ...; per namespace with
-``params.namespaces``), following ``metadata.continue`` until it is empty, with a service
-account's token (``Authorization: Bearer``; a read-only ClusterRole with get/list on those
-resources). The API has no modification-time filter: a delta run lists everything too. All
-list answers (``DeploymentList``, ...) go to the ``kubernetes`` importer as one input,
-because Services select workloads and workloads read ConfigMaps across lists.
+Lists Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods, Services,
+ConfigMaps and PersistentVolumeClaims (``GET /apis/apps/v1/deployments?limit=N``, ...; per
+namespace with ``params.namespaces``) and the cluster's PersistentVolumes, following
+``metadata.continue`` until it is empty, with a service account's token (``Authorization:
+Bearer``; a read-only ClusterRole with get/list on those resources). The API has no
+modification-time filter: a delta run lists everything too. All list answers
+(``DeploymentList``, ...) go to the ``kubernetes`` importer as one input, because Services
+select workloads, workloads read ConfigMaps and mount claims, and claims bind volumes across
+lists.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ RESOURCES: tuple[tuple[str, str], ...] = (
     ("/apis/apps/v1", "daemonsets"), ("/apis/apps/v1", "replicasets"),
     ("/apis/batch/v1", "jobs"), ("/apis/batch/v1", "cronjobs"),
     ("/api/v1", "pods"), ("/api/v1", "services"), ("/api/v1", "configmaps"),
+    ("/api/v1", "persistentvolumeclaims"), ("/api/v1", "persistentvolumes"),
 )
+#: Resources that belong to no namespace (listed once, also with ``params.namespaces``).
+CLUSTER_SCOPED = frozenset({"persistentvolumes"})
 
 
 class KubernetesConnector(Connector):
@@ -37,7 +42,7 @@ class KubernetesConnector(Connector):
         lists: list[Any] = []
         namespaces = self.param("namespaces", None) or [None]
         for group, resource in RESOURCES:
-            for namespace in namespaces:
+            for namespace in [None] if resource in CLUSTER_SCOPED else namespaces:
                 path = (f"{group}/namespaces/{namespace}/{resource}" if namespace
                         else f"{group}/{resource}")
                 lists.extend(self._list(path, resource))

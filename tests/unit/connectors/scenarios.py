@@ -320,7 +320,8 @@ def kubernetes_setup(s: StandIn) -> None:
         s.route("GET", path, handler)
     for path in ("/apis/apps/v1/statefulsets", "/apis/apps/v1/daemonsets",
                  "/apis/apps/v1/replicasets", "/apis/batch/v1/jobs", "/apis/batch/v1/cronjobs",
-                 "/api/v1/pods", "/api/v1/configmaps"):
+                 "/api/v1/pods", "/api/v1/configmaps", "/api/v1/persistentvolumeclaims",
+                 "/api/v1/persistentvolumes"):
         kind = path.rsplit("/", 1)[1].capitalize().removesuffix("s") + "List"
         s.route("GET", path, {"kind": kind, "apiVersion": "v1", "metadata": {}, "items": []})
 
