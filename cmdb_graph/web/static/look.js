@@ -18,6 +18,7 @@ export const CLASSES = {
   Hardware: ["#5d6d7e", "cut-rectangle"],
   NetworkDevice: ["#e31a1c", "diamond"],
   StorageDevice: ["#fb9a99", "barrel"],
+  StorageVolume: ["#f4cccc", "barrel"],
   Network: ["#fdbf6f", "diamond"],
   Datacenter: ["#8c8c8c", "octagon"],
   Rack: ["#bdbdbd", "rectangle"],
