@@ -24,6 +24,11 @@ To add an importer:
    :func:`~importers.base.guard` so that anything unexpected is reported at that item.
 4. Register ``"<kind>": "importers.<format>:<Class>"`` in ``importers/__init__.py`` and test
    it on a real file from ``../shared/realdata``.
+5. Only if needed: set ``folder_suffixes`` (e.g. ``(".yaml", ".yml")``) to accept a folder,
+   and, when the format's objects refer to each other across files (a Kubernetes Service in
+   its own file selects a Deployment in another), set ``folds_files = True`` and implement
+   ``fold`` (several files' parsed documents -> one document whose records still name their
+   own file; see :mod:`importers.kubernetes`).
 
 Connectors (a source's API instead of its export file) call the same transform through
 :meth:`~importers.base.Importer.records`, one page at a time::
