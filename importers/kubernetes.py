@@ -36,7 +36,8 @@ Mapping (the documented decisions):
   ``<namespace>/pvc/<template>-<statefulset>`` (``per_replica``). These dependencies are
   declared: workload ``-[DEPENDS_ON]->`` claim (``spec.volumes[].persistentVolumeClaim``,
   the templates), claim ``-[DEPENDS_ON]->`` volume (``spec.volumeName`` or the volume's
-  ``spec.claimRef``).
+  ``spec.claimRef``). A claim that is not in the input is matched among what earlier runs of
+  the source brought (ingestion skips the relationship, saying why, when it is nowhere).
 - Dependencies are inferred (:func:`importers.inference.addresses`) from container
   environment values that name a Service -- literal ``env[].value``, and values taken from a
   ConfigMap of the input (``valueFrom.configMapKeyRef``, ``envFrom.configMapRef`` with its
