@@ -213,7 +213,7 @@ def _post(app: Any, body: dict[str, Any]) -> dict[str, Any]:
 
     async def send() -> dict[str, Any]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             resp = await client.post("/graphql", json=body)
         assert resp.status_code == 200, resp.text
         result: dict[str, Any] = resp.json()

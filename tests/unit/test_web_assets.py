@@ -69,7 +69,7 @@ def test_the_app_serves_the_ui(path: str, kind: str, tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=app)
 
     async def get() -> httpx.Response:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             return await client.get(path, headers={"accept": "text/html"})
 
     # Act
