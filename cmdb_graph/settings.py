@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         Whether the API/CLI engine keeps the whole dependency graph and its topology in memory
         and answers every question from it, rebuilt after each write (default on). Off: each
         question extracts its subgraph from the store (for estates too large to hold).
+    feed_retention_days : float
+        How long the change feed keeps its records (default 90 days; 0: for ever), on both
+        stores. Older records are pruned (on Neo4j by a write at most once an hour, or by
+        ``Neo4jStore.prune_feed()``); a follower that missed pruned records gets
+        ``FeedGapError`` and rebuilds once from the store.
     """
 
     model_config = SettingsConfigDict(env_prefix="CMDB_", env_file=".env", extra="ignore")
@@ -95,6 +100,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=20, ge=1, le=1000)
     max_tokens: int = Field(default=3000, ge=100, le=100_000)
     graph_cache: bool = True
+    feed_retention_days: float = Field(default=90, ge=0)
 
     @model_validator(mode="after")
     def _pick_store(self) -> Settings:

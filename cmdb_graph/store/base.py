@@ -29,6 +29,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import networkx as nx
@@ -137,8 +138,13 @@ class GraphStore(Protocol):
         Raises
         ------
         FeedGapError
-            Records after ``after`` were pruned: the caller must rebuild from the store.
+            Records after ``after`` were pruned, or ``after`` is beyond the feed head (the
+            store was replaced): the caller must rebuild from the store.
         """
+
+    def prune_feed(self, *, before: datetime | None = None) -> int:
+        """Drop the change records written before ``before`` (default: now minus the
+        store's ``feed_retention_days``; without retention, none); how many were dropped."""
 
     # -- reads ----------------------------------------------------------------------------
     def get_ci(self, ci_id: str) -> ConfigurationItem:
@@ -281,6 +287,10 @@ class BaseStore(ABC):
     @abstractmethod
     def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
         """See :meth:`GraphStore.feed_since`."""
+
+    @abstractmethod
+    def prune_feed(self, *, before: datetime | None = None) -> int:
+        """See :meth:`GraphStore.prune_feed`."""
 
     @abstractmethod
     def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:

@@ -32,10 +32,18 @@ from cmdb_graph.store.rows import field_kinds
 __all__ = [
     "STUB",
     "META",
+    "FEED",
     "PING",
     "CLEAR",
-    "BUMP_GENERATION",
-    "GENERATION",
+    "CLEAR_REST",
+    "NEXT_SEQ",
+    "UNDO_SEQ",
+    "WRITE_RECORD",
+    "FEED_STATE",
+    "FEED_SINCE",
+    "LOCK_FEED",
+    "FEED_OLDEST",
+    "PRUNE_FEED",
     "CACHE_KEY",
     "CI_SHADOW_RANGE_INDEXES",
     "safe_label",
@@ -71,41 +79,94 @@ STUB = "Stub"
 
 PING = "RETURN 1 AS ok"
 
-#: The label of the one node that keeps the store's durable write counter (see
-#: :data:`BUMP_GENERATION`); never a CI class, never read as data.
+#: The label of the one node that keeps the store's feed counter (see :data:`NEXT_SEQ`); never
+#: a CI class, never read as data.
 META = "CmdbMeta"
 
-#: Delete everything but the write counter, in batches (auto-commit transaction:
-#: ``CALL ... IN TRANSACTIONS``). The counter node stays so that the generation never goes back.
+#: The label of the change records of the feed (see :mod:`cmdb_graph.store.neo4j.feed`):
+#: ``(:ChangeRecord {seq, at, data})``, ``data`` the bytes of
+#: :func:`cmdb_graph.feed.encode_record`. Never a CI class, never read as data.
+FEED = "ChangeRecord"
+
+#: Delete everything but the feed counter and the change records, in batches (auto-commit
+#: transaction: ``CALL ... IN TRANSACTIONS``). The counter stays so that sequence numbers never
+#: go back; the records stay (``clear`` records a reset, as the embedded store does).
 CLEAR = (
-    f"MATCH (n) WHERE NOT n:{META} "
+    f"MATCH (n) WHERE NOT n:{META} AND NOT n:{FEED} "
     "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 )
 
-#: Increment the write counter, creating it (generation 1, a fresh random ``epoch``) when
-#: missing. Run as the LAST statement of every write transaction of the store: the counter
-#: node's write lock is then held only while the transaction commits. Parameter: ``$key``.
-BUMP_GENERATION = (
+#: Delete what :data:`CLEAR` left (nodes written while it ran), in the reset's transaction.
+CLEAR_REST = f"MATCH (n) WHERE NOT n:{META} AND NOT n:{FEED} DETACH DELETE n"
+
+#: Take the next sequence number: increment the counter, creating it (seq 1, a fresh random
+#: ``epoch``) when missing; one row ``seq``. Run as the FIRST statement of every write
+#: transaction of the store: the counter node's write lock is then held until the transaction
+#: commits, so cmdb-graph's write transactions run one at a time, commit in sequence order and
+#: read exact old values. A counter of an older version (``generation``, no records) is taken
+#: over: its value becomes the feed's floor. Parameter: ``$key``.
+NEXT_SEQ = (
     f"MERGE (m:{META} {{key: $key}}) "
-    "ON CREATE SET m.generation = 1, m.epoch = randomUUID() "
-    "ON MATCH SET m.generation = m.generation + 1"
+    "ON CREATE SET m.seq = 1, m.feed_floor = 0, m.epoch = randomUUID() "
+    "ON MATCH SET m.feed_floor = coalesce(m.feed_floor, m.generation, 0), "
+    "m.seq = coalesce(m.seq, m.generation, 0) + 1 "
+    "REMOVE m.generation "
+    "RETURN m.seq AS seq"
 )
 
-#: The write counter: one row ``generation`` (0 when no write ever ran). Parameter: ``$key``.
-GENERATION = (
-    f"OPTIONAL MATCH (m:{META} {{key: $key}}) RETURN coalesce(m.generation, 0) AS generation"
+#: Give the sequence number back: the transaction changed nothing, it writes no record.
+#: Parameter: ``$key``.
+UNDO_SEQ = f"MATCH (m:{META} {{key: $key}}) SET m.seq = m.seq - 1"
+
+#: Store one change record. Parameters: ``$seq``, ``$at`` (ISO text), ``$data`` (bytes).
+WRITE_RECORD = f"CREATE (:{FEED} {{seq: $seq, at: datetime($at), data: $data}})"
+
+#: The feed's state: one row ``head`` (the newest sequence number, 0 before the first write),
+#: ``floor`` (every record up to it was pruned) and ``epoch``. Parameter: ``$key``.
+FEED_STATE = (
+    f"OPTIONAL MATCH (m:{META} {{key: $key}}) "
+    "RETURN coalesce(m.seq, m.generation, 0) AS head, "
+    "coalesce(m.feed_floor, m.generation, 0) AS floor, m.epoch AS epoch"
 )
 
-#: What a cache of the graph is keyed on, in one cheap read: the counter's ``epoch`` and
-#: ``generation`` and the numbers of all nodes and all relationships, which Neo4j serves from
-#: its count store in O(1) (they catch writes made outside cmdb-graph that add or remove nodes
-#: or relationships). Parameter: ``$key``.
+#: The records after ``$after``, oldest first, at most ``$limit``: rows ``data``.
+FEED_SINCE = (
+    f"MATCH (r:{FEED}) WHERE r.seq > $after "
+    "RETURN r.data AS data ORDER BY r.seq LIMIT $limit"
+)
+
+#: Take the counter's lock for pruning (first statement of the pruning transaction): one row
+#: ``floor``. Parameter: ``$key``.
+LOCK_FEED = (
+    f"MATCH (m:{META} {{key: $key}}) SET m.pruned_at = datetime() "
+    "RETURN coalesce(m.feed_floor, 0) AS floor"
+)
+
+#: The oldest records after ``$floor``: rows ``seq``, ``old`` (written before ``$cutoff``,
+#: ISO text), oldest first, at most ``$limit``.
+FEED_OLDEST = (
+    f"MATCH (r:{FEED}) WHERE r.seq > $floor "
+    "RETURN r.seq AS seq, r.at < datetime($cutoff) AS old ORDER BY r.seq LIMIT $limit"
+)
+
+#: Delete the records in ``($floor, $upto]`` and raise the floor to ``$upto``. Parameters:
+#: ``$key``, ``$floor``, ``$upto``.
+PRUNE_FEED = (
+    f"MATCH (m:{META} {{key: $key}}) SET m.feed_floor = $upto "
+    f"WITH m MATCH (r:{FEED}) WHERE r.seq > $floor AND r.seq <= $upto DELETE r"
+)
+
+#: What a cache of the graph is keyed on, in one cheap read: the counter's ``epoch``, the
+#: feed head (``generation``) and the numbers of all nodes (change records left out) and all
+#: relationships, which Neo4j serves from its count store in O(1) (they catch writes made
+#: outside cmdb-graph that add or remove nodes or relationships). Parameter: ``$key``.
 CACHE_KEY = (
     f"OPTIONAL MATCH (m:{META} {{key: $key}}) "
-    "WITH m.epoch AS epoch, coalesce(m.generation, 0) AS generation "
-    "CALL () { MATCH (n) RETURN count(n) AS nodes } "
+    "WITH m.epoch AS epoch, coalesce(m.seq, m.generation, 0) AS generation "
+    "CALL () { MATCH (n) RETURN count(n) AS everything } "
+    f"CALL () {{ MATCH (n:{FEED}) RETURN count(n) AS records }} "
     "CALL () { MATCH ()-[r]->() RETURN count(r) AS relationships } "
-    "RETURN epoch, generation, nodes, relationships"
+    "RETURN epoch, generation, everything - records AS nodes, relationships"
 )
 
 
@@ -215,7 +276,9 @@ def schema_statements() -> list[str]:
     """Constraints and indexes, each created idempotently (``IF NOT EXISTS``).
 
     One uniqueness constraint per label on its key (``CI.ci_id``, ``Asset.asset_id``, ...),
-    range indexes on the CI identifiers and filters, and text indexes for list membership.
+    range indexes on the CI identifiers and filters, text indexes for list membership, and
+    the unique keys of the feed counter and of the change records (``seq``: the index that
+    ``feed_since`` reads in order).
     """
     out = []
     for label, spec in sorted(NODE_SPECS.items()):
@@ -239,6 +302,10 @@ def schema_statements() -> list[str]:
             )
     out.append(
         f"CREATE CONSTRAINT cmdb_meta_key IF NOT EXISTS FOR (n:{safe_label(META)}) REQUIRE n.key "
+        "IS UNIQUE"
+    )
+    out.append(
+        f"CREATE CONSTRAINT cmdb_feed_seq IF NOT EXISTS FOR (n:{safe_label(FEED)}) REQUIRE n.seq "
         "IS UNIQUE"
     )
     return out
@@ -352,12 +419,25 @@ def merge_relationships(rel_type: str, source_label: str, target_label: str) -> 
     )
 
 
+def _deleted(var: str, source_label: str, target_label: str) -> str:
+    """Delete relationship ``var`` and return what it was: ``s, t, sl, tl, props``."""
+    return (
+        f"WITH row, {var}, {source_label} AS sl, {target_label} AS tl, "
+        f"{props_of(var, Relationship)} AS props DELETE {var} "
+        "RETURN row.s AS s, row.t AS t, sl, tl, props"
+    )
+
+
 def delete_ci_relationships(rel_type: str) -> str:
-    """Delete CI-to-CI relationships of one type by ``$rows`` of ``{s, t}``; return the count."""
+    """Delete CI-to-CI relationships of one type by ``$rows`` of ``{s, t}``.
+
+    Returns one row per deleted relationship: ``s, t, sl, tl, props`` (its properties as
+    :func:`props_of` reads them), for its change record.
+    """
     return (
         "UNWIND $rows AS row "
         f"MATCH (:CI {{ci_id: row.s}})-[r:{safe_type(rel_type)}]->(:CI {{ci_id: row.t}}) "
-        "DELETE r RETURN count(*) AS deleted"
+        + _deleted("r", "'CI'", "'CI'")
     )
 
 
@@ -371,10 +451,13 @@ def _any_node(var: str, key_param: str) -> str:
 
 
 def delete_relationships_any(rel_type: str) -> str:
-    """Delete relationships of one type by ``$rows`` of ``{s, t}`` whatever the end labels."""
+    """Delete relationships of one type by ``$rows`` of ``{s, t}`` whatever the end labels.
+
+    Returns rows as :func:`delete_ci_relationships` does (``sl``, ``tl``: the end labels).
+    """
     return (
         "UNWIND $rows AS row "
         f"CALL (row) {{ {_any_node('a', 'row.s')} }} "
         f"MATCH (a)-[r:{safe_type(rel_type)}]->(b) WHERE {node_key('b')} = row.t "
-        "DELETE r RETURN count(*) AS deleted"
+        + _deleted("r", node_label("a"), node_label("b"))
     )

@@ -25,6 +25,7 @@ from cmdb_graph.store.neo4j.props import SHADOW_PREFIX
 
 __all__ = [
     "get_nodes",
+    "get_relationships",
     "assets_tracking",
     "find_cis",
     "find_cis_bulk",
@@ -46,6 +47,20 @@ def get_nodes(label: str) -> str:
     return (
         f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) WHERE NOT n:{STUB} "
         f"RETURN n.{key} AS key, {node_props('n', label)} AS props"
+    )
+
+
+def get_relationships(rel_type: str, source_label: str, target_label: str) -> str:
+    """Relationships of one type between given ends, by ``$rows`` of ``{s, t}``.
+
+    Rows ``s, t, props`` (the properties as :func:`~.cypher.props_of` reads them).
+    """
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (a:{safe_label(source_label)} {{{key_prop(source_label)}: row.s}})"
+        f"-[r:{safe_type(rel_type)}]->"
+        f"(b:{safe_label(target_label)} {{{key_prop(target_label)}: row.t}}) "
+        f"RETURN row.s AS s, row.t AS t, {props_of('r', Relationship)} AS props"
     )
 
 
