@@ -89,12 +89,14 @@ class GraphStore(Protocol):
 
     @property
     def generation(self) -> int:
-        """A counter that every write made through the store increases; reads never change it.
+        """A counter that every write made through the store that changes something increases;
+        reads never change it.
 
         Caches of what the store holds (the API engine's whole graph) are keyed on it. The
-        embedded store counts in memory; Neo4j keeps the counter in the database, incremented
-        inside every write transaction, so every process on one database sees every other's
-        writes (see :meth:`cmdb_graph.store.neo4j.Neo4jStore.cache_key` for writes made outside
+        embedded store counts in memory (every write); on Neo4j it is the feed head, kept in
+        the database and incremented inside every write transaction that records a change, so
+        every process on one database sees every other's writes (see
+        :meth:`cmdb_graph.store.neo4j.Neo4jStore.cache_key` for writes made outside
         cmdb-graph).
         """
 
