@@ -51,6 +51,7 @@ __all__ = [
     "safe_prop",
     "safe_types",
     "key_prop",
+    "key_hint",
     "set_temporals",
     "props_of",
     "node_props",
@@ -224,6 +225,17 @@ def props_of(var: str, model: type[BaseModel]) -> str:
     return f"{var} {{.*, {conv}}}"
 
 
+def key_hint(var: str, label: str) -> str:
+    """``USING INDEX`` on the key of ``label``: a lookup by key seeks the key's index.
+
+    Without it, a statement first planned while the database was empty (a fresh install, a
+    test after ``clear``) may be cached with a label scan, and a lookup of thousands of keys
+    then reads every node once per key (minutes instead of a second at a few thousand nodes)
+    until Neo4j plans it again.
+    """
+    return f"USING INDEX {var}:{safe_label(label)}({key_prop(label)})"
+
+
 def node_props(var: str, label: str) -> str:
     """:func:`props_of` for a node of ``label``."""
     return props_of(var, NODE_SPECS[label].model)
@@ -391,7 +403,7 @@ def present_keys(label: str) -> str:
     """The keys among ``$keys`` of any node of ``label``, stubs included: one list ``keys``."""
     key = key_prop(label)
     return (
-        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) "
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
         f"RETURN collect(n.{key}) AS keys"
     )
 
@@ -400,7 +412,7 @@ def existing_keys(label: str) -> str:
     """The keys among ``$keys`` of existing (non-stub) nodes of ``label``, as one list ``keys``."""
     key = key_prop(label)
     return (
-        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) "
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
         f"WHERE NOT n:{STUB} RETURN collect(n.{key}) AS keys"
     )
 
@@ -420,31 +432,33 @@ def merge_relationships(rel_type: str, source_label: str, target_label: str) -> 
 
 
 def _deleted(var: str, source_label: str, target_label: str) -> str:
-    """Delete relationship ``var`` and return what it was: ``s, t, sl, tl, props``."""
+    """Delete relationship ``var``; ONE row ``rows`` of what they were: ``[s, t, sl, tl,
+    props]``."""
     return (
         f"WITH row, {var}, {source_label} AS sl, {target_label} AS tl, "
         f"{props_of(var, Relationship)} AS props DELETE {var} "
-        "RETURN row.s AS s, row.t AS t, sl, tl, props"
+        "RETURN collect([row.s, row.t, sl, tl, props]) AS rows"
     )
 
 
 def delete_ci_relationships(rel_type: str) -> str:
     """Delete CI-to-CI relationships of one type by ``$rows`` of ``{s, t}``.
 
-    Returns one row per deleted relationship: ``s, t, sl, tl, props`` (its properties as
-    :func:`props_of` reads them), for its change record.
+    Returns ONE row ``rows``: per deleted relationship ``[s, t, source label, target label,
+    props]`` (its properties as :func:`props_of` reads them), for its change record.
     """
     return (
         "UNWIND $rows AS row "
-        f"MATCH (:CI {{ci_id: row.s}})-[r:{safe_type(rel_type)}]->(:CI {{ci_id: row.t}}) "
-        + _deleted("r", "'CI'", "'CI'")
+        f"MATCH (a:CI {{ci_id: row.s}})-[r:{safe_type(rel_type)}]->(b:CI {{ci_id: row.t}}) "
+        f"{key_hint('a', 'CI')} " + _deleted("r", "'CI'", "'CI'")
     )
 
 
 def _any_node(var: str, key_param: str) -> str:
     """A subquery body finding the node of any label whose key is ``key_param``."""
     branches = [
-        f"MATCH ({var}:{safe_label(label)} {{{safe_prop(spec.key)}: {key_param}}}) RETURN {var}"
+        f"MATCH ({var}:{safe_label(label)} {{{safe_prop(spec.key)}: {key_param}}}) "
+        f"{key_hint(var, label)} RETURN {var}"
         for label, spec in sorted(NODE_SPECS.items())
     ]
     return " UNION ".join(branches)
@@ -453,7 +467,7 @@ def _any_node(var: str, key_param: str) -> str:
 def delete_relationships_any(rel_type: str) -> str:
     """Delete relationships of one type by ``$rows`` of ``{s, t}`` whatever the end labels.
 
-    Returns rows as :func:`delete_ci_relationships` does (``sl``, ``tl``: the end labels).
+    Returns what :func:`delete_ci_relationships` does.
     """
     return (
         "UNWIND $rows AS row "

@@ -17,9 +17,10 @@ therefore run one at a time on a database, whatever the number of processes: seq
 are unique, commit in order and leave no gap (a transaction that rolls back rolls its number
 back too), and the old values read after the lock are exact (no other cmdb-graph write can
 change a node between the read and the write). The work then reads the old rows of what it
-will write (:meth:`TxFeed.old_nodes`, :meth:`TxFeed.old_rels`), writes, and reports its
-changes; :meth:`TxFeed.finish` stores the record, or gives the number back when nothing
-changed (no record, as in the embedded store).
+will write (:meth:`TxFeed.old_nodes`, :meth:`TxFeed.old_rels`), computes its changes
+(:meth:`TxFeed.changes`) and writes only what changes (re-importing unchanged data costs reads
+only); :meth:`TxFeed.finish` stores the record, or gives the number back when nothing changed
+(no record, as in the embedded store).
 
 A change is computed from lean rows (:mod:`cmdb_graph.store.rows`) by
 :func:`cmdb_graph.feed.node_change` / :func:`~cmdb_graph.feed.rel_change`, the functions the
@@ -73,8 +74,10 @@ def rel_row(props: Mapping[str, Any]) -> Row:
     return from_props(Relationship, props, skip=REL_KEY_FIELDS)
 
 
-def _rows(tx: ManagedTransaction, query: str, **params: Any) -> list[dict[str, Any]]:
-    return [r.data() for r in tx.run(query, params)]
+def _one(tx: ManagedTransaction, query: str, **params: Any) -> list[list[Any]]:
+    """The list value of a query's one row (see ``cypher_reads.get_nodes``)."""
+    found: list[list[Any]] = tx.run(query, params).single(strict=True)[0]
+    return found
 
 
 class TxFeed:
@@ -119,8 +122,8 @@ class TxFeed:
             spec = NODE_SPECS[label]
             query = cypher_reads.get_nodes(label)
             for chunk in chunks(keys, self.batch_size):
-                for r in _rows(self.tx, query, keys=list(chunk)):
-                    out[(label, r["key"])] = from_props(spec.model, r["props"], skip=(spec.key,))
+                for key, props in _one(self.tx, query, keys=list(chunk)):
+                    out[(label, key)] = from_props(spec.model, props, skip=(spec.key,))
         return out
 
     def old_rels(self, rels: Sequence[PreparedRel]) -> dict[FullRelKey, Row]:
@@ -133,30 +136,39 @@ class TxFeed:
         for (rel_type, sl, tl), pairs in sorted(groups.items()):
             query = cypher_reads.get_relationships(rel_type, sl, tl)
             for chunk in chunks(pairs, self.batch_size):
-                for r in _rows(self.tx, query, rows=list(chunk)):
-                    out.setdefault((rel_type, sl, r["s"], tl, r["t"]), rel_row(r["props"]))
+                for source, target, props in _one(self.tx, query, rows=list(chunk)):
+                    out.setdefault((rel_type, sl, source, tl, target), rel_row(props))
         return out
 
     # -- changes --------------------------------------------------------------------------
-    def written(
+    def changes(
         self,
         nodes: Sequence[PreparedNode],
         old_nodes: Mapping[tuple[str, str], Row],
         rels: Sequence[PreparedRel],
         old_rels: Mapping[FullRelKey, Row],
-    ) -> None:
-        """Record that ``nodes`` then ``rels`` were written over their old rows."""
+    ) -> tuple[list[PreparedNode], list[PreparedRel]]:
+        """Record the changes of writing ``nodes`` then ``rels`` over their old rows.
+
+        Returns the nodes and relationships that change: the others hold their rows already,
+        and the caller need not write them.
+        """
+        changed_nodes: list[PreparedNode] = []
         for node in nodes:
             change = node_change(node.label, node.key, old_nodes.get((node.label, node.key)),
                                  node.row)
             if change is not None:
                 self.nodes.append(change)
+                changed_nodes.append(node)
+        changed_rels: list[PreparedRel] = []
         for rel in rels:
             full = (rel.rel_type, rel.source_label, rel.source, rel.target_label, rel.target)
             rchange = rel_change(rel.key, (rel.source_label, rel.target_label),
                                  old_rels.get(full), rel.row)
             if rchange is not None:
                 self.rels.append(rchange)
+                changed_rels.append(rel)
+        return changed_nodes, changed_rels
 
     def finish(self) -> ChangeRecord | None:
         """Store the record (the transaction's last statement); ``None`` when nothing changed.

@@ -348,13 +348,16 @@ class Neo4jStore(BaseStore):
 
             def work(tx: ManagedTransaction, feed: TxFeed) -> None:
                 check_ends(prepared, self._existing_in(tx))
-                present = self._present_in(tx, prepared)
-                old_nodes = feed.old_nodes(prepared.nodes)
-                old_rels = feed.old_rels(prepared.relationships)
-                with closing(prefetch(batch_statements(prepared, self.registry, present))) as st:
+                nodes, rels = feed.changes(
+                    prepared.nodes, feed.old_nodes(prepared.nodes),
+                    prepared.relationships, feed.old_rels(prepared.relationships))
+                if not nodes and not rels:
+                    return
+                todo = PreparedBatch(nodes, rels)
+                present = self._present_in(tx, todo)
+                with closing(prefetch(batch_statements(todo, self.registry, present))) as st:
                     for query, rows, _ in st:
                         tx.run(query, rows=rows).consume()
-                feed.written(prepared.nodes, old_nodes, prepared.relationships, old_rels)
 
             self._write(work, batch.actor)
             return
@@ -399,15 +402,21 @@ class Neo4jStore(BaseStore):
     def _runner(
         query: str, rows: list[dict[str, Any]], items: Sequence[PreparedNode | PreparedRel]
     ) -> Callable[[ManagedTransaction, TxFeed], None]:
-        """The work of one statement over ``rows``, which write ``items`` (one each)."""
+        """The work of one statement over ``rows``, which write ``items`` (one each; none for
+        the statements of reference fields, which run whole). Rows that change nothing are
+        left out."""
         nodes = [x for x in items if isinstance(x, PreparedNode)]
         rels = [x for x in items if isinstance(x, PreparedRel)]
 
         def work(tx: ManagedTransaction, feed: TxFeed) -> None:
-            old_nodes = feed.old_nodes(nodes)
-            old_rels = feed.old_rels(rels)
-            tx.run(query, rows=rows).consume()
-            feed.written(nodes, old_nodes, rels, old_rels)
+            todo = rows
+            if items:
+                changed_nodes, changed_rels = feed.changes(
+                    nodes, feed.old_nodes(nodes), rels, feed.old_rels(rels))
+                keep = {id(x) for x in (*changed_nodes, *changed_rels)}
+                todo = [row for row, item in zip(rows, items, strict=True) if id(item) in keep]
+            if todo:
+                tx.run(query, rows=todo).consume()
 
         return work
 
@@ -490,9 +499,10 @@ class Neo4jStore(BaseStore):
                 else:
                     query = cypher.delete_relationships_any(rel_type)
                 for chunk in chunks(rows, self.batch_size):
-                    for r in self._rows(tx, query, rows=chunk):
-                        key = (rel_type, r["s"], r["t"])
-                        change = rel_change(key, (r["sl"], r["tl"]), rel_row(r["props"]), None)
+                    deleted = tx.run(query, rows=chunk).single(strict=True)[0]
+                    for source, target, sl, tl, props in deleted:
+                        key = (rel_type, source, target)
+                        change = rel_change(key, (sl, tl), rel_row(props), None)
                         if change is not None:
                             removed.setdefault(key, change)
             feed.rels.extend(removed[k] for k in keys if k in removed)
@@ -512,7 +522,7 @@ class Neo4jStore(BaseStore):
 
     def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:
         rows = self._query(cypher_reads.get_nodes(label), keys=keys)
-        return {r["key"]: self._row(label, r["props"]) for r in rows}
+        return {key: self._row(label, props) for key, props in rows[0]["rows"]}
 
     def _ci_rows_matching(
         self, lookups: Mapping[str, Sequence[str]]
