@@ -26,6 +26,7 @@ from cmdb_graph.store.neo4j.props import SHADOW_PREFIX
 
 __all__ = [
     "get_nodes",
+    "node_states",
     "get_relationships",
     "assets_tracking",
     "find_cis",
@@ -52,6 +53,16 @@ def get_nodes(label: str) -> str:
     return (
         f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
         f"WHERE NOT n:{STUB} RETURN collect([n.{key}, {node_props('n', label)}]) AS rows"
+    )
+
+
+def node_states(label: str) -> str:
+    """The nodes of ``label`` by ``$keys``, stubs included: ONE row ``rows``, a list of
+    ``[key, is_stub, props]`` (for the old rows of a write, see ``neo4j.feed``)."""
+    key = key_prop(label)
+    return (
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
+        f"RETURN collect([n.{key}, n:{STUB}, {node_props('n', label)}]) AS rows"
     )
 
 

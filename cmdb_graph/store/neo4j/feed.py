@@ -100,6 +100,9 @@ class TxFeed:
         The changes reported so far, in order.
     reset : bool
         The transaction emptied the store first (``clear``).
+    present : dict
+        Per label, the keys of the nodes last given to :meth:`old_nodes` that are in the
+        database (stubs included).
     """
 
     def __init__(self, tx: ManagedTransaction, actor: Actor | None, batch_size: int) -> None:
@@ -110,20 +113,29 @@ class TxFeed:
         self.nodes: list[NodeChange] = []
         self.rels: list[RelChange] = []
         self.reset = False
+        self.present: dict[str, set[str]] = {}
 
     # -- old rows (read before the write, under the counter's lock) -----------------------
     def old_nodes(self, nodes: Sequence[PreparedNode]) -> dict[tuple[str, str], Row]:
-        """The stored rows of ``nodes`` that exist (stubs do not), by ``(label, key)``."""
+        """The stored rows of ``nodes`` that exist (stubs do not), by ``(label, key)``.
+
+        Also sets :attr:`present`: per label, the keys of ``nodes`` that are in the database,
+        stubs included (see ``writes.batch_statements``), from the same read.
+        """
         by_label: dict[str, list[str]] = {}
         for node in nodes:
             by_label.setdefault(node.label, []).append(node.key)
         out: dict[tuple[str, str], Row] = {}
+        self.present = {}
         for label, keys in sorted(by_label.items()):
             spec = NODE_SPECS[label]
-            query = cypher_reads.get_nodes(label)
+            query = cypher_reads.node_states(label)
+            found = self.present[label] = set()
             for chunk in chunks(keys, self.batch_size):
-                for key, props in _one(self.tx, query, keys=list(chunk)):
-                    out[(label, key)] = from_props(spec.model, props, skip=(spec.key,))
+                for key, stub, props in _one(self.tx, query, keys=list(chunk)):
+                    found.add(key)
+                    if not stub:
+                        out[(label, key)] = from_props(spec.model, props, skip=(spec.key,))
         return out
 
     def old_rels(self, rels: Sequence[PreparedRel]) -> dict[FullRelKey, Row]:

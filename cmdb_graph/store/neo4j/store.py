@@ -354,7 +354,7 @@ class Neo4jStore(BaseStore):
                 if not nodes and not rels:
                     return
                 todo = PreparedBatch(nodes, rels)
-                present = self._present_in(tx, todo)
+                present = feed.present
                 with closing(prefetch(batch_statements(todo, self.registry, present))) as st:
                     for query, rows, _ in st:
                         tx.run(query, rows=rows).consume()
