@@ -369,7 +369,7 @@ def sync_reference(label: str, ref: RefSpec) -> str:
         new = f"(n)<-[:{rtype}]-(t)"
     return (
         "UNWIND $rows AS row "
-        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) "
+        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) {key_hint('n', label)} "
         "CALL (n, row) { "
         f"MATCH {old} WHERE NOT t.{tkey} IN row.targets DELETE old "
         "} "
@@ -392,7 +392,7 @@ def add_reference(label: str, ref: RefSpec) -> str:
     new = f"(n)-[:{rtype}]->(t)" if ref.outgoing else f"(n)<-[:{rtype}]-(t)"
     return (
         "UNWIND $rows AS row "
-        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) "
+        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) {key_hint('n', label)} "
         "UNWIND row.targets AS tk "
         f"MERGE (t:{target} {{{tkey}: tk}}) ON CREATE SET t:{STUB} "
         f"MERGE {new}"
@@ -425,7 +425,9 @@ def merge_relationships(rel_type: str, source_label: str, target_label: str) -> 
     return (
         "UNWIND $rows AS row "
         f"MATCH (a:{safe_label(source_label)} {{{key_prop(source_label)}: row.s}}) "
+        f"{key_hint('a', source_label)} "
         f"MATCH (b:{safe_label(target_label)} {{{key_prop(target_label)}: row.t}}) "
+        f"{key_hint('b', target_label)} "
         f"MERGE (a)-[r:{safe_type(rel_type)}]->(b) SET r = row.props"
         f"{set_temporals('r', Relationship)}"
     )
