@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         Seconds a client may take to send a request's headers, and its body.
     introspection : bool
         Whether GraphQL introspection (``__schema``, ``__type``) is answered.
+    feed_retention_days : float
+        How long the change feed keeps its records (default 90 days; 0: for ever), on both
+        stores. Older records are pruned (on Neo4j by a write at most once an hour, or by
+        ``Neo4jStore.prune_feed()``); a follower that missed pruned records gets
+        ``FeedGapError`` and rebuilds once from the store.
     """
 
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_file=".env", extra="ignore")
@@ -124,6 +129,7 @@ class Settings(BaseSettings):
     header_timeout: float = Field(default=10.0, gt=0, le=3600)
     body_timeout: float = Field(default=60.0, gt=0, le=3600)
     introspection: bool = True
+    feed_retention_days: float = Field(default=90, ge=0)
 
     def __init__(self, **values: Any) -> None:
         """Read the settings; any error becomes one :class:`ConfigurationError` line.

@@ -29,6 +29,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import networkx as nx
@@ -88,12 +89,14 @@ class GraphStore(Protocol):
 
     @property
     def generation(self) -> int:
-        """A counter that every write made through the store increases; reads never change it.
+        """A counter that every write made through the store that changes something increases;
+        reads never change it.
 
         Caches of what the store holds (the API engine's whole graph) are keyed on it. The
-        embedded store counts in memory; Neo4j keeps the counter in the database, incremented
-        inside every write transaction, so every process on one database sees every other's
-        writes (see :meth:`cmdb_graph.store.neo4j.Neo4jStore.cache_key` for writes made outside
+        embedded store counts in memory (every write); on Neo4j it is the feed head, kept in
+        the database and incremented inside every write transaction that records a change, so
+        every process on one database sees every other's writes (see
+        :meth:`cmdb_graph.store.neo4j.Neo4jStore.cache_key` for writes made outside
         cmdb-graph).
         """
 
@@ -137,8 +140,13 @@ class GraphStore(Protocol):
         Raises
         ------
         FeedGapError
-            Records after ``after`` were pruned: the caller must rebuild from the store.
+            Records after ``after`` were pruned, or ``after`` is beyond the feed head (the
+            store was replaced): the caller must rebuild from the store.
         """
+
+    def prune_feed(self, *, before: datetime | None = None) -> int:
+        """Drop the change records written before ``before`` (default: now minus the
+        store's ``feed_retention_days``; without retention, none); how many were dropped."""
 
     # -- reads ----------------------------------------------------------------------------
     def get_ci(self, ci_id: str) -> ConfigurationItem:
@@ -281,6 +289,10 @@ class BaseStore(ABC):
     @abstractmethod
     def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
         """See :meth:`GraphStore.feed_since`."""
+
+    @abstractmethod
+    def prune_feed(self, *, before: datetime | None = None) -> int:
+        """See :meth:`GraphStore.prune_feed`."""
 
     @abstractmethod
     def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:

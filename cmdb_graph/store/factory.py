@@ -38,5 +38,6 @@ def open_store(settings: Settings, registry: Registry | None = None) -> GraphSto
     from cmdb_graph.store.memory import MemoryStore
 
     return MemoryStore(
-        registry=reg, snapshot_path=settings.snapshot_path, max_depth=settings.max_depth
+        registry=reg, snapshot_path=settings.snapshot_path, max_depth=settings.max_depth,
+        feed_retention_days=settings.feed_retention_days,
     )

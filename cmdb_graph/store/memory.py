@@ -28,13 +28,13 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from cmdb_graph.errors import StoreError
+from cmdb_graph.errors import FeedGapError, StoreError
 from cmdb_graph.feed import (
     SYSTEM_ACTOR,
     Actor,
@@ -128,6 +128,9 @@ class MemoryStore(BaseStore):
         Save after every successful :meth:`apply` (off by default to keep bulk loads fast).
     max_depth : int, optional
         Largest traversal depth accepted (``None``: no cap).
+    feed_retention_days : float, optional
+        Change records older than this are pruned when a write finds the oldest one past it
+        (``None`` or 0: kept for ever); see :meth:`prune_feed`.
 
     Raises
     ------
@@ -147,11 +150,16 @@ class MemoryStore(BaseStore):
         *,
         autosave: bool = False,
         max_depth: int | None = None,
+        feed_retention_days: float | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry()
         self.snapshot_path = Path(snapshot_path) if snapshot_path is not None else None
         self.autosave = autosave
         self.max_depth = max_depth
+        self.feed_retention_days = feed_retention_days or None
+        #: The newest sequence number, and the last one pruned (kept across ``clear``).
+        self._feed_head = 0
+        self._feed_floor = 0
         self._lock = threading.RLock()
         self._reset()
         if self.snapshot_path is not None and self.snapshot_path.exists():
@@ -195,13 +203,46 @@ class MemoryStore(BaseStore):
     def feed_head(self) -> int:
         """The sequence number of the newest change record (0 before the first write)."""
         with self._lock:
-            return self._feed[-1].seq if self._feed else 0
+            return self._feed_head
 
     def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
-        """Change records with ``seq > after``, oldest first, at most ``limit``."""
+        """Change records with ``seq > after``, oldest first, at most ``limit``.
+
+        Raises
+        ------
+        FeedGapError
+            Records after ``after`` were pruned, or ``after`` is beyond the feed head (the
+            store was replaced): the caller must rebuild from the store.
+        """
         with self._lock:
+            if after < self._feed_floor:
+                raise FeedGapError(f"change records up to {self._feed_floor} were pruned; "
+                                   f"asked for those after {after}")
+            if after > self._feed_head:
+                raise FeedGapError(f"the feed head is {self._feed_head}, before {after}: the "
+                                   "store was replaced")
             start = bisect.bisect_right(self._feed, after, key=lambda r: r.seq)
             return self._feed[start:start + limit]
+
+    def prune_feed(self, *, before: datetime | None = None) -> int:
+        """Drop the change records written before ``before``; how many were dropped.
+
+        ``before`` defaults to now minus ``feed_retention_days`` (no retention: nothing is
+        pruned). Records go oldest first; a follower asking for a dropped one gets
+        :class:`~cmdb_graph.errors.FeedGapError`.
+        """
+        if before is None:
+            if self.feed_retention_days is None:
+                return 0
+            before = datetime.now(UTC) - timedelta(days=self.feed_retention_days)
+        with self._lock:
+            n = 0
+            while n < len(self._feed) and self._feed[n].at < before:
+                n += 1
+            if n:
+                self._feed_floor = self._feed[n - 1].seq
+                del self._feed[:n]
+            return n
 
     def _record(
         self,
@@ -214,10 +255,15 @@ class MemoryStore(BaseStore):
         """Append the change record of one write (none when the write changed nothing)."""
         if not nodes and not rels and not reset:
             return
+        self._feed_head += 1
+        now = datetime.now(UTC)
         self._feed.append(ChangeRecord(
-            seq=self.feed_head() + 1, at=datetime.now(UTC), actor=actor or SYSTEM_ACTOR,
+            seq=self._feed_head, at=now, actor=actor or SYSTEM_ACTOR,
             nodes=tuple(nodes), relationships=tuple(rels), reset=reset,
         ))
+        days = self.feed_retention_days
+        if days is not None and self._feed[0].at < now - timedelta(days=days):
+            self.prune_feed()
 
     def save(self) -> None:
         """Write the snapshot atomically; a no-op without a snapshot path.

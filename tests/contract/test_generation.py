@@ -1,4 +1,5 @@
-"""The store's ``generation``: every kind of write increases it, no read changes it.
+"""The store's ``generation``: every kind of write that changes something increases it, no read
+changes it (on Neo4j it is the feed head: a write that changes nothing records nothing).
 
 The API engine keys its cached whole graph on it (on Neo4j together with the count-store
 totals, see ``test_neo4j_graph_cache.py``), so a write that did not bump it would leave
@@ -19,7 +20,8 @@ from tests.contract.estate import ci, estate_batch, rel
 WRITES: dict[str, Callable[[GraphStore], object]] = {
     "apply a batch": lambda s: s.apply(WriteBatch(nodes=[ci("new", "Server")],
                                                   relationships=[rel("RUNS_ON", "web", "new")])),
-    "upsert a CI that exists (same fields)": lambda s: s.upsert_nodes([s.get_ci("vm1")]),
+    "upsert a CI that exists (one field changed)": lambda s: s.upsert_nodes(
+        [s.get_ci("vm1").model_copy(update={"environment": "test"})]),
     "upsert a node of another label": lambda s: s.upsert_nodes(
         [SupportGroup(group_id="grp-new", name="New")]),
     "upsert a relationship": lambda s: s.upsert_relationships(

@@ -32,10 +32,18 @@ from cmdb_graph.store.rows import field_kinds
 __all__ = [
     "STUB",
     "META",
+    "FEED",
     "PING",
     "CLEAR",
-    "BUMP_GENERATION",
-    "GENERATION",
+    "CLEAR_REST",
+    "NEXT_SEQ",
+    "UNDO_SEQ",
+    "WRITE_RECORD",
+    "FEED_STATE",
+    "FEED_SINCE",
+    "LOCK_FEED",
+    "FEED_OLDEST",
+    "PRUNE_FEED",
     "CACHE_KEY",
     "CI_SHADOW_RANGE_INDEXES",
     "safe_label",
@@ -43,6 +51,7 @@ __all__ = [
     "safe_prop",
     "safe_types",
     "key_prop",
+    "key_hint",
     "set_temporals",
     "props_of",
     "node_props",
@@ -71,41 +80,94 @@ STUB = "Stub"
 
 PING = "RETURN 1 AS ok"
 
-#: The label of the one node that keeps the store's durable write counter (see
-#: :data:`BUMP_GENERATION`); never a CI class, never read as data.
+#: The label of the one node that keeps the store's feed counter (see :data:`NEXT_SEQ`); never
+#: a CI class, never read as data.
 META = "CmdbMeta"
 
-#: Delete everything but the write counter, in batches (auto-commit transaction:
-#: ``CALL ... IN TRANSACTIONS``). The counter node stays so that the generation never goes back.
+#: The label of the change records of the feed (see :mod:`cmdb_graph.store.neo4j.feed`):
+#: ``(:ChangeRecord {seq, at, data})``, ``data`` the bytes of
+#: :func:`cmdb_graph.feed.encode_record`. Never a CI class, never read as data.
+FEED = "ChangeRecord"
+
+#: Delete everything but the feed counter and the change records, in batches (auto-commit
+#: transaction: ``CALL ... IN TRANSACTIONS``). The counter stays so that sequence numbers never
+#: go back; the records stay (``clear`` records a reset, as the embedded store does).
 CLEAR = (
-    f"MATCH (n) WHERE NOT n:{META} "
+    f"MATCH (n) WHERE NOT n:{META} AND NOT n:{FEED} "
     "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 )
 
-#: Increment the write counter, creating it (generation 1, a fresh random ``epoch``) when
-#: missing. Run as the LAST statement of every write transaction of the store: the counter
-#: node's write lock is then held only while the transaction commits. Parameter: ``$key``.
-BUMP_GENERATION = (
+#: Delete what :data:`CLEAR` left (nodes written while it ran), in the reset's transaction.
+CLEAR_REST = f"MATCH (n) WHERE NOT n:{META} AND NOT n:{FEED} DETACH DELETE n"
+
+#: Take the next sequence number: increment the counter, creating it (seq 1, a fresh random
+#: ``epoch``) when missing; one row ``seq``. Run as the FIRST statement of every write
+#: transaction of the store: the counter node's write lock is then held until the transaction
+#: commits, so cmdb-graph's write transactions run one at a time, commit in sequence order and
+#: read exact old values. A counter of an older version (``generation``, no records) is taken
+#: over: its value becomes the feed's floor. Parameter: ``$key``.
+NEXT_SEQ = (
     f"MERGE (m:{META} {{key: $key}}) "
-    "ON CREATE SET m.generation = 1, m.epoch = randomUUID() "
-    "ON MATCH SET m.generation = m.generation + 1"
+    "ON CREATE SET m.seq = 1, m.feed_floor = 0, m.epoch = randomUUID() "
+    "ON MATCH SET m.feed_floor = coalesce(m.feed_floor, m.generation, 0), "
+    "m.seq = coalesce(m.seq, m.generation, 0) + 1 "
+    "REMOVE m.generation "
+    "RETURN m.seq AS seq"
 )
 
-#: The write counter: one row ``generation`` (0 when no write ever ran). Parameter: ``$key``.
-GENERATION = (
-    f"OPTIONAL MATCH (m:{META} {{key: $key}}) RETURN coalesce(m.generation, 0) AS generation"
+#: Give the sequence number back: the transaction changed nothing, it writes no record.
+#: Parameter: ``$key``.
+UNDO_SEQ = f"MATCH (m:{META} {{key: $key}}) SET m.seq = m.seq - 1"
+
+#: Store one change record. Parameters: ``$seq``, ``$at`` (ISO text), ``$data`` (bytes).
+WRITE_RECORD = f"CREATE (:{FEED} {{seq: $seq, at: datetime($at), data: $data}})"
+
+#: The feed's state: one row ``head`` (the newest sequence number, 0 before the first write),
+#: ``floor`` (every record up to it was pruned) and ``epoch``. Parameter: ``$key``.
+FEED_STATE = (
+    f"OPTIONAL MATCH (m:{META} {{key: $key}}) "
+    "RETURN coalesce(m.seq, m.generation, 0) AS head, "
+    "coalesce(m.feed_floor, m.generation, 0) AS floor, m.epoch AS epoch"
 )
 
-#: What a cache of the graph is keyed on, in one cheap read: the counter's ``epoch`` and
-#: ``generation`` and the numbers of all nodes and all relationships, which Neo4j serves from
-#: its count store in O(1) (they catch writes made outside cmdb-graph that add or remove nodes
-#: or relationships). Parameter: ``$key``.
+#: The records after ``$after``, oldest first, at most ``$limit``: rows ``data``.
+FEED_SINCE = (
+    f"MATCH (r:{FEED}) WHERE r.seq > $after "
+    "RETURN r.data AS data ORDER BY r.seq LIMIT $limit"
+)
+
+#: Take the counter's lock for pruning (first statement of the pruning transaction): one row
+#: ``floor``. Parameter: ``$key``.
+LOCK_FEED = (
+    f"MATCH (m:{META} {{key: $key}}) SET m.pruned_at = datetime() "
+    "RETURN coalesce(m.feed_floor, 0) AS floor"
+)
+
+#: The oldest records after ``$floor``: rows ``seq``, ``old`` (written before ``$cutoff``,
+#: ISO text), oldest first, at most ``$limit``.
+FEED_OLDEST = (
+    f"MATCH (r:{FEED}) WHERE r.seq > $floor "
+    "RETURN r.seq AS seq, r.at < datetime($cutoff) AS old ORDER BY r.seq LIMIT $limit"
+)
+
+#: Delete the records in ``($floor, $upto]`` and raise the floor to ``$upto``. Parameters:
+#: ``$key``, ``$floor``, ``$upto``.
+PRUNE_FEED = (
+    f"MATCH (m:{META} {{key: $key}}) SET m.feed_floor = $upto "
+    f"WITH m MATCH (r:{FEED}) WHERE r.seq > $floor AND r.seq <= $upto DELETE r"
+)
+
+#: What a cache of the graph is keyed on, in one cheap read: the counter's ``epoch``, the
+#: feed head (``generation``) and the numbers of all nodes (change records left out) and all
+#: relationships, which Neo4j serves from its count store in O(1) (they catch writes made
+#: outside cmdb-graph that add or remove nodes or relationships). Parameter: ``$key``.
 CACHE_KEY = (
     f"OPTIONAL MATCH (m:{META} {{key: $key}}) "
-    "WITH m.epoch AS epoch, coalesce(m.generation, 0) AS generation "
-    "CALL () { MATCH (n) RETURN count(n) AS nodes } "
+    "WITH m.epoch AS epoch, coalesce(m.seq, m.generation, 0) AS generation "
+    "CALL () { MATCH (n) RETURN count(n) AS everything } "
+    f"CALL () {{ MATCH (n:{FEED}) RETURN count(n) AS records }} "
     "CALL () { MATCH ()-[r]->() RETURN count(r) AS relationships } "
-    "RETURN epoch, generation, nodes, relationships"
+    "RETURN epoch, generation, everything - records AS nodes, relationships"
 )
 
 
@@ -163,6 +225,17 @@ def props_of(var: str, model: type[BaseModel]) -> str:
     return f"{var} {{.*, {conv}}}"
 
 
+def key_hint(var: str, label: str) -> str:
+    """``USING INDEX`` on the key of ``label``: a lookup by key seeks the key's index.
+
+    Without it, a statement first planned while the database was empty (a fresh install, a
+    test after ``clear``) may be cached with a label scan, and a lookup of thousands of keys
+    then reads every node once per key (minutes instead of a second at a few thousand nodes)
+    until Neo4j plans it again.
+    """
+    return f"USING INDEX {var}:{safe_label(label)}({key_prop(label)})"
+
+
 def node_props(var: str, label: str) -> str:
     """:func:`props_of` for a node of ``label``."""
     return props_of(var, NODE_SPECS[label].model)
@@ -215,7 +288,9 @@ def schema_statements() -> list[str]:
     """Constraints and indexes, each created idempotently (``IF NOT EXISTS``).
 
     One uniqueness constraint per label on its key (``CI.ci_id``, ``Asset.asset_id``, ...),
-    range indexes on the CI identifiers and filters, and text indexes for list membership.
+    range indexes on the CI identifiers and filters, text indexes for list membership, and
+    the unique keys of the feed counter and of the change records (``seq``: the index that
+    ``feed_since`` reads in order).
     """
     out = []
     for label, spec in sorted(NODE_SPECS.items()):
@@ -239,6 +314,10 @@ def schema_statements() -> list[str]:
             )
     out.append(
         f"CREATE CONSTRAINT cmdb_meta_key IF NOT EXISTS FOR (n:{safe_label(META)}) REQUIRE n.key "
+        "IS UNIQUE"
+    )
+    out.append(
+        f"CREATE CONSTRAINT cmdb_feed_seq IF NOT EXISTS FOR (n:{safe_label(FEED)}) REQUIRE n.seq "
         "IS UNIQUE"
     )
     return out
@@ -290,7 +369,7 @@ def sync_reference(label: str, ref: RefSpec) -> str:
         new = f"(n)<-[:{rtype}]-(t)"
     return (
         "UNWIND $rows AS row "
-        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) "
+        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) {key_hint('n', label)} "
         "CALL (n, row) { "
         f"MATCH {old} WHERE NOT t.{tkey} IN row.targets DELETE old "
         "} "
@@ -313,7 +392,7 @@ def add_reference(label: str, ref: RefSpec) -> str:
     new = f"(n)-[:{rtype}]->(t)" if ref.outgoing else f"(n)<-[:{rtype}]-(t)"
     return (
         "UNWIND $rows AS row "
-        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) "
+        f"MATCH (n:{safe_label(label)} {{{key_prop(label)}: row.key}}) {key_hint('n', label)} "
         "UNWIND row.targets AS tk "
         f"MERGE (t:{target} {{{tkey}: tk}}) ON CREATE SET t:{STUB} "
         f"MERGE {new}"
@@ -324,7 +403,7 @@ def present_keys(label: str) -> str:
     """The keys among ``$keys`` of any node of ``label``, stubs included: one list ``keys``."""
     key = key_prop(label)
     return (
-        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) "
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
         f"RETURN collect(n.{key}) AS keys"
     )
 
@@ -333,7 +412,7 @@ def existing_keys(label: str) -> str:
     """The keys among ``$keys`` of existing (non-stub) nodes of ``label``, as one list ``keys``."""
     key = key_prop(label)
     return (
-        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) "
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
         f"WHERE NOT n:{STUB} RETURN collect(n.{key}) AS keys"
     )
 
@@ -346,35 +425,55 @@ def merge_relationships(rel_type: str, source_label: str, target_label: str) -> 
     return (
         "UNWIND $rows AS row "
         f"MATCH (a:{safe_label(source_label)} {{{key_prop(source_label)}: row.s}}) "
+        f"{key_hint('a', source_label)} "
         f"MATCH (b:{safe_label(target_label)} {{{key_prop(target_label)}: row.t}}) "
+        f"{key_hint('b', target_label)} "
         f"MERGE (a)-[r:{safe_type(rel_type)}]->(b) SET r = row.props"
         f"{set_temporals('r', Relationship)}"
     )
 
 
+def _deleted(var: str, source_label: str, target_label: str) -> str:
+    """Delete relationship ``var``; ONE row ``rows`` of what they were: ``[s, t, sl, tl,
+    props]``."""
+    return (
+        f"WITH row, {var}, {source_label} AS sl, {target_label} AS tl, "
+        f"{props_of(var, Relationship)} AS props DELETE {var} "
+        "RETURN collect([row.s, row.t, sl, tl, props]) AS rows"
+    )
+
+
 def delete_ci_relationships(rel_type: str) -> str:
-    """Delete CI-to-CI relationships of one type by ``$rows`` of ``{s, t}``; return the count."""
+    """Delete CI-to-CI relationships of one type by ``$rows`` of ``{s, t}``.
+
+    Returns ONE row ``rows``: per deleted relationship ``[s, t, source label, target label,
+    props]`` (its properties as :func:`props_of` reads them), for its change record.
+    """
     return (
         "UNWIND $rows AS row "
-        f"MATCH (:CI {{ci_id: row.s}})-[r:{safe_type(rel_type)}]->(:CI {{ci_id: row.t}}) "
-        "DELETE r RETURN count(*) AS deleted"
+        f"MATCH (a:CI {{ci_id: row.s}})-[r:{safe_type(rel_type)}]->(b:CI {{ci_id: row.t}}) "
+        f"{key_hint('a', 'CI')} " + _deleted("r", "'CI'", "'CI'")
     )
 
 
 def _any_node(var: str, key_param: str) -> str:
     """A subquery body finding the node of any label whose key is ``key_param``."""
     branches = [
-        f"MATCH ({var}:{safe_label(label)} {{{safe_prop(spec.key)}: {key_param}}}) RETURN {var}"
+        f"MATCH ({var}:{safe_label(label)} {{{safe_prop(spec.key)}: {key_param}}}) "
+        f"{key_hint(var, label)} RETURN {var}"
         for label, spec in sorted(NODE_SPECS.items())
     ]
     return " UNION ".join(branches)
 
 
 def delete_relationships_any(rel_type: str) -> str:
-    """Delete relationships of one type by ``$rows`` of ``{s, t}`` whatever the end labels."""
+    """Delete relationships of one type by ``$rows`` of ``{s, t}`` whatever the end labels.
+
+    Returns what :func:`delete_ci_relationships` does.
+    """
     return (
         "UNWIND $rows AS row "
         f"CALL (row) {{ {_any_node('a', 'row.s')} }} "
         f"MATCH (a)-[r:{safe_type(rel_type)}]->(b) WHERE {node_key('b')} = row.t "
-        "DELETE r RETURN count(*) AS deleted"
+        + _deleted("r", node_label("a"), node_label("b"))
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from cmdb_graph.model import Relationship
 from cmdb_graph.store.neo4j.cypher import (
     STUB,
+    key_hint,
     key_prop,
     node_key,
     node_label,
@@ -25,6 +26,8 @@ from cmdb_graph.store.neo4j.props import SHADOW_PREFIX
 
 __all__ = [
     "get_nodes",
+    "node_states",
+    "get_relationships",
     "assets_tracking",
     "find_cis",
     "find_cis_bulk",
@@ -42,11 +45,41 @@ __all__ = [
 
 
 def get_nodes(label: str) -> str:
-    """Nodes of ``label`` by ``$keys``: rows ``key, props``."""
+    """Nodes of ``label`` by ``$keys``: ONE row ``rows``, a list of ``[key, props]``.
+
+    One list value rather than a record per node: the driver receives thousands of records
+    far more slowly than one list (the same reason as :func:`ci_graph_page`).
+    """
     key = key_prop(label)
     return (
-        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) WHERE NOT n:{STUB} "
-        f"RETURN n.{key} AS key, {node_props('n', label)} AS props"
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
+        f"WHERE NOT n:{STUB} RETURN collect([n.{key}, {node_props('n', label)}]) AS rows"
+    )
+
+
+def node_states(label: str) -> str:
+    """The nodes of ``label`` by ``$keys``, stubs included: ONE row ``rows``, a list of
+    ``[key, is_stub, props]`` (for the old rows of a write, see ``neo4j.feed``)."""
+    key = key_prop(label)
+    return (
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
+        f"RETURN collect([n.{key}, n:{STUB}, {node_props('n', label)}]) AS rows"
+    )
+
+
+def get_relationships(rel_type: str, source_label: str, target_label: str) -> str:
+    """Relationships of one type between given ends, by ``$rows`` of ``{s, t}``.
+
+    ONE row ``rows``, a list of ``[s, t, props]`` (the properties as
+    :func:`~.cypher.props_of` reads them).
+    """
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (a:{safe_label(source_label)} {{{key_prop(source_label)}: row.s}})"
+        f"-[r:{safe_type(rel_type)}]->"
+        f"(b:{safe_label(target_label)} {{{key_prop(target_label)}: row.t}}) "
+        f"{key_hint('a', source_label)} "
+        f"RETURN collect([row.s, row.t, {props_of('r', Relationship)}]) AS rows"
     )
 
 

@@ -16,8 +16,11 @@
   ``ServiceUnavailable``/``AuthError``/``SessionExpired`` as
   :class:`~cmdb_graph.errors.StoreUnavailableError`, any other as
   :class:`~cmdb_graph.errors.StoreError`.
-* Every write transaction goes through :meth:`Neo4jStore._write`, which also increments the
-  durable write counter in the same transaction.
+* Every write transaction goes through :meth:`Neo4jStore._write`, which takes the next
+  sequence number of the change feed first and stores the transaction's change record last,
+  in the same transaction (:mod:`cmdb_graph.store.neo4j.feed`).
+* Every session shares one bookmark manager: a read made after a write through the store
+  sees that write, also on a cluster whose reads go to other members (read-your-writes).
 
 What both stores share (argument checks, models from rows, paging) is
 :class:`~cmdb_graph.store.base.BaseStore`; this module holds the driver plumbing and the
@@ -27,12 +30,14 @@ primitive reads and writes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import networkx as nx
-from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Query
+from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Query, Session
 from neo4j.exceptions import (
     AuthError,
     DriverError,
@@ -41,8 +46,13 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from cmdb_graph.errors import ConfigurationError, StoreError, StoreUnavailableError
-from cmdb_graph.feed import Actor, ChangeRecord
+from cmdb_graph.errors import (
+    ConfigurationError,
+    FeedGapError,
+    StoreError,
+    StoreUnavailableError,
+)
+from cmdb_graph.feed import SYSTEM_ACTOR, Actor, ChangeRecord, RelChange, rel_change
 from cmdb_graph.model import NODE_SPECS, Registry, Relationship
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.settings import Settings
@@ -50,12 +60,15 @@ from cmdb_graph.store.base import BaseStore, RelKey, RelRow, check_seeds
 from cmdb_graph.store.batch import (
     ExistingKeys,
     PreparedBatch,
+    PreparedNode,
+    PreparedRel,
     WriteBatch,
     check_ends,
     prepare_batch,
     reference_rel_types,
 )
 from cmdb_graph.store.neo4j import cypher, cypher_reads
+from cmdb_graph.store.neo4j.feed import META_KEY, TxFeed, prune_oldest, read_feed, rel_row
 from cmdb_graph.store.neo4j.props import (
     GRAPH_FIELDS,
     GRAPH_TEMPORALS,
@@ -76,8 +89,11 @@ T = TypeVar("T")
 
 _REF_TYPES = reference_rel_types()
 
-#: Key of the write-counter node (see :data:`cmdb_graph.store.neo4j.cypher.BUMP_GENERATION`).
-_META_KEY = "store"
+#: Seconds between two automatic prunings of the change feed by one store (see
+#: :meth:`Neo4jStore.prune_feed`).
+PRUNE_EVERY = 3600.0
+#: Change records deleted per pruning transaction.
+PRUNE_BATCH = 10_000
 
 #: CIs per page of :meth:`Neo4jStore.dependency_graph` (bounds the server's memory per query).
 GRAPH_PAGE = 20_000
@@ -104,6 +120,9 @@ class Neo4jStore(BaseStore):
         relationships, then relationships).
     max_depth : int, optional
         Largest traversal depth accepted.
+    feed_retention_days : float, optional
+        Change records older than this are pruned (see :meth:`prune_feed`); ``None`` or 0:
+        kept for ever.
 
     Raises
     ------
@@ -124,17 +143,21 @@ class Neo4jStore(BaseStore):
         batch_size: int = 5000,
         tx_limit: int | None = None,
         max_depth: int | None = None,
+        feed_retention_days: float | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry()
         self.database = database
         self.batch_size = batch_size
         self.tx_limit = tx_limit if tx_limit is not None else batch_size * 4
         self.max_depth = max_depth
+        self.feed_retention_days = feed_retention_days or None
+        self._pruned_at: float | None = None
         self._check_registry()
         with self._errors():
             self._driver: Driver = GraphDatabase.driver(
                 uri, auth=(user, password), notifications_min_severity="OFF"
             )
+            self._bookmarks = GraphDatabase.bookmark_manager()
         try:
             with self._errors():
                 self._driver.verify_connectivity()
@@ -164,10 +187,13 @@ class Neo4jStore(BaseStore):
             registry=registry,
             batch_size=settings.batch_size,
             max_depth=settings.max_depth,
+            feed_retention_days=settings.feed_retention_days,
         )
 
     def _check_registry(self) -> None:
-        clash = set(self.registry.classes) & (set(NODE_SPECS) | {cypher.STUB, cypher.META})
+        clash = set(self.registry.classes) & (
+            set(NODE_SPECS) | {cypher.STUB, cypher.META, cypher.FEED}
+        )
         if clash:
             raise ConfigurationError(
                 f"CI class names {sorted(clash)} collide with node labels of the store"
@@ -183,24 +209,38 @@ class Neo4jStore(BaseStore):
         except (Neo4jError, DriverError) as exc:
             raise StoreError(f"Neo4j error: {exc}") from exc
 
+    def _session(self, **config: Any) -> Session:
+        """A session on the store's database, sharing the store's bookmark manager.
+
+        Every session waits for the bookmarks of the store's earlier transactions, so a read
+        sees the store's own writes even where reads go to other cluster members.
+        """
+        return self._driver.session(database=self.database, bookmark_manager=self._bookmarks,
+                                    **config)
+
     def _read(self, work: Callable[[ManagedTransaction], T]) -> T:
-        with self._errors(), self._driver.session(database=self.database) as session:
+        with self._errors(), self._session() as session:
             return session.execute_read(work)
 
-    def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
-        """Run ``work`` in a managed write transaction that also bumps the write counter.
+    def _write(self, work: Callable[[ManagedTransaction, TxFeed], T], actor: Actor | None) -> T:
+        """Run ``work`` in a managed write transaction that records its change record.
 
-        The counter (:data:`cypher.BUMP_GENERATION`) is incremented by the transaction's last
-        statement, so it commits (or rolls back) with the write itself.
+        The transaction takes the next sequence number first (the counter's lock, see
+        :class:`~cmdb_graph.store.neo4j.feed.TxFeed`), ``work`` reads old rows, writes and
+        reports its changes to the ``TxFeed`` it is given, and the record is stored last: it
+        commits, or rolls back, with the write itself. A retried transaction starts afresh.
         """
 
-        def counted(tx: ManagedTransaction) -> T:
-            out = work(tx)
-            tx.run(cypher.BUMP_GENERATION, key=_META_KEY).consume()
+        def recorded(tx: ManagedTransaction) -> T:
+            feed = TxFeed(tx, actor, self.batch_size)
+            out = work(tx, feed)
+            feed.finish()
             return out
 
-        with self._errors(), self._driver.session(database=self.database) as session:
-            return session.execute_write(counted)
+        with self._errors(), self._session() as session:
+            out = session.execute_write(recorded)
+        self._prune_now_and_then()
+        return out
 
     @staticmethod
     def _rows(tx: ManagedTransaction, query: str, **params: Any) -> list[dict[str, Any]]:
@@ -217,32 +257,36 @@ class Neo4jStore(BaseStore):
 
     def ensure_schema(self) -> None:
         """Create the constraints and indexes (idempotent)."""
-        with self._errors(), self._driver.session(database=self.database) as session:
+        with self._errors(), self._session() as session:
             for statement in cypher.schema_statements():
                 session.run(Query(statement)).consume()
 
     def clear(self) -> None:
-        """Delete every node and relationship (constraints, indexes and the write counter stay).
+        """Delete every node and relationship (constraints, indexes and the change feed stay).
 
-        The deletion runs in batches of auto-commit transactions; the write counter is bumped
-        after the last one.
+        The deletion runs in batches of auto-commit transactions (any size of store); then
+        one write transaction deletes what was written meanwhile and records a reset (a
+        follower drops what it holds), as the embedded store does.
         """
-        with self._errors(), self._driver.session(database=self.database) as session:
+        with self._errors(), self._session() as session:
             session.run(Query(cypher.CLEAR)).consume()
-        self._write(lambda tx: None)
 
-    # -- change detection -------------------------------------------------------------------
+        def reset(tx: ManagedTransaction, feed: TxFeed) -> None:
+            tx.run(cypher.CLEAR_REST).consume()
+            feed.reset = True
+
+        self._write(reset, SYSTEM_ACTOR)
+
+    # -- change detection ---------------------------------------------------------------
     @property
     def generation(self) -> int:
-        """The durable write counter of the database (0 before the first write).
+        """The feed head (see :meth:`feed_head`): what caches of the store are keyed on.
 
-        Kept in one ``(:CmdbMeta {key: 'store'})`` node and incremented inside every write
-        transaction of every ``Neo4jStore`` on the database (``apply`` and its batches,
-        ``delete_relationships``, ``clear``), so all processes sharing the database see each
-        other's writes. Reads never change it. One small read query.
+        Every write transaction of every ``Neo4jStore`` on the database that changed something
+        increments it (``apply`` and its batches, ``delete_relationships``, ``clear``), so all
+        processes sharing the database see each other's writes. Reads never change it.
         """
-        rows = self._read(lambda tx: self._rows(tx, cypher.GENERATION, key=_META_KEY))
-        return int(rows[0]["generation"])
+        return self.feed_head()
 
     def cache_key(self) -> tuple[str | None, int, int, int]:
         """What a cache of the graph must be keyed on, in one cheap read query.
@@ -250,25 +294,23 @@ class Neo4jStore(BaseStore):
         Returns
         -------
         (epoch, generation, nodes, relationships)
-            ``epoch`` is a random id given to the write counter when it is created (``None``
+            ``epoch`` is a random id given to the feed counter when it is created (``None``
             before the first write), so a database wiped and rebuilt from outside never
-            repeats an old key; ``generation`` is :attr:`generation`; ``nodes`` and
-            ``relationships`` are the numbers of all nodes and all relationships, from
-            Neo4j's count store (O(1)).
+            repeats an old key; ``generation`` is the feed head; ``nodes`` (change records
+            left out) and ``relationships`` are the numbers of all nodes and relationships,
+            from Neo4j's count store (O(1)).
 
         Notes
         -----
-        Every write made through cmdb-graph changes the key. A write made outside
-        cmdb-graph (raw Cypher) changes it when it adds or removes nodes or relationships;
-        an edit of properties only, made outside cmdb-graph, does not, and is seen only
-        after the next write made through cmdb-graph.
+        Every write made through cmdb-graph that changes something changes the key. A write
+        made outside cmdb-graph (raw Cypher) changes it when it adds or removes nodes or
+        relationships; an edit of properties only, made outside cmdb-graph, does not, and is
+        seen only after the next write made through cmdb-graph.
         """
         # One auto-commit read: one round trip instead of a managed transaction's two
         # (BEGIN+RUN, then COMMIT); the engine pays it on every question.
-        with self._errors(), self._driver.session(
-            database=self.database, default_access_mode=READ_ACCESS
-        ) as session:
-            r = session.run(Query(cypher.CACHE_KEY), key=_META_KEY).single(strict=True)
+        with self._errors(), self._session(default_access_mode=READ_ACCESS) as session:
+            r = session.run(Query(cypher.CACHE_KEY), key=META_KEY).single(strict=True)
         epoch = r["epoch"]
         return (None if epoch is None else str(epoch), int(r["generation"]), int(r["nodes"]),
                 int(r["relationships"]))
@@ -287,8 +329,9 @@ class Neo4jStore(BaseStore):
     def apply(self, batch: WriteBatch) -> None:
         """Upsert nodes then relationships.
 
-        Up to ``tx_limit`` records in one transaction (all or nothing); beyond that, the batch
-        is validated first and then written in idempotent batches of ``batch_size`` (a failure
+        Up to ``tx_limit`` records in one transaction (all or nothing) and one change record;
+        beyond that, the batch is validated first and then written in idempotent batches of
+        ``batch_size``, each its own transaction with its own change record (a failure
         half-way leaves the batches before it written; applying the batch again completes it).
 
         Raises
@@ -303,14 +346,20 @@ class Neo4jStore(BaseStore):
             return
         if len(batch) <= self.tx_limit:
 
-            def work(tx: ManagedTransaction) -> None:
+            def work(tx: ManagedTransaction, feed: TxFeed) -> None:
                 check_ends(prepared, self._existing_in(tx))
-                present = self._present_in(tx, prepared)
-                with closing(prefetch(batch_statements(prepared, self.registry, present))) as st:
-                    for query, rows in st:
+                nodes, rels = feed.changes(
+                    prepared.nodes, feed.old_nodes(prepared.nodes),
+                    prepared.relationships, feed.old_rels(prepared.relationships))
+                if not nodes and not rels:
+                    return
+                todo = PreparedBatch(nodes, rels)
+                present = feed.present
+                with closing(prefetch(batch_statements(todo, self.registry, present))) as st:
+                    for query, rows, _ in st:
                         tx.run(query, rows=rows).consume()
 
-            self._write(work)
+            self._write(work, batch.actor)
             return
 
         def check(tx: ManagedTransaction) -> dict[str, set[str]]:
@@ -319,9 +368,11 @@ class Neo4jStore(BaseStore):
 
         present = self._read(check)
         with closing(prefetch(batch_statements(prepared, self.registry, present))) as st:
-            for query, rows in st:
-                for chunk in chunks(rows, self.batch_size):
-                    self._write(self._runner(query, list(chunk)))
+            for query, rows, items in st:
+                for start in range(0, len(rows), self.batch_size):
+                    end = start + self.batch_size
+                    self._write(self._runner(query, rows[start:end], items[start:end]),
+                                batch.actor)
         log.info(
             "applied %d nodes and %d relationships in batches of %d",
             len(prepared.nodes),
@@ -348,26 +399,90 @@ class Neo4jStore(BaseStore):
         return out
 
     @staticmethod
-    def _runner(query: str, rows: list[dict[str, Any]]) -> Callable[[ManagedTransaction], None]:
-        def work(tx: ManagedTransaction) -> None:
-            tx.run(query, rows=rows).consume()
+    def _runner(
+        query: str, rows: list[dict[str, Any]], items: Sequence[PreparedNode | PreparedRel]
+    ) -> Callable[[ManagedTransaction, TxFeed], None]:
+        """The work of one statement over ``rows``, which write ``items`` (one each; none for
+        the statements of reference fields, which run whole). Rows that change nothing are
+        left out."""
+        nodes = [x for x in items if isinstance(x, PreparedNode)]
+        rels = [x for x in items if isinstance(x, PreparedRel)]
+
+        def work(tx: ManagedTransaction, feed: TxFeed) -> None:
+            todo = rows
+            if items:
+                changed_nodes, changed_rels = feed.changes(
+                    nodes, feed.old_nodes(nodes), rels, feed.old_rels(rels))
+                keep = {id(x) for x in (*changed_nodes, *changed_rels)}
+                todo = [row for row, item in zip(rows, items, strict=True) if id(item) in keep]
+            if todo:
+                tx.run(query, rows=todo).consume()
 
         return work
 
-    # -- the change feed (interim: the write counter; records land with issue 13) ---------
+    # -- the change feed ------------------------------------------------------------------
     def feed_head(self) -> int:
-        """The write counter (change records are not written on Neo4j yet)."""
-        return self.generation
+        """The sequence number of the newest change record (0 before the first write)."""
+        state, _ = self._read(lambda tx: read_feed(tx, 0, 0))
+        return state.head
 
     def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
-        """Not yet on Neo4j.
+        """Change records with ``seq > after``, oldest first, at most ``limit`` (one read).
 
         Raises
         ------
-        NotImplementedError
-            Always, until the Neo4j store writes change records.
+        FeedGapError
+            Records after ``after`` were pruned (``after`` is below the feed's floor), or
+            ``after`` is beyond the feed head (the database was replaced or wiped): the
+            caller must rebuild from the store.
         """
-        raise NotImplementedError("the Neo4j store does not write change records yet")
+        state, records = self._read(lambda tx: read_feed(tx, after, limit))
+        if after < state.floor:
+            raise FeedGapError(
+                f"change records up to {state.floor} were pruned; asked for those after {after}"
+            )
+        if after > state.head:
+            raise FeedGapError(f"the feed head is {state.head}, before {after}: the store was "
+                               "replaced")
+        return records
+
+    def prune_feed(self, *, before: datetime | None = None) -> int:
+        """Delete the change records written before ``before``; how many were deleted.
+
+        ``before`` defaults to now minus ``feed_retention_days`` (no retention: nothing is
+        pruned). Records go oldest first, in transactions of :data:`PRUNE_BATCH`, and the
+        feed's floor rises with them: a follower asking for a pruned record gets
+        :class:`~cmdb_graph.errors.FeedGapError` and rebuilds once. Writes call it on their
+        own at most every :data:`PRUNE_EVERY` seconds; a periodic job may call it too.
+        """
+        if before is None:
+            if self.feed_retention_days is None:
+                return 0
+            before = datetime.now(UTC) - timedelta(days=self.feed_retention_days)
+        cutoff = before
+        total = 0
+        with self._errors(), self._session() as session:
+            while True:
+                n = session.execute_write(lambda tx: prune_oldest(tx, cutoff, PRUNE_BATCH))
+                total += n
+                if n < PRUNE_BATCH:
+                    break
+        if total:
+            log.info("pruned %d change records written before %s", total, cutoff.isoformat())
+        return total
+
+    def _prune_now_and_then(self) -> None:
+        """Prune the feed after a write when the last pruning is older than PRUNE_EVERY."""
+        if self.feed_retention_days is None:
+            return
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        try:
+            self.prune_feed()
+        except StoreError as exc:  # the write has committed; pruning is retried later
+            log.warning("could not prune the change feed: %s", exc)
 
     def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
         """Delete by key; relationships derived from reference fields are left (0 counted)."""
@@ -376,18 +491,24 @@ class Neo4jStore(BaseStore):
             if rel_type not in _REF_TYPES:
                 by_type.setdefault(rel_type, []).append({"s": source, "t": target})
 
-        def work(tx: ManagedTransaction) -> int:
-            total = 0
+        def work(tx: ManagedTransaction, feed: TxFeed) -> int:
+            removed: dict[RelKey, RelChange] = {}
             for rel_type, rows in sorted(by_type.items()):
                 if self.registry.relationship_types[rel_type].ci_to_ci:
                     query = cypher.delete_ci_relationships(rel_type)
                 else:
                     query = cypher.delete_relationships_any(rel_type)
                 for chunk in chunks(rows, self.batch_size):
-                    total += sum(r["deleted"] for r in self._rows(tx, query, rows=chunk))
-            return total
+                    deleted = tx.run(query, rows=chunk).single(strict=True)[0]
+                    for source, target, sl, tl, props in deleted:
+                        key = (rel_type, source, target)
+                        change = rel_change(key, (sl, tl), rel_row(props), None)
+                        if change is not None:
+                            removed.setdefault(key, change)
+            feed.rels.extend(removed[k] for k in keys if k in removed)
+            return len(removed)
 
-        return self._write(work) if by_type else 0
+        return self._write(work, actor) if by_type else 0
 
     # -- primitive reads ------------------------------------------------------------------
     def _query(self, query: str, **params: Any) -> list[dict[str, Any]]:
@@ -401,7 +522,7 @@ class Neo4jStore(BaseStore):
 
     def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:
         rows = self._query(cypher_reads.get_nodes(label), keys=keys)
-        return {r["key"]: self._row(label, r["props"]) for r in rows}
+        return {key: self._row(label, props) for key, props in rows[0]["rows"]}
 
     def _ci_rows_matching(
         self, lookups: Mapping[str, Sequence[str]]

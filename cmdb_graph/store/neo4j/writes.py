@@ -24,8 +24,10 @@ __all__ = ["Statement", "batch_statements", "node_params", "rel_params", "chunks
 
 T = TypeVar("T")
 
-#: One statement and the rows its ``$rows`` parameter unwinds.
-Statement = tuple[str, list[dict[str, Any]]]
+#: One statement, the rows its ``$rows`` parameter unwinds, and the batch's nodes or
+#: relationships those rows write, one per row (empty for the statements of reference fields,
+#: which write no field of the model: their change is the field's, recorded with the node).
+Statement = tuple[str, list[dict[str, Any]], Sequence[PreparedNode | PreparedRel]]
 
 
 def batch_statements(
@@ -33,7 +35,7 @@ def batch_statements(
 ) -> Iterator[Statement]:
     """The write statements of a batch, in order: nodes, references, relationships.
 
-    Each statement's rows are built when it is reached.
+    Each statement's rows are built when it is reached; see :data:`Statement`.
 
     Parameters
     ----------
@@ -48,18 +50,18 @@ def batch_statements(
     by_label = prepared.nodes_by_label()
     for label, nodes in sorted(by_label.items()):
         if label != CI_LABEL:
-            yield cypher.upsert_nodes(label), [node_params(label, n) for n in nodes]
+            yield cypher.upsert_nodes(label), [node_params(label, n) for n in nodes], nodes
             continue
         by_class: dict[str, list[PreparedNode]] = {}
         for node in nodes:
             by_class.setdefault(node.row["ci_class"], []).append(node)
         for cls, group in sorted(by_class.items()):
             yield (cypher.upsert_cis(cls, registry.classes),
-                   [node_params(label, n) for n in group])
+                   [node_params(label, n) for n in group], group)
     for label, nodes in sorted(by_label.items()):
         yield from _reference_statements(label, nodes, present)
     for (rel_type, sl, tl), rels in sorted(prepared.rels_by_type().items()):
-        yield cypher.merge_relationships(rel_type, sl, tl), [rel_params(r) for r in rels]
+        yield cypher.merge_relationships(rel_type, sl, tl), [rel_params(r) for r in rels], rels
 
 
 def _reference_statements(
@@ -78,9 +80,9 @@ def _reference_statements(
             elif targets:
                 added.append({"key": node.key, "targets": targets})
         if synced:
-            yield cypher.sync_reference(label, ref), synced
+            yield cypher.sync_reference(label, ref), synced, ()
         if added:
-            yield cypher.add_reference(label, ref), added
+            yield cypher.add_reference(label, ref), added, ()
 
 
 def node_params(label: str, node: PreparedNode) -> dict[str, Any]:
