@@ -1,4 +1,4 @@
-"""The embedded store: a networkx graph in memory, persisted to a snapshot file.
+"""The embedded store: a networkx graph in memory, made durable in an SQLite database.
 
 Layout
 ------
@@ -15,32 +15,43 @@ Layout
 Reference fields (``support_group``, ``Asset.ci_id``, ...) stay plain fields here; only the
 Neo4j store materialises them as relationships.
 
+Persistence (:mod:`cmdb_graph.store.database`): with a database path, every write is ONE
+SQLite transaction holding the rows it changed and its change record; the graph is loaded from
+the database at start, and follows the database's feed table before every read and write, so
+writes committed by another process (``cmdb-graph import`` next to ``cmdb-graph serve``) are
+seen on the next question. The change feed is the ``feed`` table (``feed_since`` reads it).
+Without a database path the store is purely in memory and keeps its feed in a list. An old
+snapshot file (:mod:`cmdb_graph.store.snapshot`) is migrated into an empty database once.
+
 What the store answers is shared with Neo4j through :class:`~cmdb_graph.store.base.BaseStore`;
-this module holds the in-memory layout, its primitive reads and writes, and what goes into the
-snapshot (:mod:`cmdb_graph.store.snapshot`: the file format and its atomic write).
+this module holds the in-memory layout and its primitive reads and writes.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from cmdb_graph.errors import StoreError
+from cmdb_graph.errors import FeedGapError, StoreError
 from cmdb_graph.feed import (
     SYSTEM_ACTOR,
     Actor,
+    ActorKind,
     ChangeRecord,
     NodeChange,
     RelChange,
+    apply_node,
+    apply_rel,
     node_change,
     rel_change,
 )
@@ -48,6 +59,14 @@ from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Registry
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.store.base import BaseStore, RelKey, RelRow, check_seeds
 from cmdb_graph.store.batch import PreparedBatch, WriteBatch, prepare_batch
+from cmdb_graph.store.database import (
+    LOCK_TIMEOUT,
+    Database,
+    NodeWrite,
+    RelWrite,
+    is_database,
+    replace_file,
+)
 from cmdb_graph.store.paging import RowPage, slice_page
 from cmdb_graph.store.query import (
     CASELESS_IDENTIFIERS,
@@ -58,7 +77,13 @@ from cmdb_graph.store.query import (
 from cmdb_graph.store.rows import CI_LABEL, RowMemo, edge_attrs, expand_ci, field_kinds
 from cmdb_graph.store.snapshot import SNAPSHOT_FORMAT, read_snapshot, write_snapshot
 
-__all__ = ["MemoryStore", "write_snapshot", "read_snapshot", "SNAPSHOT_FORMAT"]
+__all__ = [
+    "MemoryStore",
+    "database_for_snapshot",
+    "write_snapshot",
+    "read_snapshot",
+    "SNAPSHOT_FORMAT",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +103,22 @@ _INTERNED = (
 )
 
 IndexEntry = str | set[str]
+
+#: Changes per change record when a whole estate is written at once (migration, ``save_to``).
+_BASELINE_CHUNK = 5000
+_MIGRATION_ACTOR = Actor(ActorKind.SYSTEM, "migration")
+
+
+def database_for_snapshot(snapshot: Path) -> Path:
+    """The database that replaces an old snapshot file: the same name with ``.db``.
+
+    Examples
+    --------
+    >>> str(database_for_snapshot(Path(".cmdb/estate.snapshot")))
+    '.cmdb/estate.db'
+    """
+    snapshot = Path(snapshot)
+    return snapshot if snapshot.suffix == ".db" else snapshot.with_suffix(".db")
 
 
 def _index_add(index: dict[str, IndexEntry], value: str, ci_id: str) -> None:
@@ -120,47 +161,65 @@ class MemoryStore(BaseStore):
     ----------
     registry : Registry, optional
         CI classes and relationship types (default: the built-in registry).
+    database_path : Path, optional
+        SQLite database (:mod:`cmdb_graph.store.database`): created when missing, loaded at
+        construction, written by every write. ``None``: purely in memory (nothing persisted).
     snapshot_path : Path, optional
-        Snapshot file: loaded at construction when it exists, written by :meth:`save` and
-        :meth:`close` (and after every :meth:`apply` when ``autosave``). ``None``: no
-        persistence.
-    autosave : bool
-        Save after every successful :meth:`apply` (off by default to keep bulk loads fast).
+        An old snapshot file (deprecated). When the database is empty and this file exists,
+        it is read once and migrated into the database, then left untouched. Without
+        ``database_path`` the database is :func:`database_for_snapshot` of it.
     max_depth : int, optional
         Largest traversal depth accepted (``None``: no cap).
+    lock_timeout : float
+        Seconds a write waits while another process writes to the same database.
 
     Raises
     ------
     StoreError
-        The snapshot exists but cannot be read.
+        The database (or the snapshot to migrate) cannot be read.
 
     Notes
     -----
     Thread-safe: one re-entrant lock serialises every call. ``apply`` validates the whole
-    batch before it changes anything, so a failing batch leaves the store untouched.
+    batch before it changes anything, so a failing batch leaves the store untouched. When a
+    database write fails after the graph was changed, the graph is reloaded from the database.
+    Several processes may open one database: writes are serialised by SQLite's write lock and
+    each process follows the others' change records (see :mod:`cmdb_graph.store.database`).
     """
 
     def __init__(
         self,
         registry: Registry | None = None,
-        snapshot_path: Path | None = None,
+        database_path: Path | None = None,
         *,
-        autosave: bool = False,
+        snapshot_path: Path | None = None,
         max_depth: int | None = None,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         self.registry = registry if registry is not None else Registry()
+        if database_path is None and snapshot_path is not None:
+            database_path = database_for_snapshot(snapshot_path)
+        self.database_path = Path(database_path) if database_path is not None else None
         self.snapshot_path = Path(snapshot_path) if snapshot_path is not None else None
-        self.autosave = autosave
         self.max_depth = max_depth
         self._lock = threading.RLock()
+        self._db: Database | None = None
+        #: Sequence number of the last change record applied to the graph.
+        self._seq = 0
+        self._data_version: int | None = None
+        self._touched = False
         self._reset()
-        if self.snapshot_path is not None and self.snapshot_path.exists():
-            self._load(read_snapshot(self.snapshot_path))
-            log.info("loaded snapshot %s (%d CIs)", self.snapshot_path, len(self._g))
+        if self.database_path is not None:
+            self._db = Database(self.database_path, timeout=lock_timeout)
+            legacy = self.snapshot_path
+            if (legacy is not None and legacy != self.database_path and legacy.exists()
+                    and not is_database(legacy) and self._db.is_empty()):
+                self._migrate(legacy)
+            else:
+                self._load_database()
 
     def _reset(self) -> None:
-        #: Bumped by every write; a cache built at one generation is stale at another.
-        self.generation: int = getattr(self, "generation", 0) + 1
+        self._generation: int = getattr(self, "_generation", 0) + 1
         self._g: nx.MultiDiGraph = nx.MultiDiGraph()
         self._nodes: dict[str, dict[str, dict[str, Any]]] = {
             label: {} for label in NODE_SPECS if label != CI_LABEL
@@ -171,23 +230,31 @@ class MemoryStore(BaseStore):
         self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._version = getattr(self, "_version", 0) + 1
         self._sorted: tuple[int, list[str]] | None = None
-        #: The change feed, oldest first (kept across ``clear``, which records a reset).
+        #: The change feed without a database, oldest first (kept across ``clear``, which
+        #: records a reset).
         self._feed: list[ChangeRecord] = getattr(self, "_feed", [])
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every write (this process's or, read from the feed, another's)."""
+        self._follow()
+        return self._generation
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
-        """Write the snapshot (when there is a snapshot path)."""
-        self.save()
+        """Close the database (every write is already committed)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def ping(self) -> None:
         """Always succeeds: the embedded store is in this process."""
 
     def clear(self) -> None:
-        """Delete everything (the snapshot file is rewritten on the next save).
-
-        The change feed records a reset: a follower drops what it holds.
-        """
-        with self._lock:
+        """Delete everything (one transaction); the change feed records a reset."""
+        with self._writing():
+            self._touched = True
             self._reset()
             self._record(SYSTEM_ACTOR, [], [], reset=True)
 
@@ -195,13 +262,30 @@ class MemoryStore(BaseStore):
     def feed_head(self) -> int:
         """The sequence number of the newest change record (0 before the first write)."""
         with self._lock:
-            return self._feed[-1].seq if self._feed else 0
+            self._follow()
+            return self._seq
 
     def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
-        """Change records with ``seq > after``, oldest first, at most ``limit``."""
+        """Change records with ``seq > after``, oldest first, at most ``limit``.
+
+        With a database the records are read from its feed table (so they include other
+        processes' writes); without one, from the in-memory list.
+
+        Raises
+        ------
+        FeedGapError
+            Records after ``after`` are no longer kept.
+        """
         with self._lock:
-            start = bisect.bisect_right(self._feed, after, key=lambda r: r.seq)
-            return self._feed[start:start + limit]
+            db = self._db
+            if db is None:
+                start = bisect.bisect_right(self._feed, after, key=lambda r: r.seq)
+                return self._feed[start:start + limit]
+            first = db.first()
+            if first > after + 1:
+                raise FeedGapError(f"{db.path}: change records {after + 1}..{first - 1} "
+                                   "are no longer kept; rebuild from the store")
+            return db.since(after, limit)
 
     def _record(
         self,
@@ -211,36 +295,227 @@ class MemoryStore(BaseStore):
         *,
         reset: bool = False,
     ) -> None:
-        """Append the change record of one write (none when the write changed nothing)."""
+        """Record one write: its change record and (with a database) its changed rows, in the
+        write's transaction. Nothing when the write changed nothing."""
         if not nodes and not rels and not reset:
             return
-        self._feed.append(ChangeRecord(
-            seq=self.feed_head() + 1, at=datetime.now(UTC), actor=actor or SYSTEM_ACTOR,
+        record = ChangeRecord(
+            seq=self._seq + 1, at=datetime.now(UTC), actor=actor or SYSTEM_ACTOR,
             nodes=tuple(nodes), relationships=tuple(rels), reset=reset,
-        ))
+        )
+        if self._db is not None:
+            self._db.write(record, self._node_writes(nodes), self._rel_writes(rels),
+                           reset=reset)
+        else:
+            self._feed.append(record)
+        self._seq = record.seq
 
-    def save(self) -> None:
-        """Write the snapshot atomically; a no-op without a snapshot path.
+    def _node_writes(self, changes: Iterable[NodeChange]) -> list[NodeWrite]:
+        """The current rows of the changed nodes (``None``: gone)."""
+        return [(c.label, c.key, self._current_node(c.label, c.key)) for c in changes]
+
+    def _rel_writes(self, changes: Iterable[RelChange]) -> list[RelWrite]:
+        """The current rows of the changed relationships (``None``: gone)."""
+        return [(c.rel_type, c.source, c.target, c.source_label, c.target_label,
+                 self._current_rel(c.key)) for c in changes]
+
+    def _current_node(self, label: str, key: str) -> dict[str, Any] | None:
+        if label == CI_LABEL:
+            return self._g.nodes[key] if key in self._g else None
+        return self._nodes.get(label, {}).get(key)
+
+    def _current_rel(self, key: RelKey) -> dict[str, Any] | None:
+        rel_type, source, target = key
+        if self._g.has_edge(source, target, key=rel_type):
+            data: dict[str, Any] = self._g.edges[source, target, rel_type]
+            return data
+        found = self._rels.get(key)
+        return found[2] if found is not None else None
+
+    # -- the database ---------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The lock and, with a database, one write transaction, caught up with the feed.
+
+        A failure after the graph was changed (``_touched``) reloads the graph from the
+        database, where the transaction was rolled back.
+        """
+        with self._lock:
+            db = self._db
+            if db is None:
+                yield
+                return
+            self._touched = False
+            try:
+                with db.transaction():
+                    self._follow()
+                    yield
+            except BaseException:
+                if self._touched:
+                    log.warning("a write to %s failed; reloading the graph from it", db.path)
+                    self._reset()
+                    self._load_database()
+                raise
+
+    def _follow(self) -> None:
+        """Apply the change records other processes committed since the last one applied."""
+        db = self._db
+        if db is None:
+            return
+        with self._lock:
+            version = db.data_version()
+            if version == self._data_version:
+                return
+            while records := db.since(self._seq, 1000):
+                if records[0].seq != self._seq + 1:  # pruned past us: read the tables again
+                    self._reset()
+                    self._load_database()
+                    return
+                for record in records:
+                    self._apply_record(record)
+            self._data_version = version
+
+    def _apply_record(self, record: ChangeRecord) -> None:
+        """Apply another process's change record to the graph."""
+        if record.reset:
+            self._reset()
+        self._version += 1
+        self._generation += 1
+        memo: RowMemo = {}
+        for c in record.nodes:
+            row = apply_node(self._current_node(c.label, c.key), c)
+            if row is None:
+                self._remove_node(c.label, c.key)
+            else:
+                self._write_node(c.label, c.key, self._compact(row, memo))
+        for r in record.relationships:
+            rrow = apply_rel(self._current_rel(r.key), r)
+            if rrow is None:
+                self._remove_rel(r.key)
+            else:
+                self._write_rel(r.key, (r.source_label, r.target_label),
+                                self._compact(rrow, memo))
+        self._seq = record.seq
+
+    def _load_database(self) -> None:
+        """Load every row of the database into the (empty) graph, in one read transaction."""
+        db = self._db
+        assert db is not None
+        g = self._g
+        stamps: dict[tuple[str, str], dict[str, str]] = {}
+        memo: RowMemo = {}
+        with db.reading():
+            self._data_version = db.data_version()
+            self._seq = db.head()
+            for label, key, row in db.node_rows(stamps):
+                row = self._compact(row, memo)
+                if label == CI_LABEL:
+                    g.add_node(key)
+                    g.nodes[key].update(row)
+                    self._index(key, row)
+                else:
+                    self._nodes.setdefault(label, {})[key] = row
+            for t, s, d, sl, dl, rrow in db.rel_rows():
+                if self._is_edge(t, (sl, dl)):
+                    g.add_edge(s, d, key=t, **rrow)
+                else:
+                    self._put_rel((t, s, d), sl, dl, rrow)
+        self._version += 1
+        self._generation += 1
+        if len(g):
+            log.info("loaded %s (%d CIs, change record %d)", db.path, len(g), self._seq)
+
+    def _migrate(self, snapshot: Path) -> None:
+        """Read an old snapshot file once and write it into the (empty) database."""
+        db = self._db
+        assert db is not None
+        self._load(read_snapshot(snapshot))
+        with db.transaction():
+            self._seq = self._write_baseline(db, {"migrated_from": str(snapshot)})
+            db.set_meta("migrated_from", str(snapshot))
+        self._data_version = db.data_version()
+        log.warning("migrated the snapshot %s into the database %s (%d CIs); the snapshot "
+                    "file is left untouched and no longer read", snapshot, db.path, len(self._g))
+
+    def _everything(self) -> tuple[list[NodeChange], list[RelChange]]:
+        """Changes that create every node and relationship the graph holds."""
+        nodes = [NodeChange(*_created(label, key, row))
+                 for label, rows in [(CI_LABEL, self._g.nodes), *self._nodes.items()]
+                 for key, row in rows.items()]
+        rels = [c for c in (rel_change((t, s, d), (sl, dl), None, row)
+                            for t, s, d, sl, dl, row in self._relationship_rows(None, None, ""))
+                if c is not None]
+        return nodes, rels
+
+    def _write_baseline(self, db: Database, meta: dict[str, Any]) -> int:
+        """Write everything the graph holds into the empty ``db`` (inside a transaction): its
+        rows, and records that create them in chunks (replaying them from empty gives the
+        graph). Returns the last record's sequence number."""
+        nodes, rels = self._everything()
+        db.write(None, self._node_writes(nodes), self._rel_writes(rels))
+        changes: list[NodeChange | RelChange] = [*nodes, *rels]
+        seq = 0
+        for start in range(0, len(changes), _BASELINE_CHUNK):
+            part = changes[start:start + _BASELINE_CHUNK]
+            seq += 1
+            db.append(ChangeRecord(
+                seq=seq, at=datetime.now(UTC), actor=_MIGRATION_ACTOR,
+                nodes=tuple(c for c in part if isinstance(c, NodeChange)),
+                relationships=tuple(c for c in part if isinstance(c, RelChange)),
+                meta=meta,
+            ))
+        return seq
+
+    def save_to(self, path: Path) -> None:
+        """Write what the store holds into a NEW database at ``path``, replacing any file.
+
+        The database is written to a temporary file in the same folder and moved over
+        ``path`` when complete (``cmdb-graph demo``, the bench's bulk loads). Its feed is this
+        store's feed when the store is purely in memory (it started empty, so its feed replays
+        to the same rows), otherwise records that create every row.
 
         Raises
         ------
         StoreError
-            The snapshot cannot be written (the previous one is kept).
+            The database cannot be written (a file already at ``path`` is left as it was).
         """
-        if self.snapshot_path is None:
-            return
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with self._lock:
-            payload = {
+            self._follow()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+            db = Database(tmp)
+            try:
+                with db.transaction():
+                    if self._db is None:
+                        nodes, rels = self._everything()
+                        db.write(None, self._node_writes(nodes), self._rel_writes(rels))
+                        for record in self._feed:
+                            db.append(record)
+                    else:
+                        self._write_baseline(db, {})
+            finally:
+                db.close()
+            try:
+                replace_file(tmp, path)
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot write the database: {exc}") from exc
+
+    def snapshot_payload(self) -> dict[str, Any]:
+        """What an old snapshot file held (the bench's comparison, migration tests)."""
+        with self._reading():
+            return {
                 "format": SNAPSHOT_FORMAT,
                 "cis": dict(self._g.nodes(data=True)),
                 "ci_edges": [(s, t, k, d) for s, t, k, d in self._g.edges(keys=True, data=True)],
                 "nodes": self._nodes,
                 "rels": self._rels,
             }
-            write_snapshot(self.snapshot_path, payload)
 
     def _load(self, data: Mapping[str, Any]) -> None:
-        self.generation += 1
+        """Load an old snapshot's payload into the (empty) graph."""
+        self._generation += 1
         try:
             for ci_id, row in data["cis"].items():
                 self._g.add_node(ci_id)
@@ -351,24 +626,24 @@ class MemoryStore(BaseStore):
         return {k for k in keys if k in rows}
 
     def apply(self, batch: WriteBatch) -> None:
-        """Upsert the batch's nodes then relationships, all or nothing.
+        """Upsert the batch's nodes then relationships, all or nothing (one transaction).
 
         Raises
         ------
         InvalidRecordError
             (and its subclasses) a record is invalid; nothing of the batch is written.
         StoreError
-            ``autosave`` is on and the snapshot cannot be written (the batch is applied).
+            The database cannot be written (nothing of the batch is kept), or another
+            process held its write lock too long.
         """
-        with self._lock:
+        with self._writing():
             prepared = prepare_batch(batch, self.registry, self._existing)
             self._write(prepared, batch.actor)
-            if self.autosave:
-                self.save()
 
     def _write(self, prepared: PreparedBatch, actor: Actor | None) -> None:
+        self._touched = True
         self._version += 1
-        self.generation += 1
+        self._generation += 1
         memo: RowMemo = {}
         nodes: list[NodeChange] = []
         rels: list[RelChange] = []
@@ -409,7 +684,7 @@ class MemoryStore(BaseStore):
     ) -> RelChange | None:
         """Replace one relationship's row; its change."""
         rel_type, source, target = key
-        if labels == (CI_LABEL, CI_LABEL) and self.registry.relationship_types[rel_type].ci_to_ci:
+        if self._is_edge(rel_type, labels):
             g = self._g
             if g.has_edge(source, target, key=rel_type):
                 data = g.edges[source, target, rel_type]
@@ -426,22 +701,41 @@ class MemoryStore(BaseStore):
         self._put_rel(key, labels[0], labels[1], row)
         return rel_change(key, labels, old[2] if old else None, row)
 
+    def _is_edge(self, rel_type: str, labels: tuple[str, str]) -> bool:
+        """Whether a relationship is an edge of the CI graph (CI-to-CI type between CIs)."""
+        if labels != (CI_LABEL, CI_LABEL):
+            return False
+        found = self.registry.relationship_types.get(rel_type)
+        return found is not None and found.ci_to_ci
+
+    def _remove_node(self, label: str, key: str) -> None:
+        """Remove one node (a replayed deletion; a CI loses its edges)."""
+        if label != CI_LABEL:
+            self._nodes.get(label, {}).pop(key, None)
+        elif key in self._g:
+            self._unindex(key, self._g.nodes[key])
+            self._g.remove_node(key)
+
+    def _remove_rel(self, key: RelKey) -> RelChange | None:
+        """Remove one relationship; its change (``None``: there was none)."""
+        rel_type, source, target = key
+        if self._g.has_edge(source, target, key=rel_type):
+            row = dict(self._g.edges[source, target, rel_type])
+            self._g.remove_edge(source, target, key=rel_type)
+            return rel_change(key, (CI_LABEL, CI_LABEL), row, None)
+        if key in self._rels:
+            sl, tl, old = self._rels[key]
+            self._drop_rel(key)
+            return rel_change(key, (sl, tl), old, None)
+        return None
+
     def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
         removed: list[RelChange] = []
-        with self._lock:
-            self.generation += 1
+        with self._writing():
+            self._touched = True
+            self._generation += 1
             for key in keys:
-                rel_type, source, target = key
-                if self._g.has_edge(source, target, key=rel_type):
-                    row = dict(self._g.edges[source, target, rel_type])
-                    self._g.remove_edge(source, target, key=rel_type)
-                    change = rel_change(key, (CI_LABEL, CI_LABEL), row, None)
-                elif key in self._rels:
-                    sl, tl, old = self._rels[key]
-                    self._drop_rel(key)
-                    change = rel_change(key, (sl, tl), old, None)
-                else:
-                    continue
+                change = self._remove_rel(key)
                 if change is not None:
                     removed.append(change)
             self._record(actor, [], removed)
@@ -449,7 +743,13 @@ class MemoryStore(BaseStore):
 
     # -- primitive reads (called under the lock, see ``_read_guard``) ---------------------
     def _read_guard(self) -> AbstractContextManager[Any]:
-        return self._lock
+        return self._reading()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            self._follow()
+            yield
 
     def _rows_of(self, label: str) -> Mapping[str, dict[str, Any]]:
         """Every row of ``label``, by key (the graph's node view for CIs)."""
@@ -591,12 +891,12 @@ class MemoryStore(BaseStore):
     # -- whole estate ---------------------------------------------------------------------
     def dependency_graph(self) -> nx.MultiDiGraph:
         """The whole CI graph in the shape of :mod:`cmdb_graph.store.base`."""
-        with self._lock:
+        with self._reading():
             return self._graph_of(set(self._g), set(self.registry.ci_relationship_types()))
 
     def counts(self) -> dict[str, int]:
         """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``."""
-        with self._lock:
+        with self._reading():
             out = {label: len(rows) for label, rows in self._nodes.items()}
             out[CI_LABEL] = self._g.number_of_nodes()
             per_class: dict[str, int] = {}
@@ -606,3 +906,10 @@ class MemoryStore(BaseStore):
                 out[f"{CI_LABEL}:{cls}"] = n
             out["relationships"] = self._g.number_of_edges()
             return out
+
+
+def _created(label: str, key: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    """The fields of a :class:`NodeChange` that creates a node with ``row``."""
+    change = node_change(label, key, None, row)
+    assert change is not None
+    return (change.op, change.label, change.key, change.old, change.new)

@@ -24,7 +24,7 @@ API = Actor(ActorKind.API, "itsm", role="writer")
 @pytest.fixture(params=["memory"])
 def feed_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
     """An empty store that writes change records."""
-    yield MemoryStore(registry=Registry(), snapshot_path=tmp_path / "estate.snapshot")
+    yield MemoryStore(registry=Registry(), database_path=tmp_path / "estate.db")
 
 
 def _all(store: GraphStore, after: int = 0) -> list:  # type: ignore[type-arg]
