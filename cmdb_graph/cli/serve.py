@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from cmdb_graph.cli import app
+from cmdb_graph.cli.paths import DbOption, SnapshotOption, store_settings
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.settings import Settings
 
@@ -60,18 +61,15 @@ def run_server(settings: Settings, *, host: str, port: int,
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default CMDB_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default CMDB_PORT, 8000).")] = None,
-    snapshot: Annotated[
-        Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
-    ] = None,
+    db: DbOption = None,
+    snapshot: SnapshotOption = None,
     schedule: Annotated[
         Path | None, typer.Option(help="Sources file whose sync schedules run in the server.")
     ] = None,
 ) -> None:
     """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
     /readyz); with --schedule, also sync the data sources on their schedules."""
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
+    settings = store_settings(db, snapshot)
     try:
         run_server(settings, host=host or settings.host, port=port or settings.port,
                    schedule=schedule)
