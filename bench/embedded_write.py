@@ -35,7 +35,7 @@ from cmdb_graph.store.memory import MemoryStore, read_snapshot
 kind, path = sys.argv[1], Path(sys.argv[2])
 if kind == "snapshot":
     store = MemoryStore()
-    store._load(read_snapshot(path))  # what MemoryStore(snapshot_path=...) did before
+    store._load(read_snapshot(path), path)  # what MemoryStore(snapshot_path=...) did
 else:
     store = MemoryStore(database_path=path)
 n = store.counts()["CI"]

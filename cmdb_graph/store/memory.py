@@ -1,16 +1,8 @@
 """The embedded store: a networkx graph in memory, made durable in an SQLite database.
 
-Layout
-------
-* CIs are the nodes of one ``networkx.MultiDiGraph`` (node id ``ci_id``); the node's attribute
-  dict *is* the CI's lean row (see :mod:`cmdb_graph.store.rows`: JSON values, defaults left
-  out), so that a CI costs little memory. CI-to-CI relationships are its edges (edge key = the
-  relationship type, attributes = the relationship's lean row).
-* Nodes of the other labels (Asset, SupportGroup, ...) are dicts ``key -> row`` per label;
-  other explicit relationships (e.g. ``HAS_INSTALLED``) are a dict keyed by
-  ``(rel_type, source, target)``, indexed by their ends.
-* Identifier indexes map each normalised identifier value (lower-cased fqdn and hostname) to
-  the CI holding it, or to a set of CIs when several do; they are updated on every upsert.
+The in-memory layout (CIs as the nodes of a ``networkx.MultiDiGraph`` whose attribute dicts are
+lean rows, other labels in dicts, identifier indexes) is :class:`~cmdb_graph.store.layout.
+EstateGraph`'s; this module adds the store's API, its lock and its database.
 
 Reference fields (``support_group``, ``Asset.ci_id``, ...) stay plain fields here; only the
 Neo4j store materialises them as relationships.
@@ -24,7 +16,7 @@ Without a database path the store is purely in memory and keeps its feed in a li
 snapshot file (:mod:`cmdb_graph.store.snapshot`) is migrated into an empty database once.
 
 What the store answers is shared with Neo4j through :class:`~cmdb_graph.store.base.BaseStore`;
-this module holds the in-memory layout and its primitive reads and writes.
+this module holds the primitive reads and writes over the layout.
 """
 
 from __future__ import annotations
@@ -32,7 +24,6 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -50,14 +41,10 @@ from cmdb_graph.feed import (
     ChangeRecord,
     NodeChange,
     RelChange,
-    apply_node,
-    apply_rel,
-    node_change,
-    rel_change,
 )
 from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Registry
 from cmdb_graph.model.entities import Scalar
-from cmdb_graph.store.base import BaseStore, RelKey, RelRow, check_seeds
+from cmdb_graph.store.base import BaseStore, RelKey, check_seeds
 from cmdb_graph.store.batch import PreparedBatch, WriteBatch, prepare_batch
 from cmdb_graph.store.database import (
     LOCK_TIMEOUT,
@@ -67,13 +54,9 @@ from cmdb_graph.store.database import (
     is_database,
     replace_file,
 )
+from cmdb_graph.store.layout import EstateGraph, index_get
 from cmdb_graph.store.paging import RowPage, slice_page
-from cmdb_graph.store.query import (
-    CASELESS_IDENTIFIERS,
-    IDENTIFIER_FIELDS,
-    LIST_IDENTIFIERS,
-    CIFilter,
-)
+from cmdb_graph.store.query import CIFilter
 from cmdb_graph.store.rows import CI_LABEL, RowMemo, edge_attrs, expand_ci, field_kinds
 from cmdb_graph.store.snapshot import SNAPSHOT_FORMAT, read_snapshot, write_snapshot
 
@@ -86,23 +69,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_INDEXED = tuple(f for f in IDENTIFIER_FIELDS if f != "ci_id")
-_SCALAR_IX = tuple(
-    (f, f in CASELESS_IDENTIFIERS) for f in _INDEXED if f not in LIST_IDENTIFIERS
-)
-_LIST_IX = tuple(f for f in _INDEXED if f in LIST_IDENTIFIERS)
-
-#: Lineage values shared between rows (see ``MemoryStore._compact``); bounded.
-_SHARED_LIMIT = 200_000
-#: Row fields with few distinct values, interned so that all rows share one string.
-_INTERNED = (
-    "ci_class", "operational_status", "environment", "domain", "manufacturer", "model",
-    "os_name", "os_version", "version", "support_group", "owner", "location_id",
-    "first_seen", "last_seen", "lifecycle_stage", "currency", "category", "kind", "state",
-)
-
-IndexEntry = str | set[str]
 
 #: Changes per change record when a whole estate is written at once (migration, ``save_to``).
 _BASELINE_CHUNK = 5000
@@ -121,40 +87,7 @@ def database_for_snapshot(snapshot: Path) -> Path:
     return snapshot if snapshot.suffix == ".db" else snapshot.with_suffix(".db")
 
 
-def _index_add(index: dict[str, IndexEntry], value: str, ci_id: str) -> None:
-    cur = index.get(value)
-    if cur is None:
-        index[value] = ci_id
-    elif isinstance(cur, str):
-        if cur != ci_id:
-            index[value] = {cur, ci_id}
-    else:
-        cur.add(ci_id)
-
-
-def _index_remove(index: dict[str, IndexEntry], value: str, ci_id: str) -> None:
-    cur = index.get(value)
-    if cur is None:
-        return
-    if isinstance(cur, str):
-        if cur == ci_id:
-            del index[value]
-        return
-    cur.discard(ci_id)
-    if len(cur) == 1:
-        index[value] = next(iter(cur))
-    elif not cur:
-        del index[value]
-
-
-def _index_get(index: dict[str, IndexEntry], value: str) -> set[str]:
-    cur = index.get(value)
-    if cur is None:
-        return set()
-    return {cur} if isinstance(cur, str) else set(cur)
-
-
-class MemoryStore(BaseStore):
+class MemoryStore(EstateGraph, BaseStore):
     """The embedded :class:`~cmdb_graph.store.base.GraphStore` on networkx.
 
     Parameters
@@ -208,6 +141,9 @@ class MemoryStore(BaseStore):
         self._seq = 0
         self._data_version: int | None = None
         self._touched = False
+        #: The change feed without a database, oldest first (kept across ``clear``, which
+        #: records a reset).
+        self._feed: list[ChangeRecord] = []
         self._reset()
         if self.database_path is not None:
             self._db = Database(self.database_path, timeout=lock_timeout)
@@ -217,22 +153,6 @@ class MemoryStore(BaseStore):
                 self._migrate(legacy)
             else:
                 self._load_database()
-
-    def _reset(self) -> None:
-        self._generation: int = getattr(self, "_generation", 0) + 1
-        self._g: nx.MultiDiGraph = nx.MultiDiGraph()
-        self._nodes: dict[str, dict[str, dict[str, Any]]] = {
-            label: {} for label in NODE_SPECS if label != CI_LABEL
-        }
-        self._rels: dict[RelKey, tuple[str, str, dict[str, Any]]] = {}
-        self._rels_by_node: dict[tuple[str, str], set[RelKey]] = {}
-        self._ix: dict[str, dict[str, IndexEntry]] = {name: {} for name in _INDEXED}
-        self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._version = getattr(self, "_version", 0) + 1
-        self._sorted: tuple[int, list[str]] | None = None
-        #: The change feed without a database, oldest first (kept across ``clear``, which
-        #: records a reset).
-        self._feed: list[ChangeRecord] = getattr(self, "_feed", [])
 
     @property
     def generation(self) -> int:
@@ -319,19 +239,6 @@ class MemoryStore(BaseStore):
         return [(c.rel_type, c.source, c.target, c.source_label, c.target_label,
                  self._current_rel(c.key)) for c in changes]
 
-    def _current_node(self, label: str, key: str) -> dict[str, Any] | None:
-        if label == CI_LABEL:
-            return self._g.nodes[key] if key in self._g else None
-        return self._nodes.get(label, {}).get(key)
-
-    def _current_rel(self, key: RelKey) -> dict[str, Any] | None:
-        rel_type, source, target = key
-        if self._g.has_edge(source, target, key=rel_type):
-            data: dict[str, Any] = self._g.edges[source, target, rel_type]
-            return data
-        found = self._rels.get(key)
-        return found[2] if found is not None else None
-
     # -- the database ---------------------------------------------------------------------
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -375,77 +282,29 @@ class MemoryStore(BaseStore):
                     self._apply_record(record)
             self._data_version = version
 
-    def _apply_record(self, record: ChangeRecord) -> None:
-        """Apply another process's change record to the graph."""
-        if record.reset:
-            self._reset()
-        self._version += 1
-        self._generation += 1
-        memo: RowMemo = {}
-        for c in record.nodes:
-            row = apply_node(self._current_node(c.label, c.key), c)
-            if row is None:
-                self._remove_node(c.label, c.key)
-            else:
-                self._write_node(c.label, c.key, self._compact(row, memo))
-        for r in record.relationships:
-            rrow = apply_rel(self._current_rel(r.key), r)
-            if rrow is None:
-                self._remove_rel(r.key)
-            else:
-                self._write_rel(r.key, (r.source_label, r.target_label),
-                                self._compact(rrow, memo))
-        self._seq = record.seq
-
     def _load_database(self) -> None:
         """Load every row of the database into the (empty) graph, in one read transaction."""
         db = self._db
         assert db is not None
-        g = self._g
         stamps: dict[tuple[str, str], dict[str, str]] = {}
-        memo: RowMemo = {}
         with db.reading():
             self._data_version = db.data_version()
             self._seq = db.head()
-            for label, key, row in db.node_rows(stamps):
-                row = self._compact(row, memo)
-                if label == CI_LABEL:
-                    g.add_node(key)
-                    g.nodes[key].update(row)
-                    self._index(key, row)
-                else:
-                    self._nodes.setdefault(label, {})[key] = row
-            for t, s, d, sl, dl, rrow in db.rel_rows():
-                if self._is_edge(t, (sl, dl)):
-                    g.add_edge(s, d, key=t, **rrow)
-                else:
-                    self._put_rel((t, s, d), sl, dl, rrow)
-        self._version += 1
-        self._generation += 1
-        if len(g):
-            log.info("loaded %s (%d CIs, change record %d)", db.path, len(g), self._seq)
+            self._load_rows(db.node_rows(stamps), db.rel_rows())
+        if len(self._g):
+            log.info("loaded %s (%d CIs, change record %d)", db.path, len(self._g), self._seq)
 
     def _migrate(self, snapshot: Path) -> None:
         """Read an old snapshot file once and write it into the (empty) database."""
         db = self._db
         assert db is not None
-        self._load(read_snapshot(snapshot))
+        self._load(read_snapshot(snapshot), snapshot)
         with db.transaction():
             self._seq = self._write_baseline(db, {"migrated_from": str(snapshot)})
             db.set_meta("migrated_from", str(snapshot))
         self._data_version = db.data_version()
         log.warning("migrated the snapshot %s into the database %s (%d CIs); the snapshot "
                     "file is left untouched and no longer read", snapshot, db.path, len(self._g))
-
-    def _everything(self) -> tuple[list[NodeChange], list[RelChange]]:
-        """Changes that create every node and relationship the graph holds."""
-        nodes = [NodeChange(*_created(label, key, row))
-                 for label, rows in [(CI_LABEL, self._g.nodes), *self._nodes.items()]
-                 for key, row in rows.items()]
-        rels = [c for c in (rel_change((t, s, d), (sl, dl), None, row)
-                            for t, s, d, sl, dl, row in self._relationship_rows(None, None, ""))
-                if c is not None]
-        return nodes, rels
 
     def _write_baseline(self, db: Database, meta: dict[str, Any]) -> int:
         """Write everything the graph holds into the empty ``db`` (inside a transaction): its
@@ -513,118 +372,7 @@ class MemoryStore(BaseStore):
                 "rels": self._rels,
             }
 
-    def _load(self, data: Mapping[str, Any]) -> None:
-        """Load an old snapshot's payload into the (empty) graph."""
-        self._generation += 1
-        try:
-            for ci_id, row in data["cis"].items():
-                self._g.add_node(ci_id)
-                self._g.nodes[ci_id].update(row)
-                self._index(ci_id, row)
-            for s, t, k, d in data["ci_edges"]:
-                self._g.add_edge(s, t, key=k, **d)
-            for label, rows in data["nodes"].items():
-                self._nodes.setdefault(label, {}).update(rows)
-            for key, (sl, tl, row) in data["rels"].items():
-                self._put_rel(tuple(key), sl, tl, row)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"{self.snapshot_path}: malformed snapshot: {exc}") from exc
-
-    # -- indexes --------------------------------------------------------------------------
-    @staticmethod
-    def _index_values(row: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        for name, caseless in _SCALAR_IX:
-            value = row.get(name)
-            if value is not None:
-                yield name, value.lower() if caseless else value
-        for name in _LIST_IX:
-            for item in row.get(name, ()):
-                yield name, item
-
-    def _index(self, ci_id: str, row: Mapping[str, Any]) -> None:
-        for name, value in self._index_values(row):
-            _index_add(self._ix[name], value, ci_id)
-
-    def _unindex(self, ci_id: str, row: Mapping[str, Any]) -> None:
-        for name, value in self._index_values(row):
-            _index_remove(self._ix[name], value, ci_id)
-
-    def _put_rel(self, key: RelKey, source_label: str, target_label: str, row: dict[str, Any]
-                 ) -> None:
-        self._rels[key] = (source_label, target_label, row)
-        self._rels_by_node.setdefault((source_label, key[1]), set()).add(key)
-        self._rels_by_node.setdefault((target_label, key[2]), set()).add(key)
-
-    def _drop_rel(self, key: RelKey) -> None:
-        source_label, target_label, _ = self._rels.pop(key)
-        for end in ((source_label, key[1]), (target_label, key[2])):
-            keys = self._rels_by_node.get(end)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._rels_by_node[end]
-
-    # -- compact rows ---------------------------------------------------------------------
-    def _share(self, value: dict[str, Any]) -> dict[str, Any]:
-        """One shared dict per distinct small lineage entry (rows are never changed in place)."""
-        key = tuple(value.items())
-        try:
-            found = self._shared.get(key)
-        except TypeError:  # an unhashable value: keep the entry as it is
-            return value
-        if found is None:
-            if len(self._shared) >= _SHARED_LIMIT:
-                self._shared.clear()
-            found = self._shared[key] = {
-                sys.intern(k): sys.intern(v) if isinstance(v, str) else v
-                for k, v in value.items()
-            }
-        return found
-
-    def _compact(self, row: dict[str, Any], memo: dict[int, tuple[Any, Any]] | None = None
-                 ) -> dict[str, Any]:
-        """Save memory: share lineage entries, intern low-cardinality strings.
-
-        Lineage repeats the same ``{source, asserted_at}`` entries across every CI of an import
-        run; one dict per distinct entry serves them all (and the snapshot pickles it once).
-        """
-        lineage = row.get("lineage")
-        if lineage:
-            out: dict[str, Any] = {}
-            for part, entries in lineage.items():
-                if part == "attributes":
-                    shared: dict[str, Any] = {}
-                    for n, e in entries.items():
-                        # rows of one batch share entry objects: share each once (by id)
-                        hit = memo.get(id(e)) if memo is not None else None
-                        if hit is None or hit[0] is not e:
-                            hit = (e, self._share(e))
-                            if memo is not None:
-                                memo[id(e)] = hit
-                        shared[sys.intern(n)] = hit[1]
-                    out[part] = shared
-                else:  # sources: per-CI native keys, nothing to share but the strings
-                    out[part] = {
-                        sys.intern(n): {
-                            k: sys.intern(v) if isinstance(v, str) and k != "native_key" else v
-                            for k, v in e.items()
-                        }
-                        for n, e in entries.items()
-                    }
-            row["lineage"] = out
-        for name in _INTERNED:
-            value = row.get(name)
-            if isinstance(value, str):
-                row[name] = sys.intern(value)
-        return row
-
     # -- writes ---------------------------------------------------------------------------
-    def _existing(self, label: str, keys: set[str]) -> set[str]:
-        if label == CI_LABEL:
-            return {k for k in keys if k in self._g}
-        rows = self._nodes.get(label, {})
-        return {k for k in keys if k in rows}
-
     def apply(self, batch: WriteBatch) -> None:
         """Upsert the batch's nodes then relationships, all or nothing (one transaction).
 
@@ -658,77 +406,6 @@ class MemoryStore(BaseStore):
                 rels.append(rchange)
         self._record(actor, nodes, rels)
 
-    def _write_node(self, label: str, key: str, row: dict[str, Any]) -> NodeChange | None:
-        """Replace one node's row; its change."""
-        if label != CI_LABEL:
-            rows = self._nodes[label]
-            old = rows.get(key)
-            rows[key] = row
-            return node_change(label, key, old, row)
-        g = self._g
-        if key in g:
-            attrs = g.nodes[key]
-            before: dict[str, Any] | None = dict(attrs)
-            self._unindex(key, attrs)
-            attrs.clear()
-        else:
-            before = None
-            g.add_node(key)
-            attrs = g.nodes[key]
-        attrs.update(row)
-        self._index(key, row)
-        return node_change(label, key, before, row)
-
-    def _write_rel(
-        self, key: RelKey, labels: tuple[str, str], row: dict[str, Any]
-    ) -> RelChange | None:
-        """Replace one relationship's row; its change."""
-        rel_type, source, target = key
-        if self._is_edge(rel_type, labels):
-            g = self._g
-            if g.has_edge(source, target, key=rel_type):
-                data = g.edges[source, target, rel_type]
-                before: dict[str, Any] | None = dict(data)
-                data.clear()
-                data.update(row)
-            else:
-                before = None
-                g.add_edge(source, target, key=rel_type, **row)
-            return rel_change(key, labels, before, row)
-        old = self._rels.get(key)
-        if old is not None:
-            self._drop_rel(key)
-        self._put_rel(key, labels[0], labels[1], row)
-        return rel_change(key, labels, old[2] if old else None, row)
-
-    def _is_edge(self, rel_type: str, labels: tuple[str, str]) -> bool:
-        """Whether a relationship is an edge of the CI graph (CI-to-CI type between CIs)."""
-        if labels != (CI_LABEL, CI_LABEL):
-            return False
-        found = self.registry.relationship_types.get(rel_type)
-        return found is not None and found.ci_to_ci
-
-    def _remove_node(self, label: str, key: str) -> None:
-        """Remove one node (a replayed deletion; a CI loses its edges)."""
-        if label != CI_LABEL:
-            self._nodes.get(label, {}).pop(key, None)
-        elif key in self._g:
-            self._unindex(key, self._g.nodes[key])
-            self._g.remove_node(key)
-
-    def _remove_rel(self, key: RelKey) -> RelChange | None:
-        """Remove one relationship; its change (``None``: there was none)."""
-        rel_type, source, target = key
-        if self._g.has_edge(source, target, key=rel_type):
-            row = dict(self._g.edges[source, target, rel_type])
-            self._g.remove_edge(source, target, key=rel_type)
-            return rel_change(key, (CI_LABEL, CI_LABEL), row, None)
-        if key in self._rels:
-            sl, tl, old = self._rels[key]
-            self._drop_rel(key)
-            return rel_change(key, (sl, tl), old, None)
-        return None
-
     def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
         removed: list[RelChange] = []
         with self._writing():
@@ -751,10 +428,6 @@ class MemoryStore(BaseStore):
             self._follow()
             yield
 
-    def _rows_of(self, label: str) -> Mapping[str, dict[str, Any]]:
-        """Every row of ``label``, by key (the graph's node view for CIs)."""
-        return self._g.nodes if label == CI_LABEL else self._nodes[label]
-
     def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:
         rows = self._rows_of(label)
         return {k: rows[k] for k in keys if k in rows}
@@ -769,7 +442,7 @@ class MemoryStore(BaseStore):
             else:
                 index = self._ix[name]
                 for value in values:
-                    found |= _index_get(index, value)
+                    found |= index_get(index, value)
         return self._node_rows(CI_LABEL, list(found))
 
     def _matches(self, row: Mapping[str, Any], flt: CIFilter, classes: set[str] | None) -> bool:
@@ -816,29 +489,6 @@ class MemoryStore(BaseStore):
             if all(rows[k].get(f, defaults.get(f)) == v for f, v in where.items())
         )
         return slice_page(keys, after, limit, rows)
-
-    def _relationship_rows(
-        self, ci_id: str | None, types: frozenset[str] | None, label: str
-    ) -> Iterator[RelRow]:
-        g = self._g
-        if ci_id is None:
-            edges: Iterable[tuple[str, str, str, dict[str, Any]]] = g.edges(keys=True, data=True)
-            others: Iterable[RelKey] = self._rels
-        else:
-            edges = []
-            if label == CI_LABEL and ci_id in g:
-                edges = [
-                    *g.out_edges(ci_id, keys=True, data=True),
-                    *(e for e in g.in_edges(ci_id, keys=True, data=True) if e[0] != ci_id),
-                ]
-            others = self._rels_by_node.get((label, ci_id), set())
-        for s, t, k, d in edges:
-            if types is None or k in types:
-                yield k, s, t, CI_LABEL, CI_LABEL, d
-        for key in others:
-            if types is None or key[0] in types:
-                sl, tl, row = self._rels[key]
-                yield key[0], key[1], key[2], sl, tl, row
 
     def _tracking_rows(self, ci_ids: list[str]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
         # TRACKS is derived from Asset.ci_id (a reference field): one pass over the assets
@@ -907,9 +557,3 @@ class MemoryStore(BaseStore):
             out["relationships"] = self._g.number_of_edges()
             return out
 
-
-def _created(label: str, key: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    """The fields of a :class:`NodeChange` that creates a node with ``row``."""
-    change = node_change(label, key, None, row)
-    assert change is not None
-    return (change.op, change.label, change.key, change.old, change.new)
