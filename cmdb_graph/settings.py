@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         Whether the API/CLI engine keeps the whole dependency graph and its topology in memory
         and answers every question from it, rebuilt after each write (default on). Off: each
         question extracts its subgraph from the store (for estates too large to hold).
+    feed_retention_days : int, optional
+        Change records older than this many days are pruned (``CMDB_FEED_RETENTION_DAYS``;
+        default: kept for ever). A follower that missed pruned records rebuilds once.
     """
 
     model_config = SettingsConfigDict(env_prefix="CMDB_", env_file=".env", extra="ignore")
@@ -106,6 +109,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=20, ge=1, le=1000)
     max_tokens: int = Field(default=3000, ge=100, le=100_000)
     graph_cache: bool = True
+    feed_retention_days: int | None = Field(default=None, ge=1)
 
     def embedded_database(self) -> Path:
         """The embedded store's database: ``database_path``; else (deprecated) the ``.db``

@@ -12,7 +12,9 @@ Tables
 ``rels(rel_type, source, target, source_label, target_label, row)``
     Every relationship, keyed by ``(rel_type, source, target)``.
 ``feed(seq INTEGER PRIMARY KEY, at, payload)``
-    The change feed: :func:`cmdb_graph.feed.encode_record`'s bytes, ``at`` as ISO UTC text.
+    The change feed: :func:`cmdb_graph.feed.encode_record`'s bytes, ``at`` as ISO UTC text
+    (microseconds always written, so the text sorts as the time). Records older than the
+    store's ``feed_retention_days`` are pruned (never the newest).
 ``meta(key, value)``
     Format version; where the estate was migrated from.
 
@@ -40,6 +42,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,8 +240,17 @@ class Database:
 
     def append(self, record: ChangeRecord) -> None:
         """Append one change record (call inside :meth:`transaction`)."""
-        self._conn.execute("INSERT INTO feed VALUES (?, ?, ?)",
-                           (record.seq, record.at.isoformat(), encode_record(record)))
+        self._conn.execute("INSERT INTO feed VALUES (?, ?, ?)", (
+            record.seq, record.at.isoformat(timespec="microseconds"), encode_record(record)))
+
+    def prune(self, before: datetime) -> int:
+        """Delete the change records committed before ``before`` (call inside
+        :meth:`transaction`), never the newest one (so the head and the gap stay known).
+        Returns how many were deleted."""
+        cur = self._conn.execute(
+            "DELETE FROM feed WHERE at < ? AND seq < (SELECT max(seq) FROM feed)",
+            (before.astimezone(UTC).isoformat(timespec="microseconds"),))
+        return int(cur.rowcount)
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a ``meta`` value (call inside :meth:`transaction`)."""

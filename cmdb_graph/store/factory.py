@@ -44,4 +44,5 @@ def open_store(settings: Settings, registry: Registry | None = None) -> GraphSto
         database_path=settings.embedded_database(),
         snapshot_path=settings.legacy_snapshot(),
         max_depth=settings.max_depth,
+        feed_retention_days=settings.feed_retention_days,
     )

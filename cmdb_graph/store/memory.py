@@ -25,9 +25,10 @@ import bisect
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,10 @@ class MemoryStore(EstateGraph, BaseStore):
         Largest traversal depth accepted (``None``: no cap).
     lock_timeout : float
         Seconds a write waits while another process writes to the same database.
+    feed_retention_days : int, optional
+        With a database: change records older than this many days are pruned (by the
+        first write of the process, then at most hourly). ``None``: kept for ever. A
+        follower that missed pruned records gets ``FeedGapError`` and rebuilds.
 
     Raises
     ------
@@ -128,6 +133,7 @@ class MemoryStore(EstateGraph, BaseStore):
         snapshot_path: Path | None = None,
         max_depth: int | None = None,
         lock_timeout: float = LOCK_TIMEOUT,
+        feed_retention_days: int | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry()
         if database_path is None and snapshot_path is not None:
@@ -141,6 +147,9 @@ class MemoryStore(EstateGraph, BaseStore):
         self._seq = 0
         self._data_version: int | None = None
         self._touched = False
+        self.feed_retention_days = feed_retention_days
+        self._pruned_at: float | None = None
+        self._closed = False
         #: The change feed without a database, oldest first (kept across ``clear``, which
         #: records a reset).
         self._feed: list[ChangeRecord] = []
@@ -167,6 +176,7 @@ class MemoryStore(EstateGraph, BaseStore):
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self._closed = self.database_path is not None
 
     def ping(self) -> None:
         """Always succeeds: the embedded store is in this process."""
@@ -250,12 +260,15 @@ class MemoryStore(EstateGraph, BaseStore):
         with self._lock:
             db = self._db
             if db is None:
+                if self._closed:
+                    raise StoreError(f"{self.database_path}: the store is closed")
                 yield
                 return
             self._touched = False
             try:
                 with db.transaction():
                     self._follow()
+                    self._prune(db)
                     yield
             except BaseException:
                 if self._touched:
@@ -263,6 +276,17 @@ class MemoryStore(EstateGraph, BaseStore):
                     self._reset()
                     self._load_database()
                 raise
+
+    def _prune(self, db: Database) -> None:
+        """Prune change records past the retention (first write, then at most hourly)."""
+        if self.feed_retention_days is None or (
+                self._pruned_at is not None and time.monotonic() - self._pruned_at < 3600):
+            return
+        self._pruned_at = time.monotonic()
+        gone = db.prune(datetime.now(UTC) - timedelta(days=self.feed_retention_days))
+        if gone:
+            log.info("pruned %d change record(s) older than %d days from %s", gone,
+                     self.feed_retention_days, db.path)
 
     def _follow(self) -> None:
         """Apply the change records other processes committed since the last one applied."""

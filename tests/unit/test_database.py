@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cmdb_graph.errors import StoreError
+from cmdb_graph.errors import FeedGapError, StoreError
 from cmdb_graph.feed import ChangeRecord, Replay, decode_record
 from cmdb_graph.model import ConfigurationItem, Registry, SupportGroup
 from cmdb_graph.store import iter_nodes
@@ -351,3 +351,40 @@ def test_a_writer_killed_mid_batch_loses_no_committed_batch_and_leaves_no_partia
     assert store.counts()["relationships"] == last * (BATCH - 1)
     assert store.feed_head() == last
     _assert_feed_replays_to_tables(path)
+
+
+# -- retention -------------------------------------------------------------------------------
+def test_pruned_records_are_a_feed_gap_and_a_follower_rebuilds(tmp_path: Path) -> None:
+    # Arrange: a follower that has seen nothing yet, three writes, two of them backdated
+    path = tmp_path / "estate.db"
+    follower = MemoryStore(database_path=path)
+    writer = MemoryStore(database_path=path)
+    writer.apply(estate_batch())
+    writer.upsert_nodes([SupportGroup(group_id="g1", name="G1")])
+    writer.upsert_nodes([SupportGroup(group_id="g2", name="G2")])
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE feed SET at = '2020-01-01T00:00:00.000000+00:00' WHERE seq <= 2")
+    conn.close()
+
+    # Act: a process with a retention writes (its first write prunes)
+    pruning = MemoryStore(database_path=path, feed_retention_days=30)
+    pruning.upsert_nodes([SupportGroup(group_id="g3", name="G3")])
+
+    # Assert
+    assert [r.seq for r in pruning.feed_since(2)] == [3, 4]
+    with pytest.raises(FeedGapError):
+        pruning.feed_since(0)
+    with pytest.raises(FeedGapError):
+        pruning.feed_since(1)
+    assert follower.get_node("SupportGroup", "g3").key == "g3"  # rebuilt from the tables
+    _same(follower, pruning)
+    assert follower.feed_head() == 4
+
+
+def test_a_closed_store_refuses_writes(tmp_path: Path) -> None:
+    store = MemoryStore(database_path=tmp_path / "estate.db")
+    store.close()
+
+    with pytest.raises(StoreError, match="closed"):
+        store.upsert_nodes([SupportGroup(group_id="g", name="G")])
