@@ -168,3 +168,25 @@ def test_impact_by_name_after_importing_online_boutique(tmp_path: Path) -> None:
     cart = next(c for c in data["impacted"] if c["name"] == "default/cartservice")
     assert cart["status"] == "down"
     assert "default/redis-cart -> default/cartservice" in out
+
+
+def test_the_deprecated_snapshot_option_migrates_an_old_snapshot_once(
+    tmp_path: Path, demo_estate: Estate
+) -> None:
+    # Arrange: an estate in the snapshot format of earlier versions
+    from cmdb_graph.store.memory import MemoryStore, write_snapshot
+
+    old = MemoryStore()
+    old.apply(demo_estate.to_batch())
+    snapshot = tmp_path / "estate.snapshot"
+    write_snapshot(snapshot, old.snapshot_payload())
+    before = snapshot.read_bytes()
+
+    # Act
+    first = invoke("find", "pay-db", "--json", "--snapshot", str(snapshot))
+    again = invoke("find", "pay-db", "--json", "--db", str(tmp_path / "estate.db"))
+
+    # Assert: the database beside it answers, the snapshot is left as it was
+    assert first[0] == 0, first[2]
+    assert json.loads(first[1]) == json.loads(again[1])
+    assert (tmp_path / "estate.db").exists() and snapshot.read_bytes() == before
