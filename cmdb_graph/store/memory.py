@@ -22,6 +22,7 @@ this module holds the primitive reads and writes over the layout.
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
 import os
 import threading
@@ -311,10 +312,18 @@ class MemoryStore(EstateGraph, BaseStore):
         db = self._db
         assert db is not None
         stamps: dict[tuple[str, str], dict[str, str]] = {}
-        with db.reading():
-            self._data_version = db.data_version()
-            self._seq = db.head()
-            self._load_rows(db.node_rows(stamps), db.rel_rows())
+        # The cyclic garbage collector would scan the growing graph again and again while
+        # millions of rows are built (a third of the load time); rows hold no cycles.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with db.reading():
+                self._data_version = db.data_version()
+                self._seq = db.head()
+                self._load_rows(db.node_rows(stamps), db.rel_rows())
+        finally:
+            if collecting:
+                gc.enable()
         if len(self._g):
             log.info("loaded %s (%d CIs, change record %d)", db.path, len(self._g), self._seq)
 

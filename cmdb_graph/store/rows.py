@@ -23,6 +23,7 @@ This module holds:
 from __future__ import annotations
 
 import json
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -573,8 +574,9 @@ def decode_lineage(
     stamps : dict, optional
         Entry dicts by ``(source, asserted_at)``, shared across calls: rows decoded with the
         same dict share one entry object per stamp (loading a large estate keeps one dict
-        per import run and source instead of one per attribute of every CI). The entries
-        must then never be changed in place (stores replace rows, they never edit them).
+        per import run and source instead of one per attribute of every CI; attribute names
+        are interned). The entries must then never be changed in place (stores replace rows,
+        they never edit them).
     """
     found = value.get(LINEAGE_STAMPS)
     if found is None:
@@ -587,8 +589,12 @@ def decode_lineage(
             entry = {"source": src, "asserted_at": at}
             if stamps is not None:
                 stamps[(src, at)] = entry
-        for name in names:
-            attrs[name] = entry
+        if stamps is None:
+            for name in names:
+                attrs[name] = entry
+        else:
+            for name in names:
+                attrs[sys.intern(name)] = entry
     out["attributes"] = dict(sorted(attrs.items()))
     return out
 
