@@ -328,13 +328,22 @@ class MemoryStore(EstateGraph, BaseStore):
             log.info("loaded %s (%d CIs, change record %d)", db.path, len(self._g), self._seq)
 
     def _migrate(self, snapshot: Path) -> None:
-        """Read an old snapshot file once and write it into the (empty) database."""
+        """Read an old snapshot file once and write it into the (empty) database.
+
+        The emptiness is checked again under the write lock: when another process migrated
+        first, this one loads what it wrote.
+        """
         db = self._db
         assert db is not None
-        self._load(read_snapshot(snapshot), snapshot)
         with db.transaction():
-            self._seq = self._write_baseline(db, {"migrated_from": str(snapshot)})
-            db.set_meta("migrated_from", str(snapshot))
+            migrating = db.is_empty()
+            if migrating:
+                self._load(read_snapshot(snapshot), snapshot)
+                self._seq = self._write_baseline(db, {"migrated_from": str(snapshot)})
+                db.set_meta("migrated_from", str(snapshot))
+        if not migrating:
+            self._load_database()
+            return
         self._data_version = db.data_version()
         log.warning("migrated the snapshot %s into the database %s (%d CIs); the snapshot "
                     "file is left untouched and no longer read", snapshot, db.path, len(self._g))
