@@ -22,7 +22,7 @@ FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "importers"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working folder with the memory store; returns the snapshot path."""
+    """A working folder with the memory store; returns the database path."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CMDB_STORE", "memory")
     monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
@@ -46,7 +46,7 @@ def load(snapshot: Path) -> MemoryStore:
     return MemoryStore(registry=Registry(), database_path=snapshot)
 
 
-def test_import_applies_saves_the_snapshot_and_prints_a_summary(env: Path) -> None:
+def test_import_applies_writes_the_database_and_prints_a_summary(env: Path) -> None:
     # Act
     code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--priority", "70",
                           "--db", str(env))
@@ -276,3 +276,23 @@ def test_input_warnings_are_printed_and_the_run_goes_on(env: Path, tmp_path: Pat
     assert "Warnings (2)" in out
     assert "control characters removed from name" in out and "2 times" in out
     assert "lnux100" in {c.name for c in load(env).list_cis().items}
+
+
+def test_a_running_server_sees_a_cli_import_on_its_next_question(env: Path) -> None:
+    # Arrange: a "server" process's store and engine on the database, its graph built
+    from cmdb_graph.service.engine import Engine
+    from cmdb_graph.settings import Settings
+
+    served = load(env)
+    engine = Engine(served, Settings())
+    before = engine.whole_graph()
+
+    # Act: `cmdb-graph import` on the same file while it serves
+    code, _, err = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--db", str(env))
+
+    # Assert: the next question is answered on the imported CIs, without a restart
+    assert code == 0, err
+    after = engine.whole_graph()
+    assert len(list(before.ci_ids())) == 0 and len(list(after.ci_ids())) == 3
+    assert served.counts()["CI"] == 3
+    assert served.feed_head() == load(env).feed_head() > 0
