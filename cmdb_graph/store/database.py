@@ -46,6 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from cmdb_graph.errors import StoreError
 from cmdb_graph.feed import ChangeRecord, decode_record, encode_record
 from cmdb_graph.store.rows import decode_row, encode_row
@@ -183,13 +185,30 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """One read transaction: every SELECT inside sees the same committed state."""
-        self._conn.execute("BEGIN")
+        """One read transaction: every SELECT inside sees the same committed state.
+
+        Raises
+        ------
+        StoreError
+            SQLite failed, or a stored row is not JSON (a damaged database).
+        """
         try:
-            yield
-        finally:
-            if self._conn.in_transaction:
-                self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+        except (sqlite3.Error, orjson.JSONDecodeError) as exc:
+            raise StoreError(f"{self.path}: cannot read the database: {exc}") from exc
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """The first column of the first row of a query (``None``: no row)."""
+        try:
+            found = self._conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the database: {exc}") from exc
+        return None if found is None else found[0]
 
     # -- writes (inside ``transaction``) --------------------------------------------------
     def write(self, record: ChangeRecord | None, nodes: Iterable[NodeWrite],
@@ -259,20 +278,20 @@ class Database:
     # -- reads ----------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
         """A ``meta`` value, or ``None``."""
-        found = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if found is None else str(found[0])
+        found = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if found is None else str(found)
 
     def data_version(self) -> int:
         """SQLite's ``data_version``: changes when ANOTHER connection commits."""
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        return int(self._one("PRAGMA data_version"))
 
     def head(self) -> int:
         """The newest record's sequence number (0 when the feed is empty)."""
-        return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM feed").fetchone()[0])
+        return int(self._one("SELECT coalesce(max(seq), 0) FROM feed"))
 
     def first(self) -> int:
         """The oldest kept record's sequence number (0 when the feed is empty)."""
-        return int(self._conn.execute("SELECT coalesce(min(seq), 0) FROM feed").fetchone()[0])
+        return int(self._one("SELECT coalesce(min(seq), 0) FROM feed"))
 
     def since(self, after: int, limit: int) -> list[ChangeRecord]:
         """Records with ``seq > after``, oldest first, at most ``limit``.
@@ -280,16 +299,19 @@ class Database:
         Raises
         ------
         StoreError
-            A record cannot be decoded.
+            SQLite failed, or a record cannot be decoded.
         """
-        cur = self._conn.execute(
-            "SELECT payload FROM feed WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-        return [decode_record(payload) for (payload,) in cur]
+        try:
+            rows = self._conn.execute(
+                "SELECT payload FROM feed WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the feed: {exc}") from exc
+        return [decode_record(payload) for (payload,) in rows]
 
     def is_empty(self) -> bool:
         """No node, no relationship and no change record."""
-        conn = self._conn
-        return all(conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {t})").fetchone()[0]
+        return all(self._one(f"SELECT NOT EXISTS (SELECT 1 FROM {t})")
                    for t in ("nodes", "rels", "feed"))
 
     def node_rows(self, stamps: dict[tuple[str, str], dict[str, str]] | None = None
