@@ -70,13 +70,13 @@ def demo_server(size: int, workdir: Path, **settings: str) -> Iterator[str]:
     """``cmdb-graph demo --size SIZE`` written to ``workdir``, served by ``bench.serve`` on a
     free 127.0.0.1 port (``settings``: further ``CMDB_*`` variables, e.g.
     ``CMDB_API_KEYS``); yields its base URL and stops it afterwards."""
-    snapshot = workdir / "demo.snapshot"
-    env = {**os.environ, "CMDB_STORE": "memory", "CMDB_SNAPSHOT_PATH": str(snapshot),
+    snapshot = workdir / "demo.db"
+    env = {**os.environ, "CMDB_STORE": "memory", "CMDB_DATABASE_PATH": str(snapshot),
            **settings}
     env.pop("CMDB_NEO4J_URI", None)
     cli = "import sys; from cmdb_graph.cli import main; sys.argv[0] = 'cmdb-graph'; main()"
     subprocess.run([sys.executable, "-c", cli, "demo", "--size", str(size),
-                    "--snapshot", str(snapshot), "--replace"],
+                    "--db", str(snapshot), "--replace"],
                    check=True, env=env, capture_output=True)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.serve", "--port", str(port)],

@@ -1,7 +1,7 @@
 """Resident memory of the embedded store, measured in a fresh process.
 
-``python -m bench.memprobe <snapshot>`` prints one JSON line: RSS after importing the store's
-modules (``before``), after loading the snapshot (``loaded``), and after the API's engine built
+``python -m bench.memprobe <database>`` prints one JSON line: RSS after importing the store's
+modules (``before``), after loading the database (``loaded``), and after the API's engine built
 its cached whole graph and topology (``with_engine``), in bytes.
 """
 
@@ -22,14 +22,14 @@ def rss() -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Load the snapshot ``argv[0]`` and print the RSS figures as JSON."""
+    """Load the database ``argv[0]`` and print the RSS figures as JSON."""
     from cmdb_graph.service.engine import Engine
     from cmdb_graph.settings import Settings
     from cmdb_graph.store.memory import MemoryStore
 
     gc.collect()
     before = rss()
-    store = MemoryStore(snapshot_path=Path(argv[0]))
+    store = MemoryStore(database_path=Path(argv[0]))
     gc.collect()
     loaded = rss()
     n_ci = store.counts()["CI"]

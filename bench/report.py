@@ -222,7 +222,7 @@ def markdown(res: dict[str, Any]) -> str:
         if "embedded" in mem:
             e = mem["embedded"]
             lines.append(
-                f"Embedded store, fresh process loading the snapshot: "
+                f"Embedded store, fresh process loading the database: "
                 f"{e['loaded_bytes'] / 2**20:,.0f} MiB resident for {e['cis']:,} CIs "
                 f"(with their assets, people and ITSM records): "
                 f"{e['bytes_per_ci']:,.0f} B per CI, "

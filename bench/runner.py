@@ -329,7 +329,7 @@ class Run:
         seeds = _pick(wl, 64, "vm", self.opts.seed + 1)
         stores: dict[str, Any] = {}
         envs: dict[str, dict[str, str]] = {
-            "embedded": {"CMDB_STORE": "memory", "CMDB_SNAPSHOT_PATH": str(snapshot)},
+            "embedded": {"CMDB_STORE": "memory", "CMDB_DATABASE_PATH": str(snapshot)},
         }
         if self.opts.neo4j and self.server is not None:
             envs["neo4j"] = {"CMDB_STORE": "neo4j", "CMDB_NEO4J_URI": self.server.uri,
@@ -458,14 +458,14 @@ def run_scale(opts: Options, server: Neo4jServer | None) -> tuple[dict[str, Any]
 
         log("bulk load: embedded store")
         with tempfile.TemporaryDirectory(prefix="cmdb-bench-") as tmp:
-            snapshot = Path(tmp) / "estate.snapshot"
-            mem = MemoryStore(snapshot_path=snapshot)
+            snapshot = Path(tmp) / "estate.db"
+            mem = MemoryStore()
             rows = sum(wl.counts().values())
             t0 = time.perf_counter()
             bulk_load(mem, wl)
             dt = time.perf_counter() - t0
             run.res["bulk_load"] = {"embedded": {"seconds": dt, "rps": rows / dt}}
-            mem.save()
+            mem.save_to(snapshot)
             if opts.neo4j:
                 log("bulk load: Neo4j")
                 t0 = time.perf_counter()
@@ -476,7 +476,6 @@ def run_scale(opts: Options, server: Neo4jServer | None) -> tuple[dict[str, Any]
             log("impact")
             run.bench_impact(wl, mem)
             nxi = NxImpact(impact_digraph(mem.dependency_graph(), mem.registry))
-            mem.snapshot_path = None  # the snapshot stays as saved after the bulk load
             del mem
             gc.collect()
             log("memory")

@@ -17,7 +17,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 from cmdb_graph.errors import ConfigurationError
 
-__all__ = ["ApiKey", "Role", "Settings", "hash_api_key"]
+__all__ = ["ApiKey", "Role", "Settings", "hash_api_key", "DEFAULT_DATABASE", "DEFAULT_SNAPSHOT"]
+
+#: The embedded store's database when none is configured.
+DEFAULT_DATABASE = Path(".cmdb/estate.db")
+#: Where earlier versions kept the embedded store (migrated once into the database).
+DEFAULT_SNAPSHOT = Path(".cmdb/estate.snapshot")
 
 _ENV_PREFIX = "CMDB_"
 
@@ -55,8 +60,13 @@ class Settings(BaseSettings):
     ----------
     store : {"memory", "neo4j"}
         Which store to use. Defaults to ``memory``, or ``neo4j`` when ``neo4j_uri`` is set.
-    snapshot_path : Path
-        Snapshot file of the embedded store.
+    database_path : Path, optional
+        SQLite database of the embedded store (``CMDB_DATABASE_PATH``; see
+        :meth:`embedded_database` for the default).
+    snapshot_path : Path, optional
+        Deprecated (``CMDB_SNAPSHOT_PATH``): an old snapshot file of the embedded store. It is
+        migrated once into the database (the database beside it, ``NAME.db``, unless
+        ``database_path`` is set), then left untouched.
     neo4j_uri, neo4j_user, neo4j_password, neo4j_database
         Connection to Neo4j (``CMDB_NEO4J_URI``, ...).
     batch_size : int
@@ -104,7 +114,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_file=".env", extra="ignore")
 
     store: Literal["memory", "neo4j"] | None = None
-    snapshot_path: Path = Path(".cmdb/estate.snapshot")
+    database_path: Path | None = None
+    snapshot_path: Path | None = None
     neo4j_uri: str | None = None
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr("")
@@ -159,6 +170,23 @@ class Settings(BaseSettings):
                     raise ValueError("not a JSON list of host names") from exc
             return [h.strip() for h in text.split(",") if h.strip()]
         return value
+
+    def embedded_database(self) -> Path:
+        """The embedded store's database: ``database_path``; else (deprecated) the ``.db``
+        beside ``snapshot_path``; else ``.cmdb/estate.db``."""
+        if self.database_path is not None:
+            return self.database_path
+        if self.snapshot_path is not None:
+            return self.snapshot_path if self.snapshot_path.suffix == ".db" else (
+                self.snapshot_path.with_suffix(".db"))
+        return DEFAULT_DATABASE
+
+    def legacy_snapshot(self) -> Path | None:
+        """The old snapshot file to migrate into an empty database: ``snapshot_path``, or the
+        old default ``.cmdb/estate.snapshot`` when no path is configured at all."""
+        if self.snapshot_path is not None:
+            return self.snapshot_path
+        return DEFAULT_SNAPSHOT if self.database_path is None else None
 
     @model_validator(mode="after")
     def _pick_store(self) -> Settings:

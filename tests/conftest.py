@@ -27,8 +27,8 @@ def registry() -> Registry:
 
 @pytest.fixture
 def memory_store(tmp_path: Path, registry: Registry) -> Iterator[MemoryStore]:
-    """An empty ``MemoryStore`` with a snapshot path in the test's temp folder."""
-    store = MemoryStore(registry=registry, snapshot_path=tmp_path / "estate.snapshot")
+    """An empty ``MemoryStore`` with a database in the test's temp folder."""
+    store = MemoryStore(registry=registry, database_path=tmp_path / "estate.db")
     yield store
 
 

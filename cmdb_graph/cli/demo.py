@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cmdb_graph.cli import app
+from cmdb_graph.cli.paths import SnapshotOption, store_settings
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.model import Change, DataSource
 from cmdb_graph.service.engine import list_all
@@ -131,7 +132,7 @@ def _report(
     out.print(totals)
     core = index.core_switch
     db = index.payments_database
-    _say(f"Snapshot written to {settings.snapshot_path}.")
+    _say(f"Database written to {settings.embedded_database()}.")
     changes = sorted((n for n in list_all(store, "Change") if isinstance(n, Change)),
                      key=lambda c: c.change_id)
     out.print("\n[bold]Try[/bold] (`cmdb-graph --help` lists every command; a CI is named by "
@@ -178,14 +179,20 @@ def existing_estate(path: Path, settings: Settings) -> tuple[Literal["none", "de
     StoreError
         The file is not a readable store.
     """
-    if not path.exists():
+    legacy = settings.legacy_snapshot()
+    if not path.exists() and (legacy is None or not legacy.exists()):
         return "none", 0
-    # Read only: a MemoryStore writes its file on close() or save(), neither called here.
-    store = MemoryStore(registry=load_registry(settings), snapshot_path=path)
-    counts = {k: v for k, v in store.counts().items() if ":" not in k}
+    # Reading writes nothing (but migrates an old snapshot into the database, once).
+    store = MemoryStore(registry=load_registry(settings), database_path=path,
+                        snapshot_path=legacy)
+    try:
+        counts = {k: v for k, v in store.counts().items() if ":" not in k}
+        sources = {str(n.name) for n in list_all(store, "DataSource")
+                   if isinstance(n, DataSource)}
+    finally:
+        store.close()
     if not any(counts.values()):
         return "none", 0
-    sources = {str(n.name) for n in list_all(store, "DataSource") if isinstance(n, DataSource)}
     if sources == {DEMO_SOURCE.name} and not counts.get("ImportRun"):
         return "demo", counts.get("CI", 0)
     return "other", counts.get("CI", 0)
@@ -199,14 +206,14 @@ def _may_write(path: Path, settings: Settings, *, replace: bool) -> None:
     except (CmdbError, OSError) as exc:
         if not replace:
             err.print(f"[red]error:[/red] {path} is not a store cmdb-graph can read ({exc}); "
-                      "pass --replace to overwrite it with the demo estate, or --snapshot to "
+                      "pass --replace to overwrite it with the demo estate, or --db to "
                       "write elsewhere", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from exc
         found, cis = "other", 0
     if found == "other" and not replace:
         err.print(
             f"[red]error:[/red] {path} holds an estate of {cis} CI(s) that is not a demo "
-            "estate; pass --replace to replace it with the demo estate, or --snapshot to "
+            "estate; pass --replace to replace it with the demo estate, or --db to "
             "write elsewhere", highlight=False, soft_wrap=True,
         )
         raise typer.Exit(1)
@@ -230,11 +237,12 @@ def demo(
         typer.Option(help="Date the estate from this ISO 8601 time (default: the start of "
                           "today, UTC): last seen, warranties, changes, windows, incidents."),
     ] = None,
-    snapshot: Annotated[
+    db: Annotated[
         Path | None,
-        typer.Option(help="Snapshot file to write (default CMDB_SNAPSHOT_PATH, "
-                          ".cmdb/estate.snapshot)."),
+        typer.Option("--db", help="Database to write (default CMDB_DATABASE_PATH, "
+                                  ".cmdb/estate.db)."),
     ] = None,
+    snapshot: SnapshotOption = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace an estate that is not a demo estate.")
     ] = False,
@@ -242,23 +250,21 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Serve the GraphQL API on it afterwards.")
     ] = False,
 ) -> None:
-    """Generate a seeded synthetic estate into the embedded store and save its snapshot.
+    """Generate a seeded synthetic estate into the embedded store's database.
 
     The estate runs from business services (Payments, Online Shop, ...) through application
     services, applications, databases and clusters to virtual machines, hypervisors, servers,
     switches, storage and datacenters, with assets, support groups, owners, changes, windows
     and incidents, and with the data-quality problems the reports look for.
 
-    It goes where the other commands read (CMDB_SNAPSHOT_PATH, or --snapshot). An empty store
+    It goes where the other commands read (CMDB_DATABASE_PATH, or --db). An empty store
     or an earlier demo estate there is replaced; any other estate only with --replace.
 
-    Exit codes: 0 done, 1 another estate is there (without --replace) or the snapshot cannot
+    Exit codes: 0 done, 1 another estate is there (without --replace) or the database cannot
     be written, 2 bad options.
     """
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
-    path = settings.snapshot_path
+    settings = store_settings(db, snapshot)
+    path = settings.embedded_database()
     try:
         when = _start_of_today() if now is None else datetime.fromisoformat(now)
     except ValueError:
@@ -267,8 +273,8 @@ def demo(
     _may_write(path, settings, replace=replace)
     try:
         registry = load_registry(settings)
-        # No snapshot path at first: the old file is neither read nor touched until the new
-        # estate is complete, and then replaced atomically.
+        # In memory at first: the old database is neither read nor touched until the new
+        # estate is complete, and then replaced by the new file.
         store = MemoryStore(registry=registry)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"),
@@ -276,12 +282,11 @@ def demo(
         ) as progress:  # fmt: skip
             index = load_demo_estate(store, size, seed=seed, now=when, progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
-        store.snapshot_path = path
-        store.save()
+        store.save_to(path)
     except (CmdbError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    option = f" --snapshot {snapshot}" if snapshot is not None else ""
+    option = f" --db {path}" if db is not None or snapshot is not None else ""
     _report(store, index, settings, size, seed, option=option, serving=serve)
     if serve:
         from cmdb_graph.cli.serve import run_server

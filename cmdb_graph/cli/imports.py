@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cmdb_graph.cli import app
+from cmdb_graph.cli.paths import DbOption, SnapshotOption, store_settings
 from cmdb_graph.errors import (
     CmdbError,
     ConfigurationError,
@@ -23,7 +24,6 @@ from cmdb_graph.errors import (
 )
 from cmdb_graph.ingest import COUNT_KEYS, ImportResult, ReconciliationPolicy, run_import
 from cmdb_graph.model import DataSource, RunMode
-from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 from importers import IMPORTERS
 
@@ -168,9 +168,8 @@ def import_command(
         typer.Option(help="Reconciliation policy YAML: CI class -> attribute -> sources, "
                           "highest first."),
     ] = None,
-    snapshot: Annotated[
-        Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
-    ] = None,
+    db: DbOption = None,
+    snapshot: SnapshotOption = None,
     options: Annotated[
         list[str] | None,
         typer.Option("--option", metavar="KEY=VALUE",
@@ -188,9 +187,7 @@ def import_command(
     from cmdb_graph.store.factory import open_store
     from importers import get_importer
 
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
+    settings = store_settings(db, snapshot)
     try:
         kwargs: dict[str, Any] = parse_options(options or [])
         if mapping is not None:

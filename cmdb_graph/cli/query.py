@@ -2,7 +2,7 @@
 and exports on the configured store, as readable tables or ``--json``.
 
 Every command opens the store that the settings name (``CMDB_STORE``, ``CMDB_NEO4J_URI``,
-``CMDB_SNAPSHOT_PATH`` or ``--snapshot``) and answers with the same
+``CMDB_DATABASE_PATH`` or ``--db``) and answers with the same
 :class:`~cmdb_graph.service.engine.Engine` as the GraphQL API, under the same caps.
 A CI is named by its ``ci_id``, its name (or a unique part of it) or any identifier
 (:func:`~cmdb_graph.service.resolve.resolve_ci`); tables show names, ``--json`` ids.
@@ -29,6 +29,7 @@ from rich.table import Table
 import impact
 import impact.licences
 from cmdb_graph.cli import app
+from cmdb_graph.cli.paths import DbOption, SnapshotOption, estate_exists, store_settings
 from cmdb_graph.cli.render import RENDERERS, ExportFormat
 from cmdb_graph.errors import AmbiguousCIError, CmdbError
 from cmdb_graph.model import Change
@@ -41,7 +42,6 @@ from cmdb_graph.service.resolve import (
     support_contact,
     with_names,
 )
-from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import Direction, GraphStore
 
 __all__ = [
@@ -63,25 +63,20 @@ T = TypeVar("T")
 ORPHAN_REPORTS = ("retired_assets_in_use", "unmanaged_cis", "assets_unseen_by_discovery",
                   "cis_without_support_or_owner", "entitlements_on_retired")
 
-Snapshot = Annotated[
-    Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
-]
+Snapshot = SnapshotOption
 _REPORT_HELP = ("Run only these reports (default: the orphan reports; --all: every report): "
                 + ", ".join(impact.REPORTS) + ".")
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 @contextmanager
-def _engine(snapshot: Path | None) -> Iterator[Engine]:
+def _engine(db: Path | None, snapshot: Path | None = None) -> Iterator[Engine]:
     from cmdb_graph.store.factory import open_store
-    from cmdb_graph.store.memory import MemoryStore
 
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
-    if settings.store == "memory" and not settings.snapshot_path.exists():
-        err.print(f"[red]error:[/red] no estate at {settings.snapshot_path}: run "
-                  "`cmdb-graph demo` or `cmdb-graph import` first, or pass --snapshot")
+    settings = store_settings(db, snapshot)
+    if settings.store == "memory" and not estate_exists(settings):
+        err.print(f"[red]error:[/red] no estate at {settings.embedded_database()}: run "
+                  "`cmdb-graph demo` or `cmdb-graph import` first, or pass --db")
         raise typer.Exit(1)
     try:
         store: GraphStore = open_store(settings)
@@ -91,8 +86,7 @@ def _engine(snapshot: Path | None) -> Iterator[Engine]:
     try:
         yield Engine(store, settings)
     finally:
-        if not isinstance(store, MemoryStore):  # reading never rewrites the snapshot
-            store.close()
+        store.close()
 
 
 def _ask(fn: Callable[[], T]) -> T:
@@ -216,6 +210,7 @@ def impact_command(
         bool, typer.Option("--services-only", help="Only business and application services.")
     ] = False,
     paths: Annotated[int, typer.Option(help="Explaining paths per impacted CI.")] = 1,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
@@ -225,7 +220,7 @@ def impact_command(
     setting, not one the source declared) is drawn ``~>``, and its evidence is listed below
     the table.
     """
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         def work() -> tuple[impact.ChangeImpact, dict[str, str], dict[tuple[str, str], str]]:
             ids = ci_ids_of(engine, cis or [])
             if change is not None:
@@ -282,6 +277,7 @@ def conflicts(
     ] = None,
     start: Annotated[str | None, typer.Option(help="Proposed change: window start.")] = None,
     end: Annotated[str | None, typer.Option(help="Proposed change: window end.")] = None,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
@@ -295,7 +291,7 @@ def conflicts(
             err.print("[red]error:[/red] a proposed change needs --start and --end")
             raise typer.Exit(2)
         window = (_utc(start, "--start"), _utc(end, "--end"))
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         def work() -> tuple[Change, tuple[impact.ChangeConflict, ...], dict[str, str]]:
             if window is not None:
                 proposed: Change | ProposedChange = ProposedChange(
@@ -337,11 +333,12 @@ def conflicts(
 def route(
     ci: Annotated[str, typer.Argument(metavar="CI", help="The CI the incident is on: name, "
                                                         "identifier or ci_id.")],
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
     """The support group an incident on a CI goes to (name and contact), and why."""
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         def work() -> tuple[impact.Routing, GroupContact | None, dict[str, str]]:
             found = engine.route_incident(ci_ids_of(engine, [ci])[0])
             group = (support_contact(engine.store, found.support_group)
@@ -380,6 +377,7 @@ def orphans(
     unseen_days: Annotated[int, typer.Option(min=0, help="Unseen in-use assets.")] = 30,
     stale_days: Annotated[int, typer.Option(min=0, help="Stale CIs.")] = 30,
     limit: Annotated[int, typer.Option(min=1, help="Findings shown per report.")] = 20,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
@@ -392,7 +390,7 @@ def orphans(
         raise typer.Exit(2)
     when = _utc(now, "--now") if now else datetime.now(UTC)
     options = impact.QualityOptions(unseen_days=unseen_days, stale_days=stale_days)
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         data = _ask(lambda: engine.quality_input(now=when, options=options))
         results = {n: _ask(lambda n=n: impact.run_report(n, data)) for n in names}  # type: ignore[misc]
     if as_json:
@@ -432,6 +430,7 @@ def licences(
     problems: Annotated[
         bool, typer.Option("--problems", help="Only over- and under-licensed products.")
     ] = False,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
@@ -444,7 +443,7 @@ def licences(
         except ValueError:
             err.print(f"[red]error:[/red] --as-of: not an ISO 8601 date: {as_of!r}")
             raise typer.Exit(2) from None
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         result = _ask(lambda: engine.licence_position(as_of=day))
     if as_json:
         _dump(result)
@@ -477,6 +476,7 @@ def map_command(
     service: Annotated[str, typer.Argument(metavar="SERVICE", help="The service (any CI works): "
                                                                   "name, identifier or ci_id.")],
     depth: Annotated[int | None, typer.Option(help="Hops below the service.")] = None,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
@@ -485,7 +485,7 @@ def map_command(
     Workloads that state how many replicas they run (Kubernetes ``spec.replicas``, compose
     ``deploy.replicas``) show them; ``--json`` gives them as ``replicas`` by ``ci_id``.
     """
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         def work() -> tuple[impact.ServiceMap, tuple[impact.SinglePointOfFailure, ...],
                             dict[str, str], dict[str, int]]:
             ci_id = ci_ids_of(engine, [service])[0]
@@ -556,11 +556,12 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    db: DbOption = None,
     snapshot: Snapshot = None,
 ) -> None:
     """Export the dependency graph (whole estate, or --around a CI) as GraphML, Mermaid, DOT
     or JSON."""
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         def work() -> nx.MultiDiGraph:
             if around is None:
                 return engine.store.dependency_graph()

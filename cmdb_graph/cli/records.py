@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from cmdb_graph.cli import app
+from cmdb_graph.cli.paths import DbOption
 from cmdb_graph.cli.query import (
     AsJson,
     Snapshot,
@@ -68,11 +69,12 @@ def find(
         OperationalStatus | None, typer.Option(help="Only CIs with this operational status.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="CIs listed at most.")] = 20,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
     """Find CIs by name or by any identifier: identifier matches first, then names."""
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         result: SearchResult = _ask(lambda: search(
             engine.store, text, ci_class=ci_class, status=status, limit=limit,
             graph=lambda: engine.whole_graph().graph))
@@ -102,6 +104,7 @@ def changes(
         list[ChangeState] | None, typer.Option(help="Only changes in this state (repeatable).")
     ] = None,
     ci: OnCI = None,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
@@ -110,7 +113,7 @@ def changes(
     `cmdb-graph conflicts CHANGE_ID` assesses one; `cmdb-graph impact --change CHANGE_ID`
     shows what it takes down.
     """
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         def work() -> tuple[list[Change], dict[str, str]]:
             only = ci_ids_of(engine, [ci])[0] if ci else None
             found = sorted((c for c in engine.changes()
@@ -143,6 +146,7 @@ def incidents(
         bool, typer.Option("--open", help="Only incidents not resolved or closed.")
     ] = False,
     ci: OnCI = None,
+    db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
@@ -151,7 +155,7 @@ def incidents(
 
     `cmdb-graph route CI` says where an incident on a CI goes.
     """
-    with _engine(snapshot) as engine:
+    with _engine(db, snapshot) as engine:
         def work() -> tuple[list[Incident], dict[str, str]]:
             only = ci_ids_of(engine, [ci])[0] if ci else None
             found = sorted((i for i in engine.incidents()

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cmdb_graph.cli import app
+from cmdb_graph.cli.paths import DbOption, SnapshotOption, store_settings
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.settings import Settings
 
@@ -64,9 +65,8 @@ def run_server(settings: Settings, *, host: str, port: int,
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default CMDB_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default CMDB_PORT, 8000).")] = None,
-    snapshot: Annotated[
-        Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")
-    ] = None,
+    db: DbOption = None,
+    snapshot: SnapshotOption = None,
     schedule: Annotated[
         Path | None, typer.Option(help="Sources file whose sync schedules run in the server.")
     ] = None,
@@ -74,9 +74,7 @@ def serve(
     """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
     /readyz); with --schedule, also sync the data sources on their schedules."""
     try:
-        settings = Settings()
-        if snapshot is not None:
-            settings.snapshot_path = snapshot
+        settings = store_settings(db, snapshot)
         run_server(settings, host=host or settings.host, port=port or settings.port,
                    schedule=schedule)
     except CmdbError as exc:

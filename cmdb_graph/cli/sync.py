@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 
 from cmdb_graph.cli import app
+from cmdb_graph.cli.paths import DbOption, SnapshotOption, store_settings
 from cmdb_graph.connectors.config import SourcesFile
 from cmdb_graph.connectors.http import Progress
 from cmdb_graph.errors import CmdbError
-from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 
 __all__ = ["sync_command", "push_command"]
@@ -25,8 +25,6 @@ out = Console()
 SourcesOption = Annotated[
     Path, typer.Option("--sources", envvar="CMDB_SOURCES",
                        help="Sources file (YAML; default CMDB_SOURCES or sources.yaml).")]
-SnapshotOption = Annotated[
-    Path | None, typer.Option(help="Embedded store snapshot (default CMDB_SNAPSHOT_PATH).")]
 
 
 def _fail(exc: Exception, code: int = 1) -> typer.Exit:
@@ -36,14 +34,13 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _open(sources: Path, snapshot: Path | None) -> tuple[SourcesFile, GraphStore]:
+def _open(sources: Path, db: Path | None, snapshot: Path | None
+          ) -> tuple[SourcesFile, GraphStore]:
     """The sources file and the configured store (``ConfigurationError`` etc. raised)."""
     from cmdb_graph.connectors.config import load_sources
     from cmdb_graph.store.factory import open_store
 
-    settings = Settings()
-    if snapshot is not None:
-        settings.snapshot_path = snapshot
+    settings = store_settings(db, snapshot)
     config = load_sources(sources)
     return config, open_store(settings)
 
@@ -64,6 +61,7 @@ def sync_command(
                                               help="Override the configured mode.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and plan, write nothing.")
                        ] = False,
+    db: DbOption = None,
     snapshot: SnapshotOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
@@ -80,7 +78,7 @@ def sync_command(
         raise typer.Exit(2)
     names = [source] if source is not None else None
     try:
-        config, store = _open(sources, snapshot)
+        config, store = _open(sources, db, snapshot)
         if source is not None:
             config.source(source)
     except CmdbError as exc:
@@ -112,6 +110,7 @@ def push_command(
     dry_run: Annotated[bool, typer.Option("--dry-run",
                                           help="Print what would be sent, send nothing.")
                        ] = False,
+    db: DbOption = None,
     snapshot: SnapshotOption = None,
 ) -> None:
     """Send the CIs and relationships that changed since the last push to an ITSM tool's
@@ -126,7 +125,7 @@ def push_command(
         err.print("[red]error:[/red] name one TARGET or give --all")
         raise typer.Exit(2)
     try:
-        config, store = _open(sources, snapshot)
+        config, store = _open(sources, db, snapshot)
         names = [target] if target is not None else list(config.targets)
         for name in names:
             config.target(name)

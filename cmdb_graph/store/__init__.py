@@ -3,8 +3,9 @@
 Modules: ``base`` (the protocol and ``BaseStore``, what both stores share), ``rows`` (models
 as lean rows and back), ``batch`` (write batches and their validation), ``paging`` (pages,
 cursors, reading whole listings), ``query`` (read arguments: filters, identifiers,
-directions), ``memory`` and ``snapshot`` (the embedded store), ``neo4j`` (the Neo4j store),
-``factory`` (the store the settings name).
+directions), ``memory``, ``layout`` and ``database`` (the embedded store: its API, its
+in-memory graph, its SQLite database), ``snapshot`` (old snapshot files, migrated once),
+``neo4j`` (the Neo4j store), ``factory`` (the store the settings name).
 """
 
 from cmdb_graph.store.base import (

@@ -102,7 +102,7 @@ class GraphStore(Protocol):
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
-        """Release connections / flush the snapshot."""
+        """Release connections (the embedded store's database)."""
 
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` when the store cannot serve."""

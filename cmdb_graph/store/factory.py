@@ -29,6 +29,8 @@ def open_store(settings: Settings, registry: Registry | None = None) -> GraphSto
     ------
     StoreUnavailableError
         Neo4j cannot be reached.
+    StoreError
+        The embedded store's database cannot be opened.
     """
     reg = registry or load_registry(settings)
     if settings.store == "neo4j":
@@ -38,6 +40,9 @@ def open_store(settings: Settings, registry: Registry | None = None) -> GraphSto
     from cmdb_graph.store.memory import MemoryStore
 
     return MemoryStore(
-        registry=reg, snapshot_path=settings.snapshot_path, max_depth=settings.max_depth,
+        registry=reg,
+        database_path=settings.embedded_database(),
+        snapshot_path=settings.legacy_snapshot(),
+        max_depth=settings.max_depth,
         feed_retention_days=settings.feed_retention_days,
     )

@@ -1,33 +1,33 @@
-"""The embedded store: a networkx graph in memory, persisted to a snapshot file.
+"""The embedded store: a networkx graph in memory, made durable in an SQLite database.
 
-Layout
-------
-* CIs are the nodes of one ``networkx.MultiDiGraph`` (node id ``ci_id``); the node's attribute
-  dict *is* the CI's lean row (see :mod:`cmdb_graph.store.rows`: JSON values, defaults left
-  out), so that a CI costs little memory. CI-to-CI relationships are its edges (edge key = the
-  relationship type, attributes = the relationship's lean row).
-* Nodes of the other labels (Asset, SupportGroup, ...) are dicts ``key -> row`` per label;
-  other explicit relationships (e.g. ``HAS_INSTALLED``) are a dict keyed by
-  ``(rel_type, source, target)``, indexed by their ends.
-* Identifier indexes map each normalised identifier value (lower-cased fqdn and hostname) to
-  the CI holding it, or to a set of CIs when several do; they are updated on every upsert.
+The in-memory layout (CIs as the nodes of a ``networkx.MultiDiGraph`` whose attribute dicts are
+lean rows, other labels in dicts, identifier indexes) is :class:`~cmdb_graph.store.layout.
+EstateGraph`'s; this module adds the store's API, its lock and its database.
 
 Reference fields (``support_group``, ``Asset.ci_id``, ...) stay plain fields here; only the
 Neo4j store materialises them as relationships.
 
+Persistence (:mod:`cmdb_graph.store.database`): with a database path, every write is ONE
+SQLite transaction holding the rows it changed and its change record; the graph is loaded from
+the database at start, and follows the database's feed table before every read and write, so
+writes committed by another process (``cmdb-graph import`` next to ``cmdb-graph serve``) are
+seen on the next question. The change feed is the ``feed`` table (``feed_since`` reads it).
+Without a database path the store is purely in memory and keeps its feed in a list. An old
+snapshot file (:mod:`cmdb_graph.store.snapshot`) is migrated into an empty database once.
+
 What the store answers is shared with Neo4j through :class:`~cmdb_graph.store.base.BaseStore`;
-this module holds the in-memory layout, its primitive reads and writes, and what goes into the
-snapshot (:mod:`cmdb_graph.store.snapshot`: the file format and its atomic write).
+this module holds the primitive reads and writes over the layout.
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
-import sys
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,164 +38,155 @@ from cmdb_graph.errors import FeedGapError, StoreError
 from cmdb_graph.feed import (
     SYSTEM_ACTOR,
     Actor,
+    ActorKind,
     ChangeRecord,
     NodeChange,
     RelChange,
-    node_change,
-    rel_change,
 )
 from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Registry
 from cmdb_graph.model.entities import Scalar
-from cmdb_graph.store.base import BaseStore, RelKey, RelRow, check_seeds
+from cmdb_graph.store.base import BaseStore, RelKey, check_seeds
 from cmdb_graph.store.batch import PreparedBatch, WriteBatch, prepare_batch
-from cmdb_graph.store.paging import RowPage, slice_page
-from cmdb_graph.store.query import (
-    CASELESS_IDENTIFIERS,
-    IDENTIFIER_FIELDS,
-    LIST_IDENTIFIERS,
-    CIFilter,
+from cmdb_graph.store.database import (
+    LOCK_TIMEOUT,
+    Database,
+    NodeWrite,
+    RelWrite,
+    is_database,
+    replace_file,
 )
+from cmdb_graph.store.layout import EstateGraph, index_get
+from cmdb_graph.store.paging import RowPage, slice_page
+from cmdb_graph.store.query import CIFilter
 from cmdb_graph.store.rows import CI_LABEL, RowMemo, edge_attrs, expand_ci, field_kinds
 from cmdb_graph.store.snapshot import SNAPSHOT_FORMAT, read_snapshot, write_snapshot
 
-__all__ = ["MemoryStore", "write_snapshot", "read_snapshot", "SNAPSHOT_FORMAT"]
+__all__ = [
+    "MemoryStore",
+    "database_for_snapshot",
+    "write_snapshot",
+    "read_snapshot",
+    "SNAPSHOT_FORMAT",
+]
 
 log = logging.getLogger(__name__)
 
-_INDEXED = tuple(f for f in IDENTIFIER_FIELDS if f != "ci_id")
-_SCALAR_IX = tuple(
-    (f, f in CASELESS_IDENTIFIERS) for f in _INDEXED if f not in LIST_IDENTIFIERS
-)
-_LIST_IX = tuple(f for f in _INDEXED if f in LIST_IDENTIFIERS)
-
-#: Lineage values shared between rows (see ``MemoryStore._compact``); bounded.
-_SHARED_LIMIT = 200_000
-#: Row fields with few distinct values, interned so that all rows share one string.
-_INTERNED = (
-    "ci_class", "operational_status", "environment", "domain", "manufacturer", "model",
-    "os_name", "os_version", "version", "support_group", "owner", "location_id",
-    "first_seen", "last_seen", "lifecycle_stage", "currency", "category", "kind", "state",
-)
-
-IndexEntry = str | set[str]
+#: Changes per change record when a whole estate is written at once (migration, ``save_to``).
+_BASELINE_CHUNK = 5000
+_MIGRATION_ACTOR = Actor(ActorKind.SYSTEM, "migration")
 
 
-def _index_add(index: dict[str, IndexEntry], value: str, ci_id: str) -> None:
-    cur = index.get(value)
-    if cur is None:
-        index[value] = ci_id
-    elif isinstance(cur, str):
-        if cur != ci_id:
-            index[value] = {cur, ci_id}
-    else:
-        cur.add(ci_id)
+def database_for_snapshot(snapshot: Path) -> Path:
+    """The database that replaces an old snapshot file: the same name with ``.db``.
+
+    Examples
+    --------
+    >>> str(database_for_snapshot(Path(".cmdb/estate.snapshot")))
+    '.cmdb/estate.db'
+    """
+    snapshot = Path(snapshot)
+    return snapshot if snapshot.suffix == ".db" else snapshot.with_suffix(".db")
 
 
-def _index_remove(index: dict[str, IndexEntry], value: str, ci_id: str) -> None:
-    cur = index.get(value)
-    if cur is None:
-        return
-    if isinstance(cur, str):
-        if cur == ci_id:
-            del index[value]
-        return
-    cur.discard(ci_id)
-    if len(cur) == 1:
-        index[value] = next(iter(cur))
-    elif not cur:
-        del index[value]
-
-
-def _index_get(index: dict[str, IndexEntry], value: str) -> set[str]:
-    cur = index.get(value)
-    if cur is None:
-        return set()
-    return {cur} if isinstance(cur, str) else set(cur)
-
-
-class MemoryStore(BaseStore):
+class MemoryStore(EstateGraph, BaseStore):
     """The embedded :class:`~cmdb_graph.store.base.GraphStore` on networkx.
 
     Parameters
     ----------
     registry : Registry, optional
         CI classes and relationship types (default: the built-in registry).
+    database_path : Path, optional
+        SQLite database (:mod:`cmdb_graph.store.database`): created when missing, loaded at
+        construction, written by every write. ``None``: purely in memory (nothing persisted).
     snapshot_path : Path, optional
-        Snapshot file: loaded at construction when it exists, written by :meth:`save` and
-        :meth:`close` (and after every :meth:`apply` when ``autosave``). ``None``: no
-        persistence.
-    autosave : bool
-        Save after every successful :meth:`apply` (off by default to keep bulk loads fast).
+        An old snapshot file (deprecated). When the database is empty and this file exists,
+        it is read once and migrated into the database, then left untouched. Without
+        ``database_path`` the database is :func:`database_for_snapshot` of it.
     max_depth : int, optional
         Largest traversal depth accepted (``None``: no cap).
+    lock_timeout : float
+        Seconds a write waits while another process writes to the same database.
     feed_retention_days : float, optional
-        Change records older than this are pruned when a write finds the oldest one past it
-        (``None`` or 0: kept for ever); see :meth:`prune_feed`.
+        Change records older than this many days are pruned by the write that finds the
+        oldest one past it (``None`` or 0: kept for ever; see :meth:`prune_feed`). The newest
+        record is always kept. A follower that missed pruned records gets ``FeedGapError``
+        and rebuilds.
 
     Raises
     ------
     StoreError
-        The snapshot exists but cannot be read.
+        The database (or the snapshot to migrate) cannot be read.
 
     Notes
     -----
     Thread-safe: one re-entrant lock serialises every call. ``apply`` validates the whole
-    batch before it changes anything, so a failing batch leaves the store untouched.
+    batch before it changes anything, so a failing batch leaves the store untouched. When a
+    database write fails after the graph was changed, the graph is reloaded from the database.
+    Several processes may open one database: writes are serialised by SQLite's write lock and
+    each process follows the others' change records (see :mod:`cmdb_graph.store.database`).
     """
 
     def __init__(
         self,
         registry: Registry | None = None,
-        snapshot_path: Path | None = None,
+        database_path: Path | None = None,
         *,
-        autosave: bool = False,
+        snapshot_path: Path | None = None,
         max_depth: int | None = None,
+        lock_timeout: float = LOCK_TIMEOUT,
         feed_retention_days: float | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry()
+        if database_path is None and snapshot_path is not None:
+            database_path = database_for_snapshot(snapshot_path)
+        self.database_path = Path(database_path) if database_path is not None else None
         self.snapshot_path = Path(snapshot_path) if snapshot_path is not None else None
-        self.autosave = autosave
         self.max_depth = max_depth
         self.feed_retention_days = feed_retention_days or None
-        #: The newest sequence number, and the last one pruned (kept across ``clear``).
-        self._feed_head = 0
+        #: The last sequence number pruned from the in-memory feed (kept across ``clear``).
         self._feed_floor = 0
         self._lock = threading.RLock()
+        self._db: Database | None = None
+        #: Sequence number of the last change record applied to the graph.
+        self._seq = 0
+        self._data_version: int | None = None
+        self._touched = False
+        self._closed = False
+        #: The change feed without a database, oldest first (kept across ``clear``, which
+        #: records a reset).
+        self._feed: list[ChangeRecord] = []
         self._reset()
-        if self.snapshot_path is not None and self.snapshot_path.exists():
-            self._load(read_snapshot(self.snapshot_path))
-            log.info("loaded snapshot %s (%d CIs)", self.snapshot_path, len(self._g))
+        if self.database_path is not None:
+            self._db = Database(self.database_path, timeout=lock_timeout)
+            legacy = self.snapshot_path
+            if (legacy is not None and legacy != self.database_path and legacy.exists()
+                    and not is_database(legacy) and self._db.is_empty()):
+                self._migrate(legacy)
+            else:
+                self._load_database()
 
-    def _reset(self) -> None:
-        #: Bumped by every write; a cache built at one generation is stale at another.
-        self.generation: int = getattr(self, "generation", 0) + 1
-        self._g: nx.MultiDiGraph = nx.MultiDiGraph()
-        self._nodes: dict[str, dict[str, dict[str, Any]]] = {
-            label: {} for label in NODE_SPECS if label != CI_LABEL
-        }
-        self._rels: dict[RelKey, tuple[str, str, dict[str, Any]]] = {}
-        self._rels_by_node: dict[tuple[str, str], set[RelKey]] = {}
-        self._ix: dict[str, dict[str, IndexEntry]] = {name: {} for name in _INDEXED}
-        self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._version = getattr(self, "_version", 0) + 1
-        self._sorted: tuple[int, list[str]] | None = None
-        #: The change feed, oldest first (kept across ``clear``, which records a reset).
-        self._feed: list[ChangeRecord] = getattr(self, "_feed", [])
+    @property
+    def generation(self) -> int:
+        """Bumped by every write (this process's or, read from the feed, another's)."""
+        self._follow()
+        return self._generation
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
-        """Write the snapshot (when there is a snapshot path)."""
-        self.save()
+        """Close the database (every write is already committed)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            self._closed = self.database_path is not None
 
     def ping(self) -> None:
         """Always succeeds: the embedded store is in this process."""
 
     def clear(self) -> None:
-        """Delete everything (the snapshot file is rewritten on the next save).
-
-        The change feed records a reset: a follower drops what it holds.
-        """
-        with self._lock:
+        """Delete everything (one transaction); the change feed records a reset."""
+        with self._writing():
+            self._touched = True
             self._reset()
             self._record(SYSTEM_ACTOR, [], [], reset=True)
 
@@ -203,10 +194,14 @@ class MemoryStore(BaseStore):
     def feed_head(self) -> int:
         """The sequence number of the newest change record (0 before the first write)."""
         with self._lock:
-            return self._feed_head
+            self._follow()
+            return self._seq
 
     def feed_since(self, after: int, *, limit: int = 1000) -> list[ChangeRecord]:
         """Change records with ``seq > after``, oldest first, at most ``limit``.
+
+        With a database the records are read from its feed table (so they include other
+        processes' writes); without one, from the in-memory list.
 
         Raises
         ------
@@ -215,29 +210,41 @@ class MemoryStore(BaseStore):
             store was replaced): the caller must rebuild from the store.
         """
         with self._lock:
-            if after < self._feed_floor:
-                raise FeedGapError(f"change records up to {self._feed_floor} were pruned; "
-                                   f"asked for those after {after}")
-            if after > self._feed_head:
-                raise FeedGapError(f"the feed head is {self._feed_head}, before {after}: the "
+            self._follow()
+            if after > self._seq:
+                raise FeedGapError(f"the feed head is {self._seq}, before {after}: the "
                                    "store was replaced")
-            start = bisect.bisect_right(self._feed, after, key=lambda r: r.seq)
-            return self._feed[start:start + limit]
+            db = self._db
+            if db is None:
+                if after < self._feed_floor:
+                    raise FeedGapError(f"change records up to {self._feed_floor} were "
+                                       f"pruned; asked for those after {after}")
+                start = bisect.bisect_right(self._feed, after, key=lambda r: r.seq)
+                return self._feed[start:start + limit]
+            first = db.first()
+            if first > after + 1:
+                raise FeedGapError(f"{db.path}: change records {after + 1}..{first - 1} "
+                                   "are no longer kept; rebuild from the store")
+            return db.since(after, limit)
 
     def prune_feed(self, *, before: datetime | None = None) -> int:
         """Drop the change records written before ``before``; how many were dropped.
 
         ``before`` defaults to now minus ``feed_retention_days`` (no retention: nothing is
-        pruned). Records go oldest first; a follower asking for a dropped one gets
-        :class:`~cmdb_graph.errors.FeedGapError`.
+        pruned). Records go oldest first, never the newest (so the head stays known); a
+        follower asking for a dropped one gets :class:`~cmdb_graph.errors.FeedGapError`.
         """
         if before is None:
             if self.feed_retention_days is None:
                 return 0
             before = datetime.now(UTC) - timedelta(days=self.feed_retention_days)
         with self._lock:
+            db = self._db
+            if db is not None:
+                with db.transaction():
+                    return db.prune(before)
             n = 0
-            while n < len(self._feed) and self._feed[n].at < before:
+            while n < len(self._feed) - 1 and self._feed[n].at < before:
                 n += 1
             if n:
                 self._feed_floor = self._feed[n - 1].seq
@@ -252,169 +259,220 @@ class MemoryStore(BaseStore):
         *,
         reset: bool = False,
     ) -> None:
-        """Append the change record of one write (none when the write changed nothing)."""
+        """Record one write: its change record and (with a database) its changed rows, in the
+        write's transaction. Nothing when the write changed nothing."""
         if not nodes and not rels and not reset:
             return
-        self._feed_head += 1
-        now = datetime.now(UTC)
-        self._feed.append(ChangeRecord(
-            seq=self._feed_head, at=now, actor=actor or SYSTEM_ACTOR,
+        record = ChangeRecord(
+            seq=self._seq + 1, at=datetime.now(UTC), actor=actor or SYSTEM_ACTOR,
             nodes=tuple(nodes), relationships=tuple(rels), reset=reset,
-        ))
-        days = self.feed_retention_days
-        if days is not None and self._feed[0].at < now - timedelta(days=days):
-            self.prune_feed()
+        )
+        if self._db is not None:
+            self._db.write(record, self._node_writes(nodes), self._rel_writes(rels),
+                           reset=reset)
+        else:
+            self._feed.append(record)
+            days = self.feed_retention_days
+            if days is not None and self._feed[0].at < record.at - timedelta(days=days):
+                self.prune_feed()
+        self._seq = record.seq
 
-    def save(self) -> None:
-        """Write the snapshot atomically; a no-op without a snapshot path.
+    def _node_writes(self, changes: Iterable[NodeChange]) -> list[NodeWrite]:
+        """The current rows of the changed nodes (``None``: gone)."""
+        return [(c.label, c.key, self._current_node(c.label, c.key)) for c in changes]
+
+    def _rel_writes(self, changes: Iterable[RelChange]) -> list[RelWrite]:
+        """The current rows of the changed relationships (``None``: gone)."""
+        return [(c.rel_type, c.source, c.target, c.source_label, c.target_label,
+                 self._current_rel(c.key)) for c in changes]
+
+    # -- the database ---------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The lock and, with a database, one write transaction, caught up with the feed.
+
+        A failure after the graph was changed (``_touched``) reloads the graph from the
+        database, where the transaction was rolled back.
+        """
+        with self._lock:
+            db = self._db
+            if db is None:
+                if self._closed:
+                    raise StoreError(f"{self.database_path}: the store is closed")
+                yield
+                return
+            self._touched = False
+            try:
+                with db.transaction():
+                    self._follow()
+                    yield
+                    self._prune(db)
+            except BaseException:
+                if self._touched:
+                    log.warning("a write to %s failed; reloading the graph from it", db.path)
+                    self._reset()
+                    self._load_database()
+                raise
+
+    def _prune(self, db: Database) -> None:
+        """Prune the change records past the retention, when the oldest kept one is."""
+        days = self.feed_retention_days
+        if days is None:
+            return
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        oldest = db.oldest_at()
+        if oldest is None or oldest >= cutoff:
+            return
+        gone = db.prune(cutoff)
+        if gone:
+            log.info("pruned %d change record(s) older than %s days from %s", gone, days,
+                     db.path)
+
+    def _follow(self) -> None:
+        """Apply the change records other processes committed since the last one applied."""
+        db = self._db
+        if db is None:
+            return
+        with self._lock:
+            version = db.data_version()
+            if version == self._data_version:
+                return
+            while records := db.since(self._seq, 1000):
+                if records[0].seq != self._seq + 1:  # pruned past us: read the tables again
+                    self._reset()
+                    self._load_database()
+                    return
+                for record in records:
+                    self._apply_record(record)
+            self._data_version = version
+
+    def _load_database(self) -> None:
+        """Load every row of the database into the (empty) graph, in one read transaction."""
+        db = self._db
+        assert db is not None
+        stamps: dict[tuple[str, str], dict[str, str]] = {}
+        # The cyclic garbage collector would scan the growing graph again and again while
+        # millions of rows are built (a third of the load time); rows hold no cycles.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with db.reading():
+                self._data_version = db.data_version()
+                self._seq = db.head()
+                self._load_rows(db.node_rows(stamps), db.rel_rows())
+        finally:
+            if collecting:
+                gc.enable()
+        if len(self._g):
+            log.info("loaded %s (%d CIs, change record %d)", db.path, len(self._g), self._seq)
+
+    def _migrate(self, snapshot: Path) -> None:
+        """Read an old snapshot file once and write it into the (empty) database.
+
+        The emptiness is checked again under the write lock: when another process migrated
+        first, this one loads what it wrote.
+        """
+        db = self._db
+        assert db is not None
+        with db.transaction():
+            migrating = db.is_empty()
+            if migrating:
+                self._load(read_snapshot(snapshot), snapshot)
+                self._seq = self._write_baseline(db, {"migrated_from": str(snapshot)})
+                db.set_meta("migrated_from", str(snapshot))
+        if not migrating:
+            self._load_database()
+            return
+        self._data_version = db.data_version()
+        log.warning("migrated the snapshot %s into the database %s (%d CIs); the snapshot "
+                    "file is left untouched and no longer read", snapshot, db.path, len(self._g))
+
+    def _write_baseline(self, db: Database, meta: dict[str, Any]) -> int:
+        """Write everything the graph holds into the empty ``db`` (inside a transaction): its
+        rows, and records that create them in chunks (replaying them from empty gives the
+        graph). Returns the last record's sequence number."""
+        nodes, rels = self._everything()
+        db.write(None, self._node_writes(nodes), self._rel_writes(rels))
+        changes: list[NodeChange | RelChange] = [*nodes, *rels]
+        seq = 0
+        for start in range(0, len(changes), _BASELINE_CHUNK):
+            part = changes[start:start + _BASELINE_CHUNK]
+            seq += 1
+            db.append(ChangeRecord(
+                seq=seq, at=datetime.now(UTC), actor=_MIGRATION_ACTOR,
+                nodes=tuple(c for c in part if isinstance(c, NodeChange)),
+                relationships=tuple(c for c in part if isinstance(c, RelChange)),
+                meta=meta,
+            ))
+        return seq
+
+    def save_to(self, path: Path) -> None:
+        """Write what the store holds into a NEW database at ``path``, replacing any file.
+
+        The database is written to a temporary file in the same folder and moved over
+        ``path`` when complete (``cmdb-graph demo``, the bench's bulk loads). Its feed is this
+        store's feed when the store is purely in memory (it started empty, so its feed replays
+        to the same rows), otherwise records that create every row.
 
         Raises
         ------
         StoreError
-            The snapshot cannot be written (the previous one is kept).
+            The database cannot be written (a file already at ``path`` is left as it was).
         """
-        if self.snapshot_path is None:
-            return
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with self._lock:
-            payload = {
+            self._follow()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+            db = Database(tmp)
+            try:
+                with db.transaction():
+                    if self._db is None:
+                        nodes, rels = self._everything()
+                        db.write(None, self._node_writes(nodes), self._rel_writes(rels))
+                        for record in self._feed:
+                            db.append(record)
+                    else:
+                        self._write_baseline(db, {})
+            finally:
+                db.close()
+            try:
+                replace_file(tmp, path)
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot write the database: {exc}") from exc
+
+    def snapshot_payload(self) -> dict[str, Any]:
+        """What an old snapshot file held (the bench's comparison, migration tests)."""
+        with self._reading():
+            return {
                 "format": SNAPSHOT_FORMAT,
                 "cis": dict(self._g.nodes(data=True)),
                 "ci_edges": [(s, t, k, d) for s, t, k, d in self._g.edges(keys=True, data=True)],
                 "nodes": self._nodes,
                 "rels": self._rels,
             }
-            write_snapshot(self.snapshot_path, payload)
-
-    def _load(self, data: Mapping[str, Any]) -> None:
-        self.generation += 1
-        try:
-            for ci_id, row in data["cis"].items():
-                self._g.add_node(ci_id)
-                self._g.nodes[ci_id].update(row)
-                self._index(ci_id, row)
-            for s, t, k, d in data["ci_edges"]:
-                self._g.add_edge(s, t, key=k, **d)
-            for label, rows in data["nodes"].items():
-                self._nodes.setdefault(label, {}).update(rows)
-            for key, (sl, tl, row) in data["rels"].items():
-                self._put_rel(tuple(key), sl, tl, row)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"{self.snapshot_path}: malformed snapshot: {exc}") from exc
-
-    # -- indexes --------------------------------------------------------------------------
-    @staticmethod
-    def _index_values(row: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        for name, caseless in _SCALAR_IX:
-            value = row.get(name)
-            if value is not None:
-                yield name, value.lower() if caseless else value
-        for name in _LIST_IX:
-            for item in row.get(name, ()):
-                yield name, item
-
-    def _index(self, ci_id: str, row: Mapping[str, Any]) -> None:
-        for name, value in self._index_values(row):
-            _index_add(self._ix[name], value, ci_id)
-
-    def _unindex(self, ci_id: str, row: Mapping[str, Any]) -> None:
-        for name, value in self._index_values(row):
-            _index_remove(self._ix[name], value, ci_id)
-
-    def _put_rel(self, key: RelKey, source_label: str, target_label: str, row: dict[str, Any]
-                 ) -> None:
-        self._rels[key] = (source_label, target_label, row)
-        self._rels_by_node.setdefault((source_label, key[1]), set()).add(key)
-        self._rels_by_node.setdefault((target_label, key[2]), set()).add(key)
-
-    def _drop_rel(self, key: RelKey) -> None:
-        source_label, target_label, _ = self._rels.pop(key)
-        for end in ((source_label, key[1]), (target_label, key[2])):
-            keys = self._rels_by_node.get(end)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._rels_by_node[end]
-
-    # -- compact rows ---------------------------------------------------------------------
-    def _share(self, value: dict[str, Any]) -> dict[str, Any]:
-        """One shared dict per distinct small lineage entry (rows are never changed in place)."""
-        key = tuple(value.items())
-        try:
-            found = self._shared.get(key)
-        except TypeError:  # an unhashable value: keep the entry as it is
-            return value
-        if found is None:
-            if len(self._shared) >= _SHARED_LIMIT:
-                self._shared.clear()
-            found = self._shared[key] = {
-                sys.intern(k): sys.intern(v) if isinstance(v, str) else v
-                for k, v in value.items()
-            }
-        return found
-
-    def _compact(self, row: dict[str, Any], memo: dict[int, tuple[Any, Any]] | None = None
-                 ) -> dict[str, Any]:
-        """Save memory: share lineage entries, intern low-cardinality strings.
-
-        Lineage repeats the same ``{source, asserted_at}`` entries across every CI of an import
-        run; one dict per distinct entry serves them all (and the snapshot pickles it once).
-        """
-        lineage = row.get("lineage")
-        if lineage:
-            out: dict[str, Any] = {}
-            for part, entries in lineage.items():
-                if part == "attributes":
-                    shared: dict[str, Any] = {}
-                    for n, e in entries.items():
-                        # rows of one batch share entry objects: share each once (by id)
-                        hit = memo.get(id(e)) if memo is not None else None
-                        if hit is None or hit[0] is not e:
-                            hit = (e, self._share(e))
-                            if memo is not None:
-                                memo[id(e)] = hit
-                        shared[sys.intern(n)] = hit[1]
-                    out[part] = shared
-                else:  # sources: per-CI native keys, nothing to share but the strings
-                    out[part] = {
-                        sys.intern(n): {
-                            k: sys.intern(v) if isinstance(v, str) and k != "native_key" else v
-                            for k, v in e.items()
-                        }
-                        for n, e in entries.items()
-                    }
-            row["lineage"] = out
-        for name in _INTERNED:
-            value = row.get(name)
-            if isinstance(value, str):
-                row[name] = sys.intern(value)
-        return row
 
     # -- writes ---------------------------------------------------------------------------
-    def _existing(self, label: str, keys: set[str]) -> set[str]:
-        if label == CI_LABEL:
-            return {k for k in keys if k in self._g}
-        rows = self._nodes.get(label, {})
-        return {k for k in keys if k in rows}
-
     def apply(self, batch: WriteBatch) -> None:
-        """Upsert the batch's nodes then relationships, all or nothing.
+        """Upsert the batch's nodes then relationships, all or nothing (one transaction).
 
         Raises
         ------
         InvalidRecordError
             (and its subclasses) a record is invalid; nothing of the batch is written.
         StoreError
-            ``autosave`` is on and the snapshot cannot be written (the batch is applied).
+            The database cannot be written (nothing of the batch is kept), or another
+            process held its write lock too long.
         """
-        with self._lock:
+        with self._writing():
             prepared = prepare_batch(batch, self.registry, self._existing)
             self._write(prepared, batch.actor)
-            if self.autosave:
-                self.save()
 
     def _write(self, prepared: PreparedBatch, actor: Actor | None) -> None:
+        self._touched = True
         self._version += 1
-        self.generation += 1
+        self._generation += 1
         memo: RowMemo = {}
         nodes: list[NodeChange] = []
         rels: list[RelChange] = []
@@ -429,65 +487,13 @@ class MemoryStore(BaseStore):
                 rels.append(rchange)
         self._record(actor, nodes, rels)
 
-    def _write_node(self, label: str, key: str, row: dict[str, Any]) -> NodeChange | None:
-        """Replace one node's row; its change."""
-        if label != CI_LABEL:
-            rows = self._nodes[label]
-            old = rows.get(key)
-            rows[key] = row
-            return node_change(label, key, old, row)
-        g = self._g
-        if key in g:
-            attrs = g.nodes[key]
-            before: dict[str, Any] | None = dict(attrs)
-            self._unindex(key, attrs)
-            attrs.clear()
-        else:
-            before = None
-            g.add_node(key)
-            attrs = g.nodes[key]
-        attrs.update(row)
-        self._index(key, row)
-        return node_change(label, key, before, row)
-
-    def _write_rel(
-        self, key: RelKey, labels: tuple[str, str], row: dict[str, Any]
-    ) -> RelChange | None:
-        """Replace one relationship's row; its change."""
-        rel_type, source, target = key
-        if labels == (CI_LABEL, CI_LABEL) and self.registry.relationship_types[rel_type].ci_to_ci:
-            g = self._g
-            if g.has_edge(source, target, key=rel_type):
-                data = g.edges[source, target, rel_type]
-                before: dict[str, Any] | None = dict(data)
-                data.clear()
-                data.update(row)
-            else:
-                before = None
-                g.add_edge(source, target, key=rel_type, **row)
-            return rel_change(key, labels, before, row)
-        old = self._rels.get(key)
-        if old is not None:
-            self._drop_rel(key)
-        self._put_rel(key, labels[0], labels[1], row)
-        return rel_change(key, labels, old[2] if old else None, row)
-
     def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
         removed: list[RelChange] = []
-        with self._lock:
-            self.generation += 1
+        with self._writing():
+            self._touched = True
+            self._generation += 1
             for key in keys:
-                rel_type, source, target = key
-                if self._g.has_edge(source, target, key=rel_type):
-                    row = dict(self._g.edges[source, target, rel_type])
-                    self._g.remove_edge(source, target, key=rel_type)
-                    change = rel_change(key, (CI_LABEL, CI_LABEL), row, None)
-                elif key in self._rels:
-                    sl, tl, old = self._rels[key]
-                    self._drop_rel(key)
-                    change = rel_change(key, (sl, tl), old, None)
-                else:
-                    continue
+                change = self._remove_rel(key)
                 if change is not None:
                     removed.append(change)
             self._record(actor, [], removed)
@@ -495,11 +501,13 @@ class MemoryStore(BaseStore):
 
     # -- primitive reads (called under the lock, see ``_read_guard``) ---------------------
     def _read_guard(self) -> AbstractContextManager[Any]:
-        return self._lock
+        return self._reading()
 
-    def _rows_of(self, label: str) -> Mapping[str, dict[str, Any]]:
-        """Every row of ``label``, by key (the graph's node view for CIs)."""
-        return self._g.nodes if label == CI_LABEL else self._nodes[label]
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            self._follow()
+            yield
 
     def _node_rows(self, label: str, keys: list[str]) -> Mapping[str, Mapping[str, Any]]:
         rows = self._rows_of(label)
@@ -515,7 +523,7 @@ class MemoryStore(BaseStore):
             else:
                 index = self._ix[name]
                 for value in values:
-                    found |= _index_get(index, value)
+                    found |= index_get(index, value)
         return self._node_rows(CI_LABEL, list(found))
 
     def _matches(self, row: Mapping[str, Any], flt: CIFilter, classes: set[str] | None) -> bool:
@@ -562,29 +570,6 @@ class MemoryStore(BaseStore):
             if all(rows[k].get(f, defaults.get(f)) == v for f, v in where.items())
         )
         return slice_page(keys, after, limit, rows)
-
-    def _relationship_rows(
-        self, ci_id: str | None, types: frozenset[str] | None, label: str
-    ) -> Iterator[RelRow]:
-        g = self._g
-        if ci_id is None:
-            edges: Iterable[tuple[str, str, str, dict[str, Any]]] = g.edges(keys=True, data=True)
-            others: Iterable[RelKey] = self._rels
-        else:
-            edges = []
-            if label == CI_LABEL and ci_id in g:
-                edges = [
-                    *g.out_edges(ci_id, keys=True, data=True),
-                    *(e for e in g.in_edges(ci_id, keys=True, data=True) if e[0] != ci_id),
-                ]
-            others = self._rels_by_node.get((label, ci_id), set())
-        for s, t, k, d in edges:
-            if types is None or k in types:
-                yield k, s, t, CI_LABEL, CI_LABEL, d
-        for key in others:
-            if types is None or key[0] in types:
-                sl, tl, row = self._rels[key]
-                yield key[0], key[1], key[2], sl, tl, row
 
     def _tracking_rows(self, ci_ids: list[str]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
         # TRACKS is derived from Asset.ci_id (a reference field): one pass over the assets
@@ -637,12 +622,12 @@ class MemoryStore(BaseStore):
     # -- whole estate ---------------------------------------------------------------------
     def dependency_graph(self) -> nx.MultiDiGraph:
         """The whole CI graph in the shape of :mod:`cmdb_graph.store.base`."""
-        with self._lock:
+        with self._reading():
             return self._graph_of(set(self._g), set(self.registry.ci_relationship_types()))
 
     def counts(self) -> dict[str, int]:
         """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``."""
-        with self._lock:
+        with self._reading():
             out = {label: len(rows) for label, rows in self._nodes.items()}
             out[CI_LABEL] = self._g.number_of_nodes()
             per_class: dict[str, int] = {}
@@ -652,3 +637,4 @@ class MemoryStore(BaseStore):
                 out[f"{CI_LABEL}:{cls}"] = n
             out["relationships"] = self._g.number_of_edges()
             return out
+

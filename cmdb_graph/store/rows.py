@@ -15,12 +15,15 @@ This module holds:
   for the value types our models hold, pydantic for anything else);
 * models and graph attributes from rows: :func:`node_from_row`, :func:`ci_from_row`,
   :func:`rel_from_row`, :func:`expand_ci`, :func:`edge_attrs`;
-* the compact lineage JSON: :func:`encode_lineage`, :func:`decode_lineage`.
+* the compact lineage JSON: :func:`encode_lineage`, :func:`decode_lineage`;
+* a whole row as stored bytes (the embedded database's rows): :func:`encode_row`,
+  :func:`decode_row` (orjson, lineage in the compact form).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -29,6 +32,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
@@ -59,8 +63,11 @@ __all__ = [
     "expand_ci",
     "edge_attrs",
     "LINEAGE_STAMPS",
+    "compact_lineage",
     "encode_lineage",
     "decode_lineage",
+    "encode_row",
+    "decode_row",
 ]
 
 CI_LABEL = ConfigurationItem.LABEL
@@ -526,13 +533,14 @@ LINEAGE_STAMPS = "stamps"
 _STAMP_KEYS = frozenset({"source", "asserted_at"})
 
 
-def encode_lineage(lineage: Mapping[str, Any]) -> str:
-    """A lineage row as compact JSON: attributes grouped by their ``(source, asserted_at)``.
+def compact_lineage(lineage: Mapping[str, Any]) -> dict[str, Any]:
+    """A lineage row in its compact form: attributes grouped by ``(source, asserted_at)``.
 
-    ``{"attributes": {"name": {"source": "s", "asserted_at": "t"}, "fqdn": {...same}}}`` is
-    stored as ``{"stamps": [["s", "t", ["fqdn", "name"]]]}``: an import stamps every attribute
+    ``{"attributes": {"name": {"source": "s", "asserted_at": "t"}, "fqdn": {...same}}}``
+    becomes ``{"stamps": [["s", "t", ["fqdn", "name"]]]}``: an import stamps every attribute
     of a node with the same source and time, so this is several times shorter (less to write,
-    log and read). :func:`decode_lineage` restores the row; it also reads the plain form.
+    log and read). A lineage whose attribute entries are not plain stamps is returned as it is.
+    :func:`decode_lineage` restores the row from either form.
     """
     attrs = lineage.get("attributes")
     out = {k: v for k, v in lineage.items() if k != "attributes"}
@@ -542,24 +550,81 @@ def encode_lineage(lineage: Mapping[str, Any]) -> str:
             if (not isinstance(entry, dict) or entry.keys() != _STAMP_KEYS
                     or not isinstance(entry["source"], str)
                     or not isinstance(entry["asserted_at"], str)):
-                return json.dumps(lineage, separators=(",", ":"), sort_keys=True)
+                return dict(lineage)
             groups.setdefault((entry["source"], entry["asserted_at"]), []).append(name)
         out[LINEAGE_STAMPS] = [[src, at, sorted(names)]
                                for (src, at), names in sorted(groups.items())]
-    return json.dumps(out, separators=(",", ":"), sort_keys=True)
+    return out
 
 
-def decode_lineage(value: Mapping[str, Any]) -> dict[str, Any]:
-    """The lineage row of stored lineage JSON (compact or plain form)."""
-    stamps = value.get(LINEAGE_STAMPS)
-    if stamps is None:
+def encode_lineage(lineage: Mapping[str, Any]) -> str:
+    """A lineage row as compact JSON text (:func:`compact_lineage`, keys sorted)."""
+    return json.dumps(compact_lineage(lineage), separators=(",", ":"), sort_keys=True)
+
+
+def decode_lineage(
+    value: Mapping[str, Any], stamps: dict[tuple[str, str], dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The lineage row of stored lineage JSON (compact or plain form).
+
+    Parameters
+    ----------
+    value : Mapping
+        The decoded JSON object.
+    stamps : dict, optional
+        Entry dicts by ``(source, asserted_at)``, shared across calls: rows decoded with the
+        same dict share one entry object per stamp (loading a large estate keeps one dict
+        per import run and source instead of one per attribute of every CI; attribute names
+        are interned). The entries must then never be changed in place (stores replace rows,
+        they never edit them).
+    """
+    found = value.get(LINEAGE_STAMPS)
+    if found is None:
         return dict(value)
     out = {k: v for k, v in value.items() if k != LINEAGE_STAMPS}
     attrs: dict[str, Any] = {}
-    for src, at, names in stamps:
-        entry = {"source": src, "asserted_at": at}
-        for name in names:
-            attrs[name] = entry
+    for src, at, names in found:
+        entry = None if stamps is None else stamps.get((src, at))
+        if entry is None:
+            entry = {"source": src, "asserted_at": at}
+            if stamps is not None:
+                stamps[(src, at)] = entry
+        if stamps is None:
+            for name in names:
+                attrs[name] = entry
+        else:
+            for name in names:
+                attrs[sys.intern(name)] = entry
     out["attributes"] = dict(sorted(attrs.items()))
     return out
 
+
+def encode_row(row: Mapping[str, Any]) -> bytes:
+    """A lean row as stored bytes: compact JSON (orjson), lineage in its compact form.
+
+    Raises
+    ------
+    TypeError
+        The row holds a value that is not JSON (lean rows never do).
+    """
+    lineage = row.get("lineage")
+    if lineage:
+        row = {**row, "lineage": compact_lineage(lineage)}
+    return orjson.dumps(row)
+
+
+def decode_row(
+    data: bytes, stamps: dict[tuple[str, str], dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The lean row of :func:`encode_row`'s bytes (``stamps`` as in :func:`decode_lineage`).
+
+    Raises
+    ------
+    orjson.JSONDecodeError
+        The bytes are not JSON (a damaged database).
+    """
+    row: dict[str, Any] = orjson.loads(data)
+    lineage = row.get("lineage")
+    if lineage:
+        row["lineage"] = decode_lineage(lineage, stamps)
+    return row

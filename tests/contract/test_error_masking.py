@@ -9,14 +9,15 @@ Real failures used:
   path raises it when ``importRun`` writes inline content to a file;
 * a Neo4j store whose driver was closed: the store wraps the driver's error as
   ``StoreError`` (code ``STORE_ERROR``);
-* an embedded store with ``autosave`` whose snapshot folder is a regular file: saving fails
-  with ``StoreError``.
+* an embedded store whose database another connection keeps locked for writing: the write
+  fails with ``StoreError`` naming the file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -118,25 +119,30 @@ def test_store_error_of_a_closed_driver_comes_through_with_its_code(
     assert "Driver closed" in analysis.data["routeIncident"]["message"]
 
 
-def test_store_error_of_a_failed_save_is_a_typed_result(tmp_path: Path) -> None:
-    # Arrange: the snapshot's folder is a regular file, so every save fails
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("x", encoding="utf-8")
-    store = MemoryStore(snapshot_path=blocker / "estate.snapshot", autosave=True)
+def test_store_error_of_a_failed_write_is_a_typed_result(tmp_path: Path) -> None:
+    # Arrange: another connection holds the database's write lock past the store's timeout
+    path = tmp_path / "estate.db"
+    store = MemoryStore(database_path=path, lock_timeout=0.1)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
 
     # Act
-    result = execute(
-        store,
-        "mutation($in: CIUpsertInput!) { ciUpsert(input: $in) { __typename "
-        "... on UserError { code message } } }",
-        {"in": {"source": "api", "cis": [{"ciClass": "Server", "name": "srv-1",
-                                          "identifiers": {"serialNumber": "SN-1"}}]}},
-        role=Role.WRITER,
-    )
+    try:
+        result = execute(
+            store,
+            "mutation($in: CIUpsertInput!) { ciUpsert(input: $in) { __typename "
+            "... on UserError { code message } } }",
+            {"in": {"source": "api", "cis": [{"ciClass": "Server", "name": "srv-1",
+                                              "identifiers": {"serialNumber": "SN-1"}}]}},
+            role=Role.WRITER,
+        )
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
 
     # Assert
     assert result.errors is None
     payload = result.data["ciUpsert"]
     assert payload["__typename"] == "UserError"
     assert payload["code"] == "STORE_ERROR"
-    assert "cannot write snapshot" in payload["message"]
+    assert "another process is writing" in payload["message"] and str(path) in payload["message"]

@@ -53,7 +53,7 @@ def feed_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Gra
     if kind == "neo4j":
         found: GraphStore = request.getfixturevalue("neo4j_store")
         return found
-    return MemoryStore(registry=Registry(), snapshot_path=tmp_path / "estate.snapshot")
+    return MemoryStore(registry=Registry(), database_path=tmp_path / "estate.db")
 
 
 @pytest.fixture

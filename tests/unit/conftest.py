@@ -20,9 +20,9 @@ def demo_estate() -> Estate:
 
 @pytest.fixture(scope="module")
 def demo_snapshot(tmp_path_factory: pytest.TempPathFactory, demo_estate: Estate) -> Path:
-    """A snapshot file holding :func:`demo_estate` (one per test module; tests only read it)."""
-    path = tmp_path_factory.mktemp("estate") / "estate.snapshot"
-    store = MemoryStore(snapshot_path=path)
+    """A database holding :func:`demo_estate` (one per test module; tests only read it)."""
+    path = tmp_path_factory.mktemp("estate") / "estate.db"
+    store = MemoryStore(database_path=path)
     store.apply(demo_estate.to_batch())
     store.close()
     return path

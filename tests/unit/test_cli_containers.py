@@ -55,22 +55,22 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A snapshot holding the manifests above, imported through the CLI."""
+    """A database holding the manifests above, imported through the CLI."""
     monkeypatch.setenv("CMDB_STORE", "memory")
     monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
     path = tmp_path / "shop.yaml"
     path.write_text(MANIFESTS)
-    snapshot = tmp_path / "shop.snapshot"
+    snapshot = tmp_path / "shop.db"
     code, _, err = invoke("import", "kubernetes", str(path), "--source", "k8s",
-                          "--snapshot", str(snapshot))
+                          "--db", str(snapshot))
     assert code == 0, err
     return snapshot
 
 
 def test_map_shows_the_replicas_of_workloads(shop: Path) -> None:
     # Act
-    code, out, err = invoke("map", "webshop", "--snapshot", str(shop))
-    data = json.loads(invoke("map", "webshop", "--json", "--snapshot", str(shop))[1])
+    code, out, err = invoke("map", "webshop", "--db", str(shop))
+    data = json.loads(invoke("map", "webshop", "--json", "--db", str(shop))[1])
 
     # Assert: the application service, its entry point with 3 replicas, the database
     assert code == 0, err
@@ -91,16 +91,16 @@ def test_boutique_redis_cart_by_name_reaches_the_application_service(
     # Arrange: the Online Boutique manifests imported through the CLI
     monkeypatch.setenv("CMDB_STORE", "memory")
     monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
-    snapshot = tmp_path / "boutique.snapshot"
+    snapshot = tmp_path / "boutique.db"
     code, _, err = invoke("import", "kubernetes", str(BOUTIQUE), "--source", "k8s",
-                          "--snapshot", str(snapshot))
+                          "--db", str(snapshot))
     assert code == 0, err
 
     # Act
-    code, out, err = invoke("impact", "redis-cart", "--services-only", "--snapshot",
+    code, out, err = invoke("impact", "redis-cart", "--services-only", "--db",
                             str(snapshot))
     data = json.loads(invoke("impact", "redis-cart", "--services-only", "--json",
-                             "--snapshot", str(snapshot))[1])
+                             "--db", str(snapshot))[1])
 
     # Assert: the namespace's application service is down, through inferred hops whose
     # evidence is printed
@@ -138,13 +138,13 @@ def test_compose_without_depends_on_answers_services_only(
     monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
     path = tmp_path / "docker-compose.yml"
     path.write_text(SOCKS)
-    snapshot = tmp_path / "socks.snapshot"
+    snapshot = tmp_path / "socks.db"
     code, _, err = invoke("import", "compose", str(path), "--source", "compose",
-                          "--snapshot", str(snapshot))
+                          "--db", str(snapshot))
     assert code == 0, err
 
     # Act
-    code, out, err = invoke("impact", "user-db", "--services-only", "--snapshot",
+    code, out, err = invoke("impact", "user-db", "--services-only", "--db",
                             str(snapshot))
 
     # Assert

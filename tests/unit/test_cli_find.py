@@ -29,8 +29,8 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_find_lists_name_class_status_and_id(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Act
-    code, out, _ = invoke("find", "pay-db", "--snapshot", str(demo_snapshot))
-    data = json.loads(invoke("find", "pay-db", "--json", "--snapshot", str(demo_snapshot))[1])
+    code, out, _ = invoke("find", "pay-db", "--db", str(demo_snapshot))
+    data = json.loads(invoke("find", "pay-db", "--json", "--db", str(demo_snapshot))[1])
 
     # Assert
     expected = sorted(c.ci_id for c in demo_estate.cis if "pay-db" in c.name)
@@ -48,7 +48,7 @@ def test_find_by_identifier_says_which(demo_snapshot: Path, demo_estate: Estate)
     server = next(c for c in demo_estate.cis if c.ci_class == "Server" and c.serial_number)
 
     # Act
-    data = json.loads(invoke("find", str(server.serial_number), "--json", "--snapshot",
+    data = json.loads(invoke("find", str(server.serial_number), "--json", "--db",
                              str(demo_snapshot))[1])
 
     # Assert
@@ -59,11 +59,11 @@ def test_find_by_identifier_says_which(demo_snapshot: Path, demo_estate: Estate)
 def test_find_filters_by_class_and_status_and_limits(demo_snapshot: Path,
                                                       demo_estate: Estate) -> None:
     # Act
-    dbs = json.loads(invoke("find", "pay", "--class", "Database", "--json", "--snapshot",
+    dbs = json.loads(invoke("find", "pay", "--class", "Database", "--json", "--db",
                             str(demo_snapshot))[1])
-    retired = json.loads(invoke("find", "srv", "--status", "retired", "--json", "--snapshot",
+    retired = json.loads(invoke("find", "srv", "--status", "retired", "--json", "--db",
                                 str(demo_snapshot))[1])
-    few = json.loads(invoke("find", "vm-", "--limit", "3", "--json", "--snapshot",
+    few = json.loads(invoke("find", "vm-", "--limit", "3", "--json", "--db",
                             str(demo_snapshot))[1])
 
     # Assert
@@ -74,7 +74,7 @@ def test_find_filters_by_class_and_status_and_limits(demo_snapshot: Path,
 
 
 def test_find_nothing_exits_1(demo_snapshot: Path) -> None:
-    code, _, err = invoke("find", "no-such-thing", "--snapshot", str(demo_snapshot))
+    code, _, err = invoke("find", "no-such-thing", "--db", str(demo_snapshot))
 
     assert code == 1
     assert err.strip() == "no CI matches 'no-such-thing'"
@@ -84,7 +84,7 @@ def test_commands_take_names_and_identifiers(demo_snapshot: Path, demo_estate: E
     # Arrange
     db = next(c for c in demo_estate.cis if c.name == "pay-db-0001")
     core = next(c for c in demo_estate.cis if c.name == "sw-core-fra1-01")
-    snap = ("--snapshot", str(demo_snapshot))
+    snap = ("--db", str(demo_snapshot))
 
     # Act
     route = json.loads(invoke("route", str(db.fqdn or db.name), "--json", *snap)[1])
@@ -109,7 +109,7 @@ def test_commands_take_names_and_identifiers(demo_snapshot: Path, demo_estate: E
 def test_a_name_of_several_cis_lists_them_and_exits_1(demo_snapshot: Path,
                                                        demo_estate: Estate) -> None:
     # Act
-    code, out, err = invoke("route", "pay-db", "--snapshot", str(demo_snapshot))
+    code, out, err = invoke("route", "pay-db", "--db", str(demo_snapshot))
 
     # Assert: one error line, then one line per candidate (name, class, status, ci_id)
     assert code == 1 and out == ""
@@ -125,7 +125,7 @@ def test_a_name_of_several_cis_lists_them_and_exits_1(demo_snapshot: Path,
 
 
 def test_many_candidates_say_there_are_more(demo_snapshot: Path) -> None:
-    code, _, err = invoke("impact", "vm-", "--snapshot", str(demo_snapshot))
+    code, _, err = invoke("impact", "vm-", "--db", str(demo_snapshot))
 
     assert code == 1
     lines = err.strip().splitlines()
@@ -138,7 +138,7 @@ def test_a_part_of_one_name_is_taken_and_said(demo_snapshot: Path, demo_estate: 
     gateway = next(c for c in demo_estate.cis if c.name == "Online Shop Gateway")
 
     # Act
-    code, out, err = invoke("route", "shop gateway", "--json", "--snapshot", str(demo_snapshot))
+    code, out, err = invoke("route", "shop gateway", "--json", "--db", str(demo_snapshot))
 
     # Assert
     assert code == 0
@@ -150,16 +150,16 @@ def test_a_part_of_one_name_is_taken_and_said(demo_snapshot: Path, demo_estate: 
 @pytest.mark.skipif(not BOUTIQUE.exists(), reason="../shared/realdata is not there")
 def test_impact_by_name_after_importing_online_boutique(tmp_path: Path) -> None:
     # Arrange
-    boutique = tmp_path / "boutique.snapshot"
+    boutique = tmp_path / "boutique.db"
     manifests = tmp_path / "boutique.yaml"
     shutil.copyfile(BOUTIQUE, manifests)
     code, _, err = invoke("import", "kubernetes", str(manifests), "--source", "k8s",
-                          "--snapshot", str(boutique))
+                          "--db", str(boutique))
     assert code == 0, err
 
     # Act
-    code, out, err = invoke("impact", "redis-cart", "--snapshot", str(boutique))
-    data = json.loads(invoke("impact", "redis-cart", "--json", "--snapshot",
+    code, out, err = invoke("impact", "redis-cart", "--db", str(boutique))
+    data = json.loads(invoke("impact", "redis-cart", "--json", "--db",
                              str(boutique))[1])
 
     # Assert: the Redis store named by (part of) its name; cartservice needs it
@@ -168,3 +168,25 @@ def test_impact_by_name_after_importing_online_boutique(tmp_path: Path) -> None:
     cart = next(c for c in data["impacted"] if c["name"] == "default/cartservice")
     assert cart["status"] == "down"
     assert "default/redis-cart ~> default/cartservice" in out  # an inferred hop
+
+
+def test_the_deprecated_snapshot_option_migrates_an_old_snapshot_once(
+    tmp_path: Path, demo_estate: Estate
+) -> None:
+    # Arrange: an estate in the snapshot format of earlier versions
+    from cmdb_graph.store.memory import MemoryStore, write_snapshot
+
+    old = MemoryStore()
+    old.apply(demo_estate.to_batch())
+    snapshot = tmp_path / "estate.snapshot"
+    write_snapshot(snapshot, old.snapshot_payload())
+    before = snapshot.read_bytes()
+
+    # Act
+    first = invoke("find", "pay-db", "--json", "--snapshot", str(snapshot))
+    again = invoke("find", "pay-db", "--json", "--db", str(tmp_path / "estate.db"))
+
+    # Assert: the database beside it answers, the snapshot is left as it was
+    assert first[0] == 0, first[2]
+    assert json.loads(first[1]) == json.loads(again[1])
+    assert (tmp_path / "estate.db").exists() and snapshot.read_bytes() == before

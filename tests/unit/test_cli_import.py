@@ -22,11 +22,11 @@ FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "importers"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working folder with the memory store; returns the snapshot path."""
+    """A working folder with the memory store; returns the database path."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CMDB_STORE", "memory")
     monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
-    return tmp_path / "estate.snapshot"
+    return tmp_path / "estate.db"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -43,13 +43,13 @@ def rows(tmp_path: Path, name: str, keep: list[int]) -> Path:
 
 
 def load(snapshot: Path) -> MemoryStore:
-    return MemoryStore(registry=Registry(), snapshot_path=snapshot)
+    return MemoryStore(registry=Registry(), database_path=snapshot)
 
 
-def test_import_applies_saves_the_snapshot_and_prints_a_summary(env: Path) -> None:
+def test_import_applies_writes_the_database_and_prints_a_summary(env: Path) -> None:
     # Act
     code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--priority", "70",
-                          "--snapshot", str(env))
+                          "--db", str(env))
 
     # Assert
     assert code == 0
@@ -70,10 +70,10 @@ def test_import_help_lists_every_importer_kind() -> None:
 
 def test_second_import_reports_unchanged_as_json(env: Path) -> None:
     # Arrange
-    invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot", str(env))
+    invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--db", str(env))
 
     # Act
-    code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot",
+    code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--db",
                           str(env), "--json")
 
     # Assert
@@ -90,7 +90,7 @@ def test_bad_input_exits_1_with_one_line_naming_the_file(env: Path, tmp_path: Pa
     bad.write_text("foo,bar\n1,2\n", encoding="utf-8")
 
     # Act
-    code, out, err = invoke("servicenow-ci", str(bad), "--source", "snow", "--snapshot",
+    code, out, err = invoke("servicenow-ci", str(bad), "--source", "snow", "--db",
                             str(env))
 
     # Assert
@@ -104,12 +104,12 @@ def test_circuit_breaker_exits_2_and_force_lets_the_run_through(env: Path,
     # Arrange
     all_rows = rows(tmp_path, "all.csv", [1, 2, 3])
     one_row = rows(tmp_path, "one.csv", [1])
-    invoke("servicenow-ci", str(all_rows), "--source", "snow", "--full", "--snapshot", str(env))
+    invoke("servicenow-ci", str(all_rows), "--source", "snow", "--full", "--db", str(env))
     before = load(env).counts()
 
     # Act
     code, _, err = invoke("servicenow-ci", str(one_row), "--source", "snow", "--full",
-                          "--retire-after", "1", "--snapshot", str(env))
+                          "--retire-after", "1", "--db", str(env))
 
     # Assert: refused (esx-lab-03 is retired by the source itself: 1 of 2 active CIs), and
     # the snapshot holds nothing new
@@ -119,7 +119,7 @@ def test_circuit_breaker_exits_2_and_force_lets_the_run_through(env: Path,
 
     # Act: forced
     code, out, _ = invoke("servicenow-ci", str(one_row), "--source", "snow", "--full",
-                          "--retire-after", "1", "--force", "--json", "--snapshot", str(env))
+                          "--retire-after", "1", "--force", "--json", "--db", str(env))
 
     # Assert
     assert code == 0
@@ -131,7 +131,7 @@ def test_circuit_breaker_exits_2_and_force_lets_the_run_through(env: Path,
 def test_dry_run_prints_the_plan_and_writes_nothing(env: Path) -> None:
     # Act
     code, out, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--dry-run",
-                          "--snapshot", str(env))
+                          "--db", str(env))
 
     # Assert
     assert code == 0
@@ -153,11 +153,11 @@ def test_policy_file_overrides_priorities(env: Path, tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("Server:\n  os_name: [team, snow]\n", encoding="utf-8")
     invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--priority", "70",
-           "--snapshot", str(env))
+           "--db", str(env))
 
     # Act: a lower-priority source, first in the policy for os_name
     code, _, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "team", "--priority", "10",
-                        "--policy", str(policy), "--snapshot", str(env))
+                        "--policy", str(policy), "--db", str(env))
 
     # Assert
     assert code == 0
@@ -177,14 +177,14 @@ SWID_TAG = """<?xml version="1.0" encoding="utf-8"?>
 
 def test_option_reaches_the_importer(env: Path, tmp_path: Path) -> None:
     # Arrange: a server CI first, then a SWID tag that names no device
-    code, _, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot", str(env))
+    code, _, _ = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--db", str(env))
     assert code == 0
     tag = tmp_path / "pkg1.swidtag"
     tag.write_text(SWID_TAG, encoding="utf-8")
 
     # Act
     code, out, err = invoke("swid", str(tag), "--source", "swid", "--option",
-                            "host=lnux100.corp.example.com", "--snapshot", str(env), "--json")
+                            "host=lnux100.corp.example.com", "--db", str(env), "--json")
 
     # Assert: the software is installed on the host the option names, nothing skipped
     assert code == 0, err
@@ -207,7 +207,7 @@ def test_bad_or_unknown_option_exits_1_naming_it(env: Path, tmp_path: Path, opti
 
     # Act
     code, _, err = invoke("swid", str(tag), "--source", "swid", "--option", option,
-                          "--snapshot", str(env))
+                          "--db", str(env))
 
     # Assert
     assert code == 1
@@ -223,7 +223,7 @@ def test_skip_lines_are_not_wrapped(env: Path, tmp_path: Path) -> None:
                    '"Depends on::Used by"\n', encoding="utf-8")
 
     # Act
-    code, out, err = invoke("servicenow-rel", str(rel), "--source", "snow", "--snapshot", str(env))
+    code, out, err = invoke("servicenow-rel", str(rel), "--source", "snow", "--db", str(env))
 
     # Assert: the skip reason stays on the line that names the file
     assert code == 0, err
@@ -236,7 +236,7 @@ def test_skip_lines_are_not_wrapped(env: Path, tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_regular_file_exits_1_at_once(env: Path, tmp_path: Path,
                                                             special: str) -> None:
     # Arrange: a snapshot with the fixture, then a named pipe, /dev/zero or a folder
-    invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--snapshot", str(env))
+    invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--db", str(env))
     before = load(env).counts()
     path = tmp_path / f"{special}.csv"
     if special == "fifo":
@@ -248,7 +248,7 @@ def test_a_file_that_is_not_a_regular_file_exits_1_at_once(env: Path, tmp_path: 
 
     # Act
     code, _, err = invoke("servicenow-ci", str(path), "--source", "snow", "--full",
-                          "--snapshot", str(env))
+                          "--db", str(env))
 
     # Assert: one line naming the file; the data is as before (the failed run is recorded)
     assert code == 1
@@ -268,7 +268,7 @@ def test_input_warnings_are_printed_and_the_run_goes_on(env: Path, tmp_path: Pat
                     + "\n", encoding="utf-8")
 
     # Act
-    code, out, err = invoke("servicenow-ci", str(path), "--source", "snow", "--snapshot",
+    code, out, err = invoke("servicenow-ci", str(path), "--source", "snow", "--db",
                             str(env))
 
     # Assert
@@ -293,11 +293,11 @@ def test_kubernetes_folder_of_one_object_per_file_imports_as_the_single_file(
     for i, obj in enumerate(d for d in yaml.safe_load_all(BOUTIQUE.read_text()) if d):
         (folder / f"{i:02d}-{obj['kind']}-{obj['metadata']['name']}.yaml").write_text(
             yaml.safe_dump(obj))
-    whole = tmp_path / "whole.snapshot"
-    invoke("kubernetes", str(BOUTIQUE), "--source", "k8s", "--snapshot", str(whole))
+    whole = tmp_path / "whole.db"
+    invoke("kubernetes", str(BOUTIQUE), "--source", "k8s", "--db", str(whole))
 
     # Act
-    code, out, err = invoke("kubernetes", str(folder), "--source", "k8s", "--snapshot", str(env))
+    code, out, err = invoke("kubernetes", str(folder), "--source", "k8s", "--db", str(env))
 
     # Assert: the same CIs and relationships as the single file (one CI per workload)
     assert code == 0, err
@@ -311,3 +311,21 @@ def test_kubernetes_folder_of_one_object_per_file_imports_as_the_single_file(
     assert len(cis) == 13 and ("default/cartservice", "DEPENDS_ON", "default/redis-cart") in rels
     runs = load(env).list_nodes("ImportRun", limit=10).items
     assert len(runs[0].files) == 23  # type: ignore[attr-defined]
+def test_a_running_server_sees_a_cli_import_on_its_next_question(env: Path) -> None:
+    # Arrange: a "server" process's store and engine on the database, its graph built
+    from cmdb_graph.service.engine import Engine
+    from cmdb_graph.settings import Settings
+
+    served = load(env)
+    engine = Engine(served, Settings())
+    before = engine.whole_graph()
+
+    # Act: `cmdb-graph import` on the same file while it serves
+    code, _, err = invoke("servicenow-ci", str(FIXTURE), "--source", "snow", "--db", str(env))
+
+    # Assert: the next question is answered on the imported CIs, without a restart
+    assert code == 0, err
+    after = engine.whole_graph()
+    assert len(list(before.ci_ids())) == 0 and len(list(after.ci_ids())) == 3
+    assert served.counts()["CI"] == 3
+    assert served.feed_head() == load(env).feed_head() > 0

@@ -17,8 +17,8 @@ _register()
 
 @pytest.fixture
 def snapshot(tmp_path: Path) -> Path:
-    path = tmp_path / "estate.snapshot"
-    store = MemoryStore(snapshot_path=path)
+    path = tmp_path / "estate.db"
+    store = MemoryStore(database_path=path)
     store.apply(seed())
     store.close()
     return path
@@ -27,7 +27,7 @@ def snapshot(tmp_path: Path) -> Path:
 def test_licences_json_gives_the_position(snapshot: Path) -> None:
     # Act
     result = CliRunner().invoke(app, ["licences", "--as-of", "2026-01-15", "--json",
-                                      "--snapshot", str(snapshot)])
+                                      "--db", str(snapshot)])
 
     # Assert
     assert result.exit_code == 0, result.output
@@ -45,7 +45,7 @@ def test_licences_json_gives_the_position(snapshot: Path) -> None:
 def test_licences_table_with_problems_only(snapshot: Path) -> None:
     # Act
     result = CliRunner().invoke(app, ["licences", "--as-of", "2026-01-15", "--problems",
-                                      "--snapshot", str(snapshot)])
+                                      "--db", str(snapshot)])
 
     # Assert
     assert result.exit_code == 0, result.output
@@ -61,7 +61,7 @@ def test_licences_table_with_problems_only(snapshot: Path) -> None:
 
 def test_licences_rejects_a_bad_day(snapshot: Path) -> None:
     # Act
-    result = CliRunner().invoke(app, ["licences", "--as-of", "15/01/2026", "--snapshot",
+    result = CliRunner().invoke(app, ["licences", "--as-of", "15/01/2026", "--db",
                                       str(snapshot)])
 
     # Assert

@@ -28,7 +28,7 @@ def run(*args: str) -> str:
 
 def test_impact_json_lists_services_with_paths(demo_snapshot: Path) -> None:
     # Act
-    out = json.loads(run("impact", PAY_DB, "--services-only", "--json", "--snapshot",
+    out = json.loads(run("impact", PAY_DB, "--services-only", "--json", "--db",
                          str(demo_snapshot)))
 
     # Assert
@@ -39,7 +39,7 @@ def test_impact_json_lists_services_with_paths(demo_snapshot: Path) -> None:
 
 
 def test_impact_table_names_the_services_and_the_path(demo_snapshot: Path) -> None:
-    out = run("impact", "--change", "CHG0001004", "--services-only", "--snapshot",
+    out = run("impact", "--change", "CHG0001004", "--services-only", "--db",
               str(demo_snapshot))
 
     assert "Impact of pay-db-0001:" in out
@@ -51,8 +51,8 @@ def test_impact_table_names_the_services_and_the_path(demo_snapshot: Path) -> No
 
 def test_impact_by_name_equals_impact_by_id(demo_snapshot: Path) -> None:
     # Act
-    by_id = json.loads(run("impact", PAY_DB, "--json", "--snapshot", str(demo_snapshot)))
-    by_name = json.loads(run("impact", "pay-db-0001", "--json", "--snapshot", str(demo_snapshot)))
+    by_id = json.loads(run("impact", PAY_DB, "--json", "--db", str(demo_snapshot)))
+    by_name = json.loads(run("impact", "pay-db-0001", "--json", "--db", str(demo_snapshot)))
 
     # Assert
     assert by_name == by_id
@@ -61,10 +61,10 @@ def test_impact_by_name_equals_impact_by_id(demo_snapshot: Path) -> None:
 
 def test_conflicts_of_recorded_and_proposed_changes(demo_snapshot: Path) -> None:
     # Act
-    recorded = json.loads(run("conflicts", "CHG0001002", "--json", "--snapshot",
+    recorded = json.loads(run("conflicts", "CHG0001002", "--json", "--db",
                               str(demo_snapshot)))
     proposed = json.loads(run("conflicts", "--ci", PAY_DB, "--start", "2026-01-27T00:00",
-                              "--end", "2026-01-27T02:00", "--json", "--snapshot",
+                              "--end", "2026-01-27T02:00", "--json", "--db",
                               str(demo_snapshot)))
 
     # Assert
@@ -77,9 +77,9 @@ def test_conflicts_of_recorded_and_proposed_changes(demo_snapshot: Path) -> None
 
 def test_conflicts_table_names_changes_windows_and_cis(demo_snapshot: Path) -> None:
     # Act
-    recorded = run("conflicts", "CHG0001002", "--snapshot", str(demo_snapshot))
+    recorded = run("conflicts", "CHG0001002", "--db", str(demo_snapshot))
     proposed = run("conflicts", "--ci", "pay-db-0001", "--start", "2026-01-27T00:00", "--end",
-                   "2026-01-27T02:00", "--snapshot", str(demo_snapshot))
+                   "2026-01-27T02:00", "--db", str(demo_snapshot))
 
     # Assert
     assert "Conflicts of CHG0001002 (Kernel update, first node) on vm-fra1-pay-001 " in recorded
@@ -97,8 +97,8 @@ def test_route_without_own_group_names_the_path(demo_snapshot: Path,
     orphan = next(c.ci_id for c in demo_estate.cis if not c.support_group)
 
     # Act
-    out = json.loads(run("route", orphan, "--json", "--snapshot", str(demo_snapshot)))
-    table = run("route", orphan, "--snapshot", str(demo_snapshot))
+    out = json.loads(run("route", orphan, "--json", "--db", str(demo_snapshot)))
+    table = run("route", orphan, "--db", str(demo_snapshot))
 
     # Assert: ids in JSON, names in the table
     name = {c.ci_id: c.name for c in demo_estate.cis}
@@ -113,7 +113,7 @@ def test_route_without_own_group_names_the_path(demo_snapshot: Path,
 
 
 def test_orphans_runs_the_orphan_reports(demo_snapshot: Path) -> None:
-    out = json.loads(run("orphans", "--now", "2026-01-01T00:00:00Z", "--json", "--snapshot",
+    out = json.loads(run("orphans", "--now", "2026-01-01T00:00:00Z", "--json", "--db",
                          str(demo_snapshot)))
 
     assert set(out) == {"retired_assets_in_use", "unmanaged_cis",
@@ -125,8 +125,8 @@ def test_orphans_runs_the_orphan_reports(demo_snapshot: Path) -> None:
 def test_orphans_takes_reports_as_arguments(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Act
     out = json.loads(run("orphans", "stale_cis", "duplicate_candidates", "--now",
-                         "2026-01-01T00:00:00Z", "--json", "--snapshot", str(demo_snapshot)))
-    table = run("orphans", "stale_cis", "--now", "2026-01-01T00:00:00Z", "--snapshot",
+                         "2026-01-01T00:00:00Z", "--json", "--db", str(demo_snapshot)))
+    table = run("orphans", "stale_cis", "--now", "2026-01-01T00:00:00Z", "--db",
                 str(demo_snapshot))
 
     # Assert
@@ -137,15 +137,15 @@ def test_orphans_takes_reports_as_arguments(demo_snapshot: Path, demo_estate: Es
 
 
 def test_orphans_rejects_an_unknown_report(demo_snapshot: Path) -> None:
-    result = CliRunner().invoke(app, ["orphans", "nope", "--snapshot", str(demo_snapshot)])
+    result = CliRunner().invoke(app, ["orphans", "nope", "--db", str(demo_snapshot)])
 
     assert result.exit_code == 2
     assert "unknown report(s) nope" in result.output
 
 
 def test_map_lists_layers_and_single_points_of_failure(demo_snapshot: Path) -> None:
-    out = json.loads(run("map", PAYMENTS, "--json", "--snapshot", str(demo_snapshot)))
-    table = run("map", "Payments", "--snapshot", str(demo_snapshot))
+    out = json.loads(run("map", PAYMENTS, "--json", "--db", str(demo_snapshot)))
+    table = run("map", "Payments", "--db", str(demo_snapshot))
 
     assert out["service_map"]["layers"][0]["ci_ids"] == [PAYMENTS]
     spof = [p["ci_id"] for p in out["single_points_of_failure"]]
@@ -157,7 +157,7 @@ def test_map_lists_layers_and_single_points_of_failure(demo_snapshot: Path) -> N
 
 
 def test_unknown_ci_is_a_clear_error(demo_snapshot: Path) -> None:
-    result = CliRunner().invoke(app, ["route", "ci-nope", "--snapshot", str(demo_snapshot)])
+    result = CliRunner().invoke(app, ["route", "ci-nope", "--db", str(demo_snapshot)])
 
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: no CI matches 'ci-nope' (by ci_id, name or " \
@@ -170,7 +170,7 @@ def test_export_graphml_round_trips_the_whole_estate(demo_snapshot: Path, tmp_pa
     target = tmp_path / "estate.graphml"
 
     # Act
-    run("export", "--format", "graphml", "-o", str(target), "--snapshot", str(demo_snapshot))
+    run("export", "--format", "graphml", "-o", str(target), "--db", str(demo_snapshot))
 
     # Assert
     graph = nx.read_graphml(target)
@@ -182,11 +182,11 @@ def test_export_graphml_round_trips_the_whole_estate(demo_snapshot: Path, tmp_pa
 def test_export_neighbourhood_as_mermaid_dot_and_json(demo_snapshot: Path) -> None:
     # Act
     mermaid = run("export", "--format", "mermaid", "--around", "pay-db-0001", "--depth", "1",
-                  "--snapshot", str(demo_snapshot))
-    dot = run("export", "--format", "dot", "--around", PAY_DB, "--depth", "1", "--snapshot",
+                  "--db", str(demo_snapshot))
+    dot = run("export", "--format", "dot", "--around", PAY_DB, "--depth", "1", "--db",
               str(demo_snapshot))
     data = json.loads(run("export", "--format", "json", "--around", PAY_DB, "--depth", "1",
-                          "--snapshot", str(demo_snapshot)))
+                          "--db", str(demo_snapshot)))
 
     # Assert
     ids = {n["ci_id"] for n in data["nodes"]}

@@ -34,8 +34,8 @@ def cells(table: str, first: str) -> list[str]:
 def test_changes_lists_every_change_by_window_with_ci_names(demo_snapshot: Path,
                                                              demo_estate: Estate) -> None:
     # Act
-    table = run("changes", "--snapshot", str(demo_snapshot))
-    data = json.loads(run("changes", "--json", "--snapshot", str(demo_snapshot)))
+    table = run("changes", "--db", str(demo_snapshot))
+    data = json.loads(run("changes", "--json", "--db", str(demo_snapshot)))
 
     # Assert: JSON has every change, by window start, with ids
     by_window = sorted(demo_estate.changes, key=lambda c: (c.window_start, c.change_id))
@@ -57,8 +57,8 @@ def test_changes_filters_by_state_and_ci(demo_snapshot: Path, demo_estate: Estat
 
     # Act
     closed = json.loads(run("changes", "--state", "closed", "--state", "assess", "--json",
-                            "--snapshot", str(demo_snapshot)))
-    on_db = json.loads(run("changes", "--ci", "pay-db-0001", "--json", "--snapshot",
+                            "--db", str(demo_snapshot)))
+    on_db = json.loads(run("changes", "--ci", "pay-db-0001", "--json", "--db",
                            str(demo_snapshot)))
 
     # Assert
@@ -70,9 +70,9 @@ def test_changes_filters_by_state_and_ci(demo_snapshot: Path, demo_estate: Estat
 
 def test_a_listed_change_id_works_with_conflicts(demo_snapshot: Path) -> None:
     # Act
-    data = json.loads(run("changes", "--json", "--snapshot", str(demo_snapshot)))
+    data = json.loads(run("changes", "--json", "--db", str(demo_snapshot)))
     kernel = next(c for c in data if c["title"] == "Kernel update, first node")
-    found = json.loads(run("conflicts", kernel["change_id"], "--json", "--snapshot",
+    found = json.loads(run("conflicts", kernel["change_id"], "--json", "--db",
                            str(demo_snapshot)))
 
     # Assert
@@ -83,8 +83,8 @@ def test_a_listed_change_id_works_with_conflicts(demo_snapshot: Path) -> None:
 def test_incidents_lists_newest_first_with_names_and_groups(demo_snapshot: Path,
                                                             demo_estate: Estate) -> None:
     # Act
-    table = run("incidents", "--snapshot", str(demo_snapshot))
-    data = json.loads(run("incidents", "--json", "--snapshot", str(demo_snapshot)))
+    table = run("incidents", "--db", str(demo_snapshot))
+    data = json.loads(run("incidents", "--json", "--db", str(demo_snapshot)))
 
     # Assert
     newest = sorted(demo_estate.incidents, key=lambda i: i.opened_at, reverse=True)
@@ -100,9 +100,9 @@ def test_incidents_lists_newest_first_with_names_and_groups(demo_snapshot: Path,
 
 def test_incidents_open_state_and_ci_filters(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Act
-    open_ = json.loads(run("incidents", "--open", "--json", "--snapshot", str(demo_snapshot)))
-    new = json.loads(run("incidents", "--state", "new", "--json", "--snapshot", str(demo_snapshot)))
-    on_db = json.loads(run("incidents", "--ci", "pay-db-0001", "--json", "--snapshot",
+    open_ = json.loads(run("incidents", "--open", "--json", "--db", str(demo_snapshot)))
+    new = json.loads(run("incidents", "--state", "new", "--json", "--db", str(demo_snapshot)))
+    on_db = json.loads(run("incidents", "--ci", "pay-db-0001", "--json", "--db",
                            str(demo_snapshot)))
 
     # Assert

@@ -231,7 +231,7 @@ def test_the_servicenow_change_walkthrough_runs_against_a_store(tmp_path: Path) 
     from cmdb_graph.settings import Settings
     from cmdb_graph.store.factory import open_store
 
-    settings = Settings(store="memory", snapshot_path=tmp_path / "estate.snapshot")
+    settings = Settings(store="memory", database_path=tmp_path / "estate.db")
     store = open_store(settings)
     app = create_app(settings, store)
     walkthrough = ("DiscoveryUpsert", "ScheduleChange", "ChangeImpact", "ChangeConflicts")

@@ -2,7 +2,7 @@
 
 Every ``$ cmdb-graph ...`` line of the section's console block runs in this process (the
 console script's app, from the repository root, the store in a temporary file through
-``CMDB_SNAPSHOT_PATH``) and must exit 0; ``serve`` (it blocks) and the ``neo4j start`` line
+``CMDB_DATABASE_PATH``) and must exit 0; ``serve`` (it blocks) and the ``neo4j start`` line
 (it needs Java; ``test_cli_neo4j`` covers it) are only checked to be commands the CLI has.
 """
 
@@ -54,7 +54,7 @@ def test_every_using_it_command_runs_as_written(tmp_path: Path,
     monkeypatch.chdir(ROOT)
     for name in ("CMDB_STORE", "CMDB_NEO4J_URI", "CMDB_REGISTRY_PATH"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CMDB_SNAPSHOT_PATH", str(tmp_path / "estate.snapshot"))
+    monkeypatch.setenv("CMDB_DATABASE_PATH", str(tmp_path / "estate.db"))
     runner = CliRunner()
 
     for words in using_it():

@@ -65,7 +65,7 @@ def test_pages_load_only_files_we_serve() -> None:
                                        ("/static/vendor/VENDORED.json", "json")])
 def test_the_app_serves_the_ui(path: str, kind: str, tmp_path: Path) -> None:
     # Arrange
-    app = create_app(Settings(), MemoryStore(snapshot_path=tmp_path / "s"))
+    app = create_app(Settings(), MemoryStore(database_path=tmp_path / "s"))
     transport = httpx.ASGITransport(app=app)
 
     async def get() -> httpx.Response:

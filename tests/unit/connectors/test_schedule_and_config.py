@@ -127,9 +127,9 @@ def test_sync_command_prints_progress_and_the_run(
 
     # Act
     first = CliRunner().invoke(app, ["sync", "--all", "--sources", str(path),
-                                     "--snapshot", str(tmp_path / "s.snapshot")])
+                                     "--db", str(tmp_path / "s.db")])
     wrong = CliRunner().invoke(app, ["sync", "netbox-dc1", "--sources", str(path),
-                                     "--snapshot", str(tmp_path / "s.snapshot")],
+                                     "--db", str(tmp_path / "s.db")],
                                env={"NETBOX_TOKEN": "not-the-token"})
 
     # Assert
