@@ -14,6 +14,7 @@ puts the three together. How to keep the arrays in step with a store is describe
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
@@ -49,6 +50,9 @@ NO_CRITICALITY = -1
 OTHER_CRITICALITY = -2
 
 _GENERATIONS = itertools.count()
+
+#: What :meth:`TopologyArrays.fork` shares until the fork first changes it.
+_COW_PARTS = ("ids", "rules", "attributes")
 
 
 def parse_redundancy(rule: str | None, required_inputs: int) -> int:
@@ -188,6 +192,7 @@ class TopologyArrays:
         if not (self._src.shape == self._dst.shape == self._req.shape):
             raise ValueError("src, dst and required must have the same length")
         self.rules: dict[str, str] = dict(rules or {})
+        self._cow: set[str] = set()
         self.large_closure: int | None = None
         self.class_names: list[str] = []
         self._class_of_name: dict[str, int] = {}
@@ -206,6 +211,7 @@ class TopologyArrays:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_cow", set())
         self._local = Scratch()
 
     # -- construction -----------------------------------------------------------------------
@@ -264,6 +270,35 @@ class TopologyArrays:
                    np.array(req, dtype=np.bool_), rules, classes, crit)
 
     # -- incremental maintenance ------------------------------------------------------------
+    def fork(self) -> Self:
+        """A copy to change while this one keeps answering (copy-on-write, ``O(changed)``).
+
+        The copy shares every array and container with this topology; its incremental
+        methods replace what they change instead of changing it in place (the edge arrays
+        always were; the node list, index, rules, class and criticality arrays are copied
+        on the copy's first change of them). So a caller can apply a batch of changes to the
+        fork while questions (and lazily built results) keep reading this one, then swap.
+        """
+        new = copy.copy(self)
+        new._local = Scratch()
+        new._cow = set(_COW_PARTS)
+        return new
+
+    def _own(self, part: str) -> None:
+        """Copy ``part`` (see :data:`_COW_PARTS`) before its first change after :meth:`fork`."""
+        if part in self._cow:
+            self._cow.discard(part)
+            if part == "ids":
+                self.ids = list(self.ids)
+                self.index = dict(self.index)
+            elif part == "rules":
+                self.rules = dict(self.rules)
+            else:  # attributes
+                self.class_names = list(self.class_names)
+                self._class_of_name = dict(self._class_of_name)
+                self.class_code = self.class_code.copy()
+                self.criticality = self.criticality.copy()
+
     def add_nodes(
         self,
         ci_ids: Iterable[str],
@@ -273,8 +308,12 @@ class TopologyArrays:
     ) -> None:
         """Append CIs (ids already present are ignored) and set their redundancy rules, CI
         classes and business criticality (see :meth:`set_attributes`)."""
+        fresh = [ci for ci in dict.fromkeys(ci_ids) if ci not in self.index]
+        if fresh:
+            self._own("ids")
+            self._own("attributes")
         before = len(self.ids)
-        for ci in ci_ids:
+        for ci in fresh:
             if ci not in self.index:
                 self.index[ci] = len(self.ids)
                 self.ids.append(ci)
@@ -286,6 +325,7 @@ class TopologyArrays:
                 [self.criticality, np.full(grown, NO_CRITICALITY, dtype=np.int8)])
             self._rank = None
         if rules:
+            self._own("rules")
             self.rules.update(rules)
         self._set_attributes(classes or {}, criticality or {})
         self._dirty = True
@@ -306,6 +346,7 @@ class TopologyArrays:
             Unknown CI.
         """
         i = int(self.indexes([ci_id])[0])
+        self._own("attributes")
         self.class_code[i] = UNKNOWN_CLASS
         self.criticality[i] = NO_CRITICALITY
         self._set_attributes({} if ci_class is None else {ci_id: ci_class},
@@ -313,6 +354,8 @@ class TopologyArrays:
                              else {ci_id: business_criticality})
 
     def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any]) -> None:
+        if classes or crit:
+            self._own("attributes")
         index = self.index
         codes = self._class_of_name
         for ci, cls in classes.items():
@@ -382,6 +425,7 @@ class TopologyArrays:
             Unknown CI.
         """
         self.indexes([ci_id])
+        self._own("rules")
         if rule is None:
             self.rules.pop(ci_id, None)
         else:
