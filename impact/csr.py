@@ -142,10 +142,23 @@ def _collapse(keys: IntArray, req: BoolArray) -> tuple[IntArray, BoolArray]:
     return key_s[first], np.maximum.reduceat(req_s, first).astype(np.bool_)
 
 
+def _in_sorted(needles: IntArray, hay: IntArray) -> BoolArray:
+    """Whether each of ``needles`` is in ``hay`` (sorted): ``np.isin`` without sorting or
+    hashing the bigger side (``O(len(needles) log len(hay))``)."""
+    if not hay.size:
+        return np.zeros(needles.shape, dtype=np.bool_)
+    pos = np.minimum(np.searchsorted(hay, needles), hay.size - 1)
+    found: BoolArray = hay[pos] == needles
+    return found
+
+
 def _merge(old: IntArray, old_req: BoolArray, drop: IntArray, new: IntArray,
            new_req: BoolArray) -> tuple[IntArray, BoolArray]:
     """Sorted keys ``old`` without ``drop``, with ``new`` (sorted, disjoint) merged in."""
-    keep = ~np.isin(old, drop)
+    keep = np.ones(old.shape, dtype=np.bool_)
+    if drop.size and old.size:
+        pos = np.minimum(np.searchsorted(old, drop), old.size - 1)
+        keep[pos[old[pos] == drop]] = False
     kept, kept_req = old[keep], old_req[keep]
     pos = np.searchsorted(kept, new)
     return np.insert(kept, pos, new), np.insert(kept_req, pos, new_req)
@@ -465,7 +478,7 @@ class TopologyArrays:
         if not rows:
             return 0
         drop = (self.indexes([r[0] for r in rows]) << _SHIFT) | self.indexes([r[1] for r in rows])
-        keep = ~np.isin((self._src << _SHIFT) | self._dst, drop)
+        keep = ~_in_sorted((self._src << _SHIFT) | self._dst, np.unique(drop))
         removed = int((~keep).sum())
         self._src, self._dst, self._req = self._src[keep], self._dst[keep], self._req[keep]
         self._note_delta(drop)
@@ -530,7 +543,7 @@ class TopologyArrays:
         self._loops()
         keys = keys[(keys >> _SHIFT) != (keys & _MASK)]
         raw = (self._src << _SHIFT) | self._dst
-        sel = np.isin(raw, keys)
+        sel = _in_sorted(raw, keys)
         nkey, nreq = _collapse(raw[sel], self._req[sel])
         old_u, old_r = self._ukey, self._rkey
         ukey, ureq = _merge(old_u, self._ureq, keys, nkey, nreq)
@@ -538,8 +551,8 @@ class TopologyArrays:
         rnew = ((nkey & _MASK) << _SHIFT) | (nkey >> _SHIFT)
         rorder = np.argsort(rnew, kind="stable")
         rkey, rreq = _merge(old_r, self._rreq, np.sort(rkeys), rnew[rorder], nreq[rorder])
-        added = nkey[~np.isin(nkey, old_u)]
-        removed = keys[np.isin(keys, old_u) & ~np.isin(keys, nkey)]
+        added = nkey[~_in_sorted(nkey, old_u)]
+        removed = keys[_in_sorted(keys, old_u) & ~_in_sorted(keys, nkey)]
         old_scc = self.scc_label
         self._build_csr(ukey, ureq, rkey, rreq)
         self._build_thresholds()

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from cmdb_graph.model import Change, Incident, Window
 from cmdb_graph.service.engine import Engine, ProposedChange
 from cmdb_graph.store.base import GraphStore, WriteBatch
-from tests.contract.estate import CLASSES, EDGES, ci, estate_batch, rel
+from tests.contract.estate import CLASSES, ci, estate_batch, rel
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
