@@ -50,7 +50,7 @@ from cmdb_graph.feed import ChangeRecord, NodeChange, NodeOp, RelChange, RelOp
 from cmdb_graph.model import ConfigurationItem, ImpactDirection, Registry
 from cmdb_graph.store.rows import CI_LABEL, edge_attrs, expand_ci, field_kinds
 
-__all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild"]
+__all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "lean", "lean_edge", "lean_graph"]
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,12 @@ class FeedFollower:
         self.registry = registry
         self.seq = seq
         self.topology = topology or impact.Topology.from_graph(graph, registry)
+        lean_graph(graph)
         self._ci_types = frozenset(registry.ci_relationship_types())
         self._directions = registry.impacting_types()
-        self._defaults = field_kinds(ConfigurationItem).defaults
+        kinds = field_kinds(ConfigurationItem)
+        self._defaults = kinds.defaults
+        self._fields = frozenset(kinds.fields)
 
     # -- applying ---------------------------------------------------------------------------
     def apply(self, records: Iterable[ChangeRecord]) -> bool:
@@ -146,7 +149,7 @@ class FeedFollower:
             else:
                 g.add_node(key)
             attrs = g.nodes[key]
-            attrs.update(expand_ci(key, change.new or {}))
+            attrs.update(lean(expand_ci(key, change.new or {})))
             if key in self.topology.index:
                 touched[key] = attrs
             else:
@@ -155,13 +158,14 @@ class FeedFollower:
         attrs = g.nodes[key]
         values = change.new or {}
         for name, value in values.items():
-            if name == "lineage" or name not in attrs:
+            if name == "lineage" or name not in self._fields:
                 continue
             if value is None:
                 value = self._defaults.get(name)
-                if isinstance(value, list | dict):
-                    value = type(value)()
-            attrs[name] = value
+            if _empty(value):
+                attrs.pop(name, None)
+            else:
+                attrs[name] = value
         if not TOPOLOGY_FIELDS.isdisjoint(values) and key not in new_nodes:
             touched[key] = attrs
 
@@ -182,13 +186,15 @@ class FeedFollower:
         elif rel.op is RelOp.ADDED or not g.has_edge(s, t, key=rel_type):
             if g.has_edge(s, t, key=rel_type):
                 g.remove_edge(s, t, key=rel_type)
-            g.add_edge(s, t, key=rel_type, **edge_attrs(rel_type, rel.new or {}))
+            attrs = lean_edge(rel_type, edge_attrs(rel_type, rel.new or {}))
+            g.add_edge(s, t, key=rel_type, **attrs)
         else:
             data = g.edges[s, t, rel_type]
             values = rel.new or {}
             for name, value in values.items():
                 if name in _EDGE_FIELDS:
                     data[name] = edge_attrs(rel_type, {} if value is None else {name: value})[name]
+            lean_edge(rel_type, data)
             impacting = impacting and "optional" in values
         if impacting:
             pairs.add((s, t) if s <= t else (t, s))
@@ -236,6 +242,41 @@ class FeedFollower:
                     elif direction is ImpactDirection.START_TO_END:
                         out.append((u, v, required))
         return out
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, list | dict) and not value)
+
+
+def lean(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A CI's node attributes without the ones that read as absent (``None``, empty lists and
+    dicts): :class:`impact.ImpactGraph` reads a missing attribute as ``None``."""
+    return {k: v for k, v in attrs.items() if not _empty(v)}
+
+
+def lean_edge(rel_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An edge's attributes without the ones at their default (``rel_type`` equal to the
+    key, ``optional`` and ``inferred`` false, no evidence, no properties), in place."""
+    for name, default in (("optional", False), ("inferred", False), ("evidence", None)):
+        if name in data and data[name] == default:
+            del data[name]
+    if "properties" in data and not data["properties"]:
+        del data["properties"]
+    if data.get("rel_type") == rel_type:
+        del data["rel_type"]
+    return data
+
+
+def lean_graph(graph: nx.MultiDiGraph) -> None:
+    """Drop, in place, the node and edge attributes that read as absent (see :func:`lean`
+    and :func:`lean_edge`): the engine keeps one whole graph for as long as it runs, and
+    most CIs leave most fields at their default."""
+    for _, attrs in graph.nodes(data=True):
+        kept = lean(attrs)
+        attrs.clear()
+        attrs.update(kept)
+    for _, _, key, data in graph.edges(keys=True, data=True):
+        lean_edge(str(key), data)
 
 
 def _rules(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
