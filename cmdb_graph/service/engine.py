@@ -42,6 +42,8 @@ The first question after a write pays the rebuild (on Neo4j, reading the whole g
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import logging
 import threading
@@ -324,6 +326,7 @@ class Engine:
         seq = self._feed_head()
         whole = self.store.dependency_graph()
         follower = FeedFollower(whole, self.registry, seq)
+        _release_freed_memory()
         self.stats["rebuilds"] += 1
         return _Cached(key, impact.ImpactGraph(whole, self.registry, follower.topology),
                        follower)
@@ -714,6 +717,17 @@ class Engine:
             return [c for c in ids if c not in cached.graph]
         found = self.store.get_cis(ids)
         return [c for c in ids if c not in found]
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap pages freed while a graph was built back to the system (glibc's
+    ``malloc_trim``; a no-op elsewhere). A rebuild frees the store-shaped copy of every CI it
+    made lean; without this the serving process keeps that memory resident."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _store_direction(direction: str) -> Direction:
