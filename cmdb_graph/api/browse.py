@@ -136,11 +136,12 @@ class BrowseQuery:
 
         def work() -> SearchResults:
             _page_of(info, first)
-            found = search(
-                ctx.store, text, ci_class=ci_class,
-                status=status, limit=first,
-                graph=lambda: ctx.app.engine.whole_graph().graph,
-            )
+            with ctx.app.engine.reading():  # the graph holds still while it is searched
+                found = search(
+                    ctx.store, text, ci_class=ci_class,
+                    status=status, limit=first,
+                    graph=lambda: ctx.app.engine.whole_graph().graph,
+                )
             return SearchResults(
                 hits=[SearchHit(ci=ci_type(h.ci), matched_on=h.matched_on, value=h.value)
                       for h in found.hits],
@@ -169,8 +170,9 @@ class BrowseQuery:
         def work() -> QualityFlags:
             _page_of(info, len(ci_ids))
             ids = [str(c) for c in ci_ids]
-            data = engine.quality_input(now=_utc(now) if now else None)
-            found = quality_flags(data, ids, reports=reports)
+            with engine.reading():  # one version of the graph for every report
+                data = engine.quality_input(now=_utc(now) if now else None)
+                found = quality_flags(data, ids, reports=reports)
             return QualityFlags(cis=[
                 CIQualityFlags(ci_id=strawberry.ID(c), flags=[
                     QualityFlag(badge=f.badge, report=f.report, detail=f.detail)
