@@ -23,21 +23,29 @@ service map, SPOF         downstream closure of the service
 ========================  ==================================================================
 
 By default (``Settings.graph_cache``) the engine keeps the whole dependency graph as one
-:class:`impact.ImpactGraph` (with its :class:`impact.Topology`) cached, on both stores, and
-every question runs on it: the table
-above then describes what the impact functions look at, not what is read from the store. The
-cache is keyed on the store's state, read on every question, and rebuilt (under a lock, one
-rebuild at a time) when it changed:
+:class:`impact.ImpactGraph` (with its :class:`impact.Topology`), on both stores, and every
+question runs on it: the table above then describes what the impact functions look at, not what
+is read from the store. The graph is read from the store once (at the first question) and then
+**kept current by following the store's change feed** (:class:`~cmdb_graph.service.follow.
+FeedFollower`): on every question the engine reads the store's key, and when it moved applies
+the change records since the last one it saw (``GraphStore.feed_since``), in time proportional
+to what changed. ITSM records and CI attributes no impact rule reads leave the topology alone;
+new CIs and relationship changes fork it (copy-on-write) and patch its arrays. The key:
 
-* the embedded :class:`~cmdb_graph.store.memory.MemoryStore`: its in-memory ``generation``;
+* the embedded :class:`~cmdb_graph.store.memory.MemoryStore`: its feed head;
 * Neo4j: :meth:`~cmdb_graph.store.neo4j.Neo4jStore.cache_key`, one small query: the durable
   write counter every write transaction of every process increments, its random epoch, and
   the count-store totals of nodes and relationships (so raw-Cypher writes that add or remove
-  nodes or relationships are seen too; a property-only edit made outside cmdb-graph is not
-  seen until the next write made through cmdb-graph).
+  nodes or relationships are seen too, by a rebuild; a property-only edit made outside
+  cmdb-graph is not seen until the next write made through cmdb-graph).
 
-The first question after a write pays the rebuild (on Neo4j, reading the whole graph). With
-``graph_cache`` off each question extracts its subgraph as in the table above.
+The whole graph is read again (a rebuild) only at the first question, after a reset record, a
+:class:`~cmdb_graph.errors.FeedGapError`, on a store that keeps no records, when the key moved
+without a record, after a CI was deleted, or when more than ``far_behind`` changes are pending.
+Updates run under a lock, one at a time; questions hold a read lease (:meth:`Engine.reading`)
+while they run, and records are applied only while no question reads the graph, so every
+question sees one version. With ``graph_cache`` off each question extracts its subgraph as in
+the table above.
 """
 
 from __future__ import annotations
