@@ -14,6 +14,7 @@ exercise.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -255,4 +256,46 @@ def test_edges_of_one_pair_are_kept_apart(feed_store: GraphStore) -> None:
 
     assert "web" in {c.ci_id for c in engine.change_impact(["vm1"]).impacted}
     assert engine.change_impact(["vm1"]) == Engine(store).change_impact(["vm1"])
+    assert engine.stats["rebuilds"] == 1
+
+
+def test_questions_on_threads_while_the_feed_is_applied(feed_store: GraphStore) -> None:
+    # Arrange: readers asking on four threads while one writer adds and removes CIs and
+    # relationships
+    store = feed_store
+    store.apply(estate_batch())
+    engine = Engine(store)
+    engine.whole_graph()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                engine.change_impact(["hv1"])
+                engine.report("infrastructure_unreachable_from_services", now=NOW)
+                engine.route_incident("web")
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for t in readers:
+        t.start()
+
+    # Act
+    try:
+        for i in range(40):
+            store.apply(WriteBatch(nodes=[ci(f"t{i}", "Application")],
+                                   relationships=[rel("RUNS_ON", f"t{i}", "vm1")]))
+            if i % 3 == 0:
+                store.delete_relationships([("RUNS_ON", f"t{i}", "vm1")])
+    finally:
+        done.set()
+        for t in readers:
+            t.join()
+
+    # Assert
+    assert not errors
+    assert _answers(engine) == _answers(Engine(store))
     assert engine.stats["rebuilds"] == 1
