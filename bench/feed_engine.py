@@ -144,13 +144,16 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# The first question after a one-CI write: following the feed vs rebuilding",
         "",
-        f"Command: `{results['command']}`  ",
+        "Commands: " + "; ".join(f"`{c}`" for c in results["commands"]) + "  ",
         f"Started {results['started_at']}; machine: {results['machine']['cpu_model']}, "
         f"{results['machine']['cores']} cores, load average at start "
         f"{results['machine']['load_average_at_start']}.",
         "",
         "Embedded store (`MemoryStore`), synthetic estate (seed 42). The question is a VM's "
-        "change impact; times in ms (p50 / p95 over the runs), same process, same run.",
+        "change impact; times in ms (p50 / p95 over the runs); both engines of a scale run in "
+        "the same process, one after the other, on the same store. *rebuild* is the engine "
+        "before the feed (every write makes the next question read the whole graph again; "
+        "`Engine(far_behind=0)`); *follow* applies the change records.",
         "",
         "| scale | write | engine | runs | write p50 | next question p50 | p95 | ratio p50 |",
         "|---|---|---|---|---|---|---|---|",
@@ -198,20 +201,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(".cmdb/bench"),
                         help="where generated estates are cached")
     parser.add_argument("--out", type=Path, default=Path("bench/results/feed_engine"))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other scales already in the results file")
     opts = parser.parse_args(argv)
     scales = opts.scale or ["100k"]
-    results: dict[str, Any] = {
-        "command": "python -m bench.feed_engine " + " ".join(argv or sys.argv[1:]),
-        "started_at": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
-        "machine": machine(),
-        "scales": {},
-    }
-    for scale in scales:
-        results["scales"][scale] = run_scale(scale, opts.cache, opts.runs, opts.baseline_runs)
+    command = "python -m bench.feed_engine " + " ".join(argv or sys.argv[1:])
+    results: dict[str, Any] = {"commands": [], "scales": {}}
+    out_json = opts.out.with_suffix(".json")
+    if opts.merge and out_json.exists():
+        results = json.loads(out_json.read_text())
+    results["commands"].append(command)
+    results["started_at"] = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    results["machine"] = machine()
     opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    opts.out.with_suffix(".md").write_text(markdown(results))
-    log(f"wrote {opts.out}.md and .json")
+    for scale in scales:
+        res = run_scale(scale, opts.cache, opts.runs, opts.baseline_runs)
+        res["command"] = command
+        results["scales"][scale] = res
+        out_json.write_text(json.dumps(results, indent=2) + "\n")
+        opts.out.with_suffix(".md").write_text(markdown(results))
+        log(f"wrote {opts.out}.md and .json")
     return 0
 
 
