@@ -185,6 +185,28 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {scale} | {m['cis']:,} | {m['before'] / 2**20:,.0f} MiB | "
             f"{m['loaded'] / 2**20:,.0f} MiB | {m['with_engine'] / 2**20:,.0f} MiB | "
             f"{eng / 2**20:,.0f} MiB | {eng / max(m['cis'], 1):,.0f} B |")
+    before = {scale: res["memory_before"] for scale, res in results["scales"].items()
+              if "memory_before" in res}
+    if before:
+        lines += [
+            "",
+            "Before this branch (the engine rebuilding a store-shaped graph with every field), "
+            "same probe, same snapshots, measured with `PYTHONPATH=<main checkout> python -m "
+            "bench.memprobe <snapshot>` at " + ", ".join(
+                f"{scale}: {m['commit']}" for scale, m in before.items()) + ":",
+            "",
+            "| scale | store loaded | with engine | engine's share | per CI (engine) | "
+            "engine's share now |",
+            "|---|---|---|---|---|---|",
+        ]
+        for scale, m in before.items():
+            eng = m["with_engine"] - m["loaded"]
+            now = results["scales"][scale]["memory"]
+            now_eng = now["with_engine"] - now["loaded"]
+            lines.append(
+                f"| {scale} | {m['loaded'] / 2**20:,.0f} MiB | {m['with_engine'] / 2**20:,.0f} "
+                f"MiB | {eng / 2**20:,.0f} MiB | {eng / max(m['cis'], 1):,.0f} B | "
+                f"{now_eng / 2**20:,.0f} MiB ({now_eng / eng - 1:+.0%}) |")
     lines += ["", "First build of each engine (s): " + ", ".join(
         f"{scale} {mode} {res[mode]['first_build_s']:.1f}"
         for scale, res in results["scales"].items() for mode in ("follow", "rebuild")), ""]
