@@ -14,7 +14,6 @@ puts the three together. How to keep the arrays in step with a store is describe
 
 from __future__ import annotations
 
-import bisect
 import copy
 import itertools
 import logging
@@ -142,6 +141,18 @@ def _collapse(keys: IntArray, req: BoolArray) -> tuple[IntArray, BoolArray]:
     return key_s[first], np.maximum.reduceat(req_s, first).astype(np.bool_)
 
 
+def _bisect(ids: list[str], order: IntArray, x: str) -> int:
+    """Where ``x`` goes among ``ids`` taken in ``order`` (sorted): ``bisect_left``."""
+    lo, hi = 0, int(order.size)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ids[int(order[mid])] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def _in_sorted(needles: IntArray, hay: IntArray) -> BoolArray:
     """Whether each of ``needles`` is in ``hay`` (sorted): ``np.isin`` without sorting or
     hashing the bigger side (``O(len(needles) log len(hay))``)."""
@@ -261,7 +272,7 @@ class TopologyArrays:
         self.class_code = np.full(len(self.ids), UNKNOWN_CLASS, dtype=np.int32)
         self.criticality = np.full(len(self.ids), NO_CRITICALITY, dtype=np.int8)
         self._rank: npt.NDArray[np.int32] | None = None
-        self._sorted_ids: list[str] = []
+        self._order: IntArray = _EMPTY
         self._rules_version = 0
         self._rule_cache: tuple[int, IntArray, npt.NDArray[np.int8], IntArray] | None = None
         #: Edge keys changed since the last build (``None``: rebuild everything).
@@ -715,29 +726,25 @@ class TopologyArrays:
     def id_rank(self) -> npt.NDArray[np.int32]:
         """Rank of each CI's ``ci_id`` in sorted order (``rank[i] < rank[j]`` iff
         ``ids[i] < ids[j]``), computed once per set of CIs (``O(n log n)``; CIs added since
-        are merged in, ``O(n)``)."""
+        are merged in by binary search, ``O(n)`` numpy copies)."""
         rank = self._rank
         ids = self.ids
         if rank is not None and rank.size == len(ids):
             return rank
         if rank is not None and len(ids) - rank.size <= _PATCH_MIN:
-            fresh = sorted(ids[rank.size:])
-            srt = self._sorted_ids
-            pos = np.array([bisect.bisect_left(srt, x) for x in fresh], dtype=np.int64)
+            order = self._order  # index of the CI at each rank
+            fresh = sorted(range(rank.size, len(ids)), key=ids.__getitem__)
+            pos = np.array([_bisect(ids, order, ids[i]) for i in fresh], dtype=np.int64)
             merged = np.empty(len(ids), dtype=np.int32)
             merged[:rank.size] = rank + np.searchsorted(pos, rank, side="right")
-            index = self.index
-            for k, x in enumerate(fresh):
-                merged[index[x]] = pos[k] + k
-            srt = list(srt)
-            for k in range(len(fresh) - 1, -1, -1):
-                srt.insert(int(pos[k]), fresh[k])
+            new_idx = np.array(fresh, dtype=np.int64)
+            merged[new_idx] = (pos + np.arange(len(fresh), dtype=np.int64)).astype(np.int32)
+            order = np.insert(order, pos, new_idx)
         else:
-            order = sorted(range(len(ids)), key=ids.__getitem__)
+            order = np.array(sorted(range(len(ids)), key=ids.__getitem__), dtype=np.int64)
             merged = np.empty(len(ids), dtype=np.int32)
-            merged[np.asarray(order, dtype=np.int64)] = np.arange(len(ids), dtype=np.int32)
-            srt = [ids[i] for i in order]
-        self._rank, self._sorted_ids = merged, srt
+            merged[order] = np.arange(len(ids), dtype=np.int32)
+        self._rank, self._order = merged, order
         return merged
 
     def has_rule(self, i: int) -> bool:
