@@ -14,6 +14,7 @@ puts the three together. How to keep the arrays in step with a store is describe
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
@@ -49,6 +50,18 @@ NO_CRITICALITY = -1
 OTHER_CRITICALITY = -2
 
 _GENERATIONS = itertools.count()
+
+#: Edge keys are ``source << _SHIFT | target`` (indexes below 2**32).
+_SHIFT = 32
+_MASK = (1 << _SHIFT) - 1
+#: A build patches the previous one when at most ``max(_PATCH_MIN, edges // _PATCH_SHARE)``
+#: edge keys changed since; beyond, it sorts the whole edge list again.
+_PATCH_MIN = 1024
+_PATCH_SHARE = 16
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+#: What :meth:`TopologyArrays.fork` shares until the fork first changes it.
+_COW_PARTS = ("ids", "rules", "attributes")
 
 
 def parse_redundancy(rule: str | None, required_inputs: int) -> int:
@@ -96,6 +109,70 @@ def parse_redundancy(rule: str | None, required_inputs: int) -> int:
         raise InvalidRecordError(
             f"redundancy rule {rule!r} must be 'all', 'k' or 'k%'", field="redundancy"
         ) from None
+
+
+def _rule_form(rule: str) -> tuple[int, int]:
+    """``(form, k)`` of a redundancy rule: ``(0, 0)`` all, ``(1, k)`` k, ``(2, k)`` k%.
+
+    Raises
+    ------
+    InvalidRecordError
+        As :func:`parse_redundancy`.
+    """
+    parse_redundancy(rule, 0)  # validates
+    text = str(rule).strip()
+    if text == "all":
+        return 0, 0
+    if text.endswith("%"):
+        return 2, int(text[:-1])
+    return 1, int(text)
+
+
+def _collapse(keys: IntArray, req: BoolArray) -> tuple[IntArray, BoolArray]:
+    """Distinct edge keys without self-loops, sorted, each required when any edge is."""
+    loops = (keys >> _SHIFT) == (keys & _MASK)
+    keys, req = keys[~loops], req[~loops]
+    order = np.argsort(keys, kind="stable")
+    key_s = keys[order]
+    req_s = req[order].astype(np.int8)
+    if not key_s.size:
+        return _EMPTY, np.zeros(0, dtype=np.bool_)
+    first = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
+    return key_s[first], np.maximum.reduceat(req_s, first).astype(np.bool_)
+
+
+def _bisect(ids: list[str], order: IntArray, x: str) -> int:
+    """Where ``x`` goes among ``ids`` taken in ``order`` (sorted): ``bisect_left``."""
+    lo, hi = 0, int(order.size)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ids[int(order[mid])] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _in_sorted(needles: IntArray, hay: IntArray) -> BoolArray:
+    """Whether each of ``needles`` is in ``hay`` (sorted): ``np.isin`` without sorting or
+    hashing the bigger side (``O(len(needles) log len(hay))``)."""
+    if not hay.size:
+        return np.zeros(needles.shape, dtype=np.bool_)
+    pos = np.minimum(np.searchsorted(hay, needles), hay.size - 1)
+    found: BoolArray = hay[pos] == needles
+    return found
+
+
+def _merge(old: IntArray, old_req: BoolArray, drop: IntArray, new: IntArray,
+           new_req: BoolArray) -> tuple[IntArray, BoolArray]:
+    """Sorted keys ``old`` without ``drop``, with ``new`` (sorted, disjoint) merged in."""
+    keep = np.ones(old.shape, dtype=np.bool_)
+    if drop.size and old.size:
+        pos = np.minimum(np.searchsorted(old, drop), old.size - 1)
+        keep[pos[old[pos] == drop]] = False
+    kept, kept_req = old[keep], old_req[keep]
+    pos = np.searchsorted(kept, new)
+    return np.insert(kept, pos, new), np.insert(kept_req, pos, new_req)
 
 
 class TopologyArrays:
@@ -188,12 +265,18 @@ class TopologyArrays:
         if not (self._src.shape == self._dst.shape == self._req.shape):
             raise ValueError("src, dst and required must have the same length")
         self.rules: dict[str, str] = dict(rules or {})
+        self._cow: set[str] = set()
         self.large_closure: int | None = None
         self.class_names: list[str] = []
         self._class_of_name: dict[str, int] = {}
         self.class_code = np.full(len(self.ids), UNKNOWN_CLASS, dtype=np.int32)
         self.criticality = np.full(len(self.ids), NO_CRITICALITY, dtype=np.int8)
         self._rank: npt.NDArray[np.int32] | None = None
+        self._order: IntArray = _EMPTY
+        self._rules_version = 0
+        self._rule_cache: tuple[int, IntArray, npt.NDArray[np.int8], IntArray] | None = None
+        #: Edge keys changed since the last build (``None``: rebuild everything).
+        self._delta: list[IntArray] | None = None
         self._set_attributes(classes or {}, criticality or {})
         self._local = Scratch()
         self._dirty = True
@@ -206,6 +289,7 @@ class TopologyArrays:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_cow", set())
         self._local = Scratch()
 
     # -- construction -----------------------------------------------------------------------
@@ -264,6 +348,36 @@ class TopologyArrays:
                    np.array(req, dtype=np.bool_), rules, classes, crit)
 
     # -- incremental maintenance ------------------------------------------------------------
+    def fork(self) -> Self:
+        """A copy to change while this one keeps answering (copy-on-write, ``O(changed)``).
+
+        The copy shares every array and container with this topology; its incremental
+        methods replace what they change instead of changing it in place (the edge arrays
+        always were; the node list, index, rules, class and criticality arrays are copied
+        on the copy's first change of them). So a caller can apply a batch of changes to the
+        fork while questions (and lazily built results) keep reading this one, then swap.
+        """
+        new = copy.copy(self)
+        new._local = Scratch()
+        new._cow = set(_COW_PARTS)
+        new._delta = None if self._delta is None else list(self._delta)
+        return new
+
+    def _own(self, part: str) -> None:
+        """Copy ``part`` (see :data:`_COW_PARTS`) before its first change after :meth:`fork`."""
+        if part in self._cow:
+            self._cow.discard(part)
+            if part == "ids":
+                self.ids = list(self.ids)
+                self.index = dict(self.index)
+            elif part == "rules":
+                self.rules = dict(self.rules)
+            else:  # attributes
+                self.class_names = list(self.class_names)
+                self._class_of_name = dict(self._class_of_name)
+                self.class_code = self.class_code.copy()
+                self.criticality = self.criticality.copy()
+
     def add_nodes(
         self,
         ci_ids: Iterable[str],
@@ -273,8 +387,12 @@ class TopologyArrays:
     ) -> None:
         """Append CIs (ids already present are ignored) and set their redundancy rules, CI
         classes and business criticality (see :meth:`set_attributes`)."""
+        fresh = [ci for ci in dict.fromkeys(ci_ids) if ci not in self.index]
+        if fresh:
+            self._own("ids")
+            self._own("attributes")
         before = len(self.ids)
-        for ci in ci_ids:
+        for ci in fresh:
             if ci not in self.index:
                 self.index[ci] = len(self.ids)
                 self.ids.append(ci)
@@ -284,9 +402,10 @@ class TopologyArrays:
                 [self.class_code, np.full(grown, UNKNOWN_CLASS, dtype=np.int32)])
             self.criticality = np.concatenate(
                 [self.criticality, np.full(grown, NO_CRITICALITY, dtype=np.int8)])
-            self._rank = None
-        if rules:
-            self.rules.update(rules)
+        if rules or any(ci in self.rules for ci in fresh):
+            self._own("rules")
+            self.rules.update(rules or {})
+            self._rules_version += 1
         self._set_attributes(classes or {}, criticality or {})
         self._dirty = True
 
@@ -306,6 +425,7 @@ class TopologyArrays:
             Unknown CI.
         """
         i = int(self.indexes([ci_id])[0])
+        self._own("attributes")
         self.class_code[i] = UNKNOWN_CLASS
         self.criticality[i] = NO_CRITICALITY
         self._set_attributes({} if ci_class is None else {ci_id: ci_class},
@@ -313,6 +433,8 @@ class TopologyArrays:
                              else {ci_id: business_criticality})
 
     def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any]) -> None:
+        if classes or crit:
+            self._own("attributes")
         index = self.index
         codes = self._class_of_name
         for ci, cls in classes.items():
@@ -352,6 +474,7 @@ class TopologyArrays:
         self._src = np.concatenate([self._src, src])
         self._dst = np.concatenate([self._dst, dst])
         self._req = np.concatenate([self._req, np.array([bool(r[2]) for r in rows], np.bool_)])
+        self._note_delta((src << _SHIFT) | dst)
         self._dirty = True
 
     def remove_edges(self, pairs: Iterable[tuple[str, str]]) -> int:
@@ -365,13 +488,17 @@ class TopologyArrays:
         rows = list(pairs)
         if not rows:
             return 0
-        n = max(len(self.ids), 1)
-        drop = self.indexes([r[0] for r in rows]) * n + self.indexes([r[1] for r in rows])
-        keep = ~np.isin(self._src * n + self._dst, drop)
+        drop = (self.indexes([r[0] for r in rows]) << _SHIFT) | self.indexes([r[1] for r in rows])
+        keep = ~_in_sorted((self._src << _SHIFT) | self._dst, np.unique(drop))
         removed = int((~keep).sum())
         self._src, self._dst, self._req = self._src[keep], self._dst[keep], self._req[keep]
+        self._note_delta(drop)
         self._dirty = True
         return removed
+
+    def _note_delta(self, keys: IntArray) -> None:
+        if self._delta is not None:
+            self._delta.append(keys)
 
     def set_redundancy(self, ci_id: str, rule: str | None) -> None:
         """Set or clear (``None``) the redundancy rule of a CI.
@@ -382,86 +509,183 @@ class TopologyArrays:
             Unknown CI.
         """
         self.indexes([ci_id])
+        if self.rules.get(ci_id) == rule:
+            return
+        self._own("rules")
         if rule is None:
             self.rules.pop(ci_id, None)
         else:
             self.rules[ci_id] = rule
+        self._rules_version += 1
         self._dirty = True
 
     def _build(self) -> None:
-        us, ud, ureq = self._collapsed_edges()
-        self._build_csr(us, ud, ureq)
-        self._build_thresholds()
-        self._build_cycles()
+        delta = self._delta
+        if delta is not None and sum(d.size for d in delta) <= max(
+                _PATCH_MIN, self._ukey.size // _PATCH_SHARE):
+            self._patch(np.unique(np.concatenate(delta)) if delta else _EMPTY)
+        else:
+            ukey, ureq = self._collapsed_edges()
+            rorder = np.argsort(((ukey & _MASK) << _SHIFT) | (ukey >> _SHIFT), kind="stable")
+            self._build_csr(ukey, ureq, (((ukey & _MASK) << _SHIFT) | (ukey >> _SHIFT))[rorder],
+                            ureq[rorder])
+            self._build_thresholds()
+            self._build_cycles()
         self._bfs: csr_matrix | None = None
         self._gate_free: csr_matrix | None = None
         self._generation = next(_GENERATIONS)
+        self._delta = []
         self._dirty = False
 
-    def _collapsed_edges(self) -> tuple[IntArray, IntArray, BoolArray]:
-        """The edges without self-loops (kept apart) and with parallel edges collapsed, as
-        (source, target, required) sorted by (source, target)."""
-        n = len(self.ids)
-        src, dst, req = self._src, self._dst, self._req
-        loops = src == dst
-        self._loop_idx = np.unique(src[loops])
+    def _loops(self) -> None:
+        loops = self._src == self._dst
+        self._loop_idx = np.unique(self._src[loops])
         self.self_loops = frozenset(self.ids[int(i)] for i in self._loop_idx)
-        src, dst, req = src[~loops], dst[~loops], req[~loops]
-        key = src * max(n, 1) + dst
-        order = np.argsort(key, kind="stable")
-        key_s = key[order]
-        req_s = req[order].astype(np.int8)
-        if key_s.size:
-            first = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
-            ukey = key_s[first]
-            ureq = np.maximum.reduceat(req_s, first).astype(np.bool_)
-        else:
-            ukey = np.zeros(0, dtype=np.int64)
-            ureq = np.zeros(0, dtype=np.bool_)
-        return ukey // max(n, 1), ukey % max(n, 1), ureq
 
-    def _build_csr(self, us: IntArray, ud: IntArray, ureq: BoolArray) -> None:
-        """The forward, reverse and required-only CSR arrays of the collapsed edges."""
+    def _collapsed_edges(self) -> tuple[IntArray, BoolArray]:
+        """The edge keys (``source << 32 | target``) without self-loops (kept apart) and
+        with parallel edges collapsed, sorted, and whether each is required."""
+        self._loops()
+        return _collapse((self._src << _SHIFT) | self._dst, self._req)
+
+    def _patch(self, keys: IntArray) -> None:
+        """Bring the arrays of the last build up to date with the edges of ``keys`` (the
+        pairs changed since): ``O(E)`` vectorised copies, no sort of the whole edge list."""
+        self._loops()
+        keys = keys[(keys >> _SHIFT) != (keys & _MASK)]
+        raw = (self._src << _SHIFT) | self._dst
+        sel = _in_sorted(raw, keys)
+        nkey, nreq = _collapse(raw[sel], self._req[sel])
+        old_u, old_r = self._ukey, self._rkey
+        ukey, ureq = _merge(old_u, self._ureq, keys, nkey, nreq)
+        rkeys = ((keys & _MASK) << _SHIFT) | (keys >> _SHIFT)
+        rnew = ((nkey & _MASK) << _SHIFT) | (nkey >> _SHIFT)
+        rorder = np.argsort(rnew, kind="stable")
+        rkey, rreq = _merge(old_r, self._rreq, np.sort(rkeys), rnew[rorder], nreq[rorder])
+        added = nkey[~_in_sorted(nkey, old_u)]
+        removed = keys[_in_sorted(keys, old_u) & ~_in_sorted(keys, nkey)]
+        old_scc = self.scc_label
+        self._build_csr(ukey, ureq, rkey, rreq)
+        self._build_thresholds()
+        if not self._cycles_unchanged(old_scc, added, removed):
+            self._build_cycles()
+
+    def _build_csr(self, ukey: IntArray, ureq: BoolArray, rkey: IntArray, rreq: BoolArray
+                   ) -> None:
+        """The forward, reverse and required-only CSR arrays of the collapsed edges, from
+        their keys sorted by (source, target) and by (target, source)."""
         n = len(self.ids)
+        self._ukey, self._ureq, self._rkey, self._rreq = ukey, ureq, rkey, rreq
+        us, ud = ukey >> _SHIFT, ukey & _MASK
         self.fwd_indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(us, minlength=n), out=self.fwd_indptr[1:])
-        self.fwd_indices = ud.astype(np.int64)
+        self.fwd_indices = ud
         self.fwd_required = ureq
-        rorder = np.argsort(ud, kind="stable")
         self.rev_indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(ud, minlength=n), out=self.rev_indptr[1:])
-        self.rev_indices = us[rorder].astype(np.int64)
-        self.rev_required = ureq[rorder]
+        np.cumsum(np.bincount(rkey >> _SHIFT, minlength=n), out=self.rev_indptr[1:])
+        self.rev_indices = rkey & _MASK
+        self.rev_required = rreq
         self.req_indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(us[ureq], minlength=n), out=self.req_indptr[1:])
-        self.req_indices = ud[ureq].astype(np.int64)
+        self.req_indices = ud[ureq]
         self.required_inputs = np.bincount(ud[ureq], minlength=n).astype(np.int32)
 
+    def _rule_arrays(self) -> tuple[IntArray, npt.NDArray[np.int8], IntArray]:
+        """Index, form (0 all, 1 k, 2 k%) and k of every CI's redundancy rule; parsed again
+        only when the rules changed."""
+        cache = self._rule_cache
+        if cache is None or cache[0] != self._rules_version:
+            forms: dict[str, tuple[int, int]] = {}
+            idx: list[int] = []
+            kind: list[int] = []
+            val: list[int] = []
+            for ci, rule in self.rules.items():
+                i = self.index.get(ci)
+                if i is None:
+                    continue
+                form = forms.get(rule)
+                if form is None:
+                    try:
+                        form = forms[rule] = _rule_form(rule)
+                    except InvalidRecordError as exc:
+                        raise InvalidRecordError(exc.reason, record=ci,
+                                                 field="redundancy") from None
+                idx.append(i)
+                kind.append(form[0])
+                val.append(form[1])
+            cache = (self._rules_version, np.array(idx, dtype=np.int64),
+                     np.array(kind, dtype=np.int8), np.array(val, dtype=np.int64))
+            self._rule_cache = cache
+        return cache[1], cache[2], cache[3]
+
     def _build_thresholds(self) -> None:
-        """Threshold and slack of every CI from its redundancy rule and required inputs."""
+        """Threshold and slack of every CI from its redundancy rule and required inputs
+        (:func:`parse_redundancy`, vectorised)."""
+        idx, kind, val = self._rule_arrays()
         self.threshold = self.required_inputs.copy()
         self.has_rule_mask = np.zeros(len(self.ids), dtype=np.bool_)
-        for ci, rule in self.rules.items():
-            i = self.index.get(ci)
-            if i is None:
-                continue
-            self.has_rule_mask[i] = True
-            try:
-                self.threshold[i] = parse_redundancy(rule, int(self.required_inputs[i]))
-            except InvalidRecordError as exc:
-                raise InvalidRecordError(exc.reason, record=ci, field="redundancy") from None
+        self.has_rule_mask[idx] = True
+        req = self.required_inputs[idx].astype(np.int64)
+        found = np.where(kind == 1, np.minimum(req, val),
+                         np.where(kind == 2, np.minimum(req, (val * req + 99) // 100), req))
+        self.threshold[idx] = found.astype(np.int32)
         self.slack = (self.required_inputs - self.threshold).astype(np.int32)
 
     def _build_cycles(self) -> None:
         """Strongly connected components; the CIs on a cycle, grouped by component."""
         _, labels = connected_components(self.csr(), directed=True, connection="strong")
-        self.scc_label = labels.astype(np.int64)
+        self._set_cycles(labels.astype(np.int64))
+
+    def _set_cycles(self, labels: IntArray) -> None:
+        self.scc_label = labels
         sizes = np.bincount(self.scc_label, minlength=1)
         self._cyclic_label = sizes > 1
         cyclic = np.flatnonzero(self._cyclic_label[self.scc_label])
         self._cyc_members = cyclic[np.argsort(self.scc_label[cyclic], kind="stable")]
         self._cyc_labels = self.scc_label[self._cyc_members]
         self.cycle_nodes = np.union1d(self._cyc_members, self._loop_idx).astype(np.int64)
+
+    def _cycles_unchanged(self, old: IntArray, added: IntArray, removed: IntArray) -> bool:
+        """Whether the components of the last build still hold after these edge changes (new
+        CIs get components of their own); ``False``: compute them again."""
+        n, known = len(self.ids), old.size
+        cyclic = self._cyclic_label
+        for key in removed.tolist():
+            u, v = key >> _SHIFT, key & _MASK
+            if old[u] == old[v] and cyclic[old[u]]:
+                return False  # an edge inside a cycle: the component may split
+        for key in added.tolist():
+            u, v = key >> _SHIFT, key & _MASK
+            if u < known and v < known and old[u] == old[v]:
+                continue
+            if self._reaches(v, u) is not False:
+                return False  # a new cycle (or too far to tell)
+        labels = old
+        if n > known:
+            labels = np.concatenate([old, np.arange(n - known, dtype=np.int64)
+                                     + (int(old.max()) + 1 if known else 0)])
+        self._set_cycles(labels)
+        return True
+
+    def _reaches(self, start: int, goal: int, cap: int = 10_000) -> bool | None:
+        """Whether ``goal`` is reached from ``start`` along the forward edges (``None``: more
+        than ``cap`` CIs visited first)."""
+        indptr, indices = self.fwd_indptr, self.fwd_indices
+        seen = {start}
+        frontier = [start]
+        while frontier:
+            nxt: list[int] = []
+            for x in frontier:
+                for y in indices[indptr[x]:indptr[x + 1]].tolist():
+                    if y == goal:
+                        return True
+                    if y not in seen:
+                        seen.add(y)
+                        nxt.append(y)
+            if len(seen) > cap:
+                return None
+            frontier = nxt
+        return False
 
     def _ensure(self) -> None:
         if self._dirty:
@@ -501,15 +725,27 @@ class TopologyArrays:
 
     def id_rank(self) -> npt.NDArray[np.int32]:
         """Rank of each CI's ``ci_id`` in sorted order (``rank[i] < rank[j]`` iff
-        ``ids[i] < ids[j]``), computed once per set of CIs (``O(n log n)``)."""
+        ``ids[i] < ids[j]``), computed once per set of CIs (``O(n log n)``; CIs added since
+        are merged in by binary search, ``O(n)`` numpy copies)."""
         rank = self._rank
-        if rank is None or rank.size != len(self.ids):
-            ids = self.ids
-            order = sorted(range(len(ids)), key=ids.__getitem__)
-            rank = np.empty(len(ids), dtype=np.int32)
-            rank[np.asarray(order, dtype=np.int64)] = np.arange(len(ids), dtype=np.int32)
-            self._rank = rank
-        return rank
+        ids = self.ids
+        if rank is not None and rank.size == len(ids):
+            return rank
+        if rank is not None and len(ids) - rank.size <= _PATCH_MIN:
+            order = self._order  # index of the CI at each rank
+            fresh = sorted(range(rank.size, len(ids)), key=ids.__getitem__)
+            pos = np.array([_bisect(ids, order, ids[i]) for i in fresh], dtype=np.int64)
+            merged = np.empty(len(ids), dtype=np.int32)
+            merged[:rank.size] = rank + np.searchsorted(pos, rank, side="right")
+            new_idx = np.array(fresh, dtype=np.int64)
+            merged[new_idx] = (pos + np.arange(len(fresh), dtype=np.int64)).astype(np.int32)
+            order = np.insert(order, pos, new_idx)
+        else:
+            order = np.array(sorted(range(len(ids)), key=ids.__getitem__), dtype=np.int64)
+            merged = np.empty(len(ids), dtype=np.int32)
+            merged[order] = np.arange(len(ids), dtype=np.int32)
+        self._rank, self._order = merged, order
+        return merged
 
     def has_rule(self, i: int) -> bool:
         """Whether CI ``i`` declares a redundancy rule."""

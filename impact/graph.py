@@ -57,8 +57,10 @@ class ImpactGraph:
     **Keeping it current.** The topology's incremental methods (``add_nodes``, ``add_edges``,
     ``remove_edges``, ``set_attributes``, ``set_redundancy``) are reached through
     :attr:`topology`; a writer that changes the estate applies the same change to
-    :attr:`graph` and to :attr:`topology`, outside any running query (see
-    :mod:`impact.topology` on concurrency), or builds a new ``ImpactGraph``.
+    :attr:`graph` and to a :meth:`~impact.topology.Topology.fork` of :attr:`topology`,
+    outside any running query (see :mod:`impact.topology` on concurrency), and wraps them in a
+    new ``ImpactGraph`` (what ``cmdb_graph.service.follow`` does with the change feed).
+    Missing node attributes read as ``None`` (the followed graph leaves out empty ones).
 
     Results of :func:`impact.change_impact` keep a reference to the graph and read it when
     their items are built: do not change it in place while such results are in use.

@@ -10,21 +10,22 @@ through :class:`impact.graph.ImpactGraph`.
 Keeping it in step with a store
 -------------------------------
 Node indexes are append-only: :meth:`Topology.add_nodes` gives new CIs the next indexes and
-:meth:`Topology.add_edges` appends impact edges; both keep the raw (uncollapsed) edge arrays and
-rebuild the CSR arrays from them in one vectorised pass (``O(E log E)`` numpy, measured 0.08 s
-for 141k edges, no Python loop over edges). :meth:`Topology.remove_edges` and
-:meth:`Topology.set_redundancy` do the same. A store that wants to keep a topology warm applies
-the same writes it applies to its graph (new CIs, new or deleted relationships, changed
-redundancy rules, changed CI classes or business criticality with
-:meth:`Topology.set_attributes`) and may batch them: the CSR arrays are rebuilt lazily, on the
-first query after a change (or on :meth:`Topology.refresh`; read the array attributes only
-after one of them).
-Retiring a CI needs no index change (its edges are removed, or it is simply left in). When in
-doubt, ``Topology.from_graph(G, registry)`` rebuilds from scratch.
+:meth:`Topology.add_edges` appends impact edges; :meth:`Topology.remove_edges`,
+:meth:`Topology.set_redundancy` and :meth:`Topology.set_attributes` (class, criticality) do the
+rest. The CSR arrays are rebuilt lazily, on the first query after a change (or on
+:meth:`Topology.refresh`; read the array attributes only after one of them). When few edge pairs
+changed since the last build (up to ``max(1024, E/16)``) the build *patches* the previous
+arrays: the changed pairs are removed from and merged into the sorted edge keys by binary
+search (vectorised ``O(E)`` copies, no sort of the whole edge list), thresholds are recomputed
+vectorised, and the strongly connected components are kept unless a removed edge lay on a
+cycle or an added one closes one; otherwise it sorts everything (``O(E log E)`` numpy).
+Retiring a CI needs no index change. When in doubt, ``Topology.from_graph(G, registry)``
+rebuilds from scratch. ``cmdb_graph.service.follow`` drives all this from the change feed.
 
 Concurrency: queries may run in parallel threads (each thread has its own working arrays);
-changes must not run concurrently with queries (swap in a rebuilt topology instead, or guard
-changes with a lock).
+changes must not run concurrently with queries on the same object. :meth:`Topology.fork`
+gives a copy-on-write copy to change while queries (and results built lazily later) keep
+reading the original; swap it in when done.
 """
 
 from __future__ import annotations

@@ -42,7 +42,10 @@ from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
 from cmdb_graph.web import graphiql_html, mount_web
 
-__all__ = ["GRAPHQL_RESPONSE_JSON", "GraphQLApp", "create_app", "prefers_graphql_response"]
+__all__ = [
+    "GRAPHQL_RESPONSE_JSON", "GraphQLApp", "app_from_environment", "create_app",
+    "prefers_graphql_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,24 @@ def create_app(
 
     mount_web(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application on the store the environment configures (``CMDB_*`` settings).
+
+    The factory each worker process of ``cmdb-graph serve --workers N`` calls: every worker
+    opens its own store connection and keeps its own engine, current by following the
+    store's change feed.
+
+    Raises
+    ------
+    StoreUnavailableError
+        The configured store cannot be reached.
+    """
+    from cmdb_graph.store.factory import open_store
+
+    settings = Settings()
+    return create_app(settings, open_store(settings))
 
 
 class GraphQLApp(GraphQL[Context, None]):

@@ -115,8 +115,9 @@ class QualityFlagsQuery:
         def work() -> QualityFlags:
             check_first(info, len(ci_ids))
             wanted = [str(c) for c in ci_ids]
-            data = engine.quality_input(now=utc(now) if now else None)
-            found = mapview.quality_flags(data, wanted, reports=reports)
+            with engine.reading():  # one version of the graph for every report
+                data = engine.quality_input(now=utc(now) if now else None)
+                found = mapview.quality_flags(data, wanted, reports=reports)
             return QualityFlags(cis=[
                 CIQualityFlags(ci_id=strawberry.ID(c), flags=answers(QualityFlag, found[c]))
                 for c in dict.fromkeys(wanted)

@@ -12,22 +12,27 @@ from rich.markup import escape
 
 from cmdb_graph.cli import app
 from cmdb_graph.cli.paths import DbOption, SnapshotOption, store_settings
-from cmdb_graph.errors import CmdbError
+from cmdb_graph.errors import CmdbError, ConfigurationError
 from cmdb_graph.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 def run_server(settings: Settings, *, host: str, port: int,
-               schedule: Path | None = None) -> None:
+               schedule: Path | None = None, workers: int = 1) -> None:
     """Open the configured store and serve the API with uvicorn until interrupted; with
     ``schedule``, also run that sources file's sync schedules in this process.
+
+    With ``workers`` above 1 (Neo4j only), uvicorn starts that many worker processes, each
+    with its own store connection and engine (:func:`cmdb_graph.api.app.app_from_environment`,
+    reading the same ``CMDB_*`` environment); each follows the store's change feed, so a write
+    through one is seen by the next question through any other.
 
     Raises
     ------
     ConfigurationError
-        ``host`` is beyond loopback and no API keys are configured, or the sources file is
-        wrong.
+        ``host`` is beyond loopback and no API keys are configured, the sources file is
+        wrong, or several workers are asked for on the embedded store or with schedules.
     """
     import uvicorn
 
@@ -36,12 +41,20 @@ def run_server(settings: Settings, *, host: str, port: int,
     from cmdb_graph.api.server import server_config
     from cmdb_graph.store.factory import open_store
 
+    check_workers(settings, workers, schedule)
     check_bind_address(settings, host)
     if not settings.api_keys:
         console.print(
             "[yellow]No API keys configured (CMDB_API_KEYS): local mode, binding loopback "
             f"only ({host}); every caller is an admin.[/yellow]"
         )
+    if workers > 1:
+        console.print(f"Serving the dependency map at http://{host}:{port}/ and GraphQL at "
+                      f"http://{host}:{port}/graphql (store: neo4j, {workers} worker "
+                      "processes, each following the change feed)")
+        uvicorn.run("cmdb_graph.api.app:app_from_environment", factory=True, workers=workers,
+                    host=host, port=port, log_level="warning")
+        return
     store = open_store(settings)
     scheduler = None
     if schedule is not None:
@@ -61,6 +74,34 @@ def run_server(settings: Settings, *, host: str, port: int,
             scheduler.shutdown(wait=False)
 
 
+def check_workers(settings: Settings, workers: int, schedule: Path | None) -> None:
+    """Refuse worker counts the configuration cannot serve.
+
+    Raises
+    ------
+    ConfigurationError
+        ``workers`` below 1; above 1 on the embedded store (one process holds it: its
+        writes would not reach the other processes), or together with ``schedule`` (every
+        worker would run the schedules).
+    """
+    if workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
+    if workers == 1:
+        return
+    if settings.store != "neo4j":
+        raise ConfigurationError(
+            f"--workers {workers}: the embedded store is single-process (one process holds "
+            "the estate in memory and writes its file); serve it with one worker, or use "
+            "Neo4j (CMDB_NEO4J_URI) for several worker processes or replicas"
+        )
+    if schedule is not None:
+        raise ConfigurationError(
+            "--schedule runs the sync schedules in the serving process: with several workers "
+            "each would run them; run `cmdb-graph serve --schedule` (one worker) or "
+            "`cmdb-graph sync` from a timer apart from the API workers"
+        )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default CMDB_HOST).")] = None,
@@ -70,13 +111,16 @@ def serve(
     schedule: Annotated[
         Path | None, typer.Option(help="Sources file whose sync schedules run in the server.")
     ] = None,
+    workers: Annotated[int, typer.Option(
+        help="Worker processes (Neo4j only; each follows the change feed).", min=1,
+    )] = 1,
 ) -> None:
     """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
     /readyz); with --schedule, also sync the data sources on their schedules."""
     try:
         settings = store_settings(db, snapshot)
         run_server(settings, host=host or settings.host, port=port or settings.port,
-                   schedule=schedule)
+                   schedule=schedule, workers=workers)
     except CmdbError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc

@@ -23,29 +23,43 @@ service map, SPOF         downstream closure of the service
 ========================  ==================================================================
 
 By default (``Settings.graph_cache``) the engine keeps the whole dependency graph as one
-:class:`impact.ImpactGraph` (with its :class:`impact.Topology`) cached, on both stores, and
-every question runs on it: the table
-above then describes what the impact functions look at, not what is read from the store. The
-cache is keyed on the store's state, read on every question, and rebuilt (under a lock, one
-rebuild at a time) when it changed:
+:class:`impact.ImpactGraph` (with its :class:`impact.Topology`), on both stores, and every
+question runs on it: the table above then describes what the impact functions look at, not what
+is read from the store. The graph is read from the store once (at the first question) and then
+**kept current by following the store's change feed** (:class:`~cmdb_graph.service.follow.
+FeedFollower`): on every question the engine reads the store's key, and when it moved applies
+the change records since the last one it saw (``GraphStore.feed_since``), in time proportional
+to what changed. ITSM records and CI attributes no impact rule reads leave the topology alone;
+new CIs and relationship changes fork it (copy-on-write) and patch its arrays. The key:
 
-* the embedded :class:`~cmdb_graph.store.memory.MemoryStore`: its in-memory ``generation``;
+* the embedded :class:`~cmdb_graph.store.memory.MemoryStore`: its feed head;
 * Neo4j: :meth:`~cmdb_graph.store.neo4j.Neo4jStore.cache_key`, one small query: the durable
   write counter every write transaction of every process increments, its random epoch, and
   the count-store totals of nodes and relationships (so raw-Cypher writes that add or remove
-  nodes or relationships are seen too; a property-only edit made outside cmdb-graph is not
-  seen until the next write made through cmdb-graph).
+  nodes or relationships are seen too, by a rebuild; a property-only edit made outside
+  cmdb-graph is not seen until the next write made through cmdb-graph).
 
-The first question after a write pays the rebuild (on Neo4j, reading the whole graph). With
-``graph_cache`` off each question extracts its subgraph as in the table above.
+The whole graph is read again (a rebuild) only at the first question, after a reset record, a
+:class:`~cmdb_graph.errors.FeedGapError`, on a store that keeps no records, when the key moved
+without a record, after a CI was deleted, or when more than ``far_behind`` changes are pending.
+Updates run under a lock, one at a time; questions hold a read lease (:meth:`Engine.reading`)
+while they run, and records are applied only while no question reads the graph, so every
+question sees one version. With ``graph_cache`` off each question extracts its subgraph as in
+the table above.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import logging
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 import networkx as nx
 
@@ -53,9 +67,11 @@ import impact
 from cmdb_graph.errors import (
     CINotFoundError,
     ConfigurationError,
+    FeedGapError,
     InvalidRecordError,
     NotFoundError,
 )
+from cmdb_graph.feed import ChangeRecord
 from cmdb_graph.model import (
     Asset,
     Change,
@@ -67,11 +83,23 @@ from cmdb_graph.model import (
     SoftwareProduct,
     Window,
 )
+from cmdb_graph.service.follow import FeedFollower, NeedsRebuild
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import MAX_PAGE_SIZE, Direction, GraphStore
 from impact.licences import LicencePosition, licence_position
 
-__all__ = ["Engine", "ProposedChange", "list_all"]
+__all__ = ["FAR_BEHIND", "Engine", "ProposedChange", "list_all"]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Changes (node and relationship changes, summed over the records) an engine follows at
+#: most; further behind, it rebuilds from the store.
+FAR_BEHIND = 200_000
+#: Records asked for per ``feed_since`` call.
+_FEED_PAGE = 1000
 
 
 def list_all(store: GraphStore, label: str) -> Iterator[Node]:
@@ -95,10 +123,74 @@ class ProposedChange:
     change_id: str = "proposed"
 
 
+#: What the cached graph is keyed on: the store's key and the registry object's identity.
+_Key = tuple[Hashable, int]
+
+
 @dataclass(frozen=True, slots=True)
 class _Cached:
-    key: Hashable
+    key: _Key
     graph: impact.ImpactGraph
+    follower: FeedFollower
+
+
+class _ReadWriteLock:
+    """Many readers or one writer; a waiting writer goes before new readers.
+
+    Readers are the questions running on the cached graph; the writer applies change records
+    to it in place. Re-entry is the caller's business (the engine counts it per thread).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._writing or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def _question(method: Callable[P, R]) -> Callable[P, R]:
+    """Run an engine method as one question: on one version of the cached graph (a read
+    lease held while it runs, so that change records wait for it)."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        engine = args[0]
+        assert isinstance(engine, Engine)
+        with engine.reading():
+            return method(*args, **kwargs)
+
+    return run
 
 
 class Engine:
@@ -111,23 +203,38 @@ class Engine:
     settings : Settings, optional
         ``max_depth`` and ``max_results`` become the :class:`impact.ImpactLimits`;
         ``graph_cache`` turns the cached whole graph on (default) or off.
+    far_behind : int, optional
+        Follow at most this many changes (node and relationship changes summed over the
+        records) before a rebuild from the store is cheaper (default
+        :data:`FAR_BEHIND`).
 
     Notes
     -----
-    Thread-safe: the cache is rebuilt under a lock; results are immutable.
+    Thread-safe: the cache is kept current under a lock (one rebuild or catch-up at a time);
+    questions run under a read lease on one version of it; results are immutable.
     Every public method raises the library's own errors (:class:`~cmdb_graph.errors.CmdbError`
     subclasses): ``CINotFoundError`` for unknown CIs, ``TraversalLimitError`` for requests over
     the caps, ``NotFoundError`` for unknown changes.
     """
 
-    def __init__(self, store: GraphStore, settings: Settings | None = None) -> None:
+    def __init__(
+        self, store: GraphStore, settings: Settings | None = None, *,
+        far_behind: int | None = None,
+    ) -> None:
         s = settings or Settings()
         self.store = store
         self.limits = impact.ImpactLimits(max_depth=s.max_depth, max_results=s.max_results)
         #: Whether questions run on the cached whole graph (``Settings.graph_cache``).
         self.cache_enabled = s.graph_cache
+        #: Changes to follow at most before a full rebuild is cheaper.
+        self.far_behind = FAR_BEHIND if far_behind is None else far_behind
         self._lock = threading.Lock()
+        self._rw = _ReadWriteLock()
+        self._local = threading.local()
         self._cached: _Cached | None = None
+        #: How the cache was last brought up to date: counters for tests, logs and benches.
+        self.stats: dict[str, int] = {"rebuilds": 0, "follows": 0, "records": 0,
+                                      "topology_changes": 0}
 
     # -- graphs -----------------------------------------------------------------------------
     @property
@@ -135,32 +242,69 @@ class Engine:
         """The store's registry."""
         return self.store.registry
 
-    def _store_key(self) -> Hashable | None:
+    @contextmanager
+    def reading(self) -> Iterator[impact.ImpactGraph | None]:
+        """Hold one version of the cached whole graph while the block runs.
+
+        The graph is brought up to date first; change records that arrive meanwhile are
+        applied after the block (and every other reader's) ends. Re-entrant per thread: a
+        nested call yields the same version. Yields ``None`` without the cache.
+
+        Examples
+        --------
+        >>> from cmdb_graph.store.memory import MemoryStore
+        >>> engine = Engine(MemoryStore())
+        >>> with engine.reading() as graph:
+        ...     graph is not None and len(graph)
+        0
+        """
+        held: _Cached | None = getattr(self._local, "held", None)
+        depth: int = getattr(self._local, "depth", 0)
+        if held is not None or depth:
+            self._local.depth += 1
+            try:
+                yield held.graph if held is not None else None
+            finally:
+                self._local.depth -= 1
+            return
+        cached = self._current()
+        with self._rw.reading():
+            cached = self._cached if cached is not None else None
+            self._local.held = cached
+            self._local.depth = 1
+            try:
+                yield cached.graph if cached is not None else None
+            finally:
+                self._local.held = None
+                self._local.depth = 0
+
+    def _store_key(self) -> _Key | None:
         """What the cached graph is keyed on now (``None``: do not cache).
 
         A store with a ``cache_key()`` method (Neo4j: its durable write counter plus the
-        count-store totals, one cheap query) is keyed on that, any other on its
-        ``generation``; the identity of the registry object is added either way.
+        count-store totals, one cheap query) is keyed on that, any other on its feed head;
+        the identity of the registry object is added either way.
         """
         if not self.cache_enabled:
             return None
         key_of = getattr(self.store, "cache_key", None)
-        if callable(key_of):
-            found: Hashable = key_of()
-        else:
-            generation = getattr(self.store, "generation", None)
-            if not isinstance(generation, int):
-                return None
-            found = generation
+        found: Hashable = key_of() if callable(key_of) else self.store.feed_head()
         return (found, id(self.store.registry))
 
     def _whole(self) -> _Cached | None:
-        """The cached whole graph and its topology, rebuilt when the store changed.
+        """The version of the cached graph this thread holds, or the current one."""
+        held: _Cached | None = getattr(self._local, "held", None)
+        if held is not None:
+            return held
+        return self._current()
 
-        The key is read on every call (on Neo4j one small query), before the graph, so a
-        cache never holds data older than its key. Rebuilds run under a lock, one at a time:
-        a request that finds a rebuild in progress waits for it and, when the key it read is
-        still current, uses its result instead of rebuilding again.
+    def _current(self) -> _Cached | None:
+        """The cached whole graph and its topology, brought up to date with the store.
+
+        The key is read on every call (on Neo4j one small query), before the feed or the
+        graph, so a cache never holds data older than its key. Updates run under a lock, one
+        at a time: a request that finds one in progress waits for it and, when the key it read
+        is still current, uses its result instead of updating again.
         """
         key = self._store_key()
         if key is None:
@@ -172,16 +316,81 @@ class Engine:
             cached = self._cached
             if cached is not None and cached.key == key:
                 return cached
-            fresh = self._store_key()  # the key as of now, read before the graph
+            fresh = self._store_key()  # the key as of now, read before the feed or graph
             if fresh is None:
                 return None
             if cached is not None and cached.key == fresh:
                 return cached
-            whole = self.store.dependency_graph()
-            topology = impact.Topology.from_graph(whole, self.registry)  # under the lock
-            cached = _Cached(fresh, impact.ImpactGraph(whole, self.registry, topology))
-            self._cached = cached
-            return cached
+            updated = None
+            if cached is not None and cached.key[1] == fresh[1]:
+                updated = self._follow(cached, fresh)
+            if updated is None:
+                updated = self._rebuild(fresh)
+                self._cached = updated
+            return updated
+
+    def _rebuild(self, key: _Key) -> _Cached:
+        """The whole graph read from the store (under the update lock)."""
+        seq = self._feed_head()
+        whole = self.store.dependency_graph()
+        follower = FeedFollower(whole, self.registry, seq)
+        _release_freed_memory()
+        self.stats["rebuilds"] += 1
+        return _Cached(key, impact.ImpactGraph(whole, self.registry, follower.topology),
+                       follower)
+
+    def _feed_head(self) -> int:
+        try:
+            return self.store.feed_head()
+        except NotImplementedError:
+            return -1
+
+    def _pending(self, after: int) -> list[ChangeRecord] | None:
+        """The records after ``after``, or ``None`` when following them is not possible
+        or not worth it (a gap, a reset, more than :attr:`far_behind` changes)."""
+        out: list[ChangeRecord] = []
+        size = 0
+        while True:
+            try:
+                page = self.store.feed_since(after, limit=_FEED_PAGE)
+            except (FeedGapError, NotImplementedError):
+                return None
+            for record in page:
+                if record.reset:
+                    return None
+                size += len(record)
+            if size > self.far_behind:
+                return None
+            out.extend(page)
+            if len(page) < _FEED_PAGE:
+                return out
+            after = page[-1].seq
+
+    def _follow(self, cached: _Cached, key: _Key) -> _Cached | None:
+        """``cached`` with the change records since its position applied, made current
+        (``None``: rebuild instead). The graph is changed in place and the new version
+        installed while no question reads it."""
+        follower = cached.follower
+        if follower.seq < 0:
+            return None
+        records = self._pending(follower.seq)
+        if not records:  # the key moved but the feed has nothing: a write it did not record
+            return None
+        try:
+            with self._rw.writing():
+                changed = follower.apply(records)
+                graph = cached.graph
+                if changed:
+                    graph = impact.ImpactGraph(follower.graph, self.registry, follower.topology)
+                updated = _Cached(key, graph, follower)
+                self._cached = updated
+        except NeedsRebuild as exc:
+            log.info("feed: rebuilding the whole graph (%s)", exc)
+            return None
+        self.stats["follows"] += 1
+        self.stats["records"] += len(records)
+        self.stats["topology_changes"] += int(changed)
+        return updated
 
     def _wrap(self, graph: nx.MultiDiGraph) -> impact.ImpactGraph:
         """An extracted graph for one question (its topology is built if the question needs
@@ -276,6 +485,7 @@ class Engine:
         return node
 
     # -- questions ----------------------------------------------------------------------------
+    @_question
     def change_impact(
         self,
         ci_ids: Sequence[str],
@@ -301,6 +511,7 @@ class Engine:
             paths_per_ci=paths_per_ci, limits=self.limits,
         )
 
+    @_question
     def change_conflicts(
         self, change: Change | ProposedChange
     ) -> tuple[Change, tuple[impact.ChangeConflict, ...]]:
@@ -349,10 +560,12 @@ class Engine:
         )
         return assessed, found
 
+    @_question
     def route_incident(self, ci_id: str) -> impact.Routing:
         """Support group for an incident on ``ci_id`` (see :func:`impact.route_incident`)."""
         return impact.route_incident(self.downstream_graph([ci_id]), ci_id, limits=self.limits)
 
+    @_question
     def probable_cause(
         self,
         affected: Sequence[str],
@@ -376,6 +589,7 @@ class Engine:
             max_candidates=max_candidates, limits=self.limits,
         )
 
+    @_question
     def quality_input(
         self, *, now: datetime | None = None, options: impact.QualityOptions | None = None
     ) -> impact.QualityInput:
@@ -388,6 +602,7 @@ class Engine:
             options=options or impact.QualityOptions(),
         )
 
+    @_question
     def report(
         self,
         name: str,
@@ -448,6 +663,7 @@ class Engine:
         return impact.neighbourhood(self._wrap(graph), ci_id, depth=hops, direction=direction,
                                     rel_types=rel_types, limits=self.limits)
 
+    @_question
     def paths(
         self,
         source: str,
@@ -481,12 +697,14 @@ class Engine:
                                     max_length=length, direction=direction, rel_types=rel_types,
                                     limits=self.limits)
 
+    @_question
     def service_map(self, service: str, *, depth: int | None = None) -> impact.ServiceMap:
         """A service down to its infrastructure (see :func:`impact.service_map`)."""
         hops = self.limits.check_depth(depth)
         graph = self.downstream_graph([service], depth=min(hops + 1, self.limits.max_depth))
         return impact.service_map(graph, service, depth_limit=depth, limits=self.limits)
 
+    @_question
     def single_points_of_failure(
         self, service: str
     ) -> tuple[impact.SinglePointOfFailure, ...]:
@@ -507,6 +725,17 @@ class Engine:
             return [c for c in ids if c not in cached.graph]
         found = self.store.get_cis(ids)
         return [c for c in ids if c not in found]
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap pages freed while a graph was built back to the system (glibc's
+    ``malloc_trim``; a no-op elsewhere). A rebuild frees the store-shaped copy of every CI it
+    made lean; without this the serving process keeps that memory resident."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _store_direction(direction: str) -> Direction:

@@ -248,9 +248,10 @@ class EntityQuery:
 
         def work() -> SearchResults:
             check_first(info, first)
-            return answer(SearchResults, found_by.search(
-                ctx.store, text, ci_class=ci_class, status=status, limit=first,
-                graph=lambda: ctx.app.engine.whole_graph().graph,
-            ))
+            with ctx.app.engine.reading():  # the graph holds still while it is searched
+                return answer(SearchResults, found_by.search(
+                    ctx.store, text, ci_class=ci_class, status=status, limit=first,
+                    graph=lambda: ctx.app.engine.whole_graph().graph,
+                ))
 
         return await guarded(info, Role.READER, work)

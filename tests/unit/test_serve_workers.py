@@ -1,0 +1,36 @@
+"""``cmdb-graph serve --workers N``: several worker processes only on Neo4j."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cmdb_graph.cli import app
+from cmdb_graph.cli.serve import check_workers
+from cmdb_graph.errors import ConfigurationError
+from cmdb_graph.settings import Settings
+
+
+def test_the_embedded_store_refuses_several_workers(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["serve", "--workers", "2", "--snapshot", str(tmp_path / "e.snapshot")])
+
+    assert result.exit_code == 2
+    assert "single-process" in result.output
+    assert not (tmp_path / "e.snapshot").exists()
+
+
+def test_one_worker_is_always_fine_and_neo4j_takes_several() -> None:
+    check_workers(Settings(store="memory"), 1, None)
+    check_workers(Settings(store="neo4j", neo4j_uri="bolt://127.0.0.1:7687"), 4, None)
+
+
+def test_schedules_run_in_one_process_only(tmp_path: Path) -> None:
+    neo = Settings(store="neo4j", neo4j_uri="bolt://127.0.0.1:7687")
+
+    with pytest.raises(ConfigurationError, match="each would run them"):
+        check_workers(neo, 2, tmp_path / "sources.yaml")
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        check_workers(neo, 0, None)
