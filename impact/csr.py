@@ -18,6 +18,7 @@ import copy
 import itertools
 import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Self
 
@@ -279,18 +280,23 @@ class TopologyArrays:
         self._delta: list[IntArray] | None = None
         self._set_attributes(classes or {}, criticality or {})
         self._local = Scratch()
+        #: Held while pending changes are patched in (questions on several threads may be
+        #: the first to need the arrays of the same version).
+        self._build_lock = threading.Lock()
         self._dirty = True
         self._build()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_local", None)
+        state.pop("_build_lock", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_cow", set())
         self._local = Scratch()
+        self._build_lock = threading.Lock()
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -359,6 +365,7 @@ class TopologyArrays:
         """
         new = copy.copy(self)
         new._local = Scratch()
+        new._build_lock = threading.Lock()
         new._cow = set(_COW_PARTS)
         new._delta = None if self._delta is None else list(self._delta)
         return new
@@ -689,7 +696,9 @@ class TopologyArrays:
 
     def _ensure(self) -> None:
         if self._dirty:
-            self._build()
+            with self._build_lock:
+                if self._dirty:  # another thread may have patched it meanwhile
+                    self._build()
 
     def refresh(self) -> None:
         """Rebuild the CSR arrays now if changes are pending (queries do it on their own)."""

@@ -37,7 +37,7 @@ new CIs and relationship changes fork it (copy-on-write) and patch its arrays. T
   write counter every write transaction of every process increments, its random epoch, and
   the count-store totals of nodes and relationships (so raw-Cypher writes that add or remove
   nodes or relationships are seen too, by a rebuild; a property-only edit made outside
-  cmdb-graph is not seen until the next write made through cmdb-graph).
+  cmdb-graph is not seen until the engine rebuilds: the feed does not record it).
 
 The whole graph is read again (a rebuild) only at the first question, after a reset record, a
 :class:`~cmdb_graph.errors.FeedGapError`, on a store that keeps no records, when the key moved
