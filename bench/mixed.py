@@ -528,27 +528,50 @@ def run_mixed(opts: MixedOptions) -> tuple[dict[str, Any], bool]:
     violations = sum(len(v) for v in w.violations.values())
     res["errors_total"] = errors
     res["ryw_violations_total"] = violations
-    b95, s95 = res["baseline"]["all"]["p95"], res["stream"]["all"]["p95"]
-    res["p95_ratio"] = s95 / b95 if b95 and s95 else None
-    ratio = res["p95_ratio"]
-    res["targets"] = [
-        {"target": "read p95 under the stream within 2x of read p95 without it",
-         "measured": "n/a" if ratio is None else f"{ratio:.2f}x",
-         "met": ratio is not None and ratio <= 2.0},
-        {"target": "zero errors (reads, writes, questions after writes)",
-         "measured": str(errors), "met": errors == 0},
-        {"target": "every write visible to the writer's next question",
-         "measured": f"{violations} violations in {sum(w.checks.values())} checks",
-         "met": violations == 0 and sum(w.checks.values()) > 0},
-        {"target": f"writer keeps its schedule ({opts.write_rate:g} discovery batches/s)",
-         "measured": f"{res['writes']['per_second']['discovery']:.2f}/s",
-         "met": res["writes"]["per_second"]["discovery"] >= 0.9 * opts.write_rate},
-    ]
+    res["targets"] = targets(res)
     res["duration_s"] = time.monotonic() - started
     res["machine"]["load_average_at_end"] = list(os.getloadavg())
     ok = errors == 0 and violations == 0 and sum(w.checks.values()) > 0
     res["clean"] = ok
     return res, ok
+
+
+def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13's targets for the mixed run (also sets ``p95_ratio`` and ``p95_ratio_by_kind``).
+
+    The p95 ratio must hold for all reads together and for each kind of question: a kind that
+    waits behind writes must not hide among faster ones.
+    """
+    b95, s95 = res["baseline"]["all"]["p95"], res["stream"]["all"]["p95"]
+    res["p95_ratio"] = s95 / b95 if b95 and s95 else None
+    ratios: dict[str, float | None] = {}
+    for kind in READ_KINDS:
+        kb, ks = res["baseline"]["kinds"][kind]["p95"], res["stream"]["kinds"][kind]["p95"]
+        ratios[kind] = ks / kb if kb and ks else None
+    res["p95_ratio_by_kind"] = ratios
+    ratio = res["p95_ratio"]
+    worst = max(ratios, key=lambda k: ratios[k] or float("inf"))
+    worst_ratio = ratios[worst]
+    w = res["writes"]
+    checks = sum(w["ryw_checks"].values())
+    violations = res["ryw_violations_total"]
+    rate = res["config"]["write_rate"]
+    return [
+        {"target": "read p95 under the stream within 2x of read p95 without it, all reads and "
+                   "each kind of question",
+         "measured": "n/a" if ratio is None or worst_ratio is None else
+                     f"all {ratio:.2f}x; worst {worst} {worst_ratio:.2f}x",
+         "met": ratio is not None and all(r is not None and r <= 2.0
+                                          for r in (ratio, *ratios.values()))},
+        {"target": "zero errors (reads, writes, questions after writes)",
+         "measured": str(res["errors_total"]), "met": res["errors_total"] == 0},
+        {"target": "every write visible to the writer's next question",
+         "measured": f"{violations} violations in {checks} checks",
+         "met": violations == 0 and checks > 0},
+        {"target": f"writer keeps its schedule ({rate:g} discovery batches/s)",
+         "measured": f"{w['per_second']['discovery']:.2f}/s",
+         "met": w["per_second"]["discovery"] >= 0.9 * rate},
+    ]
 
 
 # -- report ----------------------------------------------------------------------------------
