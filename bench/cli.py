@@ -104,6 +104,9 @@ def _live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                            help="2,000 CIs and 5 s phases (the CI smoke test)")
         else:
             p.add_argument("--samples", type=int, default=10, help="samples per row")
+            p.add_argument("--two-processes", action="store_true",
+                           help="also: a write through one API process, the next question "
+                                "through a second one on the same store (Neo4j)")
 
 
 def _run_live(args: argparse.Namespace, argv: list[str]) -> int:
@@ -125,6 +128,7 @@ def _run_live(args: argparse.Namespace, argv: list[str]) -> int:
     from bench import table13
 
     return table13.main(table13.TableOptions(
-        store=args.store, cis=cis, seed=args.seed, samples=args.samples, out_dir=args.out,
+        store=args.store, cis=cis, seed=args.seed, samples=args.samples,
+        two_processes=args.two_processes, out_dir=args.out,
         clear_neo4j=args.clear_neo4j, command=command,
     ))

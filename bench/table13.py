@@ -17,8 +17,12 @@ client, one request at a time:
 5. *One ``incidentRecord``*: the documented ``RecordIncident`` operation on a random VM; then
    the next question, as above. ``--samples`` pairs.
 6. *Server resident memory* after all of it (and the peak, sampled between requests).
+7. With ``--two-processes`` (Neo4j): a second ``cmdb-graph serve`` on the same database; one
+   ``ciUpsert`` through the first, then the next question through the second (the CI's change
+   impact and its description, which must be the one just written: a violation otherwise).
 
-Each write's answer is checked (its type, the CI it named); an error makes the run exit 1.
+Each write's answer is checked (its type, the CI it named); an error or a cross-process
+violation makes the run exit 1.
 """
 
 from __future__ import annotations
@@ -50,6 +54,19 @@ __all__ = ["TableOptions", "run_table", "main"]
 
 OPS = Path(__file__).resolve().parents[1] / "graphql" / "operations"
 
+#: Through the second API process, after a write through the first: the written CI's change
+#: impact (an engine question) and its description (which must be the one just written).
+SEEN_ELSEWHERE = """
+query SeenElsewhere($ciId: ID!) {
+  impact: changeImpact(ciIds: [$ciId]) {
+    __typename
+    ... on ChangeImpact { summary { total } }
+    ... on UserError { code message }
+  }
+  seen: ci(ciId: $ciId) { ciId description }
+}
+"""
+
 CORE_SUMMARY = """
 query CoreSwitch($ciIds: [ID!]) {
   changeImpact(ciIds: $ciIds, servicesOnly: true) {
@@ -73,6 +90,7 @@ class TableOptions:
     cis: int = 100_000
     seed: int = 42
     samples: int = 10
+    two_processes: bool = False
     out_dir: Path = Path(__file__).resolve().parent / "results"
     clear_neo4j: bool = False
     command: str = ""
@@ -87,10 +105,14 @@ def _typename(result: dict[str, Any], want: str) -> dict[str, Any]:
 class Table:
     """One client measuring the rows."""
 
-    def __init__(self, estate: Estate, server: ServeProcess, opts: TableOptions) -> None:
+    def __init__(self, estate: Estate, server: ServeProcess, opts: TableOptions,
+                 other: ServeProcess | None = None) -> None:
         self.estate = estate
         self.server = server
         self.opts = opts
+        self.other = GqlClient(other.url, timeout=3600.0) if other is not None else None
+        self.violations: list[str] = []
+        self.last_upsert: tuple[str, str] | None = None
         self.rng = random.Random(f"{opts.seed}-table13")
         self.client = GqlClient(server.url, timeout=3600.0)
         self.impact = _op("ChangeImpact")
@@ -125,14 +147,25 @@ class Table:
     async def upsert_one(self) -> None:
         ci, name, fqdn = self.rng.choice(self.estate.vm_pool)
         self.counter += 1
+        description = f"seen by bench-discovery {self.tag} #{self.counter}"
+        self.last_upsert = (ci, description)
         data = await self.client.query(self.upsert, {"input": {
             "source": "bench-discovery", "priority": 60,
             "cis": [{"ciClass": "VirtualMachine", "name": name, "identifiers": {"fqdn": fqdn},
-                     "description": f"seen by bench-discovery {self.tag} #{self.counter}"}],
+                     "description": description}],
         }})
         payload = _typename(data["ciUpsert"], "CIUpsertPayload")
         if [c["ciId"] for c in payload["cis"]] != [ci]:
             raise GqlError(f"upsert of {ci} named {[c['ciId'] for c in payload['cis']]}")
+
+    async def other_sees_upsert(self) -> None:
+        """Through the second process: the upserted VM's change impact and its description."""
+        assert self.other is not None and self.last_upsert is not None
+        ci, description = self.last_upsert
+        data = await self.other.query(SEEN_ELSEWHERE, {"ciId": ci})
+        _typename(data["impact"], "ChangeImpact")
+        if (data["seen"] or {}).get("description") != description:
+            self.violations.append(f"{ci}: {(data['seen'] or {}).get('description')!r}")
 
     async def record_incident(self) -> None:
         ci = self.rng.choice(self.estate.vms)
@@ -165,8 +198,21 @@ class Table:
             for _ in range(n):
                 await self.timed("incident_record", self.record_incident)
                 await self.timed("question_after_incident", self.vm_question)
+            if self.other is not None:
+                log(f"a ciUpsert through one process, the next question through the other ({n})")
+                await self.timed("other_first_question", self.other_vm_question)
+                for _ in range(n):
+                    await self.timed("upsert_one_ci_a", self.upsert_one)
+                    await self.timed("question_other_process", self.other_sees_upsert)
         finally:
             self.client.close()
+            if self.other is not None:
+                self.other.close()
+
+    async def other_vm_question(self) -> None:
+        assert self.other is not None
+        data = await self.other.query(self.impact, {"ciIds": [self.rng.choice(self.estate.vms)]})
+        _typename(data["changeImpact"], "ChangeImpact")
 
 
 #: Row key -> label, in the issue's order.
@@ -177,6 +223,9 @@ ROWS = (
     ("incident_record", "one `incidentRecord`"),
     ("question_after_incident", "the next question after it (a VM's change impact)"),
     ("core_services_only", "core switch, `changeImpact(servicesOnly: true)` summary"),
+    ("upsert_one_ci_a", "two API processes: one `ciUpsert` of one CI through the first"),
+    ("question_other_process", "the next question through the second (the CI's change impact "
+                               "and description, checked)"),
 )
 
 
@@ -197,16 +246,22 @@ def run_table(opts: TableOptions) -> tuple[dict[str, Any], bool]:
             res["estate"] = {"build_s": estate.build_seconds, "how": estate.command}
             log("server: cmdb-graph serve")
             server = ServeProcess(estate.env, Path(tmp) / "serve.log")
+            other: ServeProcess | None = None
             try:
                 res["server_start_s"] = server.start_seconds
                 res["rss_after_start"] = server.rss()
                 log(f"server up in {server.start_seconds:.1f} s")
-                table = Table(estate, server, opts)
+                if opts.two_processes:
+                    log("second server: cmdb-graph serve on the same store")
+                    other = ServeProcess(estate.env, Path(tmp) / "serve-2.log")
+                table = Table(estate, server, opts, other)
                 asyncio.run(table.run())
                 res["rss_end"] = server.rss()
                 res["rss_peak"] = server.peak_rss
             finally:
                 server.stop()
+                if other is not None:
+                    other.stop()
         finally:
             estate.close()
     res["rows"] = {key: latency_stats(v) for key, v in table.rows.items()}
@@ -217,9 +272,11 @@ def run_table(opts: TableOptions) -> tuple[dict[str, Any], bool]:
                                           if first is not None else None)
     res["core_summary"] = table.core_summary
     res["errors"] = table.errors
+    res["two_processes"] = opts.two_processes
+    res["cross_process_violations"] = table.violations
     res["duration_s"] = time.monotonic() - started
     res["machine"]["load_average_at_end"] = list(os.getloadavg())
-    return res, not table.errors
+    return res, not table.errors and not table.violations
 
 
 def _ms(v: float | None) -> str:
@@ -270,6 +327,12 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"Core switch summary: {res['core_summary']}.",
     ]
+    if res.get("two_processes"):
+        bad = res["cross_process_violations"]
+        lines += ["", "Two API processes on one store: a write through the first, the next "
+                  f"question through the second saw it {'every time' if not bad else 'NOT'} "
+                  f"({len(bad)} violations)."]
+        lines += [f"- violation: {v}" for v in bad[:5]]
     if res["errors"]:
         lines += ["", "## Errors", ""] + [f"- `{e}`" for e in res["errors"][:10]]
     return "\n".join(lines) + "\n"
@@ -289,5 +352,6 @@ def main(opts: TableOptions) -> int:
     """Run, write the results, exit 1 on any error."""
     res, ok = run_table(opts)
     md, js = write_results(res, opts.out_dir)
-    log(f"table13: wrote {md} and {js}; errors {len(res['errors'])}")
+    log(f"table13: wrote {md} and {js}; errors {len(res['errors'])}, cross-process "
+        f"violations {len(res['cross_process_violations'])}")
     return 0 if ok else 1
