@@ -26,7 +26,8 @@ CIs) for ``--seconds`` alone, then as long again while one writer streams discov
 question sees it; read p50/p95/p99 of both phases and their ratio, errors, write latency,
 read-your-writes violations. ``table13`` (:mod:`bench.table13`): the rows of issue 13's table
 (one upsert, the question after it, one incident, server start + first question, the core
-switch's services-only summary, resident memory). Both exit 1 on any error (and ``mixed`` on
+switch's services-only summary, resident memory; ``--store neo4j --two-processes``: a write
+through one API process and the next question through a second one). Both exit 1 on any error (and ``mixed`` on
 any read-your-writes violation); timings never fail a run.
 
 Figures are ratios against baselines measured in the same run, because the machines are noisy.
