@@ -27,8 +27,8 @@ question sees it; read p50/p95/p99 of both phases and their ratio, errors, write
 read-your-writes violations. ``table13`` (:mod:`bench.table13`): the rows of issue 13's table
 (one upsert, the question after it, one incident, server start + first question, the core
 switch's services-only summary, resident memory; ``--store neo4j --two-processes``: a write
-through one API process and the next question through a second one). Both exit 1 on any error (and ``mixed`` on
-any read-your-writes violation); timings never fail a run.
+through one API process and the next question through a second one). Both exit 1 on any
+error (and on any read-your-writes violation); timings never fail a run.
 
 Figures are ratios against baselines measured in the same run, because the machines are noisy.
 The baselines' Cypher lives here, in ``bench/``; it is not product code.

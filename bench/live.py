@@ -56,6 +56,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: The estate is dated from this time (``cmdb-graph demo --now``), so runs are comparable.
 ESTATE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
+#: Seconds after which an idle keep-alive connection is opened again (uvicorn closes at 5 s).
+IDLE_REOPEN_S = 3.0
+
 #: VMs kept (with name and FQDN) for the writer's discovery updates.
 VM_POOL = 20_000
 
@@ -308,12 +311,17 @@ class GqlClient:
     timeout: float = 300.0
     _reader: asyncio.StreamReader | None = field(default=None, repr=False)
     _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
+    _last_used: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         host, _, port = self.url.removeprefix("http://").partition(":")
         self._host, self._port = host, int(port or 80)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # uvicorn closes a keep-alive connection after 5 s idle: open a new one before that
+        # (as HTTP client libraries do), never send on one the server may have closed
+        if self._writer is not None and time.monotonic() - self._last_used > IDLE_REOPEN_S:
+            self.close()
         if self._reader is None or self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
             sock = self._writer.get_extra_info("socket")
@@ -334,7 +342,10 @@ class GqlClient:
              "Content-Type: application/json\r\nAccept: application/json\r\n"
              f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
         )
-        return await _read_response(reader)
+        try:
+            return await _read_response(reader)
+        finally:
+            self._last_used = time.monotonic()
 
     async def query(self, query: str, variables: Mapping[str, Any] | None = None
                     ) -> dict[str, Any]:

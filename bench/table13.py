@@ -148,7 +148,7 @@ class Table:
         ci, name, fqdn = self.rng.choice(self.estate.vm_pool)
         self.counter += 1
         description = f"seen by bench-discovery {self.tag} #{self.counter}"
-        self.last_upsert = (ci, description)
+        self.last_upsert = None
         data = await self.client.query(self.upsert, {"input": {
             "source": "bench-discovery", "priority": 60,
             "cis": [{"ciClass": "VirtualMachine", "name": name, "identifiers": {"fqdn": fqdn},
@@ -157,6 +157,7 @@ class Table:
         payload = _typename(data["ciUpsert"], "CIUpsertPayload")
         if [c["ciId"] for c in payload["cis"]] != [ci]:
             raise GqlError(f"upsert of {ci} named {[c['ciId'] for c in payload['cis']]}")
+        self.last_upsert = (ci, description)
 
     async def other_sees_upsert(self) -> None:
         """Through the second process: the upserted VM's change impact and its description."""
@@ -203,7 +204,8 @@ class Table:
                 await self.timed("other_first_question", self.other_vm_question)
                 for _ in range(n):
                     await self.timed("upsert_one_ci_a", self.upsert_one)
-                    await self.timed("question_other_process", self.other_sees_upsert)
+                    if self.last_upsert is not None:  # else the failed write is the error
+                        await self.timed("question_other_process", self.other_sees_upsert)
         finally:
             self.client.close()
             if self.other is not None:
