@@ -1,4 +1,11 @@
-"""Command line: ``python -m bench run --scale 10k [--scale 100k] [options]``."""
+"""Command line: ``python -m bench run|mixed|table13 [options]``.
+
+* ``run --scale 10k [--scale 100k]``: the engine against its baselines (:mod:`bench.runner`).
+* ``mixed --store embedded|neo4j --cis 100k [--seconds 60] [--smoke]``: readers while one
+  writer streams deltas (:mod:`bench.mixed`).
+* ``table13 --store embedded|neo4j --cis 100k [--samples 10]``: issue 13's table over HTTP
+  (:mod:`bench.table13`).
+"""
 
 from __future__ import annotations
 
@@ -37,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="allow clearing a non-empty database that NEO4J_URI names")
     run.add_argument("--profile", action="store_true",
                      help="add cProfile listings of the core-switch impact to the results")
-    args = run_args = parser.parse_args(args_list)
-    del run_args
+    _live_commands(sub)
+    args = parser.parse_args(args_list)
+    if args.command in ("mixed", "table13"):
+        return _run_live(args, args_list)
     server: Neo4jServer | None = None
     all_ok = True
     try:
@@ -63,3 +72,63 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.release()
     return 0 if all_ok else 1
+
+
+def _live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    results = Path(__file__).resolve().parent / "results"
+    for name, text in (("mixed", "readers while one writer streams discovery deltas and ITSM "
+                                 "records: bench/results/mixed-<store>-<cis>.md|json"),
+                       ("table13", "issue 13's table over HTTP: "
+                                   "bench/results/table13-<store>-<cis>.md|json")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--store", choices=("embedded", "neo4j"), default="embedded",
+                       help="embedded (cmdb-graph demo) or neo4j (a fresh devserver, or "
+                            "NEO4J_URI)")
+        p.add_argument("--cis", default="100k", help="estate size: 2k, 100k, 1m, ... "
+                                                     "(default 100k)")
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--out", type=Path, default=results,
+                       help="results folder (default bench/results)")
+        p.add_argument("--clear-neo4j", action="store_true",
+                       help="allow clearing a non-empty database that NEO4J_URI names")
+        if name == "mixed":
+            p.add_argument("--seconds", type=float, default=60.0,
+                           help="length of each phase (without writes, under the stream)")
+            p.add_argument("--clients", type=int, default=16, help="reading clients")
+            p.add_argument("--write-rate", type=float, default=10.0,
+                           help="discovery batches per second")
+            p.add_argument("--batch-cis", type=int, default=50, help="CIs per discovery batch")
+            p.add_argument("--itsm-rate", type=float, default=2.0,
+                           help="ITSM records (incidents, changes) per second")
+            p.add_argument("--smoke", action="store_true",
+                           help="2,000 CIs and 5 s phases (the CI smoke test)")
+        else:
+            p.add_argument("--samples", type=int, default=10, help="samples per row")
+            p.add_argument("--two-processes", action="store_true",
+                           help="also: a write through one API process, the next question "
+                                "through a second one on the same store (Neo4j)")
+
+
+def _run_live(args: argparse.Namespace, argv: list[str]) -> int:
+    from bench.live import parse_size
+
+    command = "python -m bench " + shlex.join(argv)
+    cis = parse_size(args.cis)
+    if args.command == "mixed":
+        from bench import mixed
+
+        seconds = args.seconds
+        if args.smoke:
+            cis, seconds = 2_000, 5.0
+        return mixed.main(mixed.MixedOptions(
+            store=args.store, cis=cis, seed=args.seed, seconds=seconds, clients=args.clients,
+            write_rate=args.write_rate, batch_cis=args.batch_cis, itsm_rate=args.itsm_rate,
+            out_dir=args.out, clear_neo4j=args.clear_neo4j, command=command,
+        ))
+    from bench import table13
+
+    return table13.main(table13.TableOptions(
+        store=args.store, cis=cis, seed=args.seed, samples=args.samples,
+        two_processes=args.two_processes, out_dir=args.out,
+        clear_neo4j=args.clear_neo4j, command=command,
+    ))

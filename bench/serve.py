@@ -1,7 +1,8 @@
 """The API server of the GraphQL benchmark: ``python -m bench.serve --port P``.
 
 Store from the environment as ``cmdb-graph serve`` reads it (``CMDB_STORE``,
-``CMDB_SNAPSHOT_PATH``, ``CMDB_NEO4J_*``); uvicorn on 127.0.0.1, one worker, no access log.
+``CMDB_DATABASE_PATH``, ``CMDB_NEO4J_*``); uvicorn on 127.0.0.1 with the served API's
+configuration (:func:`cmdb_graph.api.server.server_config`), one worker, no access log.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ def main(argv: list[str]) -> int:
     import uvicorn
 
     from cmdb_graph.api.app import create_app
+    from cmdb_graph.api.server import server_config
     from cmdb_graph.settings import Settings
     from cmdb_graph.store.factory import open_store
 
@@ -23,8 +25,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     store = open_store(settings)
-    uvicorn.run(create_app(settings, store), host="127.0.0.1", port=args.port,
-                log_level="warning", access_log=False)
+    config = server_config(create_app(settings, store), settings, host="127.0.0.1",
+                           port=args.port, log_level="warning", access_log=False)
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,46 @@ def test_bench_ui_quick_draws_what_it_asked_for(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "ui.json").read_text())
     assert [r["nodes"] for r in res["results"]] == [50]
     assert "| 50 |" in (tmp_path / "ui.md").read_text()
+
+
+def _mixed_smoke(store: str, out: Path) -> dict[str, Any]:
+    """``python -m bench mixed --smoke``: 2,000 CIs, 5 s without writes, 5 s under the stream."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "mixed", "--smoke", "--store", store, "--clear-neo4j",
+         "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res: dict[str, Any] = json.loads((out / f"mixed-{store}-2k.json").read_text())
+    return res
+
+
+def _assert_clean(res: dict[str, Any]) -> None:
+    """Zero errors and zero read-your-writes violations, with every kind of write checked."""
+    assert res["errors_total"] == 0, res["writes"]["first_errors"] + res["stream"]["first_errors"]
+    assert res["ryw_violations_total"] == 0, res["writes"]["first_violations"]
+    assert res["baseline"]["requests"] > 0 and res["stream"]["requests"] > 0
+    assert set(res["writes"]["ryw_checks"]) == {"discovery", "incident", "change"}
+
+
+@pytest.mark.slow
+def test_bench_mixed_smoke_embedded_reads_its_writes(tmp_path: Path) -> None:
+    """Readers and one writer on a real ``cmdb-graph serve`` (embedded): no error, every write
+    seen by the writer's next question (no timing asserted)."""
+    # Act
+    res = _mixed_smoke("embedded", tmp_path)
+
+    # Assert
+    _assert_clean(res)
+    assert "| **all reads** |" in (tmp_path / "mixed-embedded-2k.md").read_text()
+
+
+@pytest.mark.neo4j
+def test_bench_mixed_smoke_neo4j_reads_its_writes(neo4j_store: GraphStore, tmp_path: Path) -> None:
+    """The same on Neo4j (the test server; the bench clears its database)."""
+    # Act
+    res = _mixed_smoke("neo4j", tmp_path)
+
+    # Assert
+    _assert_clean(res)
