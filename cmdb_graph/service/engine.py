@@ -373,7 +373,15 @@ class Engine:
         follower = cached.follower
         if follower.seq < 0:
             return None
+        before, now = _position(cached.key), _position(key)
+        if before[0] != now[0]:  # another database (Neo4j: a new epoch)
+            return None
         records = self._pending(follower.seq)
+        if records is not None and now[1] is not None:
+            # Only what the key covers: a write committed after the key was read is left
+            # for the next question, whose key will cover it (else that key would move
+            # with nothing left to apply, and force a rebuild).
+            records = [r for r in records if r.seq <= now[1]]
         if not records:  # the key moved but the feed has nothing: a write it did not record
             return None
         try:
@@ -725,6 +733,15 @@ class Engine:
             return [c for c in ids if c not in cached.graph]
         found = self.store.get_cis(ids)
         return [c for c in ids if c not in found]
+
+
+def _position(key: _Key) -> tuple[Hashable, int | None]:
+    """The database identity and feed head a cache key holds: Neo4j's ``cache_key()`` is
+    ``(epoch, head, nodes, relationships)``, any other store's key its feed head."""
+    found = key[0]
+    if isinstance(found, tuple) and len(found) >= 2 and isinstance(found[1], int):
+        return found[0], found[1]
+    return None, found if isinstance(found, int) else None
 
 
 def _release_freed_memory() -> None:
