@@ -36,7 +36,6 @@ violation was counted (timings never fail the run).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import tempfile
@@ -57,6 +56,7 @@ from bench.live import (
     log,
     size_label,
 )
+from bench.report import write_pair
 
 __all__ = ["MixedOptions", "run_mixed", "READ_KINDS"]
 
@@ -682,12 +682,8 @@ def markdown(res: dict[str, Any]) -> str:
 
 def write_results(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """``mixed-<store>-<cis>.md`` and ``.json`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"mixed-{res['store']}-{size_label(res['cis'])}"
-    md, js = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
-    md.write_text(markdown(res))
-    js.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
-    return md, js
+    return write_pair(out_dir, f"mixed-{res['store']}-{size_label(res['cis'])}",
+                      markdown(res), res)
 
 
 def main(opts: MixedOptions) -> int:

@@ -258,11 +258,15 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``<scale>.md`` and ``<scale>.json`` into ``out_dir``."""
+def write_pair(out_dir: Path, stem: str, text: str, res: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` (``text``) and ``<stem>.json`` (``res``) into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = out_dir / f"{res['scale']}.md"
-    js = out_dir / f"{res['scale']}.json"
-    md.write_text(markdown(res))
+    md, js = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    md.write_text(text)
     js.write_text(json.dumps(res, indent=2, sort_keys=True, default=str) + "\n")
     return md, js
+
+
+def write_results(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<scale>.md`` and ``<scale>.json`` into ``out_dir``."""
+    return write_pair(out_dir, str(res["scale"]), markdown(res), res)
