@@ -12,7 +12,15 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from cmdb_graph.errors import ConfigurationError
@@ -33,6 +41,10 @@ class Role(IntEnum):
     READER = 1
     WRITER = 2
     ADMIN = 3
+
+    def __str__(self) -> str:
+        """The role's name as configured and logged: ``reader``, ``writer``, ``admin``."""
+        return self.name.lower()
 
 
 def hash_api_key(key: str) -> str:
@@ -109,6 +121,15 @@ class Settings(BaseSettings):
         stores. Older records are pruned (on Neo4j by a write at most once an hour, or by
         ``Neo4jStore.prune_feed()``); a follower that missed pruned records gets
         ``FeedGapError`` and rebuilds once from the store.
+    log_level : {"DEBUG", "INFO", "WARNING", "ERROR"}
+        Level of the server's log (``CMDB_LOG_LEVEL``, default ``INFO``: one line per
+        request, see :mod:`cmdb_graph.logs`).
+    log_format : {"json", "text"}
+        ``json`` (default): one JSON object per line, for log shippers; ``text``: one
+        readable line per record.
+    metrics_public : bool
+        Whether ``/metrics`` answers without an API key when keys are configured (default
+        off: any valid key may read it; in local mode it answers loopback callers only).
     """
 
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_file=".env", extra="ignore")
@@ -141,6 +162,9 @@ class Settings(BaseSettings):
     body_timeout: float = Field(default=60.0, gt=0, le=3600)
     introspection: bool = True
     feed_retention_days: float = Field(default=90, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    metrics_public: bool = False
 
     def __init__(self, **values: Any) -> None:
         """Read the settings; any error becomes one :class:`ConfigurationError` line.
@@ -157,6 +181,14 @@ class Settings(BaseSettings):
             raise ConfigurationError(_validation_message(exc)) from None
         except SettingsError as exc:
             raise ConfigurationError(_settings_error_message(exc)) from None
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            return value.upper() if info.field_name == "log_level" else value.lower()
+        return value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

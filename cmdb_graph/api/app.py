@@ -1,6 +1,7 @@
-"""The FastAPI application: ``/graphql`` (GraphiQL in a browser), ``/healthz``, ``/readyz``, and
-the web UI (the dependency map at ``/``, see :mod:`cmdb_graph.web`), behind the request guard
-(:mod:`cmdb_graph.api.guard`).
+"""The FastAPI application: ``/graphql`` (GraphiQL in a browser), ``/healthz``, ``/readyz``,
+``/metrics`` (Prometheus) and the web UI (the dependency map at ``/``, see
+:mod:`cmdb_graph.web`), behind the request guard (:mod:`cmdb_graph.api.guard`) and the request
+log (:mod:`cmdb_graph.api.requestlog`: request ids, one log line and the metrics per request).
 
 ``/graphql`` follows the GraphQL-over-HTTP specification
 (https://graphql.github.io/graphql-over-http/draft/): a client whose ``Accept`` header prefers
@@ -35,8 +36,11 @@ from strawberry.types.execution import PreExecutionError
 from cmdb_graph.api.auth import authenticate
 from cmdb_graph.api.context import AppState, Context
 from cmdb_graph.api.guard import RequestGuard
+from cmdb_graph.api.requestlog import FACTS_KEY, RequestFacts, RequestLog
 from cmdb_graph.api.schema import build_schema
 from cmdb_graph.errors import CmdbError
+from cmdb_graph.logs import configure_logging
+from cmdb_graph.metrics import CONTENT_TYPE_LATEST, process_exited, render
 from cmdb_graph.model import Registry
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import GraphStore
@@ -72,11 +76,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        process_exited()
         await asyncio.to_thread(store.close)
 
     app = FastAPI(title="cmdb-graph", version="0.1.0", lifespan=lifespan)
     app.state.cmdb = state
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(RequestLog, settings=settings)  # outermost: sees every answer
 
     graphql = GraphQLApp(state)
     # a plain Starlette route to strawberry's ASGI view, ahead of FastAPI's own routes: the
@@ -101,8 +107,30 @@ def create_app(
             return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (see :mod:`cmdb_graph.metrics`): any API key when keys are
+        configured, unless ``Settings.metrics_public``; loopback callers in local mode."""
+        facts: RequestFacts | None = request.scope.get("state", {}).get(FACTS_KEY)
+        principal = (facts.principal if facts is not None
+                     else authenticate(settings, request.headers))
+        if principal.role is None and not settings.metrics_public:
+            return JSONResponse({"detail": "an API key is required to read /metrics "
+                                           "(or CMDB_METRICS_PUBLIC=true)"}, status_code=401)
+        body = await asyncio.to_thread(lambda: render(_feed_head(store)))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     mount_web(app)
     return app
+
+
+def _feed_head(store: GraphStore) -> int | None:
+    """The store's feed head, or ``None`` when it keeps no feed or cannot be reached (the
+    scrape still answers, without the feed metrics)."""
+    try:
+        return store.feed_head()
+    except (NotImplementedError, CmdbError):
+        return None
 
 
 def app_from_environment() -> FastAPI:
@@ -120,6 +148,7 @@ def app_from_environment() -> FastAPI:
     from cmdb_graph.store.factory import open_store
 
     settings = Settings()
+    configure_logging(settings)
     return create_app(settings, open_store(settings))
 
 
@@ -195,14 +224,16 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         """The request's :class:`Context`; raises 401 when a key is required and missing."""
-        principal = authenticate(self.state.settings, request.headers)
+        facts: RequestFacts | None = request.scope.get("state", {}).get(FACTS_KEY)
+        principal = (facts.principal if facts is not None
+                     else authenticate(self.state.settings, request.headers))
         if principal.role is None and _carries_operation(request):
             # keys are configured and none (or an unknown one) was sent: nothing is served,
             # not even reads; the GraphiQL page itself (a GET without a query) still loads
             raise _Unauthorized(
                 401, "an API key is required (Authorization: Bearer <key> or X-API-Key)"
             )
-        ctx = Context(self.state, principal)
+        ctx = Context(self.state, principal, facts)
         ctx.request = request
         ctx.response = response  # type: ignore[assignment]
         return ctx

@@ -60,7 +60,7 @@ async def guarded(
         else:
             result = await ctx.call(work)
     except CmdbError as exc:
-        return user_error(exc)
+        return user_error(exc, ctx.facts)
     return result
 
 

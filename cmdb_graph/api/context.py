@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from cmdb_graph.api.auth import Principal
+from cmdb_graph.api.requestlog import RequestFacts, request_id_of
 from cmdb_graph.feed import Actor, ActorKind
 from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry
 from cmdb_graph.service.engine import Engine
@@ -57,19 +58,23 @@ class Context(BaseContext):
     answer from it without a DataLoader round trip.
     """
 
-    def __init__(self, app: AppState, principal: Principal) -> None:
+    def __init__(self, app: AppState, principal: Principal,
+                 facts: RequestFacts | None = None) -> None:
         super().__init__()
         self.app = app
         self.principal = principal
+        #: What the request log says about this request (the id, the operation, errors).
+        self.facts = facts or RequestFacts(request_id_of(None), principal)
         #: (label, key) -> the node, or None when the store has none
         self.prefetched: dict[tuple[str, str], Node | None] = {}
 
     @cached_property
     def actor(self) -> Actor:
-        """The caller as the change feed records it (API key name and role)."""
+        """The caller as the change feed records it (API key name and role, request id)."""
         role = self.principal.role
         return Actor(ActorKind.API, self.principal.name,
-                     role=str(role) if role is not None else None)
+                     role=str(role) if role is not None else None,
+                     request_id=self.facts.request_id)
 
     @cached_property
     def ci_loader(self) -> DataLoader[str, ConfigurationItem | None]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from cmdb_graph.errors import CmdbError
+
+if TYPE_CHECKING:
+    from cmdb_graph.api.requestlog import RequestFacts
 
 __all__ = ["ErrorCodes", "PublicError", "UserError", "should_mask", "user_error"]
 
@@ -22,8 +26,10 @@ class UserError:
     field: str | None = strawberry.field(description="The offending input field, if known.")
 
 
-def user_error(exc: CmdbError) -> UserError:
-    """The typed result for one of our own errors."""
+def user_error(exc: CmdbError, facts: RequestFacts | None = None) -> UserError:
+    """The typed result for one of our own errors (noted in the request's ``facts``)."""
+    if facts is not None:
+        facts.note_error("user_error", exc.code)
     return UserError(code=exc.code, message=str(exc), field=getattr(exc, "field", None))
 
 
@@ -49,17 +55,37 @@ def should_mask(error: object) -> bool:
 
 
 class ErrorCodes(SchemaExtension):
-    """Give every GraphQL error raised from one of our own errors its ``code`` extension.
+    """Give every GraphQL error raised from one of our own errors its ``code`` extension, and
+    note the operation's name and its most telling error for the request log
+    (:class:`~cmdb_graph.api.requestlog.RequestFacts`).
 
     Resolvers that raise :class:`PublicError` set the code themselves; an error of ours raised
     elsewhere (a DataLoader's store call, a nested field) reaches the client unmasked (see
-    :func:`should_mask`) and gets the same ``{"code": ...}`` here.
+    :func:`should_mask`) and gets the same ``{"code": ...}`` here. Runs before the errors are
+    masked, so it still sees what an unexpected error was.
     """
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        for error in getattr(result, "errors", None) or ():
-            if isinstance(error, GraphQLError) and isinstance(error.original_error, CmdbError):
-                error.extensions = {**(error.extensions or {}),
-                                    "code": error.original_error.code}
+        ctx = self.execution_context
+        facts = getattr(ctx.context, "facts", None)
+        if facts is not None:
+            try:
+                facts.operation = ctx.operation_name
+            except RuntimeError:  # the document did not parse
+                pass
+        errors = getattr(ctx.result, "errors", None) or ctx.pre_execution_errors or ()
+        for error in errors:
+            if not isinstance(error, GraphQLError):
+                continue
+            original = error.original_error
+            if isinstance(original, CmdbError):
+                error.extensions = {**(error.extensions or {}), "code": original.code}
+            if facts is None:
+                continue
+            if original is None or isinstance(original, GraphQLError):
+                facts.note_error("invalid_request")
+            elif isinstance(original, PublicError | CmdbError):
+                facts.note_error("user_error", original.code)
+            else:
+                facts.note_error("internal")

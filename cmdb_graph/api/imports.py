@@ -132,7 +132,7 @@ class ImportMutation:
             parsed = await read_import(info.context.app.settings, input.kind, paths=input.paths,
                                        content=input.content, filename=input.filename)
         except CmdbError as exc:
-            return user_error(exc)
+            return user_error(exc, info.context.facts)
 
         def work() -> ImportRunPayload:
             src = data_source(store, input.source, input.priority)

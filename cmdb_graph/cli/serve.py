@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +17,7 @@ from rich.markup import escape
 from cmdb_graph.cli import app
 from cmdb_graph.cli.paths import DbOption, SnapshotOption, store_settings
 from cmdb_graph.errors import CmdbError, ConfigurationError
+from cmdb_graph.logs import configure_logging
 from cmdb_graph.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True)  # an error stays one line
@@ -43,6 +48,9 @@ def run_server(settings: Settings, *, host: str, port: int,
 
     check_workers(settings, workers, schedule)
     check_bind_address(settings, host)
+    configure_logging(settings)
+    # our handler writes uvicorn's records too; the request log replaces its access log
+    quiet: dict[str, Any] = {"log_level": "warning", "log_config": None, "access_log": False}
     if not settings.api_keys:
         console.print(
             "[yellow]No API keys configured (CMDB_API_KEYS): local mode, binding loopback "
@@ -52,8 +60,9 @@ def run_server(settings: Settings, *, host: str, port: int,
         console.print(f"Serving the dependency map at http://{host}:{port}/ and GraphQL at "
                       f"http://{host}:{port}/graphql (store: neo4j, {workers} worker "
                       "processes, each following the change feed)")
-        uvicorn.run("cmdb_graph.api.app:app_from_environment", factory=True, workers=workers,
-                    host=host, port=port, log_level="warning")
+        with multiprocess_metrics():
+            uvicorn.run("cmdb_graph.api.app:app_from_environment", factory=True,
+                        workers=workers, host=host, port=port, **quiet)
         return
     store = open_store(settings)
     scheduler = None
@@ -67,11 +76,29 @@ def run_server(settings: Settings, *, host: str, port: int,
                   f"http://{host}:{port}/graphql (store: {settings.store})")
     try:
         config = server_config(create_app(settings, store), settings, host=host, port=port,
-                               log_level="warning")
+                               **quiet)
         uvicorn.Server(config).run()
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+
+
+@contextmanager
+def multiprocess_metrics() -> Iterator[None]:
+    """Point prometheus_client's multiprocess mode at a fresh folder for the worker processes
+    started inside the block (they inherit the environment), and remove it afterwards; a
+    ``PROMETHEUS_MULTIPROC_DIR`` already set is used as it is (empty it before each start)."""
+    from cmdb_graph.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="cmdb-metrics-") as folder:
+        os.environ[MULTIPROC_ENV] = folder
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
 
 
 def check_workers(settings: Settings, workers: int, schedule: Path | None) -> None:

@@ -53,6 +53,7 @@ from cmdb_graph.ingest.retire import retire
 from cmdb_graph.ingest.state import RunState
 from cmdb_graph.ingest.validate import validate_records
 from cmdb_graph.ingest.workset import WorkSet
+from cmdb_graph.metrics import record_import
 from cmdb_graph.model import (
     AssetRecord,
     CIRecord,
@@ -209,12 +210,23 @@ def run_import(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run(store, records, ds=ds, run=run, mode=mode, dry_run=dry_run, force=force,
-                    retire_after=retire_after, breaker_share=breaker_share, now=now,
-                    policy=policy, preload_limit=preload_limit, actor=who)
+        result = _run(store, records, ds=ds, run=run, mode=mode, dry_run=dry_run, force=force,
+                      retire_after=retire_after, breaker_share=breaker_share, now=now,
+                      policy=policy, preload_limit=preload_limit, actor=who)
+    except ImportAbortedError:
+        record_import(importer, "aborted")
+        raise
+    except Exception:
+        record_import(importer, "failed")
+        raise
     finally:
         if gc_was_enabled:
             gc.enable()
+    if result.dry_run:
+        record_import(importer, "dry_run")
+    else:
+        record_import(importer, "succeeded", result.run.counts)
+    return result
 
 
 def _run(

@@ -72,6 +72,7 @@ from cmdb_graph.errors import (
     NotFoundError,
 )
 from cmdb_graph.feed import ChangeRecord
+from cmdb_graph.metrics import ENGINE_FEED_SEQ
 from cmdb_graph.model import (
     Asset,
     Change,
@@ -327,6 +328,7 @@ class Engine:
             if updated is None:
                 updated = self._rebuild(fresh)
                 self._cached = updated
+            ENGINE_FEED_SEQ.set(updated.follower.seq)
             return updated
 
     def _rebuild(self, key: _Key) -> _Cached:
