@@ -146,3 +146,45 @@ def test_store_error_of_a_failed_write_is_a_typed_result(tmp_path: Path) -> None
     assert payload["__typename"] == "UserError"
     assert payload["code"] == "STORE_ERROR"
     assert "another process is writing" in payload["message"] and str(path) in payload["message"]
+
+
+def test_a_masked_error_is_logged_as_internal_under_the_request_id(
+    memory_store: MemoryStore, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Arrange: the same failure, through the application (local mode: an admin)
+    import json
+
+    import httpx
+
+    from cmdb_graph.api.app import create_app
+    from cmdb_graph.logs import RequestIdFilter
+
+    app = create_app(Settings(), memory_store)
+    body = {"query": "mutation Up($in: ImportRunInput!) { importRun(input: $in) { __typename } }",
+            "variables": {"in": {"kind": "nmap", "source": "nmap", "content": LONE_SURROGATE,
+                                 "filename": "scan.xml"}}}
+
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://127.0.0.1") as client:
+            # json.dumps escapes the lone surrogate (\ud800), as a client's encoder may
+            return await client.post("/graphql", content=json.dumps(body),
+                                     headers={"x-request-id": "tkt-7",
+                                              "content-type": "application/json"})
+
+    # Act: the server's handler filter adds the request id to every record
+    caplog.handler.addFilter(RequestIdFilter())
+    with caplog.at_level("INFO"):
+        resp = asyncio.run(send())
+
+    # Assert: the client sees the mask; the log has the request as internal, and the detail
+    # under the same request id
+    assert resp.json()["errors"][0]["message"] == MASKED
+    (line,) = [r for r in caplog.records if r.name == "cmdb_graph.request"]
+    facts = {k: getattr(line, k) for k in ("request_id", "caller", "role", "operation",
+                                           "outcome", "error_kind")}
+    assert facts == {"request_id": "tkt-7", "caller": "local", "role": "admin",
+                     "operation": "Up", "outcome": "error", "error_kind": "internal"}
+    detail = [r for r in caplog.records if r.name == "strawberry.execution"]
+    assert detail and "surrogate" in detail[0].getMessage() + str(detail[0].exc_info)
+    assert all(getattr(r, "request_id", None) == "tkt-7" for r in detail)
