@@ -503,6 +503,10 @@ class Engine:
             self.past_stats["records"] += len(records)
         return cached
 
+    def in_past(self) -> bool:
+        """Whether this thread answers on a graph of the past (inside :meth:`as_of`)."""
+        return self._in_past() is not None
+
     def _in_past(self) -> _Cached | None:
         """The graph of the past this thread answers on (inside :meth:`as_of`), if any."""
         held: _Cached | None = getattr(self._local, "held", None)

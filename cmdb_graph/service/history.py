@@ -52,6 +52,9 @@ __all__ = [
     "HistoryEntry",
     "RelDiff",
     "ci_history",
+    "diff_between",
+    "entry_names",
+    "names_of",
     "estate_diff",
     "oldest_retained",
     "position_at",
@@ -579,3 +582,40 @@ def estate_diff(
             continue
         rel_out.append(RelDiff(*rkey, status, changes))
     return EstateDiff(since, until, len(records), tuple(ci_out), tuple(rel_out))
+
+
+# -- names ----------------------------------------------------------------------------------
+def names_of(store: GraphStore, ci_ids: set[str], *fallback: dict[str, str]) -> dict[str, str]:
+    """The current names of ``ci_ids``, else the names ``fallback`` (from the feed) knows."""
+    out: dict[str, str] = {}
+    for found in fallback:
+        out.update(found)
+    out.update({k: ci.name for k, ci in store.get_cis(sorted(ci_ids)).items()})
+    return out
+
+
+def entry_names(store: GraphStore, entries: list[HistoryEntry]) -> dict[str, str]:
+    """The names of the CIs ``entries`` mention (current, else their last name in them)."""
+    ids: set[str] = set()
+    seen: dict[str, str] = {}
+    for e in entries:
+        ids.add(e.ci_id)
+        ids.update(x for x in (e.source, e.target) if x)
+        if e.rel_type is None:
+            for c in e.changes:
+                if c.name == "name" and isinstance(c.new or c.old, str):
+                    seen[e.ci_id] = str(c.new or c.old)
+    return names_of(store, ids, seen)
+
+
+def diff_between(
+    store: GraphStore, since: datetime, until: datetime | None, source: str | None
+) -> tuple[EstateDiff, dict[str, str]]:
+    """The estate's diff between two times and the names of the CIs it mentions."""
+    head = store.feed_head()
+    after = position_at(store, since, head=head)
+    last = head if until is None else position_at(store, until, head=head)
+    found = estate_diff(store, after, max(after, last), source=source)
+    ids = {r.source for r in found.relationships} | {r.target for r in found.relationships}
+    known = {c.ci_id: c.name for c in found.cis if c.name}
+    return found, names_of(store, ids, known)
