@@ -30,6 +30,10 @@ from tests.contract.test_feed_engine import IDS, NOW, _apply, _write, feed_store
 __all__ = ["feed_store"]
 
 
+#: CIs whose neighbourhood is compared (each one is a store query without ``asOf``).
+NEAR = ("vm1", "cl", "app", "n1")
+
+
 def _answers(engine: Engine) -> dict[str, Any]:
     """The graph questions that take ``asOf``, on every CI."""
     graph = engine.whole_graph()
@@ -38,7 +42,8 @@ def _answers(engine: Engine) -> dict[str, Any]:
     for c in ids:
         out[f"impact {c}"] = engine.change_impact([c])
         out[f"impact services {c}"] = engine.change_impact([c], services_only=True, depth=2)
-        out[f"near {c}"] = engine.neighbourhood(c, depth=2)
+        if c in NEAR:
+            out[f"near {c}"] = engine.neighbourhood(c, depth=2)
         if graph.is_service(c):
             out[f"map {c}"] = engine.service_map(c)
             out[f"spof {c}"] = engine.single_points_of_failure(c)
@@ -59,13 +64,14 @@ class _Point:
 def _note(store: GraphStore) -> _Point:
     head = store.feed_head()
     newest = store.feed_since(head - 1, limit=1)[0]
-    cis = {c: store.get_cis([c]).get(c) for c in IDS}
+    found = store.get_cis(IDS)
+    cis = {c: found.get(c) for c in IDS}
     return _Point(newest.at, _answers(Engine(store)), cis)
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(writes=st.lists(_write, min_size=1, max_size=10))
+@given(writes=st.lists(_write, min_size=1, max_size=8))
 def test_as_of_answers_as_the_store_did_then(
     feed_store: GraphStore, writes: list[dict[str, Any]]
 ) -> None:
