@@ -103,6 +103,9 @@ class EstateDiff:
                                                          "deleted; by ci_id.")
     relationships: list[RelDiffType] = strawberry.field(
         description="Relationships added, changed, removed; by type, source, target.")
+    seen: int = strawberry.field(description="CIs and relationships whose only difference is "
+                                             "that a source saw them again (lastSeen); not "
+                                             "listed.")
 
 
 EstateDiffResult = Annotated[
@@ -181,6 +184,7 @@ class HistoryQuery:
                     rel_type=r.rel_type, source=strawberry.ID(r.source),
                     source_name=names.get(r.source), target=strawberry.ID(r.target),
                     target_name=names.get(r.target), status=r.status,
-                    changes=_fields(r.changes)) for r in found.relationships])
+                    changes=_fields(r.changes)) for r in found.relationships],
+                seen=found.seen)
 
         return await guarded(info, Role.READER, work)

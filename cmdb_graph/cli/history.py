@@ -4,6 +4,7 @@ store's change feed (:mod:`cmdb_graph.service.history`), with names."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model import ImportRun, RunStatus
 from cmdb_graph.service import history
 from cmdb_graph.service.engine import list_all
+from cmdb_graph.service.resolve import ci_names
 from cmdb_graph.store.base import GraphStore
 
 __all__ = ["diff_command", "history_command", "last_run_start"]
@@ -28,20 +30,41 @@ def _value(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
 
 
-def _changes(changes: tuple[history.FieldChange, ...], most: int = 6) -> str:
-    shown = [f"{c.name}: {_value(c.old)} -> {_value(c.new)}" for c in changes[:most]]
+def _changes(changes: tuple[history.FieldChange, ...], names: dict[str, str],
+             most: int = 6) -> str:
+    shown = [f"{c.name}: {_value(_named(c.old, names))} -> {_value(_named(c.new, names))}"
+             for c in changes[:most]]
     if len(changes) > most:
         shown.append(f"... {len(changes) - most} more (--json)")
     return "\n".join(shown)
 
 
-def _values(entry: history.HistoryEntry) -> str:
+def _values(entry: history.HistoryEntry, names: dict[str, str]) -> str:
     """The values a row shows: the changed ones; of a new CI its name and class only."""
     if entry.op == "created" and entry.rel_type is None:
         kept = tuple(c for c in entry.changes if c.name in ("name", "ci_class"))
         rest = len(entry.changes) - len(kept)
-        return _changes(kept) + (f"\n(and {rest} more attributes; --json)" if rest else "")
-    return _changes(entry.changes)
+        return _changes(kept, names) + (f"\n(and {rest} more attributes; --json)"
+                                        if rest else "")
+    return _changes(entry.changes, names)
+
+
+def _named(value: Any, names: dict[str, str]) -> Any:
+    """A value with the name of the CI it is the id of (a string, or strings of a list)."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, list):
+        return [_named(v, names) for v in value]
+    return value
+
+
+def _value_ids(changes: Iterable[history.FieldChange]) -> set[str]:
+    """The values (and strings of list values) of ``changes`` that may be ids."""
+    out: set[str] = set()
+    for c in changes:
+        for v in (c.old, c.new):
+            out.update(x for x in (v if isinstance(v, list) else [v]) if isinstance(x, str))
+    return out
 
 
 def _who(entry: history.HistoryEntry) -> str:
@@ -73,7 +96,9 @@ def history_command(
                     break
                 after = page.next_cursor
             shown = entries[-limit:]
-            return ci_id, shown, len(entries), history.entry_names(engine.store, shown)
+            names = history.entry_names(engine.store, shown)
+            ids = _value_ids(c for e in shown for c in e.changes)
+            return ci_id, shown, len(entries), ci_names(engine.store, ids) | names
 
         ci_id, entries, total, names = _ask(work)
     if as_json:
@@ -93,7 +118,7 @@ def history_command(
         if e.rel_type:
             what = (f"{e.op} {names.get(e.source or '', e.source)} -{e.rel_type}-> "
                     f"{names.get(e.target or '', e.target)}")
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), _who(e), what, _values(e))
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), _who(e), what, _values(e, names))
     out.print(table)
 
 
@@ -137,11 +162,13 @@ def diff_command(
             start = (_utc(since, "--since") if since is not None
                      else last_run_start(engine.store, str(since_last_run)))
             found, names = history.diff_between(engine.store, start, end, source)
-            return start, found, names
+            ids = _value_ids(f for c in found.cis for f in c.changes)
+            return start, found, ci_names(engine.store, ids) | names
 
         start, found, names = _ask(work)
     if as_json:
         _dump({"since": found.since, "until": found.until, "records": found.records,
+               "seen": found.seen,
                "cis": [{"ci_id": c.ci_id, "name": c.name, "ci_class": c.ci_class,
                         "status": c.status,
                         "changes": [{"name": f.name, "old": f.old, "new": f.new}
@@ -157,7 +184,7 @@ def diff_command(
     out.print(f"Since {start.isoformat()}" + (f" (last run of {since_last_run})"
                                               if since_last_run else "")
               + f": {found.records} write(s); {summary}; {len(found.relationships)} "
-                "relationship(s) changed", highlight=False)
+                f"relationship(s) changed; {found.seen} only seen again", highlight=False)
     if found.cis:
         table = Table(title="CIs")
         for col in ("status", "name", "class"):
@@ -165,7 +192,8 @@ def diff_command(
         table.add_column("changes", overflow="fold")
         for c in found.cis:
             table.add_row(c.status, c.name or c.ci_id, c.ci_class or "",
-                          "" if c.status in ("created", "deleted") else _changes(c.changes))
+                          "" if c.status in ("created", "deleted") else
+                          _changes(c.changes, names))
         out.print(table)
     if found.relationships:
         rels = Table(title="Relationships")

@@ -51,6 +51,7 @@ __all__ = [
     "FieldChange",
     "HistoryEntry",
     "RelDiff",
+    "SEEN_FIELDS",
     "ci_history",
     "diff_between",
     "entry_names",
@@ -383,8 +384,8 @@ def _after_key(after: str | None) -> tuple[int, int]:
 def ci_history(
     store: GraphStore, ci_id: str, *, first: int, after: str | None = None
 ) -> Page[HistoryEntry]:
-    """Every change of ``ci_id``'s attributes and relationships in the retained feed, oldest
-    first, one page at a time.
+    """Every change of ``ci_id``'s attributes and relationships in the retained feed since the
+    store was last cleared, oldest first, one page at a time.
 
     Reads the whole retained feed (the total is counted over it): ``O(records)``.
 
@@ -406,6 +407,8 @@ def ci_history(
     items: list[HistoryEntry] = []
     total = 0
     for record in _scan(store):
+        if record.reset:  # the store was cleared: what came before is another estate's
+            items, total = [], 0
         for entry in _entries(record, ci_id):
             total += 1
             if (entry.seq, entry.index) > start and len(items) <= first:
@@ -462,7 +465,11 @@ class EstateDiff:
     records : int
         How many records were folded (after the ``source`` filter).
     cis, relationships : tuple
-        The CIs and relationships that differ, sorted by key.
+        The CIs and relationships that differ, sorted by key; those whose only difference is
+        that a source saw them again (:data:`SEEN_FIELDS`) are left out and counted in
+        ``seen``.
+    seen : int
+        CIs and relationships only seen again.
     """
 
     since: int
@@ -470,6 +477,12 @@ class EstateDiff:
     records: int
     cis: tuple[CIDiff, ...] = field(default=())
     relationships: tuple[RelDiff, ...] = field(default=())
+    seen: int = 0
+
+
+#: Fields that change each time a source reports a CI or relationship again: a difference in
+#: these alone is not a change of the estate (``diff`` counts it as seen again).
+SEEN_FIELDS = frozenset({"last_seen"})
 
 
 def _fold(changes: list[tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, bool, bool]]
@@ -547,6 +560,7 @@ def estate_diff(
             if (r.source_label, r.target_label) == (CI_LABEL, CI_LABEL):
                 rels.setdefault(r.key, []).append(r)
     current = store.get_cis(sorted(nodes))
+    seen = 0
     ci_out: list[CIDiff] = []
     for key in sorted(nodes):
         existed, exists, before, after = _fold(
@@ -556,6 +570,9 @@ def estate_diff(
             continue
         changes = _differ(before, after, existed, exists)
         if not changes:
+            continue
+        if existed and exists and SEEN_FIELDS.issuperset(c.name for c in changes):
+            seen += 1
             continue
         now = current.get(key)
         name = now.name if now is not None else (after.get("name") or before.get("name"))
@@ -580,8 +597,11 @@ def estate_diff(
         status = "added" if not existed else "removed" if not exists else "changed"
         if status == "changed" and not changes:
             continue
+        if status == "changed" and SEEN_FIELDS.issuperset(c.name for c in changes):
+            seen += 1
+            continue
         rel_out.append(RelDiff(*rkey, status, changes))
-    return EstateDiff(since, until, len(records), tuple(ci_out), tuple(rel_out))
+    return EstateDiff(since, until, len(records), tuple(ci_out), tuple(rel_out), seen)
 
 
 # -- names ----------------------------------------------------------------------------------
