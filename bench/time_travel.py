@@ -34,6 +34,7 @@ from bench.workload import SCALES, build_workload, bulk_load
 from cmdb_graph.model import ConfigurationItem, Relationship
 from cmdb_graph.service import history
 from cmdb_graph.service.engine import Engine
+from cmdb_graph.service.follow import copy_graph
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import CIFilter, WriteBatch
 from cmdb_graph.store.memory import MemoryStore
@@ -107,8 +108,8 @@ def run_scale(scale: str, folder: Path, runs: int) -> dict[str, Any]:
             again.append(_time(ask))
         with engine.reading() as current:
             assert current is not None
-            copy_s = [_time(current.graph.copy) for _ in range(runs)]
-            base = current.graph.copy()
+            copy_s = [_time(lambda c=current: copy_graph(c.graph)) for _ in range(runs)]
+            base = copy_graph(current.graph)
         seq = history.position_at(store, at)
         records = history.records_between(store, seq, head)
         t0 = time.perf_counter()

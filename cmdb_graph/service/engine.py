@@ -85,7 +85,7 @@ from cmdb_graph.model import (
     Window,
 )
 from cmdb_graph.service import history
-from cmdb_graph.service.follow import FeedFollower, NeedsRebuild, lean_graph
+from cmdb_graph.service.follow import FeedFollower, NeedsRebuild, copy_graph, lean_graph
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import MAX_PAGE_SIZE, Direction, GraphStore
 from impact.licences import LicencePosition, licence_position
@@ -488,7 +488,7 @@ class Engine:
                     history.records_between(self.store, past.head, head), at)
             return past.cached
         with self.reading() as current:
-            base = (current.graph.copy() if current is not None
+            base = (copy_graph(current.graph) if current is not None
                     else _lean(self.store.dependency_graph()))
         # the graph holds at most the writes up to the head read after it; undoing a record
         # it does not hold yet sets what it holds already
