@@ -248,6 +248,8 @@ class Engine:
         self._cached: _Cached | None = None
         self._past: _Past | None = None
         self._past_lock = threading.Lock()
+        self._probes: history.Probes = {}
+        self._probes_of: Hashable = None
         #: Graphs of the past built (:meth:`as_of`) and the records they undid.
         self.past_stats: dict[str, int] = {"graphs": 0, "records": 0}
         #: How the cache was last brought up to date: counters for tests, logs and benches.
@@ -466,9 +468,19 @@ class Engine:
         """
         found = self.store.get_cis([ci_id]).get(ci_id)
         head = self.store.feed_head()
-        seq = history.position_at(self.store, at, head=head)
+        seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
         return history.rewind_ci(found, ci_id, history.records_between(self.store, seq, head),
                                  at)
+
+    def _probes_for(self, head: int) -> history.Probes:
+        """The remembered feed probes of :func:`history.position_at`, forgotten when the
+        database changes (a new Neo4j epoch, or a head below what was probed: the store was
+        replaced). Shared by threads: dict operations are atomic."""
+        identity = self._identity()
+        probes = self._probes
+        if identity != self._probes_of or (probes and max(probes) > head + 1):
+            self._probes, self._probes_of = {}, identity
+        return self._probes
 
     def _identity(self) -> Hashable:
         key = self._store_key()
@@ -478,7 +490,7 @@ class Engine:
         """The graph as of ``at`` (the last one built when ``at`` resolves to its position
         and no clear came since). Built outside any lock: two threads may both build it."""
         head = self.store.feed_head()
-        seq = history.position_at(self.store, at, head=head)
+        seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
         identity = self._identity()
         with self._past_lock:
             past = self._past

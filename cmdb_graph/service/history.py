@@ -59,6 +59,7 @@ __all__ = [
     "estate_diff",
     "oldest_retained",
     "position_at",
+    "Probes",
     "records_between",
     "require_no_reset",
     "rewind_ci",
@@ -99,7 +100,29 @@ def oldest_retained(store: GraphStore) -> int:
     return lo
 
 
-def position_at(store: GraphStore, at: datetime, *, head: int | None = None) -> int:
+#: Probe results of :func:`position_at`: the first record at or after a sequence number,
+#: as ``(seq, at)`` (``None``: no record there yet is not kept).
+Probes = dict[int, tuple[int, datetime]]
+
+
+def _probe(store: GraphStore, seq: int, probes: Probes | None) -> tuple[int, datetime] | None:
+    """``(seq, at)`` of the first record at or after ``seq`` (``None``: none); FeedGapError
+    when it was pruned. Remembered in ``probes`` (records never change)."""
+    if probes is not None and seq in probes:
+        return probes[seq]
+    record = _first_after(store, seq - 1)
+    if record is None:
+        return None
+    if probes is not None:
+        if len(probes) > 10_000:
+            probes.clear()
+        probes[seq] = (record.seq, record.at)
+    return record.seq, record.at
+
+
+def position_at(
+    store: GraphStore, at: datetime, *, head: int | None = None, probes: Probes | None = None
+) -> int:
     """The sequence number of the last record committed at or before ``at`` (0: before the
     first record).
 
@@ -114,6 +137,9 @@ def position_at(store: GraphStore, at: datetime, *, head: int | None = None) -> 
         The time (a naive time is UTC).
     head : int, optional
         The feed head to search below (default: read now).
+    probes : dict, optional
+        Records read by earlier searches on this store (read and filled): a search that
+        lands on a big record (a bulk load's) decodes it once.
 
     Raises
     ------
@@ -128,7 +154,7 @@ def position_at(store: GraphStore, at: datetime, *, head: int | None = None) -> 
     while bad > 1:
         probe = max(bad - step, 1)
         try:
-            record = _first_after(store, probe - 1)
+            found = _probe(store, probe, probes)
         except FeedGapError:
             record = _first_after(store, oldest_retained(store))
             if record is None or record.at > when:
@@ -140,8 +166,8 @@ def position_at(store: GraphStore, at: datetime, *, head: int | None = None) -> 
                 ) from None
             good = record.seq
             break
-        if record is not None and record.seq < bad and record.at <= when:
-            good = record.seq
+        if found is not None and found[0] < bad and found[1] <= when:
+            good = found[0]
             break
         bad = probe  # no record in [probe, bad) is at or before ``when``
         step *= 2
@@ -149,11 +175,11 @@ def position_at(store: GraphStore, at: datetime, *, head: int | None = None) -> 
     while lo < hi:
         mid = (lo + hi + 1) // 2
         try:
-            record = _first_after(store, mid - 1)
+            found = _probe(store, mid, probes)
         except FeedGapError as exc:  # pruned while we searched
             raise HistoryUnavailableError(f"{when.isoformat()}: {exc}") from exc
-        if record is not None and record.seq <= hi and record.at <= when:
-            lo = record.seq
+        if found is not None and found[0] <= hi and found[1] <= when:
+            lo = found[0]
         else:
             hi = mid - 1
     return lo
