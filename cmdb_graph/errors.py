@@ -24,6 +24,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "FeedGapError",
+    "HistoryUnavailableError",
     "TraversalLimitError",
     "ReconciliationConflict",
     "ImportAbortedError",
@@ -168,6 +169,14 @@ class FeedGapError(StoreError):
     """
 
     code = "FEED_GAP"
+
+
+class HistoryUnavailableError(CmdbError):
+    """The change feed no longer holds what a question about the past needs: the time asked
+    for is before the feed's oldest retained record (``CMDB_FEED_RETENTION_DAYS``), or the
+    store was cleared (a reset record) after it."""
+
+    code = "HISTORY_UNAVAILABLE"
 
 
 class TraversalLimitError(CmdbError):

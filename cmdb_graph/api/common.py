@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
@@ -19,9 +19,16 @@ from cmdb_graph.errors import CmdbError, TraversalLimitError
 from cmdb_graph.model import Node
 from cmdb_graph.settings import Role
 
-__all__ = ["Info", "check_first", "guarded", "listing", "selects", "str_ids", "utc"]
+__all__ = ["AsOf", "Info", "check_first", "guarded", "listing", "selects", "str_ids", "utc",
+           "when"]
 
 Info = strawberry.Info[Context, None]
+
+#: The ``asOf`` argument of the questions that answer on the graph of the past.
+AsOf = Annotated[datetime | None, strawberry.argument(
+    description="Answer on the graph as it was at this time (UTC): every write committed at "
+                "or before it. Within the change feed's retention (HISTORY_UNAVAILABLE "
+                "before it, or before a clear of the store); default: now.")]
 R = TypeVar("R")
 N = TypeVar("N", bound=Node)
 
@@ -80,6 +87,11 @@ def check_first(info: Info, first: int) -> None:
 def utc(t: datetime) -> datetime:
     """``t`` in UTC (a naive time is taken as UTC)."""
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def when(value: datetime | None) -> datetime | None:
+    """An ``asOf`` argument in UTC (``None`` stays ``None``)."""
+    return None if value is None else utc(value)
 
 
 def str_ids(values: Iterable[strawberry.ID]) -> list[str]:

@@ -13,7 +13,7 @@ import strawberry
 
 import impact
 from cmdb_graph.api.cis.types import ConfigurationItemType, load_ci
-from cmdb_graph.api.common import Info, guarded
+from cmdb_graph.api.common import AsOf, Info, guarded, when
 from cmdb_graph.api.derive import Field, answer, answers, derived, ids, of
 from cmdb_graph.api.errors import UserError
 from cmdb_graph.service.mapview import nearest_first
@@ -178,12 +178,14 @@ class ExplorationQuery:
             description="Return at most this many CIs, nearest first, and the relationships "
                         "among them (default: all, up to the server's result cap)."
         )] = None,
+        as_of: AsOf = None,
     ) -> NeighbourhoodResult:
         engine = info.context.app.engine
 
         def work() -> Neighbourhood:
-            found = engine.neighbourhood(str(ci_id), depth=depth, direction=str(direction),
-                                         rel_types=rel_types)
+            with engine.as_of(when(as_of)):
+                found = engine.neighbourhood(str(ci_id), depth=depth,
+                                             direction=str(direction), rel_types=rel_types)
             r, total = nearest_first(found, max_nodes)
             return of(Neighbourhood, r, total_nodes=total, truncated=total > len(r.nodes))
 
@@ -211,22 +213,26 @@ class ExplorationQuery:
 
     @strawberry.field(description="A service down to its infrastructure, layer by layer.")
     async def service_map(
-        self, info: Info, service: strawberry.ID, depth: int | None = None
+        self, info: Info, service: strawberry.ID, depth: int | None = None, as_of: AsOf = None
     ) -> ServiceMapResult:
         engine = info.context.app.engine
-        return await guarded(info, Role.READER, lambda: answer(
-            ServiceMap, engine.service_map(str(service), depth=depth)
-        ))
+
+        def work() -> ServiceMap:
+            with engine.as_of(when(as_of)):
+                return answer(ServiceMap, engine.service_map(str(service), depth=depth))
+
+        return await guarded(info, Role.READER, work)
 
     @strawberry.field(description="The CIs whose failure alone takes a service down "
                                   "(redundancy rules applied).")
     async def single_points_of_failure(
-        self, info: Info, service: strawberry.ID
+        self, info: Info, service: strawberry.ID, as_of: AsOf = None
     ) -> SinglePointsOfFailureResult:
         engine = info.context.app.engine
 
         def work() -> SinglePointsOfFailure:
-            found = engine.single_points_of_failure(str(service))
+            with engine.as_of(when(as_of)):
+                found = engine.single_points_of_failure(str(service))
             return SinglePointsOfFailure(service=service,
                                          points=answers(SinglePointOfFailure, found))
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 
 import impact
-from cmdb_graph.api.common import Info, check_first, guarded, utc
+from cmdb_graph.api.common import AsOf, Info, check_first, guarded, utc, when
 from cmdb_graph.api.derive import answers, derived, ids, of
 from cmdb_graph.api.errors import UserError
 from cmdb_graph.errors import InvalidRecordError
@@ -147,6 +147,7 @@ class QualityQuery:
         first: Annotated[int, strawberry.argument(
             description="Return at most this many findings (server page cap)."
         )] = 100,
+        as_of: AsOf = None,
     ) -> QualityReportResult:
         engine = info.context.app.engine
         opts = options or QualityOptionsInput()
@@ -155,11 +156,13 @@ class QualityQuery:
             check_first(info, first)
             if opts.unseen_days < 0 or opts.stale_days < 0:
                 raise InvalidRecordError("day thresholds must be >= 0", field="options")
-            r = engine.report(
-                name, now=utc(opts.now) if opts.now else None,
-                options=impact.QualityOptions(unseen_days=opts.unseen_days,
-                                              stale_days=opts.stale_days),
-            )
+            past = when(as_of)
+            with engine.as_of(past):  # the reference time is then asOf, unless options.now
+                r = engine.report(
+                    name, now=utc(opts.now) if opts.now else past,
+                    options=impact.QualityOptions(unseen_days=opts.unseen_days,
+                                                  stale_days=opts.stale_days),
+                )
             return of(QualityReport, r, findings=r.findings[:first], truncated=r.count > first)
 
         return await guarded(info, Role.READER, work)

@@ -20,6 +20,7 @@ from cmdb_graph.api.cis.mutations import CIMutation
 from cmdb_graph.api.cis.queries import EntityQuery
 from cmdb_graph.api.errors import ErrorCodes, should_mask
 from cmdb_graph.api.exploration import ExplorationQuery
+from cmdb_graph.api.history import HistoryQuery
 from cmdb_graph.api.impact.queries import ImpactQuery
 from cmdb_graph.api.imports import ImportMutation
 from cmdb_graph.api.itsm.mutations import ITSMMutation
@@ -34,7 +35,7 @@ __all__ = ["ValidDocuments", "build_schema", "export_sdl"]
 #: (``graphql/schema.graphql``), which lists root fields as they were added.
 QUERY_PARTS: tuple[type, ...] = (
     EntityQuery, QualityFlagsQuery, ITSMQuery, ImpactQuery, QualityQuery, LicenceQuery,
-    ExplorationQuery,
+    ExplorationQuery, HistoryQuery,
 )
 MUTATION_PARTS: tuple[type, ...] = (CIMutation, ITSMMutation, ImportMutation)
 

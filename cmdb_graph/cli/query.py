@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -67,6 +67,10 @@ Snapshot = SnapshotOption
 _REPORT_HELP = ("Run only these reports (default: the orphan reports; --all: every report): "
                 + ", ".join(impact.REPORTS) + ".")
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AsOf = Annotated[str | None, typer.Option(
+    "--as-of", help="Answer on the graph as it was at this ISO 8601 time (UTC unless it says): "
+                    "every write committed at or before it, within the change feed's "
+                    "retention.")]
 
 
 @contextmanager
@@ -153,6 +157,20 @@ def _utc(text: str, option: str) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+def past_time(as_of: str | None) -> datetime | None:
+    """The ``--as-of`` time in UTC (``None``: now); exits 2 when it is not a time."""
+    return None if as_of is None else _utc(as_of, "--as-of")
+
+
+def names_then(engine: Engine, ci_ids: Iterable[str]) -> dict[str, str]:
+    """Names of ``ci_ids`` on the graph the engine answers on (inside ``Engine.as_of``: the
+    names then), else in the store."""
+    ids = set(ci_ids)
+    graph = engine.whole_graph() if engine.cache_enabled or engine.in_past() else None
+    found = {c: graph.name(c) or c for c in ids if c in graph} if graph is not None else {}
+    return ci_names(engine.store, ids - set(found)) | found
+
+
 def _path(p: Sequence[str], names: Mapping[str, str],
           inferred: Mapping[tuple[str, str], str] | None = None) -> str:
     if not p:
@@ -210,6 +228,7 @@ def impact_command(
         bool, typer.Option("--services-only", help="Only business and application services.")
     ] = False,
     paths: Annotated[int, typer.Option(help="Explaining paths per impacted CI.")] = 1,
+    as_of: AsOf = None,
     db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
@@ -220,25 +239,28 @@ def impact_command(
     setting, not one the source declared) is drawn ``~>``, and its evidence is listed below
     the table.
     """
+    when = past_time(as_of)
     with _engine(db, snapshot) as engine:
         def work() -> tuple[impact.ChangeImpact, dict[str, str], dict[tuple[str, str], str]]:
             ids = ci_ids_of(engine, cis or [])
             if change is not None:
                 ids += engine.change(change).ci_ids
-            found = engine.change_impact(sorted(set(ids)), depth=depth,
-                                         services_only=services_only, paths_per_ci=paths)
-            on_paths = {c for i in found.impacted for p in i.paths for c in p}
-            hops = {} if as_json else inferred_hops(
-                engine.impact_graph(found.changed).graph,
-                [i.paths[0] for i in found.impacted if i.paths])
-            return found, ci_names(engine.store, on_paths | set(found.changed)), hops
+            with engine.as_of(when):
+                found = engine.change_impact(sorted(set(ids)), depth=depth,
+                                             services_only=services_only, paths_per_ci=paths)
+                on_paths = {c for i in found.impacted for p in i.paths for c in p}
+                hops = {} if as_json else inferred_hops(
+                    engine.impact_graph(found.changed).graph,
+                    [i.paths[0] for i in found.impacted if i.paths])
+                return found, names_then(engine, on_paths | set(found.changed)), hops
 
         result, names, hops = _ask(work)
     if as_json:
         _dump(result)
         return
     s = result.summary
-    table = Table(title=f"Impact of {_listed(result.changed, names)}: {s.total} CI(s), "
+    then = f" as of {when.isoformat()}" if when else ""
+    table = Table(title=f"Impact of {_listed(result.changed, names)}{then}: {s.total} CI(s), "
                         f"{s.services_hit} service(s)")
     for col in ("status", "depth", "name", "class", "crit."):
         table.add_column(col)
@@ -377,21 +399,31 @@ def orphans(
     unseen_days: Annotated[int, typer.Option(min=0, help="Unseen in-use assets.")] = 30,
     stale_days: Annotated[int, typer.Option(min=0, help="Stale CIs.")] = 30,
     limit: Annotated[int, typer.Option(min=1, help="Findings shown per report.")] = 20,
+    as_of: AsOf = None,
     db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
 ) -> None:
-    """Orphaned assets and CIs (and, with --all, every data-quality report)."""
+    """Orphaned assets and CIs (and, with --all, every data-quality report).
+
+    With --as-of the reports run on the graph as it was then (assets and entitlements as they
+    are now), with that time as the reference time unless --now says otherwise.
+    """
     names = list(reports or (impact.REPORTS if all_reports else ORPHAN_REPORTS))
     unknown = [n for n in names if n not in impact.REPORTS]
     if unknown:
         err.print(f"[red]error:[/red] unknown report(s) {', '.join(unknown)}; known: "
                   f"{', '.join(impact.REPORTS)}")
         raise typer.Exit(2)
-    when = _utc(now, "--now") if now else datetime.now(UTC)
+    past = past_time(as_of)
+    when = _utc(now, "--now") if now else past or datetime.now(UTC)
     options = impact.QualityOptions(unseen_days=unseen_days, stale_days=stale_days)
     with _engine(db, snapshot) as engine:
-        data = _ask(lambda: engine.quality_input(now=when, options=options))
+        def read() -> impact.QualityInput:
+            with engine.as_of(past):
+                return engine.quality_input(now=when, options=options)
+
+        data = _ask(read)
         results = {n: _ask(lambda n=n: impact.run_report(n, data)) for n in names}  # type: ignore[misc]
     if as_json:
         _dump(results)
@@ -476,6 +508,7 @@ def map_command(
     service: Annotated[str, typer.Argument(metavar="SERVICE", help="The service (any CI works): "
                                                                   "name, identifier or ci_id.")],
     depth: Annotated[int | None, typer.Option(help="Hops below the service.")] = None,
+    as_of: AsOf = None,
     db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
@@ -485,16 +518,18 @@ def map_command(
     Workloads that state how many replicas they run (Kubernetes ``spec.replicas``, compose
     ``deploy.replicas``) show them; ``--json`` gives them as ``replicas`` by ``ci_id``.
     """
+    when = past_time(as_of)
     with _engine(db, snapshot) as engine:
         def work() -> tuple[impact.ServiceMap, tuple[impact.SinglePointOfFailure, ...],
                             dict[str, str], dict[str, int]]:
             ci_id = ci_ids_of(engine, [service])[0]
-            found = engine.service_map(ci_id, depth=depth)
-            spof = engine.single_points_of_failure(ci_id)
-            names = {n.ci_id: n.name for n in found.nodes}
-            missing = {c for p in spof for c in p.path} - set(names)
-            return (found, spof, names | ci_names(engine.store, missing),
-                    replicas_of(engine.store, [n.ci_id for n in found.nodes]))
+            with engine.as_of(when):
+                found = engine.service_map(ci_id, depth=depth)
+                spof = engine.single_points_of_failure(ci_id)
+                names = {n.ci_id: n.name for n in found.nodes}
+                missing = {c for p in spof for c in p.path} - set(names)
+                return (found, spof, names | names_then(engine, missing),
+                        replicas_of(engine.store, [n.ci_id for n in found.nodes]))
 
         smap, spof, names, replicas = _ask(work)
     if as_json:
@@ -507,7 +542,8 @@ def map_command(
         extra = f", {replicas[c]} replicas" if c in replicas else ""
         return f"{names.get(c, c)} [{classes.get(c, 'CI')}{extra}]"
 
-    table = Table(title=f"Service map of {label(smap.service)}")
+    then = f" as of {when.isoformat()}" if when else ""
+    table = Table(title=f"Service map of {label(smap.service)}{then}")
     table.add_column("depth")
     table.add_column("CIs")
     for layer in smap.layers:

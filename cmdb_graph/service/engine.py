@@ -77,6 +77,7 @@ from cmdb_graph.model import (
     Asset,
     Change,
     ChangeState,
+    ConfigurationItem,
     Entitlement,
     Incident,
     Node,
@@ -84,7 +85,8 @@ from cmdb_graph.model import (
     SoftwareProduct,
     Window,
 )
-from cmdb_graph.service.follow import FeedFollower, NeedsRebuild
+from cmdb_graph.service import history
+from cmdb_graph.service.follow import FeedFollower, NeedsRebuild, copy_graph, lean_graph
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import MAX_PAGE_SIZE, Direction, GraphStore
 from impact.licences import LicencePosition, licence_position
@@ -132,7 +134,19 @@ _Key = tuple[Hashable, int]
 class _Cached:
     key: _Key
     graph: impact.ImpactGraph
-    follower: FeedFollower
+    #: ``None`` for a graph of the past (see :meth:`Engine.as_of`): it is never followed.
+    follower: FeedFollower | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Past:
+    """The last graph of the past the engine built: as of feed position ``seq`` (in the
+    database ``identity``), rewound from feed position ``head``."""
+
+    seq: int
+    identity: Hashable
+    head: int
+    cached: _Cached
 
 
 class _ReadWriteLock:
@@ -233,6 +247,12 @@ class Engine:
         self._rw = _ReadWriteLock()
         self._local = threading.local()
         self._cached: _Cached | None = None
+        self._past: _Past | None = None
+        self._past_lock = threading.Lock()
+        self._probes: history.Probes = {}
+        self._probes_of: Hashable = None
+        #: Graphs of the past built (:meth:`as_of`) and the records they undid.
+        self.past_stats: dict[str, int] = {"graphs": 0, "records": 0}
         #: How the cache was last brought up to date: counters for tests, logs and benches.
         self.stats: dict[str, int] = {"rebuilds": 0, "follows": 0, "records": 0,
                                       "topology_changes": 0}
@@ -373,7 +393,7 @@ class Engine:
         (``None``: rebuild instead). The graph is changed in place and the new version
         installed while no question reads it."""
         follower = cached.follower
-        if follower.seq < 0:
+        if follower is None or follower.seq < 0:
             return None
         before, now = _position(cached.key), _position(key)
         if before[0] != now[0]:  # another database (Neo4j: a new epoch)
@@ -401,6 +421,110 @@ class Engine:
         self.stats["records"] += len(records)
         self.stats["topology_changes"] += int(changed)
         return updated
+
+    # -- the past -----------------------------------------------------------------------------
+    @contextmanager
+    def as_of(self, at: datetime | None) -> Iterator[None]:
+        """Answer the questions asked in the block on the graph as it was at ``at``.
+
+        ``at`` stands for every write committed at or before it. The graph of the past is the
+        current one (the cached graph, or one read from the store) with the change records
+        committed after ``at`` undone, newest first
+        (:func:`cmdb_graph.service.history.rewind_graph`); the last one built is kept, so the
+        next question at a time that resolves to the same feed position costs only the search
+        for that position. ``None``: the block answers on the current graph.
+
+        Raises
+        ------
+        HistoryUnavailableError
+            ``at`` is before the feed's oldest retained record, or the store was cleared
+            after it.
+
+        Examples
+        --------
+        >>> from cmdb_graph.store.memory import MemoryStore
+        >>> engine = Engine(MemoryStore())
+        >>> with engine.as_of(datetime(2020, 1, 1, tzinfo=UTC)):
+        ...     len(engine.whole_graph())
+        0
+        """
+        if at is None:
+            yield
+            return
+        past = self._past_graph(at)
+        held = getattr(self._local, "held", None)
+        depth: int = getattr(self._local, "depth", 0)
+        self._local.held, self._local.depth = past, depth + 1
+        try:
+            yield
+        finally:
+            self._local.held, self._local.depth = held, depth
+
+    def past_ci(self, ci_id: str, at: datetime) -> ConfigurationItem | None:
+        """The CI ``ci_id`` as it was at ``at`` (``None``: it did not exist then).
+
+        Raises
+        ------
+        HistoryUnavailableError
+            As :meth:`as_of`.
+        """
+        found = self.store.get_cis([ci_id]).get(ci_id)
+        head = self.store.feed_head()
+        seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
+        return history.rewind_ci(found, ci_id, history.records_between(self.store, seq, head),
+                                 at)
+
+    def _probes_for(self, head: int) -> history.Probes:
+        """The remembered feed probes of :func:`history.position_at`, forgotten when the
+        database changes (a new Neo4j epoch, or a head below what was probed: the store was
+        replaced). Shared by threads: dict operations are atomic."""
+        identity = self._identity()
+        probes = self._probes
+        if identity != self._probes_of or (probes and max(probes) > head + 1):
+            self._probes, self._probes_of = {}, identity
+        return self._probes
+
+    def _identity(self) -> Hashable:
+        key = self._store_key()
+        return None if key is None else (_position(key)[0], key[1])
+
+    def _past_graph(self, at: datetime) -> _Cached:
+        """The graph as of ``at`` (the last one built when ``at`` resolves to its position
+        and no clear came since). Built outside any lock: two threads may both build it."""
+        head = self.store.feed_head()
+        seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
+        identity = self._identity()
+        with self._past_lock:
+            past = self._past
+        if past is not None and (past.seq, past.identity) == (seq, identity):
+            if past.head < head:  # a clear since then makes the past unreachable
+                history.require_no_reset(
+                    history.records_between(self.store, past.head, head), at)
+            return past.cached
+        with self.reading() as current:
+            base = (copy_graph(current.graph) if current is not None
+                    else _lean(self.store.dependency_graph()))
+        # the graph holds at most the writes up to the head read after it; undoing a record
+        # it does not hold yet sets what it holds already
+        head = self.store.feed_head()
+        records = history.records_between(self.store, seq, head)
+        history.rewind_graph(base, records, self.registry, at)
+        cached = _Cached((("past", seq), id(self.registry)),
+                         impact.ImpactGraph(base, self.registry), None)
+        with self._past_lock:
+            self._past = _Past(seq, identity, head, cached)
+            self.past_stats["graphs"] += 1
+            self.past_stats["records"] += len(records)
+        return cached
+
+    def in_past(self) -> bool:
+        """Whether this thread answers on a graph of the past (inside :meth:`as_of`)."""
+        return self._in_past() is not None
+
+    def _in_past(self) -> _Cached | None:
+        """The graph of the past this thread answers on (inside :meth:`as_of`), if any."""
+        held: _Cached | None = getattr(self._local, "held", None)
+        return held if held is not None and held.follower is None else None
 
     def _wrap(self, graph: nx.MultiDiGraph) -> impact.ImpactGraph:
         """An extracted graph for one question (its topology is built if the question needs
@@ -668,6 +792,10 @@ class Engine:
     ) -> impact.Neighbourhood:
         """CIs within ``depth`` hops of ``ci_id`` (see :func:`impact.neighbourhood`)."""
         hops = self.limits.check_depth(depth)
+        past = self._in_past()
+        if past is not None:
+            return impact.neighbourhood(past.graph, ci_id, depth=hops, direction=direction,
+                                        rel_types=rel_types, limits=self.limits)
         graph = self.store.neighbourhood(ci_id, depth=hops, direction=_store_direction(direction),
                                          rel_types=rel_types)
         return impact.neighbourhood(self._wrap(graph), ci_id, depth=hops, direction=direction,
@@ -755,6 +883,11 @@ def _release_freed_memory() -> None:
         libc.malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+def _lean(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    lean_graph(graph)
+    return graph
 
 
 def _store_direction(direction: str) -> Direction:

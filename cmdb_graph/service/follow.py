@@ -50,7 +50,8 @@ from cmdb_graph.feed import ChangeRecord, NodeChange, NodeOp, RelChange, RelOp
 from cmdb_graph.model import ConfigurationItem, ImpactDirection, Registry
 from cmdb_graph.store.rows import CI_LABEL, edge_attrs, expand_ci, field_kinds
 
-__all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "lean", "lean_edge", "lean_graph"]
+__all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "copy_graph", "lean", "lean_edge",
+           "lean_graph"]
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,31 @@ def lean_graph(graph: nx.MultiDiGraph) -> None:
         attrs.update(kept)
     for _, _, key, data in graph.edges(keys=True, data=True):
         lean_edge(str(key), data)
+
+
+def copy_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A copy of a dependency graph that shares no dict with it (node and edge attributes
+    copied, values shared), built from its adjacency dicts in one pass: ``graph.copy()`` adds
+    the edges one by one, several times slower.
+
+    Examples
+    --------
+    >>> g = nx.MultiDiGraph()
+    >>> _ = g.add_edge("a", "b", key="RUNS_ON", optional=True)
+    >>> h = copy_graph(g)
+    >>> h.edges["a", "b", "RUNS_ON"]["optional"] = False
+    >>> list(h.predecessors("b")), g.edges["a", "b", "RUNS_ON"]["optional"]
+    (['a'], True)
+    """
+    out = nx.MultiDiGraph()
+    out.graph.update(graph.graph)
+    out._node = {n: dict(d) for n, d in graph._node.items()}  # noqa: SLF001
+    succ = {u: {v: {k: dict(d) for k, d in keys.items()} for v, keys in nbrs.items()}
+            for u, nbrs in graph._succ.items()}  # noqa: SLF001
+    out._adj = out._succ = succ  # noqa: SLF001 - networkx resets its cached views
+    out._pred = {v: {u: succ[u][v] for u in nbrs}  # noqa: SLF001
+                 for v, nbrs in graph._pred.items()}  # noqa: SLF001
+    return out
 
 
 def _rules(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

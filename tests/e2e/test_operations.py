@@ -267,6 +267,36 @@ def test_discovery_upsert_identifies_on_the_second_run(api: LiveServer) -> None:
     assert server["ciId"] in {c["ciId"] for c in impacted["changeImpact"]["impacted"]}
 
 
+def test_history_of_a_discovered_server_and_impact_as_of_before_it(
+    api: LiveServer, store: GraphStore
+) -> None:
+    # Arrange: the time before the discovery run, then the run
+    before = store.feed_since(store.feed_head() - 1)[0].at.isoformat()
+    first = data(api.gql(op("DiscoveryUpsert"), {"input": DISCOVERED}))["ciUpsert"]
+    server = first["cis"][0]["ciId"]
+
+    # Act: its history one change per page; the switch's impact now and before the run
+    pages = [data(api.gql(op("CIHistory"), {"ciId": server, "first": 1}))["history"]]
+    while pages[-1]["pageInfo"]["hasNextPage"]:
+        pages.append(data(api.gql(op("CIHistory"), {
+            "ciId": server, "first": 1, "after": pages[-1]["pageInfo"]["endCursor"]}))["history"])
+    now = data(api.gql(op("ChangeImpact"), {"ciIds": ["ci-0000005"]}))["changeImpact"]
+    then = data(api.gql(op("ChangeImpact"), {"ciIds": ["ci-0000005"], "asOf": before}
+                        ))["changeImpact"]
+
+    # Assert: created, then its two relationships, each on a page of its own, with names
+    nodes = [e["node"] for p in pages for e in p["edges"]]
+    assert [p["totalCount"] for p in pages] == [3, 3, 3]
+    assert [n["op"] for n in nodes] == ["created", "added", "added"]
+    assert {n["ciName"] for n in nodes} == {"web-01"}
+    assert {(n["relType"], n["sourceName"]) for n in nodes[1:]} == {
+        ("RUNS_ON", "nginx"), ("CONNECTS_TO", "web-01")}
+    assert {"name": "name", "old": None, "new": "web-01"} in nodes[0]["changes"]
+    assert server in {c["ciId"] for c in now["impacted"]}
+    assert server not in {c["ciId"] for c in then["impacted"]}
+    assert then["__typename"] == "ChangeImpact"
+
+
 TWO_NGINX = {
     "source": "netscan",
     "cis": [

@@ -22,6 +22,8 @@ matter), and these volatile values become placeholders:
 * import run ids ``run-20261129T144415-58ce708d`` -> ``run-<ID>``
 * local ports ``127.0.0.1:36909`` -> ``127.0.0.1:<PORT>``
 * times of day printed with seconds ``14:44:15`` -> ``<TIME>`` (first/last seen, run starts)
+* dates, with the time of day when one follows (``2026-11-29``, ``2026-11-29 14:44:15``,
+  ``2026-11-29T14:44:15.123456+00:00``) -> ``<DATE>`` (history rows, ``--as-of`` titles)
 
 Substitutions the test makes (and only these)
 ---------------------------------------------
@@ -59,6 +61,8 @@ NEO4J_STOP = "cmdb-graph neo4j stop"
 
 _VOLATILE = [
     (re.compile(r"run-\d{8}T\d{6}-[0-9a-f]{8}"), "run-<ID>"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+                r"(?:Z|[+-]\d{2}:\d{2})?"), "<DATE>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<PORT>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b"), "<TIME>"),
 ]

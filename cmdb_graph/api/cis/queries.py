@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from cmdb_graph.api.auth import require_role
 from cmdb_graph.api.cis.types import (
     AssetType,
     CIConnection,
@@ -21,7 +22,7 @@ from cmdb_graph.api.cis.types import (
     lineage_type,
     rel_type,
 )
-from cmdb_graph.api.common import Info, check_first, guarded
+from cmdb_graph.api.common import AsOf, Info, check_first, guarded, utc
 from cmdb_graph.api.connections import Connection, connection
 from cmdb_graph.api.derive import Field, answer, derived
 from cmdb_graph.api.errors import PublicError, UserError
@@ -110,8 +111,19 @@ SearchResult = Annotated[
 class EntityQuery:
     """Lookups and listings of stored entities."""
 
-    @strawberry.field(description="One configuration item by ci_id, or null.")
-    async def ci(self, info: Info, ci_id: strawberry.ID) -> ConfigurationItemType | None:
+    @strawberry.field(description="One configuration item by ci_id, or null (with asOf: as "
+                                  "it was then; null when it did not exist then).")
+    async def ci(
+        self, info: Info, ci_id: strawberry.ID, as_of: AsOf = None
+    ) -> ConfigurationItemType | None:
+        if as_of is not None:
+            try:
+                require_role(info.context.principal, Role.READER)
+                then = await info.context.call(info.context.app.engine.past_ci, str(ci_id),
+                                               utc(as_of))
+            except CmdbError as exc:
+                raise PublicError(exc) from exc
+            return ci_type(then) if then else None
         found = await info.context.ci_loader.load(str(ci_id))
         return ci_type(found) if found else None
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import strawberry
 
-from cmdb_graph.api.common import Info, guarded, selects, str_ids, utc
+from cmdb_graph.api.common import AsOf, Info, guarded, selects, str_ids, utc, when
 from cmdb_graph.api.context import CI_LABEL
 from cmdb_graph.api.derive import answer, answers
 from cmdb_graph.api.impact.types import (
@@ -59,6 +59,7 @@ class ImpactQuery:
         paths_per_ci: Annotated[int, strawberry.argument(
             description="Explaining paths per impacted CI (0: none)."
         )] = 3,
+        as_of: AsOf = None,
     ) -> ChangeImpactResult:
         engine = info.context.app.engine
         ctx = info.context
@@ -72,9 +73,10 @@ class ImpactQuery:
             ids = str_ids(ci_ids or [])
             if change_id is not None:
                 ids = sorted(set(ids) | set(engine.change(change_id).ci_ids))
-            r = engine.change_impact(
-                ids, depth=depth, services_only=services_only, paths_per_ci=paths_per_ci
-            )
+            with engine.as_of(when(as_of)):
+                r = engine.change_impact(
+                    ids, depth=depth, services_only=services_only, paths_per_ci=paths_per_ci
+                )
             if want_ci and r.impacted:
                 cis = ctx.prefetch(CI_LABEL, r.impacted_ids())
                 if want_group:
