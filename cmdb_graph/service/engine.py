@@ -348,7 +348,8 @@ class Engine:
             if updated is None:
                 updated = self._rebuild(fresh)
                 self._cached = updated
-            ENGINE_FEED_SEQ.set(updated.follower.seq)
+            if updated.follower is not None:
+                ENGINE_FEED_SEQ.set(updated.follower.seq)
             return updated
 
     def _rebuild(self, key: _Key) -> _Cached:
