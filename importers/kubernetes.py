@@ -22,6 +22,10 @@ Mapping (the documented decisions):
   attribute. Objects that a controller owns (``metadata.ownerReferences`` with
   ``controller: true``: the ReplicaSets and Pods of a Deployment in ``kubectl get all -o
   yaml``) are skipped; their owner is the CI. The namespace is an attribute (``namespace``).
+  The attributes ``service_name`` (the workload's name) and ``system`` (its
+  ``app.kubernetes.io/part-of`` label, else its namespace) are what the ``name_system``
+  identification rule matches across sources: the compose service of the same name in the
+  compose project of that name is the same CI.
 - A Service is an *address*, not a separate CI: it is folded into the workloads it selects
   (its selector matches their pod template labels). The Service names are kept on those
   workloads (attribute ``k8s_services``). A Service that selects no workload of the input
@@ -57,7 +61,9 @@ Mapping (the documented decisions):
   (:func:`importers.inference.entry_points`: workloads a Service exposes that no exposed
   workload depends on) and, optionally, the workloads nothing depends on and no Service
   exposes (load generators, workers), marked inferred with the label or namespace as
-  evidence. So ``changeImpact(servicesOnly: true)`` answers for the application.
+  evidence. So ``changeImpact(servicesOnly: true)`` answers for the application. Its
+  ``system`` is the label or namespace, so a compose project or Backstage system of that name
+  is the same CI.
 """
 
 from __future__ import annotations
@@ -645,6 +651,8 @@ def _app_services(workloads: list[_Workload], deps: list[RelationshipRecord]
         attrs: dict[str, Any] = (
             {"k8s_part_of": name, "namespaces": sorted({w.namespace for w in members})}
             if by_label else {"namespace": first.namespace})
+        system = first.part_of or first.namespace
+        attrs.update(service_name=system, system=system)
         cis.append(CIRecord(ci_class="ApplicationService", name=name,
                             identifiers=Identifiers(native_key=key), attributes=attrs,
                             origin=first.origin))
@@ -713,6 +721,8 @@ def _cis(workloads: list[_Workload],
         attrs = dict(w.attributes)
         if w.services:
             attrs["k8s_services"] = sorted(w.services)
+        attrs["service_name"] = w.name
+        attrs["system"] = w.part_of or w.namespace
         yield CIRecord(ci_class="Container", name=f"{w.namespace}/{w.name}",
                        identifiers=Identifiers(native_key=w.key), attributes=attrs,
                        origin=w.origin)
@@ -726,6 +736,8 @@ def _cis(workloads: list[_Workload],
         }
         if svc.external_name:
             sattrs["external_name"] = svc.external_name
+        sattrs["service_name"] = svc.name
+        sattrs["system"] = svc.namespace
         yield CIRecord(ci_class="Application", name=f"{svc.namespace}/{svc.name}",
                        identifiers=Identifiers(native_key=svc.key), attributes=sattrs,
                        origin=svc.origin)
