@@ -31,6 +31,11 @@ Mapping (the documented decisions):
   workloads (attribute ``k8s_services``). A Service that selects no workload of the input
   (no selector, ``ExternalName``, or a selector matching nothing) becomes an ``Application``
   CI of its own, named ``<namespace>/<service>``, so that dependencies on it are not lost.
+  Its ``service_name`` is the workload it addresses (its selector's
+  ``app.kubernetes.io/name`` or ``app`` label, else its own name) and its ``system`` its
+  ``part-of`` label, else its namespace: a Service imported in a later run than its workload
+  (earlier runs of the same source, or another source) joins that workload's CI through the
+  ``name_system`` identification rule, as it would have in one run.
 - Storage: a PersistentVolumeClaim is a ``StorageVolume`` CI ``<namespace>/pvc/<name>``
   (native key ``<namespace>/persistentvolumeclaim/<name>``), a PersistentVolume one named
   ``pv/<name>`` (native key ``persistentvolume/<name>``; the disk's id from ``csi``,
@@ -148,11 +153,19 @@ class _Service:
     svc_type: str
     external_name: str | None
     origin: Origin
+    part_of: str | None = None
     targets: list[_Workload] = field(default_factory=list)
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/service/{self.name}"
+
+    @property
+    def selects(self) -> str:
+        """The workload the Service addresses, by name: its selector's
+        ``app.kubernetes.io/name`` or ``app`` label, else the Service's own name."""
+        return (self.selector.get("app.kubernetes.io/name") or self.selector.get("app")
+                or self.name)
 
 
 def _controlled(obj: Mapping[str, Any]) -> bool:
@@ -370,9 +383,12 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
             if isinstance(p, Mapping) and isinstance(p.get("port"), int):
                 ports.append(int(p["port"]))
         ext = spec.get("externalName")
+        labels = _dig(obj, ("metadata", "labels"))
+        part_of = labels.get(PART_OF) if isinstance(labels, Mapping) else None
         return _Service(namespace, name, selector, ports, str(spec.get("type") or "ClusterIP"),
                         str(ext) if ext else None,
-                        Origin(file=origin.file, line=origin.line, record=rec))
+                        Origin(file=origin.file, line=origin.line, record=rec),
+                        part_of=str(part_of) if part_of else None)
 
     def _claim(self, obj: Mapping[str, Any], origin: Origin) -> _Claim:
         namespace, name, _ = self._metadata(obj, origin)
@@ -736,8 +752,8 @@ def _cis(workloads: list[_Workload],
         }
         if svc.external_name:
             sattrs["external_name"] = svc.external_name
-        sattrs["service_name"] = svc.name
-        sattrs["system"] = svc.namespace
+        sattrs["service_name"] = svc.selects
+        sattrs["system"] = svc.part_of or svc.namespace
         yield CIRecord(ci_class="Application", name=f"{svc.namespace}/{svc.name}",
                        identifiers=Identifiers(native_key=svc.key), attributes=sattrs,
                        origin=svc.origin)

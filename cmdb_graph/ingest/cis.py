@@ -126,7 +126,15 @@ def ingest_ci(run: RunState, rec: CIRecord) -> str | None:
     else:
         ci_id = _new_ci_id(run, rec.ci_class, usable[0], keys.rule_value(usable[0], host_id) or "")
     run.seen_cis.add(ci_id)
-    upsert(run, "CI", ci_id, _ci_values(run, rec, keys, host_id), o, native_key=keys.native_key,
+    values = _ci_values(run, rec, keys, host_id)
+    current = run.ws.index.get(ci_id) if found else None
+    if (current is not None and (keys.system or keys.service)
+            and current.ci_class != rec.ci_class):
+        # one service seen as a container, an application, a Service object: the CI keeps
+        # the class and name it was created with (on every run, so re-runs change nothing)
+        values.pop("ci_class")
+        values.pop("name")
+    upsert(run, "CI", ci_id, values, o, native_key=keys.native_key,
            scope=rec.ci_class, what=f"{rec.ci_class} {rec.name!r}",
            new={"name": rec.name.strip(), "ci_class": rec.ci_class}, matched_by=matched_by,
            seen_at=_observed_at(rec))

@@ -182,3 +182,45 @@ def test_name_system_matches_within_the_class_group_only() -> None:
     # Assert: the container (case and slug insensitive), never the server; no other system
     assert [c.ci_id for c in as_app] == ["c1"]
     assert as_other_system == []
+
+
+def test_services_of_a_later_run_join_their_workloads(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: Online Boutique split by kind: the Deployments in one run, the Services later
+    monkeypatch.setenv("CMDB_STORE", "memory")
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    docs = [d for d in yaml.safe_load_all(BOUTIQUE.read_text()) if d]
+    deployments, services = tmp_path / "deployments.yaml", tmp_path / "services.yaml"
+    deployments.write_text(yaml.safe_dump_all([d for d in docs if d["kind"] == "Deployment"]))
+    storefront = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "storefront"},
+                  "spec": {"type": "LoadBalancer", "selector": {"app": "frontend"},
+                           "ports": [{"port": 80, "targetPort": 8080}]}}
+    services.write_text(yaml.safe_dump_all(
+        [d for d in docs if d["kind"] == "Service"] + [storefront]))
+    db = tmp_path / "estate.db"
+    code, _, err = invoke("import", "kubernetes", str(deployments), "--source", "k8s",
+                          "--db", str(db))
+    assert code == 0, err
+
+    # Act: the Services' run, twice (a re-run changes nothing)
+    code, _, err = invoke("import", "kubernetes", str(services), "--source", "k8s",
+                          "--db", str(db))
+    cis = cis_by_name(db)
+    again, out, _ = invoke("import", "kubernetes", str(services), "--source", "k8s",
+                           "--db", str(db), "--json")
+
+    # Assert: no Service is a CI of its own; each workload (still a Container) carries its
+    # Services' keys, the frontend also storefront's (selector app=frontend)
+    assert code == 0, err
+    assert not [n for n, v in cis.items() if v[0]["ci_class"] == "Application"]
+    assert len(cis["default/cartservice"]) == 1
+    assert "k8s:default/service/cartservice" in cis["default/cartservice"][0]["native_keys"]
+    assert {"k8s:default/service/frontend", "k8s:default/service/storefront"} <= set(
+        cis["default/frontend"][0]["native_keys"])
+    assert len([n for n in cis if n.startswith("default/")]) == 12
+    assert {v[0]["ci_class"] for n, v in cis.items() if n.startswith("default/")} == {
+        "Container"}
+    def shape(found: dict[str, list[dict[str, object]]]) -> dict[str, object]:
+        return {n: [(c["ci_id"], c["ci_class"], sorted(c["native_keys"])) for c in v]
+                for n, v in found.items()}
+    assert again == 0 and shape(cis_by_name(db)) == shape(cis)
