@@ -47,6 +47,19 @@ Mapping (the documented decisions):
   the templates), claim ``-[DEPENDS_ON]->`` volume (``spec.volumeName`` or the volume's
   ``spec.claimRef``). A claim that is not in the input is matched among what earlier runs of
   the source brought (ingestion skips the relationship, saying why, when it is nowhere).
+- Placement and replicas: the Pods a controller owns are no CIs, but their ``spec.nodeName``
+  says where the workload runs (``kubectl get all -o yaml`` holds them; traced to the
+  workload through ``ownerReferences``, Pod -> ReplicaSet -> Deployment). Each node is a
+  ``VirtualMachine`` CI (native key ``node/<name>``, hostname the name's first label, so a
+  discovery source's record of the machine is the same CI). A workload whose pods all run on
+  one node ``RUNS_ON`` it. A workload whose pods are spread over several nodes ``RUNS_ON`` a
+  ``Cluster`` CI ``<namespace>/<name> pods`` (native key ``<workload key>/pods``, attributes
+  ``nodes`` and ``replicas``) with redundancy ``1`` that its nodes are ``MEMBER_OF``: losing
+  some of those nodes leaves the workload degraded, losing all of them takes it down, and no
+  single node is a single point of failure. The rule is 1, not the replica count, because
+  Kubernetes reschedules the pods of a lost node on the others (capacity permitting); a
+  manifest without Pods says nothing about placement, and ``replicas`` then stays an
+  attribute.
 - Dependencies are inferred (:func:`importers.inference.addresses`) from container
   environment values that name a Service -- literal ``env[].value``, and values taken from a
   ConfigMap of the input (``valueFrom.configMapKeyRef``, ``envFrom.configMapRef`` with its
@@ -166,6 +179,97 @@ class _Service:
         ``app.kubernetes.io/name`` or ``app`` label, else the Service's own name."""
         return (self.selector.get("app.kubernetes.io/name") or self.selector.get("app")
                 or self.name)
+
+
+class _Placement:
+    """Where the pods of each workload run: the ``spec.nodeName`` of the Pods a controller
+    owns (``kubectl get all -o yaml``, ``GET /api/v1/pods``), traced to their workload through
+    ``metadata.ownerReferences`` (Pod -> ReplicaSet -> Deployment; Pod -> StatefulSet,
+    DaemonSet, Job). A ReplicaSet that is not in the input is taken for the Deployment whose
+    name it starts with (``web-7d4b9c`` -> ``web``)."""
+
+    def __init__(self) -> None:
+        #: (kind, namespace, name) -> (owner kind, owner name)
+        self.owners: dict[tuple[str, str, str], tuple[str, str]] = {}
+        #: (namespace, pod name, node name) of every placed Pod
+        self.pods: list[tuple[str, str, str]] = []
+
+    def controlled(self, obj: Mapping[str, Any], kind: str, namespace: str, name: str) -> None:
+        """Note a controlled object's controller and, for a Pod, its node."""
+        for ref in _dig(obj, ("metadata", "ownerReferences")) or []:
+            if isinstance(ref, Mapping) and ref.get("controller") is True:
+                self.owners[(kind, namespace, name)] = (str(ref.get("kind")),
+                                                        str(ref.get("name")))
+        node = _dig(obj, ("spec", "nodeName"))
+        if kind == "Pod" and isinstance(node, str) and node.strip():
+            self.pods.append((namespace, name, node.strip()))
+
+    def _workload_of(self, key: tuple[str, str, str],
+                     by_key: Mapping[tuple[str, str, str], _Workload]) -> _Workload | None:
+        for _ in range(5):  # Pod -> ReplicaSet -> Deployment at most; cycles end here
+            if key in by_key:
+                return by_key[key]
+            owner = self.owners.get(key)
+            if owner is None:
+                kind, ns, name = key
+                if kind == "ReplicaSet" and "-" in name:  # the Deployment's ReplicaSet
+                    return by_key.get(("Deployment", ns, name.rsplit("-", 1)[0]))
+                return None
+            key = (owner[0], key[1], owner[1])
+        return None
+
+    def records(self, workloads: list[_Workload]
+                ) -> tuple[list[CIRecord], list[RelationshipRecord]]:
+        """Node CIs and each placed workload's RUNS_ON: on its node when all its pods run on
+        one, else on a ``Cluster`` of its nodes with redundancy ``1``."""
+        by_key = {(w.kind, w.namespace, w.name): w for w in workloads}
+        nodes_of: dict[str, list[str]] = {}
+        placed: dict[str, _Workload] = {}
+        for ns, pod, node in self.pods:
+            w = self._workload_of(("Pod", ns, pod), by_key)
+            if w is None:
+                continue
+            placed[w.key] = w
+            found = nodes_of.setdefault(w.key, [])
+            if node not in found:
+                found.append(node)
+        cis: list[CIRecord] = []
+        rels: list[RelationshipRecord] = []
+        made: set[str] = set()
+        for wkey, nodes in nodes_of.items():
+            w = placed[wkey]
+            for node in nodes:
+                if node not in made:
+                    made.add(node)
+                    cis.append(CIRecord(
+                        ci_class="VirtualMachine", name=node,
+                        identifiers=Identifiers(
+                            native_key=f"node/{node}", hostname=node.split(".", 1)[0].lower(),
+                            fqdn=node.lower() if "." in node else None),
+                        attributes={"k8s_kind": "Node"}, origin=w.origin))
+            why = f"pods of {w.ref} run on {', '.join(sorted(nodes))} (spec.nodeName)"
+            if len(nodes) == 1:
+                rels.append(RelationshipRecord(
+                    rel_type="RUNS_ON", source=Identifiers(native_key=wkey),
+                    target=Identifiers(native_key=f"node/{nodes[0]}"), evidence=why,
+                    origin=w.origin))
+                continue
+            group = f"{wkey}/pods"
+            cis.append(CIRecord(
+                ci_class="Cluster", name=f"{w.namespace}/{w.name} pods",
+                identifiers=Identifiers(native_key=group),
+                attributes={"redundancy": "1", "nodes": sorted(nodes),
+                            **({"replicas": w.attributes["replicas"]}
+                               if "replicas" in w.attributes else {})},
+                origin=w.origin))
+            rels.append(RelationshipRecord(
+                rel_type="RUNS_ON", source=Identifiers(native_key=wkey),
+                target=Identifiers(native_key=group), evidence=why, origin=w.origin))
+            for node in nodes:
+                rels.append(RelationshipRecord(
+                    rel_type="MEMBER_OF", source=Identifiers(native_key=f"node/{node}"),
+                    target=Identifiers(native_key=group), evidence=why, origin=w.origin))
+        return cis, rels
 
 
 def _controlled(obj: Mapping[str, Any]) -> bool:
@@ -448,6 +552,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         claims: dict[tuple[str, str], _Claim] = {}
         volumes: dict[str, _Volume] = {}
         seen: dict[tuple[str, str, str], Origin] = {}  # objects met, by (kind, ns, name)
+        placement = _Placement()
         for obj, where in self._objects(docs, origin):
             kind = str(obj["kind"])
             with guard(where.file, line=where.line, record=where.record):
@@ -455,6 +560,8 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                     if _controlled(obj):
                         log.debug("%s: %s: %s is managed by a controller, skipped", where.file,
                                   where.record, kind)
+                        ns, obj_name, _ = self._metadata(obj, where)
+                        placement.controlled(obj, kind, ns, obj_name)
                         continue
                     workloads.append(self._workload(obj, kind, where))
                 elif kind == "Service":
@@ -485,12 +592,15 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         log.info("%s: %d workloads, %d services, %d claims, %d volumes, %d inferred "
                  "dependencies, %d application services", origin, len(workloads),
                  len(services), len(claims), len(volumes), len(deps), len(app_cis))
+        place_cis, place_rels = placement.records(workloads)
         yield from _cis(workloads, services)
         yield from storage_cis
         yield from app_cis
+        yield from place_cis
         yield from storage_rels
         yield from deps
         yield from app_rels
+        yield from place_rels
 
     def _dependencies(self, workloads: list[_Workload],
                       services: Mapping[tuple[str, str], _Service]) -> Iterator[
