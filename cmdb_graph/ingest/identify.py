@@ -20,14 +20,14 @@ Identification follows the prioritised identifier rules of the record's CI class
     Dependent CIs (an application, a database instance): name + the ``ci_id`` of the host CI.
 ``name_system``
     Applications, databases and containers without a host, across sources: the service's
-    short name (``Identifiers.service``, default the name; case-insensitive) within its system
+    short name (``Identifiers.service``, default the name) within its system
     (``Identifiers.system``: the compose project, the Kubernetes ``app.kubernetes.io/part-of``
-    label or namespace, the Backstage ``spec.system``, an SBOM's described component; compared
-    as slugs), within the same class group (a container, an application, a database are one
-    service's CIs as the sources see it; services match services). The CI keeps both as the
-    attributes
-    ``service_name`` and ``system``. The same service name in another (or no) system is never
-    merged: :func:`same_service_elsewhere` finds those CIs, which ingestion reports as duplicate
+    label or namespace, the Backstage ``spec.system``, an SBOM's described component), both
+    compared as slugs (``Microservice 1`` is ``microservice-1``), within the same class group
+    (a container, an application, a database are one service's CIs as the sources see it;
+    services match services). The CI keeps both as the attributes ``service_name`` and
+    ``system``. The same service name in another (or no) system is never merged:
+    :func:`same_service_elsewhere` finds those CIs, which ingestion reports as duplicate
     candidates with their evidence.
 ``name``
     Logical CIs (services, clusters): name within the same CI class family.
@@ -359,14 +359,15 @@ def record_identifiers(rec: CIRecord) -> Identifiers:
 
 
 def service_key(service: str, system: str) -> str:
-    """The ``name_system`` key: ``"cartservice@online-boutique"``.
+    """The ``name_system`` key: service and system as slugs (``"Microservice 1"`` of a BOM is
+    the compose service ``microservice-1``).
 
     Examples
     --------
-    >>> service_key("CartService", "Online Boutique")
-    'cartservice@online-boutique'
+    >>> service_key("Microservice 1", "Acme Cloud Example")
+    'microservice-1@acme-cloud-example'
     """
-    return f"{service.strip().casefold()}@{slug(system)}"
+    return f"{slug(service)}@{slug(system)}"
 
 
 def ci_service(ci: ConfigurationItem) -> tuple[str, str | None] | None:
@@ -406,7 +407,7 @@ def _ci_keys(ci: ConfigurationItem) -> Iterator[tuple[str, str]]:
     yield ("name", ci.name.strip().casefold())
     svc = ci_service(ci)
     if svc is not None and ci.host_id is None:
-        yield ("service", svc[0].casefold())
+        yield ("service", slug(svc[0]))
         if svc[1]:
             yield ("name_system", service_key(*svc))  # type: ignore[arg-type]
     if ci.host_id:
@@ -625,7 +626,7 @@ def same_service_elsewhere(
     group = class_group(registry, ci_class)
     mine = slug(keys.system) if keys.system else None
     out: list[tuple[ConfigurationItem, str]] = []
-    for c in index.lookup("service", service.casefold()):
+    for c in index.lookup("service", slug(service)):
         if c.ci_id == ci_id or class_group(registry, c.ci_class) != group:
             continue
         svc = ci_service(c)

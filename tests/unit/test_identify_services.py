@@ -224,3 +224,49 @@ def test_services_of_a_later_run_join_their_workloads(tmp_path: Path,
         return {n: [(c["ci_id"], c["ci_class"], sorted(c["native_keys"])) for c in v]
                 for n, v in found.items()}
     assert again == 0 and shape(cis_by_name(db)) == shape(cis)
+
+
+SAASBOM = REALDATA / "cyclonedx" / "saasbom-apigateway-microservices-datastores.bom.json"
+
+ACME_COMPOSE = """\
+name: acme-cloud-example
+services:
+  api-gateway:
+    image: acme/gateway
+    ports: ["443:8443"]
+    environment: {MS1_URL: "http://microservice-1:8080"}
+  microservice-1:
+    image: acme/ms1
+    environment: {DATABASE_URL: "postgres://postgres:5432/acme"}
+  postgres:
+    image: postgres:16
+"""
+
+
+def test_an_sboms_services_are_the_compose_services_of_its_subject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the real SaaSBOM (subject 'Acme Cloud Example', services 'API Gateway',
+    # 'Microservice 1', 'Postgres', ...) and a compose file of that application, written here
+    monkeypatch.setenv("CMDB_STORE", "memory")
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    db = tmp_path / "estate.db"
+    compose = tmp_path / "compose.yml"
+    compose.write_text(ACME_COMPOSE)
+    code, _, err = invoke("import", "compose", str(compose), "--source", "compose",
+                          "--db", str(db))
+    assert code == 0, err
+
+    # Act
+    code, _, err = invoke("import", "cyclonedx", str(SAASBOM), "--source", "sbom",
+                          "--db", str(db))
+    cis = cis_by_name(db)
+
+    # Assert: the three compose services carry the SBOM's keys; the others stay the SBOM's
+    assert code == 0, err
+    for name, sbom_name in (("api-gateway", "API Gateway"),
+                            ("microservice-1", "Microservice 1"), ("postgres", "Postgres")):
+        assert len(cis[name]) == 1
+        assert any(k.startswith("sbom:") and sbom_name in k
+                   for k in cis[name][0]["native_keys"]), cis[name]
+        assert sbom_name not in cis
+    assert "Microservice 2" in cis and "S3" in cis
