@@ -259,7 +259,9 @@ class Candidates:
                 self._found.add(_cache_key(ids))
                 for field, value in ids.items():
                     by_field[field].add(value)
-            by_field["name"].update(service_names(keys))
+            names = service_names(keys)
+            if names:
+                by_field["name"].update(names)
         for field, values in sorted(by_field.items()):
             for ci in self.store.find_cis_bulk(field, sorted(values, key=str)):
                 self.ws.keep_ci(ci)
