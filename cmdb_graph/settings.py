@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         Seconds a client may take to send a request's headers, and its body.
     introspection : bool
         Whether GraphQL introspection (``__schema``, ``__type``) is answered.
+    impact_inferred : bool
+        Whether change impact follows relationships an importer inferred (``inferred``: from
+        environment values, arguments, connection strings; default on). Off
+        (``CMDB_IMPACT_INFERRED=false``, or ``cmdb-graph impact --no-inferred`` per question):
+        only declared and discovered relationships carry impact.
     feed_retention_days : float
         How long the change feed keeps its records (default 90 days; 0: for ever), on both
         stores. Older records are pruned (on Neo4j by a write at most once an hour, or by
@@ -165,6 +170,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     metrics_public: bool = False
+    impact_inferred: bool = True
 
     def __init__(self, **values: Any) -> None:
         """Read the settings; any error becomes one :class:`ConfigurationError` line.

@@ -9,7 +9,8 @@ parameter) and returns frozen, deterministically sorted results (:mod:`impact.re
   direction, redundancy rules, cycles).
 - Changes: :func:`change_impact`, :func:`change_conflicts`, :func:`schedule_conflicts`.
 - Incidents: :func:`route_incident`, :func:`probable_cause`.
-- Data quality: :data:`REPORTS`, :func:`run_report`, :func:`run_all` (:mod:`impact.quality`).
+- Data quality: :data:`REPORTS`, :func:`run_report`, :func:`run_all` (:mod:`impact.quality`);
+  the dependency map's coverage: :func:`coverage` (:mod:`impact.coverage`).
 - Exploration: :func:`neighbourhood`, :func:`paths_between`, :func:`service_map`,
   :func:`single_points_of_failure`.
 - Caps: :class:`ImpactLimits` (``TraversalLimitError`` beyond them).
@@ -21,6 +22,7 @@ networkx serves the algorithms on extracted subgraphs (paths, single points of f
 
 from impact.change import change_impact
 from impact.conflicts import INACTIVE_CHANGE_STATES, change_conflicts, schedule_conflicts
+from impact.coverage import Coverage, coverage
 from impact.explore import neighbourhood, paths_between, service_map, single_points_of_failure
 from impact.graph import ImpactGraph
 from impact.incident import probable_cause, route_incident
@@ -62,6 +64,7 @@ __all__ = [
     "ChangeConflict",
     "ChangeImpact",
     "ConflictKind",
+    "Coverage",
     "EdgeRef",
     "ImpactGraph",
     "ImpactLimits",
@@ -90,6 +93,7 @@ __all__ = [
     "Topology",
     "change_conflicts",
     "change_impact",
+    "coverage",
     "neighbourhood",
     "parse_redundancy",
     "paths_between",

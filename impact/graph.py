@@ -219,6 +219,11 @@ class ImpactGraph:
         for u, v, key, data in graph.edges(keys=True, data=True):
             yield u, v, str(data.get("rel_type", key)), bool(data.get("optional", False))
 
+    def inferred_flags(self) -> Iterator[tuple[str, str, str, bool]]:
+        """``(source, target, rel_type, inferred)`` of every relationship."""
+        for u, v, key, data in self._graph.edges(keys=True, data=True):
+            yield u, v, str(data.get("rel_type", key)), bool(data.get("inferred", False))
+
     def rel_types_between(self, a: str, b: str) -> set[str]:
         """The types of the relationships stored between ``a`` and ``b``, either way."""
         found: set[str] = set()

@@ -356,7 +356,10 @@ def duplicate_candidates(
     options: QualityOptions | None = None,
 ) -> QualityReport:
     """Distinct CIs (not retired) that share a serial number, an FQDN, or a name within the
-    same CI class (case-insensitive); and CIs marked ``duplicate_of`` another.
+    same CI class (case-insensitive); CIs of the same kind with the same service name
+    (attribute ``service_name``) in different or unstated systems (attribute ``system``), which
+    the ``name_system`` identification rule does not merge; and CIs marked ``duplicate_of``
+    another.
 
     Each group gives one finding on its smallest ``ci_id`` with the others in ``related``.
     """
@@ -369,12 +372,27 @@ def duplicate_candidates(
         ):
             if key is not None and str(key).strip():
                 groups.setdefault((label, str(key).strip().casefold()), set()).add(ci)
+    services: dict[tuple[str, str], dict[str, str]] = {}
+    for ci in _live_cis(graph):
+        attrs = graph.attr(ci, "attributes", {})
+        svc = attrs.get("service_name") if isinstance(attrs, dict) else None
+        if isinstance(svc, str) and svc.strip():
+            system = str(attrs.get("system") or "").strip()
+            services.setdefault((str(graph.kind(ci)), svc.strip().casefold()), {})[ci] = system
     out: list[QualityFinding] = []
     for (label, key), members in groups.items():
         if len(members) > 1:
             first, *rest = sorted(members)
             out.append(QualityFinding(subject=first, subject_kind="ci", ci_id=first,
                                       related=tuple(rest), detail=f"same {label}: {key!r}"))
+    for (_, key), systems in services.items():
+        if len(systems) > 1 and len({v.casefold() for v in systems.values()}) > 1:
+            first, *rest = sorted(systems)
+            where = ", ".join(f"{c} in {systems[c] or 'no stated system'!r}"
+                              for c in sorted(systems))
+            out.append(QualityFinding(
+                subject=first, subject_kind="ci", ci_id=first, related=tuple(rest),
+                detail=f"same service name {key!r} in different systems ({where}): not merged"))
     for ci in sorted(graph.ci_ids()):
         dup = graph.attr(ci, "duplicate_of")
         if dup:

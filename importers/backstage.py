@@ -40,6 +40,11 @@ Relationships point from the dependent to what it needs (all ``DEPENDS_ON``, dec
 - ``spec.owner``: a group (the default kind) becomes the CI's ``support_group``; a ``user:``
   owner becomes its ``owner`` (a person).
 
+A Component or Resource that names its ``spec.system`` gets the attributes ``service_name``
+(``metadata.name``) and ``system`` (the system's name), a System both set to its name: the
+``name_system`` identification rule matches them with the same service of that application
+(compose project, Kubernetes ``part-of`` label or namespace) from other sources.
+
 Every entity's native key is its full reference ``<kind>:<namespace>/<name>`` (lower case kind);
 relationships name their ends by it, so references across files of the same source resolve in
 ingestion. CI names are ``metadata.name`` (``<namespace>/<name>`` outside the default
@@ -352,6 +357,11 @@ class _Entity:
         tags = meta.get("tags")
         if isinstance(tags, list) and tags:
             attrs["tags"] = [str(t) for t in tags]
+        if kind == "system":
+            attrs.update(service_name=str(meta.get("name")), system=str(meta.get("name")))
+        elif kind in ("component", "resource") and isinstance(spec.get("system"), str):
+            system = self.ref(spec["system"], "spec.system", "system").partition("/")[2]
+            attrs.update(service_name=str(meta.get("name")), system=system)
         support_group: str | None = None
         owner: str | None = None
         if spec.get("owner") is not None:

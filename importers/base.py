@@ -51,6 +51,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -65,7 +66,7 @@ from cmdb_graph.model.records import CIRecord, InputWarning, Origin, Record
 from importers.readers import Documents, Table, check_depth, load_json, parse_xml
 
 __all__ = ["Importer", "JSONImporter", "XMLImporter", "Item", "guard", "require",
-           "mapping_items", "text_or_none"]
+           "mapping_items", "observed_at", "text_or_none"]
 
 DocT = TypeVar("DocT")
 
@@ -374,6 +375,38 @@ def text_or_none(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def observed_at(value: Any) -> str | None:
+    """When a source saw something, as the ISO 8601 UTC text of a CI record's ``observed_at``
+    attribute (ingestion then stamps ``first_seen``/``last_seen`` with it instead of the
+    import's time); ``None`` when the value is no time.
+
+    Accepts epoch seconds (nmap's ``starttime``/``endtime``), ISO 8601 with or without a zone
+    (Lansweeper's ``lastSeen``) and ``YYYY-MM-DD HH:MM:SS`` (GLPI's ``logdate``); a time without
+    a zone is taken as UTC.
+
+    Examples
+    --------
+    >>> observed_at("1368156706")
+    '2013-05-10T03:31:46+00:00'
+    >>> observed_at("2020-06-12 14:19:54")
+    '2020-06-12T14:19:54+00:00'
+    >>> observed_at("soon") is None
+    True
+    """
+    text = text_or_none(value)
+    if text is None:
+        return None
+    try:
+        if text.isdigit():
+            t = datetime.fromtimestamp(int(text), tz=UTC)
+        else:
+            t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.isoformat()
 
 
 #: In records serialised to JSON: what a control character becomes (escaped C0 but tab, line

@@ -9,9 +9,11 @@ Mapping (the documented decisions):
 - The project name is the file's top-level ``name``, else the importer's ``project`` option,
   else the name of the folder holding the file (what ``docker compose`` does).
 - Each service becomes a ``Container`` CI named after the service, native key
-  ``<project>/<service>``; ``image``, ``build`` context, ``container_name``, ``ports``,
-  ``volumes`` and ``restart`` are attributes, and so is ``replicas`` (``deploy.replicas``, or
-  the legacy ``scale``).
+  ``<project>/<service>``, with the attributes ``service_name`` (the service) and ``system``
+  (the project): the ``name_system`` identification rule matches it with the same service of
+  the same application from Kubernetes manifests or Backstage; ``image``, ``build`` context,
+  ``container_name``, ``ports``, ``volumes`` and ``restart`` are attributes, and so is
+  ``replicas`` (``deploy.replicas``, or the legacy ``scale``).
 - ``depends_on`` becomes ``service -[DEPENDS_ON]-> service``: the short (list) form, and the
   long (map) form whose ``condition`` goes to the relationship property ``condition`` and whose
   ``required: false`` makes the dependency ``optional``. ``links`` (``svc`` or ``svc:alias``)
@@ -224,6 +226,8 @@ def _service(project: _Project, svc: str, spec: Any, origin: Origin) -> CIRecord
         attrs["volumes"] = mounts
     if named:
         attrs["named_volumes"] = sorted(set(named))
+    attrs["service_name"] = svc
+    attrs["system"] = project.name
     return CIRecord(ci_class="Container", name=svc, identifiers=project.svc_id(svc),
                     attributes=attrs, origin=origin)
 
@@ -385,7 +389,8 @@ def _application(project: _Project) -> CIRecord:
             origin=Origin(file=project.file, record=f"services.{svc}")))
     return CIRecord(ci_class="ApplicationService", name=project.name,
                     identifiers=Identifiers(native_key=project.name),
-                    attributes={"compose_project": project.name}, origin=origin)
+                    attributes={"compose_project": project.name, "service_name": project.name,
+                                "system": project.name}, origin=origin)
 
 
 def _joined_networks(project: _Project, svc: str, spec: Mapping[str, Any],

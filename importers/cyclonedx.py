@@ -15,7 +15,10 @@ Mapping (the documented decisions):
 - ``services`` (nested ones included) become ``Application`` CIs (provider, endpoints,
   authentication, trust boundary and data classifications as attributes). Nesting is kept as
   the attribute ``parent_service`` only: the specification's nesting says where a service is
-  deployed, while ``dependencies`` says what it needs.
+  deployed, while ``dependencies`` says what it needs. With a subject, each service gets the
+  attributes ``service_name`` (its name) and ``system`` (the subject's name): the
+  ``name_system`` identification rule matches it with the same service of that application
+  from compose files, Kubernetes manifests or Backstage.
 - ``dependencies[].ref -> dependsOn[]`` between CIs (the subject and services) becomes
   ``DEPENDS_ON``; dependencies that involve a component (a library) describe the software
   graph, not the CI graph, and are skipped. A reference to no ``bom-ref`` of the BOM is an
@@ -245,6 +248,7 @@ class _Bom:
     records: list[Record] = field(default_factory=list)
     by_ref: dict[str, Identifiers | None] = field(default_factory=dict)
     subject: Identifiers | None = None
+    system: str | None = None
 
     def subject_ci(self, bom: Mapping[str, Any]) -> None:
         """The CI of ``metadata.component``, the subject the BOM describes."""
@@ -260,6 +264,7 @@ class _Bom:
         ctype = str(comp.get("type") or "application")
         ci_class = {"container": "Container", "device": "Hardware"}.get(ctype, "Application")
         self.subject = Identifiers(native_key=_key_of(comp))
+        self.system = str(comp["name"])
         attrs: dict[str, Any] = {"component_type": ctype}
         for k in ("version", "purl", "bom-ref"):
             if comp.get(k):
@@ -330,6 +335,8 @@ class _Bom:
                     attrs["data_classifications"] = classes
             if parent:
                 attrs["parent_service"] = parent
+            if self.system:
+                attrs.update(service_name=sname, system=self.system)
             with guard(self.file, record=ptr):
                 self.records.append(CIRecord(ci_class="Application", name=sname,
                                              identifiers=ident, attributes=attrs,

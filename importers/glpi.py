@@ -35,6 +35,9 @@ Computer inventory -> one :class:`~cmdb_graph.model.records.CIRecord`:
   non-virtual network interfaces (loopback, virtual devices and all-zero MACs are left out).
 * attributes: manufacturer, model, os_name, os_version, ip_addresses (no loopback or
   link-local), chassis_type, uuid, memory_mb, users (logins), last_logged_user, agent_version.
+* when the agent saw it: ``accesslog.logdate`` (``ACCESSLOG/LOGDATE``, the agent's local time,
+  taken as UTC) is the record's ``observed_at``: the CI's ``first_seen``/``last_seen`` are the
+  inventory's time, not the import's.
 
 Every ``virtualmachines`` entry -> a ``VirtualMachine`` ``HOSTED_ON`` the computer, or, for
 container types (docker, lxc, podman...), a ``Container`` identified with its host that
@@ -77,7 +80,7 @@ from cmdb_graph.model.records import (
     RelationshipRecord,
     SoftwareRecord,
 )
-from importers.base import Item, JSONImporter, guard, require
+from importers.base import Item, JSONImporter, guard, observed_at, require
 
 __all__ = ["GLPIInventoryImporter", "computer_records", "network_device", "normalise_mac"]
 
@@ -245,6 +248,7 @@ def _computer_ci(content: Mapping[str, Any], deviceid: str, origin: Origin) -> C
         "last_logged_user": _first(hardware.get("lastloggeduser")),
         "agent_version": _first(content.get("versionclient")),
         "inventory_device_id": deviceid,
+        "observed_at": observed_at(_first(_section(content, "accesslog").get("logdate"))),
     }
     memory = _clean(hardware.get("memory"))
     if memory is not None and memory.isascii() and memory.isdigit():

@@ -22,11 +22,20 @@ Mapping (the documented decisions):
   attribute. Objects that a controller owns (``metadata.ownerReferences`` with
   ``controller: true``: the ReplicaSets and Pods of a Deployment in ``kubectl get all -o
   yaml``) are skipped; their owner is the CI. The namespace is an attribute (``namespace``).
+  The attributes ``service_name`` (the workload's name) and ``system`` (its
+  ``app.kubernetes.io/part-of`` label, else its namespace) are what the ``name_system``
+  identification rule matches across sources: the compose service of the same name in the
+  compose project of that name is the same CI.
 - A Service is an *address*, not a separate CI: it is folded into the workloads it selects
   (its selector matches their pod template labels). The Service names are kept on those
   workloads (attribute ``k8s_services``). A Service that selects no workload of the input
   (no selector, ``ExternalName``, or a selector matching nothing) becomes an ``Application``
   CI of its own, named ``<namespace>/<service>``, so that dependencies on it are not lost.
+  Its ``service_name`` is the workload it addresses (its selector's
+  ``app.kubernetes.io/name`` or ``app`` label, else its own name) and its ``system`` its
+  ``part-of`` label, else its namespace: a Service imported in a later run than its workload
+  (earlier runs of the same source, or another source) joins that workload's CI through the
+  ``name_system`` identification rule, as it would have in one run.
 - Storage: a PersistentVolumeClaim is a ``StorageVolume`` CI ``<namespace>/pvc/<name>``
   (native key ``<namespace>/persistentvolumeclaim/<name>``), a PersistentVolume one named
   ``pv/<name>`` (native key ``persistentvolume/<name>``; the disk's id from ``csi``,
@@ -38,6 +47,19 @@ Mapping (the documented decisions):
   the templates), claim ``-[DEPENDS_ON]->`` volume (``spec.volumeName`` or the volume's
   ``spec.claimRef``). A claim that is not in the input is matched among what earlier runs of
   the source brought (ingestion skips the relationship, saying why, when it is nowhere).
+- Placement and replicas: the Pods a controller owns are no CIs, but their ``spec.nodeName``
+  says where the workload runs (``kubectl get all -o yaml`` holds them; traced to the
+  workload through ``ownerReferences``, Pod -> ReplicaSet -> Deployment). Each node is a
+  ``VirtualMachine`` CI (native key ``node/<name>``, hostname the name's first label, so a
+  discovery source's record of the machine is the same CI). A workload whose pods all run on
+  one node ``RUNS_ON`` it. A workload whose pods are spread over several nodes ``RUNS_ON`` a
+  ``Cluster`` CI ``<namespace>/<name> pods`` (native key ``<workload key>/pods``, attributes
+  ``nodes`` and ``replicas``) with redundancy ``1`` that its nodes are ``MEMBER_OF``: losing
+  some of those nodes leaves the workload degraded, losing all of them takes it down, and no
+  single node is a single point of failure. The rule is 1, not the replica count, because
+  Kubernetes reschedules the pods of a lost node on the others (capacity permitting); a
+  manifest without Pods says nothing about placement, and ``replicas`` then stays an
+  attribute.
 - Dependencies are inferred (:func:`importers.inference.addresses`) from container
   environment values that name a Service -- literal ``env[].value``, and values taken from a
   ConfigMap of the input (``valueFrom.configMapKeyRef``, ``envFrom.configMapRef`` with its
@@ -57,7 +79,9 @@ Mapping (the documented decisions):
   (:func:`importers.inference.entry_points`: workloads a Service exposes that no exposed
   workload depends on) and, optionally, the workloads nothing depends on and no Service
   exposes (load generators, workers), marked inferred with the label or namespace as
-  evidence. So ``changeImpact(servicesOnly: true)`` answers for the application.
+  evidence. So ``changeImpact(servicesOnly: true)`` answers for the application. Its
+  ``system`` is the label or namespace, so a compose project or Backstage system of that name
+  is the same CI.
 """
 
 from __future__ import annotations
@@ -142,11 +166,110 @@ class _Service:
     svc_type: str
     external_name: str | None
     origin: Origin
+    part_of: str | None = None
     targets: list[_Workload] = field(default_factory=list)
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/service/{self.name}"
+
+    @property
+    def selects(self) -> str:
+        """The workload the Service addresses, by name: its selector's
+        ``app.kubernetes.io/name`` or ``app`` label, else the Service's own name."""
+        return (self.selector.get("app.kubernetes.io/name") or self.selector.get("app")
+                or self.name)
+
+
+class _Placement:
+    """Where the pods of each workload run: the ``spec.nodeName`` of the Pods a controller
+    owns (``kubectl get all -o yaml``, ``GET /api/v1/pods``), traced to their workload through
+    ``metadata.ownerReferences`` (Pod -> ReplicaSet -> Deployment; Pod -> StatefulSet,
+    DaemonSet, Job). A ReplicaSet that is not in the input is taken for the Deployment whose
+    name it starts with (``web-7d4b9c`` -> ``web``)."""
+
+    def __init__(self) -> None:
+        #: (kind, namespace, name) -> (owner kind, owner name)
+        self.owners: dict[tuple[str, str, str], tuple[str, str]] = {}
+        #: (namespace, pod name, node name) of every placed Pod
+        self.pods: list[tuple[str, str, str]] = []
+
+    def controlled(self, obj: Mapping[str, Any], kind: str, namespace: str, name: str) -> None:
+        """Note a controlled object's controller and, for a Pod, its node."""
+        for ref in _dig(obj, ("metadata", "ownerReferences")) or []:
+            if isinstance(ref, Mapping) and ref.get("controller") is True:
+                self.owners[(kind, namespace, name)] = (str(ref.get("kind")),
+                                                        str(ref.get("name")))
+        node = _dig(obj, ("spec", "nodeName"))
+        if kind == "Pod" and isinstance(node, str) and node.strip():
+            self.pods.append((namespace, name, node.strip()))
+
+    def _workload_of(self, key: tuple[str, str, str],
+                     by_key: Mapping[tuple[str, str, str], _Workload]) -> _Workload | None:
+        for _ in range(5):  # Pod -> ReplicaSet -> Deployment at most; cycles end here
+            if key in by_key:
+                return by_key[key]
+            owner = self.owners.get(key)
+            if owner is None:
+                kind, ns, name = key
+                if kind == "ReplicaSet" and "-" in name:  # the Deployment's ReplicaSet
+                    return by_key.get(("Deployment", ns, name.rsplit("-", 1)[0]))
+                return None
+            key = (owner[0], key[1], owner[1])
+        return None
+
+    def records(self, workloads: list[_Workload]
+                ) -> tuple[list[CIRecord], list[RelationshipRecord]]:
+        """Node CIs and each placed workload's RUNS_ON: on its node when all its pods run on
+        one, else on a ``Cluster`` of its nodes with redundancy ``1``."""
+        by_key = {(w.kind, w.namespace, w.name): w for w in workloads}
+        nodes_of: dict[str, list[str]] = {}
+        placed: dict[str, _Workload] = {}
+        for ns, pod, node in self.pods:
+            w = self._workload_of(("Pod", ns, pod), by_key)
+            if w is None:
+                continue
+            placed[w.key] = w
+            found = nodes_of.setdefault(w.key, [])
+            if node not in found:
+                found.append(node)
+        cis: list[CIRecord] = []
+        rels: list[RelationshipRecord] = []
+        made: set[str] = set()
+        for wkey, nodes in nodes_of.items():
+            w = placed[wkey]
+            for node in nodes:
+                if node not in made:
+                    made.add(node)
+                    cis.append(CIRecord(
+                        ci_class="VirtualMachine", name=node,
+                        identifiers=Identifiers(
+                            native_key=f"node/{node}", hostname=node.split(".", 1)[0].lower(),
+                            fqdn=node.lower() if "." in node else None),
+                        attributes={"k8s_kind": "Node"}, origin=w.origin))
+            why = f"pods of {w.ref} run on {', '.join(sorted(nodes))} (spec.nodeName)"
+            if len(nodes) == 1:
+                rels.append(RelationshipRecord(
+                    rel_type="RUNS_ON", source=Identifiers(native_key=wkey),
+                    target=Identifiers(native_key=f"node/{nodes[0]}"), evidence=why,
+                    origin=w.origin))
+                continue
+            group = f"{wkey}/pods"
+            cis.append(CIRecord(
+                ci_class="Cluster", name=f"{w.namespace}/{w.name} pods",
+                identifiers=Identifiers(native_key=group),
+                attributes={"redundancy": "1", "nodes": sorted(nodes),
+                            **({"replicas": w.attributes["replicas"]}
+                               if "replicas" in w.attributes else {})},
+                origin=w.origin))
+            rels.append(RelationshipRecord(
+                rel_type="RUNS_ON", source=Identifiers(native_key=wkey),
+                target=Identifiers(native_key=group), evidence=why, origin=w.origin))
+            for node in nodes:
+                rels.append(RelationshipRecord(
+                    rel_type="MEMBER_OF", source=Identifiers(native_key=f"node/{node}"),
+                    target=Identifiers(native_key=group), evidence=why, origin=w.origin))
+        return cis, rels
 
 
 def _controlled(obj: Mapping[str, Any]) -> bool:
@@ -364,9 +487,12 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
             if isinstance(p, Mapping) and isinstance(p.get("port"), int):
                 ports.append(int(p["port"]))
         ext = spec.get("externalName")
+        labels = _dig(obj, ("metadata", "labels"))
+        part_of = labels.get(PART_OF) if isinstance(labels, Mapping) else None
         return _Service(namespace, name, selector, ports, str(spec.get("type") or "ClusterIP"),
                         str(ext) if ext else None,
-                        Origin(file=origin.file, line=origin.line, record=rec))
+                        Origin(file=origin.file, line=origin.line, record=rec),
+                        part_of=str(part_of) if part_of else None)
 
     def _claim(self, obj: Mapping[str, Any], origin: Origin) -> _Claim:
         namespace, name, _ = self._metadata(obj, origin)
@@ -426,6 +552,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         claims: dict[tuple[str, str], _Claim] = {}
         volumes: dict[str, _Volume] = {}
         seen: dict[tuple[str, str, str], Origin] = {}  # objects met, by (kind, ns, name)
+        placement = _Placement()
         for obj, where in self._objects(docs, origin):
             kind = str(obj["kind"])
             with guard(where.file, line=where.line, record=where.record):
@@ -433,6 +560,8 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                     if _controlled(obj):
                         log.debug("%s: %s: %s is managed by a controller, skipped", where.file,
                                   where.record, kind)
+                        ns, obj_name, _ = self._metadata(obj, where)
+                        placement.controlled(obj, kind, ns, obj_name)
                         continue
                     workloads.append(self._workload(obj, kind, where))
                 elif kind == "Service":
@@ -463,12 +592,15 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         log.info("%s: %d workloads, %d services, %d claims, %d volumes, %d inferred "
                  "dependencies, %d application services", origin, len(workloads),
                  len(services), len(claims), len(volumes), len(deps), len(app_cis))
+        place_cis, place_rels = placement.records(workloads)
         yield from _cis(workloads, services)
         yield from storage_cis
         yield from app_cis
+        yield from place_cis
         yield from storage_rels
         yield from deps
         yield from app_rels
+        yield from place_rels
 
     def _dependencies(self, workloads: list[_Workload],
                       services: Mapping[tuple[str, str], _Service]) -> Iterator[
@@ -645,6 +777,8 @@ def _app_services(workloads: list[_Workload], deps: list[RelationshipRecord]
         attrs: dict[str, Any] = (
             {"k8s_part_of": name, "namespaces": sorted({w.namespace for w in members})}
             if by_label else {"namespace": first.namespace})
+        system = first.part_of or first.namespace
+        attrs.update(service_name=system, system=system)
         cis.append(CIRecord(ci_class="ApplicationService", name=name,
                             identifiers=Identifiers(native_key=key), attributes=attrs,
                             origin=first.origin))
@@ -713,6 +847,8 @@ def _cis(workloads: list[_Workload],
         attrs = dict(w.attributes)
         if w.services:
             attrs["k8s_services"] = sorted(w.services)
+        attrs["service_name"] = w.name
+        attrs["system"] = w.part_of or w.namespace
         yield CIRecord(ci_class="Container", name=f"{w.namespace}/{w.name}",
                        identifiers=Identifiers(native_key=w.key), attributes=attrs,
                        origin=w.origin)
@@ -726,6 +862,8 @@ def _cis(workloads: list[_Workload],
         }
         if svc.external_name:
             sattrs["external_name"] = svc.external_name
+        sattrs["service_name"] = svc.selects
+        sattrs["system"] = svc.part_of or svc.namespace
         yield CIRecord(ci_class="Application", name=f"{svc.namespace}/{svc.name}",
                        identifiers=Identifiers(native_key=svc.key), attributes=sattrs,
                        origin=svc.origin)

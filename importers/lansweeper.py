@@ -33,6 +33,8 @@ record: serial, barcode, purchase and warranty dates, state).
   operational_status from ``stateName`` (active -> operational; broken -> repair; stored, spare,
   non-active -> non_operational; sold, stolen, old, disposed -> retired), last_user, description,
   first_seen_by_source / last_seen_by_source (Lansweeper's own scan times, ISO 8601).
+  ``lastSeen`` is also the record's ``observed_at``: the CI's ``last_seen`` is when Lansweeper
+  last scanned it, not the import's time.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import LifecycleStage, Scalar
 from cmdb_graph.model.records import AssetRecord, CIRecord, Identifiers, Origin, Record
-from importers.base import JSONImporter, guard, require
+from importers.base import JSONImporter, guard, observed_at, require
 from importers.base import text_or_none as _str
 
 __all__ = ["LansweeperDataAPIImporter"]
@@ -212,6 +214,7 @@ def _item(item: Mapping[str, Any], origin: Origin) -> list[Record]:
         "last_user": f"{user_domain}\\{user}" if user and user_domain else user,
         "first_seen_by_source": _str(basic.get("firstSeen")),
         "last_seen_by_source": _str(basic.get("lastSeen")),
+        "observed_at": observed_at(basic.get("lastSeen")),
         "url": _str(item.get("url")),
     }
     ip = _str(basic.get("ipAddress"))

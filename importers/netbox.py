@@ -44,11 +44,27 @@ Mapping
   device when exactly one end is a ``NetworkDevice`` of the input (a server CONNECTS_TO its
   switch), else from the A end to the B end; one relationship per pair of devices and input,
   whichever way round it is met again.
-* cable trace -> the path from an interface through patch panels (front and rear ports) to
-  the far end: its segments are ``[near ends, cable, far ends]`` (lists of terminations since
-  NetBox 3.3, single objects before). ``CONNECTS_TO`` between the device of the first near
-  end and the devices of the last far ends, evidence ``cable trace``, oriented like a cable;
-  a path ending on no device (an open patch panel port, a circuit) yields nothing.
+* cable trace -> the physical path from an interface through patch panels (front and rear
+  ports) to the far end: its segments are ``[near ends, cable, far ends]`` (lists of
+  terminations since NetBox 3.3, single objects before). A path through patch panels is a
+  ``CablePath`` CI (native key ``dcim.cable-path:`` and its two ends' terminations, so the
+  path traced from either end is one CI; named ``<device> <port> - <device> <port>``;
+  attributes ``hops`` and ``patch_panels``) that ``CONNECTS_TO`` every patch panel on it (a
+  panel the input does not describe becomes a ``Hardware`` CI by its nested name). Its ends:
+  between *peers* (both ends network devices of the input, e.g. two core switches) the link is
+  symmetric: the path ``CONNECTS_TO`` both ends and each end ``CONNECTS_TO`` the path
+  ``optional`` (property ``peer``), so the failure of either end or of a panel takes the path
+  down and degrades both ends: they lose each other. Otherwise the end that is no network
+  device ``CONNECTS_TO`` the path and the path ``CONNECTS_TO`` the network device (else A end
+  to B end), so the panel's failure takes the server down as its switch's would. A trace
+  without patch panels is a ``CONNECTS_TO`` between its end devices, evidence ``cable trace``,
+  like a cable; a path ending on no device (an open patch panel port, a circuit) yields
+  nothing.
+* cables between peers (two network devices of the input, directly or through
+  ``connected_endpoints``) are symmetric too: ``CONNECTS_TO`` both ways, ``optional``, property
+  ``peer``: either switch's failure degrades the other. A cable (or a trace through a cable)
+  whose status is ``planned`` or ``decommissioning`` carries no connection, so no impact: it
+  yields nothing (logged).
 * virtual machine -> CIRecord of class ``VirtualMachine``, native key
   ``virtualization.virtual-machine:<id>``; hostname from the name, attributes vcpus,
   memory_mb (``memory``, MB), disk_gb (``disk``), os_name (``platform``), cluster, tenant,
@@ -108,6 +124,11 @@ _STATUS = {
     "staged": "non_operational",
     "inventory": "non_operational",
 }
+
+
+def _any_key(ref: str) -> str:
+    """A device id as its native key; ``@key`` (a cable path) as ``key``."""
+    return ref[1:] if ref.startswith("@") else device_key(ref)
 
 
 def device_key(device_id: Any) -> str:
@@ -485,6 +506,10 @@ class NetBoxImporter(JSONImporter):
                 ("status", _status(cable.get("status"))),
             ) if v is not None
         }
+        if properties.get("status") in _NOT_CONNECTED:
+            log.info("%s %s: cable %s is %s: no connection yet", file, where, cable["id"],
+                     properties["status"])
+            return []
         for a in a_devices:
             for b in b_devices:
                 links.connect(
@@ -502,17 +527,36 @@ class NetBoxImporter(JSONImporter):
                                      record=where, field="trace")
         if not segments:
             return
+        for i, seg in enumerate(segments):
+            if not (isinstance(seg, list) and len(seg) == 3):
+                raise InvalidRecordError("a trace segment is [near ends, cable, far ends]",
+                                         file=file, record=where, field=f"trace/{i}")
         first, last = segments[0], segments[-1]
-        if not (isinstance(first, list) and isinstance(last, list) and len(first) == 3
-                and len(last) == 3):
-            raise InvalidRecordError("a trace segment is [near ends, cable, far ends]",
-                                     file=file, record=where, field="trace")
+        for seg in segments:
+            cable = seg[1] if isinstance(seg[1], Mapping) else {}
+            status = _status(cable.get("status"))
+            if status in _NOT_CONNECTED:
+                log.info("%s %s: the trace runs through cable %s, %s: no connection yet",
+                         file, where, cable.get("id"), status)
+                return
         near = _end_devices(first[0])
         far = _end_devices(last[2])
-        for a in near:
-            for b in far:
-                links.connect(a, b, evidence="cable trace", properties={
-                    "hops": len(segments)}, origin=Origin(file=file, record=where))
+        panels: list[str] = []
+        for i, seg in enumerate(segments):
+            for end in ((seg[0],) if i else ()) + ((seg[2],) if i < len(segments) - 1 else ()):
+                for d in _end_devices(end):
+                    if d not in panels and d not in near and d not in far:
+                        panels.append(d)
+        origin = Origin(file=file, record=where)
+        if not panels or not near or not far:
+            for a in near:
+                for b in far:
+                    links.connect(a, b, evidence="cable trace",
+                                  properties={"hops": len(segments)}, origin=origin)
+            return
+        links.path(near, far, panels, name=_path_name(first[0], last[2]),
+                   key=_path_key(first[0], last[2]), hops=len(segments),
+                   devices=_nested_devices(segments), origin=origin)
 
     def _virtual_machine(
         self, vm: Mapping[str, Any], file: str, where: str,
@@ -561,6 +605,51 @@ def _status_and_ips(obj: Mapping[str, Any], attrs: dict[str, Scalar | list[str]]
         attrs["ip_addresses"] = list(dict.fromkeys(ips))
 
 
+#: Cable statuses that carry no connection (and so no impact) yet or any more.
+_NOT_CONNECTED = frozenset({"planned", "decommissioning"})
+
+
+def _ends(ends: Any) -> list[Mapping[str, Any]]:
+    return [e for e in (ends if isinstance(ends, list) else [ends]) if isinstance(e, Mapping)]
+
+
+def _path_name(near: Any, far: Any) -> str:
+    """``"core1 Eth1 - core2 Eth1"``: the device and port names of a path's two ends."""
+    def side(ends: Any) -> str:
+        parts = []
+        for e in _ends(ends):
+            nested = e.get("device")
+            device: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
+            parts.append(" ".join(str(x) for x in (device.get("name") or device.get("id"),
+                                                    e.get("name")) if x is not None))
+        return ", ".join(parts) or "?"
+    return f"{side(near)} - {side(far)}"
+
+
+def _path_key(near: Any, far: Any) -> str:
+    """The native key of a cable path: its two ends' terminations, sorted (the same path
+    traced from either end is one CI)."""
+    def side(ends: Any) -> str:
+        out = []
+        for e in _ends(ends):
+            kind = re.search(r"/dcim/([a-z-]+)/[^/]+/?$", str(e.get("url") or ""))
+            out.append(f"{kind.group(1) if kind else 'interfaces'}:{e.get('id')}")
+        return "+".join(sorted(out))
+    return "dcim.cable-path:" + "|".join(sorted((side(near), side(far))))
+
+
+def _nested_devices(segments: list[Any]) -> dict[str, str]:
+    """Device id -> name of every device a trace passes (for the patch panels' records)."""
+    out: dict[str, str] = {}
+    for seg in segments:
+        for end in (seg[0], seg[2]):
+            for e in _ends(end):
+                device = e.get("device")
+                if isinstance(device, Mapping) and device.get("id") is not None:
+                    out.setdefault(str(device["id"]), str(device.get("name") or device["id"]))
+    return out
+
+
 def _end_devices(ends: Any) -> list[str]:
     """The ids of the devices of one end of a trace segment (a termination or a list)."""
     items = ends if isinstance(ends, list) else [ends]
@@ -586,6 +675,58 @@ class _Links:
         self.classes: dict[str, str] = {}
         self.records: list[Record] = []
         self._pairs: set[frozenset[str]] = set()
+        self._paths: set[str] = set()
+        self._stubs: set[str] = set()
+
+    def peers(self, a: str, b: str) -> bool:
+        """Whether two devices of the input are both network devices (peers, as two core
+        switches): a link between them is symmetric."""
+        return self.classes.get(a) == "NetworkDevice" == self.classes.get(b)
+
+    def _rel(self, a: str, b: str, *, evidence: str, properties: Mapping[str, Scalar],
+             origin: Origin, optional: bool = False) -> None:
+        self.records.append(RelationshipRecord(
+            rel_type="CONNECTS_TO", source=Identifiers(native_key=_any_key(a)),
+            target=Identifiers(native_key=_any_key(b)), optional=optional, evidence=evidence,
+            properties=dict(properties), origin=origin))
+
+    def path(self, near: list[str], far: list[str], panels: list[str], *, name: str, key: str,
+             hops: int, devices: Mapping[str, str], origin: Origin) -> None:
+        """A ``CablePath`` CI through patch panels: it needs its panels, and its ends are
+        connected through it (see the module docstring for the direction)."""
+        if key in self._paths:
+            return
+        self._paths.add(key)
+        self.records.append(CIRecord(
+            ci_class="CablePath", name=name, identifiers=Identifiers(native_key=key),
+            attributes={"hops": hops, "patch_panels": [devices.get(p, p) for p in panels]},
+            origin=origin))
+        for d in panels:
+            if d not in self.classes and d not in self._stubs:
+                self._stubs.add(d)  # a panel the input does not describe: known by name only
+                self.records.append(CIRecord(
+                    ci_class="Hardware", name=devices.get(d, d),
+                    identifiers=Identifiers(native_key=device_key(d)),
+                    attributes={"netbox_id": d}, origin=origin))
+            self._rel(f"@{key}", d, evidence=f"cable trace {name} passes it",
+                      properties={}, origin=origin)
+        props: dict[str, Scalar] = {"hops": hops, "cable_path": name}
+        for a in near:
+            for b in far:
+                if self.peers(a, b):
+                    for end in (a, b):
+                        self._rel(end, f"@{key}", evidence=f"cable trace {name}",
+                                  properties={**props, "peer": True}, origin=origin,
+                                  optional=True)
+                        self._rel(f"@{key}", end, evidence=f"cable trace {name}",
+                                  properties={**props, "peer": True}, origin=origin)
+                    continue
+                if self.classes.get(a) == "NetworkDevice":
+                    a, b = b, a  # the other end needs the path, the path the network device
+                self._rel(a, f"@{key}", evidence=f"cable trace {name}", properties=props,
+                          origin=origin)
+                self._rel(f"@{key}", b, evidence=f"cable trace {name}", properties=props,
+                          origin=origin)
 
     def connect(
         self, a: str, b: str, *, evidence: str, properties: Mapping[str, Scalar],
@@ -595,6 +736,11 @@ class _Links:
         if a == b or pair in self._pairs:
             return
         self._pairs.add(pair)
+        if self.peers(a, b):
+            for x, y in ((a, b), (b, a)):
+                self._rel(x, y, evidence=evidence, properties={**properties, "peer": True},
+                          origin=origin, optional=True)
+            return
         a_net = self.classes.get(a) == "NetworkDevice"
         b_net = self.classes.get(b) == "NetworkDevice"
         if a_net and not b_net:

@@ -28,6 +28,11 @@ Every host whose status is ``up`` -> one :class:`~cmdb_graph.model.records.CIRec
   guess (an ``osmatch`` name, else vendor + family + generation of the best ``osclass``);
   ``os_family``; ``open_ports``, a list of ``"<port>/<protocol> <service> <product>
   <version>"`` strings (e.g. ``"22/tcp ssh OpenSSH 5.3"``); ``scanned_at`` (UTC, ISO 8601).
+* when nmap saw the host: the host's ``endtime`` (else ``starttime``, else the run's
+  ``runstats/finished time``, else ``nmaprun start``), epoch seconds, is the record's
+  ``observed_at`` (and ``scanned_at``): the CI's ``first_seen``/``last_seen`` and the source's
+  lineage get the scan's time, not the import's, so an old scan makes stale CIs. The service
+  CIs of the host get the same time.
 
 For open services whose product is a well-known server product (databases such as MySQL,
 PostgreSQL, Oracle, MongoDB, Redis; web, application, mail and messaging servers such as
@@ -42,13 +47,12 @@ the host, not configuration items of their own.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
-from importers.base import XMLImporter, guard
+from importers.base import XMLImporter, guard, observed_at
 
 __all__ = ["NmapImporter", "SERVER_PRODUCTS"]
 
@@ -204,16 +208,18 @@ class NmapImporter(XMLImporter):
                 field="nmaprun",
             )
         records: list[Record] = []
+        finished = doc.find("runstats/finished")
+        run_time = _attr(finished, "time") or _attr(doc, "start")
         for index, host in enumerate(doc.iter("host"), start=1):
             if _attr(host.find("status"), "state") not in (None, "up"):
                 continue
             where = Origin(file=origin, record=f"host[{index}]")
             with guard(origin, record=where.record):
-                records.extend(_host(host, where))
+                records.extend(_host(host, where, run_time))
         return records
 
 
-def _host(host: Element, origin: Origin) -> list[Record]:
+def _host(host: Element, origin: Origin, run_time: str | None = None) -> list[Record]:
     """The CI of one host that is up, and the CIs of the server products it runs."""
     ips, mac, mac_vendor = _addresses(host)
     if not ips:
@@ -245,18 +251,21 @@ def _host(host: Element, origin: Origin) -> list[Record]:
                        ("os_accuracy", accuracy), ("os_family", os_family)):
         if value is not None:
             attrs[key] = value
-    scanned = _attr(host, "endtime") or _attr(host, "starttime")
+    scanned = _attr(host, "endtime") or _attr(host, "starttime") or run_time
     if scanned is not None:
-        try:
-            attrs["scanned_at"] = datetime.fromtimestamp(int(scanned), tz=UTC).isoformat()
-        except (ValueError, OverflowError, OSError):
+        when = observed_at(scanned)
+        if when is None:
             attrs["scan_time_raw"] = scanned
+        else:
+            attrs["scanned_at"] = attrs["observed_at"] = when
     records: list[Record] = [
         CIRecord(ci_class=ci_class, name=display, identifiers=ids, attributes=attrs,
                  origin=origin)
     ]
     for product, (app_class, version, ports) in services.items():
         app_attrs: dict[str, Scalar | list[str]] = {"ports": ports}
+        if "observed_at" in attrs:
+            app_attrs["observed_at"] = attrs["observed_at"]
         if version is not None:
             app_attrs["version"] = version
         app_ids = Identifiers(native_key=f"{native_key}/{product.lower()}", name=product,

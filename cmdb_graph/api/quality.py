@@ -12,11 +12,12 @@ import impact
 from cmdb_graph.api.common import AsOf, Info, check_first, guarded, utc, when
 from cmdb_graph.api.derive import answers, derived, ids, of
 from cmdb_graph.api.errors import UserError
+from cmdb_graph.api.exploration import NodeRef
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.service import mapview
 from cmdb_graph.settings import Role
 
-__all__ = ["QualityFlagsQuery", "QualityQuery"]
+__all__ = ["CoverageReport", "QualityFlagsQuery", "QualityQuery"]
 
 
 @derived(impact.QualityFinding, description="One finding of a data-quality report.", fields={
@@ -43,6 +44,28 @@ class QualityReport:
 QualityReportResult = Annotated[
     QualityReport | UserError,
     strawberry.union("QualityReportResult", description="The report, or why not."),
+]
+
+
+@strawberry.type(name="Coverage", description="Coverage of the dependency map: where it is "
+                 "thin, and how much of it importers inferred rather than sources declared.")
+class CoverageReport:
+    services_without_dependencies: list[NodeRef] = strawberry.field(
+        description="Business and application services (not retired) that need nothing.")
+    containers_without_dependents: list[NodeRef] = strawberry.field(
+        description="Containers (not retired) that nothing needs.")
+    relationships: int = strawberry.field(
+        description="CI-to-CI relationships that carry impact.")
+    inferred_relationships: int = strawberry.field(
+        description="Those of them an importer inferred (environment values, arguments, "
+                    "connection strings, application grouping).")
+    inferred_share: float = strawberry.field(
+        description="inferredRelationships / relationships (0 with none).")
+
+
+CoverageResult = Annotated[
+    CoverageReport | UserError,
+    strawberry.union("CoverageResult", description="The coverage, or why not."),
 ]
 
 
@@ -137,6 +160,12 @@ class QualityQuery:
             for name, fn in impact.REPORTS.items()
         ]
 
+    @strawberry.field(description="Coverage of the dependency map: services that need "
+                                  "nothing, containers nothing needs, share of inferred "
+                                  "relationships.")
+    async def coverage(self, info: Info) -> CoverageResult:
+        return await _coverage(info)
+
     @strawberry.field(description="Run one orphan or data-quality report by name (see "
                                   "`reports`).")
     async def report(
@@ -166,6 +195,27 @@ class QualityQuery:
             return of(QualityReport, r, findings=r.findings[:first], truncated=r.count > first)
 
         return await guarded(info, Role.READER, work)
+
+
+async def _coverage(info: Info) -> CoverageResult:
+    engine = info.context.app.engine
+
+    def work() -> CoverageReport:
+        found = engine.coverage()
+        graph = engine.whole_graph()
+
+        def refs(ci_ids: tuple[str, ...]) -> list[NodeRef]:
+            return [of(NodeRef, impact.NodeRef(ci_id=c, name=graph.name(c),
+                                               ci_class=graph.ci_class(c))) for c in ci_ids]
+
+        return CoverageReport(
+            services_without_dependencies=refs(found.services_without_dependencies),
+            containers_without_dependents=refs(found.containers_without_dependents),
+            relationships=found.relationships,
+            inferred_relationships=found.inferred_relationships,
+            inferred_share=found.inferred_share)
+
+    return await guarded(info, Role.READER, work)
 
 
 def _first_paragraph(doc: str) -> str:

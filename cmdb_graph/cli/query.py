@@ -1,5 +1,5 @@
-"""``cmdb-graph impact | conflicts | route | orphans | licences | map | export``: impact questions
-and exports on the configured store, as readable tables or ``--json``.
+"""``cmdb-graph impact | conflicts | route | orphans | coverage | licences | map | export``: impact
+questions and exports on the configured store, as readable tables or ``--json``.
 
 Every command opens the store that the settings name (``CMDB_STORE``, ``CMDB_NEO4J_URI``,
 ``CMDB_DATABASE_PATH`` or ``--db``) and answers with the same
@@ -47,6 +47,7 @@ from cmdb_graph.store.base import Direction, GraphStore
 __all__ = [
     "ci_ids_of",
     "conflicts",
+    "coverage",
     "export",
     "impact_command",
     "licences",
@@ -229,6 +230,12 @@ def impact_command(
     ] = False,
     paths: Annotated[int, typer.Option(help="Explaining paths per impacted CI.")] = 1,
     as_of: AsOf = None,
+    inferred: Annotated[
+        bool | None,
+        typer.Option("--inferred/--no-inferred",
+                     help="Follow inferred relationships (default: CMDB_IMPACT_INFERRED, on).",
+                     show_default=False),
+    ] = None,
     db: DbOption = None,
     snapshot: Snapshot = None,
     as_json: AsJson = False,
@@ -237,7 +244,7 @@ def impact_command(
 
     A hop that rests only on inferred relationships (a dependency an importer read from a
     setting, not one the source declared) is drawn ``~>``, and its evidence is listed below
-    the table.
+    the table; --no-inferred leaves inferred relationships out.
     """
     when = past_time(as_of)
     with _engine(db, snapshot) as engine:
@@ -247,7 +254,8 @@ def impact_command(
                 ids += engine.change(change).ci_ids
             with engine.as_of(when):
                 found = engine.change_impact(sorted(set(ids)), depth=depth,
-                                             services_only=services_only, paths_per_ci=paths)
+                                             services_only=services_only, paths_per_ci=paths,
+                                             inferred=inferred)
                 on_paths = {c for i in found.impacted for p in i.paths for c in p}
                 hops = {} if as_json else inferred_hops(
                     engine.impact_graph(found.changed).graph,
@@ -448,6 +456,41 @@ def _quality_names(data: impact.QualityInput) -> dict[str, str]:
     found |= {a.asset_id: a.name for a in data.assets if a.name}
     found |= {e.entitlement_id: e.name for e in data.entitlements}
     return found
+
+
+# -- coverage -----------------------------------------------------------------------------
+
+
+@app.command()
+def coverage(
+    limit: Annotated[int, typer.Option(min=1, help="CIs listed at most per list.")] = 20,
+    db: DbOption = None,
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """Coverage of the dependency map: services that need nothing, containers nothing needs,
+    and the share of impacting relationships that were inferred rather than declared."""
+    with _engine(db, snapshot) as engine:
+        result = _ask(engine.coverage)
+        names = ci_names(engine.store, [*result.services_without_dependencies,
+                                        *result.containers_without_dependents])
+    if as_json:
+        _dump({**dataclasses.asdict(result), "inferred_share": result.inferred_share})
+        return
+    out.print(f"{result.inferred_relationships} of {result.relationships} impacting "
+              f"relationship(s) inferred ({result.inferred_share:.0%}); impact without them: "
+              "cmdb-graph impact --no-inferred", highlight=False)
+    for title, found in (("services with no dependencies", result.services_without_dependencies),
+                         ("containers nothing depends on",
+                          result.containers_without_dependents)):
+        table = Table(title=f"{len(found)} {title}")
+        table.add_column("name", overflow="fold")
+        table.add_column("ci_id", overflow="fold")
+        for ci_id in found[:limit]:
+            table.add_row(names.get(ci_id, ci_id), ci_id)
+        if len(found) > limit:
+            table.add_row("...", f"{len(found) - limit} more (--limit, --json)")
+        out.print(table)
 
 
 # -- licences -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""``cmdb-graph find | changes | incidents``: look CIs up, and list the recorded changes and
-incidents, with names where people read them and ids in ``--json``.
+"""``cmdb-graph find | explain | changes | incidents``: look CIs up, explain how a CI was
+identified, and list the recorded changes and incidents, with names where people read them and
+ids in ``--json``.
 
 ``find`` is the web UI's search (:func:`cmdb_graph.service.search.search`): a part of a name,
 or any identifier. Exit codes: 0 done, 1 nothing found (``find``) or bad input, 2 bad options.
@@ -40,7 +41,7 @@ from cmdb_graph.service.resolve import ci_names
 from cmdb_graph.service.search import SearchResult, search
 from impact.incident import CLOSED_INCIDENT_STATES
 
-__all__ = ["changes", "find", "incidents"]
+__all__ = ["changes", "explain", "find", "incidents"]
 
 OnCI = Annotated[
     str | None,
@@ -179,3 +180,62 @@ def incidents(
                       str(i.priority or ""), _when(i.opened_at), _listed(i.ci_ids, names),
                       group)
     out.print(table)
+
+
+@app.command()
+def explain(
+    ci: Annotated[str, typer.Argument(
+        metavar="CI", help="The CI: its name, any identifier or its ci_id.")],
+    db: DbOption = None,
+    snapshot: Snapshot = None,
+    as_json: AsJson = False,
+) -> None:
+    """How a CI was identified: per data source, when it saw the CI, its key and the rule that
+    matched its record to the CI; CIs merged into it; duplicate candidates not merged."""
+    with _engine(db, snapshot) as engine:
+        ci_id = _ask(lambda: ci_ids_of(engine, [ci]))[0]
+        item = engine.store.get_cis([ci_id])[ci_id]
+        report = _ask(lambda: engine.report("duplicate_candidates"))
+        related = [f for f in report.findings
+                   if f.subject == ci_id or ci_id in f.related]
+        names = ci_names(engine.store, sorted({c for f in related
+                                               for c in (f.subject, *f.related)}))
+    seen = sorted(item.lineage.sources.items(), key=lambda kv: (kv[1].first_seen, kv[0]))
+    sources = [
+        {"source": name, "first_seen": s.first_seen.isoformat(),
+         "last_seen": s.last_seen.isoformat(), "native_key": s.native_key,
+         "identified_by": s.matched_by or ("created it" if i == 0 else "its own key")}
+        for i, (name, s) in enumerate(seen)]
+    merged = [f.subject for f in related if f.detail.startswith("marked duplicate of")
+              and f.subject != ci_id]
+    candidates = [{"ci_ids": [c for c in (f.subject, *f.related) if c != ci_id],
+                   "evidence": f.detail} for f in related
+                  if not f.detail.startswith("marked duplicate of")]
+    if as_json:
+        _dump({"ci_id": ci_id, "name": item.name, "ci_class": item.ci_class,
+               "native_keys": item.native_keys,
+               "service_name": item.attributes.get("service_name"),
+               "system": item.attributes.get("system"), "duplicate_of": item.duplicate_of,
+               "sources": sources, "merged": merged, "duplicate_candidates": candidates})
+        return
+    out.print(f"{item.name} [{item.ci_class}] {ci_id}", markup=False, highlight=False)
+    svc, system = item.attributes.get("service_name"), item.attributes.get("system")
+    if svc or system:
+        out.print(f"service {svc or item.name!r} in system {system or 'not stated'!r}",
+                  markup=False, highlight=False)
+    if item.duplicate_of:
+        out.print(f"merged into {names.get(item.duplicate_of, item.duplicate_of)} "
+                  f"({item.duplicate_of})", markup=False, highlight=False)
+    table = Table(title="Identified by data source (first seen first)")
+    for col in ("source", "first seen", "last seen", "native key", "identified by"):
+        table.add_column(col, overflow="fold")
+    for name, s in seen:
+        table.add_row(name, _when(s.first_seen), _when(s.last_seen), s.native_key or "",
+                      s.matched_by or ("created it" if name == seen[0][0] else "its own key"))
+    out.print(table)
+    for m in merged:
+        out.print(f"merged into it: {names.get(m, m)} ({m})", markup=False, highlight=False)
+    for c in candidates:
+        who = ", ".join(f"{names.get(x, x)} ({x})" for x in c["ci_ids"])
+        out.print(f"duplicate candidate: {who}: {c['evidence']}", markup=False,
+                  highlight=False)

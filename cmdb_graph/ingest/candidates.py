@@ -9,7 +9,8 @@ Two ways to load, chosen per run by the number of CIs in the store:
 * up to ``preload_limit`` CIs: every CI, and every node of the labels the records can touch
   (and every relationship when the records hold relationships or software), in pages;
 * beyond: the source's own CIs in pages, then every CI that shares an identifier with a record
-  or a reference of the run, with one ``find_cis_bulk`` call per identifier kind
+  or a reference of the run (and, for the ``name_system`` rule, the CIs named after a record's
+  service or ``<system>/<service>``), with one ``find_cis_bulk`` call per identifier kind
   (:func:`wanted_identifiers` computes them from the records, before any read). What the run
   asks for later (a node by key, the relationships of a CI, the assets with a serial number)
   is fetched once and remembered.
@@ -88,6 +89,19 @@ def lookup_identifiers(keys: RecordKeys) -> dict[str, Any]:
              ("hostname", keys.hostname), ("mac_addresses", keys.macs[0] if keys.macs else None),
              ("name", keys.name))
     return {field: value for field, value in pairs if value}
+
+
+def service_names(keys: RecordKeys) -> list[str]:
+    """Other names a CI of the record's service may carry in the store: the service's short
+    name and ``<system>/<service>`` (a Kubernetes workload's name when its system is its
+    namespace), for the ``name_system`` rule."""
+    if not keys.service and not keys.system:
+        return []
+    service = keys.service or keys.name
+    if not service:
+        return []
+    names = [service] + ([f"{keys.system}/{service}"] if keys.system else [])
+    return [n for n in names if n != keys.name]
 
 
 def _cache_key(ids: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -245,6 +259,9 @@ class Candidates:
                 self._found.add(_cache_key(ids))
                 for field, value in ids.items():
                     by_field[field].add(value)
+            names = service_names(keys)
+            if names:
+                by_field["name"].update(names)
         for field, values in sorted(by_field.items()):
             for ci in self.store.find_cis_bulk(field, sorted(values, key=str)):
                 self.ws.keep_ci(ci)
@@ -263,6 +280,10 @@ class Candidates:
         self._found.add(ck)
         for ci in self.store.find_cis(ids):
             self.ws.keep_ci(ci)
+        names = service_names(keys)
+        if names:
+            for ci in self.store.find_cis_bulk("name", names):
+                self.ws.keep_ci(ci)
 
     def ci_id_taken(self, ci_id: str) -> bool:
         """Whether a CI with this id exists (in the run or the store)."""

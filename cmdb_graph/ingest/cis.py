@@ -16,8 +16,10 @@ CI of the same run).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.ingest.identify import (
     ID_ATTRIBUTES,
     RecordKeys,
@@ -26,6 +28,7 @@ from cmdb_graph.ingest.identify import (
     match_rule,
     oldest,
     record_identifiers,
+    same_service_elsewhere,
     short_hash,
 )
 from cmdb_graph.ingest.merge import merge
@@ -113,17 +116,57 @@ def ingest_ci(run: RunState, rec: CIRecord) -> str | None:
                            host_id=host_id)
         if found:
             break
+    matched_by: str | None = None
     if found:
         ci_id = _merge_found(run, rec, rule, found)
         if ci_id is None:
             return None
+        if rule != "native_key":
+            matched_by = _matched_by(run, rule, keys.rule_value(rule, host_id) or "", found)
     else:
         ci_id = _new_ci_id(run, rec.ci_class, usable[0], keys.rule_value(usable[0], host_id) or "")
     run.seen_cis.add(ci_id)
-    upsert(run, "CI", ci_id, _ci_values(run, rec, keys, host_id), o, native_key=keys.native_key,
+    values = _ci_values(run, rec, keys, host_id)
+    current = run.ws.index.get(ci_id) if found else None
+    if (current is not None and (keys.system or keys.service)
+            and current.ci_class != rec.ci_class):
+        # one service seen as a container, an application, a Service object: the CI keeps
+        # the class and name it was created with (on every run, so re-runs change nothing)
+        values.pop("ci_class")
+        values.pop("name")
+    upsert(run, "CI", ci_id, values, o, native_key=keys.native_key,
            scope=rec.ci_class, what=f"{rec.ci_class} {rec.name!r}",
-           new={"name": rec.name.strip(), "ci_class": rec.ci_class})
+           new={"name": rec.name.strip(), "ci_class": rec.ci_class}, matched_by=matched_by,
+           seen_at=_observed_at(rec))
+    if ids.host is None and (keys.system or keys.service):
+        for other, why in same_service_elsewhere(run.ws.index, run.registry, keys,
+                                                 ci_class=rec.ci_class, ci_id=ci_id):
+            run.warn("ci", f"duplicate candidate: {rec.ci_class} {rec.name!r} ({ci_id}) and "
+                           f"{other.ci_class} {other.name!r} ({other.ci_id}): {why}", o)
     return ci_id
+
+
+def _matched_by(run: RunState, rule: str, value: str, found: list[ConfigurationItem]) -> str:
+    """In words: the rule, its value, the CI it matched and who had seen that CI."""
+    survivor = oldest(found)
+    seen_by = sorted(survivor.lineage.sources) or ["no source"]
+    return (f"{rule} {value!r} matched {survivor.ci_id} {survivor.name!r} "
+            f"(seen by {', '.join(seen_by)})")
+
+
+def _observed_at(rec: CIRecord) -> datetime | None:
+    """When the source saw the record's CI: its ``observed_at`` attribute (ISO 8601; a time
+    without a zone is UTC), else ``None`` (the run's time)."""
+    v = rec.attributes.get("observed_at")
+    if not isinstance(v, str) or not v.strip():
+        return None
+    try:
+        t = datetime.fromisoformat(v.strip())
+    except ValueError as exc:
+        o = rec.origin
+        raise InvalidRecordError(f"not an ISO 8601 time: {v!r}", file=o.file, line=o.line,
+                                 record=o.record, field="observed_at") from exc
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _merge_found(run: RunState, rec: CIRecord, rule: str,
@@ -174,7 +217,7 @@ def _ci_values(run: RunState, rec: CIRecord, keys: RecordKeys,
     refs = {"support_group": rec.support_group, "owner": rec.owner, "location_id": rec.location}
     fields = ConfigurationItem.model_fields
     for attr, value in rec.attributes.items():
-        if attr in ID_ATTRIBUTES or attr == "mac_addresses":
+        if attr in ID_ATTRIBUTES or attr in ("mac_addresses", "observed_at"):
             continue
         ref = "location_id" if attr == "location" else attr
         if ref in refs:  # a name, resolved like the record's own field

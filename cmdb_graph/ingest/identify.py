@@ -18,6 +18,17 @@ Identification follows the prioritised identifier rules of the record's CI class
     on the candidate).
 ``name_host``
     Dependent CIs (an application, a database instance): name + the ``ci_id`` of the host CI.
+``name_system``
+    Applications, databases and containers without a host, across sources: the service's
+    short name (``Identifiers.service``, default the name) within its system
+    (``Identifiers.system``: the compose project, the Kubernetes ``app.kubernetes.io/part-of``
+    label or namespace, the Backstage ``spec.system``, an SBOM's described component), both
+    compared as slugs (``Microservice 1`` is ``microservice-1``), within the same class group
+    (a container, an application, a database are one service's CIs as the sources see it;
+    services match services). The CI keeps both as the attributes ``service_name`` and
+    ``system``. The same service name in another (or no) system is never merged:
+    :func:`same_service_elsewhere` finds those CIs, which ingestion reports as duplicate
+    candidates with their evidence.
 ``name``
     Logical CIs (services, clusters): name within the same CI class family.
 
@@ -60,6 +71,7 @@ __all__ = [
     "norm_serial",
     "oldest",
     "record_identifiers",
+    "same_service_elsewhere",
     "short_hash",
     "slug",
     "split_fqdn",
@@ -216,6 +228,8 @@ class RecordKeys:
     macs: tuple[str, ...] = ()
     name: str | None = None
     ci_class: str | None = None
+    service: str | None = None
+    system: str | None = None
 
     @classmethod
     def of(cls, ids: Identifiers, source: str) -> RecordKeys:
@@ -229,7 +243,8 @@ class RecordKeys:
                 and v["cloud_id"] is None and not v["mac_addresses"]):
             nk = norm_text(v["native_key"])
             return cls(native_key=f"{source}:{nk}" if nk else None, name=norm_text(v["name"]),
-                       ci_class=norm_text(v["ci_class"]))
+                       ci_class=norm_text(v["ci_class"]), service=norm_text(v["service"]),
+                       system=norm_text(v["system"]))
         fqdn = norm_text(ids.fqdn)
         fqdn = fqdn.lower().rstrip(".") if fqdn else None
         hostname = norm_text(ids.hostname)
@@ -257,6 +272,8 @@ class RecordKeys:
             macs=macs,
             name=norm_text(ids.name),
             ci_class=norm_text(ids.ci_class),
+            service=norm_text(ids.service),
+            system=norm_text(ids.system),
         )
 
     def has_other_than_mac(self) -> bool:
@@ -283,6 +300,9 @@ class RecordKeys:
             return ",".join(self.macs) if self.macs and self.has_other_than_mac() else None
         if rule == "name_host":
             return f"{self.name.casefold()}@{host_id}" if self.name and host_id else None
+        if rule == "name_system":
+            service = self.service or self.name
+            return service_key(service, self.system) if service and self.system else None
         if rule == "name":
             return self.name.casefold() if self.name else None
         return None
@@ -301,6 +321,8 @@ class RecordKeys:
                 ("domain", self.domain),
                 ("name", self.name),
                 ("ci_class", self.ci_class),
+                ("service", self.service),
+                ("system", self.system),
             )
             if v
         ]
@@ -325,11 +347,37 @@ def record_identifiers(rec: CIRecord) -> Identifiers:
     macs = rec.attributes.get("mac_addresses")
     if not ids.mac_addresses and isinstance(macs, list):
         update["mac_addresses"] = tuple(macs)
+    for f, attr in (("service", "service_name"), ("system", "system")):
+        v = rec.attributes.get(attr)
+        if getattr(ids, f) is None and isinstance(v, str) and v.strip():
+            update[f] = v
     if ids.name is None:
         update["name"] = rec.name
     if ids.ci_class is None:
         update["ci_class"] = rec.ci_class
     return ids.model_copy(update=update) if update else ids
+
+
+def service_key(service: str, system: str) -> str:
+    """The ``name_system`` key: service and system as slugs (``"Microservice 1"`` of a BOM is
+    the compose service ``microservice-1``).
+
+    Examples
+    --------
+    >>> service_key("Microservice 1", "Acme Cloud Example")
+    'microservice-1@acme-cloud-example'
+    """
+    return f"{slug(service)}@{slug(system)}"
+
+
+def ci_service(ci: ConfigurationItem) -> tuple[str, str | None] | None:
+    """A CI's service name (attribute ``service_name``, else its name) and system, or ``None``
+    when it has neither attribute (it was not described as a service of a system)."""
+    service, system = ci.attributes.get("service_name"), ci.attributes.get("system")
+    if not isinstance(system, str) and not isinstance(service, str):
+        return None
+    name = service if isinstance(service, str) and service.strip() else ci.name
+    return name.strip(), system.strip() if isinstance(system, str) and system.strip() else None
 
 
 def oldest(cis: Sequence[ConfigurationItem]) -> ConfigurationItem:
@@ -357,13 +405,19 @@ def _ci_keys(ci: ConfigurationItem) -> Iterator[tuple[str, str]]:
         if m:
             yield ("mac", m)
     yield ("name", ci.name.strip().casefold())
+    svc = ci_service(ci)
+    if svc is not None and ci.host_id is None:
+        yield ("service", slug(svc[0]))
+        if svc[1]:
+            yield ("name_system", service_key(*svc))  # type: ignore[arg-type]
     if ci.host_id:
         yield ("name_host", f"{ci.name.strip().casefold()}@{ci.host_id}")
 
 
 def _id_fields(ci: ConfigurationItem) -> tuple[object, ...]:
     return (ci.native_keys, ci.serial_number, ci.asset_tag, ci.cloud_id, ci.fqdn, ci.hostname,
-            ci.mac_addresses, ci.name, ci.host_id, ci.duplicate_of)
+            ci.mac_addresses, ci.name, ci.host_id, ci.duplicate_of,
+            ci.attributes.get("service_name"), ci.attributes.get("system"))
 
 
 def ci_domain(ci: ConfigurationItem) -> str | None:
@@ -537,6 +591,8 @@ def match_rule(
         ]
     elif rule == "name_host":
         found = [c for c in index.lookup("name_host", value) if in_group(c)]
+    elif rule == "name_system":
+        found = [c for c in index.lookup("name_system", value) if in_group(c)]
     elif rule == "name":
         if ci_class:
             fam = class_family(registry, ci_class)
@@ -549,3 +605,38 @@ def match_rule(
     else:
         return []
     return found
+
+
+def same_service_elsewhere(
+    index: CIIndex, registry: Registry, keys: RecordKeys, *, ci_class: str, ci_id: str
+) -> list[tuple[ConfigurationItem, str]]:
+    """CIs of the record's class group with its service name in another or no system.
+
+    ``name_system`` does not merge them (a service of that name may well run in two systems),
+    so they are duplicate candidates; each comes with its evidence, in words.
+
+    Returns
+    -------
+    list of (ConfigurationItem, str)
+        The CI (never ``ci_id`` itself) and why it is a candidate, sorted by ``ci_id``.
+    """
+    service = keys.service or keys.name
+    if not service:
+        return []
+    group = class_group(registry, ci_class)
+    mine = slug(keys.system) if keys.system else None
+    out: list[tuple[ConfigurationItem, str]] = []
+    for c in index.lookup("service", slug(service)):
+        if c.ci_id == ci_id or class_group(registry, c.ci_class) != group:
+            continue
+        svc = ci_service(c)
+        theirs = svc[1] if svc else None
+        if theirs is not None and mine is not None and slug(theirs) == mine:
+            continue
+        if theirs is None and mine is None:
+            continue  # neither names a system: other rules decide, nothing to report
+        out.append((c, f"same service name {service!r}, system "
+                       f"{keys.system or 'not stated'!r} here and {theirs or 'not stated'!r} "
+                       f"on {c.ci_id} {c.name!r}: not merged (name_system needs both systems "
+                       f"to agree)"))
+    return out

@@ -121,6 +121,7 @@ def _merged_sources(mine: dict[str, SourceSeen], theirs: dict[str, SourceSeen]
                 last_seen=max(have.last_seen, seen.last_seen),
                 native_key=have.native_key or seen.native_key,
                 missed_full_runs=min(have.missed_full_runs, seen.missed_full_runs),
+                matched_by=have.matched_by or seen.matched_by,
             )
     return sources
 

@@ -86,11 +86,12 @@ _setattr = object.__setattr__
 
 
 def fast_seen(first_seen: datetime, last_seen: datetime, native_key: str | None,
-              missed_full_runs: int) -> SourceSeen:
+              missed_full_runs: int, matched_by: str | None = None) -> SourceSeen:
     """A ``SourceSeen`` of trusted values, without validation."""
     return _construct(SourceSeen, {"first_seen": first_seen, "last_seen": last_seen,
                                    "native_key": native_key,
-                                   "missed_full_runs": missed_full_runs})
+                                   "missed_full_runs": missed_full_runs,
+                                   "matched_by": matched_by})
 
 
 @dataclass(frozen=True)

@@ -77,15 +77,17 @@ def record_values(explicit: Mapping[str, Any], attributes: Mapping[str, Any]) ->
     return out
 
 
-def _seen(run: RunState, lineage: Lineage, native_key: str | None) -> Lineage:
-    """``lineage`` with this run's source seen now (first/last seen, its native key)."""
+def _seen(run: RunState, lineage: Lineage, native_key: str | None,
+          matched_by: str | None = None, seen_at: datetime | None = None) -> Lineage:
+    """``lineage`` with this run's source seen at ``seen_at`` (default: the run's time): first/
+    last seen, its native key and, the first time, the rule that matched it (``matched_by``)."""
     prev = lineage.sources.get(run.src)
-    now = run.now
+    now = seen_at or run.now
     if prev is None:
-        seen = fast_seen(now, now, native_key or None, 0)
+        seen = fast_seen(now, now, native_key or None, 0, matched_by)
     else:
         seen = fast_seen(min(prev.first_seen, now), max(prev.last_seen, now),
-                         native_key or prev.native_key, 0)
+                         native_key or prev.native_key, 0, prev.matched_by or matched_by)
         if prev == seen:
             return lineage
     sources = dict(lineage.sources)
@@ -127,6 +129,8 @@ def upsert(
     scope: str | None = None,
     what: str | None = None,
     new: Mapping[str, Any] | None = None,
+    matched_by: str | None = None,
+    seen_at: datetime | None = None,
 ) -> Node:
     """Reconcile ``values`` from the run's source into the CI or node ``(label, key)``.
 
@@ -151,6 +155,12 @@ def upsert(
         How errors name the node; default ``"<label> <key>"``.
     new : mapping, optional
         Fields of a node this call creates, before reconciliation (default: key as name).
+    matched_by : str, optional
+        How identification matched the record to an existing CI (kept in the source's lineage
+        the first time).
+    seen_at : datetime, optional
+        When the source saw the node (a scan's or inventory's own time); default the run's
+        time. ``first_seen``/``last_seen`` of the node and of the source's lineage take it.
 
     Returns
     -------
@@ -167,15 +177,19 @@ def upsert(
     cur = run.cands.get(label, key)
     lineage: Lineage = _NO_LINEAGE
     current: dict[str, Any] = {}
+    seen = seen_at or run.now
     if cur is None:
-        data = _created(spec, key, new, run.now)
+        data = _created(spec, key, new, seen)
     else:
         data = {}
         lineage = getattr(cur, "lineage", _NO_LINEAGE)
         current = values_of(cur)
         if "last_seen" in fields:
             prev = getattr(cur, "last_seen", None)
-            data["last_seen"] = max(prev, run.now) if prev else run.now
+            data["last_seen"] = max(prev, seen) if prev else seen
+            first = getattr(cur, "first_seen", None)
+            if first is not None and seen < first:
+                data["first_seen"] = seen
         if isinstance(cur, ConfigurationItem):
             scope = cur.ci_class
             lineage = undo_retirement(cur, current, lineage, values)
@@ -191,7 +205,7 @@ def upsert(
     if "attributes" in fields:
         data["attributes"] = attrs
     if "lineage" in fields:
-        data["lineage"] = _seen(run, lineage, native_key)
+        data["lineage"] = _seen(run, lineage, native_key, matched_by, seen_at)
     old_keys: list[str] = getattr(cur, "native_keys", None) or []
     if "native_keys" in fields and native_key and native_key not in old_keys:
         data["native_keys"] = sorted({*old_keys, native_key})

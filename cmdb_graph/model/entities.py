@@ -165,12 +165,16 @@ class SourceSeen(_Model):
     """When one data source asserted a node or relationship.
 
     ``missed_full_runs`` counts consecutive finished full runs of that source that did not see it.
+    ``matched_by`` says how the source's record was identified with an existing CI the first
+    time another rule than its own native key decided (``"name_system 'cartservice' in system
+    'shop' matched ci-... (first seen by compose)"``); ``None`` when the source created the CI.
     """
 
     first_seen: UtcDateTime
     last_seen: UtcDateTime
     native_key: str | None = None
     missed_full_runs: int = 0
+    matched_by: str | None = None
 
 
 class AttributeSource(_Model):

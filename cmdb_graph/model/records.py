@@ -71,6 +71,13 @@ class Identifiers(_Rec):
         Host of a dependent CI (an application or database instance on a server).
     mac_addresses : tuple of str
         Never enough on their own: MAC matches only together with another identifier.
+    service : str, optional
+        The service's own short name where the CI name is qualified (a Kubernetes workload
+        ``shop/cartservice`` is the service ``cartservice``); default: the name.
+    system : str, optional
+        The application or system the service belongs to (compose project, Kubernetes
+        ``app.kubernetes.io/part-of`` label or namespace, Backstage ``spec.system``, an SBOM's
+        described component): with the service name, the ``name_system`` rule.
     """
 
     native_key: str | None = None
@@ -83,6 +90,8 @@ class Identifiers(_Rec):
     mac_addresses: tuple[str, ...] = ()
     name: str | None = None
     ci_class: str | None = None
+    service: str | None = None
+    system: str | None = None
     host: Identifiers | None = None
 
     def is_empty(self) -> bool:

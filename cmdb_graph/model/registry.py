@@ -53,8 +53,11 @@ REL_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 #: Identifier rules, in their default priority order: the strongest identifier first (see
 #: :mod:`cmdb_graph.ingest.identify` for what each rule matches).
 #: ``mac_address`` only ever matches together with another identifier; ``name_host`` is the rule
-#: of dependent CIs (an application or database instance is its name on its host); ``name`` is
-#: the rule of logical CIs that have nothing better (services, clusters).
+#: of dependent CIs (an application or database instance is its name on its host);
+#: ``name_system`` matches an application, database or container that has no host by its service
+#: name within its system (compose project, Kubernetes part-of label or namespace, Backstage
+#: system), across sources; ``name`` is the rule of logical CIs that have nothing better
+#: (services, clusters).
 IDENTIFIER_RULES: tuple[str, ...] = (
     "native_key",
     "serial_number",
@@ -64,6 +67,7 @@ IDENTIFIER_RULES: tuple[str, ...] = (
     "hostname_domain",
     "mac_address",
     "name_host",
+    "name_system",
     "name",
 )
 
@@ -83,8 +87,8 @@ VIRTUAL_RULES = (
     "hostname_domain",
     "mac_address",
 )
-DEPENDENT_RULES = ("native_key", "name_host", "fqdn")
-LOGICAL_RULES = ("native_key", "name")
+DEPENDENT_RULES = ("native_key", "name_host", "name_system", "fqdn")
+LOGICAL_RULES = ("native_key", "name_system", "name")
 
 
 class ImpactDirection(StrEnum):
@@ -209,6 +213,9 @@ _DEFAULT_CLASSES: tuple[CIClass, ...] = (
     CIClass("StorageVolume", "ConfigurationItem", ("native_key", "cloud_id"), False,
             ServiceKind.INFRASTRUCTURE,
             "Logical storage: Kubernetes persistent volume or claim, cloud disk"),
+    CIClass("CablePath", "ConfigurationItem", ("native_key",), False,
+            ServiceKind.INFRASTRUCTURE,
+            "Physical path between two ports through cables and patch panels (cable trace)"),
     CIClass("Datacenter", "ConfigurationItem", LOGICAL_RULES, False, ServiceKind.INFRASTRUCTURE,
             "Datacenter, cloud region or availability zone"),
     CIClass("Rack", "ConfigurationItem", ("native_key", "asset_tag", "serial_number", "name"),

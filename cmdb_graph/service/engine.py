@@ -241,6 +241,8 @@ class Engine:
         self.limits = impact.ImpactLimits(max_depth=s.max_depth, max_results=s.max_results)
         #: Whether questions run on the cached whole graph (``Settings.graph_cache``).
         self.cache_enabled = s.graph_cache
+        #: Whether change impact follows inferred relationships (``Settings.impact_inferred``).
+        self.impact_inferred = s.impact_inferred
         #: Changes to follow at most before a full rebuild is cheaper.
         self.far_behind = FAR_BEHIND if far_behind is None else far_behind
         self._lock = threading.Lock()
@@ -628,8 +630,12 @@ class Engine:
         depth: int | None = None,
         services_only: bool = False,
         paths_per_ci: int = 3,
+        inferred: bool | None = None,
     ) -> impact.ChangeImpact:
         """Impact of taking ``ci_ids`` down (see :func:`impact.change_impact`).
+
+        ``inferred`` (default ``Settings.impact_inferred``) False: relationships marked
+        ``inferred`` carry no impact (the question runs on a copy of the graph without them).
 
         Raises
         ------
@@ -641,8 +647,11 @@ class Engine:
         if not ci_ids:
             raise InvalidRecordError("at least one CI is needed", field="ciIds")
         self.limits.check_depth(depth)
+        graph = self.impact_graph(ci_ids)
+        if not (self.impact_inferred if inferred is None else inferred):
+            graph = self._wrap(without_inferred(graph.graph))
         return impact.change_impact(
-            self.impact_graph(ci_ids), ci_ids, depth_limit=depth, services_only=services_only,
+            graph, ci_ids, depth_limit=depth, services_only=services_only,
             paths_per_ci=paths_per_ci, limits=self.limits,
         )
 
@@ -758,6 +767,11 @@ class Engine:
             )
         return impact.run_report(name, self.quality_input(now=now, options=options))
 
+    @_question
+    def coverage(self) -> impact.Coverage:
+        """The dependency map's coverage (see :func:`impact.coverage`)."""
+        return impact.coverage(self.whole_graph())
+
     def licence_position(self, *, as_of: date | None = None) -> LicencePosition:
         """Entitled seats against installations per software product.
 
@@ -864,6 +878,14 @@ class Engine:
             return [c for c in ids if c not in cached.graph]
         found = self.store.get_cis(ids)
         return [c for c in ids if c not in found]
+
+
+def without_inferred(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A copy of ``graph`` without the relationships marked ``inferred``."""
+    out = graph.copy()
+    out.remove_edges_from([(u, v, k) for u, v, k, inf in
+                           graph.edges(keys=True, data="inferred", default=False) if inf])
+    return out
 
 
 def _position(key: _Key) -> tuple[Hashable, int | None]:

@@ -349,7 +349,8 @@ def _small_model_json(obj: Any, fields: tuple[tuple[str, str, Any], ...], memo: 
 
 
 _SEEN_FIELDS = (("first_seen", "datetime", _NO_DEFAULT), ("last_seen", "datetime", _NO_DEFAULT),
-                ("native_key", "ostr", None), ("missed_full_runs", "int", 0))
+                ("native_key", "ostr", None), ("missed_full_runs", "int", 0),
+                ("matched_by", "ostr", None))
 _ATTR_FIELDS = (("source", "str", _NO_DEFAULT), ("asserted_at", "datetime", _NO_DEFAULT))
 
 

@@ -822,3 +822,60 @@ def test_large_store_mode_looks_candidates_up_in_bulk(tmp_path: Any) -> None:
     assert max(Counting.calls.values()) == 1
     assert result.counts["created"] == 40 and result.counts["unchanged"] == 40
     assert len(cis(store)) == 40
+
+
+# -- one service across sources (name_system) -------------------------------------------------
+def service(name: str, service_name: str, system: str | None, *, key: str,
+            ci_class: str = "Container") -> CIRecord:
+    attrs: dict[str, Any] = {"service_name": service_name}
+    if system is not None:
+        attrs["system"] = system
+    return CIRecord(ci_class=ci_class, name=name, identifiers=Identifiers(native_key=key),
+                    attributes=attrs, origin=at(1, f"{key}.yaml"))
+
+
+@pytest.mark.parametrize("preload_limit", [0, 50_000])
+def test_one_service_from_two_sources_is_one_ci_with_the_rule_recorded(
+        store: GraphStore, preload_limit: int) -> None:
+    # Arrange: compose names the service 'cart', Kubernetes 'shop/cart'; both of system shop
+    run_import(store, [service("cart", "cart", "shop", key="shop/cart")], source="compose",
+               importer="compose", now=NOW, preload_limit=preload_limit)
+
+    # Act: Kubernetes, then a Backstage database resource of the same service
+    k8s = run_import(store, [service("shop/cart", "cart", "Shop", key="shop/deployment/cart")],
+                     source="k8s", importer="kubernetes", now=NOW + timedelta(hours=1),
+                     preload_limit=preload_limit)
+    run_import(store, [service("cart", "CART", "shop", key="resource:cart", ci_class="Database")],
+               source="backstage", importer="backstage", now=NOW + timedelta(hours=2),
+               preload_limit=preload_limit)
+
+    # Assert: one CI, each later source's lineage names the rule, value and CI it matched
+    (ci,) = cis(store)
+    assert set(ci.native_keys) == {"compose:shop/cart", "k8s:shop/deployment/cart",
+                                   "backstage:resource:cart"}
+    seen = ci.lineage.sources
+    assert seen["compose"].matched_by is None
+    assert seen["k8s"].matched_by == (f"name_system 'cart@shop' matched {ci.ci_id} 'cart' "
+                                      "(seen by compose)")
+    assert seen["backstage"].matched_by is not None
+    assert "seen by compose, k8s" in seen["backstage"].matched_by
+    assert k8s.plan.warnings == []
+
+
+def test_same_service_name_in_another_system_is_a_duplicate_candidate(store: GraphStore) -> None:
+    # Arrange
+    run_import(store, [service("cart", "cart", "shop", key="shop/cart")], source="compose",
+               importer="compose", now=NOW)
+
+    # Act: a service 'cart' of another system, and one with no system at all
+    result = run_import(store, [service("billing/cart", "cart", "billing", key="b/cart"),
+                                service("cart-x", "cart", None, key="x/cart")],
+                        source="k8s", importer="kubernetes", now=NOW)
+
+    # Assert: three CIs, the run warns of each pair of candidates, naming both systems
+    assert len(cis(store)) == 3
+    reasons = [w.reason for w in result.plan.warnings]
+    assert len(reasons) == 3
+    assert all(r.startswith("duplicate candidate: Container ") for r in reasons)
+    assert any("system 'billing' here and 'shop' on" in r for r in reasons)
+    assert any("system 'not stated' here and 'shop' on" in r for r in reasons)

@@ -67,6 +67,10 @@ class SourceSeenType:
     missed_full_runs: int = strawberry.field(
         description="Consecutive finished full runs of this source that did not see it."
     )
+    matched_by: str | None = strawberry.field(
+        description="The identification rule and value that matched this source's record to "
+        "a CI another source had created (null: this source created it or its own key did)."
+    )
 
 
 @strawberry.type(name="AttributeSource", description="Which source gave an attribute its value.")
@@ -94,6 +98,7 @@ def lineage_type(lin: Lineage) -> LineageType:
                 last_seen=s.last_seen,
                 native_key=s.native_key,
                 missed_full_runs=s.missed_full_runs,
+                matched_by=s.matched_by,
             )
             for name, s in sorted(lin.sources.items())
         ],
