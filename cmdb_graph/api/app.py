@@ -71,7 +71,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.events_dispatch:
+            await asyncio.to_thread(state.events.start)
         yield
+        await asyncio.to_thread(state.events.stop)
         await asyncio.to_thread(store.close)
 
     app = FastAPI(title="cmdb-graph", version="0.1.0", lifespan=lifespan)

@@ -13,6 +13,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from cmdb_graph.api.auth import Principal
+from cmdb_graph.errors import CmdbError
+from cmdb_graph.events import Dispatcher
 from cmdb_graph.feed import Actor, ActorKind
 from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry
 from cmdb_graph.service.engine import Engine
@@ -34,8 +36,9 @@ class StoreCallCounter:
 
 @dataclass
 class AppState:
-    """What lives as long as the server: settings, registry, store, a lock for writes, and the
-    impact :class:`~cmdb_graph.service.engine.Engine` (with its cached topology)."""
+    """What lives as long as the server: settings, registry, store, a lock for writes, the
+    impact :class:`~cmdb_graph.service.engine.Engine` (with its cached topology) and the
+    webhook :class:`~cmdb_graph.events.Dispatcher`."""
 
     settings: Settings
     registry: Registry
@@ -43,9 +46,20 @@ class AppState:
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     counter: StoreCallCounter = field(default_factory=StoreCallCounter)
     engine: Engine = field(init=False)
+    events: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.store, self.settings)
+        self.events = Dispatcher(self.store, self.settings, conflicts=self.change_conflicts)
+
+    def change_conflicts(self, change_id: str) -> list[dict[str, Any]]:
+        """The conflicts of a recorded change as JSON objects (none when it is gone or its
+        CIs are), for ``change.conflicts`` events."""
+        try:
+            _, found = self.engine.change_conflicts(self.engine.change(change_id))
+        except CmdbError:
+            return []
+        return [c.model_dump(mode="json") for c in found]
 
 
 class Context(BaseContext):
