@@ -149,6 +149,14 @@ class GraphQLApp(GraphQL[Context, None]):
         return graphiql_html()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # the handshake carries the key (Authorization or X-API-Key): without a valid
+            # one, when keys are configured, it is refused before it is accepted (HTTP 403)
+            principal = authenticate(self.state.settings, WebSocket(scope, receive, send).headers)
+            if principal.role is None:
+                log.warning("refused a WebSocket without a valid API key")
+                await send({"type": "websocket.close", "code": 1008})
+                return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return

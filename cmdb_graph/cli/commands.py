@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cmdb_graph.cli import demo, imports, neo4j, query, records, serve, sync
+from cmdb_graph.cli import demo, events, imports, neo4j, query, records, serve, sync
 
-__all__ = ["demo", "imports", "neo4j", "query", "records", "serve", "sync"]
+__all__ = ["demo", "events", "imports", "neo4j", "query", "records", "serve", "sync"]

@@ -12,7 +12,9 @@ from cmdb_graph.events.dispatch import (
     Dispatcher,
     add_delivery_hook,
     events_path,
+    post,
     remove_delivery_hook,
+    replay,
     sign_headers,
 )
 from cmdb_graph.events.events import Event, EventType, events_of, parse_event_types
@@ -33,6 +35,8 @@ __all__ = [
     "load_webhooks",
     "new_secret",
     "parse_event_types",
+    "post",
     "remove_delivery_hook",
+    "replay",
     "sign_headers",
 ]

@@ -50,7 +50,9 @@ __all__ = [
     "DeliveryFailed",
     "add_delivery_hook",
     "events_path",
+    "post",
     "remove_delivery_hook",
+    "replay",
     "sign_headers",
 ]
 
@@ -327,52 +329,61 @@ class Dispatcher:
         return False
 
     def post(self, sub: Subscription, event_id: str, body: bytes) -> None:
-        """One signed POST of ``body`` to the subscription's URL.
+        """One signed POST (see :func:`post`)."""
+        post(self._http, sub, event_id, body)
 
-        Raises
-        ------
-        DeliveryFailed
-            The receiver did not answer 2xx (``retry`` for connection errors, timeouts, 408,
-            425, 429 and 5xx).
-        """
-        try:
-            answer = self._http.post(sub.url, content=body,
-                                     headers=sign_headers(sub.secret, event_id, body))
-        except httpx.TransportError as exc:
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}", retry=True) from exc
-        status = answer.status_code
-        if 200 <= status < 300:
-            return
-        raise DeliveryFailed(f"HTTP {status}", retry=status in _RETRY_STATUS or status >= 500)
-
-    # -- dead letters ---------------------------------------------------------------------
     def replay(self, letter_id: int) -> DeadLetter:
-        """Send a dead letter again, once, with its original ``webhook-id`` (re-signed); on
-        success it leaves the list.
+        """Send a dead letter again (see :func:`replay`)."""
+        return replay(self.outbox, letter_id, self._http)
 
-        Returns
-        -------
-        DeadLetter
-            The letter replayed.
 
-        Raises
-        ------
-        NotFoundError
-            No such dead letter, or its subscription is gone.
-        DeliveryFailed
-            The receiver refused it again (the letter stays, with the new error).
-        """
-        letter = self.outbox.dead_letter_by_id(letter_id)
-        try:
-            sub = self.outbox.subscription(letter.subscription)
-        except NotFoundError as exc:
-            raise NotFoundError(f"dead letter {letter_id}: subscription "
-                                f"{letter.subscription!r} no longer exists") from exc
-        try:
-            self.post(sub, letter.event_id, letter.body)
-        except DeliveryFailed:
-            _report(sub.name, letter.type, "retried")
-            raise
-        self.outbox.drop_dead_letter(letter_id)
-        _report(sub.name, letter.type, "delivered")
-        return letter
+def post(client: httpx.Client, sub: Subscription, event_id: str, body: bytes) -> None:
+    """One signed POST of ``body`` to the subscription's URL.
+
+    Raises
+    ------
+    DeliveryFailed
+        The receiver did not answer 2xx (``retry`` for connection errors, timeouts, 408, 425,
+        429 and 5xx).
+    """
+    try:
+        answer = client.post(sub.url, content=body,
+                             headers=sign_headers(sub.secret, event_id, body))
+    except httpx.TransportError as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}", retry=True) from exc
+    status = answer.status_code
+    if 200 <= status < 300:
+        return
+    raise DeliveryFailed(f"HTTP {status}", retry=status in _RETRY_STATUS or status >= 500)
+
+
+def replay(outbox: Outbox, letter_id: int, client: httpx.Client) -> DeadLetter:
+    """Send a dead letter again, once, with its original ``webhook-id`` (signed afresh); on
+    success it leaves the list.
+
+    Returns
+    -------
+    DeadLetter
+        The letter replayed.
+
+    Raises
+    ------
+    NotFoundError
+        No such dead letter, or its subscription is gone.
+    DeliveryFailed
+        The receiver refused it again (the letter stays).
+    """
+    letter = outbox.dead_letter_by_id(letter_id)
+    try:
+        sub = outbox.subscription(letter.subscription)
+    except NotFoundError as exc:
+        raise NotFoundError(f"dead letter {letter_id}: subscription "
+                            f"{letter.subscription!r} no longer exists") from exc
+    try:
+        post(client, sub, letter.event_id, letter.body)
+    except DeliveryFailed:
+        _report(sub.name, letter.type, "retried")
+        raise
+    outbox.drop_dead_letter(letter_id)
+    _report(sub.name, letter.type, "delivered")
+    return letter
