@@ -111,8 +111,8 @@ def replay_letters(
         help="With --all: only this subscription's.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Send dead letters again, each once, with their original webhook-id; those delivered
-    leave the list."""
+    """Send dead letters again, each once, with their original webhook-id (delivered ones
+    leave the list)."""
     try:
         outbox = _outbox(db)
         wanted = list(ids or [])
