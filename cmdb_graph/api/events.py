@@ -129,6 +129,9 @@ class WebhookSubscribeInput:
     url: str = strawberry.field(description="http(s) URL events are POSTed to.")
     events: list[EventTypeEnum] = strawberry.field(
         default_factory=list, description="Event types (none: every type).")
+    secret: str | None = strawberry.field(
+        default=None, description="Your own signing secret (whsec_ and base64 of 24 to 64 "
+                                  "bytes); default: a new random one.")
 
 
 @strawberry.type(description="A subscription made, and its signing secret (shown only now).")
@@ -178,7 +181,7 @@ class EventMutation:
         def work() -> WebhookSubscribePayload:
             events = frozenset(input.events) or frozenset(EventType)
             sub = app.events.outbox.subscribe(input.name, input.url, events,
-                                              head=app.store.feed_head())
+                                              head=app.store.feed_head(), secret=input.secret)
             if app.settings.events_dispatch:
                 app.events.start()
             return WebhookSubscribePayload(subscription=_subscription(info, sub),

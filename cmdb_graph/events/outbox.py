@@ -165,6 +165,19 @@ def load_webhooks(path: Path) -> list[Subscription]:
     return out
 
 
+def _valid_secret(secret: str) -> bool:
+    import base64
+    import binascii
+
+    if not secret.startswith("whsec_"):
+        return False
+    try:
+        raw = base64.b64decode(secret[6:], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return 24 <= len(raw) <= 64
+
+
 class Outbox:
     """The outbox's SQLite file (see the module docstring). Thread-safe.
 
@@ -260,6 +273,9 @@ class Outbox:
         if any(s.name == name for s in self.file_subscriptions):
             raise InvalidRecordError(f"{name!r} is a subscription of the webhooks file",
                                      field="name")
+        if secret is not None and not _valid_secret(secret):
+            raise InvalidRecordError("a secret is whsec_ followed by the base64 of 24 to 64 "
+                                     "bytes", field="secret")
         sub = Subscription(name, url, secret or new_secret(), events, "api")
         with self._tx() as conn:
             conn.execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)",
