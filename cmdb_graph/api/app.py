@@ -131,7 +131,9 @@ class GraphQLApp(GraphQL[Context, None]):
 
     GET without a query serves GraphiQL. A request that carries an operation and no valid
     key, when keys are configured, is refused with 401 and ``{"detail": ...}`` (nothing is
-    served, not even reads). Media types and status codes as the module says.
+    served, not even reads); a WebSocket handshake (the ``events`` subscription over
+    graphql-transport-ws) without a valid key is closed before it is accepted (403). Media
+    types and status codes as the module says.
 
     Parameters
     ----------

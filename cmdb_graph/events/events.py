@@ -72,8 +72,9 @@ _FINAL_RUN = frozenset({"succeeded", "failed", "aborted"})
 
 #: ``ci_ids -> {ci_id: (name, ci_class)}`` for the CIs that exist (one store call).
 NameLookup = Callable[[Sequence[str]], Mapping[str, tuple[str, str]]]
-#: ``change_id -> its conflicts as JSON objects`` (empty: none, or the change is gone).
-ConflictCheck = Callable[[str], list[dict[str, Any]]]
+#: ``(change_id, seq) -> its conflicts as JSON objects`` (empty: none, or the change is gone);
+#: ``seq`` is the change record that wrote it (the same answer for every subscriber).
+ConflictCheck = Callable[[str, int], list[dict[str, Any]]]
 
 
 def parse_event_types(names: Iterable[str]) -> frozenset[EventType]:
@@ -244,7 +245,7 @@ def events_of(
                                       "import_run": {"run_id": c.key, **row}}))
             elif (c.label == "Change" and conflicts is not None and c.op is not NodeOp.DELETED
                   and EventType.CHANGE_CONFLICTS in wanted):
-                found = conflicts(c.key)
+                found = conflicts(c.key, record.seq)
                 if found:
                     out.append(Event(record.seq, i, EventType.CHANGE_CONFLICTS, c.key,
                                      record.at.isoformat(),

@@ -30,6 +30,8 @@ KEYS = [ApiKey(name="ops", role="admin", sha256=hash_api_key("admin-key")),
 
 UPSERT = """mutation($input: CIUpsertInput!) { ciUpsert(input: $input) { __typename
   ... on UserError { code message } } }"""
+SCHEDULE = """mutation($input: ChangeInput!) { changeSchedule(input: $input) { __typename
+  ... on UserError { code message } } }"""
 SUBSCRIBE = """subscription($types: [EventType!]) { events(types: $types) {
   id type seq index subject at data } }"""
 
@@ -72,7 +74,8 @@ def test_live_events_over_websocket(keyed: LiveServer) -> None:
         ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(ws.recv(timeout=10)) == {"type": "connection_ack"}
         ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": SUBSCRIBE, "variables": {"types": ["CI_CREATED", "CI_CHANGED"]}}}))
+            "query": SUBSCRIBE,
+            "variables": {"types": ["CI_CREATED", "CI_CHANGED", "CHANGE_CONFLICTS"]}}}))
         time.sleep(0.5)  # the subscription starts at the feed head it reads first
         body = keyed.gql(UPSERT, _upsert("pay-api"), key="writer-key")
         assert body["data"]["ciUpsert"]["__typename"] == "CIUpsertPayload", body
@@ -87,6 +90,21 @@ def test_live_events_over_websocket(keyed: LiveServer) -> None:
         assert changed["data"]["ci"]["name"] == "pay-api"  # the change itself names no CI
         assert changed["data"]["new"]["environment"] == "prod"
         assert changed["seq"] > created["seq"]
+        # a second change on the same CI in an overlapping window conflicts with the first
+        for number, start in (("CHG1", "2030-01-01T22:00:00Z"), ("CHG2", "2030-01-01T23:00:00Z")):
+            body = keyed.gql(SCHEDULE, {"input": {
+                "changeId": number, "windowStart": start, "windowEnd": "2030-01-02T02:00:00Z",
+                "cis": [{"ciId": created["subject"]}]}}, key="writer-key")
+            assert body["data"]["changeSchedule"]["__typename"] == "ChangeSchedulePayload", body
+        # conflicts are assessed when the event is derived: CHG1's record may already see CHG2
+        conflict = _next(ws)
+        if conflict["subject"] == "CHG1":
+            assert {c["other_change_id"] for c in conflict["data"]["conflicts"]} == {"CHG2"}
+            conflict = _next(ws)
+        assert (conflict["type"], conflict["subject"]) == ("CHANGE_CONFLICTS", "CHG2")
+        kinds = {c["kind"] for c in conflict["data"]["conflicts"]}
+        assert "same_ci" in kinds, conflict
+        assert {c["other_change_id"] for c in conflict["data"]["conflicts"]} == {"CHG1"}
         ws.send(json.dumps({"id": "1", "type": "complete"}))
 
 
@@ -142,6 +160,9 @@ def test_webhook_admin_dead_letters_and_replay(keyed: LiveServer, tmp_path: Path
         assert refused["__typename"] == "UserError" and refused["code"] == "FORBIDDEN"
         bad = keyed.gql(ADMIN, {"input": {"name": "x", "url": "ftp://nope"}}, key="admin-key")
         assert bad["data"]["webhookSubscribe"]["field"] == "url"
+        weak = keyed.gql(ADMIN, {"input": {"name": "x", "url": receiver.url,
+                                           "secret": "whsec_c2hvcnQ="}}, key="admin-key")
+        assert weak["data"]["webhookSubscribe"]["field"] == "secret"
         made = keyed.gql(ADMIN, variables, key="admin-key")["data"]["webhookSubscribe"]
         assert made["subscription"]["events"] == ["CI_CREATED", "RELATIONSHIP_ADDED"]
         assert made["secret"].startswith("whsec_")

@@ -95,7 +95,7 @@ def test_import_finished_and_change_conflicts() -> None:
     ]
     conflicts = {"CHG1": [{"kind": "same_ci", "detail": "both change pay-db"}], "CHG2": []}
 
-    found = events_of(records, conflicts=conflicts.__getitem__)
+    found = events_of(records, conflicts=lambda change_id, seq: conflicts[change_id])
 
     assert [(e.id, e.type) for e in found] == [
         ("cmdb-2-0", EventType.IMPORT_FINISHED), ("cmdb-3-0", EventType.IMPORT_FINISHED),
