@@ -29,6 +29,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,11 +188,13 @@ class Dispatcher:
         self._supervisor.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the threads (an event in flight stays pending) and release the lock."""
+        """Stop the threads, waiting at most ``timeout`` seconds in all (an event in flight or
+        waiting for its next attempt stays pending), and release the lock."""
         self._stop.set()
         threads = [t for t in (self._supervisor, *self._workers.values()) if t is not None]
+        deadline = time.monotonic() + timeout
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._supervisor = None
         self._workers.clear()
         if self._lockfile is not None:
