@@ -190,3 +190,21 @@ def test_dead_letters_listed_and_replayed_from_the_cli(tmp_path: Path,
     finally:
         remove_delivery_hook(hook)
         receiver.stop()
+
+
+def test_serve_refuses_a_bad_webhooks_file_in_one_line(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks = tmp_path / "hooks.yaml"
+    hooks.write_text("webhooks:\n  itsm:\n    url: http://127.0.0.1:9/hook\n"
+                     "    secret: env:CMDB_TEST_UNSET_SECRET\n")
+    monkeypatch.setenv("CMDB_WEBHOOKS_FILE", str(hooks))
+    monkeypatch.setenv("CMDB_DATABASE_PATH", str(tmp_path / "estate.db"))
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    monkeypatch.delenv("CMDB_STORE", raising=False)
+
+    result = CliRunner().invoke(app, ["serve", "--port", "0"], env={"COLUMNS": "2000"})
+
+    assert result.exit_code == 2
+    assert "webhooks.itsm.secret: environment variable CMDB_TEST_UNSET_SECRET is not set" in (
+        result.output)
+    assert not (tmp_path / "estate.db").exists()  # refused before the store was opened
