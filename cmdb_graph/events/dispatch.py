@@ -211,7 +211,7 @@ class Dispatcher:
     def _hold_lock(self) -> bool:
         if self._lockfile is not None:
             return True
-        handle = open(f"{self.path}.lock", "ab")  # noqa: SIM115 - held while dispatching
+        handle = open(f"{self.path}.lock", "ab")  # held while dispatching
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -30,6 +30,10 @@ Subscriptions from a file (``CMDB_WEBHOOKS_FILE``), YAML::
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -65,9 +69,6 @@ _NAME = r"^[A-Za-z0-9_.\-]{1,100}$"
 
 def new_secret() -> str:
     """A new random signing secret in the Standard Webhooks form (``whsec_`` + base64)."""
-    import base64
-    import secrets
-
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -152,8 +153,6 @@ def load_webhooks(path: Path) -> list[Subscription]:
                              for e in exc.errors())
         raise ConfigurationError(f"{path}: {problems}") from None
     out: list[Subscription] = []
-    import re
-
     for name, entry in parsed.webhooks.items():
         if not re.match(_NAME, name):
             raise ConfigurationError(f"{path}: webhooks.{name}: a name is letters, digits, "
@@ -168,9 +167,6 @@ def load_webhooks(path: Path) -> list[Subscription]:
 
 
 def _valid_secret(secret: str) -> bool:
-    import base64
-    import binascii
-
     if not secret.startswith("whsec_"):
         return False
     try:
@@ -267,8 +263,6 @@ class Outbox:
         InvalidRecordError
             A bad name or URL, or the name belongs to the webhooks file.
         """
-        import re
-
         if not re.match(_NAME, name):
             raise InvalidRecordError("a name is 1-100 letters, digits, '_', '.' and '-'",
                                      field="name")
