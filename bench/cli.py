@@ -102,6 +102,9 @@ def _live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                            help="ITSM records (incidents, changes) per second")
             p.add_argument("--smoke", action="store_true",
                            help="2,000 CIs and 5 s phases (the CI smoke test)")
+            p.add_argument("--subscribers", type=int, default=0,
+                           help="also a third phase with N webhook receivers on 127.0.0.1 "
+                                "subscribed to every event")
         else:
             p.add_argument("--samples", type=int, default=10, help="samples per row")
             p.add_argument("--two-processes", action="store_true",
@@ -124,6 +127,7 @@ def _run_live(args: argparse.Namespace, argv: list[str]) -> int:
             store=args.store, cis=cis, seed=args.seed, seconds=seconds, clients=args.clients,
             write_rate=args.write_rate, batch_cis=args.batch_cis, itsm_rate=args.itsm_rate,
             out_dir=args.out, clear_neo4j=args.clear_neo4j, command=command,
+            subscribers=args.subscribers,
         ))
     from bench import table13
 

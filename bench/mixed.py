@@ -132,6 +132,7 @@ class MixedOptions:
     out_dir: Path = Path(__file__).resolve().parent / "results"
     clear_neo4j: bool = False
     command: str = ""
+    subscribers: int = 0
 
 
 @dataclass
@@ -466,6 +467,87 @@ async def _phase(server: ServeProcess, readers: Readers, opts: MixedOptions,
     return tally, walls[0], (walls[1] if writer is not None else None)
 
 
+SUBSCRIBE = """
+mutation Subscribe($input: WebhookSubscribeInput!) {
+  webhookSubscribe(input: $input) {
+    __typename
+    ... on UserError { code message }
+  }
+}
+"""
+POSITIONS = "{ webhookSubscriptions { name position deadLetters } }"
+
+
+def _with_subscribers(server: ServeProcess, readers: Readers, opts: MixedOptions, tmp: Path
+                      ) -> tuple[Tally, float, Writer, float, dict[str, Any]]:
+    """Phase 3: ``opts.subscribers`` webhook receivers (a separate process on 127.0.0.1)
+    subscribed to every event type through ``webhookSubscribe``, then the readers and a
+    writer as in phase 2; then the time until every subscriber has been sent every event."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from bench.live import free_port
+    from cmdb_graph.events import new_secret
+
+    secret = new_secret()
+    ports = [free_port() for _ in range(opts.subscribers)]
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "bench.webhook_sink", "--secret", secret, *map(str, ports)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert sink.stdout is not None and sink.stdout.readline().strip() == b"ready"
+        with httpx.Client(timeout=60) as client:
+            def gql(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+                body = client.post(f"{server.url}/graphql",
+                                   json={"query": query, "variables": variables or {}}).json()
+                if "errors" in body:
+                    raise GqlError(str(body["errors"])[:300])
+                return dict(body["data"])
+
+            for i, port in enumerate(ports):
+                answer = gql(SUBSCRIBE, {"input": {
+                    "name": f"bench-{i}", "url": f"http://127.0.0.1:{port}/hook",
+                    "secret": secret}})
+                if answer["webhookSubscribe"]["__typename"] != "WebhookSubscribePayload":
+                    raise GqlError(str(answer))
+            log(f"phase 3: {opts.clients} readers and one writer, {opts.subscribers} webhook "
+                f"subscribers, {opts.seconds:g} s")
+            writer = Writer(estate=readers.estate, opts=opts)
+            tally, wall, w_wall = asyncio.run(
+                _phase(server, readers, opts, writer, opts.seed + 2))
+            ended = time.monotonic()
+            last_change, before = ended, None
+            while time.monotonic() - ended < 600:
+                positions = [s["position"] for s in gql(POSITIONS)["webhookSubscriptions"]]
+                handled = [httpx.get(f"http://127.0.0.1:{p}/stats").json()["handled"]
+                           for p in ports]
+                now = (positions, handled)
+                if now != before:
+                    last_change, before = time.monotonic(), now
+                elif (len(set(positions)) == 1 and len(set(handled)) == 1
+                      and time.monotonic() - last_change > 3):
+                    break  # every subscriber at the same place, nothing moved for 3 s
+                time.sleep(0.25)
+            ended_drain = last_change
+            drain = max(0.0, ended_drain - ended)
+            stats = [httpx.get(f"http://127.0.0.1:{p}/stats").json() for p in ports]
+            dead = sum(s["deadLetters"] for s in gql(POSITIONS)["webhookSubscriptions"])
+    finally:
+        if sink.stdin is not None:
+            sink.stdin.close()
+        sink.wait(timeout=30)
+    delivered = [s["handled"] for s in stats]
+    return tally, wall, writer, w_wall, {
+        "n": opts.subscribers, "delivered_per_subscriber": delivered,
+        "duplicates": sum(s["duplicates"] for s in stats),
+        "bad_signatures": sum(s["bad_signatures"] for s in stats),
+        "dead_letters": dead, "drain_s": drain, "phase_s": w_wall,
+        "events_per_s": sum(delivered) / (w_wall + drain) if w_wall + drain else 0.0,
+    }
+
+
 def run_mixed(opts: MixedOptions) -> tuple[dict[str, Any], bool]:
     """Run the scenario; returns the results and whether no error or violation was counted."""
     from bench.report import machine
@@ -498,6 +580,8 @@ def run_mixed(opts: MixedOptions) -> tuple[dict[str, Any], bool]:
                 writer = Writer(estate, opts)
                 under, under_wall, w_wall = asyncio.run(
                     _phase(server, readers, opts, writer, opts.seed + 1))
+                if opts.subscribers:
+                    subs = _with_subscribers(server, readers, opts, Path(tmp))
                 res["server"]["rss_end"] = server.rss()
                 res["server"]["rss_peak"] = server.peak_rss
             finally:
@@ -526,6 +610,18 @@ def run_mixed(opts: MixedOptions) -> tuple[dict[str, Any], bool]:
     errors = (base.n_errors() + under.n_errors() + w.writes.n_errors()
               + w.questions.n_errors())
     violations = sum(len(v) for v in w.violations.values())
+    if opts.subscribers:
+        tally3, wall3, writer3, w3_wall, sub_res = subs
+        res["subscribers"] = {
+            **sub_res, "stream": tally3.summary(READ_KINDS, wall3),
+            "discovery_per_second": (len(writer3.res.writes.latencies.get("discovery", []))
+                                     / w3_wall if w3_wall else 0.0),
+            "ryw_checks": sum(writer3.res.checks.values()),
+            "ryw_violations": sum(len(v) for v in writer3.res.violations.values()),
+        }
+        errors += tally3.n_errors() + writer3.res.writes.n_errors()
+        errors += writer3.res.questions.n_errors()
+        violations += res["subscribers"]["ryw_violations"]
     res["errors_total"] = errors
     res["ryw_violations_total"] = violations
     res["targets"] = targets(res)
@@ -550,6 +646,29 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
         ratios[kind] = ks / kb if kb and ks else None
     res["p95_ratio_by_kind"] = ratios
     ratio = res["p95_ratio"]
+    extra: list[dict[str, Any]] = []
+    if "subscribers" in res:
+        sub = res["subscribers"]
+        p3 = sub["stream"]["all"]["p95"]
+        sub["p95_ratio_vs_baseline"] = p3 / b95 if b95 and p3 else None
+        sub["p95_ratio_vs_stream"] = p3 / s95 if s95 and p3 else None
+        r3 = sub["p95_ratio_vs_baseline"]
+        extra.append({
+            "target": f"with {sub['n']} webhook subscribers: read p95 under the stream within 2x "
+                      "of read p95 without writes",
+            "measured": "n/a" if r3 is None else
+                        f"{r3:.2f}x (with / without subscribers under the stream: "
+                        f"{sub['p95_ratio_vs_stream']:.2f}x)",
+            "met": r3 is not None and r3 <= 2.0})
+        extra.append({
+            "target": f"with {sub['n']} webhook subscribers: every event delivered once, "
+                      "signed, no dead letter",
+            "measured": f"{sum(sub['delivered_per_subscriber']):,} events in "
+                        f"{sub['phase_s'] + sub['drain_s']:.0f} s; duplicates "
+                        f"{sub['duplicates']}, bad signatures {sub['bad_signatures']}, dead "
+                        f"letters {sub['dead_letters']}",
+            "met": sub["bad_signatures"] == 0 and sub["dead_letters"] == 0
+                   and len(set(sub["delivered_per_subscriber"])) == 1})
     worst = max(ratios, key=lambda k: ratios[k] or float("inf"))
     worst_ratio = ratios[worst]
     w = res["writes"]
@@ -571,6 +690,7 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
         {"target": f"writer keeps its schedule ({rate:g} discovery batches/s)",
          "measured": f"{w['per_second']['discovery']:.2f}/s",
          "met": w["per_second"]["discovery"] >= 0.9 * rate},
+        *extra,
     ]
 
 
@@ -583,6 +703,47 @@ def _ms(v: float | None) -> str:
 
 def _mb(v: int | None) -> str:
     return "n/a" if v is None else f"{v / 2**20:,.0f} MiB"
+
+
+def _subscribers_md(res: dict[str, Any]) -> list[str]:
+    sub = res.get("subscribers")
+    if not sub:
+        return []
+    ss, b, s = sub["stream"], res["baseline"], res["stream"]
+    lines = [
+        f"## With {sub['n']} webhook subscribers (ms)",
+        "",
+        f"Phase 3: {sub['n']} webhook receivers on 127.0.0.1 (one separate process, "
+        "`bench/webhook_sink.py`, verifying every signature with `standardwebhooks`) "
+        "subscribed to every event type through `webhookSubscribe`, then the same readers "
+        f"and writer as under the stream for {res['config']['seconds']:g} s.",
+        "",
+        "| question | under the stream, no subscribers p95 | with subscribers p50 / p95 / p99 "
+        "| p95 with / without subscribers | p95 with subscribers / without writes |",
+        "|---|---|---|---:|---:|",
+    ]
+    for kind in ("all", *READ_KINDS):
+        bs = b["all"] if kind == "all" else b["kinds"][kind]
+        us = s["all"] if kind == "all" else s["kinds"][kind]
+        ws = ss["all"] if kind == "all" else ss["kinds"][kind]
+        r1 = ws["p95"] / us["p95"] if us["p95"] and ws["p95"] else None
+        r2 = ws["p95"] / bs["p95"] if bs["p95"] and ws["p95"] else None
+        lines.append(
+            f"| {'**all reads**' if kind == 'all' else kind} | {_ms(us['p95'])} | "
+            f"{_ms(ws['p50'])} / {_ms(ws['p95'])} / {_ms(ws['p99'])} | "
+            f"{'n/a' if r1 is None else f'{r1:.2f}x'} | {'n/a' if r2 is None else f'{r2:.2f}x'} |")
+    lines += [
+        "",
+        f"Writer: {sub['discovery_per_second']:.2f} discovery batches/s; read-your-writes "
+        f"violations {sub['ryw_violations']} in {sub['ryw_checks']} checks. Events delivered "
+        f"per subscriber: {', '.join(f'{n:,}' for n in sub['delivered_per_subscriber'])} "
+        f"({sub['events_per_s']:,.0f} deliveries/s over all subscribers); every subscriber "
+        f"had every event {sub['drain_s']:.1f} s after the writer stopped. Duplicates "
+        f"{sub['duplicates']}, bad signatures {sub['bad_signatures']}, dead letters "
+        f"{sub['dead_letters']}.",
+        "",
+    ]
+    return lines
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -651,6 +812,7 @@ def markdown(res: dict[str, Any]) -> str:
         "and relationships). Writes that ran "
         f"late (more than one interval behind schedule): {w['late'] or 'none'}.",
         "",
+        *_subscribers_md(res),
         "## Server",
         "",
         "| | |",

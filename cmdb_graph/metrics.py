@@ -19,9 +19,9 @@ metric                                    type       labels, meaning
 ``kind`` is a request's error kind (see :mod:`cmdb_graph.api.requestlog`). ``status`` of an
 import run is ``succeeded``, ``failed``, ``aborted`` or ``dry_run``; ``change`` is
 ``created``, ``updated``, ``merged``, ``retired``, ``unchanged`` or ``skipped`` (real runs
-only). The webhook deliverer increments :data:`WEBHOOK_DELIVERIES` with
-``outcome`` ``delivered``, ``failed`` (a delivery that will be retried) or ``dropped`` (given
-up).
+only). The webhook dispatcher (:mod:`cmdb_graph.events.dispatch`) increments
+:data:`WEBHOOK_DELIVERIES` with ``outcome`` ``delivered``, ``retried`` (an attempt failed and
+will be retried) or ``dead_lettered`` (given up: a dead letter an admin can replay).
 
 Several worker processes (``cmdb-graph serve --workers N``) use prometheus_client's
 multiprocess mode: ``serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the

@@ -135,6 +135,24 @@ class Settings(BaseSettings):
     metrics_public : bool
         Whether ``/metrics`` answers without an API key when keys are configured (default
         off: any valid key may read it; in local mode it answers loopback callers only).
+    webhooks_file : Path, optional
+        YAML file of webhook subscriptions (``CMDB_WEBHOOKS_FILE``; see ``docs/events.md``).
+    events_path : Path, optional
+        The outbox file: subscriptions made through the API, each subscription's cursor in the
+        change feed, dead letters (default ``NAME.events.db`` beside the embedded store's
+        database, ``.cmdb/events.db`` with Neo4j).
+    events_dispatch : bool
+        Whether ``serve`` delivers webhooks (default on; off on all replicas but one when
+        several hosts serve one Neo4j database).
+    events_poll_interval : float
+        Seconds between two looks at the change feed when there was nothing to deliver (also
+        for GraphQL subscriptions).
+    webhook_timeout : float
+        Seconds one delivery attempt may take.
+    webhook_retry_timeout : float
+        Seconds an event is retried before it becomes a dead letter.
+    webhook_backoff_initial, webhook_backoff_max : float
+        First and longest wait between two attempts (exponential backoff with jitter).
     """
 
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_file=".env", extra="ignore")
@@ -171,6 +189,14 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     metrics_public: bool = False
     impact_inferred: bool = True
+    webhooks_file: Path | None = None
+    events_path: Path | None = None
+    events_dispatch: bool = True
+    events_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    webhook_retry_timeout: float = Field(default=3600.0, ge=0)
+    webhook_backoff_initial: float = Field(default=1.0, gt=0, le=3600)
+    webhook_backoff_max: float = Field(default=60.0, gt=0, le=3600)
 
     def __init__(self, **values: Any) -> None:
         """Read the settings; any error becomes one :class:`ConfigurationError` line.

@@ -75,7 +75,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.events_dispatch:
+            await asyncio.to_thread(state.events.start)
         yield
+        await asyncio.to_thread(state.events.stop)
         process_exited()
         await asyncio.to_thread(store.close)
 
@@ -157,7 +160,9 @@ class GraphQLApp(GraphQL[Context, None]):
 
     GET without a query serves GraphiQL. A request that carries an operation and no valid
     key, when keys are configured, is refused with 401 and ``{"detail": ...}`` (nothing is
-    served, not even reads). Media types and status codes as the module says.
+    served, not even reads); a WebSocket handshake (the ``events`` subscription over
+    graphql-transport-ws) without a valid key is closed before it is accepted (403). Media
+    types and status codes as the module says.
 
     Parameters
     ----------
@@ -175,6 +180,14 @@ class GraphQLApp(GraphQL[Context, None]):
         return graphiql_html()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # the handshake carries the key (Authorization or X-API-Key): without a valid
+            # one, when keys are configured, it is refused before it is accepted (HTTP 403)
+            principal = authenticate(self.state.settings, WebSocket(scope, receive, send).headers)
+            if principal.role is None:
+                log.warning("refused a WebSocket without a valid API key")
+                await send({"type": "websocket.close", "code": 1008})
+                return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return

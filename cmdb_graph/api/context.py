@@ -4,6 +4,7 @@ nodes a resolver fetched ahead for its sub-fields."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,6 +15,8 @@ from strawberry.fastapi import BaseContext
 
 from cmdb_graph.api.auth import Principal
 from cmdb_graph.api.requestlog import RequestFacts, request_id_of
+from cmdb_graph.errors import CmdbError
+from cmdb_graph.events import Dispatcher
 from cmdb_graph.feed import Actor, ActorKind
 from cmdb_graph.model import Asset, ConfigurationItem, Node, Registry
 from cmdb_graph.service.engine import Engine
@@ -35,8 +38,9 @@ class StoreCallCounter:
 
 @dataclass
 class AppState:
-    """What lives as long as the server: settings, registry, store, a lock for writes, and the
-    impact :class:`~cmdb_graph.service.engine.Engine` (with its cached topology)."""
+    """What lives as long as the server: settings, registry, store, a lock for writes, the
+    impact :class:`~cmdb_graph.service.engine.Engine` (with its cached topology) and the
+    webhook :class:`~cmdb_graph.events.Dispatcher`."""
 
     settings: Settings
     registry: Registry
@@ -44,9 +48,32 @@ class AppState:
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     counter: StoreCallCounter = field(default_factory=StoreCallCounter)
     engine: Engine = field(init=False)
+    events: Dispatcher = field(init=False)
+    _conflicts: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    _conflicts_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.store, self.settings)
+        self.events = Dispatcher(self.store, self.settings, conflicts=self.change_conflicts)
+
+    def change_conflicts(self, change_id: str, seq: int) -> list[dict[str, Any]]:
+        """The conflicts of a recorded change as JSON objects (none when it is gone or its
+        CIs are), for the ``change.conflicts`` event of change record ``seq``: asked of the
+        engine once per record, whatever the number of subscribers."""
+        key = (change_id, seq)
+        with self._conflicts_lock:
+            if key in self._conflicts:
+                return self._conflicts[key]
+        try:
+            _, found = self.engine.change_conflicts(self.engine.change(change_id))
+            answer = [c.model_dump(mode="json") for c in found]
+        except CmdbError:
+            answer = []
+        with self._conflicts_lock:
+            self._conflicts[key] = answer
+            while len(self._conflicts) > 256:
+                self._conflicts.pop(next(iter(self._conflicts)))
+        return answer
 
 
 class Context(BaseContext):

@@ -1,5 +1,6 @@
 """The strawberry schema: the query and mutation types merged from the per-domain modules
-(``cis``, ``itsm``, ``impact``, ``exploration``, ``quality``, ``licences``, ``imports``)."""
+(``cis``, ``itsm``, ``impact``, ``exploration``, ``quality``, ``licences``, ``imports``,
+``events``), and the subscription type (``events``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from strawberry.tools import merge_types
 from cmdb_graph.api.cis.mutations import CIMutation
 from cmdb_graph.api.cis.queries import EntityQuery
 from cmdb_graph.api.errors import ErrorCodes, should_mask
+from cmdb_graph.api.events import EventMutation, EventQuery, EventSubscription
 from cmdb_graph.api.exploration import ExplorationQuery
 from cmdb_graph.api.history import HistoryQuery
 from cmdb_graph.api.impact.queries import ImpactQuery
@@ -35,9 +37,9 @@ __all__ = ["ValidDocuments", "build_schema", "export_sdl"]
 #: (``graphql/schema.graphql``), which lists root fields as they were added.
 QUERY_PARTS: tuple[type, ...] = (
     EntityQuery, QualityFlagsQuery, ITSMQuery, ImpactQuery, QualityQuery, LicenceQuery,
-    ExplorationQuery, HistoryQuery,
+    EventQuery, ExplorationQuery, HistoryQuery,
 )
-MUTATION_PARTS: tuple[type, ...] = (CIMutation, ITSMMutation, ImportMutation)
+MUTATION_PARTS: tuple[type, ...] = (CIMutation, ITSMMutation, ImportMutation, EventMutation)
 
 
 class ValidDocuments:
@@ -146,6 +148,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=query,
         mutation=mutation,
+        subscription=EventSubscription,
         # factories: a fresh extension per request (instances are deprecated by strawberry)
         extensions=[
             prepare,

@@ -13,7 +13,10 @@ the end-to-end tests and the benchmark's server use it):
   keep-alive timer stops at the first byte); :class:`HeaderDeadline` adds it to uvicorn's HTTP
   protocol classes;
 - idle keep-alive connections closed after :data:`KEEP_ALIVE_TIMEOUT` seconds, header sections
-  over :data:`MAX_HEADER_BYTES` refused (h11), no ``Server`` header.
+  over :data:`MAX_HEADER_BYTES` refused (h11), no ``Server`` header;
+- WebSockets (the GraphQL ``events`` subscription) served by the ``websockets`` library's
+  sans-I/O protocol, without per-message compression (events are small; the legacy protocol
+  with compression sent frames a client refused as malformed).
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ def server_config(app: ASGIApp, settings: Settings, *, host: str, port: int,
     config = ServerConfig(
         app, host=host, port=port, http=GuardedH11Protocol,
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        server_header=False, **options,
+        server_header=False, ws="websockets-sansio", ws_per_message_deflate=False, **options,
     )
     config.header_timeout = settings.header_timeout
     return config

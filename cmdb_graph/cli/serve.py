@@ -36,8 +36,9 @@ def run_server(settings: Settings, *, host: str, port: int,
     Raises
     ------
     ConfigurationError
-        ``host`` is beyond loopback and no API keys are configured, the sources file is
-        wrong, or several workers are asked for on the embedded store or with schedules.
+        ``host`` is beyond loopback and no API keys are configured, the sources file or the
+        webhooks file is wrong, or several workers are asked for on the embedded store or
+        with schedules.
     """
     import uvicorn
 
@@ -51,6 +52,10 @@ def run_server(settings: Settings, *, host: str, port: int,
     configure_logging(settings)
     # our handler writes uvicorn's records too; the request log replaces its access log
     quiet: dict[str, Any] = {"log_level": "warning", "log_config": None, "access_log": False}
+    if settings.webhooks_file is not None:
+        from cmdb_graph.events import load_webhooks
+
+        load_webhooks(settings.webhooks_file)  # a mistake ends the start with one line
     if not settings.api_keys:
         console.print(
             "[yellow]No API keys configured (CMDB_API_KEYS): local mode, binding loopback "

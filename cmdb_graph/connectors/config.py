@@ -62,6 +62,7 @@ __all__ = [
     "TargetConfig",
     "cron_trigger",
     "load_sources",
+    "resolve_secret",
 ]
 
 #: connector kind -> the importer kinds its pages go to (importer options are keyed by these).
@@ -104,6 +105,18 @@ def _resolve(ref: str, *, base: Path | None) -> SecretStr:
     if not value:
         raise ValueError(f"secrets file {path} is empty")
     return SecretStr(value)
+
+
+def resolve_secret(ref: str, *, base: Path | None = None) -> SecretStr:
+    """The secret an ``env:NAME`` / ``file:PATH`` reference points at (a relative path is
+    taken from ``base``).
+
+    Raises
+    ------
+    ValueError
+        Not a reference, or what it points at is unset, unreadable or empty.
+    """
+    return _resolve(ref, base=base)
 
 
 class _Strict(BaseModel):
