@@ -100,6 +100,10 @@ CASES: dict[str, Case] = {
         "admin", {("CI", NodeOp.CREATED), ("ImportRun", NodeOp.CREATED)}, run_source="scan"),
 }
 
+#: Mutations that change the webhook outbox (subscriptions, dead letters), not the estate: they
+#: write no change record (the request log names their caller, see tests/e2e/test_observability.py).
+OUTBOX_ONLY = frozenset({"webhookSubscribe", "webhookUnsubscribe", "deadLetterReplay"})
+
 #: A merge made through ciUpsert: the serial number names two CIs, the younger is merged.
 MERGE = Case(
     _payload("ciUpsert", "CIUpsertInput!"),
@@ -180,7 +184,8 @@ def test_every_mutation_has_a_case(memory_store: GraphStore) -> None:
 
     names = {f["name"] for f in body["data"]["__schema"]["mutationType"]["fields"]}
 
-    assert names == set(CASES), "a mutation without a case in CASES (or a case too many)"
+    assert names == set(CASES) | OUTBOX_ONLY, \
+        "a mutation without a case in CASES or OUTBOX_ONLY (or a case too many)"
 
 
 def test_every_mutation_records_its_caller(store: GraphStore) -> None:
