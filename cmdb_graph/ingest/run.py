@@ -117,8 +117,9 @@ def _record_failure(
                                     "error": f"{type(exc).__name__}: {exc}"[:2000]})
     try:
         store.apply(WriteBatch(nodes=[failed], actor=actor))
-    except Exception:  # the original error matters more than the failure record
-        log.exception("import %s: could not record failed run %s", run.source, run.run_id)
+    except Exception as again:  # the original error matters more than the failure record
+        log.info("import %s: could not record failed run %s: %s", run.source, run.run_id,
+                 again)
     return failed
 
 

@@ -340,7 +340,7 @@ class MemoryStore(EstateGraph, BaseStore):
                     self._prune(db)
             except BaseException:
                 if self._touched:
-                    log.warning("a write to %s failed; reloading the graph from it", db.path)
+                    log.info("a write to %s failed; reloading the graph from it", db.path)
                     self._reset()
                     self._load_database()
                 raise
