@@ -75,6 +75,7 @@ from cmdb_graph.model import (
     to_utc,
     utcnow,
 )
+from cmdb_graph.model.clean import without_control_characters
 from cmdb_graph.model.records import InputWarning
 from cmdb_graph.store.base import GraphStore, WriteBatch
 from cmdb_graph.store.paging import iter_nodes
@@ -252,6 +253,8 @@ def _run(
         notes = [r for r in recs if isinstance(r, InputWarning)]  # importers' warnings
         if notes:
             recs = [r for r in recs if not isinstance(r, InputWarning)]
+        recs, cleaned = without_control_characters(recs)  # the API's records too
+        notes += cleaned
         validate_records(store.registry, recs)
     except Exception as exc:
         if not dry_run:

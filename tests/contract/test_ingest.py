@@ -906,3 +906,30 @@ def test_a_merge_moves_and_deletes_the_duplicates_relationships_in_the_runs_one_
     assert ((("RUNS_ON", "ci-app", "ci-old"), "added") in rels
             and (("RUNS_ON", "ci-app", "ci-young"), "removed") in rels)
     assert [r.key for r in store.relationships("ci-app")] == [("RUNS_ON", "ci-app", "ci-old")]
+
+
+def test_control_characters_of_any_runs_records_are_removed_with_a_warning(
+    store: GraphStore,
+) -> None:
+    # Arrange: records that did not pass an importer (the API's, a connector's)
+    rec = server("bad\x01name\x00", fqdn="ctl.example", attrs={"description": "a\x0bb\tc"},
+                 line=7, file="api")
+
+    # Act
+    res = run_import(store, [rec], source=DISCO, importer="test", now=NOW)
+
+    # Assert: stored without them, one warning naming the record and its fields
+    [ci] = cis(store)
+    assert (ci.name, ci.description) == ("badname", "ab\tc")
+    [warning] = res.plan.warnings
+    assert warning.origin is not None and warning.origin.line == 7
+    assert "control characters removed from name, attributes.description" in warning.reason
+
+
+def test_a_value_of_nothing_but_control_characters_refuses_the_run(store: GraphStore) -> None:
+    # Act / Assert: one located error; nothing but the failed run is written
+    with pytest.raises(InvalidRecordError, match="nothing but control characters") as info:
+        run_import(store, [server("\x00\x01", fqdn="x.example", line=3, file="api")],
+                   source=DISCO, importer="test", now=NOW)
+    assert info.value.line == 3 and info.value.field == "name"
+    assert cis(store) == []
