@@ -25,7 +25,6 @@ import bisect
 import fcntl
 import gc
 import logging
-import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -54,7 +53,9 @@ from cmdb_graph.store.database import (
     NodeWrite,
     RelWrite,
     is_database,
+    remove_stale_temp_files,
     replace_file,
+    temp_path,
 )
 from cmdb_graph.store.layout import EstateGraph, index_get
 from cmdb_graph.store.paging import RowPage, slice_page
@@ -159,6 +160,7 @@ class MemoryStore(EstateGraph, BaseStore):
         self._feed: list[ChangeRecord] = []
         self._reset()
         if self.database_path is not None:
+            remove_stale_temp_files(self.database_path)
             self._db = Database(self.database_path, timeout=lock_timeout)
             legacy = self.snapshot_path
             if (legacy is not None and legacy != self.database_path and legacy.exists()
@@ -451,7 +453,8 @@ class MemoryStore(EstateGraph, BaseStore):
             The database cannot be written (a file already at ``path`` is left as it was).
         """
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        remove_stale_temp_files(path)
+        tmp = temp_path(path)
         with self._lock:
             self._follow()
             for suffix in ("", "-wal", "-shm"):
