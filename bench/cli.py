@@ -1,10 +1,13 @@
-"""Command line: ``python -m bench run|mixed|table13 [options]``.
+"""Command line: ``python -m bench run|mixed|table13|soak [options]``.
 
 * ``run --scale 10k [--scale 100k]``: the engine against its baselines (:mod:`bench.runner`).
 * ``mixed --store embedded|neo4j --cis 100k [--seconds 60] [--smoke]``: readers while one
   writer streams deltas (:mod:`bench.mixed`).
 * ``table13 --store embedded|neo4j --cis 100k [--samples 10]``: issue 13's table over HTTP
   (:mod:`bench.table13`).
+* ``soak --store embedded|neo4j --minutes 10 --clients 16 [--smoke]``: clients reading and
+  writing, then every acknowledged write checked after a kill -9 of the server
+  (:mod:`bench.soak`).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="add cProfile listings of the core-switch impact to the results")
     _live_commands(sub)
     args = parser.parse_args(args_list)
-    if args.command in ("mixed", "table13"):
+    if args.command in ("mixed", "table13", "soak"):
         return _run_live(args, args_list)
     server: Neo4jServer | None = None
     all_ok = True
@@ -79,13 +82,16 @@ def _live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     for name, text in (("mixed", "readers while one writer streams discovery deltas and ITSM "
                                  "records: bench/results/mixed-<store>-<cis>.md|json"),
                        ("table13", "issue 13's table over HTTP: "
-                                   "bench/results/table13-<store>-<cis>.md|json")):
+                                   "bench/results/table13-<store>-<cis>.md|json"),
+                       ("soak", "clients reading and writing for minutes, then every "
+                                "acknowledged write checked after a kill -9 of the server: "
+                                "bench/results/soak-<store>-<minutes>m.md|json")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--store", choices=("embedded", "neo4j"), default="embedded",
                        help="embedded (cmdb-graph demo) or neo4j (a fresh devserver, or "
                             "NEO4J_URI)")
-        p.add_argument("--cis", default="100k", help="estate size: 2k, 100k, 1m, ... "
-                                                     "(default 100k)")
+        p.add_argument("--cis", default="2k" if name == "soak" else "100k",
+                       help="estate size: 2k, 100k, 1m, ... (default 100k; soak 2k)")
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--out", type=Path, default=results,
                        help="results folder (default bench/results)")
@@ -105,6 +111,12 @@ def _live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             p.add_argument("--subscribers", type=int, default=0,
                            help="also a third phase with N webhook receivers on 127.0.0.1 "
                                 "subscribed to every event")
+        elif name == "soak":
+            p.add_argument("--minutes", type=float, default=10.0, help="length of the load")
+            p.add_argument("--clients", type=int, default=16,
+                           help="clients, each reading and writing")
+            p.add_argument("--smoke", action="store_true",
+                           help="2,000 CIs and 15 s (the CI smoke test)")
         else:
             p.add_argument("--samples", type=int, default=10, help="samples per row")
             p.add_argument("--two-processes", action="store_true",
@@ -117,6 +129,16 @@ def _run_live(args: argparse.Namespace, argv: list[str]) -> int:
 
     command = "python -m bench " + shlex.join(argv)
     cis = parse_size(args.cis)
+    if args.command == "soak":
+        from bench import soak
+
+        minutes = args.minutes
+        if args.smoke:
+            cis, minutes = 2_000, 0.25
+        return soak.main(soak.SoakOptions(
+            store=args.store, cis=cis, seed=args.seed, minutes=minutes, clients=args.clients,
+            out_dir=args.out, clear_neo4j=args.clear_neo4j, command=command,
+        ))
     if args.command == "mixed":
         from bench import mixed
 

@@ -36,7 +36,8 @@ anything, so ingestion writes nothing from a file that fails.
 What the guard can work around it reports as :class:`~cmdb_graph.model.records.InputWarning`
 items among the records (ingestion lists them with the run's warnings): control characters
 (NUL, escape, DEL, C1 controls, lone surrogates; tab and line breaks are kept) removed from a
-record's values, a native key that several records of one document share (ingestion makes them
+record's values (:mod:`cmdb_graph.model.clean`, which ingestion applies to every run's records
+as well), a native key that several records of one document share (ingestion makes them
 one CI, asset or entitlement), a CSV column the header names twice, and whatever a transform
 itself yields. A file that yields nothing at all, neither a record nor a warning that says why,
 is an error, not an empty import.
@@ -47,21 +48,19 @@ is an error, not an empty import.
 from __future__ import annotations
 
 import os
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 from xml.etree.ElementTree import Element
 
-import pydantic_core
-from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic import ValidationError
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.clean import CONTROL as _CONTROL
+from cmdb_graph.model.clean import without_control_characters as _without_control_characters
 from cmdb_graph.model.records import CIRecord, InputWarning, Origin, Record
 from importers.readers import Documents, Table, check_depth, load_json, parse_xml
 
@@ -73,9 +72,6 @@ DocT = TypeVar("DocT")
 #: What a transform yields: records, and warnings about the input.
 Item = Record | InputWarning
 
-#: Control characters never stored: C0 but tab, line feed and carriage return; DEL; C1; lone
-#: surrogates (from JSON ``\ud800`` escapes); the non-characters U+FFFE and U+FFFF.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 #: Errors that bad input can raise deep inside a transform, turned into InvalidRecordError.
 _INPUT_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError,
@@ -407,70 +403,6 @@ def observed_at(value: Any) -> str | None:
         return None
     t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     return t.isoformat()
-
-
-#: In records serialised to JSON: what a control character becomes (escaped C0 but tab, line
-#: feed, carriage return; raw DEL, C1, U+FFFE, U+FFFF). A false alarm only costs the slow path.
-_CONTROL_IN_JSON = re.compile(
-    rb"\\u00[01][0-9a-fA-F]|\\[bf]|\x7f|\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
-
-
-def _without_control_characters(records: list[Record]) -> tuple[list[Record], list[InputWarning]]:
-    """The records with control characters removed from every value, and a warning for each
-    record that had some (naming its fields)."""
-    try:
-        if _CONTROL_IN_JSON.search(pydantic_core.to_json(records)) is None:
-            return records, []  # the usual case, found in one pass of compiled code
-    except PydanticSerializationError:
-        pass  # a lone surrogate: look record by record
-    out: list[Record] = []
-    warnings: list[InputWarning] = []
-    for rec in records:
-        fields: list[str] = []
-        where = rec.origin
-        with guard(where.file, line=where.line, record=where.record):
-            clean = _clean(rec, "", fields)
-        out.append(clean)
-        if fields:
-            warnings.append(InputWarning(
-                record_type=rec.record_type,
-                reason=f"control characters removed from {', '.join(dict.fromkeys(fields))}",
-                origin=clean.origin))
-    return out, warnings
-
-
-def _clean(value: Any, path: str, fields: list[str]) -> Any:
-    """``value`` without control characters (the same object when it has none); the paths of
-    the cleaned values go to ``fields``."""
-    if isinstance(value, str) and not isinstance(value, Enum):
-        if _CONTROL.search(value) is None:
-            return value
-        fields.append(path)
-        cleaned = _CONTROL.sub("", value)
-        if not cleaned:
-            raise InvalidRecordError("the value is nothing but control characters",
-                                     field=path or None)
-        return cleaned
-    if isinstance(value, BaseModel):
-        changes: dict[str, Any] = {}
-        for name in type(value).model_fields:
-            old = getattr(value, name)
-            new = _clean(old, f"{path}.{name}" if path else name, fields)
-            if new is not old:
-                changes[name] = new
-        return value.model_copy(update=changes) if changes else value
-    if isinstance(value, dict):
-        pairs = [(_clean(k, f"{path} (a key)", fields), _clean(v, f"{path}.{k}", fields))
-                 for k, v in value.items()]
-        if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True)):
-            return value
-        return dict(pairs)
-    if isinstance(value, tuple | list):
-        items = [_clean(v, path, fields) for v in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
-            return value
-        return type(value)(items)
-    return value
 
 
 _KEYED = {"ci": "CI", "asset": "asset", "entitlement": "entitlement"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -22,12 +23,19 @@ class ExportFormat(StrEnum):
     JSON = "json"
 
 
+#: Characters XML 1.0 cannot hold, even escaped (C0 controls but tab and line breaks, lone
+#: surrogates, U+FFFE, U+FFFF): left out of GraphML, so that every export parses.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _scalar(value: Any) -> str | int | float | bool | None:
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return _NOT_XML.sub("", value)
+    if value is None or isinstance(value, int | float | bool):
         return value
     if isinstance(value, list | tuple | dict):
-        return json.dumps(value, sort_keys=True, default=str) if value else None
-    return str(value)
+        return _NOT_XML.sub("", json.dumps(value, sort_keys=True, default=str)) if value else None
+    return _NOT_XML.sub("", str(value))
 
 
 def _flat(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:

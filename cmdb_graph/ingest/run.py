@@ -15,11 +15,16 @@
 4. Full runs: count misses and plan retirements, trip the circuit breaker
    (:mod:`~cmdb_graph.ingest.retire`).
 5. Complete the plan from the working set's diff (:func:`cmdb_graph.ingest.plan.complete`).
-6. Write it with a single ``store.apply(WriteBatch)`` call: atomic in the embedded store; one
-   transaction in Neo4j up to its configured size. The batch holds the ``ImportRun`` and the
-   ``DataSource`` too, so a run is recorded exactly when its data is.
+6. Write it with a single ``store.apply(WriteBatch)`` call when the store writes it in one
+   transaction (always in the embedded store; in Neo4j up to its configured size). The batch
+   holds the ``ImportRun`` and the ``DataSource`` too, so a run is recorded exactly when its
+   data is. A larger run on Neo4j is stored ``running`` first and marked succeeded by its last
+   write (see :func:`_write`).
 
-Nothing is written before step 6; a dry run stops before it.
+Steps 2 to 6 hold the store's import lock (:meth:`GraphStore.import_lock`): no other run
+identifies or writes in between, and the runs an interrupted process left ``running`` are
+marked failed first (:func:`settle_interrupted`). Nothing is written before step 6 (but those
+marks); a dry run stops before it and takes no lock.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ import gc
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import ImportAbortedError
-from cmdb_graph.feed import Actor, ActorKind
+from cmdb_graph.feed import SYSTEM_ACTOR, Actor, ActorKind
 from cmdb_graph.ingest.candidates import Candidates, stored_source
 from cmdb_graph.ingest.cis import ingest_cis
 from cmdb_graph.ingest.nodes import (
@@ -70,10 +76,18 @@ from cmdb_graph.model import (
     to_utc,
     utcnow,
 )
+from cmdb_graph.model.clean import without_control_characters
 from cmdb_graph.model.records import InputWarning
 from cmdb_graph.store.base import GraphStore, WriteBatch
+from cmdb_graph.store.paging import iter_nodes
 
-__all__ = ["run_import", "DEFAULT_RETIRE_AFTER", "DEFAULT_BREAKER_SHARE", "DEFAULT_PRELOAD_LIMIT"]
+__all__ = [
+    "run_import",
+    "settle_interrupted",
+    "DEFAULT_RETIRE_AFTER",
+    "DEFAULT_BREAKER_SHARE",
+    "DEFAULT_PRELOAD_LIMIT",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +119,9 @@ def _record_failure(
                                     "error": f"{type(exc).__name__}: {exc}"[:2000]})
     try:
         store.apply(WriteBatch(nodes=[failed], actor=actor))
-    except Exception:  # the original error matters more than the failure record
-        log.exception("import %s: could not record failed run %s", run.source, run.run_id)
+    except Exception as again:  # the original error matters more than the failure record
+        log.info("import %s: could not record failed run %s: %s", run.source, run.run_id,
+                 again)
     return failed
 
 
@@ -250,42 +265,101 @@ def _run(
         notes = [r for r in recs if isinstance(r, InputWarning)]  # importers' warnings
         if notes:
             recs = [r for r in recs if not isinstance(r, InputWarning)]
+        recs, cleaned = without_control_characters(recs)  # the API's records too
+        notes += cleaned
         validate_records(store.registry, recs)
-        plan = _plan(store, recs, ds, mode=mode, retire_after=retire_after,
-                     breaker_share=breaker_share, now=now,
-                     policy=policy or ReconciliationPolicy(), preload_limit=preload_limit)
-        plan.warnings[:0] = [Skip(n.record_type, n.reason, n.origin) for n in notes]
-    except ImportAbortedError:
-        raise
     except Exception as exc:
         if not dry_run:
             _record_failure(store, run, exc, actor)
         raise
-    counts = plan.counts()
-    if plan.breaker_tripped and not force and not dry_run:
-        n = len(plan.retirements)
-        raise ImportAbortedError(
-            f"import of {ds.name} refused: this full run would retire {n} of the source's "
-            f"{plan.active} CIs ({n / max(plan.active, 1):.0%}), more than the "
-            f"{breaker_share:.0%} allowed; check the input or force the run"
-        )
-    if dry_run:
-        done = run.model_copy(update={"status": RunStatus.DRY_RUN, "counts": counts,
+    # Identification reads the store and the write follows from it: no other run may write
+    # in between (two runs would each create the same new host). A dry run writes nothing.
+    with nullcontext() if dry_run else store.import_lock():
+        if not dry_run:
+            settle_interrupted(store)
+        try:
+            plan = _plan(store, recs, ds, mode=mode, retire_after=retire_after,
+                         breaker_share=breaker_share, now=now,
+                         policy=policy or ReconciliationPolicy(), preload_limit=preload_limit)
+            plan.warnings[:0] = [Skip(n.record_type, n.reason, n.origin) for n in notes]
+        except ImportAbortedError:
+            raise
+        except Exception as exc:
+            if not dry_run:
+                _record_failure(store, run, exc, actor)
+            raise
+        counts = plan.counts()
+        if plan.breaker_tripped and not force and not dry_run:
+            n = len(plan.retirements)
+            raise ImportAbortedError(
+                f"import of {ds.name} refused: this full run would retire {n} of the source's "
+                f"{plan.active} CIs ({n / max(plan.active, 1):.0%}), more than the "
+                f"{breaker_share:.0%} allowed; check the input or force the run"
+            )
+        if dry_run:
+            done = run.model_copy(update={"status": RunStatus.DRY_RUN, "counts": counts,
+                                          "finished_at": now})
+            return ImportResult(run=done, source=ds, plan=plan, dry_run=True)
+        done = run.model_copy(update={"status": RunStatus.SUCCEEDED, "counts": counts,
                                       "finished_at": now})
-        return ImportResult(run=done, source=ds, plan=plan, dry_run=True)
-    done = run.model_copy(update={"status": RunStatus.SUCCEEDED, "counts": counts,
-                                  "finished_at": now})
-    batch = WriteBatch(nodes=[ds, *plan.batch.nodes, done],
-                       relationships=list(plan.batch.relationships), actor=actor)
-    try:
-        store.apply(batch)
-    except Exception as exc:
-        _record_failure(store, run, exc, actor)
-        raise
-    if plan.deletes:
-        store.delete_relationships(plan.deletes, actor=actor)
+        try:
+            _write(store, plan, ds=ds, run=run, done=done, actor=actor)
+        except Exception as exc:
+            _record_failure(store, run, exc, actor)
+            raise
     log.info("import %s run %s (%s): %s", ds.name, run.run_id, mode.value, counts)
     return ImportResult(run=done, source=ds, plan=plan, dry_run=False)
+
+
+def _write(
+    store: GraphStore, plan: ImportPlan, *, ds: DataSource, run: ImportRun, done: ImportRun,
+    actor: Actor,
+) -> None:
+    """Write the plan so that the stored run tells the truth at every commit.
+
+    One transaction when the store writes the whole batch at once: the run appears succeeded
+    with its data, a merge moves and deletes the duplicate's relationships in it. Otherwise
+    (a large run on Neo4j): the run is stored ``running`` first, then the data (several
+    transactions), and marked succeeded by the last write.
+    """
+    nodes, rels, deletes = list(plan.batch.nodes), list(plan.batch.relationships), plan.deletes
+    whole = WriteBatch(nodes=[ds, *nodes, done], relationships=rels, deletes=list(deletes),
+                       actor=actor)
+    if store.writes_at_once(whole):
+        store.apply(whole)
+        return
+    store.apply(WriteBatch(nodes=[ds, run], actor=actor))
+    store.apply(WriteBatch(nodes=nodes, relationships=rels, deletes=list(deletes), actor=actor))
+    store.apply(WriteBatch(nodes=[done], actor=actor))
+
+
+def settle_interrupted(store: GraphStore) -> list[ImportRun]:
+    """Mark the runs left ``running`` by an interrupted process as failed.
+
+    Called by every import run while it holds the import lock, when no other run can be
+    running: a stored run that reads ``running`` was interrupted (its process was killed
+    between its first and its last write). Its writes stay (each transaction is whole: a CI
+    with its reference links); re-running the same input completes it, since runs are
+    idempotent.
+
+    Returns
+    -------
+    list of ImportRun
+        The runs marked failed (as now stored).
+    """
+    stale = [n for n in iter_nodes(store, ImportRun.LABEL, {"status": RunStatus.RUNNING.value})
+             if isinstance(n, ImportRun)]
+    if not stale:
+        return []
+    when = utcnow()
+    failed = [r.model_copy(update={
+        "status": RunStatus.FAILED, "finished_at": when,
+        "error": "interrupted: the process ended between the run's first and last write; "
+                 "what it wrote stays, re-run the import to complete it"}) for r in stale]
+    store.apply(WriteBatch(nodes=list(failed), actor=SYSTEM_ACTOR))
+    for r in failed:
+        log.warning("import run %s of %s was interrupted; marked failed", r.run_id, r.source)
+    return failed
 
 
 def _plan(

@@ -119,6 +119,18 @@ class GraphStore(Protocol):
         the configured size, beyond that idempotent batches.
         """
 
+    def writes_at_once(self, batch: WriteBatch) -> bool:
+        """Whether ``apply(batch)`` is one transaction (all or nothing)."""
+
+    def import_lock(self) -> AbstractContextManager[None]:
+        """The store's import lock: one holder at a time across every process on the store.
+
+        An import run holds it from identification to its last write, so two runs never
+        identify against data the other is about to change (two runs creating the same host
+        from two sources would otherwise each create it). Released when the block ends or
+        the holding process dies.
+        """
+
     def upsert_nodes(self, nodes: Sequence[Node]) -> None:
         """Shorthand for ``apply(WriteBatch(nodes=list(nodes)))``."""
 

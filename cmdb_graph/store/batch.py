@@ -34,17 +34,34 @@ __all__ = [
 class WriteBatch:
     """Writes applied together by :meth:`GraphStore.apply`.
 
-    Order of application: nodes (any label, CIs included), then relationships. Relationship
-    ends may be nodes of the same batch.
+    Order of application: nodes (any label, CIs included), then relationships, then the
+    deletions. Relationship ends may be nodes of the same batch. ``deletes`` names
+    relationships by ``(rel_type, source, target)`` (those of reference fields are left: change
+    the field); a merge moves the duplicate's relationships and deletes the old ones in the
+    same write.
     """
 
     nodes: list[Node] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
     #: Who makes the write, recorded in its change record (``None``: the system).
     actor: Actor | None = None
+    deletes: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.nodes) + len(self.relationships)
+        return len(self.nodes) + len(self.relationships) + len(self.deletes)
+
+    def delete_keys(self, registry: Registry) -> list[tuple[str, str, str]]:
+        """``deletes`` without repeats, each type checked against ``registry``.
+
+        Raises
+        ------
+        UnknownRelationshipTypeError
+            A key names an unknown relationship type.
+        """
+        keys = list(dict.fromkeys((t, s, e) for t, s, e in self.deletes))
+        for rel_type, _, _ in keys:
+            registry.get_relationship_type(rel_type)
+        return keys
 
 
 @dataclass(frozen=True, slots=True)

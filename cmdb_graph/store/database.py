@@ -60,6 +60,8 @@ __all__ = [
     "RelWrite",
     "is_database",
     "replace_file",
+    "remove_stale_temp_files",
+    "temp_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -356,3 +358,37 @@ def replace_file(tmp: Path, path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def temp_path(path: Path) -> Path:
+    """Where a new database for ``path`` is written before it replaces it (this process's)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Delete the temporary databases for ``path`` (see :func:`temp_path`) that a process
+    which no longer runs left behind (killed while writing one); the removed files.
+
+    A file of a process that still runs is left alone (it may be writing it).
+    """
+    removed: list[Path] = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp*"):
+        pid_text = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # that process still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            tmp.unlink()
+        except OSError as exc:
+            log.warning("cannot remove the stale temporary file %s: %s", tmp, exc)
+            continue
+        removed.append(tmp)
+    if removed:
+        log.info("removed stale temporary files: %s", ", ".join(map(str, removed)))
+    return removed

@@ -22,9 +22,9 @@ this module holds the primitive reads and writes over the layout.
 from __future__ import annotations
 
 import bisect
+import fcntl
 import gc
 import logging
-import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -53,7 +53,9 @@ from cmdb_graph.store.database import (
     NodeWrite,
     RelWrite,
     is_database,
+    remove_stale_temp_files,
     replace_file,
+    temp_path,
 )
 from cmdb_graph.store.layout import EstateGraph, index_get
 from cmdb_graph.store.paging import RowPage, slice_page
@@ -146,6 +148,7 @@ class MemoryStore(EstateGraph, BaseStore):
         #: The last sequence number pruned from the in-memory feed (kept across ``clear``).
         self._feed_floor = 0
         self._lock = threading.RLock()
+        self._import_lock = threading.Lock()
         self._db: Database | None = None
         #: Sequence number of the last change record applied to the graph.
         self._seq = 0
@@ -157,6 +160,7 @@ class MemoryStore(EstateGraph, BaseStore):
         self._feed: list[ChangeRecord] = []
         self._reset()
         if self.database_path is not None:
+            remove_stale_temp_files(self.database_path)
             self._db = Database(self.database_path, timeout=lock_timeout)
             legacy = self.snapshot_path
             if (legacy is not None and legacy != self.database_path and legacy.exists()
@@ -182,6 +186,35 @@ class MemoryStore(EstateGraph, BaseStore):
 
     def ping(self) -> None:
         """Always succeeds: the embedded store is in this process."""
+
+    @contextmanager
+    def import_lock(self) -> Iterator[None]:
+        """Hold the import lock (see :meth:`GraphStore.import_lock`).
+
+        With a database: an exclusive ``flock`` on the file ``<database>.import-lock`` next to
+        it (every process on the database; the kernel releases it when the holder dies), after
+        a lock of this store object (its threads). Without: the latter only. Waits without
+        limit.
+        """
+        with self._import_lock:
+            if self.database_path is None:
+                yield
+                return
+            lock_path = self.database_path.with_name(self.database_path.name + ".import-lock")
+            try:
+                fh = open(lock_path, "a+b")  # noqa: SIM115 - closed below, after the unlock
+            except OSError as exc:
+                raise StoreError(f"{lock_path}: cannot open the import lock: {exc}") from exc
+            with fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def writes_at_once(self, batch: WriteBatch) -> bool:
+        """Always: ``apply`` is one transaction whatever the batch's size."""
+        return True
 
     def clear(self) -> None:
         """Delete everything (one transaction); the change feed records a reset."""
@@ -309,7 +342,7 @@ class MemoryStore(EstateGraph, BaseStore):
                     self._prune(db)
             except BaseException:
                 if self._touched:
-                    log.warning("a write to %s failed; reloading the graph from it", db.path)
+                    log.info("a write to %s failed; reloading the graph from it", db.path)
                     self._reset()
                     self._load_database()
                 raise
@@ -420,7 +453,8 @@ class MemoryStore(EstateGraph, BaseStore):
             The database cannot be written (a file already at ``path`` is left as it was).
         """
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        remove_stale_temp_files(path)
+        tmp = temp_path(path)
         with self._lock:
             self._follow()
             for suffix in ("", "-wal", "-shm"):
@@ -467,9 +501,10 @@ class MemoryStore(EstateGraph, BaseStore):
         """
         with self._writing():
             prepared = prepare_batch(batch, self.registry, self._existing)
-            self._write(prepared, batch.actor)
+            self._write(prepared, batch.actor, batch.delete_keys(self.registry))
 
-    def _write(self, prepared: PreparedBatch, actor: Actor | None) -> None:
+    def _write(self, prepared: PreparedBatch, actor: Actor | None,
+               deletes: list[RelKey] | None = None) -> None:
         self._touched = True
         self._version += 1
         self._generation += 1
@@ -483,6 +518,10 @@ class MemoryStore(EstateGraph, BaseStore):
         for rel in prepared.relationships:
             rchange = self._write_rel(rel.key, (rel.source_label, rel.target_label),
                                       self._compact(rel.row, memo))
+            if rchange is not None:
+                rels.append(rchange)
+        for key in deletes or ():
+            rchange = self._remove_rel(key)
             if rchange is not None:
                 rels.append(rchange)
         self._record(actor, nodes, rels)

@@ -879,3 +879,114 @@ def test_same_service_name_in_another_system_is_a_duplicate_candidate(store: Gra
     assert all(r.startswith("duplicate candidate: Container ") for r in reasons)
     assert any("system 'billing' here and 'shop' on" in r for r in reasons)
     assert any("system 'not stated' here and 'shop' on" in r for r in reasons)
+
+
+# -- runs tell the truth (issue 17) ----------------------------------------------------------
+def _run_records(store: GraphStore, start: int, run_id: str) -> list[Any]:
+    return [r for r in store.feed_since(start, limit=10_000) if r.actor.run_id == run_id]
+
+
+def _run_status(record: Any, run_id: str) -> str | None:
+    for change in record.nodes:
+        if change.label == "ImportRun" and change.key == run_id and change.new:
+            # lean rows leave the default out: a run is "running" unless it says otherwise
+            return str(change.new.get("status", RunStatus.RUNNING.value))
+    return None
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["one-write", "many-writes"])
+def test_a_run_is_stored_before_its_data_and_succeeded_only_by_its_last_write(
+    store: GraphStore, large: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: on Neo4j a "large" run is larger than one transaction; the embedded store
+    # writes any run at once
+    if large and hasattr(store, "tx_limit"):
+        monkeypatch.setattr(store, "tx_limit", 5)
+        monkeypatch.setattr(store, "batch_size", 3)
+    start = store.feed_head()
+
+    # Act
+    res = run_import(store, fleet(12), source=DISCO, importer="test", now=NOW)
+
+    # Assert: the run's first record holds the run, its last marks it succeeded and no
+    # record before the last says succeeded
+    records = _run_records(store, start, res.run.run_id)
+    statuses = [_run_status(r, res.run.run_id) for r in records]
+    assert statuses[0] is not None
+    assert statuses[-1] == RunStatus.SUCCEEDED.value
+    assert RunStatus.SUCCEEDED.value not in statuses[:-1]
+    many = large and hasattr(store, "tx_limit")
+    assert (len(records) > 1) is many
+    if many:
+        assert statuses[0] == RunStatus.RUNNING.value
+    assert [r.status for r in runs(store)] == [RunStatus.SUCCEEDED]
+
+
+def test_a_run_left_running_is_marked_failed_by_the_next_run(store: GraphStore) -> None:
+    # Arrange: what a process killed between its first and last write leaves
+    killed = ImportRun(run_id="run-killed", source="disco", importer="test",
+                       status=RunStatus.RUNNING, started_at=NOW - timedelta(hours=1))
+    store.upsert_nodes([killed])
+
+    # Act
+    res = run_import(store, fleet(2), source=DISCO, importer="test", now=NOW)
+
+    # Assert
+    by_id = {r.run_id: r for r in runs(store)}
+    assert by_id["run-killed"].status is RunStatus.FAILED
+    assert "interrupted" in (by_id["run-killed"].error or "")
+    assert by_id[res.run.run_id].status is RunStatus.SUCCEEDED
+
+
+def test_a_merge_moves_and_deletes_the_duplicates_relationships_in_the_runs_one_write(
+    store: GraphStore,
+) -> None:
+    # Arrange: two CIs with one serial; an application runs on the younger
+    old = ConfigurationItem(ci_id="ci-old", name="srv-x", ci_class="Server",
+                            serial_number="DUP1", first_seen=NOW - timedelta(days=30))
+    young = ConfigurationItem(ci_id="ci-young", name="srv-x (2)", ci_class="Server",
+                              serial_number="DUP1", first_seen=NOW - timedelta(days=3))
+    app = ConfigurationItem(ci_id="ci-app", name="billing", ci_class="Application")
+    store.upsert_nodes([old, young, app])
+    store.upsert_relationships([Relationship(rel_type="RUNS_ON", source="ci-app",
+                                             target="ci-young")])
+    start = store.feed_head()
+
+    # Act
+    res = run_import(store, [server("srv-x.example", serial_number="DUP1")], source=DISCO,
+                     importer="test", now=NOW)
+
+    # Assert: one record holds the merge, the moved relationship and the deleted one
+    records = _run_records(store, start, res.run.run_id)
+    assert len(records) == 1
+    rels = {(r.key, r.op.value) for r in records[0].relationships}
+    assert ((("RUNS_ON", "ci-app", "ci-old"), "added") in rels
+            and (("RUNS_ON", "ci-app", "ci-young"), "removed") in rels)
+    assert [r.key for r in store.relationships("ci-app")] == [("RUNS_ON", "ci-app", "ci-old")]
+
+
+def test_control_characters_of_any_runs_records_are_removed_with_a_warning(
+    store: GraphStore,
+) -> None:
+    # Arrange: records that did not pass an importer (the API's, a connector's)
+    rec = server("bad\x01name\x00", fqdn="ctl.example", attrs={"description": "a\x0bb\tc"},
+                 line=7, file="api")
+
+    # Act
+    res = run_import(store, [rec], source=DISCO, importer="test", now=NOW)
+
+    # Assert: stored without them, one warning naming the record and its fields
+    [ci] = cis(store)
+    assert (ci.name, ci.description) == ("badname", "ab\tc")
+    [warning] = res.plan.warnings
+    assert warning.origin is not None and warning.origin.line == 7
+    assert "control characters removed from name, attributes.description" in warning.reason
+
+
+def test_a_value_of_nothing_but_control_characters_refuses_the_run(store: GraphStore) -> None:
+    # Act / Assert: one located error; nothing but the failed run is written
+    with pytest.raises(InvalidRecordError, match="nothing but control characters") as info:
+        run_import(store, [server("\x00\x01", fqdn="x.example", line=3, file="api")],
+                   source=DISCO, importer="test", now=NOW)
+    assert info.value.line == 3 and info.value.field == "name"
+    assert cis(store) == []

@@ -179,6 +179,22 @@ def test_export_graphml_round_trips_the_whole_estate(demo_snapshot: Path, tmp_pa
     assert graph.number_of_edges() == len(demo_estate.relationships)
 
 
+def test_graphml_of_values_with_control_characters_parses_without_them() -> None:
+    # Arrange: values XML cannot hold (stored by a write that did not pass an importer)
+    from cmdb_graph.cli.render import render_graphml
+
+    graph = nx.MultiDiGraph()
+    graph.add_node("ci-1", name="bad\x01name\x00", tags=["a\x0bb"], description="tab\tok")
+
+    # Act
+    parsed = nx.parse_graphml(render_graphml(graph))
+
+    # Assert
+    assert parsed.nodes["ci-1"]["name"] == "badname"
+    assert json.loads(parsed.nodes["ci-1"]["tags"]) == ["a\x0bb"]  # escaped in JSON text
+    assert parsed.nodes["ci-1"]["description"] == "tab\tok"
+
+
 def test_export_neighbourhood_as_mermaid_dot_and_json(demo_snapshot: Path) -> None:
     # Act
     mermaid = run("export", "--format", "mermaid", "--around", "pay-db-0001", "--depth", "1",

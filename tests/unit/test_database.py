@@ -388,3 +388,22 @@ def test_a_closed_store_refuses_writes(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="closed"):
         store.upsert_nodes([SupportGroup(group_id="g", name="G")])
+
+
+def test_temporary_databases_of_dead_processes_are_removed_at_open(tmp_path: Path) -> None:
+    # Arrange: what a `cmdb-graph demo` killed while writing leaves, and one being written now
+    path = tmp_path / "estate.db"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f".estate.db.{gone.stdout.strip()}.tmp"
+    dead_wal = tmp_path / f"{dead.name}-wal"
+    live = tmp_path / f".estate.db.{os.getpid()}.tmp"
+    for f in (dead, dead_wal, live):
+        f.write_bytes(b"x" * 100)
+
+    # Act
+    MemoryStore(database_path=path).close()
+
+    # Assert
+    assert not dead.exists() and not dead_wal.exists()
+    assert live.exists()

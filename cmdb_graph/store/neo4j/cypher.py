@@ -115,6 +115,13 @@ NEXT_SEQ = (
     "RETURN m.seq AS seq"
 )
 
+#: Take the import lock (see ``Neo4jStore.import_lock``): MERGE a meta node under the meta
+#: key's uniqueness constraint and write to it, in a transaction that is held open while the
+#: run identifies and writes and is then rolled back (the node is never committed). A second
+#: transaction taking it waits for the first to end, also when its process dies (the server
+#: rolls back the transaction of a closed connection). Parameter: ``$key``.
+IMPORT_LOCK = f"MERGE (m:{META} {{key: $key}}) SET m.held = true"
+
 #: Give the sequence number back: the transaction changed nothing, it writes no record.
 #: Parameter: ``$key``.
 UNDO_SEQ = f"MATCH (m:{META} {{key: $key}}) SET m.seq = m.seq - 1"
@@ -281,6 +288,8 @@ CI_SHADOW_TEXT_INDEXES: tuple[str, ...] = (
 )
 OTHER_RANGE_INDEXES: dict[str, tuple[str, ...]] = {
     "Asset": ("serial_number", "asset_tag", "ci_id"),
+    # every import run looks for runs left "running" by an interrupted process
+    "ImportRun": ("status",),
 }
 
 

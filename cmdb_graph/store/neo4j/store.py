@@ -76,7 +76,7 @@ from cmdb_graph.store.neo4j.props import (
     graph_from_rows,
     list_needle,
 )
-from cmdb_graph.store.neo4j.writes import batch_statements, chunks, prefetch
+from cmdb_graph.store.neo4j.writes import Statement, batch_statements, chunks, prefetch
 from cmdb_graph.store.paging import RowPage
 from cmdb_graph.store.query import CASELESS_IDENTIFIERS, LIST_IDENTIFIERS, CIFilter
 from cmdb_graph.store.rows import CI_LABEL, REL_KEY_FIELDS, expand_ci
@@ -88,6 +88,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _REF_TYPES = reference_rel_types()
+
+#: The key of the meta node whose write lock is the import lock (see ``import_lock``).
+IMPORT_LOCK_KEY = "import-lock"
 
 #: Seconds between two automatic prunings of the change feed by one store (see
 #: :meth:`Neo4jStore.prune_feed`).
@@ -277,6 +280,36 @@ class Neo4jStore(BaseStore):
 
         self._write(reset, SYSTEM_ACTOR)
 
+    @contextmanager
+    def import_lock(self) -> Iterator[None]:
+        """Hold the database's import lock (see :meth:`GraphStore.import_lock`).
+
+        The lock is a write lock on a meta node (``IMPORT_LOCK``) taken in a transaction that
+        stays open for as long as the block runs and is then rolled back: another process
+        taking it waits for that transaction to end, and the server ends it when the holding
+        process dies (its connection closes). Waits without limit.
+        """
+        with self._errors():
+            session = self._session()
+            try:
+                tx = session.begin_transaction()
+                tx.run(cypher.IMPORT_LOCK, key=IMPORT_LOCK_KEY).consume()
+            except BaseException:
+                session.close()
+                raise
+        try:
+            yield
+        finally:
+            try:
+                tx.rollback()
+                session.close()
+            except (Neo4jError, DriverError):  # the lock dies with the transaction anyway
+                log.warning("import lock: the holding transaction could not be rolled back")
+
+    def writes_at_once(self, batch: WriteBatch) -> bool:
+        """Whether ``apply(batch)`` is one transaction (at most ``tx_limit`` records)."""
+        return len(batch) <= self.tx_limit
+
     # -- change detection ---------------------------------------------------------------
     @property
     def generation(self) -> int:
@@ -327,12 +360,16 @@ class Neo4jStore(BaseStore):
         return existing
 
     def apply(self, batch: WriteBatch) -> None:
-        """Upsert nodes then relationships.
+        """Upsert nodes then relationships, then delete ``batch.deletes``.
 
         Up to ``tx_limit`` records in one transaction (all or nothing) and one change record;
-        beyond that, the batch is validated first and then written in idempotent batches of
-        ``batch_size``, each its own transaction with its own change record (a failure
-        half-way leaves the batches before it written; applying the batch again completes it).
+        beyond that, the batch is validated first and then written in idempotent transactions
+        of at most ``batch_size`` nodes or relationships, each with its own change record:
+        nodes per label, each transaction writing its nodes together with their
+        reference-field relationships (a CI is never committed without its support group,
+        owner or location link), then relationships, then the deletions in one transaction. A
+        failure half-way leaves the transactions before it written; applying the batch again
+        completes it.
 
         Raises
         ------
@@ -342,7 +379,8 @@ class Neo4jStore(BaseStore):
             The server failed.
         """
         prepared = prepare_batch(batch, self.registry, existing=None)
-        if not prepared.nodes and not prepared.relationships:
+        deletes = batch.delete_keys(self.registry)
+        if not prepared.nodes and not prepared.relationships and not deletes:
             return
         if len(batch) <= self.tx_limit:
 
@@ -351,13 +389,13 @@ class Neo4jStore(BaseStore):
                 nodes, rels = feed.changes(
                     prepared.nodes, feed.old_nodes(prepared.nodes),
                     prepared.relationships, feed.old_rels(prepared.relationships))
-                if not nodes and not rels:
-                    return
-                todo = PreparedBatch(nodes, rels)
-                present = feed.present
-                with closing(prefetch(batch_statements(todo, self.registry, present))) as st:
-                    for query, rows, _ in st:
-                        tx.run(query, rows=rows).consume()
+                if nodes or rels:
+                    todo = PreparedBatch(nodes, rels)
+                    present = feed.present
+                    with closing(prefetch(batch_statements(todo, self.registry, present))) as st:
+                        for query, rows, _ in st:
+                            tx.run(query, rows=rows).consume()
+                self._delete_in(tx, feed, deletes)
 
             self._write(work, batch.actor)
             return
@@ -367,12 +405,19 @@ class Neo4jStore(BaseStore):
             return self._present_in(tx, prepared)
 
         present = self._read(check)
-        with closing(prefetch(batch_statements(prepared, self.registry, present))) as st:
-            for query, rows, items in st:
-                for start in range(0, len(rows), self.batch_size):
-                    end = start + self.batch_size
-                    self._write(self._runner(query, rows[start:end], items[start:end]),
-                                batch.actor)
+        parts: list[PreparedBatch] = [
+            PreparedBatch(list(part), [])
+            for _, nodes in sorted(prepared.nodes_by_label().items())
+            for part in chunks(nodes, self.batch_size)
+        ]
+        parts += [PreparedBatch([], list(part))
+                  for part in chunks(prepared.relationships, self.batch_size)]
+        with closing(prefetch(
+                list(batch_statements(part, self.registry, present)) for part in parts)) as txs:
+            for statements in txs:
+                self._write(self._runner(statements), batch.actor)
+        if deletes:
+            self._write(lambda tx, feed: self._delete_in(tx, feed, deletes), batch.actor)
         log.info(
             "applied %d nodes and %d relationships in batches of %d",
             len(prepared.nodes),
@@ -399,24 +444,24 @@ class Neo4jStore(BaseStore):
         return out
 
     @staticmethod
-    def _runner(
-        query: str, rows: list[dict[str, Any]], items: Sequence[PreparedNode | PreparedRel]
-    ) -> Callable[[ManagedTransaction, TxFeed], None]:
-        """The work of one statement over ``rows``, which write ``items`` (one each; none for
-        the statements of reference fields, which run whole). Rows that change nothing are
-        left out."""
-        nodes = [x for x in items if isinstance(x, PreparedNode)]
-        rels = [x for x in items if isinstance(x, PreparedRel)]
+    def _runner(statements: Sequence[Statement]) -> Callable[[ManagedTransaction, TxFeed], None]:
+        """The work of one transaction running ``statements`` (see ``writes.Statement``): the
+        rows of nodes and relationships that change nothing are left out; the statements of
+        reference fields run whole."""
 
         def work(tx: ManagedTransaction, feed: TxFeed) -> None:
-            todo = rows
-            if items:
-                changed_nodes, changed_rels = feed.changes(
-                    nodes, feed.old_nodes(nodes), rels, feed.old_rels(rels))
-                keep = {id(x) for x in (*changed_nodes, *changed_rels)}
-                todo = [row for row, item in zip(rows, items, strict=True) if id(item) in keep]
-            if todo:
-                tx.run(query, rows=todo).consume()
+            for query, rows, items in statements:
+                todo = rows
+                if items:
+                    nodes = [x for x in items if isinstance(x, PreparedNode)]
+                    rels = [x for x in items if isinstance(x, PreparedRel)]
+                    changed_nodes, changed_rels = feed.changes(
+                        nodes, feed.old_nodes(nodes), rels, feed.old_rels(rels))
+                    keep = {id(x) for x in (*changed_nodes, *changed_rels)}
+                    todo = [row for row, item in zip(rows, items, strict=True)
+                            if id(item) in keep]
+                if todo:
+                    tx.run(query, rows=todo).consume()
 
         return work
 
@@ -486,29 +531,32 @@ class Neo4jStore(BaseStore):
 
     def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:
         """Delete by key; relationships derived from reference fields are left (0 counted)."""
+        if not any(rel_type not in _REF_TYPES for rel_type, _, _ in keys):
+            return 0
+        return self._write(lambda tx, feed: self._delete_in(tx, feed, keys), actor)
+
+    def _delete_in(self, tx: ManagedTransaction, feed: TxFeed, keys: Sequence[RelKey]) -> int:
+        """Delete ``keys`` in ``tx`` (reference-field types left), recording the removals in
+        ``feed``; how many existed."""
         by_type: dict[str, list[dict[str, str]]] = {}
         for rel_type, source, target in keys:
             if rel_type not in _REF_TYPES:
                 by_type.setdefault(rel_type, []).append({"s": source, "t": target})
-
-        def work(tx: ManagedTransaction, feed: TxFeed) -> int:
-            removed: dict[RelKey, RelChange] = {}
-            for rel_type, rows in sorted(by_type.items()):
-                if self.registry.relationship_types[rel_type].ci_to_ci:
-                    query = cypher.delete_ci_relationships(rel_type)
-                else:
-                    query = cypher.delete_relationships_any(rel_type)
-                for chunk in chunks(rows, self.batch_size):
-                    deleted = tx.run(query, rows=chunk).single(strict=True)[0]
-                    for source, target, sl, tl, props in deleted:
-                        key = (rel_type, source, target)
-                        change = rel_change(key, (sl, tl), rel_row(props), None)
-                        if change is not None:
-                            removed.setdefault(key, change)
-            feed.rels.extend(removed[k] for k in keys if k in removed)
-            return len(removed)
-
-        return self._write(work, actor) if by_type else 0
+        removed: dict[RelKey, RelChange] = {}
+        for rel_type, rows in sorted(by_type.items()):
+            if self.registry.relationship_types[rel_type].ci_to_ci:
+                query = cypher.delete_ci_relationships(rel_type)
+            else:
+                query = cypher.delete_relationships_any(rel_type)
+            for chunk in chunks(rows, self.batch_size):
+                deleted = tx.run(query, rows=chunk).single(strict=True)[0]
+                for source, target, sl, tl, props in deleted:
+                    key = (rel_type, source, target)
+                    change = rel_change(key, (sl, tl), rel_row(props), None)
+                    if change is not None:
+                        removed.setdefault(key, change)
+        feed.rels.extend(removed[k] for k in keys if k in removed)
+        return len(removed)
 
     # -- primitive reads ------------------------------------------------------------------
     def _query(self, query: str, **params: Any) -> list[dict[str, Any]]:
