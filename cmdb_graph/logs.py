@@ -65,6 +65,20 @@ class _UtcJsonFormatter(JsonFormatter):
         log_data.update(rest)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (as logging's last-resort
+    handler does): a stream swapped and closed later (a test runner's capture, a CLI runner)
+    never leaves the handler writing to a closed file."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def _formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
         return _UtcJsonFormatter()
@@ -92,7 +106,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_cmdb_graph", False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = (
+        _CurrentStderr() if stream is None else logging.StreamHandler(stream))
     handler._cmdb_graph = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(_formatter(settings.log_format))

@@ -49,13 +49,13 @@ def run_server(settings: Settings, *, host: str, port: int,
 
     check_workers(settings, workers, schedule)
     check_bind_address(settings, host)
-    configure_logging(settings)
-    # our handler writes uvicorn's records too; the request log replaces its access log
-    quiet: dict[str, Any] = {"log_level": "warning", "log_config": None, "access_log": False}
     if settings.webhooks_file is not None:
         from cmdb_graph.events import load_webhooks
 
         load_webhooks(settings.webhooks_file)  # a mistake ends the start with one line
+    configure_logging(settings)
+    # our handler writes uvicorn's records too; the request log replaces its access log
+    quiet: dict[str, Any] = {"log_level": "warning", "log_config": None, "access_log": False}
     if not settings.api_keys:
         console.print(
             "[yellow]No API keys configured (CMDB_API_KEYS): local mode, binding loopback "
