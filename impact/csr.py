@@ -61,8 +61,9 @@ _PATCH_MIN = 1024
 _PATCH_SHARE = 16
 _EMPTY = np.zeros(0, dtype=np.int64)
 
-#: What :meth:`TopologyArrays.fork` shares until the fork first changes it.
-_COW_PARTS = ("ids", "rules", "attributes")
+#: What :meth:`TopologyArrays.fork` shares until the fork first changes it (the node list and
+#: index are shared for good: see :meth:`TopologyArrays._grow`).
+_COW_PARTS = ("rules", "attributes")
 
 
 def parse_redundancy(rule: str | None, required_inputs: int) -> int:
@@ -198,9 +199,11 @@ class TopologyArrays:
     Attributes
     ----------
     ids : list of str
-        ``ci_id`` by index.
+        ``ci_id`` by index (read indexes below :attr:`n` only: the list is shared with the
+        later versions :meth:`fork` made, which append their new CIs to it).
     index : dict of str to int
-        Index by ``ci_id``.
+        Index by ``ci_id`` (shared likewise: on a version that is no longer the newest it
+        may hold CIs added since, with indexes from :attr:`n` on; :meth:`indexes` checks).
     fwd_indptr, fwd_indices, fwd_required : ndarray
         CSR of the collapsed impact edges leaving each CI (its dependents).
     req_indptr, req_indices : ndarray
@@ -256,6 +259,7 @@ class TopologyArrays:
         self.index: dict[str, int] = {ci: i for i, ci in enumerate(self.ids)}
         if len(self.index) != len(self.ids):
             raise InvalidRecordError("duplicate ci_id in topology nodes", field="ci_id")
+        self._n = len(self.ids)
         self._src = np.asarray(list(src) if not isinstance(src, np.ndarray) else src,
                                dtype=np.int64)
         self._dst = np.asarray(list(dst) if not isinstance(dst, np.ndarray) else dst,
@@ -290,11 +294,16 @@ class TopologyArrays:
         state = dict(self.__dict__)
         state.pop("_local", None)
         state.pop("_build_lock", None)
+        n = self._n
+        if len(self.ids) != n:  # later versions' CIs stay out
+            state["ids"] = self.ids[:n]
+            state["index"] = {ci: i for ci, i in self.index.items() if i < n}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_cow", set())
+        self.__dict__.setdefault("_n", len(self.ids))
         self._local = Scratch()
         self._build_lock = threading.Lock()
 
@@ -359,9 +368,12 @@ class TopologyArrays:
 
         The copy shares every array and container with this topology; its incremental
         methods replace what they change instead of changing it in place (the edge arrays
-        always were; the node list, index, rules, class and criticality arrays are copied
-        on the copy's first change of them). So a caller can apply a batch of changes to the
-        fork while questions (and lazily built results) keep reading this one, then swap.
+        always were; the rules, class and criticality arrays are copied on the copy's first
+        change of them). The node list and index are shared for good: node indexes are
+        append-only, so the copy appends its new CIs to them, and this topology keeps
+        reading its first :attr:`n` (see :meth:`_grow`). So a caller can apply a batch of
+        changes to the fork while questions (and lazily built results) keep reading this
+        one, then swap.
         """
         new = copy.copy(self)
         new._local = Scratch()
@@ -374,10 +386,7 @@ class TopologyArrays:
         """Copy ``part`` (see :data:`_COW_PARTS`) before its first change after :meth:`fork`."""
         if part in self._cow:
             self._cow.discard(part)
-            if part == "ids":
-                self.ids = list(self.ids)
-                self.index = dict(self.index)
-            elif part == "rules":
+            if part == "rules":
                 self.rules = dict(self.rules)
             else:  # attributes
                 self.class_names = list(self.class_names)
@@ -394,16 +403,13 @@ class TopologyArrays:
     ) -> None:
         """Append CIs (ids already present are ignored) and set their redundancy rules, CI
         classes and business criticality (see :meth:`set_attributes`)."""
-        fresh = [ci for ci in dict.fromkeys(ci_ids) if ci not in self.index]
+        n = self._n
+        index = self.index
+        fresh = [ci for ci in dict.fromkeys(ci_ids) if index.get(ci, n) >= n]
         if fresh:
-            self._own("ids")
             self._own("attributes")
-        before = len(self.ids)
-        for ci in fresh:
-            if ci not in self.index:
-                self.index[ci] = len(self.ids)
-                self.ids.append(ci)
-        grown = len(self.ids) - before
+            self._grow(fresh)
+        grown = len(fresh)
         if grown:
             self.class_code = np.concatenate(
                 [self.class_code, np.full(grown, UNKNOWN_CLASS, dtype=np.int32)])
@@ -415,6 +421,25 @@ class TopologyArrays:
             self._rules_version += 1
         self._set_attributes(classes or {}, criticality or {})
         self._dirty = True
+
+    def _grow(self, fresh: list[str]) -> None:
+        """Append the new CIs ``fresh`` to the node list and index.
+
+        The list and index are shared by every version :meth:`fork` made (``O(added)`` per
+        fork instead of a copy of a million entries); a version reads only its first
+        :attr:`n`. A version appends in place when it is the newest (the list holds exactly
+        its :attr:`n` CIs); otherwise (an older version, or a sibling fork appended first) it
+        takes its own copy of its first :attr:`n` first.
+        """
+        n = self._n
+        if len(self.ids) != n:
+            self.ids = self.ids[:n]
+            self.index = {ci: i for ci, i in self.index.items() if i < n}
+        index, ids = self.index, self.ids
+        for ci in fresh:
+            index[ci] = len(ids)
+            ids.append(ci)
+        self._n = len(ids)
 
     def set_attributes(
         self,
@@ -442,11 +467,11 @@ class TopologyArrays:
     def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any]) -> None:
         if classes or crit:
             self._own("attributes")
-        index = self.index
+        index, n = self.index, self._n
         codes = self._class_of_name
         for ci, cls in classes.items():
-            i = index.get(ci)
-            if i is None:
+            i = index.get(ci, n)
+            if i >= n:
                 continue
             name = str(cls or "")
             code = codes.get(name)
@@ -455,8 +480,8 @@ class TopologyArrays:
                 self.class_names.append(name)
             self.class_code[i] = code
         for ci, value in crit.items():
-            i = index.get(ci)
-            if i is None:
+            i = index.get(ci, n)
+            if i >= n:
                 continue
             if value is None:
                 self.criticality[i] = NO_CRITICALITY
@@ -581,7 +606,7 @@ class TopologyArrays:
                    ) -> None:
         """The forward, reverse and required-only CSR arrays of the collapsed edges, from
         their keys sorted by (source, target) and by (target, source)."""
-        n = len(self.ids)
+        n = self._n
         self._ukey, self._ureq, self._rkey, self._rreq = ukey, ureq, rkey, rreq
         us, ud = ukey >> _SHIFT, ukey & _MASK
         self.fwd_indptr = np.zeros(n + 1, dtype=np.int64)
@@ -608,7 +633,7 @@ class TopologyArrays:
             val: list[int] = []
             for ci, rule in self.rules.items():
                 i = self.index.get(ci)
-                if i is None:
+                if i is None or i >= self._n:
                     continue
                 form = forms.get(rule)
                 if form is None:
@@ -630,7 +655,7 @@ class TopologyArrays:
         (:func:`parse_redundancy`, vectorised)."""
         idx, kind, val = self._rule_arrays()
         self.threshold = self.required_inputs.copy()
-        self.has_rule_mask = np.zeros(len(self.ids), dtype=np.bool_)
+        self.has_rule_mask = np.zeros(self._n, dtype=np.bool_)
         self.has_rule_mask[idx] = True
         req = self.required_inputs[idx].astype(np.int64)
         found = np.where(kind == 1, np.minimum(req, val),
@@ -655,7 +680,7 @@ class TopologyArrays:
     def _cycles_unchanged(self, old: IntArray, added: IntArray, removed: IntArray) -> bool:
         """Whether the components of the last build still hold after these edge changes (new
         CIs get components of their own); ``False``: compute them again."""
-        n, known = len(self.ids), old.size
+        n, known = self._n, old.size
         cyclic = self._cyclic_label
         for key in removed.tolist():
             u, v = key >> _SHIFT, key & _MASK
@@ -708,11 +733,11 @@ class TopologyArrays:
     @property
     def n(self) -> int:
         """Number of CIs."""
-        return len(self.ids)
+        return self._n
 
     def csr(self) -> csr_matrix:
         """The collapsed impact edges as a scipy CSR matrix (``A[i, j] = 1``: i impacts j)."""
-        n = len(self.ids)
+        n = self._n
         return csr_matrix(
             (np.ones(self.fwd_indices.size, dtype=np.int8), self.fwd_indices, self.fwd_indptr),
             shape=(n, n),
@@ -727,32 +752,34 @@ class TopologyArrays:
             One of them is not a node (the message names the first few).
         """
         ids = list(ci_ids)
-        missing = [c for c in ids if c not in self.index]
-        if missing:
+        index, n = self.index, self._n
+        found = [index.get(c, n) for c in ids]
+        if any(i >= n for i in found):
+            missing = [c for c, i in zip(ids, found, strict=True) if i >= n]
             raise CINotFoundError(f"unknown CI(s): {', '.join(sorted(missing)[:5])}")
-        return np.fromiter((self.index[c] for c in ids), dtype=np.int64, count=len(ids))
+        return np.array(found, dtype=np.int64)
 
     def id_rank(self) -> npt.NDArray[np.int32]:
         """Rank of each CI's ``ci_id`` in sorted order (``rank[i] < rank[j]`` iff
         ``ids[i] < ids[j]``), computed once per set of CIs (``O(n log n)``; CIs added since
         are merged in by binary search, ``O(n)`` numpy copies)."""
         rank = self._rank
-        ids = self.ids
-        if rank is not None and rank.size == len(ids):
+        ids, n = self.ids, self._n
+        if rank is not None and rank.size == n:
             return rank
-        if rank is not None and len(ids) - rank.size <= _PATCH_MIN:
+        if rank is not None and n - rank.size <= _PATCH_MIN:
             order = self._order  # index of the CI at each rank
-            fresh = sorted(range(rank.size, len(ids)), key=ids.__getitem__)
+            fresh = sorted(range(rank.size, n), key=ids.__getitem__)
             pos = np.array([_bisect(ids, order, ids[i]) for i in fresh], dtype=np.int64)
-            merged = np.empty(len(ids), dtype=np.int32)
+            merged = np.empty(n, dtype=np.int32)
             merged[:rank.size] = rank + np.searchsorted(pos, rank, side="right")
             new_idx = np.array(fresh, dtype=np.int64)
             merged[new_idx] = (pos + np.arange(len(fresh), dtype=np.int64)).astype(np.int32)
             order = np.insert(order, pos, new_idx)
         else:
-            order = np.array(sorted(range(len(ids)), key=ids.__getitem__), dtype=np.int64)
-            merged = np.empty(len(ids), dtype=np.int32)
-            merged[order] = np.arange(len(ids), dtype=np.int32)
+            order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
+            merged = np.empty(n, dtype=np.int32)
+            merged[order] = np.arange(n, dtype=np.int32)
         self._rank, self._order = merged, order
         return merged
 
@@ -811,13 +838,13 @@ class TopologyArrays:
     def scratch(self) -> Scratch:
         """This thread's working arrays, sized for the current arrays (rebuilt when pending)."""
         self._ensure()
-        return self._local.ready(len(self.ids), self._generation)
+        return self._local.ready(self._n, self._generation)
 
     def bfs_matrix(self) -> csr_matrix:
         """The forward CSR in the dtypes scipy's graph routines take without a copy."""
         matrix = self._bfs
         if matrix is None:
-            n = len(self.ids)
+            n = self._n
             matrix = csr_matrix(
                 (np.ones(self.fwd_indices.size, dtype=np.float64),
                  self.fwd_indices.astype(np.int32), self.fwd_indptr.astype(np.int32)),
@@ -830,7 +857,7 @@ class TopologyArrays:
         """Required impact edges into CIs without a redundancy rule, for scipy's BFS."""
         matrix = self._gate_free
         if matrix is None:
-            n = len(self.ids)
+            n = self._n
             keep = ~self.has_rule_mask[self.req_indices]
             src = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.req_indptr))[keep]
             indptr = np.zeros(n + 1, dtype=np.int32)

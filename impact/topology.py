@@ -25,7 +25,9 @@ rebuilds from scratch. ``cmdb_graph.service.follow`` drives all this from the ch
 Concurrency: queries may run in parallel threads (each thread has its own working arrays);
 changes must not run concurrently with queries on the same object. :meth:`Topology.fork`
 gives a copy-on-write copy to change while queries (and results built lazily later) keep
-reading the original; swap it in when done.
+reading the original; swap it in when done. The node list and index are not copied: a fork
+appends its new CIs to the shared ones (``O(added)``, not a copy of a million entries), and
+every version reads only its first :attr:`~Topology.n` (``indexes`` refuses a later CI).
 """
 
 from __future__ import annotations
