@@ -22,6 +22,7 @@ This module holds:
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import types
@@ -62,6 +63,8 @@ __all__ = [
     "rel_from_row",
     "expand_ci",
     "edge_attrs",
+    "lean_ci",
+    "lean_edge_attrs",
     "LINEAGE_STAMPS",
     "compact_lineage",
     "encode_lineage",
@@ -516,6 +519,39 @@ def expand_ci(ci_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def lean_ci(ci_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`expand_ci` without the attributes that read as absent (``None``, empty lists
+    and dicts), in one pass: the node attributes of the engine's lean graph.
+
+    Examples
+    --------
+    >>> lean_ci("vm1", {"name": "web VM", "tags": [], "ci_class": "VirtualMachine"})["name"]
+    'web VM'
+    """
+    fields, defaults = _lean_fields()
+    get = row.get
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = get(name, _MISSING)
+        if value is _MISSING:
+            value = ci_id if name == "ci_id" else defaults.get(name)
+            if isinstance(value, list | dict):
+                value = type(value)(value)
+        if value is None or (isinstance(value, list | dict) and not value):
+            continue
+        out[name] = value
+    return out
+
+
+_MISSING = object()
+
+
+@functools.cache
+def _lean_fields() -> tuple[tuple[str, ...], dict[str, Any]]:
+    kinds = field_kinds(ConfigurationItem)
+    return tuple(f for f in kinds.fields if f != "lineage"), kinds.defaults
+
+
 def edge_attrs(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """The edge attributes of the graph shape from a relationship row."""
     return {
@@ -525,6 +561,23 @@ def edge_attrs(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
         "evidence": row.get("evidence"),
         "properties": dict(row.get("properties", {})),
     }
+
+
+def lean_edge_attrs(row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`edge_attrs` without the attributes at their default (``rel_type``, which the
+    edge key gives, ``optional`` and ``inferred`` false, no evidence, no properties)."""
+    out: dict[str, Any] = {}
+    if row.get("optional", False):
+        out["optional"] = True
+    if row.get("inferred", False):
+        out["inferred"] = True
+    evidence = row.get("evidence")
+    if evidence is not None:
+        out["evidence"] = evidence
+    props = row.get("properties")
+    if props:
+        out["properties"] = dict(props)
+    return out
 
 
 # -- compact lineage -------------------------------------------------------------------------
