@@ -529,27 +529,27 @@ def lean_ci(ci_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
     'web VM'
     """
     fields, defaults = _lean_fields()
-    get = row.get
-    out: dict[str, Any] = {}
-    for name in fields:
-        value = get(name, _MISSING)
-        if value is _MISSING:
-            value = ci_id if name == "ci_id" else defaults.get(name)
-            if isinstance(value, list | dict):
-                value = type(value)(value)
-        if value is None or (isinstance(value, list | dict) and not value):
+    out: dict[str, Any] = {"ci_id": ci_id}
+    for name, value in defaults.items():
+        out[name] = type(value)(value) if isinstance(value, list | dict) else value
+    for name, value in row.items():
+        if name not in fields:
             continue
-        out[name] = value
+        if value is None or (isinstance(value, list | dict) and not value):
+            out.pop(name, None)
+        else:
+            out[name] = value
     return out
 
 
-_MISSING = object()
-
-
 @functools.cache
-def _lean_fields() -> tuple[tuple[str, ...], dict[str, Any]]:
+def _lean_fields() -> tuple[frozenset[str], dict[str, Any]]:
+    """The CI fields of the graph shape, and the defaults that do not read as absent."""
     kinds = field_kinds(ConfigurationItem)
-    return tuple(f for f in kinds.fields if f != "lineage"), kinds.defaults
+    fields = frozenset(f for f in kinds.fields if f != "lineage")
+    return fields, {k: v for k, v in kinds.defaults.items()
+                    if k in fields and k != "ci_id" and v is not None
+                    and not (isinstance(v, list | dict) and not v)}
 
 
 def edge_attrs(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
