@@ -665,6 +665,12 @@ class MemoryStore(EstateGraph, BaseStore):
             nx._clear_cache(out)
             return out
 
+    def count_cis(self) -> int:
+        """The number of CIs (``counts()["CI"]`` without counting everything else: an import
+        run asks it for every batch)."""
+        with self._reading():
+            return int(self._g.number_of_nodes())
+
     def counts(self) -> dict[str, int]:
         """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``."""
         with self._reading():
