@@ -23,6 +23,7 @@ import argparse
 import gc
 import json
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,9 +49,9 @@ def log(msg: str) -> None:
     print(f"[feed_engine {datetime.now(UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
 
-def snapshot_for(scale: str, cache: Path) -> Path:
-    """The cached snapshot of a scale's synthetic estate (seed 42), generated when missing."""
-    path = cache / f"estate-{scale}.snapshot"
+def database_for(scale: str, cache: Path) -> Path:
+    """The cached database of a scale's synthetic estate (seed 42), generated when missing."""
+    path = cache / f"estate-{scale}.db"
     if path.exists():
         return path
     log(f"{scale}: generating the estate (cached in {path})")
@@ -58,9 +59,17 @@ def snapshot_for(scale: str, cache: Path) -> Path:
     wl = build_workload(SCALES[scale], 42)
     store = MemoryStore()
     bulk_load(store, wl)
-    store.snapshot_path = path
-    store.save()
+    store.save_to(path)
     return path
+
+
+def working_copy(database: Path) -> Path:
+    """A copy of the cached database for one run to write to (the cache stays as generated)."""
+    copy = database.with_name(f"{database.stem}.run.db")
+    for suffix in ("-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(database, copy)
+    return copy
 
 
 def _stats(samples: list[float]) -> dict[str, Any]:
@@ -76,8 +85,8 @@ def _time(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-def _memory(snapshot: Path) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "bench.memprobe", str(snapshot)],
+def _memory(database: Path) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "bench.memprobe", str(database)],
                           capture_output=True, text=True, check=True)
     found: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return found
@@ -85,12 +94,12 @@ def _memory(snapshot: Path) -> dict[str, Any]:
 
 def run_scale(scale: str, cache: Path, runs: int, baseline_runs: int) -> dict[str, Any]:
     """Every measurement at one scale."""
-    snapshot = snapshot_for(scale, cache)
+    database = database_for(scale, cache)
     log(f"{scale}: memory of a fresh serving process")
-    memory = _memory(snapshot)
-    log(f"{scale}: loading {snapshot}")
-    store = MemoryStore(snapshot_path=snapshot)
-    store.snapshot_path = None  # never write the cached estate back
+    memory = _memory(database)
+    log(f"{scale}: loading a copy of {database}")
+    copy = working_copy(database)
+    store = MemoryStore(database_path=copy)
     vms = [c.ci_id for c in store.list_cis(CIFilter(ci_class="VirtualMachine"),
                                            limit=1000).items]
     rng = random.Random(42)
@@ -136,6 +145,9 @@ def run_scale(scale: str, cache: Path, runs: int, baseline_runs: int) -> dict[st
         out[mode] = res
         del engine
         gc.collect()
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
     return out
 
 
@@ -172,7 +184,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Resident memory of a fresh serving process (`python -m bench.memprobe`: store loaded "
-        "from the snapshot, then the engine's whole graph and topology built):",
+        "from the database, then the engine's whole graph and topology built):",
         "",
         "| scale | CIs | after import | store loaded | with engine | engine's share | "
         "per CI (engine) |",
@@ -191,7 +203,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "",
             "Before this branch (the engine rebuilding a store-shaped graph with every field), "
-            "same probe, same snapshots, measured with `PYTHONPATH=<main checkout> python -m "
+            "same probe, same estates, measured with `PYTHONPATH=<main checkout> python -m "
             "bench.memprobe <snapshot>` at " + ", ".join(
                 f"{scale}: {m['commit']}" for scale, m in before.items()) + ":",
             "",

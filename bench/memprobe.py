@@ -2,7 +2,8 @@
 
 ``python -m bench.memprobe <database>`` prints one JSON line: RSS after importing the store's
 modules (``before``), after loading the database (``loaded``), and after the API's engine built
-its cached whole graph and topology (``with_engine``), in bytes.
+its cached whole graph and topology (``with_engine``), in bytes; and the seconds each step took
+(``load_s``: the store from the database, ``build_s``: the engine's graph and topology).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import time
 from pathlib import Path
 
 
@@ -29,16 +31,20 @@ def main(argv: list[str]) -> int:
 
     gc.collect()
     before = rss()
+    t0 = time.perf_counter()
     store = MemoryStore(database_path=Path(argv[0]))
+    load_s = time.perf_counter() - t0
     gc.collect()
     loaded = rss()
     n_ci = store.counts()["CI"]
     engine = Engine(store, Settings(max_results=10_000_000))
+    t0 = time.perf_counter()
     engine.whole_graph()
+    build_s = time.perf_counter() - t0
     gc.collect()
     with_engine = rss()
     print(json.dumps({"before": before, "loaded": loaded, "with_engine": with_engine,
-                      "cis": n_ci}))
+                      "cis": n_ci, "load_s": load_s, "build_s": build_s}))
     return 0
 
 

@@ -61,8 +61,9 @@ _PATCH_MIN = 1024
 _PATCH_SHARE = 16
 _EMPTY = np.zeros(0, dtype=np.int64)
 
-#: What :meth:`TopologyArrays.fork` shares until the fork first changes it.
-_COW_PARTS = ("ids", "rules", "attributes")
+#: What :meth:`TopologyArrays.fork` shares until the fork first changes it (the node list and
+#: index are shared for good: see :meth:`TopologyArrays._grow`).
+_COW_PARTS = ("rules", "attributes")
 
 
 def parse_redundancy(rule: str | None, required_inputs: int) -> int:
@@ -164,16 +165,63 @@ def _in_sorted(needles: IntArray, hay: IntArray) -> BoolArray:
     return found
 
 
-def _merge(old: IntArray, old_req: BoolArray, drop: IntArray, new: IntArray,
-           new_req: BoolArray) -> tuple[IntArray, BoolArray]:
-    """Sorted keys ``old`` without ``drop``, with ``new`` (sorted, disjoint) merged in."""
-    keep = np.ones(old.shape, dtype=np.bool_)
-    if drop.size and old.size:
-        pos = np.minimum(np.searchsorted(old, drop), old.size - 1)
-        keep[pos[old[pos] == drop]] = False
-    kept, kept_req = old[keep], old_req[keep]
-    pos = np.searchsorted(kept, new)
-    return np.insert(kept, pos, new), np.insert(kept_req, pos, new_req)
+def _matches(hay: IntArray, keys: IntArray) -> BoolArray:
+    """Whether each of ``hay`` (unsorted) is one of ``keys`` (sorted, distinct): a few
+    vectorised comparisons for a few keys, a binary search per entry beyond."""
+    if keys.size > 4:
+        return _in_sorted(hay, keys)
+    hit = np.zeros(hay.shape, dtype=np.bool_)
+    for key in keys.tolist():
+        hit |= hay == key
+    return hit
+
+
+def _kept_positions(old: IntArray, dpos: IntArray, new: IntArray) -> IntArray:
+    """Where ``new`` (sorted) goes in ``old`` (sorted) once the entries at ``dpos`` (sorted)
+    are taken out."""
+    at = np.searchsorted(old, new)
+    found: IntArray = at - np.searchsorted(dpos, at, side="left")
+    return found
+
+
+def _splice(arr: npt.NDArray[Any], dpos: IntArray, ipos: IntArray,
+            values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``arr`` without the entries at ``dpos``, then ``values`` inserted at ``ipos``
+    (positions in the array left)."""
+    out = np.delete(arr, dpos) if dpos.size else arr
+    if values.size:
+        out = np.insert(out, ipos, values.astype(arr.dtype, copy=False))
+    return out
+
+
+def _required_ranks(rows: IntArray, at: IntArray, indptr: IntArray, req_indptr: IntArray,
+                    required: BoolArray) -> IntArray:
+    """Rank among the required entries of each forward position ``at`` (in row ``rows``):
+    the row's first required entry plus the required ones before it in the row."""
+    ranks = [int(req_indptr[r]) + int(np.count_nonzero(required[int(indptr[r]):p]))
+             for r, p in zip(rows.tolist(), at.tolist(), strict=True)]
+    return np.array(ranks, dtype=np.int64)
+
+
+def _shift_rows(indptr: IntArray, minus: IntArray, plus: IntArray) -> IntArray:
+    """Row pointers after removing one entry from each row of ``minus`` and adding one to
+    each row of ``plus``."""
+    rows: dict[int, int] = {}
+    for r in minus.tolist():
+        rows[r] = rows.get(r, 0) - 1
+    for r in plus.tolist():
+        rows[r] = rows.get(r, 0) + 1
+    rows = {r: d for r, d in rows.items() if d}
+    out = indptr.copy()
+    if len(rows) > 16:
+        delta = np.zeros(indptr.size, dtype=np.int64)
+        np.add.at(delta, np.array(list(rows), dtype=np.int64) + 1,
+                  np.array(list(rows.values()), dtype=np.int64))
+        out += np.cumsum(delta)
+    else:
+        for r, d in rows.items():
+            out[r + 1:] += d
+    return out
 
 
 class TopologyArrays:
@@ -198,9 +246,11 @@ class TopologyArrays:
     Attributes
     ----------
     ids : list of str
-        ``ci_id`` by index.
+        ``ci_id`` by index (read indexes below :attr:`n` only: the list is shared with the
+        later versions :meth:`fork` made, which append their new CIs to it).
     index : dict of str to int
-        Index by ``ci_id``.
+        Index by ``ci_id`` (shared likewise: on a version that is no longer the newest it
+        may hold CIs added since, with indexes from :attr:`n` on; :meth:`indexes` checks).
     fwd_indptr, fwd_indices, fwd_required : ndarray
         CSR of the collapsed impact edges leaving each CI (its dependents).
     req_indptr, req_indices : ndarray
@@ -242,6 +292,20 @@ class TopologyArrays:
     The edge arrays are read only after :meth:`refresh` (every pass calls it).
     """
 
+    _ukey: IntArray
+    _ureq: BoolArray
+    _rkey: IntArray
+    _rreq: BoolArray
+    fwd_indptr: IntArray
+    fwd_indices: IntArray
+    fwd_required: BoolArray
+    rev_indptr: IntArray
+    rev_indices: IntArray
+    rev_required: BoolArray
+    req_indptr: IntArray
+    req_indices: IntArray
+    required_inputs: npt.NDArray[np.int32]
+
     def __init__(
         self,
         ids: Sequence[str],
@@ -256,15 +320,19 @@ class TopologyArrays:
         self.index: dict[str, int] = {ci: i for i, ci in enumerate(self.ids)}
         if len(self.index) != len(self.ids):
             raise InvalidRecordError("duplicate ci_id in topology nodes", field="ci_id")
-        self._src = np.asarray(list(src) if not isinstance(src, np.ndarray) else src,
-                               dtype=np.int64)
-        self._dst = np.asarray(list(dst) if not isinstance(dst, np.ndarray) else dst,
-                               dtype=np.int64)
+        self._n = len(self.ids)
+        src_a = np.asarray(list(src) if not isinstance(src, np.ndarray) else src,
+                           dtype=np.int64)
+        dst_a = np.asarray(list(dst) if not isinstance(dst, np.ndarray) else dst,
+                           dtype=np.int64)
         self._req = np.asarray(
             list(required) if not isinstance(required, np.ndarray) else required, dtype=np.bool_
         )
-        if not (self._src.shape == self._dst.shape == self._req.shape):
+        if not (src_a.shape == dst_a.shape == self._req.shape):
             raise ValueError("src, dst and required must have the same length")
+        #: One key (``source << 32 | target``) per stored impact edge, in no order.
+        self._raw: IntArray = (src_a << _SHIFT) | dst_a
+        del src_a, dst_a
         self.rules: dict[str, str] = dict(rules or {})
         self._cow: set[str] = set()
         self.large_closure: int | None = None
@@ -290,11 +358,16 @@ class TopologyArrays:
         state = dict(self.__dict__)
         state.pop("_local", None)
         state.pop("_build_lock", None)
+        n = self._n
+        if len(self.ids) != n:  # later versions' CIs stay out
+            state["ids"] = self.ids[:n]
+            state["index"] = {ci: i for ci, i in self.index.items() if i < n}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_cow", set())
+        self.__dict__.setdefault("_n", len(self.ids))
         self._local = Scratch()
         self._build_lock = threading.Lock()
 
@@ -359,9 +432,12 @@ class TopologyArrays:
 
         The copy shares every array and container with this topology; its incremental
         methods replace what they change instead of changing it in place (the edge arrays
-        always were; the node list, index, rules, class and criticality arrays are copied
-        on the copy's first change of them). So a caller can apply a batch of changes to the
-        fork while questions (and lazily built results) keep reading this one, then swap.
+        always were; the rules, class and criticality arrays are copied on the copy's first
+        change of them). The node list and index are shared for good: node indexes are
+        append-only, so the copy appends its new CIs to them, and this topology keeps
+        reading its first :attr:`n` (see :meth:`_grow`). So a caller can apply a batch of
+        changes to the fork while questions (and lazily built results) keep reading this
+        one, then swap.
         """
         new = copy.copy(self)
         new._local = Scratch()
@@ -374,10 +450,7 @@ class TopologyArrays:
         """Copy ``part`` (see :data:`_COW_PARTS`) before its first change after :meth:`fork`."""
         if part in self._cow:
             self._cow.discard(part)
-            if part == "ids":
-                self.ids = list(self.ids)
-                self.index = dict(self.index)
-            elif part == "rules":
+            if part == "rules":
                 self.rules = dict(self.rules)
             else:  # attributes
                 self.class_names = list(self.class_names)
@@ -394,16 +467,13 @@ class TopologyArrays:
     ) -> None:
         """Append CIs (ids already present are ignored) and set their redundancy rules, CI
         classes and business criticality (see :meth:`set_attributes`)."""
-        fresh = [ci for ci in dict.fromkeys(ci_ids) if ci not in self.index]
+        n = self._n
+        index = self.index
+        fresh = [ci for ci in dict.fromkeys(ci_ids) if index.get(ci, n) >= n]
         if fresh:
-            self._own("ids")
             self._own("attributes")
-        before = len(self.ids)
-        for ci in fresh:
-            if ci not in self.index:
-                self.index[ci] = len(self.ids)
-                self.ids.append(ci)
-        grown = len(self.ids) - before
+            self._grow(fresh)
+        grown = len(fresh)
         if grown:
             self.class_code = np.concatenate(
                 [self.class_code, np.full(grown, UNKNOWN_CLASS, dtype=np.int32)])
@@ -415,6 +485,25 @@ class TopologyArrays:
             self._rules_version += 1
         self._set_attributes(classes or {}, criticality or {})
         self._dirty = True
+
+    def _grow(self, fresh: list[str]) -> None:
+        """Append the new CIs ``fresh`` to the node list and index.
+
+        The list and index are shared by every version :meth:`fork` made (``O(added)`` per
+        fork instead of a copy of a million entries); a version reads only its first
+        :attr:`n`. A version appends in place when it is the newest (the list holds exactly
+        its :attr:`n` CIs); otherwise (an older version, or a sibling fork appended first) it
+        takes its own copy of its first :attr:`n` first.
+        """
+        n = self._n
+        if len(self.ids) != n:
+            self.ids = self.ids[:n]
+            self.index = {ci: i for ci, i in self.index.items() if i < n}
+        index, ids = self.index, self.ids
+        for ci in fresh:
+            index[ci] = len(ids)
+            ids.append(ci)
+        self._n = len(ids)
 
     def set_attributes(
         self,
@@ -442,11 +531,11 @@ class TopologyArrays:
     def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any]) -> None:
         if classes or crit:
             self._own("attributes")
-        index = self.index
+        index, n = self.index, self._n
         codes = self._class_of_name
         for ci, cls in classes.items():
-            i = index.get(ci)
-            if i is None:
+            i = index.get(ci, n)
+            if i >= n:
                 continue
             name = str(cls or "")
             code = codes.get(name)
@@ -455,8 +544,8 @@ class TopologyArrays:
                 self.class_names.append(name)
             self.class_code[i] = code
         for ci, value in crit.items():
-            i = index.get(ci)
-            if i is None:
+            i = index.get(ci, n)
+            if i >= n:
                 continue
             if value is None:
                 self.criticality[i] = NO_CRITICALITY
@@ -478,8 +567,7 @@ class TopologyArrays:
         rows = list(edges)
         src = self.indexes([r[0] for r in rows])
         dst = self.indexes([r[1] for r in rows])
-        self._src = np.concatenate([self._src, src])
-        self._dst = np.concatenate([self._dst, dst])
+        self._raw = np.concatenate([self._raw, (src << _SHIFT) | dst])
         self._req = np.concatenate([self._req, np.array([bool(r[2]) for r in rows], np.bool_)])
         self._note_delta((src << _SHIFT) | dst)
         self._dirty = True
@@ -496,9 +584,11 @@ class TopologyArrays:
         if not rows:
             return 0
         drop = (self.indexes([r[0] for r in rows]) << _SHIFT) | self.indexes([r[1] for r in rows])
-        keep = ~_in_sorted((self._src << _SHIFT) | self._dst, np.unique(drop))
-        removed = int((~keep).sum())
-        self._src, self._dst, self._req = self._src[keep], self._dst[keep], self._req[keep]
+        hit = _matches(self._raw, np.unique(drop))
+        removed = int(np.count_nonzero(hit))
+        if removed:
+            keep = ~hit
+            self._raw, self._req = self._raw[keep], self._req[keep]
         self._note_delta(drop)
         self._dirty = True
         return removed
@@ -545,34 +635,79 @@ class TopologyArrays:
         self._dirty = False
 
     def _loops(self) -> None:
-        loops = self._src == self._dst
-        self._loop_idx = np.unique(self._src[loops])
-        self.self_loops = frozenset(self.ids[int(i)] for i in self._loop_idx)
+        raw = self._raw
+        src = raw >> _SHIFT
+        self._set_loops(np.unique(src[src == (raw & _MASK)]))
+
+    def _set_loops(self, loop_idx: IntArray) -> None:
+        self._loop_idx = loop_idx
+        self.self_loops = frozenset(self.ids[int(i)] for i in loop_idx)
 
     def _collapsed_edges(self) -> tuple[IntArray, BoolArray]:
         """The edge keys (``source << 32 | target``) without self-loops (kept apart) and
         with parallel edges collapsed, sorted, and whether each is required."""
         self._loops()
-        return _collapse((self._src << _SHIFT) | self._dst, self._req)
+        return _collapse(self._raw, self._req)
 
     def _patch(self, keys: IntArray) -> None:
         """Bring the arrays of the last build up to date with the edges of ``keys`` (the
-        pairs changed since): ``O(E)`` vectorised copies, no sort of the whole edge list."""
-        self._loops()
-        keys = keys[(keys >> _SHIFT) != (keys & _MASK)]
-        raw = (self._src << _SHIFT) | self._dst
-        sel = _in_sorted(raw, keys)
-        nkey, nreq = _collapse(raw[sel], self._req[sel])
-        old_u, old_r = self._ukey, self._rkey
-        ukey, ureq = _merge(old_u, self._ureq, keys, nkey, nreq)
-        rkeys = ((keys & _MASK) << _SHIFT) | (keys >> _SHIFT)
+        pairs changed since, sorted): the changed entries are spliced out of and into every
+        array at positions found by binary search (``O(k log E)`` plus one copy of each array,
+        no pass over the edges in Python, no sort of the whole edge list)."""
+        loop = (keys >> _SHIFT) == (keys & _MASK)
+        if loop.any():
+            found = self._raw[_matches(self._raw, keys[loop])] >> _SHIFT
+            gone = np.setdiff1d(self._loop_idx, keys[loop] >> _SHIFT)
+            self._set_loops(np.union1d(gone, found).astype(np.int64))
+        keys = keys[~loop]
+        sel = _matches(self._raw, keys)
+        nkey, nreq = _collapse(self._raw[sel], self._req[sel])
+        old_u, old_req = self._ukey, self._ureq
+        n, known = self._n, self.fwd_indptr.size - 1
+        grow = n - known
+        fwd_indptr, rev_indptr, req_indptr = (
+            np.concatenate([p, np.full(grow, p[-1], dtype=np.int64)]) if grow else p
+            for p in (self.fwd_indptr, self.rev_indptr, self.req_indptr))
+        # forward arrays: old entries of the changed pairs out, their new state in
+        pos = np.minimum(np.searchsorted(old_u, keys), max(old_u.size - 1, 0))
+        hit = old_u[pos] == keys if old_u.size else np.zeros(keys.shape, dtype=np.bool_)
+        dpos, dkey, dreq = pos[hit], keys[hit], old_req[pos[hit]]
+        ipos = _kept_positions(old_u, dpos, nkey)
+        self._ukey = _splice(old_u, dpos, ipos, nkey)
+        self.fwd_indices = _splice(self.fwd_indices, dpos, ipos, nkey & _MASK)
+        self.fwd_required = self._ureq = _splice(old_req, dpos, ipos, nreq)
+        # required-only arrays: the same entries, at their ranks among the required ones
+        req_d = _required_ranks(dkey[dreq] >> _SHIFT, dpos[dreq], fwd_indptr, req_indptr,
+                                old_req)
+        at = np.searchsorted(old_u, nkey[nreq])
+        req_i = _required_ranks(nkey[nreq] >> _SHIFT, at, fwd_indptr, req_indptr, old_req)
+        req_i = req_i - np.searchsorted(np.sort(req_d), req_i, side="left")
+        self.req_indices = _splice(self.req_indices, np.sort(req_d), req_i,
+                                   nkey[nreq] & _MASK)
+        # reverse arrays: the same pairs, keyed target first
+        old_r = self._rkey
+        rdrop = np.sort(((dkey & _MASK) << _SHIFT) | (dkey >> _SHIFT))
+        rdpos = np.searchsorted(old_r, rdrop)
         rnew = ((nkey & _MASK) << _SHIFT) | (nkey >> _SHIFT)
         rorder = np.argsort(rnew, kind="stable")
-        rkey, rreq = _merge(old_r, self._rreq, np.sort(rkeys), rnew[rorder], nreq[rorder])
+        rnew, rnreq = rnew[rorder], nreq[rorder]
+        ripos = _kept_positions(old_r, rdpos, rnew)
+        self._rkey = _splice(old_r, rdpos, ripos, rnew)
+        self.rev_indices = _splice(self.rev_indices, rdpos, ripos, rnew & _MASK)
+        self.rev_required = self._rreq = _splice(self._rreq, rdpos, ripos, rnreq)
+        # row pointers and required inputs
+        self.fwd_indptr = _shift_rows(fwd_indptr, dkey >> _SHIFT, nkey >> _SHIFT)
+        self.rev_indptr = _shift_rows(rev_indptr, dkey & _MASK, nkey & _MASK)
+        self.req_indptr = _shift_rows(req_indptr, dkey[dreq] >> _SHIFT, nkey[nreq] >> _SHIFT)
+        inputs = self.required_inputs
+        inputs = (np.concatenate([inputs, np.zeros(grow, dtype=np.int32)]) if grow
+                  else inputs.copy())
+        np.subtract.at(inputs, dkey[dreq] & _MASK, 1)
+        np.add.at(inputs, nkey[nreq] & _MASK, 1)
+        self.required_inputs = inputs
         added = nkey[~_in_sorted(nkey, old_u)]
-        removed = keys[_in_sorted(keys, old_u) & ~_in_sorted(keys, nkey)]
+        removed = dkey[~_in_sorted(dkey, nkey)]
         old_scc = self.scc_label
-        self._build_csr(ukey, ureq, rkey, rreq)
         self._build_thresholds()
         if not self._cycles_unchanged(old_scc, added, removed):
             self._build_cycles()
@@ -581,7 +716,7 @@ class TopologyArrays:
                    ) -> None:
         """The forward, reverse and required-only CSR arrays of the collapsed edges, from
         their keys sorted by (source, target) and by (target, source)."""
-        n = len(self.ids)
+        n = self._n
         self._ukey, self._ureq, self._rkey, self._rreq = ukey, ureq, rkey, rreq
         us, ud = ukey >> _SHIFT, ukey & _MASK
         self.fwd_indptr = np.zeros(n + 1, dtype=np.int64)
@@ -608,7 +743,7 @@ class TopologyArrays:
             val: list[int] = []
             for ci, rule in self.rules.items():
                 i = self.index.get(ci)
-                if i is None:
+                if i is None or i >= self._n:
                     continue
                 form = forms.get(rule)
                 if form is None:
@@ -630,7 +765,7 @@ class TopologyArrays:
         (:func:`parse_redundancy`, vectorised)."""
         idx, kind, val = self._rule_arrays()
         self.threshold = self.required_inputs.copy()
-        self.has_rule_mask = np.zeros(len(self.ids), dtype=np.bool_)
+        self.has_rule_mask = np.zeros(self._n, dtype=np.bool_)
         self.has_rule_mask[idx] = True
         req = self.required_inputs[idx].astype(np.int64)
         found = np.where(kind == 1, np.minimum(req, val),
@@ -655,7 +790,7 @@ class TopologyArrays:
     def _cycles_unchanged(self, old: IntArray, added: IntArray, removed: IntArray) -> bool:
         """Whether the components of the last build still hold after these edge changes (new
         CIs get components of their own); ``False``: compute them again."""
-        n, known = len(self.ids), old.size
+        n, known = self._n, old.size
         cyclic = self._cyclic_label
         for key in removed.tolist():
             u, v = key >> _SHIFT, key & _MASK
@@ -667,11 +802,13 @@ class TopologyArrays:
                 continue
             if self._reaches(v, u) is not False:
                 return False  # a new cycle (or too far to tell)
-        labels = old
-        if n > known:
-            labels = np.concatenate([old, np.arange(n - known, dtype=np.int64)
-                                     + (int(old.max()) + 1 if known else 0)])
-        self._set_cycles(labels)
+        if n > known:  # each new CI a component of its own, on no cycle
+            grow = n - known
+            self.scc_label = np.concatenate(
+                [old, np.arange(grow, dtype=np.int64) + self._cyclic_label.size])
+            self._cyclic_label = np.concatenate(
+                [self._cyclic_label, np.zeros(grow, dtype=np.bool_)])
+        self.cycle_nodes = np.union1d(self._cyc_members, self._loop_idx).astype(np.int64)
         return True
 
     def _reaches(self, start: int, goal: int, cap: int = 10_000) -> bool | None:
@@ -708,11 +845,11 @@ class TopologyArrays:
     @property
     def n(self) -> int:
         """Number of CIs."""
-        return len(self.ids)
+        return self._n
 
     def csr(self) -> csr_matrix:
         """The collapsed impact edges as a scipy CSR matrix (``A[i, j] = 1``: i impacts j)."""
-        n = len(self.ids)
+        n = self._n
         return csr_matrix(
             (np.ones(self.fwd_indices.size, dtype=np.int8), self.fwd_indices, self.fwd_indptr),
             shape=(n, n),
@@ -727,32 +864,34 @@ class TopologyArrays:
             One of them is not a node (the message names the first few).
         """
         ids = list(ci_ids)
-        missing = [c for c in ids if c not in self.index]
-        if missing:
+        index, n = self.index, self._n
+        found = [index.get(c, n) for c in ids]
+        if any(i >= n for i in found):
+            missing = [c for c, i in zip(ids, found, strict=True) if i >= n]
             raise CINotFoundError(f"unknown CI(s): {', '.join(sorted(missing)[:5])}")
-        return np.fromiter((self.index[c] for c in ids), dtype=np.int64, count=len(ids))
+        return np.array(found, dtype=np.int64)
 
     def id_rank(self) -> npt.NDArray[np.int32]:
         """Rank of each CI's ``ci_id`` in sorted order (``rank[i] < rank[j]`` iff
         ``ids[i] < ids[j]``), computed once per set of CIs (``O(n log n)``; CIs added since
         are merged in by binary search, ``O(n)`` numpy copies)."""
         rank = self._rank
-        ids = self.ids
-        if rank is not None and rank.size == len(ids):
+        ids, n = self.ids, self._n
+        if rank is not None and rank.size == n:
             return rank
-        if rank is not None and len(ids) - rank.size <= _PATCH_MIN:
+        if rank is not None and n - rank.size <= _PATCH_MIN:
             order = self._order  # index of the CI at each rank
-            fresh = sorted(range(rank.size, len(ids)), key=ids.__getitem__)
+            fresh = sorted(range(rank.size, n), key=ids.__getitem__)
             pos = np.array([_bisect(ids, order, ids[i]) for i in fresh], dtype=np.int64)
-            merged = np.empty(len(ids), dtype=np.int32)
+            merged = np.empty(n, dtype=np.int32)
             merged[:rank.size] = rank + np.searchsorted(pos, rank, side="right")
             new_idx = np.array(fresh, dtype=np.int64)
             merged[new_idx] = (pos + np.arange(len(fresh), dtype=np.int64)).astype(np.int32)
             order = np.insert(order, pos, new_idx)
         else:
-            order = np.array(sorted(range(len(ids)), key=ids.__getitem__), dtype=np.int64)
-            merged = np.empty(len(ids), dtype=np.int32)
-            merged[order] = np.arange(len(ids), dtype=np.int32)
+            order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
+            merged = np.empty(n, dtype=np.int32)
+            merged[order] = np.arange(n, dtype=np.int32)
         self._rank, self._order = merged, order
         return merged
 
@@ -811,13 +950,13 @@ class TopologyArrays:
     def scratch(self) -> Scratch:
         """This thread's working arrays, sized for the current arrays (rebuilt when pending)."""
         self._ensure()
-        return self._local.ready(len(self.ids), self._generation)
+        return self._local.ready(self._n, self._generation)
 
     def bfs_matrix(self) -> csr_matrix:
         """The forward CSR in the dtypes scipy's graph routines take without a copy."""
         matrix = self._bfs
         if matrix is None:
-            n = len(self.ids)
+            n = self._n
             matrix = csr_matrix(
                 (np.ones(self.fwd_indices.size, dtype=np.float64),
                  self.fwd_indices.astype(np.int32), self.fwd_indptr.astype(np.int32)),
@@ -830,7 +969,7 @@ class TopologyArrays:
         """Required impact edges into CIs without a redundancy rule, for scipy's BFS."""
         matrix = self._gate_free
         if matrix is None:
-            n = len(self.ids)
+            n = self._n
             keep = ~self.has_rule_mask[self.req_indices]
             src = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.req_indptr))[keep]
             indptr = np.zeros(n + 1, dtype=np.int32)

@@ -15,17 +15,21 @@ Node indexes are append-only: :meth:`Topology.add_nodes` gives new CIs the next 
 rest. The CSR arrays are rebuilt lazily, on the first query after a change (or on
 :meth:`Topology.refresh`; read the array attributes only after one of them). When few edge pairs
 changed since the last build (up to ``max(1024, E/16)``) the build *patches* the previous
-arrays: the changed pairs are removed from and merged into the sorted edge keys by binary
-search (vectorised ``O(E)`` copies, no sort of the whole edge list), thresholds are recomputed
-vectorised, and the strongly connected components are kept unless a removed edge lay on a
-cycle or an added one closes one; otherwise it sorts everything (``O(E log E)`` numpy).
+arrays: the changed pairs' entries are spliced out of and into every CSR array at positions
+found by binary search (one memory copy of each array, no pass over the edges and no sort of
+the edge list), the row pointers and required-input counts shifted for the rows changed,
+thresholds recomputed vectorised, and the strongly connected components kept (new CIs get
+their own) unless a removed edge lay on a cycle or an added one closes one; otherwise it sorts
+everything (``O(E log E)`` numpy).
 Retiring a CI needs no index change. When in doubt, ``Topology.from_graph(G, registry)``
 rebuilds from scratch. ``cmdb_graph.service.follow`` drives all this from the change feed.
 
 Concurrency: queries may run in parallel threads (each thread has its own working arrays);
 changes must not run concurrently with queries on the same object. :meth:`Topology.fork`
 gives a copy-on-write copy to change while queries (and results built lazily later) keep
-reading the original; swap it in when done.
+reading the original; swap it in when done. The node list and index are not copied: a fork
+appends its new CIs to the shared ones (``O(added)``, not a copy of a million entries), and
+every version reads only its first :attr:`~Topology.n` (``indexes`` refuses a later CI).
 """
 
 from __future__ import annotations

@@ -225,7 +225,9 @@ class Candidates:
 
     def load(self, records: Sequence[Any], source: str) -> None:
         """Read the candidates of a run's records (see the module docstring)."""
-        n_cis = int(self.store.counts().get("CI", 0))
+        count_cis = getattr(self.store, "count_cis", None)  # the embedded store: O(1)
+        n_cis = (int(count_cis()) if callable(count_cis)
+                 else int(self.store.counts().get("CI", 0)))
         self.preload_all = n_cis <= self.preload_limit
         if self.preload_all:
             for ci in iter_cis(self.store, None):

@@ -357,8 +357,9 @@ class Engine:
     def _rebuild(self, key: _Key) -> _Cached:
         """The whole graph read from the store (under the update lock)."""
         seq = self._feed_head()
-        whole = self.store.dependency_graph()
-        follower = FeedFollower(whole, self.registry, seq)
+        build_lean = getattr(self.store, "lean_dependency_graph", None)
+        whole = build_lean() if callable(build_lean) else self.store.dependency_graph()
+        follower = FeedFollower(whole, self.registry, seq, is_lean=callable(build_lean))
         _release_freed_memory()
         self.stats["rebuilds"] += 1
         return _Cached(key, impact.ImpactGraph(whole, self.registry, follower.topology),

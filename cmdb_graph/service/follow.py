@@ -48,7 +48,7 @@ import networkx as nx
 import impact
 from cmdb_graph.feed import ChangeRecord, NodeChange, NodeOp, RelChange, RelOp
 from cmdb_graph.model import ConfigurationItem, ImpactDirection, Registry
-from cmdb_graph.store.rows import CI_LABEL, edge_attrs, expand_ci, field_kinds
+from cmdb_graph.store.rows import CI_LABEL, edge_attrs, field_kinds, lean_ci
 
 __all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "copy_graph", "lean", "lean_edge",
            "lean_graph"]
@@ -81,6 +81,8 @@ class FeedFollower:
         The feed position the graph holds at least (the head read before the graph).
     topology : impact.Topology, optional
         The graph's topology (default: built now).
+    is_lean : bool, optional
+        Whether ``graph`` is lean already (:func:`lean_graph`; default: make it so).
     """
 
     def __init__(
@@ -89,12 +91,15 @@ class FeedFollower:
         registry: Registry,
         seq: int,
         topology: impact.Topology | None = None,
+        *,
+        is_lean: bool = False,
     ) -> None:
         self.graph = graph
         self.registry = registry
         self.seq = seq
         self.topology = topology or impact.Topology.from_graph(graph, registry)
-        lean_graph(graph)
+        if not is_lean:
+            lean_graph(graph)
         self._ci_types = frozenset(registry.ci_relationship_types())
         self._directions = registry.impacting_types()
         kinds = field_kinds(ConfigurationItem)
@@ -150,7 +155,7 @@ class FeedFollower:
             else:
                 g.add_node(key)
             attrs = g.nodes[key]
-            attrs.update(lean(expand_ci(key, change.new or {})))
+            attrs.update(lean_ci(key, change.new or {}))
             if key in self.topology.index:
                 touched[key] = attrs
             else:

@@ -60,7 +60,15 @@ from cmdb_graph.store.database import (
 from cmdb_graph.store.layout import EstateGraph, index_get
 from cmdb_graph.store.paging import RowPage, slice_page
 from cmdb_graph.store.query import CIFilter
-from cmdb_graph.store.rows import CI_LABEL, RowMemo, edge_attrs, expand_ci, field_kinds
+from cmdb_graph.store.rows import (
+    CI_LABEL,
+    RowMemo,
+    edge_attrs,
+    expand_ci,
+    field_kinds,
+    lean_ci,
+    lean_edge_attrs,
+)
 from cmdb_graph.store.snapshot import SNAPSHOT_FORMAT, read_snapshot, write_snapshot
 
 __all__ = [
@@ -663,6 +671,44 @@ class MemoryStore(EstateGraph, BaseStore):
         """The whole CI graph in the shape of :mod:`cmdb_graph.store.base`."""
         with self._reading():
             return self._graph_of(set(self._g), set(self.registry.ci_relationship_types()))
+
+    def lean_dependency_graph(self) -> nx.MultiDiGraph:
+        """:meth:`dependency_graph` without the node and edge attributes that read as absent
+        (:func:`~cmdb_graph.store.rows.lean_ci`, :func:`~cmdb_graph.store.rows.lean_edge_attrs`),
+        built straight from the rows into networkx's dicts: the engine's whole graph, without
+        a full-shape copy of every CI to build and thin out first."""
+        with self._reading():
+            types = set(self.registry.ci_relationship_types())
+            g = self._g
+            out = nx.MultiDiGraph()
+            node, succ, pred = out._node, out._succ, out._pred
+            new_keys = out.edge_key_dict_factory
+            rows = g._node
+            order = sorted(rows)
+            for n in order:
+                node[n] = lean_ci(n, rows[n])
+                succ[n] = {}
+                pred[n] = {}
+            g_succ = g._succ
+            for n in order:
+                mine = succ[n]
+                for t, keyed in g_succ[n].items():
+                    if t not in node:
+                        continue
+                    for k, d in keyed.items():
+                        if k in types:
+                            keys = mine.get(t)
+                            if keys is None:
+                                keys = mine[t] = pred[t][n] = new_keys()
+                            keys[k] = lean_edge_attrs(d)
+            nx._clear_cache(out)
+            return out
+
+    def count_cis(self) -> int:
+        """The number of CIs (``counts()["CI"]`` without counting everything else: an import
+        run asks it for every batch)."""
+        with self._reading():
+            return int(self._g.number_of_nodes())
 
     def counts(self) -> dict[str, int]:
         """Node counts per label, per CI class (``"CI:Server"``) and ``"relationships"``."""

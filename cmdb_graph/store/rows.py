@@ -22,6 +22,7 @@ This module holds:
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import types
@@ -62,6 +63,8 @@ __all__ = [
     "rel_from_row",
     "expand_ci",
     "edge_attrs",
+    "lean_ci",
+    "lean_edge_attrs",
     "LINEAGE_STAMPS",
     "compact_lineage",
     "encode_lineage",
@@ -517,6 +520,39 @@ def expand_ci(ci_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def lean_ci(ci_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`expand_ci` without the attributes that read as absent (``None``, empty lists
+    and dicts), in one pass: the node attributes of the engine's lean graph.
+
+    Examples
+    --------
+    >>> lean_ci("vm1", {"name": "web VM", "tags": [], "ci_class": "VirtualMachine"})["name"]
+    'web VM'
+    """
+    fields, defaults = _lean_fields()
+    out: dict[str, Any] = {"ci_id": ci_id}
+    for name, value in defaults.items():
+        out[name] = type(value)(value) if isinstance(value, list | dict) else value
+    for name, value in row.items():
+        if name not in fields:
+            continue
+        if value is None or (isinstance(value, list | dict) and not value):
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
+@functools.cache
+def _lean_fields() -> tuple[frozenset[str], dict[str, Any]]:
+    """The CI fields of the graph shape, and the defaults that do not read as absent."""
+    kinds = field_kinds(ConfigurationItem)
+    fields = frozenset(f for f in kinds.fields if f != "lineage")
+    return fields, {k: v for k, v in kinds.defaults.items()
+                    if k in fields and k != "ci_id" and v is not None
+                    and not (isinstance(v, list | dict) and not v)}
+
+
 def edge_attrs(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """The edge attributes of the graph shape from a relationship row."""
     return {
@@ -526,6 +562,23 @@ def edge_attrs(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
         "evidence": row.get("evidence"),
         "properties": dict(row.get("properties", {})),
     }
+
+
+def lean_edge_attrs(row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`edge_attrs` without the attributes at their default (``rel_type``, which the
+    edge key gives, ``optional`` and ``inferred`` false, no evidence, no properties)."""
+    out: dict[str, Any] = {}
+    if row.get("optional", False):
+        out["optional"] = True
+    if row.get("inferred", False):
+        out["inferred"] = True
+    evidence = row.get("evidence")
+    if evidence is not None:
+        out["evidence"] = evidence
+    props = row.get("properties")
+    if props:
+        out["properties"] = dict(props)
+    return out
 
 
 # -- compact lineage -------------------------------------------------------------------------

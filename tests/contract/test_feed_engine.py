@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cmdb_graph.errors import CINotFoundError
 from cmdb_graph.model import Change, Incident, Window
 from cmdb_graph.service.engine import Engine, ProposedChange
 from cmdb_graph.store.base import GraphStore, WriteBatch
@@ -205,6 +206,7 @@ def test_a_relationship_change_forks_the_topology_and_keeps_the_old_one(
     engine = Engine(store)
     old = engine.change_impact(["vm2"])
     old_topology = engine.whole_graph().topology
+    old_n = old_topology.n
 
     # Act
     store.apply(WriteBatch(nodes=[ci("n1", "Application")],
@@ -214,7 +216,9 @@ def test_a_relationship_change_forks_the_topology_and_keeps_the_old_one(
     # Assert: the new CI is impacted; the old result and topology are unchanged
     assert "n1" in {c.ci_id for c in new.impacted}
     assert "n1" not in {c.ci_id for c in old.impacted}
-    assert "n1" not in old_topology.index
+    assert old_topology.n == old_n
+    with pytest.raises(CINotFoundError):
+        old_topology.indexes(["n1"])
     assert engine.whole_graph().topology is not old_topology
     assert engine.stats["rebuilds"] == 1
 

@@ -3,12 +3,15 @@ the arrays of one built from scratch with the same CIs, edges and rules."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cmdb_graph.errors import CINotFoundError
 from impact.topology import Topology
 
 N0 = 8
@@ -104,3 +107,30 @@ def test_incremental_changes_give_the_arrays_of_a_fresh_build(
                      np.array([nodes.index(b) for _, b, _ in edges], np.int64),
                      np.array([r for _, _, r in edges], np.bool_), rules)
     assert _state(topo) == _state(fresh)
+
+
+def test_forks_share_the_node_list_but_each_version_sees_only_its_own_cis() -> None:
+    # Arrange: a version, a fork that adds a CI, then a second fork of the same version
+    base = Topology(["a", "b"], [0], [1], [True])
+    first = base.fork()
+    first.add_nodes(["c"])
+    first.add_edges([("b", "c", True)])
+    # Act
+    sibling = base.fork()
+    sibling.add_nodes(["d"])
+    sibling.add_edges([("b", "d", False)])
+    later = first.fork()
+    later.add_nodes(["e"])
+    # Assert: each version answers for its own CIs only; the sibling got index 2 too
+    assert (base.n, first.n, sibling.n, later.n) == (2, 3, 3, 4)
+    assert first.ids[:3] == ["a", "b", "c"] and sibling.ids[:3] == ["a", "b", "d"]
+    assert int(sibling.indexes(["d"])[0]) == 2 and int(later.indexes(["e"])[0]) == 3
+    for topo, unknown in ((base, "c"), (base, "d"), (first, "d"), (first, "e"),
+                          (sibling, "c"), (sibling, "e")):
+        with pytest.raises(CINotFoundError):
+            topo.indexes([unknown])
+    assert [first.ids[int(j)] for j in first.dependents(1)[0]] == ["c"]
+    assert [sibling.ids[int(j)] for j in sibling.dependents(1)[0]] == ["d"]
+    assert base.dependents(1)[0].tolist() == []
+    assert _state(base) == _state(Topology(["a", "b"], [0], [1], [True]))
+    assert pickle.loads(pickle.dumps(base)).ids == ["a", "b"]
