@@ -148,6 +148,11 @@ class ImportPlan:
         duplicate to its survivor).
     breaker_tripped : bool
         The run would retire more than the allowed share of the source's CIs.
+    removed_rels : list of tuple
+        CI-to-CI relationships (``(rel_type, source, target)``) a full run removes: the source
+        asserted them before, not in this run, and no other source asserts them.
+    active_rels : int
+        CI-to-CI relationships whose lineage names the source before a full run.
     active : int
         The source's CIs that were neither retired nor duplicates before a full run (the
         circuit breaker's base).
@@ -169,6 +174,8 @@ class ImportPlan:
     deletes: list[tuple[str, str, str]] = field(default_factory=list)
     breaker_tripped: bool = False
     active: int = 0
+    removed_rels: list[tuple[str, str, str]] = field(default_factory=list)
+    active_rels: int = 0
     applied: list[str | tuple[str, str, str] | None] = field(default_factory=list)
 
     def ci_id_of(self, position: int) -> str | None:
@@ -189,6 +196,7 @@ class ImportPlan:
         out = {k: total.get(k, 0) for k in COUNT_KEYS}
         out["merged"] = len(self.merges)
         out["retired"] = len(self.retirements)
+        out["relationships_removed"] = len(self.removed_rels)
         out["skipped"] = len(self.skips)
         return out
 

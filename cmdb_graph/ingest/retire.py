@@ -10,6 +10,12 @@ resets the count, and a CI that retirement (not a source) retired becomes operat
 
 The circuit breaker refuses a run that would retire more than ``breaker_share`` of the source's
 active CIs, unless forced: :func:`retire` only marks the plan, the run refuses it.
+
+Relationships (:func:`retire_relationships`, same full runs): every CI-to-CI relationship whose
+lineage names the source but that the run did not assert loses the source from its lineage, and
+is deleted (in the run's one write batch) when no source asserts it any more. Relationships whose
+lineage does not name the source are never touched, whatever CIs they join. The breaker also
+trips when a run would remove more than ``breaker_share`` of the source's relationships.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from cmdb_graph.model import (
     OperationalStatus,
 )
 
-__all__ = ["RETIREMENT_PREFIX", "retire", "undo_retirement"]
+__all__ = ["RETIREMENT_PREFIX", "retire", "retire_relationships", "undo_retirement"]
 
 #: Prefix of the lineage source that marks a status set by retirement (not by a source).
 RETIREMENT_PREFIX = "retirement:"
@@ -101,4 +107,38 @@ def retire(run: RunState, *, retire_after: int, breaker_share: float) -> None:
     plan.active = active
     share = len(plan.retirements) / active if active else 0.0
     if plan.retirements and share > breaker_share:
+        plan.breaker_tripped = True
+
+
+def retire_relationships(run: RunState, *, breaker_share: float) -> None:
+    """Drop the source from the CI-to-CI relationships this full run no longer asserts.
+
+    A relationship no other source asserts is deleted (``plan.removed_rels``); the others keep
+    their remaining sources. Sets ``plan.active_rels`` and trips the breaker when the removed
+    share of the source's relationships exceeds ``breaker_share``.
+    """
+    plan, ws = run.plan, run.ws
+    gone = set(ws.deleted)
+    active = 0
+    for stored in run.cands.store.relationships():
+        if (stored.source_label != "CI" or stored.target_label != "CI"
+                or run.src not in stored.lineage.sources or stored.key in gone):
+            continue
+        active += 1
+        if stored.key in run.seen_rels:
+            continue
+        ws.keep_rel(stored)
+        rel = ws.rels.get(stored.key)
+        if rel is None:
+            continue
+        sources = {k: v for k, v in rel.lineage.sources.items() if k != run.src}
+        if not sources:
+            ws.drop_rel(rel.key)
+            plan.removed_rels.append(rel.key)
+            continue
+        lineage = Lineage(sources=sources, attributes=rel.lineage.attributes)
+        new = rel.model_copy(update={"lineage": lineage})
+        ws.put_rel(new)
+    plan.active_rels = active
+    if plan.removed_rels and len(plan.removed_rels) / active > breaker_share:
         plan.breaker_tripped = True

@@ -55,7 +55,7 @@ from cmdb_graph.ingest.nodes import (
 )
 from cmdb_graph.ingest.plan import ImportPlan, ImportResult, Skip, complete
 from cmdb_graph.ingest.reconcile import ReconciliationPolicy, SourceRanker
-from cmdb_graph.ingest.retire import retire
+from cmdb_graph.ingest.retire import retire, retire_relationships
 from cmdb_graph.ingest.state import RunState
 from cmdb_graph.ingest.validate import validate_records
 from cmdb_graph.ingest.workset import WorkSet
@@ -290,11 +290,12 @@ def _run(
             raise
         counts = plan.counts()
         if plan.breaker_tripped and not force and not dry_run:
-            n = len(plan.retirements)
+            n, r = len(plan.retirements), len(plan.removed_rels)
             raise ImportAbortedError(
                 f"import of {ds.name} refused: this full run would retire {n} of the source's "
-                f"{plan.active} CIs ({n / max(plan.active, 1):.0%}), more than the "
-                f"{breaker_share:.0%} allowed; check the input or force the run"
+                f"{plan.active} CIs ({n / max(plan.active, 1):.0%}) and remove {r} of its "
+                f"{plan.active_rels} relationships ({r / max(plan.active_rels, 1):.0%}), "
+                f"more than the {breaker_share:.0%} allowed; check the input or force the run"
             )
         if dry_run:
             done = run.model_copy(update={"status": RunStatus.DRY_RUN, "counts": counts,
@@ -382,6 +383,7 @@ def _plan(
     _apply_records(run, recs)
     if mode is RunMode.FULL:
         retire(run, retire_after=retire_after, breaker_share=breaker_share)
+        retire_relationships(run, breaker_share=breaker_share)
     return complete(run.plan, run.ws)
 
 

@@ -35,6 +35,8 @@ class RunState:
         :func:`cmdb_graph.ingest.plan.complete`.
     seen_cis : set of str
         The CIs the run's CI records were identified as.
+    seen_rels : set of tuple
+        The relationships (``(rel_type, source, target)``) the run's records asserted.
     """
 
     src: str
@@ -43,6 +45,7 @@ class RunState:
     cands: Candidates
     plan: ImportPlan = field(default_factory=ImportPlan)
     seen_cis: set[str] = field(default_factory=set)
+    seen_rels: set[tuple[str, str, str]] = field(default_factory=set)
 
     @property
     def ws(self) -> WorkSet:

@@ -264,5 +264,6 @@ def upsert_rel(
     data["lineage"] = _seen(run, lineage, None)
     rel = _build(Relationship, cur, data, origin, f"relationship {rel_type}")
     run.ws.put_rel(rel)
+    run.seen_rels.add(key)
     run.ws.note(rel_entity(key), origin, cur, rel)
     return rel

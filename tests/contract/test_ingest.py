@@ -990,3 +990,91 @@ def test_a_value_of_nothing_but_control_characters_refuses_the_run(store: GraphS
                    source=DISCO, importer="test", now=NOW)
     assert info.value.line == 3 and info.value.field == "name"
     assert cis(store) == []
+
+
+# -- relationships a full run no longer asserts ------------------------------------------------
+def links(*targets: int) -> list[Any]:
+    """``srv-00`` DEPENDS_ON each of ``targets`` (ends by serial number)."""
+    return [RelationshipRecord(rel_type="DEPENDS_ON", source=Identifiers(serial_number="SER0000"),
+                               target=Identifiers(serial_number=f"SER{t:04d}"), origin=at(20 + t))
+            for t in targets]
+
+
+def rel_keys(store: GraphStore) -> list[tuple[str, str, str]]:
+    names = {c.ci_id: c.name for c in cis(store)}
+    return sorted((r.rel_type, names[r.source], names[r.target])
+                  for r in store.relationships(None) if r.rel_type == "DEPENDS_ON")
+
+
+def test_full_run_removes_a_relationship_it_no_longer_asserts(store: GraphStore) -> None:
+    # Arrange
+    run_import(store, fleet(4) + links(1, 2, 3), source=DISCO, importer="test",
+               mode=RunMode.FULL, now=NOW)
+    head = store.feed_head()
+
+    # Act
+    res = run_import(store, fleet(4) + links(1, 2), source=DISCO, importer="test",
+                     mode=RunMode.FULL, breaker_share=0.5, now=NOW + timedelta(days=1))
+
+    # Assert: removed, counted, and in the change feed
+    assert rel_keys(store) == [("DEPENDS_ON", "srv-00", "srv-01"),
+                               ("DEPENDS_ON", "srv-00", "srv-02")]
+    assert res.counts["relationships_removed"] == 1
+    gone = [(r.rel_type, r.new) for c in store.feed_since(head) for r in c.relationships
+            if r.rel_type == "DEPENDS_ON" and r.new is None]
+    assert gone == [("DEPENDS_ON", None)]
+
+    # Act: the same full run again removes nothing
+    again = run_import(store, fleet(4) + links(1, 2), source=DISCO, importer="test",
+                       mode=RunMode.FULL, now=NOW + timedelta(days=2))
+
+    # Assert
+    assert again.counts["relationships_removed"] == 0
+    assert len(rel_keys(store)) == 2
+
+
+def test_delta_run_removes_no_relationship(store: GraphStore) -> None:
+    # Arrange
+    run_import(store, fleet(4) + links(1, 2, 3), source=DISCO, importer="test",
+               mode=RunMode.FULL, now=NOW)
+
+    # Act
+    res = run_import(store, fleet(4) + links(1, 2), source=DISCO, importer="test",
+                     now=NOW + timedelta(days=1))
+
+    # Assert
+    assert res.counts["relationships_removed"] == 0
+    assert len(rel_keys(store)) == 3
+
+
+def test_relationship_another_source_asserts_stays_without_this_source(
+        store: GraphStore) -> None:
+    # Arrange
+    run_import(store, fleet(4) + links(1, 2, 3), source=DISCO, importer="test",
+               mode=RunMode.FULL, now=NOW)
+    run_import(store, links(3), source=GLPI, importer="test", now=NOW)
+
+    # Act
+    res = run_import(store, fleet(4) + links(1, 2), source=DISCO, importer="test",
+                     mode=RunMode.FULL, breaker_share=0.5, now=NOW + timedelta(days=1))
+
+    # Assert
+    assert res.counts["relationships_removed"] == 0
+    assert len(rel_keys(store)) == 3
+    kept = [r for r in store.relationships(None) if r.rel_type == "DEPENDS_ON"
+            and "disco" not in r.lineage.sources]
+    assert [sorted(r.lineage.sources) for r in kept] == [["glpi"]]
+
+
+def test_breaker_refuses_a_run_that_drops_most_relationships(store: GraphStore) -> None:
+    # Arrange
+    run_import(store, fleet(4) + links(1, 2, 3), source=DISCO, importer="test",
+               mode=RunMode.FULL, now=NOW)
+    before = dump(store, without=())
+
+    # Act / Assert: refused, nothing removed
+    with pytest.raises(ImportAbortedError) as info:
+        run_import(store, fleet(4) + links(1), source=DISCO, importer="test",
+                   mode=RunMode.FULL, breaker_share=0.5, now=NOW + timedelta(days=1))
+    assert "2 of its 3 relationships" in str(info.value)
+    assert dump(store, without=()) == before
