@@ -8,6 +8,7 @@ store (one driver) serves the whole session; it is cleared before each test.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,18 @@ import pytest
 from cmdb_graph.model import Registry
 from cmdb_graph.store.base import GraphStore
 from cmdb_graph.store.memory import MemoryStore
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Put the root logger back as it was after each test: a test that starts the server in
+    this process (``serve``, ``app_from_environment``) installs the server's log handler,
+    which would otherwise write into the output of every later CLI test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -53,6 +53,11 @@ def run_server(settings: Settings, *, host: str, port: int,
         from cmdb_graph.events import load_webhooks
 
         load_webhooks(settings.webhooks_file)  # a mistake ends the start with one line
+    sources = None
+    if schedule is not None:
+        from cmdb_graph.connectors.config import load_sources
+
+        sources = load_sources(schedule)  # likewise, before the server's log is set up
     configure_logging(settings)
     # our handler writes uvicorn's records too; the request log replaces its access log
     quiet: dict[str, Any] = {"log_level": "warning", "log_config": None, "access_log": False}
@@ -71,11 +76,10 @@ def run_server(settings: Settings, *, host: str, port: int,
         return
     store = open_store(settings)
     scheduler = None
-    if schedule is not None:
-        from cmdb_graph.connectors.config import load_sources
+    if sources is not None:
         from cmdb_graph.connectors.schedule import start_schedules
 
-        scheduler = start_schedules(store, load_sources(schedule))
+        scheduler = start_schedules(store, sources)
         console.print(f"Running the sync schedules of {schedule}")
     console.print(f"Serving the dependency map at http://{host}:{port}/ and GraphQL at "
                   f"http://{host}:{port}/graphql (store: {settings.store})")
