@@ -12,6 +12,7 @@ lazily so that one importer's optional imports never slow another down.
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from cmdb_graph.errors import ConfigurationError
@@ -67,7 +68,8 @@ def get_importer(kind: str, **options: Any) -> Importer[Any]:
     Raises
     ------
     ConfigurationError
-        Unknown kind (the message lists the known ones), or the importer rejects ``options``.
+        Unknown kind (the message lists the known ones), an option the importer does not take
+        (the message lists those it takes), or the importer rejects ``options``.
     """
     try:
         target = IMPORTERS[kind]
@@ -77,6 +79,13 @@ def get_importer(kind: str, **options: Any) -> Importer[Any]:
         ) from None
     module_name, _, cls_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
+    accepted = [p.name for p in inspect.signature(cls).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigurationError(
+            f"importer {kind!r} has no option {', '.join(unknown)}; its options: "
+            f"{', '.join(accepted) if accepted else 'none'}")
     try:
         return cls(**options)  # type: ignore[no-any-return]
     except TypeError as exc:

@@ -96,7 +96,9 @@ class MappedImporter(Importer[Table | Any]):
         if mapping is None:
             mapping = self.default_mapping
         if mapping is None:
-            raise ConfigurationError(f"importer {self.kind!r} needs mapping=<mapping file>")
+            raise ConfigurationError(
+                f"importer {self.kind!r} needs a mapping file: --mapping FILE (the format: "
+                "importers/mapping_spec.py; examples: importers/mappings/*.yaml)")
         self.mapping = mapping if isinstance(mapping, MappingSpec) else load_mapping(mapping)
         self.format = format or self.forced_format
         self.delimiter = delimiter

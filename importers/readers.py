@@ -372,7 +372,14 @@ def load_yaml_documents(path: Path) -> Documents:
     """
     text = read_text(path)
     name = str(path)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # PyYAML's reader refuses raw control characters here
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise InvalidRecordError(
+            f"malformed YAML: control character U+{exc.character:04X} is not allowed raw in "
+            "YAML (remove it, or write it escaped in a double-quoted string)",
+            file=name, line=line) from None
     items: list[Any] = []
     lines: list[int | None] = []
     try:

@@ -483,3 +483,10 @@ def test_a_shipped_mapping_can_be_named_for_the_generic_csv_importer() -> None:
 
     # Assert
     assert {r.name for r in _cis(records)} == {"LT-0042", "SQLPRD01", "APP-PHY-02"}
+
+
+def test_an_option_an_importer_does_not_take_is_named_with_those_it_takes() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        get_importer("compose", nonsense="1")
+    assert str(info.value) == "importer 'compose' has no option nonsense; its options: project"
+    assert get_importer("compose", project="shop").project == "shop"

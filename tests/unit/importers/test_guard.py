@@ -65,6 +65,21 @@ def test_a_yaml_mapping_that_repeats_a_key_is_refused_with_both_lines(tmp_path: 
     assert "line 2 and line 4" in str(info.value)
 
 
+@pytest.mark.parametrize(("kind", "text"), [
+    ("compose", 'services:\n  web:\n    image: "a\x01b"\n'),
+    ("kubernetes", 'apiVersion: v1\nkind: Service\nmetadata:\n  name: "we\x01b"\n'),
+])
+def test_a_raw_control_character_in_yaml_is_one_located_error(tmp_path: Path, kind: str,
+                                                               text: str) -> None:
+    # PyYAML's reader refuses it before parsing starts: still one error naming file and line
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidRecordError, match="control character U\\+0001") as info:
+        list(get_importer(kind).parse(path))
+    assert (info.value.file, info.value.line) == (str(path), text.count("\n", 0,
+                                                                       text.index("\x01")) + 1)
+
+
 def test_a_regular_file_of_size_zero_is_read_to_its_end(tmp_path: Path) -> None:
     # /proc files report size 0 but have content; a plain empty file is just empty
     empty = tmp_path / "empty.json"
