@@ -28,7 +28,8 @@ Info = strawberry.Info[Context, None]
 AsOf = Annotated[datetime | None, strawberry.argument(
     description="Answer on the graph as it was at this time (UTC): every write committed at "
                 "or before it. Within the change feed's retention (HISTORY_UNAVAILABLE "
-                "before it, or before a clear of the store); default: now.")]
+                "before it, before the estate's first write, or before a clear of the "
+                "store); default: now.")]
 R = TypeVar("R")
 N = TypeVar("N", bound=Node)
 

@@ -441,8 +441,8 @@ class Engine:
         Raises
         ------
         HistoryUnavailableError
-            ``at`` is before the feed's oldest retained record, or the store was cleared
-            after it.
+            ``at`` is before the feed's oldest retained record or its first record (when the
+            store holds any), or the store was cleared after it.
 
         Examples
         --------
@@ -475,6 +475,7 @@ class Engine:
         found = self.store.get_cis([ci_id]).get(ci_id)
         head = self.store.feed_head()
         seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
+        history.require_history(self.store, seq, head, at)
         return history.rewind_ci(found, ci_id, history.records_between(self.store, seq, head),
                                  at)
 
@@ -497,6 +498,7 @@ class Engine:
         and no clear came since). Built outside any lock: two threads may both build it."""
         head = self.store.feed_head()
         seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
+        history.require_history(self.store, seq, head, at)
         identity = self._identity()
         with self._past_lock:
             past = self._past

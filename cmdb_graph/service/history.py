@@ -61,6 +61,7 @@ __all__ = [
     "position_at",
     "Probes",
     "records_between",
+    "require_history",
     "require_no_reset",
     "rewind_ci",
     "rewind_graph",
@@ -183,6 +184,25 @@ def position_at(
         else:
             hi = mid - 1
     return lo
+
+
+def require_history(store: GraphStore, seq: int, head: int, at: datetime) -> None:
+    """Raise when ``at`` is before the estate's first change record (``seq`` is 0 and the
+    feed holds records): the graph then was empty, an answer no one asking about that time
+    means; say when the history begins instead.
+
+    Raises
+    ------
+    HistoryUnavailableError
+        ``at`` is before the first record.
+    """
+    if seq > 0 or head == 0:
+        return
+    first = _first_after(store, 0)
+    since = f" at {first.at.isoformat()}" if first is not None else ""
+    raise HistoryUnavailableError(
+        f"{to_utc(at).isoformat()} is before the estate's history begins (its first change "
+        f"record is{since}): nothing was recorded then; ask about a later time")
 
 
 def records_between(store: GraphStore, after: int, until: int) -> list[ChangeRecord]:

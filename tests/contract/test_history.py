@@ -12,7 +12,7 @@ the one noted after the LAST write whose record is at or before it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -141,6 +141,28 @@ def test_before_the_retained_feed_is_a_clear_error(feed_store: GraphStore) -> No
     # at the oldest retained record: answered
     with engine.as_of(newest.at):
         assert engine.whole_graph().name("vm1") == "renamed"
+
+
+def test_before_the_first_write_is_a_clear_error(feed_store: GraphStore) -> None:
+    # Arrange: the estate (the store's first record, after a reset record where the test
+    # store was cleared)
+    store = feed_store
+    engine = Engine(store)
+    store.apply(estate_batch())
+    start = history.oldest_retained(store)  # Neo4j's test store prunes the feed when cleared
+    first = store.feed_since(start, limit=1)[0].at
+    estate = store.feed_since(store.feed_head() - 1)[0].at
+
+    # Act / Assert: a time before the first record kept names when the history begins
+    expected = "before the estate's history begins" if start == 0 else "RETENTION"
+    with pytest.raises(HistoryUnavailableError, match=expected) as info:
+        with engine.as_of(first - timedelta(seconds=1)):
+            pass
+    assert first.isoformat() in str(info.value)
+    with pytest.raises(HistoryUnavailableError, match=expected):
+        engine.past_ci("vm1", first - timedelta(seconds=1))
+    with engine.as_of(estate):
+        assert engine.whole_graph().name("vm1")
 
 
 def test_across_a_clear_is_a_clear_error(feed_store: GraphStore) -> None:
