@@ -2,9 +2,9 @@
 
 A cluster with rule ``1`` whose second member is in stock goes down with its first member (it
 would be degraded with both in service); a retired business service on it is listed, marked
-not in service, and not counted as a service hit. A status change written to the store (a
-``ciUpsert`` through GraphQL, or a store write) reaches the next question through the change
-feed, without a rebuild.
+not in service, and not counted as a service hit; an in-stock server nothing rests on is not
+an orphan. A status change written to the store (a ``ciUpsert`` through GraphQL, or a store
+write) reaches the next question through the change feed, without a rebuild.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _seed(store: GraphStore, hv2: str = "non_operational") -> None:
     ])
 
 
-def test_impact_and_spof_respect_cis_not_in_service(store: GraphStore) -> None:
+def test_impact_spof_and_reports_respect_cis_not_in_service(store: GraphStore) -> None:
     # Arrange
     _seed(store)
     engine = Engine(store)
@@ -59,6 +59,8 @@ def test_impact_and_spof_respect_cis_not_in_service(store: GraphStore) -> None:
     # Act
     result = engine.change_impact(["hv1"])
     spofs = engine.single_points_of_failure("shop")
+    orphans = engine.report("infrastructure_unreachable_from_services", now=NOW)
+    stale = engine.report("stale_cis", now=NOW)
 
     # Assert: the cluster goes down with its last member in service
     by_id = {c.ci_id: c for c in result.impacted}
@@ -72,6 +74,8 @@ def test_impact_and_spof_respect_cis_not_in_service(store: GraphStore) -> None:
     (group,) = result.redundancy
     assert (group.ci_id, group.inputs_not_in_service, group.headroom) == ("cl", 1, -1)
     assert [s.ci_id for s in spofs] == ["app", "cl", "hv1"]
+    assert [f.subject for f in orphans.findings] == ["idle"]
+    assert [f.subject for f in stale.findings] == ["idle"]
 
 
 def test_a_status_change_reaches_the_next_question_without_a_rebuild(store: GraphStore) -> None:

@@ -23,6 +23,11 @@ from impact import (
     propagate_status,
     single_points_of_failure,
 )
+from impact.quality import (
+    infrastructure_unreachable_from_services,
+    services_without_infrastructure,
+    stale_cis,
+)
 from tests.unit.impact.estates import ci, graph
 
 REG = Registry()
@@ -181,3 +186,21 @@ def test_estate_wide_blackout_lists_only_services_in_service() -> None:
     (blackout,) = [c for c in found if c.kind is ConflictKind.BLACKOUT]
     assert blackout.ci_ids == ("cl", "shop")
 
+
+def test_reports_leave_out_what_is_expected_of_cis_not_in_service() -> None:
+    # Arrange: a planned service with nothing beneath it yet, and one in service
+    g = estate()
+    g.add_node("planned", **{"ci_class": "BusinessService", "name": "planned",
+                             "operational_status": "non_operational"})
+    g.add_node("empty", **{"ci_class": "BusinessService", "name": "empty"})
+    ig = ImpactGraph(g)
+
+    # Act
+    orphans = infrastructure_unreachable_from_services(ig, now=NOW)
+    stale = stale_cis(ig, now=NOW)
+    bare = services_without_infrastructure(ig, now=NOW)
+
+    # Assert: the in-stock server is no orphan and not stale; the idle one is both
+    assert [f.subject for f in orphans.findings] == ["idle"]
+    assert [f.subject for f in stale.findings] == ["idle"]
+    assert [f.subject for f in bare.findings] == ["empty"]
