@@ -85,6 +85,8 @@ class _Impacted:
             status=_STATUS[int(self.prop.status[k])],
             depth=int(self.prop.depth[k]),
             business_criticality=graph.criticality(ci),
+            operational_status=graph.status(ci) or None,
+            in_service=bool(self.topo.in_service[i]),
             paths=paths.of(i) if paths is not None else (),
         )
 
@@ -138,8 +140,11 @@ def change_impact(
     Returns
     -------
     ChangeImpact
-        Impacted CIs (sorted by depth then ``ci_id``) with status, depth, business criticality
-        and explaining paths; redundancy groups that lost headroom; cycles met; a summary.
+        Impacted CIs (sorted by depth then ``ci_id``) with status, depth, business
+        criticality, operational status (and whether in service) and explaining paths;
+        redundancy groups that lost headroom; cycles met; a summary. Impacted CIs that are not
+        in service (planned, in stock, under repair, retired) are listed but not counted as
+        services hit, nor as the most critical service.
 
     Raises
     ------
@@ -238,8 +243,9 @@ class _Redundancy:
         self.idx = idx
         self.required = topo.required_inputs[idx]
         self.down = prop.down_inputs[pos]
+        self.out = topo.out_inputs[idx]
         self.threshold = topo.threshold[idx]
-        self.headroom = self.required - self.down - self.threshold
+        self.headroom = self.required - self.out - self.down - self.threshold
         self.status = prop.status[pos]
         self._order: IntArray | None = None
 
@@ -265,6 +271,7 @@ class _Redundancy:
             rule=self.topo.rules[ci],
             required_inputs=int(self.required[j]),
             inputs_down=int(self.down[j]),
+            inputs_not_in_service=int(self.out[j]),
             threshold=int(self.threshold[j]),
             headroom=int(self.headroom[j]),
             status=_STATUS[int(self.status[j])],
@@ -292,13 +299,15 @@ def _summary(
               str(ImpactStatus.DEGRADED): int(reported.size) - n_down}
     per_class = np.bincount(codes, minlength=len(names))
     by_class = {names[c]: int(per_class[c]) for c in np.flatnonzero(per_class).tolist()}
-    svc = reported[service[codes]]
+    serving = graph.topology.in_service[prop.nodes[reported]]
+    svc = reported[service[codes] & serving]
     top, level = _most_critical(graph, prop, svc) if svc.size else (None, None)
     return ImpactSummary(
         total=int(reported.size),
         by_status={k: v for k, v in sorted(counts.items()) if v},
         by_class=dict(sorted(by_class.items())),
         services_hit=int(svc.size),
+        not_in_service=int(reported.size) - int(np.count_nonzero(serving)),
         most_critical_service=top,
         most_critical_level=level,
     )

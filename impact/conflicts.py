@@ -87,16 +87,18 @@ def change_conflicts(
         ``blackout``
             a blackout window overlapping the change applies to a CI of the change or of its
             impact closure (a window without CIs, i.e. estate-wide, lists the impacted services
-            and the changed CIs);
+            in service, see :meth:`ImpactGraph.in_service`, and the changed CIs);
         ``outside_maintenance``
             changed CIs that have maintenance windows, none of whose occurrences covers the
             whole change window (CIs without any maintenance window are not flagged);
         ``redundancy_combined``
             with another overlapping change, redundancy groups go below their threshold
-            although neither change alone takes them down; also for every set of two or more
-            other changes active at the same instant as this one (``other_change_id`` is then
-            ``None`` and ``other_change_ids`` lists them): groups that the set plus this change
-            take down, that the set alone does not, and no pair already reported.
+            although neither change alone takes them down (members not in service give no
+            redundancy; the detail names the services newly down that are in service); also
+            for every set of two or more other changes active at the same instant as this
+            one (``other_change_id`` is then ``None`` and ``other_change_ids`` lists them):
+            groups that the set plus this change take down, that the set alone does not, and
+            no pair already reported.
 
     Raises
     ------
@@ -275,7 +277,8 @@ def _combined(
     )
     if not groups:
         return [], ""
-    services = sorted(c for c in (topo.ids[i] for i in newly.tolist()) if graph.is_service(c))
+    services = sorted(c for c in (topo.ids[i] for i in newly.tolist())
+                      if graph.is_service(c) and graph.in_service(c))
     detail = (f"{len(groups)} redundancy group(s) below their threshold; {len(newly)} CI(s) "
               "newly down" + (f", services: {', '.join(services[:10])}" if services else ""))
     return groups, detail
@@ -292,7 +295,8 @@ def _blackouts(graph: ImpactGraph, me: _Assessed,
         if window.ci_ids:
             hit = sorted(me.closure & set(window.ci_ids))
         else:
-            hit = sorted({c for c in me.closure if graph.is_service(c)} | set(me.ids))
+            hit = sorted({c for c in me.closure if graph.is_service(c) and graph.in_service(c)}
+                         | set(me.ids))
         if hit:
             yield ChangeConflict(
                 kind=ConflictKind.BLACKOUT, change_id=me.change.change_id,

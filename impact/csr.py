@@ -5,7 +5,7 @@
 failure reaches), with one entry per ordered pair of CIs (parallel relationships collapse; the
 pair is *required* when any of them is), the number of required inputs of every CI and the
 *slack* its redundancy rule allows, the strongly connected components (cycles), and a snapshot
-of each CI's class and business criticality as small integer arrays.
+of each CI's class, business criticality and whether it is in service as small arrays.
 
 The passes that run on these arrays are in :mod:`impact.passes` (closure, status propagation)
 and :mod:`impact.explain` (explaining inputs and paths); :class:`impact.topology.Topology`
@@ -30,13 +30,15 @@ from scipy.sparse.csgraph import connected_components
 
 from cmdb_graph.errors import CINotFoundError, InvalidRecordError
 from cmdb_graph.model import ImpactDirection, Registry
-from impact.scratch import BoolArray, IntArray, Scratch
+from impact.scratch import BoolArray, IntArray, Scratch, gather
 
 __all__ = [
     "NO_CRITICALITY",
+    "NOT_IN_SERVICE",
     "OTHER_CRITICALITY",
     "UNKNOWN_CLASS",
     "TopologyArrays",
+    "in_service",
     "parse_redundancy",
 ]
 
@@ -49,6 +51,10 @@ UNKNOWN_CLASS = -1
 NO_CRITICALITY = -1
 #: ``Topology.criticality`` of a CI whose criticality is not an integer from 0 to 100.
 OTHER_CRITICALITY = -2
+
+#: Operational statuses of a CI that is not in service (planned, in stock, offline, under
+#: repair, retired): it gives its redundancy group no redundancy, and impact marks it.
+NOT_IN_SERVICE = frozenset({"non_operational", "repair", "retired"})
 
 _GENERATIONS = itertools.count()
 
@@ -111,6 +117,17 @@ def parse_redundancy(rule: str | None, required_inputs: int) -> int:
         raise InvalidRecordError(
             f"redundancy rule {rule!r} must be 'all', 'k' or 'k%'", field="redundancy"
         ) from None
+
+
+def in_service(status: Any) -> bool:
+    """Whether a CI with this ``operational_status`` is in service (``None`` or unknown: yes).
+
+    Examples
+    --------
+    >>> in_service("operational"), in_service(None), in_service("non_operational")
+    (True, True, False)
+    """
+    return status is None or str(status) not in NOT_IN_SERVICE
 
 
 def _rule_form(rule: str) -> tuple[int, int]:
@@ -242,6 +259,8 @@ class TopologyArrays:
         graph for them).
     criticality : mapping of str to int, optional
         Business criticality by ``ci_id`` (CIs left out: none).
+    statuses : mapping of str to str, optional
+        Operational status by ``ci_id`` (CIs left out: in service; see :func:`in_service`).
 
     Attributes
     ----------
@@ -262,7 +281,12 @@ class TopologyArrays:
     threshold : ndarray of int32
         Required inputs that must be up for the CI not to be down.
     slack : ndarray of int32
-        ``required_inputs - threshold``: how many required inputs may be down.
+        How many more required inputs may go down before the CI is down:
+        ``required_inputs - threshold`` less the required inputs not in service (those give
+        no redundancy), never below 0.
+    out_inputs : ndarray of int32
+        Number of required inputs not in service, kept for the CIs that have a redundancy
+        rule (0 elsewhere).
     has_rule_mask : ndarray of bool
         Whether each CI declares a redundancy rule.
     self_loops : frozenset of str
@@ -283,12 +307,18 @@ class TopologyArrays:
         Business criticality of each CI; :data:`NO_CRITICALITY` for none,
         :data:`OTHER_CRITICALITY` for a value that is not an integer from 0 to 100 (read it
         from the graph).
+    in_service : ndarray of bool
+        Whether each CI is in service (its ``operational_status`` is not one of
+        :data:`NOT_IN_SERVICE`).
 
     Notes
     -----
-    ``ci_class`` and ``business_criticality`` are a snapshot of the node attributes, like the
-    redundancy rules: a store that keeps a topology warm applies class and criticality changes
-    with :meth:`set_attributes` (the impact summaries read them from here, not from the graph).
+    ``ci_class``, ``business_criticality`` and ``operational_status`` are a snapshot of the
+    node attributes, like the redundancy rules: a store that keeps a topology warm applies
+    changes to them with :meth:`set_attributes` (the impact summaries and the redundancy
+    thresholds read them from here, not from the graph). A required input of a CI with a
+    redundancy rule that is not in service counts as already lost: a two-member cluster with
+    rule ``1`` and one member in stock goes down with the other member.
     The edge arrays are read only after :meth:`refresh` (every pass calls it).
     """
 
@@ -315,6 +345,7 @@ class TopologyArrays:
         rules: Mapping[str, str] | None = None,
         classes: Mapping[str, str] | None = None,
         criticality: Mapping[str, Any] | None = None,
+        statuses: Mapping[str, Any] | None = None,
     ) -> None:
         self.ids: list[str] = list(ids)
         self.index: dict[str, int] = {ci: i for i, ci in enumerate(self.ids)}
@@ -340,13 +371,14 @@ class TopologyArrays:
         self._class_of_name: dict[str, int] = {}
         self.class_code = np.full(len(self.ids), UNKNOWN_CLASS, dtype=np.int32)
         self.criticality = np.full(len(self.ids), NO_CRITICALITY, dtype=np.int8)
+        self.in_service = np.ones(len(self.ids), dtype=np.bool_)
         self._rank: npt.NDArray[np.int32] | None = None
         self._order: IntArray = _EMPTY
         self._rules_version = 0
         self._rule_cache: tuple[int, IntArray, npt.NDArray[np.int8], IntArray] | None = None
         #: Edge keys changed since the last build (``None``: rebuild everything).
         self._delta: list[IntArray] | None = None
-        self._set_attributes(classes or {}, criticality or {})
+        self._set_attributes(classes or {}, criticality or {}, statuses or {})
         self._local = Scratch()
         #: Held while pending changes are patched in (questions on several threads may be
         #: the first to need the arrays of the same version).
@@ -423,8 +455,12 @@ class TopologyArrays:
             ci: c for ci, c in graph.nodes(data="business_criticality", default=None)
             if c is not None
         }
+        statuses = {
+            ci: s for ci, s in graph.nodes(data="operational_status", default=None)
+            if not in_service(s)
+        }
         return cls(ids, np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
-                   np.array(req, dtype=np.bool_), rules, classes, crit)
+                   np.array(req, dtype=np.bool_), rules, classes, crit, statuses)
 
     # -- incremental maintenance ------------------------------------------------------------
     def fork(self) -> Self:
@@ -432,8 +468,8 @@ class TopologyArrays:
 
         The copy shares every array and container with this topology; its incremental
         methods replace what they change instead of changing it in place (the edge arrays
-        always were; the rules, class and criticality arrays are copied on the copy's first
-        change of them). The node list and index are shared for good: node indexes are
+        always were; the rules, class, criticality and in-service arrays are copied on the
+        copy's first change of them). The node list and index are shared for good: node indexes are
         append-only, so the copy appends its new CIs to them, and this topology keeps
         reading its first :attr:`n` (see :meth:`_grow`). So a caller can apply a batch of
         changes to the fork while questions (and lazily built results) keep reading this
@@ -457,6 +493,7 @@ class TopologyArrays:
                 self._class_of_name = dict(self._class_of_name)
                 self.class_code = self.class_code.copy()
                 self.criticality = self.criticality.copy()
+                self.in_service = self.in_service.copy()
 
     def add_nodes(
         self,
@@ -464,9 +501,10 @@ class TopologyArrays:
         rules: Mapping[str, str] | None = None,
         classes: Mapping[str, str] | None = None,
         criticality: Mapping[str, Any] | None = None,
+        statuses: Mapping[str, Any] | None = None,
     ) -> None:
         """Append CIs (ids already present are ignored) and set their redundancy rules, CI
-        classes and business criticality (see :meth:`set_attributes`)."""
+        classes, business criticality and operational status (see :meth:`set_attributes`)."""
         n = self._n
         index = self.index
         fresh = [ci for ci in dict.fromkeys(ci_ids) if index.get(ci, n) >= n]
@@ -479,11 +517,13 @@ class TopologyArrays:
                 [self.class_code, np.full(grown, UNKNOWN_CLASS, dtype=np.int32)])
             self.criticality = np.concatenate(
                 [self.criticality, np.full(grown, NO_CRITICALITY, dtype=np.int8)])
+            self.in_service = np.concatenate(
+                [self.in_service, np.ones(grown, dtype=np.bool_)])
         if rules or any(ci in self.rules for ci in fresh):
             self._own("rules")
             self.rules.update(rules or {})
             self._rules_version += 1
-        self._set_attributes(classes or {}, criticality or {})
+        self._set_attributes(classes or {}, criticality or {}, statuses or {})
         self._dirty = True
 
     def _grow(self, fresh: list[str]) -> None:
@@ -511,9 +551,13 @@ class TopologyArrays:
         *,
         ci_class: str | None = None,
         business_criticality: int | None = None,
+        operational_status: str | None = None,
     ) -> None:
-        """Set the CI class and business criticality of a CI (``None``: class unknown, no
-        criticality), as the store sets its node attributes.
+        """Set the CI class, business criticality and operational status of a CI (``None``:
+        class unknown, no criticality, in service), as the store sets its node attributes.
+
+        A change of whether the CI is in service is applied to the redundancy thresholds of
+        the CIs it is a required input of on the next build (no change to the edge arrays).
 
         Raises
         ------
@@ -526,10 +570,12 @@ class TopologyArrays:
         self.criticality[i] = NO_CRITICALITY
         self._set_attributes({} if ci_class is None else {ci_id: ci_class},
                              {} if business_criticality is None
-                             else {ci_id: business_criticality})
+                             else {ci_id: business_criticality},
+                             {ci_id: operational_status})
 
-    def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any]) -> None:
-        if classes or crit:
+    def _set_attributes(self, classes: Mapping[str, str], crit: Mapping[str, Any],
+                        statuses: Mapping[str, Any]) -> None:
+        if classes or crit or statuses:
             self._own("attributes")
         index, n = self.index, self._n
         codes = self._class_of_name
@@ -553,6 +599,14 @@ class TopologyArrays:
                 self.criticality[i] = value
             else:
                 self.criticality[i] = OTHER_CRITICALITY
+        for ci, status in statuses.items():
+            i = index.get(ci, n)
+            if i >= n:
+                continue
+            serving = in_service(status)
+            if bool(self.in_service[i]) != serving:
+                self.in_service[i] = serving
+                self._dirty = True  # thresholds follow on the next build
 
     def add_edges(self, edges: Iterable[tuple[str, str, bool]]) -> None:
         """Append impact edges ``(failing ci_id, impacted ci_id, required)``.
@@ -762,7 +816,8 @@ class TopologyArrays:
 
     def _build_thresholds(self) -> None:
         """Threshold and slack of every CI from its redundancy rule and required inputs
-        (:func:`parse_redundancy`, vectorised)."""
+        (:func:`parse_redundancy`, vectorised); the required inputs not in service of the CIs
+        with a rule are taken off their slack (a gather over those CIs' inputs only)."""
         idx, kind, val = self._rule_arrays()
         self.threshold = self.required_inputs.copy()
         self.has_rule_mask = np.zeros(self._n, dtype=np.bool_)
@@ -772,6 +827,15 @@ class TopologyArrays:
                          np.where(kind == 2, np.minimum(req, (val * req + 99) // 100), req))
         self.threshold[idx] = found.astype(np.int32)
         self.slack = (self.required_inputs - self.threshold).astype(np.int32)
+        self.out_inputs = np.zeros(self._n, dtype=np.int32)
+        if idx.size and not self.in_service.all():
+            offs = gather(self.rev_indptr, idx)
+            owner = np.repeat(np.arange(idx.size, dtype=np.int64),
+                              self.rev_indptr[idx + 1] - self.rev_indptr[idx])
+            out = self.rev_required[offs] & ~self.in_service[self.rev_indices[offs]]
+            lost = np.bincount(owner[out], minlength=idx.size).astype(np.int32)
+            self.out_inputs[idx] = lost
+            self.slack[idx] = np.maximum(self.slack[idx] - lost, 0)
 
     def _build_cycles(self) -> None:
         """Strongly connected components; the CIs on a cycle, grouped by component."""

@@ -19,6 +19,7 @@ import networkx as nx
 
 from cmdb_graph.errors import CINotFoundError
 from cmdb_graph.model import ImpactDirection, OperationalStatus, Registry, ServiceKind
+from impact.csr import in_service
 from impact.topology import Topology
 
 __all__ = ["ImpactGraph"]
@@ -45,7 +46,8 @@ class ImpactGraph:
     Notes
     -----
     **What impact functions read.** CI attributes through the accessors (:meth:`name`,
-    :meth:`ci_class`, :meth:`kind`, :meth:`status`, :meth:`criticality`, :meth:`environment`,
+    :meth:`ci_class`, :meth:`kind`, :meth:`status`, :meth:`in_service`, :meth:`criticality`,
+    :meth:`environment`,
     :meth:`redundancy`, :meth:`support_group`, :meth:`attr`), relationships through
     :meth:`out_relationships`, :meth:`in_relationships`, :meth:`relationships` and
     :meth:`rel_types_between`, closures and propagation through :attr:`topology`. Today the
@@ -175,6 +177,12 @@ class ImpactGraph:
     def status(self, ci_id: str) -> str:
         """The CI's operational status (``""`` when not recorded)."""
         return str(self.attr(ci_id, "operational_status", ""))
+
+    def in_service(self, ci_id: str) -> bool:
+        """Whether the CI is in service: its operational status is not ``non_operational``
+        (planned, in stock, offline), ``repair`` or ``retired`` (see
+        :func:`impact.csr.in_service`; no status recorded: in service)."""
+        return in_service(self.attr(ci_id, "operational_status"))
 
     def is_retired(self, ci_id: str) -> bool:
         """Whether the CI's operational status is ``retired``."""

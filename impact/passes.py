@@ -60,8 +60,8 @@ class Propagation:
     known_rounds : ndarray of int32 or None
         ``down_round`` when computed with the statuses, else ``None`` (see ``rounds``).
     down_inputs : ndarray of int32
-        Number of required inputs that are down, kept for the CIs that have a redundancy rule
-        (0 elsewhere; a CI without a rule is down as soon as one is).
+        Number of required inputs in service that are down, kept for the CIs that have a
+        redundancy rule (0 elsewhere; a CI without a rule is down as soon as one is).
     rounds : callable, optional
         Computes ``down_round`` when ``known_rounds`` is ``None``.
     on_cycles : ndarray of int64, optional
@@ -289,12 +289,13 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
 
     Rules: a seed is down. A CI is down when more of its required inputs are down than its
     slack allows (slack 0 without a redundancy rule: any required input down takes it down;
-    with a rule, it is down only below the threshold). A CI reached by the failure that is not
-    down is degraded (an optional input down, a required input down within the slack, or any
-    input degraded). Inputs that are degraded count as up for thresholds. The least fixed
-    point is computed: a cycle of CIs that nothing outside takes down stays up, and the passes
-    terminate on any cycle (each CI goes down at most once and each required edge is counted
-    once).
+    with a rule, it is down only below the threshold, and required inputs not in service
+    count as lost already: see :attr:`~impact.csr.TopologyArrays.slack`). A CI reached by
+    the failure that is not down is degraded (an optional input down, a required input down
+    within the slack, or any input degraded). Inputs that are degraded count as up for
+    thresholds. The least fixed point is computed: a cycle of CIs that nothing outside takes
+    down stays up, and the passes terminate on any cycle (each CI goes down at most once and
+    each required edge is counted once).
 
     Parameters
     ----------
@@ -413,7 +414,7 @@ class _DownPass:
         owner = np.repeat(np.arange(gates.size, dtype=np.int64),
                           topo.rev_indptr[gates + 1] - topo.rev_indptr[gates])
         inputs = topo.rev_indices[offs]
-        hit = topo.rev_required[offs] & (status[inputs] == DOWN)
+        hit = topo.rev_required[offs] & (status[inputs] == DOWN) & topo.in_service[inputs]
         count[gates] = np.bincount(owner[hit], minlength=gates.size)
         self.counted.append(gates)
         frontier = gates[(count[gates] > slack[gates]) & (status[gates] != DOWN)]
@@ -426,6 +427,7 @@ class _DownPass:
         """Rounds until no more CI goes down."""
         topo, work = self.topo, self.work
         status, count, gate, slack = work.status, work.count, topo.has_rule_mask, topo.slack
+        serving = topo.in_service
         frontier = self.frontier
         rnd = 0
         while frontier.size:
@@ -433,10 +435,15 @@ class _DownPass:
             tg = topo.req_indices[gather(topo.req_indptr, frontier)]
             if not tg.size:
                 break
-            # CIs with a redundancy rule count every required input that goes down (each
-            # failing input reaches them once, in the round after it went down) ...
+            # CIs with a redundancy rule count every required input in service that goes
+            # down (each failing input reaches them once, in the round after it went down;
+            # one not in service was off their slack already) ...
             is_gate = gate[tg]
-            gated = tg[is_gate]
+            counts = is_gate
+            if not serving[frontier].all():
+                ptr = topo.req_indptr
+                counts = is_gate & np.repeat(serving[frontier], ptr[frontier + 1] - ptr[frontier])
+            gated = tg[counts]
             if gated.size:
                 np.add.at(count, gated, _ONE)  # a numpy scalar: the fast path
                 self.counted.append(gated)

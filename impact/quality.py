@@ -4,10 +4,20 @@ Every report is a function with the same signature::
 
     report(graph, *, now, assets=(), entitlements=(), options=None) -> QualityReport
 
-whose docstring's first paragraph is its definition. :data:`REPORTS` lists them by name so the
-API and the CLI can list and run them uniformly, with one :class:`QualityInput` bundle
-(:func:`run_report`, :func:`run_all`). ``now`` is always an explicit argument: no report reads
-the clock.
+whose docstring's first paragraph is its definition.
+
+CIs not in service: every report leaves retired CIs out. CIs ``non_operational`` (planned,
+in stock, offline) or under ``repair`` are left out where being so is expected behaviour and
+not a data-quality problem: an in-stock or planned server that nothing rests on is not
+unreachable (:func:`infrastructure_unreachable_from_services`), a planned service has no
+infrastructure yet (:func:`services_without_infrastructure`), and a CI that is not running is
+not expected to be seen by discovery (:func:`stale_cis`). They stay in the reports where the
+problem holds whatever the status: a missing owner or support group, a duplicate, a missing
+asset record, a retired asset or a relationship to a retired CI.
+
+:data:`REPORTS` lists them by name so the API and the CLI can list and run them uniformly,
+with one :class:`QualityInput` bundle (:func:`run_report`, :func:`run_all`). ``now`` is always
+an explicit argument: no report reads the clock.
 """
 
 from __future__ import annotations
@@ -128,6 +138,11 @@ def _report(name: str, fn: Callable[..., Any], findings: list[QualityFinding]) -
 def _definition(fn: Callable[..., Any]) -> str:
     doc = inspect.getdoc(fn) or ""
     return " ".join(doc.split("\n\n")[0].split())
+
+
+def _serving_cis(graph: ImpactGraph) -> list[str]:
+    """The CIs in service (see :meth:`ImpactGraph.in_service`), sorted."""
+    return [c for c in _live_cis(graph) if graph.in_service(c)]
 
 
 def _services(graph: ImpactGraph) -> list[str]:
@@ -272,8 +287,13 @@ def infrastructure_unreachable_from_services(
     entitlements: Sequence[Entitlement] = (),
     options: QualityOptions | None = None,
 ) -> QualityReport:
-    """Infrastructure CIs (not retired) that no business or application service rests on:
-    their failure reaches no service."""
+    """Infrastructure CIs in service that no business or application service (not retired)
+    rests on: their failure reaches no service.
+
+    CIs not in service (``non_operational``: planned, in stock, offline; ``repair``) are left
+    out: a server in stock that nothing rests on is expected, not an orphan. A service that is
+    itself not in service (planned) still counts as resting on what it needs.
+    """
     topo = graph.topology
     services = _services(graph)
     reached: set[str] = set()
@@ -283,7 +303,7 @@ def infrastructure_unreachable_from_services(
     out = [
         QualityFinding(subject=ci, subject_kind="ci", ci_id=ci,
                        detail="no service depends on it, directly or indirectly")
-        for ci in _live_cis(graph)
+        for ci in _serving_cis(graph)
         if graph.kind(ci) is ServiceKind.INFRASTRUCTURE and ci not in reached
     ]
     return _report("infrastructure_unreachable_from_services",
@@ -298,8 +318,12 @@ def services_without_infrastructure(
     entitlements: Sequence[Entitlement] = (),
     options: QualityOptions | None = None,
 ) -> QualityReport:
-    """Business or application services (not retired) with no infrastructure CI anywhere
-    beneath them (nothing they need, directly or indirectly, is infrastructure)."""
+    """Business or application services in service with no infrastructure CI anywhere
+    beneath them (nothing they need, directly or indirectly, is infrastructure).
+
+    Services not in service (``non_operational``: planned; ``repair``) are left out: a planned
+    service has no infrastructure yet.
+    """
     topo = graph.topology
     infra = [c for c in graph.ci_ids() if graph.kind(c) is ServiceKind.INFRASTRUCTURE]
     reached: set[str] = set()
@@ -309,7 +333,7 @@ def services_without_infrastructure(
     out = [
         QualityFinding(subject=s, subject_kind="ci", ci_id=s,
                        detail="no infrastructure beneath this service")
-        for s in _services(graph) if s not in reached
+        for s in _services(graph) if s not in reached and graph.in_service(s)
     ]
     return _report("services_without_infrastructure", services_without_infrastructure, out)
 
@@ -322,13 +346,17 @@ def stale_cis(
     entitlements: Sequence[Entitlement] = (),
     options: QualityOptions | None = None,
 ) -> QualityReport:
-    """CIs (not retired) whose ``last_seen`` is older than the stale threshold of their class
+    """CIs in service whose ``last_seen`` is older than the stale threshold of their class
     (``options.stale_days_by_class`` for the class or its nearest ancestor, else
-    ``options.stale_days``). CIs never seen by a source (no ``last_seen``) are not stale."""
+    ``options.stale_days``). CIs never seen by a source (no ``last_seen``) are not stale.
+
+    CIs not in service (``non_operational``: planned, in stock, offline; ``repair``; retired)
+    are left out: discovery is not expected to see a CI that is not running.
+    """
     reg = graph.registry
     opts = options or QualityOptions()
     out: list[QualityFinding] = []
-    for ci in _live_cis(graph):
+    for ci in _serving_cis(graph):
         seen = _dt(graph.attr(ci, "last_seen"))
         if seen is None:
             continue

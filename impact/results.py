@@ -101,6 +101,12 @@ class ImpactedCI(_Frozen):
         Hops from the nearest changed CI along impact edges.
     business_criticality : int or None
         1 (most critical) to 4.
+    operational_status : str or None
+        The CI's operational status (``None`` when not recorded).
+    in_service : bool
+        Whether the CI is in service (its status is not ``non_operational``, ``repair`` or
+        ``retired``): a CI not in service is still listed, with its status, but is no
+        outage: the summary does not count it as a service hit.
     paths : tuple of tuple of str
         Paths that explain the status, each from a changed CI to this one; shortest first,
         then lexicographic, at most the requested number. A down CI is explained by paths of
@@ -114,6 +120,8 @@ class ImpactedCI(_Frozen):
     status: ImpactStatus
     depth: int
     business_criticality: int | None = None
+    operational_status: str | None = None
+    in_service: bool = True
     paths: tuple[tuple[str, ...], ...] = ()
 
 
@@ -158,13 +166,16 @@ class RedundancyImpact(_Frozen):
         The group and its rule (``all``, ``k``, ``k%``).
     required_inputs : int
         Members or required dependencies counted by the rule.
+    inputs_not_in_service : int
+        How many of them are not in service (planned, in stock, under repair, retired): they
+        give no redundancy.
     inputs_down : int
-        How many of them are down.
+        How many of the others are down.
     threshold : int
         How many must be up.
     headroom : int
-        ``required_inputs - inputs_down - threshold``: inputs that may still fail before the
-        CI goes down; negative when below the threshold.
+        ``required_inputs - inputs_not_in_service - inputs_down - threshold``: inputs that may
+        still fail before the CI goes down; negative when below the threshold.
     status : ImpactStatus
     """
 
@@ -173,6 +184,7 @@ class RedundancyImpact(_Frozen):
     rule: str
     required_inputs: int
     inputs_down: int
+    inputs_not_in_service: int = 0
     threshold: int
     headroom: int
     status: ImpactStatus
@@ -188,14 +200,19 @@ class RedundancyImpacts(LazyItems[RedundancyImpact]):
 class ImpactSummary(_Frozen):
     """Counts over the reported impacted CIs.
 
-    ``most_critical_service``: the impacted business or application service with the lowest
-    business criticality number (down before degraded, then ``ci_id``), if any.
+    ``total``, ``by_status`` and ``by_class`` count every reported CI; ``not_in_service``
+    how many of them are not in service (see :attr:`ImpactedCI.in_service`).
+    ``services_hit``: the impacted business and application services that are in service (a
+    planned or retired service losing its server is no outage).
+    ``most_critical_service``: of those, the one with the lowest business criticality number
+    (down before degraded, then ``ci_id``), if any.
     """
 
     total: int
     by_status: dict[str, int]
     by_class: dict[str, int]
     services_hit: int
+    not_in_service: int = 0
     most_critical_service: str | None = None
     most_critical_level: int | None = None
 

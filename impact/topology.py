@@ -11,7 +11,8 @@ Keeping it in step with a store
 -------------------------------
 Node indexes are append-only: :meth:`Topology.add_nodes` gives new CIs the next indexes and
 :meth:`Topology.add_edges` appends impact edges; :meth:`Topology.remove_edges`,
-:meth:`Topology.set_redundancy` and :meth:`Topology.set_attributes` (class, criticality) do the
+:meth:`Topology.set_redundancy` and :meth:`Topology.set_attributes` (class, criticality,
+operational status: whether the CI is in service, which the redundancy slack follows) do the
 rest. The CSR arrays are rebuilt lazily, on the first query after a change (or on
 :meth:`Topology.refresh`; read the array attributes only after one of them). When few edge pairs
 changed since the last build (up to ``max(1024, E/16)``) the build *patches* the previous

@@ -268,13 +268,16 @@ def impact_command(
         return
     s = result.summary
     then = f" as of {when.isoformat()}" if when else ""
+    idle = f", {s.not_in_service} not in service" if s.not_in_service else ""
     table = Table(title=f"Impact of {_listed(result.changed, names)}{then}: {s.total} CI(s), "
-                        f"{s.services_hit} service(s)")
+                        f"{s.services_hit} service(s){idle}")
     for col in ("status", "depth", "name", "class", "crit."):
         table.add_column(col)
     table.add_column("path", overflow="fold")
     for c in result.impacted:
-        table.add_row(c.status.value, str(c.depth), c.name, c.ci_class,
+        status = (c.status.value if c.in_service else
+                  f"{c.status.value} (not in service: {c.operational_status})")
+        table.add_row(status, str(c.depth), c.name, c.ci_class,
                       str(c.business_criticality or ""),
                       _path(c.paths[0], names, hops) if c.paths else "")
     out.print(table)
@@ -285,8 +288,10 @@ def impact_command(
             out.print(f"  {names.get(a, a)} ~> {names.get(b, b)}: {evidence}", markup=False,
                       highlight=False)
     for g in result.redundancy:
+        idle = (f", {g.inputs_not_in_service} not in service" if g.inputs_not_in_service
+                else "")
         out.print(f"redundancy group {g.name} (rule {g.rule}): {g.inputs_down} of "
-                  f"{g.required_inputs} down, headroom {g.headroom} -> {g.status.value}",
+                  f"{g.required_inputs} down{idle}, headroom {g.headroom} -> {g.status.value}",
                   highlight=False)
     if result.truncated:
         out.print(f"(CIs beyond depth {result.depth_limit} left out)")

@@ -11,10 +11,14 @@ record part                            what it does here
 a node that is not a CI (ITSM records,  nothing (the dependency graph holds only CIs)
 assets, groups, people, ...)
 CI created                             a node (the store's row expanded to the graph shape);
-                                       a new topology index, class, criticality, rule
+                                       a new topology index, class, criticality, rule,
+                                       whether in service
 CI updated / retired / merged          the changed attributes patched in the node; the
                                        topology only when ``ci_class``,
-                                       ``business_criticality`` or ``redundancy`` changed
+                                       ``business_criticality``, ``redundancy`` or
+                                       ``operational_status`` changed (the last changes
+                                       the redundancy thresholds of the groups the CI is a
+                                       required input of)
 CI deleted                             not applied: the caller rebuilds from the store
 CI-to-CI relationship added, changed,  the edge added, patched or removed; the topology's
 removed                                impact edges between its two ends recomputed from the
@@ -56,7 +60,8 @@ __all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "copy_graph", "lea
 log = logging.getLogger(__name__)
 
 #: CI fields the topology keeps a copy of: a change to any other field leaves it as it is.
-TOPOLOGY_FIELDS = frozenset({"ci_class", "business_criticality", "redundancy"})
+TOPOLOGY_FIELDS = frozenset({"ci_class", "business_criticality", "redundancy",
+                             "operational_status"})
 
 #: Edge fields the graph shape keeps (see :func:`cmdb_graph.store.rows.edge_attrs`).
 _EDGE_FIELDS = frozenset({"optional", "inferred", "evidence", "properties"})
@@ -219,11 +224,15 @@ class FeedFollower:
                 classes={ci: str(a.get("ci_class") or "") for ci, a in new_nodes.items()},
                 criticality={ci: a["business_criticality"] for ci, a in new_nodes.items()
                              if a.get("business_criticality") is not None},
+                statuses={ci: a["operational_status"] for ci, a in new_nodes.items()
+                          if a.get("operational_status") is not None},
             )
         for ci, attrs in touched.items():
             crit = attrs.get("business_criticality")
+            status = attrs.get("operational_status")
             topo.set_attributes(ci, ci_class=str(attrs.get("ci_class") or ""),
-                                business_criticality=crit)
+                                business_criticality=crit,
+                                operational_status=None if status is None else str(status))
             rule = attrs.get("redundancy")
             topo.set_redundancy(ci, None if rule in (None, "") else str(rule))
         if pairs:

@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
+from cmdb_graph.model import ConfigurationItem, Relationship
+from cmdb_graph.store.memory import MemoryStore
 from cmdb_graph.synthetic import Estate
 
 PAY_DB = "ci-0000041"
@@ -213,3 +215,30 @@ def test_export_neighbourhood_as_mermaid_dot_and_json(demo_snapshot: Path) -> No
     assert dot.startswith("digraph cmdb {")
     assert f'"{PAY_DB}" [label="pay-db-0001 (Database)"]' in dot
     assert dot.count(" -> ") == len(data["relationships"])
+
+
+def test_impact_table_marks_cis_not_in_service(tmp_path: Path) -> None:
+    # Arrange: a retired and an in-service business service on one server
+    path = tmp_path / "estate.db"
+    store = MemoryStore(database_path=path)
+    store.upsert_nodes([
+        ConfigurationItem(ci_id="srv", name="srv-01", ci_class="Server"),
+        ConfigurationItem(ci_id="shop", name="Shop", ci_class="BusinessService"),
+        ConfigurationItem(ci_id="old", name="Old shop", ci_class="BusinessService",
+                          operational_status="retired"),
+    ])
+    store.upsert_relationships([
+        Relationship(rel_type="RUNS_ON", source="shop", target="srv"),
+        Relationship(rel_type="RUNS_ON", source="old", target="srv"),
+    ])
+    store.close()
+
+    # Act
+    out = run("impact", "srv-01", "--db", str(path))
+
+    # Assert
+    assert "Impact of srv-01: 2 CI(s), 1 service(s), 1 not in service" in out
+    old = next(line for line in out.splitlines() if "Old shop" in line)
+    assert "down (not in service: retired)" in old
+    shop = next(line for line in out.splitlines() if "│ Shop" in line)
+    assert "not in service" not in shop

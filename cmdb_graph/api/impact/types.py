@@ -72,6 +72,11 @@ def _impacted_ci(root: impact.ImpactedCI, info: Info) -> Any:
     "status": "Down or degraded.",
     "depth": "Hops from the nearest changed CI.",
     "business_criticality": "1 (most critical) to 4.",
+    "operational_status": "Its operational status (operational, non_operational, repair, "
+                          "retired; null when not recorded).",
+    "in_service": "False when the CI is not in service (non_operational, repair or "
+                  "retired): still listed, but no outage and not counted in the summary's "
+                  "servicesHit.",
     "paths": ids("Paths that explain the status, each from a changed CI to this one "
                  "(shortest first)."),
 })
@@ -86,7 +91,9 @@ class ImpactedCI:
              "name": "Its name.",
              "rule": "Its rule: all, k or k%.",
              "required_inputs": "Members counted by the rule.",
-             "inputs_down": "Members down.",
+             "inputs_down": "Members in service that are down.",
+             "inputs_not_in_service": "Members not in service (non_operational, repair, "
+                                      "retired): they give no redundancy.",
              "threshold": "Members that must be up.",
              "headroom": "Members that may still fail before the group goes down "
                          "(negative: below).",
@@ -100,7 +107,8 @@ class RedundancyImpact:
     "total": "Impacted CIs reported.",
     "by_status": "Per status.",
     "by_class": "Per CI class.",
-    "services_hit": "Business and application services hit.",
+    "services_hit": "Business and application services hit that are in service.",
+    "not_in_service": "Impacted CIs reported that are not in service.",
     "most_critical_service": ids("The impacted service with the highest business "
                                  "criticality."),
     "most_critical_level": "Its business criticality.",

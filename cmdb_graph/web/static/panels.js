@@ -61,9 +61,11 @@ export function renderMany(box, items, nameOf, onPick, actions) {
 
 export function renderImpact(box, res, conflicts, windows, nameOf, onPick) {
   const kinds = new Set(["business_service", "application_service"]);
-  const services = res.impacted.filter((i) => kinds.has(i.kind))
+  // a service not in service (planned, retired...) is no outage: listed apart
+  const services = res.impacted.filter((i) => kinds.has(i.kind) && i.inService)
     .sort((a, b) => (a.businessCriticality ?? 9) - (b.businessCriticality ?? 9)
                     || a.name.localeCompare(b.name));
+  const idle = res.impacted.filter((i) => kinds.has(i.kind) && !i.inService);
   const by = Object.fromEntries(res.summary.byStatus.map((c) => [c.key, c.count]));
   const drawnNote = res.drawn < res.impacted.length
     ? ` (drawn: ${res.drawn}: the services, their paths and the CIs already on the map)` : "";
@@ -81,6 +83,9 @@ export function renderImpact(box, res, conflicts, windows, nameOf, onPick) {
         h("td", { class: `st-${low(s.status)}` }, low(s.status)),
         h("td", {}, s.businessCriticality ?? "–"))))
       : h("p", {}, "No business or application service is hit."),
+    idle.length ? h("p", { class: "idle" }, "Not in service (no outage): ",
+      ...idle.flatMap((s, k) => [k ? ", " : "", ciLink(s.ciId, nameOf, onPick),
+                                 ` (${low(s.operationalStatus || "")})`])) : null,
     renderConflicts(conflicts, windows, res.changed, nameOf, onPick),
   );
 }

@@ -40,8 +40,8 @@ export const WINDOWS = `{ windows(first: 500) { edges { node {
 export const IMPACT = `query($ids: [ID!], $chg: String) {
   changeImpact(ciIds: $ids, changeId: $chg, pathsPerCi: 3) { __typename
     ... on ChangeImpact { changed truncated depthLimit
-      impacted { ciId name ciClass kind status depth businessCriticality paths
-                 ci { operationalStatus environment } }
+      impacted { ciId name ciClass kind status depth businessCriticality paths inService
+                 operationalStatus ci { operationalStatus environment } }
       summary { total servicesHit mostCriticalService mostCriticalLevel
                 byStatus { key count } } }
     ... on UserError { code message } } }`;

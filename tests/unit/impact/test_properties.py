@@ -24,6 +24,8 @@ from tests.unit.impact.estates import ci, graph
 REG = Registry()
 TYPES = ["DEPENDS_ON", "RUNS_ON", "HOSTED_ON", "MEMBER_OF", "CONTAINS", "OWNS_NOTHING"]
 RULES = [None, None, None, "all", "0", "1", "2", "50%", "67%"]
+STATUSES = ["operational", "operational", "operational", "non_operational", "repair",
+            "retired"]
 
 
 @st.composite
@@ -31,8 +33,9 @@ def estates(draw: st.DrawFn) -> nx.MultiDiGraph:
     n = draw(st.integers(min_value=1, max_value=14))
     names = [f"c{i:02d}" for i in range(n)]
     rules = draw(st.lists(st.sampled_from(RULES), min_size=n, max_size=n))
-    cis = [ci(name, "Cluster" if rule else "Server", redundancy=rule)
-           for name, rule in zip(names, rules, strict=True)]
+    statuses = draw(st.lists(st.sampled_from(STATUSES), min_size=n, max_size=n))
+    cis = [ci(name, "Cluster" if rule else "Server", redundancy=rule, operational_status=status)
+           for name, rule, status in zip(names, rules, statuses, strict=True)]
     rels = draw(st.lists(
         st.tuples(st.sampled_from(names), st.sampled_from(TYPES[:5]), st.sampled_from(names),
                   st.booleans()),
@@ -55,7 +58,11 @@ def impact_digraph(g: nx.MultiDiGraph) -> nx.DiGraph:
 
 
 def reference_down(g: nx.MultiDiGraph, failed: set[str]) -> set[str]:
-    """Naive least fixed point of the down rule, one CI at a time."""
+    """Naive least fixed point of the down rule, one CI at a time: a CI with a redundancy rule
+    counts its required inputs not in service as lost already (its slack, never below 0, is
+    what the rule allows less them) and counts only those in service that are down."""
+    serving = {c: g.nodes[c].get("operational_status") not in
+               ("non_operational", "repair", "retired") for c in g.nodes}
     inputs: dict[str, dict[str, bool]] = {c: {} for c in g.nodes}
     for u, v, key, data in g.edges(keys=True, data=True):
         direction = REG.impacting_types().get(key)
@@ -79,7 +86,12 @@ def reference_down(g: nx.MultiDiGraph, failed: set[str]) -> set[str]:
                 k = min(n, math.ceil(int(rule[:-1]) * n / 100))
             else:
                 k = min(n, int(rule))
-            if n - sum(s in down for s in required) < k:
+            if rule is None:
+                hit = any(s in down for s in required)
+            else:
+                out = sum(not serving[s] for s in required)
+                hit = sum(s in down and serving[s] for s in required) > max(0, n - k - out)
+            if hit:
                 down.add(c)
                 changed = True
     return down
@@ -175,7 +187,8 @@ def test_incremental_topology_equals_a_rebuild(g1: nx.MultiDiGraph,
     extra = Topology.from_graph(g2, REG)
 
     # Act
-    topo.add_nodes(extra.ids, rules=extra.rules)
+    topo.add_nodes(extra.ids, rules=extra.rules,
+                   statuses={c: g2.nodes[c]["operational_status"] for c in extra.ids})
     fwd = [(extra.ids[i], extra.ids[int(j)], bool(r))
            for i in range(extra.n) for j, r in zip(*extra.dependents(i), strict=True)]
     topo.add_edges([*fwd, (first, other, True)])
