@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from cmdb_graph.cli import demo, events, history, imports, neo4j, query, records, serve, sync
+from cmdb_graph.cli import (
+    demo,
+    events,
+    history,
+    imports,
+    neo4j,
+    query,
+    records,
+    runs,
+    serve,
+    sync,
+)
 
-__all__ = ["demo", "events", "history", "imports", "neo4j", "query", "records", "serve", "sync"]
+__all__ = ["demo", "events", "history", "imports", "neo4j", "query", "records", "runs", "serve",
+           "sync"]

@@ -1,7 +1,8 @@
 """The change feed: one ordered, durable record of what every write changed.
 
 :mod:`cmdb_graph.feed.records` is the format (:class:`ChangeRecord` and its parts, the stored
-bytes); :mod:`cmdb_graph.feed.diff` turns rows into changes and changes back into rows. Stores
+bytes); :mod:`cmdb_graph.feed.diff` turns rows into changes and changes back into rows;
+:mod:`cmdb_graph.feed.undo` folds a writer's changes and undoes them on a live store. Stores
 write one record per write transaction (see ``GraphStore.feed_since``); engines, history,
 time travel and outbound events read them.
 """
@@ -28,6 +29,7 @@ from cmdb_graph.feed.records import (
     decode_record,
     encode_record,
 )
+from cmdb_graph.feed.undo import net_node_changes, net_rel_changes, undo_checked
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -44,8 +46,11 @@ __all__ = [
     "decode_record",
     "diff_rows",
     "encode_record",
+    "net_node_changes",
+    "net_rel_changes",
     "node_change",
     "rel_change",
+    "undo_checked",
     "undo_node",
     "undo_rel",
 ]

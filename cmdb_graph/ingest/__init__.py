@@ -10,6 +10,9 @@ Public API
     One import run (delta or full, dry run, forced), returning an :class:`ImportResult` (the
     written ``ImportRun``, the ``DataSource`` and the :class:`ImportPlan` with its counts,
     creates, updates, merges, retirements, skips and warnings).
+:func:`undo_run`
+    Undo what an interrupted import run wrote (the store as before it, in one write) and mark
+    it failed; the next run does it for every run an interrupted process left ``running``.
 :class:`ReconciliationPolicy`
     Per CI class and attribute source orders that override data-source priorities.
 :func:`lineage_of`
@@ -50,6 +53,7 @@ from cmdb_graph.ingest.run import (
     DEFAULT_RETIRE_AFTER,
     run_import,
 )
+from cmdb_graph.ingest.undo import UndoResult, undo_run
 
 __all__ = [
     "COUNT_KEYS",
@@ -68,6 +72,7 @@ __all__ = [
     "Retirement",
     "Skip",
     "SourceRanker",
+    "UndoResult",
     "lineage_of",
     "match_rule",
     "norm_mac",
@@ -75,4 +80,5 @@ __all__ = [
     "reconcile_values",
     "run_import",
     "slug",
+    "undo_run",
 ]

@@ -23,8 +23,9 @@
 
 Steps 2 to 6 hold the store's import lock (:meth:`GraphStore.import_lock`): no other run
 identifies or writes in between, and the runs an interrupted process left ``running`` are
-marked failed first (:func:`settle_interrupted`). Nothing is written before step 6 (but those
-marks); a dry run stops before it and takes no lock.
+undone and marked failed first (:func:`settle_interrupted`, :mod:`~cmdb_graph.ingest.undo`).
+Nothing is written before step 6 (but those undos); a dry run stops before it and takes no
+lock.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cmdb_graph.errors import ImportAbortedError
+from cmdb_graph.errors import CmdbError, ImportAbortedError
 from cmdb_graph.feed import SYSTEM_ACTOR, Actor, ActorKind
 from cmdb_graph.ingest.candidates import Candidates, stored_source
 from cmdb_graph.ingest.cis import ingest_cis
@@ -57,6 +58,7 @@ from cmdb_graph.ingest.plan import ImportPlan, ImportResult, Skip, complete
 from cmdb_graph.ingest.reconcile import ReconciliationPolicy, SourceRanker
 from cmdb_graph.ingest.retire import retire, retire_relationships
 from cmdb_graph.ingest.state import RunState
+from cmdb_graph.ingest.undo import INTERRUPTED, undo_run
 from cmdb_graph.ingest.validate import validate_records
 from cmdb_graph.ingest.workset import WorkSet
 from cmdb_graph.metrics import record_import
@@ -324,6 +326,10 @@ def _write(
     transactions), and marked succeeded by the last write.
     """
     nodes, rels, deletes = list(plan.batch.nodes), list(plan.batch.relationships), plan.deletes
+    # the feed head before the run's first write: its change records follow it (undo_run)
+    start = store.feed_head()
+    run = run.model_copy(update={"feed_from": start})
+    done = done.model_copy(update={"feed_from": start})
     whole = WriteBatch(nodes=[ds, *nodes, done], relationships=rels, deletes=list(deletes),
                        actor=actor)
     if store.writes_at_once(whole):
@@ -335,13 +341,17 @@ def _write(
 
 
 def settle_interrupted(store: GraphStore) -> list[ImportRun]:
-    """Mark the runs left ``running`` by an interrupted process as failed.
+    """Undo the runs left ``running`` by an interrupted process, and mark them failed.
 
     Called by every import run while it holds the import lock, when no other run can be
     running: a stored run that reads ``running`` was interrupted (its process was killed
-    between its first and its last write). Its writes stay (each transaction is whole: a CI
-    with its reference links); re-running the same input completes it, since runs are
-    idempotent.
+    between its first and its last write, which only a run Neo4j writes in several
+    transactions can be). What it wrote is undone (:func:`cmdb_graph.ingest.undo.undo_run`:
+    one atomic write, recorded in the change feed) and the run is marked failed with an error
+    that says it was interrupted and what was undone. When the undo cannot be made (its change
+    records were pruned, the store failed), the run is only marked failed and its writes stay
+    (the error says so; re-running the same input completes them, since runs are
+    idempotent).
 
     Returns
     -------
@@ -350,17 +360,22 @@ def settle_interrupted(store: GraphStore) -> list[ImportRun]:
     """
     stale = [n for n in iter_nodes(store, ImportRun.LABEL, {"status": RunStatus.RUNNING.value})
              if isinstance(n, ImportRun)]
-    if not stale:
-        return []
-    when = utcnow()
-    failed = [r.model_copy(update={
-        "status": RunStatus.FAILED, "finished_at": when,
-        "error": "interrupted: the process ended between the run's first and last write; "
-                 "what it wrote stays, re-run the import to complete it"}) for r in stale]
-    store.apply(WriteBatch(nodes=list(failed), actor=SYSTEM_ACTOR))
-    for r in failed:
-        log.warning("import run %s of %s was interrupted; marked failed", r.run_id, r.source)
-    return failed
+    out: list[ImportRun] = []
+    for run in stale:
+        try:
+            out.append(undo_run(store, run, reason=INTERRUPTED).run)
+            continue
+        except (CmdbError, ValueError) as exc:
+            log.warning("import run %s of %s was interrupted and cannot be undone: %s",
+                        run.run_id, run.source, exc)
+            why = str(exc)
+        failed = run.model_copy(update={
+            "status": RunStatus.FAILED, "finished_at": utcnow(),
+            "error": f"{INTERRUPTED}; its writes could not be undone ({why}) and stay, re-run "
+                     "the import to complete them"[:2000]})
+        store.apply(WriteBatch(nodes=[failed], actor=SYSTEM_ACTOR))
+        out.append(failed)
+    return out
 
 
 def _plan(

@@ -462,7 +462,12 @@ class DataSource(Node):
 
 
 class ImportRun(Node):
-    """One import run of one data source."""
+    """One import run of one data source.
+
+    ``feed_from`` is the change feed's head right before the run's first write (its change
+    records come after it); ``undone_at`` is when an interrupted run's writes were undone
+    (``error`` says what was undone).
+    """
 
     LABEL: ClassVar[str] = "ImportRun"
     KEY: ClassVar[str] = "run_id"
@@ -477,6 +482,8 @@ class ImportRun(Node):
     files: list[str] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
     error: str | None = None
+    feed_from: int | None = None
+    undone_at: UtcDateTime | None = None
 
 
 class Relationship(_Model):

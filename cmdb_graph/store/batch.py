@@ -35,10 +35,15 @@ class WriteBatch:
     """Writes applied together by :meth:`GraphStore.apply`.
 
     Order of application: nodes (any label, CIs included), then relationships, then the
-    deletions. Relationship ends may be nodes of the same batch. ``deletes`` names
-    relationships by ``(rel_type, source, target)`` (those of reference fields are left: change
-    the field); a merge moves the duplicate's relationships and deletes the old ones in the
-    same write.
+    relationship deletions, then the node deletions. Relationship ends may be nodes of the
+    same batch. ``deletes`` names relationships by ``(rel_type, source, target)`` (those of
+    reference fields are left: change the field); a merge moves the duplicate's relationships
+    and deletes the old ones in the same write. ``node_deletes`` names nodes by
+    ``(label, key)``: each goes with every explicit relationship it still has (each recorded as
+    removed); the reference fields of other nodes that name it stay as they are (on Neo4j it
+    becomes an invisible stub again, as a target never written is). ``atomic``: the store
+    writes the batch in one transaction whatever its size (Neo4j otherwise splits a batch over
+    ``tx_limit``).
     """
 
     nodes: list[Node] = field(default_factory=list)
@@ -46,9 +51,32 @@ class WriteBatch:
     #: Who makes the write, recorded in its change record (``None``: the system).
     actor: Actor | None = None
     deletes: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Nodes to delete, by ``(label, key)`` (absent ones are skipped).
+    node_deletes: list[tuple[str, str]] = field(default_factory=list)
+    #: One transaction whatever the size.
+    atomic: bool = False
 
     def __len__(self) -> int:
-        return len(self.nodes) + len(self.relationships) + len(self.deletes)
+        return (len(self.nodes) + len(self.relationships) + len(self.deletes)
+                + len(self.node_deletes))
+
+    def node_delete_keys(self) -> list[tuple[str, str]]:
+        """``node_deletes`` without repeats, each label checked.
+
+        Raises
+        ------
+        InvalidRecordError
+            A label is not a node label of the store, or a key is empty.
+        """
+        keys = list(dict.fromkeys((label, key) for label, key in self.node_deletes))
+        for label, key in keys:
+            if label not in NODE_SPECS:
+                raise InvalidRecordError(f"unknown node label {label!r}", record=f"{key!r}",
+                                         field="label")
+            if not isinstance(key, str) or not key:
+                raise InvalidRecordError("the key must be a non-empty string",
+                                         record=f"{label} {key!r}")
+        return keys
 
     def delete_keys(self, registry: Registry) -> list[tuple[str, str, str]]:
         """``deletes`` without repeats, each type checked against ``registry``.

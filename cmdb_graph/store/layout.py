@@ -352,6 +352,23 @@ class EstateGraph:
             self._unindex(key, self._g.nodes[key])
             self._g.remove_node(key)
 
+    def _delete_node(self, label: str, key: str) -> tuple[list[RelChange], NodeChange | None]:
+        """Delete one node with its relationships; their changes and its own (``None``: there
+        was no such node). Reference fields of other nodes naming it are left as they are."""
+        old = self._current_node(label, key)
+        if old is None:
+            return [], None
+        keys: list[RelKey] = []
+        if label == CI_LABEL:
+            g = self._g
+            keys += [(k, s, t) for s, t, k in g.out_edges(key, keys=True)]
+            keys += [(k, s, t) for s, t, k in g.in_edges(key, keys=True) if s != key]
+        keys += sorted(self._rels_by_node.get((label, key), ()))
+        removed = [c for c in (self._remove_rel(k) for k in keys) if c is not None]
+        before = dict(old)
+        self._remove_node(label, key)
+        return removed, node_change(label, key, before, None)
+
     def _remove_rel(self, key: RelKey) -> RelChange | None:
         """Remove one relationship; its change (``None``: there was none)."""
         rel_type, source, target = key

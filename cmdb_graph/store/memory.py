@@ -497,7 +497,8 @@ class MemoryStore(EstateGraph, BaseStore):
 
     # -- writes ---------------------------------------------------------------------------
     def apply(self, batch: WriteBatch) -> None:
-        """Upsert the batch's nodes then relationships, all or nothing (one transaction).
+        """Upsert the batch's nodes then relationships, then delete ``batch.deletes`` and
+        ``batch.node_deletes``, all or nothing (one transaction, whatever ``batch.atomic``).
 
         Raises
         ------
@@ -509,10 +510,12 @@ class MemoryStore(EstateGraph, BaseStore):
         """
         with self._writing():
             prepared = prepare_batch(batch, self.registry, self._existing)
-            self._write(prepared, batch.actor, batch.delete_keys(self.registry))
+            self._write(prepared, batch.actor, batch.delete_keys(self.registry),
+                        batch.node_delete_keys())
 
     def _write(self, prepared: PreparedBatch, actor: Actor | None,
-               deletes: list[RelKey] | None = None) -> None:
+               deletes: list[RelKey] | None = None,
+               node_deletes: list[tuple[str, str]] | None = None) -> None:
         self._touched = True
         self._version += 1
         self._generation += 1
@@ -532,6 +535,11 @@ class MemoryStore(EstateGraph, BaseStore):
             rchange = self._remove_rel(key)
             if rchange is not None:
                 rels.append(rchange)
+        for label, node_key in node_deletes or ():
+            removed, gone = self._delete_node(label, node_key)
+            rels += removed
+            if gone is not None:
+                nodes.append(gone)
         self._record(actor, nodes, rels)
 
     def _delete_relationships(self, keys: list[RelKey], actor: Actor | None) -> int:

@@ -3,7 +3,8 @@ two at once, killed with kill -9 at chosen points of a run, and on a full disk.
 
 After every fault the store must hold no CI without its run's links, runs whose status is
 true, and a change feed that replays to exactly what the store holds; the next run finds an
-interrupted run and marks it failed, and completes the data.
+interrupted run, undoes what it wrote (the store as before it, the undo in the feed and the
+history) and marks it failed; re-running the input then gives what an uninterrupted run gives.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from cmdb_graph.feed import Replay
-from cmdb_graph.model import NODE_SPECS, ImportRun, RunStatus
+from cmdb_graph.feed import ChangeRecord, Replay
+from cmdb_graph.model import NODE_SPECS, ConfigurationItem, ImportRun, RunStatus
+from cmdb_graph.service.history import ci_history
 from cmdb_graph.store import iter_cis, iter_nodes
 from cmdb_graph.store.base import GraphStore
 from cmdb_graph.store.memory import MemoryStore
@@ -35,14 +37,14 @@ HEADER = ["sys_id", "name", "sys_class_name", "serial_number", "fqdn", "support_
 BATCH = 20
 
 
-def hosts(path: Path, n: int, *, prefix: str, first: int = 0) -> Path:
+def hosts(path: Path, n: int, *, prefix: str, first: int = 0, name: str = "host") -> Path:
     """A ServiceNow CSV export of ``n`` Linux servers (same names and serials for any
     ``prefix``; ``sys_id`` differs per prefix, as two sources' native keys do)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(HEADER)
         for i in range(first, first + n):
-            out.writerow([f"{prefix}{i:06d}", f"host{i:05d}", "Linux Server", f"SN{i:07d}",
+            out.writerow([f"{prefix}{i:06d}", f"{name}{i:05d}", "Linux Server", f"SN{i:07d}",
                           f"host{i:05d}.corp.example.com", f"Group {i % 5}", f"Owner {i % 7}",
                           f"Site {i % 3}"])
     return path
@@ -200,6 +202,112 @@ def test_a_run_killed_at_a_chosen_point_leaves_truth_and_the_next_run_completes_
         1 + sum(r.status is RunStatus.SUCCEEDED for r in stored))
     assert len(list(iter_cis(store))) == n
     check_consistent(store, start)
+
+
+def estate(store: GraphStore) -> dict[str, object]:
+    """What the store holds but its import runs: every node by label and key, every
+    relationship."""
+    out: dict[str, object] = {
+        label: {getattr(n, NODE_SPECS[label].key): n for n in iter_nodes(store, label)}
+        for label in NODE_SPECS if label != "ImportRun"
+    }
+    out["relationships"] = {r.key: r for r in store.relationships()}
+    return out
+
+
+def without(found: dict[str, object], records: list[ChangeRecord]) -> dict[str, object]:
+    """``found`` (of :func:`estate`) without the nodes and relationships ``records`` wrote."""
+    out: dict[str, object] = {}
+    for name, items in found.items():
+        assert isinstance(items, dict)
+        if name == "relationships":
+            gone = {c.key for r in records for c in r.relationships}
+        else:
+            gone = {c.key for r in records for c in r.nodes if c.label == name}
+        out[name] = {k: v for k, v in items.items() if k not in gone}
+    return out
+
+
+def outcome(store: GraphStore) -> tuple[object, ...]:
+    """What a run's result is made of, without its times (lineage, first and last seen):
+    every CI's identity, attributes and sources, every relationship, every other node."""
+    cis = sorted(
+        (c.ci_id, c.name, c.ci_class, c.serial_number, c.fqdn, c.support_group, c.owner,
+         c.location_id, str(c.operational_status), tuple(sorted(c.lineage.sources)))
+        for c in iter_cis(store) if isinstance(c, ConfigurationItem))
+    others = sorted((label, getattr(n, NODE_SPECS[label].key))
+                    for label in NODE_SPECS if label not in ("CI", "ImportRun")
+                    for n in iter_nodes(store, label))
+    return (cis, sorted(r.key for r in store.relationships()), others)
+
+
+@pytest.mark.slow
+@pytest.mark.neo4j
+@pytest.mark.parametrize("point", [("after-writes", "4"), ("after-writes", "15"),
+                                   ("before-done",)], ids=lambda p: "-".join(p))
+def test_the_next_run_undoes_what_a_killed_run_wrote_and_a_rerun_completes_it(
+    point: tuple[str, ...], neo4j_store: GraphStore, tmp_path: Path
+) -> None:
+    # Arrange: an estate of 100 hosts from one source; the killed input updates 50 of them
+    # and creates 250 more
+    store = neo4j_store
+    base = hosts(tmp_path / "base.csv", 100, prefix="c", name="cmdb-host")
+    killed = hosts(tmp_path / "hosts.csv", 300, prefix="s", first=50)
+    origin = store.feed_head()
+    code, _, err = finish(spawn(store, base, "cmdb"))
+    assert code == 0, err
+    before = estate(store)
+    start = store.feed_head()
+
+    # Act: kill -9 at the point, then a run of another source (an empty export)
+    code, _, err = finish(spawn(store, killed, "discovery", *point))
+    assert code == -signal.SIGKILL, err
+    (interrupted,) = [r for r in runs(store) if r.source == "discovery"]
+    assert interrupted.status is RunStatus.RUNNING
+    assert estate(store) != before
+    other = hosts(tmp_path / "other.csv", 1, prefix="o", first=1000, name="other-host")
+    mark = store.feed_head()
+    code, _, err = finish(spawn(store, other, "other"))
+
+    # Assert: the store as before the killed run, but for what the other run wrote
+    assert code == 0, err
+    theirs = [r for r in _all(store, mark) if r.actor.source == "other" and r.actor.run_id]
+    assert theirs
+    assert all(r.seq > min(u.seq for u in _all(store, mark)
+                           if u.actor.name.startswith("undo of")) for r in theirs)
+    assert without(estate(store), theirs) == without(before, theirs)
+    undone = store.get_node("ImportRun", interrupted.run_id)
+    assert isinstance(undone, ImportRun)
+    assert undone.status is RunStatus.FAILED and undone.undone_at is not None
+    assert undone.error is not None
+    assert "interrupted" in undone.error and "writes were undone" in undone.error
+    assert "nodes deleted" in undone.error
+    # the undo is in the feed (one record) and in the history of a host the run had updated
+    undo_records = [r for r in _all(store, start)
+                    if r.actor.name == f"undo of {interrupted.run_id}"]
+    assert len(undo_records) == 1
+    touched = 0
+    for host in iter_cis(store):
+        history = ci_history(store, host.ci_id, first=1000).items
+        if any(e.actor.run_id == interrupted.run_id for e in history):
+            touched += 1  # the killed run changed this host: the undo is its last change
+            assert history[-1].actor.name == f"undo of {interrupted.run_id}"
+    assert touched > 0
+    check_consistent(store, origin)
+
+    # Act: re-run the killed input; the same on a fresh store without the kill
+    code, _, err = finish(spawn(store, killed, "discovery"))
+    assert code == 0, err
+    reference = MemoryStore(database_path=tmp_path / "reference.db")
+    for path, source in ((base, "cmdb"), (killed, "discovery")):
+        code, _, err = finish(spawn(reference, path, source))
+        assert code == 0, err
+
+    # Assert: the same result as the uninterrupted runs (and the other source's)
+    code, _, err = finish(spawn(reference, other, "other"))
+    assert code == 0, err
+    assert outcome(store) == outcome(reference)
+    check_consistent(store, origin)
 
 
 # -- a full disk ----------------------------------------------------------------------------

@@ -67,6 +67,9 @@ __all__ = [
     "merge_relationships",
     "delete_ci_relationships",
     "delete_relationships_any",
+    "relationships_touching",
+    "delete_nodes",
+    "referencing_types",
 ]
 
 #: Node labels are CI class names or ``NODE_SPECS`` labels, relationship types registry names:
@@ -485,4 +488,56 @@ def delete_relationships_any(rel_type: str) -> str:
         f"CALL (row) {{ {_any_node('a', 'row.s')} }} "
         f"MATCH (a)-[r:{safe_type(rel_type)}]->(b) WHERE {node_key('b')} = row.t "
         + _deleted("r", node_label("a"), node_label("b"))
+    )
+
+
+def relationships_touching(label: str) -> str:
+    """The relationships of types ``$types`` that touch the nodes of ``label`` keyed
+    ``$keys``, either way: ONE row ``rels``, a list of ``[rel_type, source key, target key]``
+    (a loop may appear twice)."""
+    key = key_prop(label)
+    return (
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
+        "CALL (n) { "
+        "MATCH (n)-[r]->(b) WHERE type(r) IN $types RETURN type(r) AS t, n AS a, b AS b "
+        "UNION "
+        "MATCH (a)-[r]->(n) WHERE type(r) IN $types RETURN type(r) AS t, a AS a, n AS b "
+        "} "
+        f"RETURN collect([t, {node_key('a')}, {node_key('b')}]) AS rels"
+    )
+
+
+def referencing_types(label: str) -> tuple[list[str], list[str]]:
+    """The reference relationships other nodes' fields make to a node of ``label``, as
+    ``(incoming types, outgoing types)`` seen from that node (see :func:`delete_nodes`)."""
+    incoming: set[str] = set()
+    outgoing: set[str] = set()
+    for spec in NODE_SPECS.values():
+        for ref in spec.refs:
+            if ref.target_label == label:
+                (incoming if ref.outgoing else outgoing).add(ref.rel_type)
+    return sorted(incoming), sorted(outgoing)
+
+
+def delete_nodes(label: str, all_classes: Iterable[str]) -> str:
+    """Delete the (non-stub) nodes of ``label`` keyed ``$keys``.
+
+    Every relationship of such a node goes (the caller removes the explicit ones first, to
+    record them), but those that other nodes' reference fields make to it (``$keep_in``,
+    ``$keep_out``: :func:`referencing_types`): a node still named by one becomes a stub again
+    (its key only, ``:Stub``, a CI without its class label), as a target never written is; one
+    named by none is deleted.
+    """
+    key = key_prop(label)
+    classes = sorted(all_classes) if label == "CI" else []
+    unclass = f" REMOVE n:{':'.join(safe_label(c) for c in classes)}" if classes else ""
+    return (
+        f"UNWIND $keys AS k MATCH (n:{safe_label(label)} {{{key}: k}}) {key_hint('n', label)} "
+        f"WHERE NOT n:{STUB} "
+        "CALL (n) { MATCH (n)-[r]->() WHERE NOT type(r) IN $keep_out DELETE r } "
+        "CALL (n) { MATCH (n)<-[r]-() WHERE NOT type(r) IN $keep_in DELETE r } "
+        "WITH n, EXISTS { (n)--() } AS named "
+        f"FOREACH (_ IN CASE WHEN named THEN [1] ELSE [] END | SET n = {{{key}: n.{key}}}, "
+        f"n:{STUB}{unclass}) "
+        "WITH n, named WHERE NOT named DELETE n"
     )

@@ -52,7 +52,14 @@ from cmdb_graph.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from cmdb_graph.feed import SYSTEM_ACTOR, Actor, ChangeRecord, RelChange, rel_change
+from cmdb_graph.feed import (
+    SYSTEM_ACTOR,
+    Actor,
+    ChangeRecord,
+    RelChange,
+    node_change,
+    rel_change,
+)
 from cmdb_graph.model import NODE_SPECS, Registry, Relationship
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.settings import Settings
@@ -307,8 +314,9 @@ class Neo4jStore(BaseStore):
                 log.warning("import lock: the holding transaction could not be rolled back")
 
     def writes_at_once(self, batch: WriteBatch) -> bool:
-        """Whether ``apply(batch)`` is one transaction (at most ``tx_limit`` records)."""
-        return len(batch) <= self.tx_limit
+        """Whether ``apply(batch)`` is one transaction (at most ``tx_limit`` records, or
+        ``batch.atomic``)."""
+        return batch.atomic or len(batch) <= self.tx_limit
 
     # -- change detection ---------------------------------------------------------------
     @property
@@ -360,14 +368,16 @@ class Neo4jStore(BaseStore):
         return existing
 
     def apply(self, batch: WriteBatch) -> None:
-        """Upsert nodes then relationships, then delete ``batch.deletes``.
+        """Upsert nodes then relationships, then delete ``batch.deletes`` and
+        ``batch.node_deletes`` (see :class:`~cmdb_graph.store.batch.WriteBatch`).
 
-        Up to ``tx_limit`` records in one transaction (all or nothing) and one change record;
-        beyond that, the batch is validated first and then written in idempotent transactions
-        of at most ``batch_size`` nodes or relationships, each with its own change record:
-        nodes per label, each transaction writing its nodes together with their
-        reference-field relationships (a CI is never committed without its support group,
-        owner or location link), then relationships, then the deletions in one transaction. A
+        Up to ``tx_limit`` records (any number when ``batch.atomic``) in one transaction (all
+        or nothing) and one change record; beyond that, the batch is validated first and then
+        written in idempotent transactions of at most ``batch_size`` nodes or relationships,
+        each with its own change record: nodes per label, each transaction writing its nodes
+        together with their reference-field relationships (a CI is never committed without its
+        support group, owner or location link), then relationships, then the deletions
+        (relationships, then nodes) in one transaction. A
         failure half-way leaves the transactions before it written; applying the batch again
         completes it.
 
@@ -380,9 +390,10 @@ class Neo4jStore(BaseStore):
         """
         prepared = prepare_batch(batch, self.registry, existing=None)
         deletes = batch.delete_keys(self.registry)
-        if not prepared.nodes and not prepared.relationships and not deletes:
+        node_deletes = batch.node_delete_keys()
+        if not prepared.nodes and not prepared.relationships and not deletes and not node_deletes:
             return
-        if len(batch) <= self.tx_limit:
+        if self.writes_at_once(batch):
 
             def work(tx: ManagedTransaction, feed: TxFeed) -> None:
                 check_ends(prepared, self._existing_in(tx))
@@ -396,6 +407,7 @@ class Neo4jStore(BaseStore):
                         for query, rows, _ in st:
                             tx.run(query, rows=rows).consume()
                 self._delete_in(tx, feed, deletes)
+                self._delete_nodes_in(tx, feed, node_deletes)
 
             self._write(work, batch.actor)
             return
@@ -416,8 +428,13 @@ class Neo4jStore(BaseStore):
                 list(batch_statements(part, self.registry, present)) for part in parts)) as txs:
             for statements in txs:
                 self._write(self._runner(statements), batch.actor)
-        if deletes:
-            self._write(lambda tx, feed: self._delete_in(tx, feed, deletes), batch.actor)
+        if deletes or node_deletes:
+
+            def delete(tx: ManagedTransaction, feed: TxFeed) -> None:
+                self._delete_in(tx, feed, deletes)
+                self._delete_nodes_in(tx, feed, node_deletes)
+
+            self._write(delete, batch.actor)
         log.info(
             "applied %d nodes and %d relationships in batches of %d",
             len(prepared.nodes),
@@ -557,6 +574,40 @@ class Neo4jStore(BaseStore):
                         removed.setdefault(key, change)
         feed.rels.extend(removed[k] for k in keys if k in removed)
         return len(removed)
+
+    def _delete_nodes_in(self, tx: ManagedTransaction, feed: TxFeed,
+                         keys: Sequence[tuple[str, str]]) -> int:
+        """Delete the nodes ``keys`` (``(label, key)``) in ``tx`` with their explicit
+        relationships (see :func:`cypher.delete_nodes`), recording the removals and the
+        deletions in ``feed``; how many nodes existed."""
+        if not keys:
+            return 0
+        explicit = sorted(set(self.registry.relationship_types) - _REF_TYPES)
+        by_label: dict[str, list[str]] = {}
+        for label, key in keys:
+            by_label.setdefault(label, []).append(key)
+        rels: list[RelKey] = []
+        for label, wanted in sorted(by_label.items()):
+            query = cypher.relationships_touching(label)
+            for chunk in chunks(wanted, self.batch_size):
+                found = tx.run(query, keys=list(chunk), types=explicit).single(strict=True)[0]
+                rels += [(t, s, e) for t, s, e in found]
+        self._delete_in(tx, feed, list(dict.fromkeys(rels)))
+        prepared = [PreparedNode(label, key, {}) for label, key in keys]
+        old = feed.old_nodes(prepared)
+        deleted = 0
+        for label, wanted in sorted(by_label.items()):
+            gone = [k for k in wanted if (label, k) in old]
+            for key in gone:
+                change = node_change(label, key, old[(label, key)], None)
+                if change is not None:
+                    feed.nodes.append(change)
+            keep_in, keep_out = cypher.referencing_types(label)
+            query = cypher.delete_nodes(label, self.registry.classes)
+            for chunk in chunks(gone, self.batch_size):
+                tx.run(query, keys=list(chunk), keep_in=keep_in, keep_out=keep_out).consume()
+            deleted += len(gone)
+        return deleted
 
     # -- primitive reads ------------------------------------------------------------------
     def _query(self, query: str, **params: Any) -> list[dict[str, Any]]:
