@@ -70,8 +70,14 @@ Mapping (the documented decisions):
   ``workload -[DEPENDS_ON]-> workload`` for every workload the Service selects, with
   ``inferred=True``, an evidence string naming the variable or argument, the Service and its
   selector, and the properties ``evidence_key``, ``evidence_value``, ``via_service`` and
-  ``port``; the record's origin is the workload's file and document. Values naming no Service
-  of the input are ignored (``0.0.0.0``, ``gcp``).
+  ``port``; the record's origin is the workload's file and document. A cluster-internal
+  name with no Service of that name in the input (manifests imported in several runs) is
+  taken for the workload of that name in the input, else for the CI of that service name in
+  the workload's system (its ``part-of`` label or namespace; the named namespace for
+  ``svc.ns``) -- a workload or Service of an earlier run or another source, found by the
+  ``name_system`` identification rule; when no CI answers, the run's report lists the
+  relationship as skipped with its reason. Other values are ignored (``0.0.0.0``,
+  ``localhost``, external host names).
 - The application: an ``ApplicationService`` CI per value of the
   ``app.kubernetes.io/part-of`` label (on the workload or its pod template; native key
   ``app/<value>``, named after the value), else per namespace (native key
@@ -526,14 +532,14 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
 
     # -- inference --------------------------------------------------------------------------
     @staticmethod
-    def _resolve(host: str, namespace: str,
-                 services: Mapping[tuple[str, str], _Service]) -> _Service | None:
+    def _service_name(host: str, namespace: str) -> tuple[str, str] | None:
+        """``(namespace, service)`` a cluster-internal host names (``svc``, ``svc.ns``,
+        ``svc.ns.svc``, ``svc.ns.svc.cluster.local``), ``None`` for any other host."""
         labels = host.split(".")
         if len(labels) == 1:
-            return services.get((namespace, labels[0]))
-        # svc.ns, svc.ns.svc, svc.ns.svc.cluster.local
+            return None if host == "localhost" else (namespace, labels[0])
         if len(labels) == 2 or (len(labels) >= 3 and labels[2] == "svc"):
-            return services.get((labels[1], labels[0]))
+            return labels[1], labels[0]
         return None
 
     # -- transform --------------------------------------------------------------------------
@@ -608,11 +614,18 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
         """DEPENDS_ON from a workload to what the Services named in its environment and
         arguments select."""
         seen: set[tuple[str, str]] = set()
+        by_name = {(w.namespace, w.name): w for w in workloads}
         for w in workloads:
             for container, key, value, what in _settings(w):
                 for address in addresses(key, value):
-                    svc = self._resolve(address.host, w.namespace, services)
+                    named = self._service_name(address.host, w.namespace)
+                    svc = services.get(named) if named is not None else None
                     if svc is None:
+                        if named is not None and named != (w.namespace, w.name) and (
+                                w.key, "/".join(named)) not in seen:
+                            seen.add((w.key, "/".join(named)))
+                            yield _unresolved(w, named, by_name.get(named), container, what,
+                                              value, address.port)
                         continue
                     selector = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
                     base = (
@@ -644,6 +657,32 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                             properties=props,
                             origin=w.origin,
                         )
+
+
+def _unresolved(w: _Workload, named: tuple[str, str], target: _Workload | None,
+                container: str, what: str, value: str, port: int | None) -> RelationshipRecord:
+    """``w -[DEPENDS_ON]->`` what an address names when no Service of the input has that
+    name: the workload of that name in the input, else the CI of that service name in the
+    system (a workload or Service of an earlier run, or of another source, through the
+    ``name_system`` identification rule; the relationship is skipped, with its reason in
+    the run's report, when no CI answers to it)."""
+    ns, name = named
+    base = f"{what} in {w.ref} (container {container}) -> {ns}/{name}"
+    props: dict[str, Any] = {"via_service": f"{ns}/{name}",
+                             "evidence_key": what.split("=", 1)[0], "evidence_value": value}
+    if port is not None:
+        props["port"] = port
+    if target is not None:
+        ends = Identifiers(native_key=target.key)
+        evidence = f"{base}: no Service of that name in the input; the workload {target.ref}"
+    else:
+        system = (w.part_of or w.namespace) if ns == w.namespace else ns
+        ends = Identifiers(service=name, system=system)
+        evidence = (f"{base}: not in the input; the CI of service {name} in system {system} "
+                    "(an earlier run or another source)")
+    return RelationshipRecord(rel_type="DEPENDS_ON", source=Identifiers(native_key=w.key),
+                              target=ends, inferred=True, evidence=evidence,
+                              properties=props, origin=w.origin)
 
 
 #: Where a PersistentVolume names the disk behind it (its cloud id).

@@ -95,7 +95,8 @@ class Identifiers(_Rec):
     host: Identifiers | None = None
 
     def is_empty(self) -> bool:
-        """Whether no identifier at all is set."""
+        """Whether no identifier at all is set (a service name counts with its system:
+        together they are the ``name_system`` rule's key)."""
         return not any(
             (
                 self.native_key,
@@ -105,6 +106,7 @@ class Identifiers(_Rec):
                 self.fqdn,
                 self.hostname,
                 self.name,
+                self.service and self.system,
             )
         )
 

@@ -224,6 +224,23 @@ def test_services_of_a_later_run_join_their_workloads(tmp_path: Path,
         return {n: [(c["ci_id"], c["ci_class"], sorted(c["native_keys"])) for c in v]
                 for n, v in found.items()}
     assert again == 0 and shape(cis_by_name(db)) == shape(cis)
+    # the dependencies the Deployments' environment names (REDIS_ADDR=redis-cart:6379, ...)
+    # are there although their Services came later: the same as from the single file
+    whole = tmp_path / "whole.db"
+    assert invoke("import", "kubernetes", str(BOUTIQUE), "--source", "k8s",
+                  "--db", str(whole))[0] == 0
+    assert workload_dependencies(db) == workload_dependencies(whole)
+    assert ("default/cartservice", "default/redis-cart") in workload_dependencies(db)
+
+
+def workload_dependencies(db: Path) -> set[tuple[str, str]]:
+    """DEPENDS_ON between two Containers, by name."""
+    code, out, err = invoke("export", "--format", "json", "--db", str(db))
+    assert code == 0, err
+    data = json.loads(out)
+    names = {n["ci_id"]: n["name"] for n in data["nodes"] if n["ci_class"] == "Container"}
+    return {(names[r["source"]], names[r["target"]]) for r in data["relationships"]
+            if r["rel_type"] == "DEPENDS_ON" and r["source"] in names and r["target"] in names}
 
 
 SAASBOM = REALDATA / "cyclonedx" / "saasbom-apigateway-microservices-datastores.bom.json"
@@ -270,3 +287,30 @@ def test_an_sboms_services_are_the_compose_services_of_its_subject(
                    for k in cis[name][0]["native_keys"]), cis[name]
         assert sbom_name not in cis
     assert "Microservice 2" in cis and "S3" in cis
+
+
+def test_an_address_names_a_workload_of_an_earlier_run(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: redis-cart's Deployment in one run; cartservice's (REDIS_ADDR=redis-cart:6379)
+    # in a later one, with no Service anywhere
+    monkeypatch.setenv("CMDB_STORE", "memory")
+    monkeypatch.delenv("CMDB_NEO4J_URI", raising=False)
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(BOUTIQUE.read_text())
+            if d and d["kind"] == "Deployment"}
+    db = tmp_path / "estate.db"
+    for name in ("redis-cart", "cartservice"):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(docs[name]))
+        code, _, err = invoke("import", "kubernetes", str(path), "--source", "k8s",
+                              "--db", str(db))
+        assert code == 0, err
+
+    # Act
+    deps = workload_dependencies(db)
+    code, out, err = invoke("import", "kubernetes", str(tmp_path / "cartservice.yaml"),
+                            "--source", "k8s", "--db", str(db), "--json")
+
+    # Assert: found by service name in the namespace (name_system), nothing skipped on a re-run
+    assert deps == {("default/cartservice", "default/redis-cart")}
+    assert code == 0, err
+    assert json.loads(out)["skips"] == []
