@@ -36,6 +36,8 @@ def store_settings(db: Path | None = None, snapshot: Path | None = None) -> Sett
 
 
 def estate_exists(settings: Settings) -> bool:
-    """Whether the embedded store has a database, or an old snapshot to migrate."""
+    """Whether the embedded store has a database, or an old snapshot to migrate (an empty
+    file is neither: a reading command must not turn it into a database)."""
     legacy = settings.legacy_snapshot()
-    return settings.embedded_database().exists() or (legacy is not None and legacy.exists())
+    return any(p is not None and p.exists() and p.stat().st_size > 0
+               for p in (settings.embedded_database(), legacy))

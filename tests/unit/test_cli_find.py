@@ -80,6 +80,20 @@ def test_find_nothing_exits_1(demo_snapshot: Path) -> None:
     assert err.strip() == "no CI matches 'no-such-thing'"
 
 
+def test_an_empty_file_is_no_estate_and_stays_empty(tmp_path: Path) -> None:
+    # Arrange: a zero-byte file given as the database
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+
+    # Act
+    code, _, err = invoke("find", "redis", "--db", str(empty))
+
+    # Assert: the reading command says there is no estate and writes nothing
+    assert code == 1
+    assert "no estate at" in err and str(empty) in " ".join(err.split())
+    assert empty.stat().st_size == 0
+
+
 def test_commands_take_names_and_identifiers(demo_snapshot: Path, demo_estate: Estate) -> None:
     # Arrange
     db = next(c for c in demo_estate.cis if c.name == "pay-db-0001")
