@@ -247,6 +247,10 @@ def impact_command(
     the table; --no-inferred leaves inferred relationships out.
     """
     when = past_time(as_of)
+    if not cis and change is None:
+        err.print("[red]error:[/red] name the CIs under change (CI...) or a recorded change "
+                  "(--change ID); `cmdb-graph changes` lists them")
+        raise typer.Exit(1)
     with _engine(db, snapshot) as engine:
         def work() -> tuple[impact.ChangeImpact, dict[str, str], dict[tuple[str, str], str]]:
             ids = ci_ids_of(engine, cis or [])

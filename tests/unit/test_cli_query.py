@@ -166,6 +166,15 @@ def test_unknown_ci_is_a_clear_error(demo_snapshot: Path) -> None:
                                     "identifier)"
 
 
+def test_impact_of_nothing_says_what_to_name(demo_snapshot: Path) -> None:
+    result = CliRunner().invoke(app, ["impact", "--db", str(demo_snapshot)])
+
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        "error: name the CIs under change (CI...) or a recorded change (--change ID); "
+        "`cmdb-graph changes` lists them")
+
+
 def test_export_graphml_round_trips_the_whole_estate(demo_snapshot: Path, tmp_path: Path,
                                                       demo_estate: Estate) -> None:
     # Arrange
