@@ -89,7 +89,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     """Send every log record to ``stream`` (default stderr) in ``settings.log_format``, at
     ``settings.log_level`` and above.
 
-    Replaces the handler a previous call installed (not other handlers).
+    Replaces the handler a previous call installed (not other handlers). httpx's own
+    per-request lines (the webhook POSTs) are kept at WARNING and above.
 
     Parameters
     ----------
@@ -113,4 +114,6 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     handler.setFormatter(_formatter(settings.log_format))
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # httpx logs every webhook POST at INFO; the delivery's outcome is ours to log (one line)
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     return handler

@@ -226,13 +226,19 @@ def explain(
     if item.duplicate_of:
         out.print(f"merged into {names.get(item.duplicate_of, item.duplicate_of)} "
                   f"({item.duplicate_of})", markup=False, highlight=False)
-    table = Table(title="Identified by data source (first seen first)")
-    for col in ("source", "first seen", "last seen", "native key", "identified by"):
-        table.add_column(col, overflow="fold")
-    for name, s in seen:
-        table.add_row(name, _when(s.first_seen), _when(s.last_seen), s.native_key or "",
-                      s.matched_by or ("created it" if name == seen[0][0] else "its own key"))
-    out.print(table)
+    if not seen:
+        out.print("no data source has reported it: it was written directly (through the API "
+                  "or by `cmdb-graph demo`); `cmdb-graph history` shows by whom",
+                  markup=False, highlight=False)
+    else:
+        table = Table(title="Identified by data source (first seen first)")
+        for col in ("source", "first seen", "last seen", "native key", "identified by"):
+            table.add_column(col, overflow="fold")
+        for name, s in seen:
+            table.add_row(name, _when(s.first_seen), _when(s.last_seen), s.native_key or "",
+                          s.matched_by or ("created it" if name == seen[0][0]
+                                           else "its own key"))
+        out.print(table)
     for m in merged:
         out.print(f"merged into it: {names.get(m, m)} ({m})", markup=False, highlight=False)
     for c in candidates:

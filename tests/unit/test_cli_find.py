@@ -204,3 +204,12 @@ def test_the_deprecated_snapshot_option_migrates_an_old_snapshot_once(
     assert first[0] == 0, first[2]
     assert json.loads(first[1]) == json.loads(again[1])
     assert (tmp_path / "estate.db").exists() and snapshot.read_bytes() == before
+
+
+def test_explain_a_ci_no_source_reported_says_so(demo_snapshot: Path) -> None:
+    code, out, err = invoke("explain", "pay-db-0001", "--db", str(demo_snapshot))
+
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("pay-db-0001 [Database]")
+    assert "no data source has reported it" in " ".join(out.split())
+    assert "Identified by data source" not in out
