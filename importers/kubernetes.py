@@ -643,11 +643,8 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                             f"{base} selects {selector}" if svc.targets
                             else f"{base} (selects no workload of the input)"
                         )
-                        props: dict[str, Any] = {"via_service": f"{svc.namespace}/{svc.name}",
-                                                 "evidence_key": what.split("=", 1)[0],
-                                                 "evidence_value": value}
-                        if address.port is not None:
-                            props["port"] = address.port
+                        props = _address_props(f"{svc.namespace}/{svc.name}", what, value,
+                                               address.port)
                         yield RelationshipRecord(
                             rel_type="DEPENDS_ON",
                             source=Identifiers(native_key=w.key),
@@ -659,6 +656,16 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                         )
 
 
+def _address_props(service: str, what: str, value: str, port: int | None) -> dict[str, Any]:
+    """The properties of a dependency inferred from an address: the Service it names
+    (``ns/name``), the setting and value it was read from, its port."""
+    props: dict[str, Any] = {"via_service": service, "evidence_key": what.split("=", 1)[0],
+                             "evidence_value": value}
+    if port is not None:
+        props["port"] = port
+    return props
+
+
 def _unresolved(w: _Workload, named: tuple[str, str], target: _Workload | None,
                 container: str, what: str, value: str, port: int | None) -> RelationshipRecord:
     """``w -[DEPENDS_ON]->`` what an address names when no Service of the input has that
@@ -668,10 +675,7 @@ def _unresolved(w: _Workload, named: tuple[str, str], target: _Workload | None,
     the run's report, when no CI answers to it)."""
     ns, name = named
     base = f"{what} in {w.ref} (container {container}) -> {ns}/{name}"
-    props: dict[str, Any] = {"via_service": f"{ns}/{name}",
-                             "evidence_key": what.split("=", 1)[0], "evidence_value": value}
-    if port is not None:
-        props["port"] = port
+    props = _address_props(f"{ns}/{name}", what, value, port)
     if target is not None:
         ends = Identifiers(native_key=target.key)
         evidence = f"{base}: no Service of that name in the input; the workload {target.ref}"
