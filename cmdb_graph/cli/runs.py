@@ -54,7 +54,12 @@ def list_runs(
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in found], indent=2))
         return
-    table = Table("run", "source", "importer", "status", "started", "error")
+    table = Table()
+    # the id is what `runs undo` takes: never cut or wrapped, the other columns give way
+    table.add_column("run", no_wrap=True,
+                     min_width=max((len(r.run_id) for r in found), default=3))
+    for title in ("source", "importer", "status", "started", "error"):
+        table.add_column(title, overflow="fold")
     for r in found:
         table.add_row(r.run_id, r.source, r.importer, r.status.value,
                       r.started_at.strftime("%Y-%m-%d %H:%M:%S"), escape(r.error or ""))

@@ -82,3 +82,18 @@ def test_runs_undo_refuses_a_succeeded_run_and_an_unknown_one(db: Path) -> None:
     assert "only an interrupted or failed run" in run("runs", "undo", "run-ok", "--db",
                                                       str(db), code=1)
     assert "run-nope" in run("runs", "undo", "run-nope", "--db", str(db), code=1)
+
+
+def test_runs_list_never_cuts_a_run_id_on_a_narrow_terminal(db: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    # Arrange: an 80-column terminal (the fixture widens tables; undo that)
+    from cmdb_graph.cli.query import out as console
+
+    monkeypatch.setattr(console, "width", 80)
+
+    # Act
+    out = run("runs", "list", "--db", str(db))
+
+    # Assert: the whole id stands on one line, ready for `runs undo`
+    assert RUN in out
