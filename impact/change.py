@@ -17,6 +17,7 @@ from impact.results import (
     ImpactedCIs,
     ImpactStatus,
     ImpactSummary,
+    PathLink,
     RedundancyImpact,
     RedundancyImpacts,
 )
@@ -77,6 +78,8 @@ class _Impacted:
         i = int(self.prop.nodes[k])
         ci = self.topo.ids[i]
         graph = self.graph
+        found = paths.of(i) if paths is not None else ()
+        links, confidence = _links(graph, found)
         return ImpactedCI(
             ci_id=ci,
             name=graph.name(ci),
@@ -87,7 +90,9 @@ class _Impacted:
             business_criticality=graph.criticality(ci),
             operational_status=graph.status(ci) or None,
             in_service=bool(self.topo.in_service[i]),
-            paths=paths.of(i) if paths is not None else (),
+            paths=found,
+            links=links,
+            confidence=confidence,
         )
 
     def _path_finder(self, bulk: bool) -> ExplainingPaths | None:
@@ -105,6 +110,23 @@ class _Impacted:
     def items(self) -> tuple[ImpactedCI, ...]:
         paths = self._path_finder(True)
         return tuple(self._build(k, paths) for k in self.order().tolist())
+
+
+def _links(graph: ImpactGraph, paths: tuple[tuple[str, ...], ...]
+           ) -> tuple[tuple[tuple[PathLink, ...], ...], float | None]:
+    """The relationship of every hop of ``paths`` (see :meth:`ImpactGraph.link`), and the
+    highest product of their confidences over the paths (``None`` without paths)."""
+    links: list[tuple[PathLink, ...]] = []
+    best: float | None = None
+    for path in paths:
+        hops = tuple(link for a, b in zip(path, path[1:], strict=False)
+                     if (link := graph.link(a, b)) is not None)
+        links.append(hops)
+        product = 1.0
+        for link in hops:
+            product *= link.confidence
+        best = product if best is None else max(best, product)
+    return tuple(links), None if best is None else round(best, 6)
 
 
 def change_impact(

@@ -18,8 +18,9 @@ from typing import Any
 import networkx as nx
 
 from cmdb_graph.errors import CINotFoundError
-from cmdb_graph.model import ImpactDirection, OperationalStatus, Registry, ServiceKind
+from cmdb_graph.model import ImpactDirection, OperationalStatus, Registry, ServiceKind, link_trust
 from impact.csr import in_service
+from impact.results import PathLink
 from impact.topology import Topology
 
 __all__ = ["ImpactGraph"]
@@ -231,6 +232,33 @@ class ImpactGraph:
         """``(source, target, rel_type, inferred)`` of every relationship."""
         for u, v, key, data in self._graph.edges(keys=True, data=True):
             yield u, v, str(data.get("rel_type", key)), bool(data.get("inferred", False))
+
+    def link(self, a: str, b: str) -> PathLink | None:
+        """The relationship that carries a failure of ``a`` to ``b`` (a hop of an explaining
+        path), the most certain when several do (highest confidence, then type); ``None``
+        when none does."""
+        directions = self.impact_directions
+        best: tuple[float, str] | None = None
+        found: PathLink | None = None
+        for u, v, wanted in ((b, a, ImpactDirection.END_TO_START),
+                             (a, b, ImpactDirection.START_TO_END)):
+            edges = self._graph.get_edge_data(u, v)
+            for key, data in (edges or {}).items():
+                rel_type = str(data.get("rel_type", key))
+                if directions.get(rel_type) is not wanted:
+                    continue
+                basis, confidence = link_trust(data)
+                if best is not None and (-confidence, rel_type) >= best:
+                    continue
+                best = (-confidence, rel_type)
+                props = data.get("properties") or {}
+                file = props.get("evidence_file")
+                evidence = data.get("evidence")
+                found = PathLink(source=u, target=v, rel_type=rel_type, basis=basis,
+                                 confidence=confidence,
+                                 evidence=None if evidence is None else str(evidence),
+                                 evidence_file=None if file is None else str(file))
+        return found
 
     def rel_types_between(self, a: str, b: str) -> set[str]:
         """The types of the relationships stored between ``a`` and ``b``, either way."""

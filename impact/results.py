@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cmdb_graph.model.entities import RelationshipBasis
 from impact.lazy import ItemSource, LazyItems
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "LazyItems",
     "Neighbourhood",
     "NodeRef",
+    "PathLink",
     "PathsResult",
     "ProbableCause",
     "ProbableCauses",
@@ -86,6 +88,35 @@ class StatusResult(_Frozen):
         return ImpactStatus.OPERATIONAL
 
 
+class PathLink(_Frozen):
+    """The relationship that carries impact over one hop of an explaining path.
+
+    Attributes
+    ----------
+    source, target : str
+        ``ci_id`` of its ends in stored orientation (dependent -> what it needs), whatever
+        the direction of the hop.
+    rel_type : str
+        Its relationship type.
+    basis : RelationshipBasis
+        Declared, discovered or inferred.
+    confidence : float
+        In (0, 1]: recorded, or the basis's default.
+    evidence : str or None
+        What an inference rests on (the setting and its value).
+    evidence_file : str or None
+        The file it was read from.
+    """
+
+    source: str
+    target: str
+    rel_type: str
+    basis: RelationshipBasis
+    confidence: float
+    evidence: str | None = None
+    evidence_file: str | None = None
+
+
 class ImpactedCI(_Frozen):
     """One CI reached by a change or failure.
 
@@ -111,6 +142,12 @@ class ImpactedCI(_Frozen):
         Paths that explain the status, each from a changed CI to this one; shortest first,
         then lexicographic, at most the requested number. A down CI is explained by paths of
         down CIs over required relationships.
+    links : tuple of tuple of PathLink
+        For each path, the relationship of each hop (``len(path) - 1`` each): when several
+        join two CIs, the most certain (highest confidence, then relationship type).
+    confidence : float or None
+        How sure the impact is: over the paths, the highest product of their hops'
+        confidences (``None`` without paths).
     """
 
     ci_id: str
@@ -123,6 +160,8 @@ class ImpactedCI(_Frozen):
     operational_status: str | None = None
     in_service: bool = True
     paths: tuple[tuple[str, ...], ...] = ()
+    links: tuple[tuple[PathLink, ...], ...] = ()
+    confidence: float | None = None
 
 
 class ImpactedSource(ItemSource["ImpactedCI"], Protocol):

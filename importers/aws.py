@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.entities import RelationshipBasis
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
 from importers.base import JSONImporter, guard, mapping_items, require
 
@@ -106,6 +107,7 @@ class AWSEC2Importer(JSONImporter):
 
     kind = "aws-ec2"
     description = "AWS EC2 describe-instances JSON (EC2 API DescribeInstances)"
+    relationship_basis = RelationshipBasis.DISCOVERED
 
     def transform(self, doc: Any, origin: str) -> Iterator[Record]:
         """Instance, network and datacenter CIs, then their relationships."""

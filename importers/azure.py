@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.entities import RelationshipBasis
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
 from importers.base import JSONImporter, guard, require
 
@@ -147,6 +148,7 @@ class AzureResourceGraphImporter(JSONImporter):
 
     kind = "azure-resource-graph"
     description = "Azure Resource Graph query results (REST Resources response, az graph query)"
+    relationship_basis = RelationshipBasis.DISCOVERED
 
     def transform(self, doc: Any, origin: str) -> Iterator[Record]:
         """Resource and region CIs, then their relationships."""
@@ -246,4 +248,5 @@ def _references(parsed: list[tuple[str, str, Mapping[str, Any], Origin]]
             yield RelationshipRecord(
                 rel_type="CONNECTS_TO" if classes[target] == "Network" else "DEPENDS_ON",
                 source=Identifiers(native_key=key), target=Identifiers(native_key=target),
-                inferred=True, evidence=f"{where} = {value}", origin=origin)
+                inferred=True, confidence=0.9,  # a resource id the resource holds
+                evidence=f"{where} = {value}", origin=origin)

@@ -61,7 +61,8 @@ from pydantic import ValidationError
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.clean import CONTROL as _CONTROL
 from cmdb_graph.model.clean import without_control_characters as _without_control_characters
-from cmdb_graph.model.records import CIRecord, InputWarning, Origin, Record
+from cmdb_graph.model.entities import RelationshipBasis
+from cmdb_graph.model.records import CIRecord, InputWarning, Origin, Record, RelationshipRecord
 from importers.readers import Documents, Table, check_depth, load_json, parse_xml
 
 __all__ = ["Importer", "JSONImporter", "XMLImporter", "Item", "guard", "require",
@@ -98,6 +99,11 @@ class Importer(ABC, Generic[DocT]):
     folder_suffixes: ClassVar[tuple[str, ...]] = ()
     #: Whether the files of one run are transformed as one input (:meth:`fold`).
     folds_files: ClassVar[bool] = False
+    #: The basis of the relationships this kind reports without inferring them: ``declared``
+    #: (the source states them) or ``discovered`` (a discovery tool saw them: a scan, an
+    #: inventory agent, a cloud inventory). :meth:`records` stamps it on every relationship
+    #: record that names none; inferred ones get ``inferred``.
+    relationship_basis: ClassVar[RelationshipBasis] = RelationshipBasis.DECLARED
 
     @abstractmethod
     def read(self, path: Path) -> DocT:
@@ -147,9 +153,28 @@ class Importer(ABC, Generic[DocT]):
             found = list(self.transform(doc, origin))
             records = [r for r in found if not isinstance(r, InputWarning)]
             clean, warnings = _without_control_characters(records)
+            clean = [self._with_basis(r) for r in clean]
         return [*(doc.warnings if isinstance(doc, Table) else ()),
                 *(r for r in found if isinstance(r, InputWarning)),
                 *warnings, *_repeated_keys(clean), *clean]
+
+    def _with_basis(self, record: Record) -> Record:
+        """A relationship record with its basis (see :attr:`relationship_basis`).
+
+        Raises
+        ------
+        InvalidRecordError
+            An inferred record with another basis.
+        """
+        if not isinstance(record, RelationshipRecord):
+            return record
+        basis = RelationshipBasis.INFERRED if record.inferred else (
+            record.basis or self.relationship_basis)
+        if record.basis is not None and record.basis is not basis:
+            o = record.origin
+            raise InvalidRecordError(f"an inferred relationship cannot be {record.basis.value}",
+                                     file=o.file, line=o.line, record=o.record, field="basis")
+        return record if record.basis is basis else record.model_copy(update={"basis": basis})
 
     def parse(self, path: Path) -> Iterator[Item]:
         """Yield the records of one file (all are read before the first is yielded), warnings

@@ -55,7 +55,13 @@ from typing import Any
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
 from importers.base import Importer, guard
-from importers.inference import addresses, argument_pairs, entry_points
+from importers.inference import (
+    GROUPING_CONFIDENCE,
+    address_confidence,
+    addresses,
+    argument_pairs,
+    entry_points,
+)
 from importers.readers import load_yaml_documents
 
 __all__ = ["ComposeImporter"]
@@ -366,6 +372,7 @@ def _inferred(project: _Project, svc: str, spec: Mapping[str, Any], hosts: Mappi
                 props["port"] = address.port
             shown = f"{key}={value}" if "." in key else f"{key} argument {value}"
             project.edge("DEPENDS_ON", svc, target, origin, inferred=True,
+                         confidence=address_confidence(address),
                          evidence=f"{shown} in services.{svc} names service {target}",
                          properties=props)
 
@@ -384,6 +391,7 @@ def _application(project: _Project) -> CIRecord:
         project.rels.append(RelationshipRecord(
             rel_type="DEPENDS_ON", source=Identifiers(native_key=project.name),
             target=Identifiers(native_key=key), optional=optional, inferred=True,
+            confidence=GROUPING_CONFIDENCE,
             evidence=f"compose project {project.name} groups services.{svc}: {role}",
             properties={"evidence_key": "name", "evidence_value": project.name},
             origin=Origin(file=project.file, record=f"services.{svc}")))

@@ -20,6 +20,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.entities import RelationshipBasis
 from cmdb_graph.model.records import CIRecord
 from importers.base import Importer, Item, guard
 from importers.glpi import computer_records, network_device
@@ -103,6 +104,7 @@ class FusionInventoryXMLImporter(Importer[Mapping[str, Any]]):
 
     kind = "fusioninventory"
     description = "FusionInventory agent XML (OCS-style REQUEST/CONTENT: inventory, netdiscovery)"
+    relationship_basis = RelationshipBasis.DISCOVERED
 
     def read(self, path: Path) -> Mapping[str, Any]:
         return message(parse_xml(path), str(path))

@@ -70,7 +70,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.entities import Scalar
+from cmdb_graph.model.entities import RelationshipBasis, Scalar
 from cmdb_graph.model.records import (
     CIRecord,
     Identifiers,
@@ -502,6 +502,7 @@ class GLPIInventoryImporter(JSONImporter):
 
     kind = "glpi"
     description = "GLPI Agent JSON inventory (glpi-project/inventory_format JSON schema)"
+    relationship_basis = RelationshipBasis.DISCOVERED
 
     def transform(self, doc: Any, origin: str) -> list[Item]:
         """The records of one inventory."""

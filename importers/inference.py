@@ -21,6 +21,13 @@ names are real (a Service, a compose service) is for the importer to decide.
 
 :func:`entry_points` picks what an application service CI depends on among the workloads of
 one application, given the dependencies among them.
+
+Each inferred relationship carries a confidence (see ``RelationshipRecord.confidence``):
+:func:`address_confidence` for one read from an address (0.9 when the token itself looks like
+an address and names a service of the input, 0.7 for a bare word under an address-like key;
+0.2 less when the name is matched through an earlier run or another source rather than the
+input), :data:`GROUPING_CONFIDENCE` for an application service's dependency on the workloads
+that serve it.
 """
 
 from __future__ import annotations
@@ -29,7 +36,12 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Address", "addresses", "argument_pairs", "entry_points"]
+__all__ = ["Address", "GROUPING_CONFIDENCE", "address_confidence", "addresses",
+           "argument_pairs", "entry_points"]
+
+#: Confidence of an application service's dependency on a workload it groups (the grouping is
+#: stated; which workloads are its entry points is deduced).
+GROUPING_CONFIDENCE = 0.7
 
 #: Keys whose value is an address even when it is a bare word.
 _ADDRESS_KEY = re.compile(
@@ -59,6 +71,26 @@ class Address:
     host: str
     port: int | None
     explicit: bool
+
+
+def address_confidence(address: Address, *, in_input: bool = True) -> float:
+    """How sure a dependency read from ``address`` is.
+
+    Parameters
+    ----------
+    address : Address
+        The address found.
+    in_input : bool
+        Whether the name it gives matched a service of the same input (else an earlier run's
+        or another source's CI, or a workload of that name without a Service).
+
+    Returns
+    -------
+    float
+        0.9 (explicit) or 0.7 (a bare word), 0.2 less when not ``in_input``.
+    """
+    base = 0.9 if address.explicit else 0.7
+    return base if in_input else round(base - 0.2, 2)
 
 
 def _authority(token: str) -> Iterator[Address]:

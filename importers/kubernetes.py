@@ -99,6 +99,7 @@ from pathlib import Path
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
+from cmdb_graph.model.entities import RelationshipBasis
 from cmdb_graph.model.records import (
     CIRecord,
     Identifiers,
@@ -107,7 +108,14 @@ from cmdb_graph.model.records import (
     RelationshipRecord,
 )
 from importers.base import Importer, Item, guard, require, text_or_none
-from importers.inference import addresses, argument_pairs, entry_points
+from importers.inference import (
+    GROUPING_CONFIDENCE,
+    Address,
+    address_confidence,
+    addresses,
+    argument_pairs,
+    entry_points,
+)
 from importers.readers import Documents, load_yaml_documents
 
 __all__ = ["KubernetesImporter"]
@@ -258,7 +266,7 @@ class _Placement:
                 rels.append(RelationshipRecord(
                     rel_type="RUNS_ON", source=Identifiers(native_key=wkey),
                     target=Identifiers(native_key=f"node/{nodes[0]}"), evidence=why,
-                    origin=w.origin))
+                    basis=RelationshipBasis.DISCOVERED, origin=w.origin))
                 continue
             group = f"{wkey}/pods"
             cis.append(CIRecord(
@@ -270,11 +278,13 @@ class _Placement:
                 origin=w.origin))
             rels.append(RelationshipRecord(
                 rel_type="RUNS_ON", source=Identifiers(native_key=wkey),
-                target=Identifiers(native_key=group), evidence=why, origin=w.origin))
+                target=Identifiers(native_key=group), evidence=why,
+                basis=RelationshipBasis.DISCOVERED, origin=w.origin))
             for node in nodes:
                 rels.append(RelationshipRecord(
                     rel_type="MEMBER_OF", source=Identifiers(native_key=f"node/{node}"),
-                    target=Identifiers(native_key=group), evidence=why, origin=w.origin))
+                    target=Identifiers(native_key=group), evidence=why,
+                    basis=RelationshipBasis.DISCOVERED, origin=w.origin))
         return cis, rels
 
 
@@ -625,7 +635,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                                 w.key, "/".join(named)) not in seen:
                             seen.add((w.key, "/".join(named)))
                             yield _unresolved(w, named, by_name.get(named), container, what,
-                                              value, address.port)
+                                              value, address)
                         continue
                     selector = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
                     base = (
@@ -650,6 +660,7 @@ class KubernetesImporter(Importer[Documents | Sequence[Any]]):
                             source=Identifiers(native_key=w.key),
                             target=Identifiers(native_key=target),
                             inferred=True,
+                            confidence=address_confidence(address),
                             evidence=evidence,
                             properties=props,
                             origin=w.origin,
@@ -667,7 +678,8 @@ def _address_props(service: str, what: str, value: str, port: int | None) -> dic
 
 
 def _unresolved(w: _Workload, named: tuple[str, str], target: _Workload | None,
-                container: str, what: str, value: str, port: int | None) -> RelationshipRecord:
+                container: str, what: str, value: str, address: Address
+                ) -> RelationshipRecord:
     """``w -[DEPENDS_ON]->`` what an address names when no Service of the input has that
     name: the workload of that name in the input, else the CI of that service name in the
     system (a workload or Service of an earlier run, or of another source, through the
@@ -675,7 +687,7 @@ def _unresolved(w: _Workload, named: tuple[str, str], target: _Workload | None,
     the run's report, when no CI answers to it)."""
     ns, name = named
     base = f"{what} in {w.ref} (container {container}) -> {ns}/{name}"
-    props = _address_props(f"{ns}/{name}", what, value, port)
+    props = _address_props(f"{ns}/{name}", what, value, address.port)
     if target is not None:
         ends = Identifiers(native_key=target.key)
         evidence = f"{base}: no Service of that name in the input; the workload {target.ref}"
@@ -686,6 +698,7 @@ def _unresolved(w: _Workload, named: tuple[str, str], target: _Workload | None,
                     "(an earlier run or another source)")
     return RelationshipRecord(rel_type="DEPENDS_ON", source=Identifiers(native_key=w.key),
                               target=ends, inferred=True, evidence=evidence,
+                              confidence=address_confidence(address, in_input=False),
                               properties=props, origin=w.origin)
 
 
@@ -833,7 +846,7 @@ def _app_services(workloads: list[_Workload], deps: list[RelationshipRecord]
             rels.append(RelationshipRecord(
                 rel_type="DEPENDS_ON", source=Identifiers(native_key=key),
                 target=Identifiers(native_key=w.key), optional=optional, inferred=True,
-                evidence=f"{why} groups {w.ref}: {role}",
+                confidence=GROUPING_CONFIDENCE, evidence=f"{why} groups {w.ref}: {role}",
                 properties={"evidence_key": f"label {PART_OF}" if by_label else "namespace",
                             "evidence_value": first.part_of or first.namespace},
                 origin=w.origin))

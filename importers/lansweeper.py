@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.entities import LifecycleStage, Scalar
+from cmdb_graph.model.entities import LifecycleStage, RelationshipBasis, Scalar
 from cmdb_graph.model.records import AssetRecord, CIRecord, Identifiers, Origin, Record
 from importers.base import JSONImporter, guard, observed_at, require
 from importers.base import text_or_none as _str
@@ -129,6 +129,7 @@ class LansweeperDataAPIImporter(JSONImporter):
 
     kind = "lansweeper"
     description = "Lansweeper Data API (GraphQL) site.assetResources response JSON"
+    relationship_basis = RelationshipBasis.DISCOVERED
 
     def transform(self, doc: Any, origin: str) -> list[Record]:
         """A CI record and an asset record per asset item."""

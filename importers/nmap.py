@@ -50,7 +50,7 @@ import re
 from xml.etree.ElementTree import Element
 
 from cmdb_graph.errors import InvalidRecordError
-from cmdb_graph.model.entities import Scalar
+from cmdb_graph.model.entities import RelationshipBasis, Scalar
 from cmdb_graph.model.records import CIRecord, Identifiers, Origin, Record, RelationshipRecord
 from importers.base import XMLImporter, guard, observed_at
 
@@ -199,6 +199,7 @@ class NmapImporter(XMLImporter):
 
     kind = "nmap"
     description = "nmap XML scan output (-oX, nmap.dtd): hosts, open services, OS guesses"
+    relationship_basis = RelationshipBasis.DISCOVERED
 
     def transform(self, doc: Element, origin: str) -> list[Record]:
         """Host CIs, service CIs and their ``RUNS_ON`` relationships of one scan."""

@@ -329,6 +329,7 @@ def _dependencies(by_resource: Mapping[str, list[_Instance]],
                         source=Identifiers(native_key=f"{key_prefix}{inst.address}"),
                         target=Identifiers(native_key=f"{key_prefix}{target.address}"),
                         inferred=True,
+                        confidence=0.9,  # Terraform computed the dependency itself
                         evidence=f"terraform state: {inst.address} depends on {dep}",
                         origin=inst.origin,
                     )

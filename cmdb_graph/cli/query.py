@@ -32,7 +32,7 @@ from cmdb_graph.cli import app
 from cmdb_graph.cli.paths import DbOption, SnapshotOption, estate_exists, store_settings
 from cmdb_graph.cli.render import RENDERERS, ExportFormat
 from cmdb_graph.errors import AmbiguousCIError, CmdbError
-from cmdb_graph.model import Change
+from cmdb_graph.model import Change, RelationshipBasis
 from cmdb_graph.service.engine import Engine, ProposedChange
 from cmdb_graph.service.resolve import (
     GroupContact,
@@ -173,38 +173,27 @@ def names_then(engine: Engine, ci_ids: Iterable[str]) -> dict[str, str]:
 
 
 def _path(p: Sequence[str], names: Mapping[str, str],
-          inferred: Mapping[tuple[str, str], str] | None = None) -> str:
+          links: Sequence[impact.PathLink] = ()) -> str:
+    """A path by names; a hop whose relationship was inferred is drawn ``~>``."""
     if not p:
         return ""
+    inferred = {(x.source, x.target) for x in links
+                if x.basis is RelationshipBasis.INFERRED}
     text = names.get(p[0], p[0])
     for a, b in zip(p, p[1:], strict=False):
-        text += f" {'~>' if inferred and (a, b) in inferred else '->'} {names.get(b, b)}"
+        hop = "~>" if (b, a) in inferred or (a, b) in inferred else "->"
+        text += f" {hop} {names.get(b, b)}"
     return text
 
 
-def inferred_hops(graph: nx.MultiDiGraph, paths: Sequence[Sequence[str]]
-                  ) -> dict[tuple[str, str], str]:
-    """The hops ``(a, b)`` of impact paths whose relationships between ``a`` and ``b`` (either
-    orientation) are all inferred, with the evidence of one of them.
-
-    Parameters
-    ----------
-    graph : networkx.MultiDiGraph
-        The dependency graph the paths run through (edge attributes ``inferred`` and
-        ``evidence``, as the stores give them).
-    paths : sequence of sequence of str
-        ``ci_id`` paths, from a changed CI up.
-    """
-    out: dict[tuple[str, str], str] = {}
-    for p in paths:
-        for a, b in zip(p, p[1:], strict=False):
-            if (a, b) in out:
-                continue
-            edges = [d for u, v in ((b, a), (a, b)) for d in (graph.get_edge_data(u, v) or {}
-                                                             ).values()]
-            if edges and all(d.get("inferred") for d in edges):
-                out[(a, b)] = str(edges[0].get("evidence") or "inferred")
-    return out
+def _inferred_links(impacted: Iterable[impact.ImpactedCI]) -> list[impact.PathLink]:
+    """The inferred relationships on the first path of each impacted CI, each once."""
+    found: dict[tuple[str, str, str], impact.PathLink] = {}
+    for c in impacted:
+        for link in c.links[0] if c.links else ():
+            if link.basis is RelationshipBasis.INFERRED:
+                found.setdefault((link.rel_type, link.source, link.target), link)
+    return list(found.values())
 
 
 def _listed(ci_ids: Sequence[str], names: Mapping[str, str], most: int = 8) -> str:
@@ -242,9 +231,11 @@ def impact_command(
 ) -> None:
     """What taking CIs down (for a change) impacts, with the paths that explain it.
 
-    A hop that rests only on inferred relationships (a dependency an importer read from a
-    setting, not one the source declared) is drawn ``~>``, and its evidence is listed below
-    the table; --no-inferred leaves inferred relationships out.
+    A hop over an inferred relationship (a dependency an importer read from a setting, not
+    one the source declared) is drawn ``~>`` and listed below the table with its confidence,
+    evidence and file; the "sure" column is how sure each impact is (the product of its
+    path's confidences: declared 1, discovered 0.9, inferred as the importer judged it).
+    --no-inferred leaves inferred relationships out.
     """
     when = past_time(as_of)
     if not cis and change is None:
@@ -252,7 +243,7 @@ def impact_command(
                   "(--change ID); `cmdb-graph changes` lists them")
         raise typer.Exit(1)
     with _engine(db, snapshot) as engine:
-        def work() -> tuple[impact.ChangeImpact, dict[str, str], dict[tuple[str, str], str]]:
+        def work() -> tuple[impact.ChangeImpact, dict[str, str]]:
             ids = ci_ids_of(engine, cis or [])
             if change is not None:
                 ids += engine.change(change).ci_ids
@@ -261,12 +252,9 @@ def impact_command(
                                              services_only=services_only, paths_per_ci=paths,
                                              inferred=inferred)
                 on_paths = {c for i in found.impacted for p in i.paths for c in p}
-                hops = {} if as_json else inferred_hops(
-                    engine.impact_graph(found.changed).graph,
-                    [i.paths[0] for i in found.impacted if i.paths])
-                return found, names_then(engine, on_paths | set(found.changed)), hops
+                return found, names_then(engine, on_paths | set(found.changed))
 
-        result, names, hops = _ask(work)
+        result, names = _ask(work)
     if as_json:
         _dump(result)
         return
@@ -275,7 +263,7 @@ def impact_command(
     idle = f", {s.not_in_service} not in service" if s.not_in_service else ""
     table = Table(title=f"Impact of {_listed(result.changed, names)}{then}: {s.total} CI(s), "
                         f"{s.services_hit} service(s){idle}")
-    for col in ("status", "depth", "name", "class", "crit."):
+    for col in ("status", "depth", "name", "class", "crit.", "sure"):
         table.add_column(col)
     table.add_column("path", overflow="fold")
     for c in result.impacted:
@@ -283,13 +271,19 @@ def impact_command(
                   f"{c.status.value} (not in service: {c.operational_status})")
         table.add_row(status, str(c.depth), c.name, c.ci_class,
                       str(c.business_criticality or ""),
-                      _path(c.paths[0], names, hops) if c.paths else "")
+                      "" if c.confidence is None else f"{c.confidence:.2f}",
+                      _path(c.paths[0], names, c.links[0] if c.links else ()) if c.paths
+                      else "")
     out.print(table)
-    if hops:
-        out.print("~> inferred (not declared by the source), from:", highlight=False)
-        for (a, b), evidence in sorted(hops.items(), key=lambda h: (names.get(h[0][0], ""),
-                                                                   names.get(h[0][1], ""))):
-            out.print(f"  {names.get(a, a)} ~> {names.get(b, b)}: {evidence}", markup=False,
+    inferred_links = _inferred_links(result.impacted)
+    if inferred_links:
+        out.print("~> inferred (not declared by the source):", highlight=False)
+        for x in sorted(inferred_links, key=lambda x: (names.get(x.source, x.source),
+                                                       names.get(x.target, x.target))):
+            where = f" ({x.evidence_file})" if x.evidence_file else ""
+            out.print(f"  {names.get(x.source, x.source)} -[{x.rel_type}]-> "
+                      f"{names.get(x.target, x.target)}, confidence {x.confidence:.2f}: "
+                      f"{x.evidence or 'no evidence recorded'}{where}", markup=False,
                       highlight=False)
     for g in result.redundancy:
         idle = (f", {g.inputs_not_in_service} not in service" if g.inputs_not_in_service

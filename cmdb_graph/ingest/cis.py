@@ -134,10 +134,13 @@ def ingest_ci(run: RunState, rec: CIRecord) -> str | None:
         # the class and name it was created with (on every run, so re-runs change nothing)
         values.pop("ci_class")
         values.pop("name")
+    seen_at = _observed_at(rec)
+    if seen_at is not None:
+        run.observed[ci_id] = max(seen_at, run.observed.get(ci_id, seen_at))
     upsert(run, "CI", ci_id, values, o, native_key=keys.native_key,
            scope=rec.ci_class, what=f"{rec.ci_class} {rec.name!r}",
            new={"name": rec.name.strip(), "ci_class": rec.ci_class}, matched_by=matched_by,
-           seen_at=_observed_at(rec))
+           seen_at=seen_at)
     if ids.host is None and (keys.system or keys.service):
         for other, why in same_service_elsewhere(run.ws.index, run.registry, keys,
                                                  ci_class=rec.ci_class, ci_id=ci_id):

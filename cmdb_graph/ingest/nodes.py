@@ -32,6 +32,7 @@ from cmdb_graph.model import (
     GroupRecord,
     LocationRecord,
     PersonRecord,
+    RelationshipBasis,
     RelationshipRecord,
     SoftwareRecord,
 )
@@ -221,8 +222,15 @@ def ingest_relationship(run: RunState, rec: RelationshipRecord) -> RelKey | None
     if s.ci_id == t.ci_id:
         run.skip("relationship", f"{rec.rel_type}: both ends are {s.ci_id}", o)
         return None
-    values: dict[str, Any] = {"optional": rec.optional, "inferred": rec.inferred,
-                              "evidence": rec.evidence, "properties": dict(rec.properties)}
+    basis = RelationshipBasis.INFERRED if rec.inferred else (
+        rec.basis or RelationshipBasis.DECLARED)
+    props = dict(rec.properties)
+    if basis is RelationshipBasis.INFERRED and rec.evidence is not None:
+        props.setdefault("evidence_file", o.file)
+    values: dict[str, Any] = {"optional": rec.optional, "basis": basis,
+                              "confidence": rec.confidence, "evidence": rec.evidence,
+                              "properties": props}
     key = (rec.rel_type, s.ci_id, t.ci_id)
-    upsert_rel(run, key, values, o)
+    seen = [run.observed[c] for c in (s.ci_id, t.ci_id) if c in run.observed]
+    upsert_rel(run, key, values, o, seen_at=max(seen) if seen else None)
     return key

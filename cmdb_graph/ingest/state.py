@@ -37,6 +37,9 @@ class RunState:
         The CIs the run's CI records were identified as.
     seen_rels : set of tuple
         The relationships (``(rel_type, source, target)``) the run's records asserted.
+    observed : dict of str to datetime
+        When the source saw each CI whose record gave a time (``observed_at``): the
+        relationships the run asserts between them are seen then too.
     """
 
     src: str
@@ -46,6 +49,7 @@ class RunState:
     plan: ImportPlan = field(default_factory=ImportPlan)
     seen_cis: set[str] = field(default_factory=set)
     seen_rels: set[tuple[str, str, str]] = field(default_factory=set)
+    observed: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def ws(self) -> WorkSet:

@@ -229,6 +229,11 @@ def _created(spec: NodeSpec, key: str, new: Mapping[str, Any] | None,
     return data
 
 
+#: The relationship fields reconciled one by one (``confidence`` and ``evidence`` follow
+#: ``basis``: see :func:`upsert_rel`).
+_REL_RECONCILED = ("optional", "basis", "properties")
+
+
 def upsert_rel(
     run: RunState,
     key: RelKey,
@@ -237,31 +242,42 @@ def upsert_rel(
     *,
     source_label: str = "CI",
     target_label: str = "CI",
+    seen_at: datetime | None = None,
 ) -> Relationship:
     """Reconcile a relationship ``(rel_type, source, target)`` asserted by the run's source.
 
-    ``values`` holds ``optional``, ``inferred``, ``evidence`` and ``properties``; the
-    relationship is created when new.
+    ``values`` holds ``optional``, ``basis``, ``confidence``, ``evidence`` and
+    ``properties``; the relationship is created when new. ``basis``, ``confidence`` and
+    ``evidence`` go together: the source whose basis wins also sets the other two (a
+    declared relationship keeps no evidence or confidence of an earlier inference).
+    ``seen_at``: when the source saw it (default: the run's time), for ``first_seen``/
+    ``last_seen`` and the source's lineage.
     """
     cur = run.cands.rel(key)
     rel_type, source, target = key
+    seen = seen_at or run.now
     if cur is None:
         data: dict[str, Any] = {
             "rel_type": rel_type, "source": source, "target": target,
             "source_label": source_label, "target_label": target_label,
-            "first_seen": run.now, "last_seen": run.now,
+            "first_seen": seen, "last_seen": seen,
         }
         lineage = _NO_LINEAGE
         current: dict[str, Any] = {}
     else:
-        data = {"last_seen": max(cur.last_seen, run.now) if cur.last_seen else run.now}
+        data = {"last_seen": max(cur.last_seen, seen) if cur.last_seen else seen}
+        if cur.first_seen is not None and seen < cur.first_seen:
+            data["first_seen"] = seen
         lineage = cur.lineage
-        current = {f: getattr(cur, f) for f in ("optional", "inferred", "evidence", "properties")}
+        current = {f: getattr(cur, f) for f in _REL_RECONCILED}
     taken, lineage = reconcile_values(
-        current, lineage, values, source=run.src, asserted_at=run.now, scope="Relationship",
-        ranker=run.ranker, now=run.now)
+        current, lineage, {f: values.get(f) for f in _REL_RECONCILED}, source=run.src,
+        asserted_at=run.now, ranker=run.ranker, now=run.now, scope="Relationship")
     data.update(taken)
-    data["lineage"] = _seen(run, lineage, None)
+    if "basis" in taken:
+        data["confidence"] = values.get("confidence")
+        data["evidence"] = values.get("evidence")
+    data["lineage"] = _seen(run, lineage, None, seen_at=seen_at)
     rel = _build(Relationship, cur, data, origin, f"relationship {rel_type}")
     run.ws.put_rel(rel)
     run.seen_rels.add(key)

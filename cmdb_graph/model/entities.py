@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "Scalar",
@@ -28,6 +28,9 @@ __all__ = [
     "IncidentState",
     "WindowKind",
     "RunMode",
+    "RelationshipBasis",
+    "DEFAULT_CONFIDENCE",
+    "link_trust",
     "RunStatus",
     "SourceSeen",
     "AttributeSource",
@@ -145,6 +148,52 @@ class RunMode(StrEnum):
 
     DELTA = "delta"
     FULL = "full"
+
+
+class RelationshipBasis(StrEnum):
+    """Why a relationship is believed.
+
+    ``declared``: the data source states it (a CMDB, an inventory's own link, a manifest's
+    ``depends_on``); ``discovered``: a discovery tool saw it on the wire or the host (nmap,
+    Lansweeper, GLPI's agent, a cloud inventory); ``inferred``: an importer deduced it from
+    what the source only implies (an environment variable, an argument, a connection string,
+    an application grouping), with its evidence.
+    """
+
+    DECLARED = "declared"
+    DISCOVERED = "discovered"
+    INFERRED = "inferred"
+
+
+#: The confidence (0 to 1] of a relationship that records none, per basis.
+DEFAULT_CONFIDENCE: dict[RelationshipBasis, float] = {
+    RelationshipBasis.DECLARED: 1.0,
+    RelationshipBasis.DISCOVERED: 0.9,
+    RelationshipBasis.INFERRED: 0.5,
+}
+
+
+def link_trust(attrs: Any) -> tuple[RelationshipBasis, float]:
+    """The basis and confidence of a relationship from its graph edge attributes.
+
+    Parameters
+    ----------
+    attrs : mapping
+        Edge attributes as the stores give them (``inferred``, ``basis``, ``confidence``,
+        each absent at its default).
+
+    Returns
+    -------
+    tuple of (RelationshipBasis, float)
+        ``inferred`` wins over ``basis``; the confidence is the recorded one, else
+        :data:`DEFAULT_CONFIDENCE` of the basis.
+    """
+    if attrs.get("inferred"):
+        basis = RelationshipBasis.INFERRED
+    else:
+        basis = RelationshipBasis(attrs.get("basis") or RelationshipBasis.DECLARED)
+    confidence = attrs.get("confidence")
+    return basis, float(confidence) if confidence is not None else DEFAULT_CONFIDENCE[basis]
 
 
 class RunStatus(StrEnum):
@@ -498,8 +547,13 @@ class Relationship(_Model):
     ----------
     optional : bool
         An optional dependency only degrades its dependent when it fails.
-    inferred : bool
-        Derived by an importer rather than declared by the source; ``evidence`` says from what.
+    basis : RelationshipBasis
+        Declared by the source, discovered by a discovery tool, or inferred by an importer
+        (``evidence`` then says from what). Rows written before the basis existed hold
+        ``inferred: true`` instead; it is read as ``basis="inferred"`` (see :attr:`inferred`).
+    confidence : float or None
+        How sure the importer is, in (0, 1]; ``None``: the basis's default
+        (:data:`DEFAULT_CONFIDENCE`). See :attr:`trust`.
     """
 
     rel_type: str
@@ -508,17 +562,48 @@ class Relationship(_Model):
     source_label: str = "CI"
     target_label: str = "CI"
     optional: bool = False
-    inferred: bool = False
+    basis: RelationshipBasis = RelationshipBasis.DECLARED
+    confidence: float | None = Field(default=None, gt=0, le=1)
     evidence: str | None = None
     properties: dict[str, Scalar] = Field(default_factory=dict)
     first_seen: UtcDateTime | None = None
     last_seen: UtcDateTime | None = None
     lineage: Lineage = Field(default_factory=Lineage)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _basis_of_inferred(cls, data: Any) -> Any:
+        """Read ``inferred: true`` (rows and callers from before the basis) as
+        ``basis="inferred"``; ``inferred: false`` says nothing."""
+        if isinstance(data, dict) and "inferred" in data:
+            data = dict(data)
+            if data.pop("inferred"):
+                basis = data.get("basis")
+                if basis not in (None, RelationshipBasis.INFERRED):
+                    raise ValueError(f"an inferred relationship cannot have basis {basis!r}")
+                data["basis"] = RelationshipBasis.INFERRED
+        return data
+
+    @property
+    def inferred(self) -> bool:
+        """Whether an importer inferred it (``basis == "inferred"``)."""
+        return self.basis is RelationshipBasis.INFERRED
+
     @property
     def key(self) -> tuple[str, str, str]:
         """``(rel_type, source, target)``."""
         return (self.rel_type, self.source, self.target)
+
+    @property
+    def evidence_file(self) -> str | None:
+        """The file an inferred relationship's evidence was read from, if recorded."""
+        value = self.properties.get("evidence_file")
+        return value if isinstance(value, str) else None
+
+    @property
+    def trust(self) -> float:
+        """The confidence, or the basis's default when none is recorded."""
+        return self.confidence if self.confidence is not None else DEFAULT_CONFIDENCE[self.basis]
 
 
 @dataclass(frozen=True, slots=True)

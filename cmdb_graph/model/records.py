@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cmdb_graph.model.entities import LifecycleStage, Scalar, UtcDateTime
+from cmdb_graph.model.entities import LifecycleStage, RelationshipBasis, Scalar, UtcDateTime
 
 __all__ = [
     "Origin",
@@ -135,7 +135,10 @@ class RelationshipRecord(_Rec):
     """A relationship between two CIs, each end given by identifiers.
 
     ``inferred`` marks relationships an importer deduced (e.g. from a container's environment);
-    ``evidence`` then says from what.
+    ``evidence`` then says from what (the setting and its value; ``origin`` names the file)
+    and ``confidence`` how sure the deduction is. ``basis`` is ``None`` until the importer
+    stamps its own (:attr:`importers.base.Importer.relationship_basis`: ``declared``, or
+    ``discovered`` for discovery tools); an inferred record's basis is ``inferred``.
     """
 
     record_type: Literal["relationship"] = "relationship"
@@ -144,6 +147,8 @@ class RelationshipRecord(_Rec):
     target: Identifiers
     optional: bool = False
     inferred: bool = False
+    basis: RelationshipBasis | None = None
+    confidence: float | None = Field(default=None, gt=0, le=1)
     evidence: str | None = None
     properties: dict[str, Scalar] = Field(default_factory=dict)
     origin: Origin

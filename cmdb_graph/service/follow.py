@@ -52,7 +52,7 @@ import networkx as nx
 import impact
 from cmdb_graph.feed import ChangeRecord, NodeChange, NodeOp, RelChange, RelOp
 from cmdb_graph.model import ConfigurationItem, ImpactDirection, Registry
-from cmdb_graph.store.rows import CI_LABEL, edge_attrs, field_kinds, lean_ci
+from cmdb_graph.store.rows import CI_LABEL, EDGE_DEFAULTS, edge_attrs, field_kinds, lean_ci
 
 __all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "copy_graph", "lean", "lean_edge",
            "lean_graph"]
@@ -64,7 +64,7 @@ TOPOLOGY_FIELDS = frozenset({"ci_class", "business_criticality", "redundancy",
                              "operational_status"})
 
 #: Edge fields the graph shape keeps (see :func:`cmdb_graph.store.rows.edge_attrs`).
-_EDGE_FIELDS = frozenset({"optional", "inferred", "evidence", "properties"})
+_EDGE_FIELDS = frozenset(EDGE_DEFAULTS)
 
 
 class NeedsRebuild(Exception):  # noqa: N818 - a signal, not an error
@@ -271,10 +271,13 @@ def lean(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 def lean_edge(rel_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """An edge's attributes without the ones at their default (``rel_type`` equal to the
-    key, ``optional`` and ``inferred`` false, no evidence, no properties), in place."""
-    for name, default in (("optional", False), ("inferred", False), ("evidence", None)):
-        if name in data and data[name] == default:
+    key, ``optional`` and ``inferred`` false, a basis ``inferred`` implies or ``declared``, no
+    confidence, no evidence, no properties), in place."""
+    for name in ("optional", "inferred", "confidence", "evidence"):
+        if name in data and data[name] == EDGE_DEFAULTS[name]:
             del data[name]
+    if "basis" in data and (data["basis"] == "declared" or data.get("inferred")):
+        del data["basis"]
     if "properties" in data and not data["properties"]:
         del data["properties"]
     if data.get("rel_type") == rel_type:

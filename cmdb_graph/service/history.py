@@ -43,7 +43,14 @@ from cmdb_graph.model import ConfigurationItem, Registry, to_utc
 from cmdb_graph.service.follow import lean, lean_edge
 from cmdb_graph.store.base import GraphStore
 from cmdb_graph.store.paging import Page, decode_cursor, encode_cursor
-from cmdb_graph.store.rows import CI_LABEL, ci_from_row, dump_row, edge_attrs, expand_ci
+from cmdb_graph.store.rows import (
+    CI_LABEL,
+    EDGE_DEFAULTS,
+    ci_from_row,
+    dump_row,
+    edge_attrs,
+    expand_ci,
+)
 
 __all__ = [
     "CIDiff",
@@ -330,7 +337,7 @@ def _undo_edge(graph: nx.MultiDiGraph, rel: RelChange) -> None:
         return
     data = graph.edges[s, t, key]
     for name, value in (rel.old or {}).items():
-        if name in ("optional", "inferred", "evidence", "properties"):
+        if name in EDGE_DEFAULTS:
             data[name] = edge_attrs(key, {} if value is None else {name: value})[name]
     lean_edge(key, data)
 

@@ -50,6 +50,7 @@ from cmdb_graph.model import (
 
 __all__ = [
     "CI_LABEL",
+    "EDGE_DEFAULTS",
     "REL_KEY_FIELDS",
     "Row",
     "RowMemo",
@@ -553,28 +554,43 @@ def _lean_fields() -> tuple[frozenset[str], dict[str, Any]]:
                     and not (isinstance(v, list | dict) and not v)}
 
 
+#: The relationship fields the graph shape keeps on each edge, with the value each reads as
+#: when absent. ``inferred`` is ``basis == "inferred"`` (rows from before the basis hold only
+#: ``inferred``); the edge keeps both, impact reads ``inferred``.
+EDGE_DEFAULTS: dict[str, Any] = {"optional": False, "inferred": False, "basis": "declared",
+                                 "confidence": None, "evidence": None, "properties": {}}
+
+
 def edge_attrs(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """The edge attributes of the graph shape from a relationship row."""
+    inferred = bool(row.get("inferred", False)) or row.get("basis") == "inferred"
     return {
         "rel_type": rel_type,
         "optional": bool(row.get("optional", False)),
-        "inferred": bool(row.get("inferred", False)),
+        "inferred": inferred,
+        "basis": "inferred" if inferred else str(row.get("basis") or "declared"),
+        "confidence": row.get("confidence"),
         "evidence": row.get("evidence"),
-        "properties": dict(row.get("properties", {})),
+        "properties": dict(row.get("properties") or {}),
     }
 
 
 def lean_edge_attrs(row: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`edge_attrs` without the attributes at their default (``rel_type``, which the
-    edge key gives, ``optional`` and ``inferred`` false, no evidence, no properties)."""
+    edge key gives, ``optional`` and ``inferred`` false, a basis that ``inferred`` implies or
+    ``declared``, no confidence, no evidence, no properties)."""
     out: dict[str, Any] = {}
     if row.get("optional", False):
         out["optional"] = True
-    if row.get("inferred", False):
+    basis = row.get("basis")
+    if row.get("inferred", False) or basis == "inferred":
         out["inferred"] = True
-    evidence = row.get("evidence")
-    if evidence is not None:
-        out["evidence"] = evidence
+    elif basis and basis != "declared":
+        out["basis"] = str(basis)
+    for name in ("confidence", "evidence"):
+        value = row.get(name)
+        if value is not None:
+            out[name] = value
     props = row.get("properties")
     if props:
         out["properties"] = dict(props)

@@ -108,12 +108,19 @@ def test_boutique_redis_cart_by_name_reaches_the_application_service(
     assert "Impact of default/redis-cart: 1 CI(s), 1 service(s)" in out
     assert ("default/redis-cart ~> default/cartservice ~> default/frontend ~> "
             "namespace default") in out
-    assert ("default/redis-cart ~> default/cartservice: env REDIS_ADDR=redis-cart:6379 in "
-            "deployment/cartservice (container server) -> service default/redis-cart selects "
-            "app=redis-cart") in out
+    assert ("default/cartservice -[DEPENDS_ON]-> default/redis-cart, confidence 0.90: env "
+            "REDIS_ADDR=redis-cart:6379 in deployment/cartservice (container server) -> "
+            f"service default/redis-cart selects app=redis-cart ({BOUTIQUE})") in out
     [service] = data["impacted"]
     assert (service["name"], service["ci_class"], service["status"]) == (
         "namespace default", "ApplicationService", "down")
+    # --json carries each hop's relationship: basis, confidence, evidence and its file
+    [hops] = service["links"]
+    assert [(h["rel_type"], h["basis"]) for h in hops] == [("DEPENDS_ON", "inferred")] * 3
+    assert hops[0]["evidence"].startswith("env REDIS_ADDR=redis-cart:6379")
+    assert hops[0]["evidence_file"] == str(BOUTIQUE)
+    assert [h["confidence"] for h in hops] == [0.9, 0.9, 0.7]
+    assert service["confidence"] == round(0.9 * 0.9 * 0.7, 6)
 
 
 SOCKS = """\
@@ -151,5 +158,6 @@ def test_compose_without_depends_on_answers_services_only(
     assert code == 0, err
     assert "Impact of user-db: 1 CI(s), 1 service(s)" in out
     assert "user-db ~> user ~> orders ~> sockshop" in out
-    assert "user-db ~> user: environment.MONGO_HOST=user-db in services.user names " \
-           "service user-db" in out
+    # a bare word under an address-like key: inferred, with confidence 0.7
+    assert ("user -[DEPENDS_ON]-> user-db, confidence 0.70: environment.MONGO_HOST=user-db "
+            f"in services.user names service user-db ({path})") in out

@@ -169,5 +169,5 @@ def test_props_fill_scalar_defaults_and_drop_empty_values() -> None:
     props = to_props(ConfigurationItem, {"name": "n", "ci_class": "Server"})
     assert props == {"name": "n", "ci_class": "Server", "operational_status": "operational"}
     rel = to_props(Relationship, {"properties": {"b": 1, "a": 2}})
-    assert rel == {"optional": False, "inferred": False, "source_label": "CI",
+    assert rel == {"optional": False, "basis": "declared", "source_label": "CI",
                    "target_label": "CI", "properties": '{"a":2,"b":1}'}

@@ -23,6 +23,7 @@ from cmdb_graph.api.cis.refs import CIRefInput, IdentifiersInput, identifiers_of
 from cmdb_graph.api.cis.types import (
     ConfigurationItemType,
     OperationalStatus,
+    RelationshipBasis,
     RelationshipType,
     ci_type,
     rel_type,
@@ -77,6 +78,12 @@ class RelationshipInput:
     target: CIRefInput = strawberry.field(description="The CI it needs.")
     optional: bool = strawberry.field(default=False, description="Only degrades on failure.")
     inferred: bool = strawberry.field(default=False, description="Deduced, not observed.")
+    basis: RelationshipBasis | None = strawberry.field(
+        default=None, description="Declared (the default), discovered or inferred (the same "
+                                  "as inferred: true).")
+    confidence: float | None = strawberry.field(
+        default=None, description="How sure, in (0, 1]; default: the basis's (declared 1, "
+                                  "discovered 0.9, inferred 0.5).")
     evidence: str | None = strawberry.field(default=None, description="What it rests on.")
 
 
@@ -163,11 +170,15 @@ def _ci_record(c: CIInput, i: int, op: str) -> CIRecord:
 
 def _rel_record(refs: Candidates, r: RelationshipInput, i: int, op: str,
                 source: str) -> RelationshipRecord:
+    if r.inferred and r.basis not in (None, RelationshipBasis.INFERRED):
+        raise InvalidRecordError("an inferred relationship cannot have another basis",
+                                 record=i, field=f"relationships[{i}].basis")
     return RelationshipRecord(
         rel_type=r.rel_type,
         source=identifiers_of(refs, r.source, source, f"relationships[{i}].source"),
         target=identifiers_of(refs, r.target, source, f"relationships[{i}].target"),
-        optional=r.optional, inferred=r.inferred, evidence=r.evidence,
+        optional=r.optional, inferred=r.inferred or r.basis is RelationshipBasis.INFERRED,
+        basis=r.basis, confidence=r.confidence, evidence=r.evidence,
         origin=Origin(file=f"graphql:{op}", record=f"relationships/{i}"),
     )
 

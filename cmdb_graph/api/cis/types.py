@@ -26,6 +26,9 @@ from cmdb_graph.model import (
 from cmdb_graph.model import (
     OperationalStatus as OperationalStatusModel,
 )
+from cmdb_graph.model import (
+    RelationshipBasis as RelationshipBasisModel,
+)
 
 __all__ = [
     "AssetType",
@@ -34,6 +37,7 @@ __all__ = [
     "LineageType",
     "OperationalStatus",
     "LifecycleStage",
+    "RelationshipBasis",
     "PersonType",
     "RelationshipType",
     "SupportGroupType",
@@ -55,6 +59,12 @@ LifecycleStage = strawberry.enum(
     LifecycleStageModel,
     name="LifecycleStage",
     description="ITAM lifecycle stage of an asset record.",
+)
+RelationshipBasis = strawberry.enum(
+    RelationshipBasisModel,
+    name="RelationshipBasis",
+    description="Why a relationship is believed: declared by its data source, discovered by "
+                "a discovery tool, or inferred by an importer from what a file only implies.",
 )
 
 
@@ -182,8 +192,14 @@ def asset_type(a: Asset) -> AssetType:
              "source": ids("ci_id of the start (dependent).", name="sourceId"),
              "target": ids("ci_id of the end.", name="targetId"),
              "optional": "An optional dependency only degrades.",
-             "inferred": "Deduced by an importer, see evidence.",
-             "evidence": "What an inference rests on.",
+             "inferred": "Deduced by an importer, see evidence (basis INFERRED).",
+             "basis": "Declared by the data source, discovered by a discovery tool, or "
+                      "inferred by an importer.",
+             "trust": Field("How sure, in (0, 1]: the confidence the importer recorded, else "
+                            "the basis's default (declared 1, discovered 0.9, inferred 0.5).",
+                            name="confidence"),
+             "evidence": "What an inference rests on: the setting and its value.",
+             "evidence_file": "The file the evidence was read from (inferred relationships).",
          })
 class RelationshipType:
     pass

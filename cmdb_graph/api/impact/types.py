@@ -64,6 +64,22 @@ def _impacted_ci(root: impact.ImpactedCI, info: Info) -> Any:
     return load_ci(info, root.ci_id)
 
 
+@derived(impact.PathLink, description="The relationship that carries impact over one hop of "
+                                       "an explaining path, and how sure it is.", fields={
+    "source": ids("ci_id of its start (the dependent), in stored orientation.",
+                  name="sourceId"),
+    "target": ids("ci_id of its end.", name="targetId"),
+    "rel_type": "Relationship type.",
+    "basis": "Declared by the data source, discovered by a discovery tool, or inferred.",
+    "confidence": "How sure, in (0, 1]: recorded, or the basis's default (declared 1, "
+                  "discovered 0.9, inferred 0.5).",
+    "evidence": "What an inference rests on (the setting and its value).",
+    "evidence_file": "The file it was read from.",
+})
+class PathLink:
+    pass
+
+
 @derived(impact.ImpactedCI, description="A CI reached by a change or failure, and why.", fields={
     "ci_id": ids("The impacted CI."),
     "name": "Its name.",
@@ -79,6 +95,10 @@ def _impacted_ci(root: impact.ImpactedCI, info: Info) -> Any:
                   "servicesHit.",
     "paths": ids("Paths that explain the status, each from a changed CI to this one "
                  "(shortest first)."),
+    "links": "For each path, the relationship of each hop: its type, basis (declared, "
+             "discovered, inferred), confidence and evidence.",
+    "confidence": "How sure the impact is: the highest product of hop confidences over the "
+                  "paths (null when no paths were asked for).",
 })
 class ImpactedCI:
     ci = strawberry.field(resolver=_impacted_ci, description="The full configuration item.",

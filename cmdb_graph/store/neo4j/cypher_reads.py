@@ -262,7 +262,8 @@ def _graph_row(var: str, fields: Sequence[str], temporals: Iterable[str],
     if types:
         edges = (
             f"[({var})-[r:{safe_types(types)}]->(t:CI) WHERE NOT t:{STUB} | "
-            "[type(r), t.ci_id, r.optional, r.inferred, r.evidence, r.properties]]"
+            "[type(r), t.ci_id, r.optional, r.inferred, r.basis, r.confidence, r.evidence, "
+            "r.properties]]"
         )
     else:
         edges = "[]"
@@ -312,9 +313,10 @@ def ci_graph_page(
     Returns ONE row ``rows``: a list with one list per CI, ``[v_1, ..., v_n, edges]`` where
     ``v_i`` is property ``fields[i]`` of the CI (``null`` when absent; the ``temporals`` as ISO
     text) and ``edges`` lists the CI's out-relationships of ``types`` to other (non-stub) CIs
-    as ``[type, target ci_id, optional, inferred, evidence, properties]``. Whole pages travel
-    as one list value, not one record per CI or a map of every property: the driver's per
-    record and per map-entry conversion is what made the old whole-graph read slow.
+    as ``[type, target ci_id, optional, inferred, basis, confidence, evidence, properties]``.
+    Whole pages travel as one list value, not one record per CI or a map of every property:
+    the driver's per record and per map-entry conversion is what made the old whole-graph
+    read slow.
     Parameters: ``$after`` (when ``after``; the last ``ci_id`` of the previous page) and
     ``$limit``.
     """

@@ -30,6 +30,7 @@ from cmdb_graph.store.rows import (
     CI_LABEL,
     datetime_json,
     decode_lineage,
+    edge_attrs,
     encode_lineage,
     field_kinds,
 )
@@ -217,10 +218,11 @@ def graph_from_rows(rows: list[list[Any]], keep: set[str] | None) -> nx.MultiDiG
     g.add_nodes_from((row[0], convert.node(row)) for row in rows)
     g.add_edges_from(
         (row[0], target, rel_type,
-         {"rel_type": rel_type, "optional": bool(optional), "inferred": bool(inferred),
-          "evidence": evidence, "properties": json.loads(props) if props is not None else {}})
+         edge_attrs(rel_type, {"optional": optional, "inferred": inferred, "basis": basis,
+                               "confidence": confidence, "evidence": evidence,
+                               "properties": json.loads(props) if props is not None else {}}))
         for row in rows
-        for rel_type, target, optional, inferred, evidence, props in row[-1]
+        for rel_type, target, optional, inferred, basis, confidence, evidence, props in row[-1]
         if keep is None or target in keep
     )
     return g
