@@ -8,12 +8,15 @@ Two ways to load, chosen per run by the number of CIs in the store:
 
 * up to ``preload_limit`` CIs: every CI, and every node of the labels the records can touch
   (and every relationship when the records hold relationships or software), in pages;
-* beyond: the source's own CIs in pages, then every CI that shares an identifier with a record
-  or a reference of the run (and, for the ``name_system`` rule, the CIs named after a record's
-  service or ``<system>/<service>``), with one ``find_cis_bulk`` call per identifier kind
-  (:func:`wanted_identifiers` computes them from the records, before any read). What the run
-  asks for later (a node by key, the relationships of a CI, the assets with a serial number)
-  is fetched once and remembered.
+* beyond: every CI that shares an identifier with a record or a reference of the run (and,
+  for the ``name_system`` rule, the CIs named after a record's service or
+  ``<system>/<service>``), with one ``find_cis_bulk`` call per identifier kind
+  (:func:`wanted_identifiers` computes them from the records, before any read); a full run
+  (which counts the misses of every CI the source asserted) also reads the source's own CIs in
+  pages. A delta run does not: it costs what its records name, not what the source ever
+  reported. What the run asks for later (a node by key, the relationships of a CI, the assets
+  with a serial number, the source's CIs when a merge moves a duplicate's dependents) is
+  fetched once and remembered.
 
 Lookups for a key the run has already asked about never go back to the store.
 """
@@ -207,6 +210,7 @@ class Candidates:
         self._nodes_asked: set[tuple[str, str]] = set()
         self._rels_of: set[str] = set()
         self._where_asked: set[tuple[str, str, str]] = set()
+        self._sources_read: set[str] = set()
 
     @property
     def registry(self) -> Registry:
@@ -223,8 +227,19 @@ class Candidates:
         sources[own.name] = own
         return sources
 
-    def load(self, records: Sequence[Any], source: str) -> None:
-        """Read the candidates of a run's records (see the module docstring)."""
+    def load(self, records: Sequence[Any], source: str, *, whole_source: bool = False) -> None:
+        """Read the candidates of a run's records (see the module docstring).
+
+        Parameters
+        ----------
+        records : sequence of Record
+            The run's records.
+        source : str
+            The name of the run's data source.
+        whole_source : bool
+            Also read every CI the source asserted (a full run, which counts their misses);
+            only read beyond the preload limit, where not every CI is read anyway.
+        """
         count_cis = getattr(self.store, "count_cis", None)  # the embedded store: O(1)
         n_cis = (int(count_cis()) if callable(count_cis)
                  else int(self.store.counts().get("CI", 0)))
@@ -242,8 +257,8 @@ class Candidates:
                     self.ws.keep_rel(rel)
                 self._all_rels = True
         else:
-            for ci in iter_cis(self.store, CIFilter(source=source)):
-                self.ws.keep_ci(ci)
+            if whole_source:
+                self.source_cis(source)
             self.prefetch(wanted_identifiers(records, source))
         log.debug("import %s: loaded %d CIs (preload_all=%s)", source, len(self.ws.index),
                   self.preload_all)
@@ -261,6 +276,8 @@ class Candidates:
                 self._found.add(_cache_key(ids))
                 for field, value in ids.items():
                     by_field[field].add(value)
+            if len(keys.macs) > 1:  # the index matches any of them, find_cis the first
+                by_field["mac_addresses"].update(keys.macs)
             names = service_names(keys)
             if names:
                 by_field["name"].update(names)
@@ -269,6 +286,14 @@ class Candidates:
                 self.ws.keep_ci(ci)
 
     # -- on demand ------------------------------------------------------------------------
+    def source_cis(self, source: str) -> None:
+        """Read every CI that ``source`` asserted (once; nothing when every CI was read)."""
+        if self.preload_all or source in self._sources_read:
+            return
+        self._sources_read.add(source)
+        for ci in iter_cis(self.store, CIFilter(source=source)):
+            self.ws.keep_ci(ci)
+
     def cis_for(self, keys: RecordKeys) -> None:
         """Read the CIs that share any identifier with ``keys`` (once per identifier set)."""
         if self.preload_all:
@@ -282,6 +307,9 @@ class Candidates:
         self._found.add(ck)
         for ci in self.store.find_cis(ids):
             self.ws.keep_ci(ci)
+        if len(keys.macs) > 1:
+            for ci in self.store.find_cis_bulk("mac_addresses", keys.macs[1:]):
+                self.ws.keep_ci(ci)
         names = service_names(keys)
         if names:
             for ci in self.store.find_cis_bulk("name", names):

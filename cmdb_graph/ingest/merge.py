@@ -129,6 +129,7 @@ def _merged_sources(mine: dict[str, SourceSeen], theirs: dict[str, SourceSeen]
 def _move_dependents(run: RunState, dup_id: str, survivor_id: str, origin: Origin | None) -> None:
     """CIs hosted on the duplicate are hosted on the survivor."""
     ws = run.ws
+    run.cands.source_cis(run.src)  # the store has no index by host: the source's CIs at least
     for ci in ws.index.values():
         if ci.host_id == dup_id:
             moved = ci.model_copy(update={"host_id": survivor_id})

@@ -393,7 +393,7 @@ def _plan(
     """Phases 2 to 5: candidates, records, retirement, the completed plan (no writes)."""
     cands = Candidates(store, WorkSet(), preload_limit=preload_limit)
     ranker = SourceRanker(cands.data_sources(ds), policy, store.registry)
-    cands.load(recs, ds.name)
+    cands.load(recs, ds.name, whole_source=mode is RunMode.FULL)
     run = RunState(src=ds.name, now=now, ranker=ranker, cands=cands)
     _apply_records(run, recs)
     if mode is RunMode.FULL:

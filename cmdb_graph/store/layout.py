@@ -9,6 +9,9 @@
   ``(rel_type, source, target)``, indexed by their ends.
 * Identifier indexes map each normalised identifier value (lower-cased fqdn and hostname) to
   the CI holding it, or to a set of CIs when several do; they are updated on every upsert.
+  Value indexes do the same for the fields of other labels in
+  :data:`~cmdb_graph.store.query.INDEXED_NODE_FIELDS` (a run's ``ImportRun.status`` lookup
+  costs the runs it finds, not every run ever stored).
 
 :class:`EstateGraph` holds the layout and its primitive changes (a row written, removed, a
 change record applied); :class:`~cmdb_graph.store.memory.MemoryStore` adds the store's API,
@@ -38,9 +41,10 @@ from cmdb_graph.store.base import RelKey, RelRow
 from cmdb_graph.store.query import (
     CASELESS_IDENTIFIERS,
     IDENTIFIER_FIELDS,
+    INDEXED_NODE_FIELDS,
     LIST_IDENTIFIERS,
 )
-from cmdb_graph.store.rows import CI_LABEL, RowMemo
+from cmdb_graph.store.rows import CI_LABEL, RowMemo, field_kinds
 
 __all__ = ["EstateGraph", "IndexEntry", "created_change", "index_get"]
 
@@ -60,6 +64,8 @@ _INTERNED = (
 )
 
 IndexEntry = str | set[str]
+#: ``field -> value -> keys`` of one label's indexed fields.
+ValueIndex = dict[str, dict[Any, set[str]]]
 
 
 def _index_add(index: dict[str, IndexEntry], value: str, ci_id: str) -> None:
@@ -122,6 +128,9 @@ class EstateGraph:
         self._rels: dict[RelKey, tuple[str, str, dict[str, Any]]] = {}
         self._rels_by_node: dict[tuple[str, str], set[RelKey]] = {}
         self._ix: dict[str, dict[str, IndexEntry]] = {name: {} for name in _INDEXED}
+        self._vix: dict[str, ValueIndex] = {
+            label: {f: {} for f in fields} for label, fields in INDEXED_NODE_FIELDS.items()
+        }
         self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._version = getattr(self, "_version", 0) + 1
         self._sorted: tuple[int, list[str]] | None = None
@@ -183,6 +192,8 @@ class EstateGraph:
                 self._g.add_edge(s, t, key=k, **d)
             for label, rows in data["nodes"].items():
                 self._nodes.setdefault(label, {}).update(rows)
+                for key, row in rows.items():
+                    self._value_index(label, key, row, None)
             for key, (sl, tl, row) in data["rels"].items():
                 self._put_rel(tuple(key), sl, tl, row)
         except (KeyError, TypeError, ValueError) as exc:
@@ -215,6 +226,43 @@ class EstateGraph:
     def _unindex(self, ci_id: str, row: Mapping[str, Any]) -> None:
         for name, value in self._index_values(row):
             _index_remove(self._ix[name], value, ci_id)
+
+    def _value_index(self, label: str, key: str, new: Mapping[str, Any] | None,
+                     old: Mapping[str, Any] | None) -> None:
+        """Move ``key`` from its old row's values to its new row's in ``label``'s value index."""
+        vix = self._vix.get(label)
+        if vix is None:
+            return
+        defaults = field_kinds(NODE_SPECS[label].model).defaults
+        for f, index in vix.items():
+            was = old.get(f, defaults.get(f)) if old is not None else None
+            now = new.get(f, defaults.get(f)) if new is not None else None
+            if old is not None and new is not None and was == now:
+                continue
+            if old is not None and isinstance(was, str | int | float | bool | None):
+                keys = index.get(was)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[was]
+            if new is not None and isinstance(now, str | int | float | bool | None):
+                index.setdefault(now, set()).add(key)
+
+    def _indexed_keys(self, label: str, where: Mapping[str, Any]) -> set[str] | None:
+        """The keys of ``label`` with one of ``where``'s values, through a value index
+        (the smallest); ``None`` when no field of ``where`` is indexed."""
+        vix = self._vix.get(label)
+        if not vix:
+            return None
+        found: set[str] | None = None
+        for f, v in where.items():
+            index = vix.get(f)
+            if index is None:
+                continue
+            keys = index.get(v, set())
+            if found is None or len(keys) < len(found):
+                found = keys
+        return found
 
     def _put_rel(self, key: RelKey, source_label: str, target_label: str, row: dict[str, Any]
                  ) -> None:
@@ -300,6 +348,7 @@ class EstateGraph:
             rows = self._nodes[label]
             old = rows.get(key)
             rows[key] = row
+            self._value_index(label, key, row, old)
             return node_change(label, key, old, row)
         g = self._g
         if key in g:
@@ -347,7 +396,9 @@ class EstateGraph:
     def _remove_node(self, label: str, key: str) -> None:
         """Remove one node (a replayed deletion; a CI loses its edges)."""
         if label != CI_LABEL:
-            self._nodes.get(label, {}).pop(key, None)
+            old = self._nodes.get(label, {}).pop(key, None)
+            if old is not None:
+                self._value_index(label, key, None, old)
         elif key in self._g:
             self._unindex(key, self._g.nodes[key])
             self._g.remove_node(key)
@@ -437,7 +488,9 @@ class EstateGraph:
                 node[key] = row
                 self._index(key, row)
             else:
-                self._nodes.setdefault(label, {})[key] = row
+                rows = self._nodes.setdefault(label, {})
+                self._value_index(label, key, row, rows.get(key))
+                rows[key] = row
         for t, s, d, sl, dl, rrow in rels:
             if not self._is_edge(t, (sl, dl)):
                 self._put_rel((t, s, d), sl, dl, rrow)

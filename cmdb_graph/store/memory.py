@@ -620,17 +620,21 @@ class MemoryStore(EstateGraph, BaseStore):
     ) -> RowPage:
         defaults = field_kinds(NODE_SPECS[label].model).defaults
         rows = self._rows_of(label)
+        indexed = self._indexed_keys(label, where) if where else None
         keys = sorted(
-            k for k in rows
+            k for k in (rows if indexed is None else indexed)
             if all(rows[k].get(f, defaults.get(f)) == v for f, v in where.items())
         )
         return slice_page(keys, after, limit, rows)
 
     def _tracking_rows(self, ci_ids: list[str]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-        # TRACKS is derived from Asset.ci_id (a reference field): one pass over the assets
-        wanted = set(ci_ids)
+        # TRACKS is derived from Asset.ci_id (a reference field), found through its index
         rows = self._nodes.get("Asset", {})
-        for asset_id in sorted(k for k, row in rows.items() if row.get("ci_id") in wanted):
+        index = self._vix["Asset"]["ci_id"]
+        found: set[str] = set()
+        for ci_id in set(ci_ids):
+            found |= index.get(ci_id, set())
+        for asset_id in sorted(found):
             yield rows[asset_id]["ci_id"], asset_id, rows[asset_id]
 
     def _subgraph(

@@ -19,6 +19,7 @@ __all__ = [
     "Direction",
     "CIFilter",
     "IDENTIFIER_FIELDS",
+    "INDEXED_NODE_FIELDS",
     "CASELESS_IDENTIFIERS",
     "LIST_IDENTIFIERS",
     "identifier_value",
@@ -40,6 +41,14 @@ IDENTIFIER_FIELDS: tuple[str, ...] = (
     "mac_addresses",
     "name",
 )
+
+#: Fields of other labels that ``list_nodes(where=...)`` finds through an index, in both stores
+#: (a Neo4j range index; the embedded store's value index): what ingestion looks up by value.
+INDEXED_NODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Asset": ("serial_number", "asset_tag", "ci_id"),
+    # every import run looks for runs left "running" by an interrupted process
+    "ImportRun": ("status",),
+}
 
 #: Identifier fields compared case-insensitively by ``find_cis``.
 CASELESS_IDENTIFIERS: frozenset[str] = frozenset({"fqdn", "hostname"})

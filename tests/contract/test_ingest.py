@@ -824,6 +824,47 @@ def test_large_store_mode_looks_candidates_up_in_bulk(tmp_path: Any) -> None:
     assert len(cis(store)) == 40
 
 
+def test_large_store_delta_run_reads_what_its_records_name_not_the_source(
+        tmp_path: Any) -> None:
+    # Arrange: a store that notes the CIs its pages and lookups return
+    from cmdb_graph.store.memory import MemoryStore
+
+    class Noting(MemoryStore):
+        paged: set[str] = set()
+        looked_up: set[str] = set()
+
+        def list_cis(self, flt: Any = None, **kw: Any) -> Any:
+            page = super().list_cis(flt, **kw)
+            self.paged.update(c.ci_id for c in page.items)
+            return page
+
+        def find_cis_bulk(self, field: str, values: Any) -> Any:
+            found = super().find_cis_bulk(field, values)
+            self.looked_up.update(c.ci_id for c in found)
+            return found
+
+    store = Noting()
+    run_import(store, fleet(40), source=DISCO, importer="test", mode=RunMode.FULL, now=NOW)
+    Noting.paged.clear()
+    Noting.looked_up.clear()
+
+    # Act: a delta run of 2 of the source's 40 servers, then a full run without one of them,
+    # both beyond the preload limit
+    delta = run_import(store, fleet(2), source=DISCO, importer="test", preload_limit=0,
+                       now=NOW + timedelta(hours=1))
+    delta_read = (set(Noting.paged), set(Noting.looked_up))
+    Noting.paged.clear()
+    full = run_import(store, fleet(40, skip=(7,)), source=DISCO, importer="test",
+                      mode=RunMode.FULL, preload_limit=0, now=NOW + timedelta(hours=2))
+
+    # Assert: the delta run read its 2 CIs and counted no miss; the full run paged through
+    # the source's 40 and counted the one it missed
+    assert delta_read == (set(), {c.ci_id for c in cis(store) if c.name in ("srv-00", "srv-01")})
+    assert delta.counts["unchanged"] == 2 and delta.plan.misses == {}
+    assert len(Noting.paged) == 40
+    assert list(full.plan.misses.values()) == [1] and full.counts["unchanged"] == 39
+
+
 # -- one service across sources (name_system) -------------------------------------------------
 def service(name: str, service_name: str, system: str | None, *, key: str,
             ci_class: str = "Container") -> CIRecord:

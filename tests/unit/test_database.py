@@ -407,3 +407,42 @@ def test_temporary_databases_of_dead_processes_are_removed_at_open(tmp_path: Pat
     # Assert
     assert not dead.exists() and not dead_wal.exists()
     assert live.exists()
+
+
+def test_lookups_by_value_follow_writes_another_process_and_reopening(tmp_path: Path) -> None:
+    # Arrange: a writer and a serving process on one database
+    from datetime import UTC, datetime
+
+    from cmdb_graph.model import Asset, ImportRun, RunMode, RunStatus
+
+    path = tmp_path / "estate.db"
+    writer, server = MemoryStore(database_path=path), MemoryStore(database_path=path)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def run(run_id: str, status: RunStatus) -> ImportRun:
+        return ImportRun(run_id=run_id, source="disco", importer="test", mode=RunMode.DELTA,
+                         status=status, started_at=at)
+
+    def running(store: MemoryStore) -> list[str]:
+        return [n.key for n in iter_nodes(store, "ImportRun", {"status": "running"})]
+
+    def tracked(store: MemoryStore) -> dict[str, list[str]]:
+        found = store.assets_tracking(["ci-a", "ci-b"])
+        return {c: [a.asset_id for a in assets] for c, assets in found.items()}
+
+    writer.upsert_nodes([run("r1", RunStatus.RUNNING), run("r2", RunStatus.SUCCEEDED),
+                         ConfigurationItem(ci_id="ci-a", name="a", ci_class="Server"),
+                         ConfigurationItem(ci_id="ci-b", name="b", ci_class="Server"),
+                         Asset(asset_id="ast-1", ci_id="ci-a")])
+    assert running(server) == ["r1"] and tracked(server) == {"ci-a": ["ast-1"], "ci-b": []}
+
+    # Act: the run finishes, another starts, the asset moves to the other CI
+    writer.upsert_nodes([run("r1", RunStatus.SUCCEEDED), run("r3", RunStatus.RUNNING),
+                         Asset(asset_id="ast-1", ci_id="ci-b")])
+
+    # Assert: the writer, the serving process and a reopened store find the same
+    for store in (writer, server, MemoryStore(database_path=path)):
+        assert running(store) == ["r3"]
+        assert tracked(store) == {"ci-a": [], "ci-b": ["ast-1"]}
+        assert [n.key for n in iter_nodes(store, "ImportRun", {"status": "succeeded",
+                                                               "source": "disco"})] == ["r1", "r2"]

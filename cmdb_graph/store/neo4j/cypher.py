@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from cmdb_graph.model import NODE_SPECS, RefSpec, Relationship
 from cmdb_graph.model.registry import CLASS_NAME, REL_NAME
 from cmdb_graph.store.neo4j.props import SHADOW_PREFIX
+from cmdb_graph.store.query import INDEXED_NODE_FIELDS
 from cmdb_graph.store.rows import field_kinds
 
 __all__ = [
@@ -289,11 +290,7 @@ CI_SHADOW_TEXT_INDEXES: tuple[str, ...] = (
     SHADOW_PREFIX + "native_keys",
     SHADOW_PREFIX + "mac_addresses",
 )
-OTHER_RANGE_INDEXES: dict[str, tuple[str, ...]] = {
-    "Asset": ("serial_number", "asset_tag", "ci_id"),
-    # every import run looks for runs left "running" by an interrupted process
-    "ImportRun": ("status",),
-}
+OTHER_RANGE_INDEXES: dict[str, tuple[str, ...]] = INDEXED_NODE_FIELDS
 
 
 def schema_statements() -> list[str]:
