@@ -99,13 +99,14 @@ def _ask(fn: Callable[[], T]) -> T:
         return fn()
     except AmbiguousCIError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        rows = [(h.ci.name, h.ci.ci_class, h.ci.operational_status.value, h.ci.ci_id,
-                 "" if h.matched_on == "name" else f"({h.matched_on} {h.value})")
+        # the system (compose project, namespace, ...) tells apart CIs of one name and class
+        rows = [(h.ci.name, h.ci.ci_class, h.system or "-", h.ci.operational_status.value,
+                 h.ci.ci_id, "" if h.matched_on == "name" else f"({h.matched_on} {h.value})")
                 for h in exc.candidates]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for row in rows:
             line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False))
-            err.print(f"  {line}  {row[4]}".rstrip(), markup=False, highlight=False,
+            err.print(f"  {line}  {row[5]}".rstrip(), markup=False, highlight=False,
                       soft_wrap=True)
         if exc.truncated:
             err.print("  ... and more (cmdb-graph find TEXT --limit N lists them)")
