@@ -452,8 +452,9 @@ def orphans(
         for col in ("subject", "kind", "CI", "detail"):
             table.add_column(col, overflow="fold")
         for f in r.findings[:limit]:
-            ci = labels.get(f.ci_id, f.ci_id) if f.ci_id and f.ci_id != f.subject else ""
-            table.add_row(with_names(f.subject, labels), f.subject_kind, ci or "",
+            # the CI's name on every row about one (a kind=ci row's subject is the CI itself)
+            ci = labels.get(f.ci_id, f.ci_id) if f.ci_id else ""
+            table.add_row(with_names(f.subject, labels), f.subject_kind, ci,
                           with_names(f.detail, labels))
         if r.count > limit:
             table.add_row("...", "", "", f"{r.count - limit} more (--limit, --json)")
