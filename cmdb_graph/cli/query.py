@@ -514,7 +514,8 @@ def licences(
         typer.Option("--as-of", help="Expired entitlements stop counting (default: today, UTC)."),
     ] = None,
     problems: Annotated[
-        bool, typer.Option("--problems", help="Only over- and under-licensed products.")
+        bool, typer.Option("--problems", help="Only over- and under-licensed products (not "
+                                              "those that need no licence).")
     ] = False,
     db: DbOption = None,
     snapshot: Snapshot = None,
@@ -534,11 +535,13 @@ def licences(
     if as_json:
         _dump(result)
         return
+    status = impact.licences.LicenceStatus
     rows = [p for p in result.products
-            if not problems or p.status is not impact.licences.LicenceStatus.COMPLIANT]
+            if not problems or p.status in (status.UNDER_LICENSED, status.OVER_LICENSED)]
+    free = sum(1 for p in result.products if p.status is status.NOT_REQUIRED)
     table = Table(title=f"Licence position on {day.isoformat()}: {len(result.products)} "
                         f"product(s), {len(result.under_licensed)} under-licensed, "
-                        f"{len(result.over_licensed)} over-licensed")
+                        f"{len(result.over_licensed)} over-licensed, {free} need no licence")
     table.add_column("product (vendor)", overflow="fold")
     table.add_column("status", no_wrap=True)
     for col in ("seats", "inst.", "short", "unused"):
