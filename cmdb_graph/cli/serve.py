@@ -203,7 +203,13 @@ def serve(
     )] = 1,
 ) -> None:
     """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
-    /readyz); with --schedule, also sync the data sources on their schedules."""
+    /readyz, Prometheus metrics at /metrics); with --schedule, also sync the data sources on
+    their schedules.
+
+    Who may read /metrics: in local mode (no API keys) loopback callers, as every path; with
+    API keys (CMDB_API_KEYS) any valid key (401 without one), or anyone when
+    CMDB_METRICS_PUBLIC=true (then restrict the port in the network). See docs/security.md.
+    """
     try:
         settings = store_settings(db, snapshot)
         run_server(settings, host=host or settings.host, port=port or settings.port,

@@ -51,3 +51,13 @@ def test_a_port_in_use_ends_the_start_with_one_error(tmp_path: Path) -> None:
     assert "Serving" not in result.output
     assert result.output.count("error") == 1
     assert not (tmp_path / "e.snapshot").exists()
+
+
+def test_serve_help_says_who_may_read_metrics() -> None:
+    result = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "2000"})
+
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "Prometheus metrics at /metrics" in text
+    assert ("with API keys (CMDB_API_KEYS) any valid key (401 without one), or anyone when "
+            "CMDB_METRICS_PUBLIC=true") in text
