@@ -13,21 +13,32 @@ Counting rules (the usual effective licence position of software asset managemen
 - Status: ``under_licensed`` when installations exceed entitled seats (the shortfall is the
   difference), ``over_licensed`` when seats exceed installations (unused seats), otherwise
   ``compliant``. A product with neither is compliant.
+- A product that needs no licence is ``not_required`` (no shortfall, in neither list), with
+  the reason (:func:`no_licence_reason`): its product record's ``licence_type`` /
+  ``license_type`` attribute or ``category`` is a free type (freeware, free, open source,
+  public domain), or an installation of it says it is free or an update: an SBOM's licence
+  (CycloneDX ``licenses``, SPDX ``license_concluded`` / ``license_declared``) made of SPDX
+  licence ids only, an inventory's ``release_type`` / ``system_category`` naming an update,
+  hotfix or service pack (the GLPI agent's Windows updates), or a name that is a Windows
+  update's (``KB4019215``, ``Update for Microsoft Office 2010 (KB2553140)``).
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model.entities import Entitlement, Relationship, SoftwareProduct
 
-__all__ = ["LicenceStatus", "ProductLicencePosition", "LicencePosition", "licence_position"]
+__all__ = ["LicenceStatus", "ProductLicencePosition", "LicencePosition", "licence_position",
+           "no_licence_reason"]
 
 
 class _Frozen(BaseModel):
@@ -40,6 +51,7 @@ class LicenceStatus(StrEnum):
     COMPLIANT = "compliant"
     OVER_LICENSED = "over_licensed"
     UNDER_LICENSED = "under_licensed"
+    NOT_REQUIRED = "not_required"
 
 
 class ProductLicencePosition(_Frozen):
@@ -62,7 +74,9 @@ class ProductLicencePosition(_Frozen):
     shortfall : int
         ``max(installations - entitled_seats, 0)``.
     status : LicenceStatus
-        Over-, under-licensed or compliant.
+        Over-, under-licensed, compliant, or not required (the product needs no licence).
+    no_licence_reason : str or None
+        Why the product needs no licence (``not_required``): the data that says so.
     installed_on : tuple of str
         ``ci_id`` of each CI with an installation (sorted).
     entitlements : tuple of str
@@ -81,6 +95,7 @@ class ProductLicencePosition(_Frozen):
     unused_seats: int
     shortfall: int
     status: LicenceStatus
+    no_licence_reason: str | None = None
     installed_on: tuple[str, ...] = ()
     entitlements: tuple[str, ...] = ()
     expired_entitlements: tuple[str, ...] = ()
@@ -156,10 +171,12 @@ def licence_position(
     >>> pos.products[0].status.value, pos.products[0].shortfall
     ('under_licensed', 1)
     """
+    records = {p.product_id: p for p in products}
     names: dict[str, tuple[str, str | None]] = {
-        p.product_id: (p.name, p.vendor) for p in products
+        pid: (p.name, p.vendor) for pid, p in records.items()
     }
     installed: dict[str, set[str]] = defaultdict(set)
+    install_props: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for i, rel in enumerate(installations):
         if rel.rel_type != "HAS_INSTALLED":
             raise InvalidRecordError(
@@ -167,6 +184,7 @@ def licence_position(
                 record=f"installations[{i}] ({rel.source} -> {rel.target})", field="rel_type",
             )
         installed[rel.target].add(rel.source)
+        install_props[rel.target].append(rel.properties)
     in_force: dict[str, list[Entitlement]] = defaultdict(list)
     expired: dict[str, list[str]] = defaultdict(list)
     unattributed: list[str] = []
@@ -180,7 +198,8 @@ def licence_position(
 
     positions = [
         _position(pid, names.get(pid, (pid, None)), installed.get(pid, set()),
-                  in_force.get(pid, []), expired.get(pid, []))
+                  in_force.get(pid, []), expired.get(pid, []),
+                  no_licence_reason(records.get(pid), install_props.get(pid, [])))
         for pid in set(names) | set(installed) | set(in_force) | set(expired)
     ]
 
@@ -205,13 +224,98 @@ def licence_position(
     )
 
 
+#: Licence types (product ``licence_type`` / ``license_type`` / ``category``) that need none.
+_FREE_TYPES = frozenset({"freeware", "free", "free software", "open source", "open-source",
+                         "opensource", "oss", "foss", "public domain"})
+#: Words of an installation's ``release_type`` / ``system_category`` that mark an update.
+_UPDATE_WORDS = re.compile(r"\b(update|updates|hotfix|hotfixes|service pack|patch)\b", re.I)
+#: A Windows update recorded by its number only (Win32_QuickFixEngineering ``HotFixID``).
+_KB_NUMBER = re.compile(r"^KB\d{5,8}$", re.I)
+#: ... or named after it (``Update for Microsoft Office 2010 (KB2553140) 64-Bit Edition``).
+_KB_IN_NAME = re.compile(r"\bKB\d{5,8}\b")
+#: Tokens of an SPDX licence expression that are no licence id.
+_SPDX_OPERATORS = frozenset({"and", "or", "with"})
+_SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*\+?$")
+_NOT_FREE = ("licenseref-", "noassertion", "none", "proprietary", "commercial", "unlicensed")
+
+
+def _spdx_free(expression: str) -> bool:
+    """Whether an SPDX licence expression (or a list joined by commas) names SPDX licence ids
+    only: the SPDX list's licences are free or open-source ones."""
+    tokens = [t for t in re.split(r"[\s(),]+", expression) if t]
+    ids = [t for t in tokens if t.casefold() not in _SPDX_OPERATORS]
+    return bool(ids) and all(
+        _SPDX_ID.match(t) and not t.casefold().startswith(_NOT_FREE) for t in ids)
+
+
+def no_licence_reason(product: SoftwareProduct | None,
+                      installations: Iterable[Mapping[str, Any]] = ()) -> str | None:
+    """Why a software product needs no licence, or None when it may need one.
+
+    Parameters
+    ----------
+    product : SoftwareProduct or None
+        The product record: its ``licence_type`` / ``license_type`` attribute or its
+        ``category`` may name a free type (freeware, free, open source, public domain); its
+        name may be a Windows update's: a bare update number (``KB4019215``), or an update,
+        hotfix or patch named with its number (``Update for ... (KB2553140)``).
+    installations : iterable of mapping
+        The properties of its ``HAS_INSTALLED`` relationships, as the importers record them:
+        ``licenses`` (CycloneDX) or ``license_concluded`` / ``license_declared`` (SPDX) made of
+        SPDX licence ids only; ``release_type`` / ``system_category`` naming an update, hotfix,
+        patch or service pack (GLPI agent / FusionInventory).
+
+    Returns
+    -------
+    str or None
+        The reason, naming the data that gave it.
+
+    Examples
+    --------
+    >>> no_licence_reason(SoftwareProduct(product_id="p", name="7-Zip",
+    ...                                   attributes={"licence_type": "Freeware"}))
+    'licence type Freeware'
+    >>> no_licence_reason(None, [{"release_type": "Security Update"}])
+    'an update (release type Security Update)'
+    >>> no_licence_reason(None, [{"licenses": "MIT, Apache-2.0"}])
+    'open-source licence MIT, Apache-2.0'
+    >>> no_licence_reason(None, [{"licenses": "LicenseRef-Acme-EULA"}]) is None
+    True
+    """
+    if product is not None:
+        for key in ("licence_type", "license_type"):
+            value = product.attributes.get(key)
+            if isinstance(value, str) and value.strip().casefold() in _FREE_TYPES:
+                return f"licence type {value.strip()}"
+        if product.category and product.category.strip().casefold() in _FREE_TYPES:
+            return f"category {product.category.strip()}"
+        name = product.name.strip()
+        if _KB_NUMBER.match(name) or (_KB_IN_NAME.search(name) and _UPDATE_WORDS.search(name)):
+            return f"a Windows update ({name})"
+    for props in installations:
+        for key, label in (("release_type", "release type"),
+                           ("system_category", "system category")):
+            value = props.get(key)
+            if isinstance(value, str) and _UPDATE_WORDS.search(value):
+                return f"an update ({label} {value.strip()})"
+        for key in ("licenses", "license_concluded", "license_declared"):
+            value = props.get(key)
+            if isinstance(value, str) and _spdx_free(value):
+                return f"open-source licence {value.strip()}"
+    return None
+
+
 def _position(pid: str, name_vendor: tuple[str, str | None], installed_on: set[str],
-              ents: list[Entitlement], expired: list[str]) -> ProductLicencePosition:
-    """The position of one product from its installations and entitlements."""
+              ents: list[Entitlement], expired: list[str],
+              free: str | None = None) -> ProductLicencePosition:
+    """The position of one product from its installations and entitlements; ``free`` is why
+    it needs no licence (then it is ``not_required``)."""
     name, vendor = name_vendor
     seats = sum(e.seats or 0 for e in ents)
     count = len(installed_on)
-    if count > seats:
+    if free is not None:
+        status = LicenceStatus.NOT_REQUIRED
+    elif count > seats:
         status = LicenceStatus.UNDER_LICENSED
     elif seats > count:
         status = LicenceStatus.OVER_LICENSED
@@ -224,8 +328,9 @@ def _position(pid: str, name_vendor: tuple[str, str | None], installed_on: set[s
         entitled_seats=seats,
         installations=count,
         unused_seats=max(seats - count, 0),
-        shortfall=max(count - seats, 0),
+        shortfall=0 if free is not None else max(count - seats, 0),
         status=status,
+        no_licence_reason=free,
         installed_on=tuple(sorted(installed_on)),
         entitlements=tuple(sorted(e.entitlement_id for e in ents)),
         expired_entitlements=tuple(sorted(expired)),

@@ -389,7 +389,9 @@ def duplicate_candidates(
     the ``name_system`` identification rule does not merge; and CIs marked ``duplicate_of``
     another.
 
-    Each group gives one finding on its smallest ``ci_id`` with the others in ``related``.
+    Each group gives one finding on its smallest ``ci_id`` with the others in ``related``;
+    CIs that several rules group alike (the same serial number and FQDN, say) give one
+    finding whose detail lists every reason, joined by ``"; "``.
     """
     groups: dict[tuple[str, str], set[str]] = {}
     for ci in _live_cis(graph):
@@ -407,20 +409,21 @@ def duplicate_candidates(
         if isinstance(svc, str) and svc.strip():
             system = str(attrs.get("system") or "").strip()
             services.setdefault((str(graph.kind(ci)), svc.strip().casefold()), {})[ci] = system
-    out: list[QualityFinding] = []
+    # the reasons of each group of CIs, in rule order: one finding per group
+    reasons: dict[tuple[str, ...], list[str]] = {}
     for (label, key), members in groups.items():
         if len(members) > 1:
-            first, *rest = sorted(members)
-            out.append(QualityFinding(subject=first, subject_kind="ci", ci_id=first,
-                                      related=tuple(rest), detail=f"same {label}: {key!r}"))
+            reasons.setdefault(tuple(sorted(members)), []).append(f"same {label}: {key!r}")
     for (_, key), systems in services.items():
         if len(systems) > 1 and len({v.casefold() for v in systems.values()}) > 1:
-            first, *rest = sorted(systems)
             where = ", ".join(f"{c} in {systems[c] or 'no stated system'!r}"
                               for c in sorted(systems))
-            out.append(QualityFinding(
-                subject=first, subject_kind="ci", ci_id=first, related=tuple(rest),
-                detail=f"same service name {key!r} in different systems ({where}): not merged"))
+            reasons.setdefault(tuple(sorted(systems)), []).append(
+                f"same service name {key!r} in different systems ({where}): not merged")
+    out: list[QualityFinding] = []
+    for (first, *rest), why in reasons.items():
+        out.append(QualityFinding(subject=first, subject_kind="ci", ci_id=first,
+                                  related=tuple(rest), detail="; ".join(why)))
     for ci in sorted(graph.ci_ids()):
         dup = graph.attr(ci, "duplicate_of")
         if dup:

@@ -49,7 +49,9 @@ names.
 
 Every ``softwares`` entry -> a :class:`~cmdb_graph.model.records.SoftwareRecord` (``name`` ->
 product, ``publisher`` -> vendor, ``version``, ``install_date``/``INSTALLDATE`` -> installed_at;
-the Windows agent writes ``DD/MM/YYYY``) installed on the computer.
+the Windows agent writes ``DD/MM/YYYY``) installed on the computer; ``arch``, ``from``,
+``guid``, ``system_category`` and ``release_type`` (``Security Update`` on a Windows update:
+the licence position counts no seat for it) are attributes of the installation.
 
 Network device (``network_device`` / ``DEVICE`` / ``DEVICE/INFO``) -> one CIRecord: class from
 its ``type`` (printer -> ``Printer``; networking, switch, router, firewall, wireless ->
@@ -271,7 +273,7 @@ def _software(soft: Mapping[str, Any], host: Identifiers, origin: Origin) -> lis
     product = str(require(soft, "name", file=origin.file, record=origin.record)).strip()
     installed_raw = soft.get("install_date") or soft.get("installdate")
     soft_attrs: dict[str, Scalar] = {
-        k: str(soft[k]) for k in ("arch", "from", "guid", "system_category")
+        k: str(soft[k]) for k in ("arch", "from", "guid", "system_category", "release_type")
         if _clean(soft.get(k)) is not None
     }
     installed_at = _install_date(installed_raw)

@@ -3,6 +3,7 @@ or inline content) and the run report that every write through identification re
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -71,6 +72,16 @@ class ImportRunType:
     counts: ImportCounts = strawberry.field(description="Counters.")
     skips: list[ImportSkip] = strawberry.field(description="Skipped records.")
     warnings: list[ImportSkip] = strawberry.field(description="Records applied in part.")
+    error: str | None = strawberry.field(
+        default=None, description="Why the run failed or was aborted; for an interrupted run "
+                                  "whose writes were undone, what was undone.")
+    feed_from: int | None = strawberry.field(
+        default=None, description="The change feed's head right before the run's first write: "
+                                  "the run's change records come after it (null: nothing "
+                                  "written).")
+    undone_at: datetime | None = strawberry.field(
+        default=None, description="When an interrupted run's writes were undone (null: not "
+                                  "undone).")
 
 
 def run_type(r: ImportResult) -> ImportRunType:
@@ -89,6 +100,7 @@ def run_type(r: ImportResult) -> ImportRunType:
                                 "skipped")}),
         skips=[skip(s) for s in r.plan.skips[:200]],
         warnings=[skip(s) for s in r.plan.warnings[:200]],
+        error=r.run.error, feed_from=r.run.feed_from, undone_at=r.run.undone_at,
     )
 
 

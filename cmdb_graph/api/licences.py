@@ -20,7 +20,8 @@ LicenceStatus = strawberry.enum(
     impact.licences.LicenceStatus, name="LicenceStatus",
     description=(
         "compliant: entitled seats equal installations; over_licensed: unused seats; "
-        "under_licensed: more installations than entitled seats."
+        "under_licensed: more installations than entitled seats; not_required: the product "
+        "needs no licence (freeware, an open-source licence, an OS update or hotfix)."
     ),
 )
 
@@ -37,7 +38,11 @@ LicenceStatus = strawberry.enum(
                               "CI: one).",
              "unused_seats": "Entitled seats beyond installations.",
              "shortfall": "Installations beyond entitled seats.",
-             "status": "Over-, under-licensed or compliant.",
+             "status": "Over-, under-licensed, compliant, or not required (needs no "
+                       "licence).",
+             "no_licence_reason": "Why the product needs no licence (status NOT_REQUIRED): "
+                                  "its licence type or category, an installation's "
+                                  "open-source licence, or that it is an update or hotfix.",
              "installed_on": ids("CIs with an installation, by ci_id."),
              "entitlements": "Entitlements in force, by id.",
              "expired_entitlements": "Entitlements of the product that expired before asOf, "

@@ -2,7 +2,8 @@
 configured store (``CMDB_EVENTS_PATH``, or beside the store; ``CMDB_WEBHOOKS_FILE``), read and
 replayed without a server. See ``docs/events.md``.
 
-Exit codes: 0 done, 1 a replay failed or a dead letter was not found, 2 bad settings.
+Exit codes: 0 done (also when nothing is subscribed: ``subscriptions`` and ``dead-letters``
+then say so and list none), 1 a replay failed or a dead letter was not found, 2 bad settings.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ app.add_typer(events_app, name="events")
 AsJson = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
+def _nothing_subscribed(db: Path | None) -> str | None:
+    """Why nothing is subscribed (no outbox file and no webhooks file), or None."""
+    settings = store_settings(db)
+    path = events_path(settings)
+    if settings.webhooks_file is None and not path.exists():
+        return f"no events outbox at {path} and no CMDB_WEBHOOKS_FILE"
+    return None
+
+
 def _outbox(db: Path | None) -> Outbox:
     settings = store_settings(db)
     subs = load_webhooks(settings.webhooks_file) if settings.webhooks_file else []
@@ -56,6 +66,12 @@ def _subject_name(letter: DeadLetter) -> str:
 def subscriptions(db: DbOption = None, as_json: AsJson = False) -> None:
     """List webhook subscriptions, their position in the change feed and dead letters."""
     try:
+        if (why := _nothing_subscribed(db)) is not None:
+            if as_json:
+                typer.echo("[]")
+            else:
+                out.print(f"no webhook subscriptions ({why})", markup=False, highlight=False)
+            return
         outbox = _outbox(db)
         rows: list[dict[str, Any]] = []
         for s in outbox.subscriptions():
@@ -84,6 +100,13 @@ def dead_letters(
 ) -> None:
     """List dead letters (events whose delivery failed for good), oldest first."""
     try:
+        if (why := _nothing_subscribed(db)) is not None:
+            if as_json:
+                typer.echo("[]")
+            else:
+                out.print(f"no dead letters: no webhook subscriptions ({why})", markup=False,
+                          highlight=False)
+            return
         letters = _outbox(db).dead_letters(subscription, limit=100_000)
     except CmdbError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -94,6 +117,10 @@ def dead_letters(
              "type": d.type, "subject": d.subject, "name": _subject_name(d), "error": d.error,
              "attempts": d.attempts, "failed_at": d.failed_at.isoformat(),
              "body": orjson.loads(d.body)} for d in letters], indent=2))
+        return
+    if not letters:
+        out.print("no dead letters" + (f" for {subscription}" if subscription else ""),
+                  markup=False, highlight=False)
         return
     table = Table("id", "subscription", "event", "type", "CI / subject", "error", "attempts",
                   "failed at")

@@ -99,13 +99,14 @@ def _ask(fn: Callable[[], T]) -> T:
         return fn()
     except AmbiguousCIError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        rows = [(h.ci.name, h.ci.ci_class, h.ci.operational_status.value, h.ci.ci_id,
-                 "" if h.matched_on == "name" else f"({h.matched_on} {h.value})")
+        # the system (compose project, namespace, ...) tells apart CIs of one name and class
+        rows = [(h.ci.name, h.ci.ci_class, h.system or "-", h.ci.operational_status.value,
+                 h.ci.ci_id, "" if h.matched_on == "name" else f"({h.matched_on} {h.value})")
                 for h in exc.candidates]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for row in rows:
             line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False))
-            err.print(f"  {line}  {row[4]}".rstrip(), markup=False, highlight=False,
+            err.print(f"  {line}  {row[5]}".rstrip(), markup=False, highlight=False,
                       soft_wrap=True)
         if exc.truncated:
             err.print("  ... and more (cmdb-graph find TEXT --limit N lists them)")
@@ -445,8 +446,9 @@ def orphans(
         for col in ("subject", "kind", "CI", "detail"):
             table.add_column(col, overflow="fold")
         for f in r.findings[:limit]:
-            ci = labels.get(f.ci_id, f.ci_id) if f.ci_id and f.ci_id != f.subject else ""
-            table.add_row(with_names(f.subject, labels), f.subject_kind, ci or "",
+            # the CI's name on every row about one (a kind=ci row's subject is the CI itself)
+            ci = labels.get(f.ci_id, f.ci_id) if f.ci_id else ""
+            table.add_row(with_names(f.subject, labels), f.subject_kind, ci,
                           with_names(f.detail, labels))
         if r.count > limit:
             table.add_row("...", "", "", f"{r.count - limit} more (--limit, --json)")
@@ -506,7 +508,8 @@ def licences(
         typer.Option("--as-of", help="Expired entitlements stop counting (default: today, UTC)."),
     ] = None,
     problems: Annotated[
-        bool, typer.Option("--problems", help="Only over- and under-licensed products.")
+        bool, typer.Option("--problems", help="Only over- and under-licensed products (not "
+                                              "those that need no licence).")
     ] = False,
     db: DbOption = None,
     snapshot: Snapshot = None,
@@ -526,11 +529,13 @@ def licences(
     if as_json:
         _dump(result)
         return
+    status = impact.licences.LicenceStatus
     rows = [p for p in result.products
-            if not problems or p.status is not impact.licences.LicenceStatus.COMPLIANT]
+            if not problems or p.status in (status.UNDER_LICENSED, status.OVER_LICENSED)]
+    free = sum(1 for p in result.products if p.status is status.NOT_REQUIRED)
     table = Table(title=f"Licence position on {day.isoformat()}: {len(result.products)} "
                         f"product(s), {len(result.under_licensed)} under-licensed, "
-                        f"{len(result.over_licensed)} over-licensed")
+                        f"{len(result.over_licensed)} over-licensed, {free} need no licence")
     table.add_column("product (vendor)", overflow="fold")
     table.add_column("status", no_wrap=True)
     for col in ("seats", "inst.", "short", "unused"):

@@ -82,17 +82,17 @@ def find(
     if as_json:
         _dump({"truncated": result.truncated, "hits": [
             {"ci_id": h.ci.ci_id, "name": h.ci.name, "ci_class": h.ci.ci_class,
-             "operational_status": h.ci.operational_status.value, "matched_on": h.matched_on,
-             "value": h.value} for h in result.hits]})
+             "system": h.system, "operational_status": h.ci.operational_status.value,
+             "matched_on": h.matched_on, "value": h.value} for h in result.hits]})
     elif result.hits:
         more = " (more match: --limit, or a longer text)" if result.truncated else ""
         table = Table(title=f"{len(result.hits)} CI(s) matching {text!r}{more}")
-        for col in ("name", "class", "status", "ci_id", "matched"):
+        for col in ("name", "class", "system", "status", "ci_id", "matched"):
             table.add_column(col, overflow="fold")
         for h in result.hits:
             matched = "name" if h.matched_on == "name" else f"{h.matched_on} {h.value}"
-            table.add_row(h.ci.name, h.ci.ci_class, h.ci.operational_status.value, h.ci.ci_id,
-                          matched)
+            table.add_row(h.ci.name, h.ci.ci_class, h.system or "-",
+                          h.ci.operational_status.value, h.ci.ci_id, matched)
         out.print(table)
     if not result.hits:
         err.print(f"no CI matches {text!r}", highlight=False)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +39,8 @@ def run_server(settings: Settings, *, host: str, port: int,
     ------
     ConfigurationError
         ``host`` is beyond loopback and no API keys are configured, the sources file or the
-        webhooks file is wrong, or several workers are asked for on the embedded store or
-        with schedules.
+        webhooks file is wrong, several workers are asked for on the embedded store or
+        with schedules, or ``host``:``port`` cannot be listened on (already in use).
     """
     import uvicorn
 
@@ -61,12 +63,15 @@ def run_server(settings: Settings, *, host: str, port: int,
     configure_logging(settings)
     # our handler writes uvicorn's records too; the request log replaces its access log
     quiet: dict[str, Any] = {"log_level": "warning", "log_config": None, "access_log": False}
+    # bound before "Serving ..." is printed: a port in use ends the start with one error
+    listener = bind_listener(host, port)
     if not settings.api_keys:
         console.print(
             "[yellow]No API keys configured (CMDB_API_KEYS): local mode, binding loopback "
             f"only ({host}); every caller is an admin.[/yellow]"
         )
     if workers > 1:
+        listener.close()  # uvicorn binds again for its worker processes (a probe)
         console.print(f"Serving the dependency map at http://{host}:{port}/ and GraphQL at "
                       f"http://{host}:{port}/graphql (store: neo4j, {workers} worker "
                       "processes, each following the change feed)")
@@ -74,7 +79,11 @@ def run_server(settings: Settings, *, host: str, port: int,
             uvicorn.run("cmdb_graph.api.app:app_from_environment", factory=True,
                         workers=workers, host=host, port=port, **quiet)
         return
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except BaseException:
+        listener.close()
+        raise
     scheduler = None
     if sources is not None:
         from cmdb_graph.connectors.schedule import start_schedules
@@ -86,10 +95,52 @@ def run_server(settings: Settings, *, host: str, port: int,
     try:
         config = server_config(create_app(settings, store), settings, host=host, port=port,
                                **quiet)
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listener])
     finally:
+        listener.close()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """Bind the server's TCP socket on ``host``:``port``, as uvicorn would (``SO_REUSEADDR``,
+    inheritable); uvicorn listens on it.
+
+    Parameters
+    ----------
+    host : str
+        Address to bind (an IPv6 address when it holds ``:``).
+    port : int
+        Port to bind.
+
+    Returns
+    -------
+    socket.socket
+        The bound socket; the caller closes it.
+
+    Raises
+    ------
+    ConfigurationError
+        The address is already in use (another server listens there), or cannot be bound
+        for another reason (no such address, a privileged port).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use (is another server running?): "
+                "stop it, or pick another port with --port or CMDB_PORT"
+            ) from exc
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 @contextmanager
@@ -152,7 +203,13 @@ def serve(
     )] = 1,
 ) -> None:
     """Serve the dependency map (/) and the GraphQL API (/graphql with GraphiQL, /healthz,
-    /readyz); with --schedule, also sync the data sources on their schedules."""
+    /readyz, Prometheus metrics at /metrics); with --schedule, also sync the data sources on
+    their schedules.
+
+    Who may read /metrics: in local mode (no API keys) loopback callers, as every path; with
+    API keys (CMDB_API_KEYS) any valid key (401 without one), or anyone when
+    CMDB_METRICS_PUBLIC=true (then restrict the port in the network). See docs/security.md.
+    """
     try:
         settings = store_settings(db, snapshot)
         run_server(settings, host=host or settings.host, port=port or settings.port,

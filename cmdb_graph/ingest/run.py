@@ -306,7 +306,7 @@ def _run(
         done = run.model_copy(update={"status": RunStatus.SUCCEEDED, "counts": counts,
                                       "finished_at": now})
         try:
-            _write(store, plan, ds=ds, run=run, done=done, actor=actor)
+            done = _write(store, plan, ds=ds, run=run, done=done, actor=actor)
         except Exception as exc:
             _record_failure(store, run, exc, actor)
             raise
@@ -317,8 +317,9 @@ def _run(
 def _write(
     store: GraphStore, plan: ImportPlan, *, ds: DataSource, run: ImportRun, done: ImportRun,
     actor: Actor,
-) -> None:
-    """Write the plan so that the stored run tells the truth at every commit.
+) -> ImportRun:
+    """Write the plan so that the stored run tells the truth at every commit; return the run
+    as stored (``done`` with its ``feed_from``).
 
     One transaction when the store writes the whole batch at once: the run appears succeeded
     with its data, a merge moves and deletes the duplicate's relationships in it. Otherwise
@@ -334,10 +335,11 @@ def _write(
                        actor=actor)
     if store.writes_at_once(whole):
         store.apply(whole)
-        return
+        return done
     store.apply(WriteBatch(nodes=[ds, run], actor=actor))
     store.apply(WriteBatch(nodes=nodes, relationships=rels, deletes=list(deletes), actor=actor))
     store.apply(WriteBatch(nodes=[done], actor=actor))
+    return done
 
 
 def settle_interrupted(store: GraphStore) -> list[ImportRun]:

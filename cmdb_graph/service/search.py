@@ -67,6 +67,19 @@ class SearchHit:
     matched_on: str
     value: str
 
+    @property
+    def system(self) -> str | None:
+        """What tells CIs of one name apart: the system the CI belongs to (its ``system``
+        attribute: a compose project, a Kubernetes part-of label or namespace, a Backstage
+        system), else its Kubernetes ``namespace`` or ``compose_project``; None when the CI
+        states none."""
+        attrs = self.ci.attributes
+        for key in ("system", "namespace", "compose_project"):
+            value = attrs.get(key)
+            if value not in (None, ""):
+                return str(value)
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:

@@ -25,9 +25,10 @@ import bisect
 import fcntl
 import gc
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -202,23 +203,16 @@ class MemoryStore(EstateGraph, BaseStore):
         With a database: an exclusive ``flock`` on the file ``<database>.import-lock`` next to
         it (every process on the database; the kernel releases it when the holder dies), after
         a lock of this store object (its threads). Without: the latter only. Waits without
-        limit.
+        limit. The holder removes the file before it unlocks, so none is left beside the
+        database (:func:`_hold_lock_file`).
         """
         with self._import_lock:
             if self.database_path is None:
                 yield
                 return
             lock_path = self.database_path.with_name(self.database_path.name + ".import-lock")
-            try:
-                fh = open(lock_path, "a+b")  # noqa: SIM115 - closed below, after the unlock
-            except OSError as exc:
-                raise StoreError(f"{lock_path}: cannot open the import lock: {exc}") from exc
-            with fh:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            with _hold_lock_file(lock_path):
+                yield
 
     def writes_at_once(self, batch: WriteBatch) -> bool:
         """Always: ``apply`` is one transaction whatever the batch's size."""
@@ -735,3 +729,43 @@ class MemoryStore(EstateGraph, BaseStore):
             out["relationships"] = self._g.number_of_edges()
             return out
 
+
+@contextmanager
+def _hold_lock_file(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created when missing); remove it on release.
+
+    Only a holder removes the file, and it does so while still holding the lock: a process
+    that waited on the removed file finds, once it has the lock, that the path no longer
+    names the file it locked, and locks the path again (the file there now, or a new one).
+    So at any time at most one process holds the lock on the file the path names.
+
+    Raises
+    ------
+    StoreError
+        The file cannot be opened or created.
+    """
+    while True:
+        try:
+            fh = open(path, "a+b")  # noqa: SIM115 - closed below, after the unlock
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open the import lock: {exc}") from exc
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            held = os.fstat(fh.fileno())
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            fh.close()
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        fh.close()  # the previous holder removed the file we waited on: lock the path again
+    with fh:
+        try:
+            yield
+        finally:
+            with suppress(OSError):  # a file left (read-only folder) is still a valid lock
+                path.unlink()  # still held: no other process has this file locked
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,7 +68,8 @@ def _drawn(page: Any) -> None:
 
 def test_map_impact_incidents_export_offline(base: str, tmp_path: Path) -> None:
     # Arrange: the first node of the demo's 2-of-3 cluster (change CHG0001002 patches it)
-    change = _gql(base, '{ changes(first: 50) { edges { node { changeId title ciIds } } } }')
+    change = _gql(base, '{ changes(first: 50) { edges { node { changeId title ciIds '
+                        'windowStart windowEnd } } } }')
     patched = next(e["node"] for e in change["changes"]["edges"]
                    if e["node"]["title"] == "Kernel update, first node")
     ci_id = patched["ciIds"][0]
@@ -117,6 +119,10 @@ def test_map_impact_incidents_export_offline(base: str, tmp_path: Path) -> None:
         shown = page.eval_on_selector_all("#impact-out .conflicts li[data-kind]",
                                           "items => items.map(i => i.dataset.kind)")
         assert sorted(shown) == sorted(c["kind"] for c in conflicts) and shown
+        # the window fields show the change's window (UTC, to the minute)
+        window = [datetime.fromisoformat(patched[k]).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+                  for k in ("windowStart", "windowEnd")]
+        assert [page.input_value("#win-start"), page.input_value("#win-end")] == window
 
         # Act 4: route an incident on the CI; probable cause of two open incidents
         page.goto(f"{base}/#ci={ci_id}&sel={ci_id}&tab=incident")

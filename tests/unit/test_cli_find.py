@@ -40,7 +40,7 @@ def test_find_lists_name_class_status_and_id(demo_snapshot: Path, demo_estate: E
     db = next(c for c in demo_estate.cis if c.name == "pay-db-0001")
     line = next(line for line in out.splitlines() if "│ pay-db-0001 " in line)
     assert [c.strip() for c in line.split("│")[1:-1]] == [
-        "pay-db-0001", "Database", "operational", db.ci_id, "name"]
+        "pay-db-0001", "Database", "-", "operational", db.ci_id, "name"]
 
 
 def test_find_by_identifier_says_which(demo_snapshot: Path, demo_estate: Estate) -> None:
@@ -125,7 +125,7 @@ def test_a_name_of_several_cis_lists_them_and_exits_1(demo_snapshot: Path,
     # Act
     code, out, err = invoke("route", "pay-db", "--db", str(demo_snapshot))
 
-    # Assert: one error line, then one line per candidate (name, class, status, ci_id)
+    # Assert: one error line, then one line per candidate (name, class, system, status, ci_id)
     assert code == 1 and out == ""
     first, *rest = err.strip().splitlines()
     assert first == ("error: 'pay-db' matches 4 CIs: name one by its ci_id or a more exact "
@@ -133,9 +133,31 @@ def test_a_name_of_several_cis_lists_them_and_exits_1(demo_snapshot: Path,
     expected = {c.ci_id: c for c in demo_estate.cis if "pay-db" in c.name}
     assert len(rest) == 4
     for line in rest:
-        name, ci_class, status, ci_id = line.split()
+        name, ci_class, system, status, ci_id = line.split()
         c = expected[ci_id]
-        assert (name, ci_class, status) == (c.name, c.ci_class, c.operational_status.value)
+        assert (name, ci_class, system, status) == (
+            c.name, c.ci_class, "-", c.operational_status.value)
+
+
+def test_candidates_of_one_name_say_their_system(tmp_path: Path) -> None:
+    # Arrange: the same service in two compose projects (two CIs, not merged)
+    db = str(tmp_path / "e.db")
+    for project in ("shop", "blog"):
+        (tmp_path / f"{project}.yaml").write_text(
+            f"name: {project}\nservices:\n  redis:\n    image: redis:7\n", encoding="utf-8")
+    code, _, _ = invoke("import", "compose", str(tmp_path / "shop.yaml"),
+                        str(tmp_path / "blog.yaml"), "--source", "dc", "--db", db)
+    assert code == 0
+
+    # Act
+    code, out, err = invoke("route", "redis", "--db", db)
+    found = json.loads(invoke("find", "redis", "--json", "--db", db)[1])
+
+    # Assert: the candidates differ by their compose project
+    assert code == 1 and out == ""
+    rows = sorted(line.split()[:3] for line in err.strip().splitlines()[1:])
+    assert rows == [["redis", "Container", "blog"], ["redis", "Container", "shop"]]
+    assert sorted(h["system"] for h in found["hits"]) == ["blog", "shop"]
 
 
 def test_many_candidates_say_there_are_more(demo_snapshot: Path) -> None:

@@ -67,3 +67,44 @@ def test_licences_rejects_a_bad_day(snapshot: Path) -> None:
     # Assert
     assert result.exit_code == 2
     assert "--as-of: not an ISO 8601 date" in result.output
+
+
+def test_problems_leave_out_windows_updates(tmp_path: Path) -> None:
+    # Arrange: a GLPI agent inventory with a paid product, Windows updates (one marked by its
+    # release type, one by its name) and an open-source library from an SBOM-like record
+    inventory = {
+        "deviceid": "pc1-2026", "action": "inventory", "itemtype": "Computer",
+        "content": {
+            "hardware": {"name": "pc1", "uuid": "4c4c4544-0000-0000-0000-000000000001"},
+            "softwares": [
+                {"name": "Editor", "publisher": "Acme", "version": "4.2"},
+                {"name": "KB4019215", "from": "WMI", "release_type": "Security Update"},
+                {"name": "Update for Microsoft Office 2010 (KB2553140) 64-Bit Edition",
+                 "publisher": "Microsoft", "from": "registry"},
+            ],
+        },
+    }
+    source = tmp_path / "pc1.json"
+    source.write_text(json.dumps(inventory), encoding="utf-8")
+    db = str(tmp_path / "estate.db")
+    runner = CliRunner()
+    imported = runner.invoke(app, ["import", "glpi", str(source), "--source", "glpi",
+                                   "--db", db])
+    assert imported.exit_code == 0, imported.output
+
+    # Act
+    table = runner.invoke(app, ["licences", "--problems", "--db", db])
+    data = json.loads(runner.invoke(app, ["licences", "--json", "--db", db]).stdout)
+
+    # Assert: only the paid product is short of a seat; the updates need no licence
+    assert table.exit_code == 0, table.output
+    assert "3 product(s), 1 under-licensed, 0 over-licensed, 2 need no licence" in table.stdout
+    assert "Editor (Acme)" in table.stdout and "KB" not in table.stdout
+    assert [p["name"] for p in data["under_licensed"]] == ["Editor"]
+    free = {p["name"]: p["no_licence_reason"] for p in data["products"]
+            if p["status"] == "not_required"}
+    assert free == {
+        "KB4019215": "a Windows update (KB4019215)",
+        "Update for Microsoft Office 2010 (KB2553140) 64-Bit Edition":
+            "a Windows update (Update for Microsoft Office 2010 (KB2553140) 64-Bit Edition)",
+    }

@@ -138,6 +138,22 @@ def test_orphans_takes_reports_as_arguments(demo_snapshot: Path, demo_estate: Es
     assert f"│ {name} " in table and stale["ci_id"] not in table
 
 
+def test_orphans_table_names_the_ci_of_ci_rows(demo_snapshot: Path,
+                                               demo_estate: Estate) -> None:
+    # Act
+    out = json.loads(run("orphans", "cis_without_support_or_owner", "--now",
+                         "2026-01-01T00:00:00Z", "--json", "--db", str(demo_snapshot)))
+    table = run("orphans", "cis_without_support_or_owner", "--now", "2026-01-01T00:00:00Z",
+                "--limit", "1000", "--db", str(demo_snapshot))
+
+    # Assert: a kind=ci row shows the CI's name in the CI column too
+    first = out["cis_without_support_or_owner"]["findings"][0]
+    assert first["subject_kind"] == "ci" and first["subject"] == first["ci_id"]
+    name = {c.ci_id: c.name for c in demo_estate.cis}[first["ci_id"]]
+    row = next(line for line in table.splitlines() if line.startswith(f"│ {name} "))
+    assert [c.strip() for c in row.split("│")[1:4]] == [name, "ci", name]
+
+
 def test_orphans_rejects_an_unknown_report(demo_snapshot: Path) -> None:
     result = CliRunner().invoke(app, ["orphans", "nope", "--db", str(demo_snapshot)])
 

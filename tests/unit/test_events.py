@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -208,3 +209,25 @@ def test_serve_refuses_a_bad_webhooks_file_in_one_line(tmp_path: Path,
     assert "webhooks.itsm.secret: environment variable CMDB_TEST_UNSET_SECRET is not set" in (
         result.output)
     assert not (tmp_path / "estate.db").exists()  # refused before the store was opened
+
+
+def test_nothing_subscribed_is_no_dead_letters_and_exit_0(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: a store with no events outbox and no webhooks file
+    monkeypatch.setenv("CMDB_DATABASE_PATH", str(tmp_path / "estate.db"))
+    for name in ("CMDB_EVENTS_PATH", "CMDB_STORE", "CMDB_NEO4J_URI", "CMDB_WEBHOOKS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+
+    # Act
+    letters = runner.invoke(app, ["events", "dead-letters"])
+    as_json = runner.invoke(app, ["events", "dead-letters", "--json"])
+    subs = runner.invoke(app, ["events", "subscriptions"])
+
+    # Assert
+    assert letters.exit_code == 0, letters.output
+    assert letters.stdout.startswith("no dead letters: no webhook subscriptions (no events "
+                                     "outbox at")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout) == []
+    assert subs.exit_code == 0 and subs.stdout.startswith("no webhook subscriptions (")
+    assert not (tmp_path / "estate.events.db").exists()

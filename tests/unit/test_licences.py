@@ -219,3 +219,42 @@ def test_position_from_the_store_after_ingesting_snipeit_and_installations() -> 
         ("Promethazine Hydrochloride", "Moen Group", 3, 2)]
     assert len(pos.products) == 50
     assert len(pos.over_licensed) == 49
+
+
+def test_products_that_need_no_licence_are_not_short_of_seats() -> None:
+    # Arrange: freeware by its licence type, an open-source library (SBOM licences), an update
+    # by its release type, and a paid product with a proprietary SBOM licence
+    products = [
+        SoftwareProduct(product_id="zip", name="7-Zip", attributes={"licence_type": "Freeware"}),
+        SoftwareProduct(product_id="oss", name="left-pad", category="Open Source"),
+        SoftwareProduct(product_id="lib", name="requests"),
+        SoftwareProduct(product_id="kb", name="Servicing Stack"),
+        SoftwareProduct(product_id="paid", name="CAD Pro"),
+    ]
+    installs = [
+        *_installed("zip", "pc1", "pc2"), *_installed("oss", "pc1"),
+        Relationship(rel_type="HAS_INSTALLED", source="app1", target="lib",
+                     target_label="SoftwareProduct",
+                     properties={"license_concluded": "Apache-2.0 OR MIT"}),
+        Relationship(rel_type="HAS_INSTALLED", source="pc1", target="kb",
+                     target_label="SoftwareProduct", properties={"system_category": "Hotfix"}),
+        Relationship(rel_type="HAS_INSTALLED", source="pc1", target="paid",
+                     target_label="SoftwareProduct",
+                     properties={"licenses": "LicenseRef-Draw-EULA"}),
+    ]
+
+    # Act
+    pos = licence_position(installs, [], products)
+
+    # Assert
+    by_id = {p.product_id: p for p in pos.products}
+    assert [p.product_id for p in pos.under_licensed] == ["paid"]
+    assert pos.over_licensed == ()
+    assert {pid: (p.status, p.shortfall, p.no_licence_reason) for pid, p in by_id.items()
+            if pid != "paid"} == {
+        "zip": (LicenceStatus.NOT_REQUIRED, 0, "licence type Freeware"),
+        "oss": (LicenceStatus.NOT_REQUIRED, 0, "category Open Source"),
+        "lib": (LicenceStatus.NOT_REQUIRED, 0, "open-source licence Apache-2.0 OR MIT"),
+        "kb": (LicenceStatus.NOT_REQUIRED, 0, "an update (system category Hotfix)"),
+    }
+    assert by_id["paid"].no_licence_reason is None and by_id["paid"].shortfall == 1

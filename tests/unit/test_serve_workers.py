@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,29 @@ def test_schedules_run_in_one_process_only(tmp_path: Path) -> None:
         check_workers(neo, 2, tmp_path / "sources.yaml")
     with pytest.raises(ConfigurationError, match="at least 1"):
         check_workers(neo, 0, None)
+
+
+def test_a_port_in_use_ends_the_start_with_one_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, [
+            "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--snapshot", str(tmp_path / "e.snapshot")])
+
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert "Serving" not in result.output
+    assert result.output.count("error") == 1
+    assert not (tmp_path / "e.snapshot").exists()
+
+
+def test_serve_help_says_who_may_read_metrics() -> None:
+    result = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "2000"})
+
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "Prometheus metrics at /metrics" in text
+    assert ("with API keys (CMDB_API_KEYS) any valid key (401 without one), or anyone when "
+            "CMDB_METRICS_PUBLIC=true") in text

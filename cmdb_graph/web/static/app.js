@@ -276,7 +276,12 @@ function startCause(extra) {
 }
 
 async function conflictsFor(changed) {
-  if (state.change) return (await gql(CONFLICTS, { chg: state.change })).changeConflicts;
+  if (state.change) {
+    const found = (await gql(CONFLICTS, { chg: state.change })).changeConflicts;
+    // the window fields show the recorded change's window
+    if (found.change) showWindow(new Date(found.change.windowStart), new Date(found.change.windowEnd));
+    return found;
+  }
   const [ws, we] = windowInputs();
   return (await gql(PROPOSED_CONFLICTS, {
     p: { ciIds: changed, windowStart: ws, windowEnd: we, changeId: "proposed" },
@@ -286,9 +291,14 @@ async function conflictsFor(changed) {
 function windowInputs() {
   const start = state.ws ? new Date(state.ws + "Z") : new Date(Math.ceil(Date.now() / 3.6e6) * 3.6e6);
   const end = state.we ? new Date(state.we + "Z") : new Date(start.getTime() + 2 * 3.6e6);
+  showWindow(start, end);
+  return [start.toISOString(), end.toISOString()];
+}
+
+/** Show a window (two Dates) in the window fields, in UTC to the minute. */
+function showWindow(start, end) {
   $("win-start").value = start.toISOString().slice(0, 16);
   $("win-end").value = end.toISOString().slice(0, 16);
-  return [start.toISOString(), end.toISOString()];
 }
 
 async function windows() {

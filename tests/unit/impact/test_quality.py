@@ -150,6 +150,30 @@ def test_duplicate_candidates() -> None:
     assert found == {("a", ("b",)), ("a", ("c",)), ("d", ("e",)), ("g", ("a",))}
 
 
+def test_a_pair_two_rules_find_is_one_finding_with_both_reasons() -> None:
+    # Arrange: the same serial number, FQDN and name, and the same service in two systems
+    g = graph([
+        ci("a", "Container", name="cart", serial_number="SN-1", fqdn="cart.example.com",
+           attributes={"service_name": "cart", "system": "shop"}),
+        ci("b", "Container", name="cart", serial_number="sn-1", fqdn="CART.example.com",
+           attributes={"service_name": "cart", "system": "blog"}),
+        ci("c", "Server", name="solo", serial_number="SN-2"),
+        ci("d", "Server", name="solo"),
+    ], [])
+
+    # Act
+    report = duplicate_candidates(ImpactGraph(g), now=NOW)
+
+    # Assert: one row per pair, every reason on it
+    assert [(f.subject, f.related) for f in report.findings] == [("a", ("b",)),
+                                                                  ("c", ("d",))]
+    assert report.findings[0].detail.split("; ") == [
+        "same serial number: 'sn-1'", "same FQDN: 'cart.example.com'",
+        "same name in class Container: 'cart'",
+        "same service name 'cart' in different systems (a in 'shop', b in 'blog'): not merged"]
+    assert report.findings[1].detail == "same name in class Server: 'solo'"
+
+
 def test_relationships_whose_end_is_retired() -> None:
     g = shop()
     g.nodes["srv3"]["operational_status"] = "retired"
