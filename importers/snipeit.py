@@ -14,8 +14,10 @@ Assets (:class:`SnipeITAssetsImporter`)
     (Snipe-IT's own lookup key). Its ``attributes`` use the Asset model's field names
     (``model``, ``manufacturer``, ``category``, ``supplier``, ``order_number``, ``cost``,
     ``purchase_date``, ``warranty_end``) plus ``model_number``, ``company``, ``status``,
-    ``warranty_months``, ``notes``. ``warranty_end`` is the purchase date plus the warranty
-    months. The user an asset is checked out to becomes a
+    ``warranty_months``, ``notes``, ``last_audit``. ``warranty_end`` is the purchase date plus
+    the warranty months. ``Last Audit Date`` (when someone last audited the asset, i.e. saw
+    it) is also the CI's observed-at time: its ``last_seen``, so that staleness reads the
+    audit, not the import. The user an asset is checked out to becomes a
     :class:`~cmdb_graph.model.records.PersonRecord` (once per file) and the asset's ``holder``;
     an asset checked out to a location takes that location.
 
@@ -83,7 +85,7 @@ from cmdb_graph.model.records import (
     Record,
 )
 from cmdb_graph.model.registry import CLASS_NAME
-from importers.base import Importer, guard
+from importers.base import Importer, guard, observed_at
 from importers.mapped_values import number_text
 from importers.readers import Row, Table, read_csv
 
@@ -322,6 +324,7 @@ class SnipeITAssetsImporter(_SnipeITCSV):
         "supplier": ("supplier",),
         "order_number": ("order number",),
         "notes": ("notes", "asset notes"),
+        "last_audit": ("last audit date", "last audit", "last_audit_date"),
         "checkout_type": ("checkout type",),
         "full_name": ("checked out to: full name", "full name"),
         "first_name": ("checked out to: first name", "first name"),
@@ -369,6 +372,8 @@ class SnipeITAssetsImporter(_SnipeITCSV):
         _put(attrs, "status", status)
         _put(attrs, "checkout_type", cols.get(row, "checkout_type"))
         _put(attrs, "notes", cols.get(row, "notes"))
+        audited = self._audited(cols, row, file, line)
+        _put(attrs, "last_audit", audited)
         out: list[Record] = []
         ci_class = hardware_class(category, self.hardware_categories)
         tracks = None
@@ -376,6 +381,8 @@ class SnipeITAssetsImporter(_SnipeITCSV):
             tracks = Identifiers(native_key=tag, asset_tag=tag, serial_number=serial)
             ci_attrs: dict[str, Scalar | list[str]] = {
                 k: attrs[k] for k in ("manufacturer", "model") if k in attrs}
+            if audited is not None:  # someone saw it then: the CI's last seen
+                ci_attrs["observed_at"] = audited
             out.append(CIRecord(ci_class=ci_class, name=name or tag, identifiers=tracks,
                                 attributes=ci_attrs, location=location, origin=origin))
         out.append(AssetRecord(
@@ -386,6 +393,24 @@ class SnipeITAssetsImporter(_SnipeITCSV):
             location=location, origin=origin,
         ))
         return out
+
+    @staticmethod
+    def _audited(cols: _Columns, row: Row, file: str, line: int) -> str | None:
+        """When the asset was last audited (seen by someone), as ISO 8601 UTC text.
+
+        Raises
+        ------
+        InvalidRecordError
+            The cell is not a date or time.
+        """
+        value = cols.get(row, "last_audit")
+        if value is None:
+            return None
+        when = observed_at(value)
+        if when is None:
+            raise InvalidRecordError(f"not a date or time: {value!r}", file=file, line=line,
+                                     field="Last Audit Date")
+        return when
 
     @staticmethod
     def _holder(cols: _Columns, row: Row, origin: Origin,

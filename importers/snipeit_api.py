@@ -15,7 +15,8 @@ hardware (:class:`SnipeITHardwareAPIImporter`)
     ``name``, ``asset_tag``, ``serial``, ``model.name``, ``model_number``, ``category.name``,
     ``manufacturer.name``, ``status_label.name``, ``purchase_date``, ``purchase_cost``,
     ``warranty_months``, ``eol``, ``location.name`` (``rtd_location`` when none), ``company``,
-    ``supplier``, ``order_number``, ``notes``; ``assigned_to`` by its ``type``: a user (name,
+    ``supplier``, ``order_number``, ``notes``, ``last_audit_date`` (the CI's observed-at
+    time); ``assigned_to`` by its ``type``: a user (name,
     first/last name, username, e-mail), a location, or another asset.
 licenses (:class:`SnipeITLicensesAPIImporter`)
     ``name`` (Item name), ``product_key`` (serial number; only hashed, see
@@ -53,6 +54,7 @@ _HARDWARE = (
     ("Purchase Date", "purchase_date"), ("Purchase Cost", "purchase_cost"),
     ("Warranty Months", "warranty_months"), ("EOL Date", "eol"), ("Company", "company"),
     ("Supplier", "supplier"), ("Order Number", "order_number"), ("Notes", "notes"),
+    ("Last Audit Date", "last_audit_date"),
 )
 _LICENSES = (
     ("Item name", "name"), ("serial number", "product_key"), ("manufacturer", "manufacturer"),

@@ -272,7 +272,10 @@ def lean(attrs: Mapping[str, Any]) -> dict[str, Any]:
 def lean_edge(rel_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """An edge's attributes without the ones at their default (``rel_type`` equal to the
     key, ``optional`` and ``inferred`` false, a basis ``inferred`` implies or ``declared``, no
-    confidence, no evidence, no properties), in place."""
+    confidence, no evidence, no properties), in place. A ``basis`` present decides
+    ``inferred`` (a changed basis comes without it)."""
+    if "basis" in data:
+        data["inferred"] = data["basis"] == "inferred"
     for name in ("optional", "inferred", "confidence", "evidence"):
         if name in data and data[name] == EDGE_DEFAULTS[name]:
             del data[name]

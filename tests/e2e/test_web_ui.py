@@ -75,7 +75,7 @@ def test_map_impact_incidents_export_offline(base: str, tmp_path: Path) -> None:
     ci_id = patched["ciIds"][0]
     name = _gql(base, "query($c: ID!) { ci(ciId: $c) { name } }", c=ci_id)["ci"]["name"]
     impact = _gql(base, """query($c: [ID!]) { changeImpact(ciIds: $c) { ... on ChangeImpact {
-        impacted { ciId kind } } } }""", c=[ci_id])["changeImpact"]["impacted"]
+        impacted { ciId kind confidence } } } }""", c=[ci_id])["changeImpact"]["impacted"]
     services = sorted(i["ciId"] for i in impact
                       if i["kind"] in ("business_service", "application_service"))
     assert 0 < len(impact) < 600 and services  # small enough to draw whole
@@ -108,6 +108,12 @@ def test_map_impact_incidents_export_offline(base: str, tmp_path: Path) -> None:
         # Assert: the coloured CIs and the services list are the API's answer
         assert coloured == sorted(i["ciId"] for i in impact)
         assert sorted(listed) == services
+        # each service says how sure its impact is, as the API does
+        sure = page.eval_on_selector_all(
+            "#impact-out table.services tr[data-ci]",
+            "rows => rows.map(r => [r.dataset.ci, r.querySelector('td.sure').textContent])")
+        assert dict(sure) == {i["ciId"]: f"{i['confidence']:.2f}" for i in impact
+                              if i["ciId"] in services}
         assert page.locator("#impact-out .conflicts").count() == 1
 
         # Act 3: the recorded change: its conflicts and windows

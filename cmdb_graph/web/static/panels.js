@@ -77,17 +77,27 @@ export function renderImpact(box, res, conflicts, windows, nameOf, onPick) {
       res.truncated ? ` (only up to depth ${res.depthLimit})` : "", "."),
     h("h3", {}, "Services hit"),
     services.length ? h("table", { class: "services" },
-      h("tr", {}, h("th", {}, "service"), h("th", {}, "kind"), h("th", {}, "status"), h("th", {}, "crit.")),
+      h("tr", {}, h("th", {}, "service"), h("th", {}, "kind"), h("th", {}, "status"), h("th", {}, "crit."),
+        h("th", { title: "How sure: the product of the confidences along its path" }, "sure")),
       services.map((s) => h("tr", { "data-ci": s.ciId, "data-status": s.status },
         h("td", {}, ciLink(s.ciId, nameOf, onPick)), h("td", {}, low(s.kind).replace(" service", "")),
         h("td", { class: `st-${low(s.status)}` }, low(s.status)),
-        h("td", {}, s.businessCriticality ?? "–"))))
+        h("td", {}, s.businessCriticality ?? "–"),
+        h("td", { class: "sure", title: inferredHops(s) }, s.confidence == null ? "–" : s.confidence.toFixed(2)))))
       : h("p", {}, "No business or application service is hit."),
     idle.length ? h("p", { class: "idle" }, "Not in service (no outage): ",
       ...idle.flatMap((s, k) => [k ? ", " : "", ciLink(s.ciId, nameOf, onPick),
                                  ` (${low(s.operationalStatus || "")})`])) : null,
     renderConflicts(conflicts, windows, res.changed, nameOf, onPick),
   );
+}
+
+/** The inferred hops of an impacted CI's first path, one per line (a cell's tooltip). */
+function inferredHops(i) {
+  const hops = (i.links && i.links[0] || []).filter((l) => l.basis === "INFERRED");
+  return hops.length
+    ? hops.map((l) => `inferred (${l.confidence.toFixed(2)}): ${l.evidence || "no evidence"}`).join("\n")
+    : "declared or discovered all the way";
 }
 
 function renderConflicts(c, windows, changed, nameOf, onPick) {

@@ -41,7 +41,8 @@ export const IMPACT = `query($ids: [ID!], $chg: String) {
   changeImpact(ciIds: $ids, changeId: $chg, pathsPerCi: 3) { __typename
     ... on ChangeImpact { changed truncated depthLimit
       impacted { ciId name ciClass kind status depth businessCriticality paths inService
-                 operationalStatus ci { operationalStatus environment } }
+                 operationalStatus confidence links { basis confidence evidence }
+                 ci { operationalStatus environment } }
       summary { total servicesHit mostCriticalService mostCriticalLevel
                 byStatus { key count } } }
     ... on UserError { code message } } }`;

@@ -256,3 +256,48 @@ def test_bad_input_battery(tmp_path: Path, kind: str, path: Path, column: bytes)
         missing_required=_rename_header(column, b"Something Else"),
         required_field={b"name": "Name"}.get(column, column.decode()),
     )
+
+
+# -- last audit: when someone saw the asset ---------------------------------------------------
+
+
+def _with_audit(tmp_path: Path, dates: list[str]) -> Path:
+    """The first rows of the real assets sample, with a ``Last Audit Date`` column added."""
+    import csv
+
+    with (REALDATA / "assets-sample.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    path = tmp_path / "audited.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow([*rows[0], "Last Audit Date"])
+        for row, date in zip(rows[1:], dates, strict=False):
+            out.writerow([*row, date])
+    return path
+
+
+def test_last_audit_date_is_the_ci_s_observed_at(tmp_path: Path) -> None:
+    # Arrange: two real rows, their categories taken as servers, one audited in 2019
+    path = _with_audit(tmp_path, ["2019-04-02 10:15:00", ""])
+    categories = {a.attributes["category"] for a in _assets(_parse("snipeit-assets", path))
+                  .values()}
+    importer = get_importer("snipeit-assets", hardware_categories=dict.fromkeys(
+        (str(c) for c in categories), "Server"))
+
+    # Act
+    records = list(importer.parse(path))
+
+    # Assert: the audited CI was seen at its audit; the other keeps no time of its own
+    cis = [r for r in records if isinstance(r, CIRecord)]
+    assert [c.attributes.get("observed_at") for c in cis] == ["2019-04-02T10:15:00+00:00",
+                                                               None]
+    audited = next(a for a in _assets(records).values() if "last_audit" in a.attributes)
+    assert audited.attributes["last_audit"] == "2019-04-02T10:15:00+00:00"
+
+
+def test_bad_last_audit_date_names_line_and_column(tmp_path: Path) -> None:
+    path = _with_audit(tmp_path, ["2019-04-02", "after lunch"])
+    with pytest.raises(InvalidRecordError) as info:
+        _parse("snipeit-assets", path)
+    assert (info.value.file, info.value.line, info.value.field) == (str(path), 3,
+                                                                   "Last Audit Date")
