@@ -16,7 +16,7 @@ from cmdb_graph.api.connections import Connection, connection
 from cmdb_graph.api.errors import PublicError, UserError
 from cmdb_graph.errors import CmdbError
 from cmdb_graph.feed import Actor
-from cmdb_graph.service import history
+from cmdb_graph.service import diff, history
 from cmdb_graph.settings import Role
 
 __all__ = ["HistoryQuery"]
@@ -173,7 +173,7 @@ class HistoryQuery:
         store = info.context.store
 
         def work() -> EstateDiff:
-            found, names = history.diff_between(store, utc(since), None if until is None else
+            found, names = diff.diff_between(store, utc(since), None if until is None else
                                         utc(until), source)
             return EstateDiff(
                 since=found.since, until=found.until, records=found.records,

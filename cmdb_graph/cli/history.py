@@ -16,7 +16,7 @@ from cmdb_graph.cli.paths import DbOption
 from cmdb_graph.cli.query import AsJson, _ask, _dump, _engine, _utc, ci_ids_of, err, out
 from cmdb_graph.errors import InvalidRecordError
 from cmdb_graph.model import ImportRun, RunStatus
-from cmdb_graph.service import history
+from cmdb_graph.service import diff, history
 from cmdb_graph.service.engine import list_all
 from cmdb_graph.service.resolve import ci_names
 from cmdb_graph.store.base import GraphStore
@@ -158,10 +158,10 @@ def diff_command(
         raise typer.Exit(2)
     end = None if until is None else _utc(until, "--until")
     with _engine(db) as engine:
-        def work() -> tuple[datetime, history.EstateDiff, dict[str, str]]:
+        def work() -> tuple[datetime, diff.EstateDiff, dict[str, str]]:
             start = (_utc(since, "--since") if since is not None
                      else last_run_start(engine.store, str(since_last_run)))
-            found, names = history.diff_between(engine.store, start, end, source)
+            found, names = diff.diff_between(engine.store, start, end, source)
             ids = _value_ids(f for c in found.cis for f in c.changes)
             return start, found, ci_names(engine.store, ids) | names
 

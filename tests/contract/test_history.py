@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from cmdb_graph.errors import HistoryUnavailableError, InvalidRecordError
 from cmdb_graph.feed import ActorKind
-from cmdb_graph.service import history
+from cmdb_graph.service import diff, history
 from cmdb_graph.service.engine import Engine
 from cmdb_graph.store.base import GraphStore
 from tests.contract.estate import ci, estate_batch, rel
@@ -231,7 +231,7 @@ def test_diff_folds_the_changes_between_two_times(feed_store: GraphStore) -> Non
     store.delete_relationships([("RUNS_ON", "db", "vm2")])
 
     # Act
-    found = history.estate_diff(store, since, store.feed_head())
+    found = diff.estate_diff(store, since, store.feed_head())
 
     # Assert
     assert {(c.ci_id, c.name, c.status) for c in found.cis} == {
@@ -239,4 +239,4 @@ def test_diff_folds_the_changes_between_two_times(feed_store: GraphStore) -> Non
     assert [(r.rel_type, r.source, r.target, r.status) for r in found.relationships] == [
         ("RUNS_ON", "db", "vm2", "removed")]
     assert found.records == 5
-    assert history.estate_diff(store, since, store.feed_head(), source="snow").records == 0
+    assert diff.estate_diff(store, since, store.feed_head(), source="snow").records == 0
