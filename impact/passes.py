@@ -322,9 +322,11 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
     then the down fixed point over the required-edge CSR), each a loop over levels of
     vectorised numpy operations. A single seed whose closure turns out larger than
     ``large_closure`` runs both on scipy's compiled breadth-first search instead (the
-    closure with predecessors, from which the depths follow; then the CIs taken down
-    without passing a redundancy rule, after which the rule CIs count their inputs and the
-    level passes finish); ``down_round`` is then computed on first read.
+    closure with predecessors, from which the depths follow; then the CIs reached over
+    required edges, which are the down set when every rule CI among them, off cycles, has
+    more inputs among them than its slack; otherwise the CIs taken down without passing a
+    redundancy rule, after which the rule CIs count their inputs and the level passes
+    finish); ``down_round`` is then computed on first read.
     Only CIs with a redundancy rule keep a counter; the others
     go down with their first required input. The length-n working arrays live per thread
     and only the entries a query touched are reset, so a small closure costs nothing per CI
@@ -341,6 +343,13 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
         on_cycles = _on_cycles(topo, nodes, work, compiled)
     finally:
         work.reset_depth()
+    if compiled:
+        found = _down_by_reach(topo, seeds, nodes)
+        if found is not None:
+            node_status, node_inputs = found
+            return Propagation(seeds, nodes, depth, node_status, None, node_inputs,
+                               rounds=lambda: _rounds_of(topo, seeds, nodes),
+                               on_cycles=on_cycles)
     down = _DownPass(topo, work, seeds)
     try:
         if compiled:
@@ -376,6 +385,50 @@ def _on_cycles(topo: TopologyArrays, nodes: IntArray, work: Scratch, compiled: b
     # work.depth marks the nodes until it is reset
     found: IntArray = special[work.depth[special] >= 0]
     return found
+
+
+def _down_by_reach(
+    topo: TopologyArrays, seeds: IntArray, nodes: IntArray
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32]] | None:
+    """The statuses and redundancy counts of a large single-seed closure ``nodes`` by one
+    compiled BFS over the required edges, when that is exact; ``None`` when the down pass
+    must run.
+
+    Every CI down is reached over required edges. The reached set ``R`` is the down set
+    when every CI of ``R`` with a redundancy rule (the seed aside) has more of its
+    counted inputs in ``R`` than its slack and none of them lies on a cycle: ``R`` is then
+    a fixed point, so it holds the least one; and were a rule CI of ``R`` not down in the
+    least fixed point, an input of it in ``R`` would not be either, and going back along
+    that input's required path from the seed would find another rule CI of ``R`` not down
+    upstream of it, and so on: a cycle through a rule CI. A CI without a rule goes down
+    with any required input, so the rest of ``R`` is down with the rule CIs. Rule CIs
+    outside ``R`` have no input down (count 0), as in the down pass. Membership in ``R``
+    is read from the BFS's predecessor array (no scratch written).
+    """
+    seed = int(seeds[0])
+    _, pred = breadth_first_order(topo.required_matrix(), seed, directed=True,
+                                  return_predecessors=True)
+    ptr, inputs, cyclic = topo.counted_inputs()
+    # pred >= 0: reached over required edges (the seed has none: it is nodes[0])
+    if cyclic.size and bool(((pred[cyclic] >= 0) & (cyclic != seed)).any()):
+        return None  # a rule CI on a cycle: the down pass tells
+    gate_pos = np.flatnonzero(topo.has_rule_mask[nodes])
+    gates = nodes[gate_pos]
+    starts = ptr[gates]
+    sizes = ptr[gates + 1] - starts
+    counted = inputs[gather(ptr, gates)]
+    sums = np.zeros(counted.size + 1, dtype=np.int64)
+    np.cumsum((pred[counted] >= 0) | (counted == seed), out=sums[1:])
+    ends = np.cumsum(sizes)
+    count = (sums[ends] - sums[ends - sizes]).astype(np.int32)
+    held = (count <= topo.slack[gates]) & (pred[gates] >= 0)
+    if bool(held.any()):
+        return None  # a redundancy rule holds: the down pass tells what else stays up
+    node_status = (pred[nodes] >= 0).view(np.int8) + np.int8(DEGRADED)
+    node_status[0] = DOWN  # the seed
+    node_inputs = np.zeros(nodes.size, dtype=np.int32)
+    node_inputs[gate_pos] = count
+    return node_status, node_inputs
 
 
 class _DownPass:

@@ -75,6 +75,39 @@ def test_change_impact_is_the_same_on_the_compiled_path(g: nx.MultiDiGraph,
     assert got.model_dump() == want.model_dump()
 
 
+def _cluster(extra: list[tuple[str, str, str]]) -> nx.MultiDiGraph:
+    """Cluster ``cl`` (rule ``1`` of its members m1, m2) that ``app`` depends on."""
+    return graph([ci("cl", "Cluster", redundancy="1"), ci("m1", "Server"), ci("m2", "Server"),
+                  ci("app", "Application")],
+                 [("m1", "MEMBER_OF", "cl"), ("m2", "MEMBER_OF", "cl"),
+                  ("app", "DEPENDS_ON", "cl"), *extra])
+
+
+@pytest.mark.parametrize(("extra", "down"), [
+    ([], set()),  # the rule holds: the down pass finishes
+    ([("m2", "DEPENDS_ON", "m1")], {"m2", "cl", "app"}),  # both members down by one BFS
+    # m2 rests on the cluster: every member is reached over required edges, yet the
+    # cluster holds with m2 up (the least fixed point), so the reach alone would be wrong
+    ([("m2", "DEPENDS_ON", "cl")], set()),
+])
+def test_compiled_statuses_with_rules_reached_and_on_cycles(
+        extra: list[tuple[str, str, str]], down: set[str]) -> None:
+    # Arrange
+    g = _cluster(extra)
+    plain = Topology.from_graph(g, REG)
+    fast = _compiled(g)
+
+    # Act
+    want = plain.propagate(plain.indexes(["m1"]))
+    got = fast.propagate(fast.indexes(["m1"]))
+
+    # Assert
+    pos = want.positions(got.nodes)
+    for name in ("depth", "status", "down_inputs", "down_round"):
+        assert getattr(got, name).tolist() == getattr(want, name)[pos].tolist(), name
+    assert {fast.ids[i] for i in got.down.tolist()} == down | {"m1"}
+
+
 # -- items built one by one equal items built all at once -----------------------------------
 
 
