@@ -182,11 +182,16 @@ def change_impact(
     topo = graph.topology
     prop = topo.propagate(topo.indexes(ids))
     nodes = prop.nodes
-    within = prop.depth <= depth_cap
-    truncated = not bool(within.all())
+    truncated = bool(nodes.size) and int(prop.depth.max()) > depth_cap
     first = int(prop.seeds.size)  # the seeds come first in prop.nodes (depth 0)
-    within[:first] = False
+    within: BoolArray | None = None  # None: every reached CI but the seeds is reported
     if truncated:
+        within = prop.depth <= depth_cap
+        within[:first] = False
+    if services_only:  # the service classes first: classes are read for those CIs only
+        reported = _maybe_services(graph, nodes, first, within)
+        codes, names = _classes(graph, nodes[reported])
+    elif within is not None:
         reported = np.flatnonzero(within)
         codes, names = _classes(graph, nodes[reported])
     else:  # every CI but the seeds: views, not gathers
@@ -195,18 +200,35 @@ def change_impact(
     service = np.array([graph.registry.is_service(c) for c in names], dtype=np.bool_)
     if services_only:
         keep = service[codes]
-        reported, codes = reported[keep], codes[keep]
+        if not bool(keep.all()):  # a CI whose class only the graph knew is no service
+            reported, codes = reported[keep], codes[keep]
     limits.check_results(int(reported.size))
     return ChangeImpact(
         changed=tuple(ids),
         impacted=ImpactedCIs(source=_Impacted(graph, prop, reported, paths_per_ci)),
-        redundancy=RedundancyImpacts(source=_Redundancy(graph, prop, within)),
+        redundancy=RedundancyImpacts(source=_Redundancy(graph, prop, within, first)),
         cycles=tuple(tuple(c) for c in topo.cycles_among(
             nodes if prop.on_cycles is None else prop.on_cycles)),
         summary=_summary(graph, prop, reported, codes, names, service),
         depth_limit=depth_cap,
         truncated=truncated,
     )
+
+
+def _maybe_services(graph: ImpactGraph, nodes: IntArray, first: int,
+                   within: BoolArray | None) -> IntArray:
+    """Positions in ``nodes`` (from ``first``; those of ``within`` if given) of the CIs whose
+    class in the topology is a service class, or unknown there (read from the graph later)."""
+    topo = graph.topology
+    table = np.zeros(len(topo.class_names) + 1, dtype=np.bool_)
+    table[:-1] = [graph.registry.is_service(c) for c in topo.class_names]
+    table[UNKNOWN_CLASS] = True  # UNKNOWN_CLASS is -1: the last entry
+    if within is None:
+        found: IntArray = np.flatnonzero(table[topo.class_code[nodes[first:]]])
+        found += first
+        return found
+    keep = within & table[topo.class_code[nodes]]
+    return np.flatnonzero(keep)
 
 
 def _classes(graph: ImpactGraph, idx: IntArray) -> tuple[npt.NDArray[np.int32], list[str]]:
@@ -232,11 +254,17 @@ class _Redundancy:
     """The redundancy groups that lost headroom, as arrays sorted by ``ci_id``; builds
     :class:`RedundancyImpact` on demand."""
 
-    def __init__(self, graph: ImpactGraph, prop: Propagation, within: BoolArray) -> None:
+    def __init__(self, graph: ImpactGraph, prop: Propagation, within: BoolArray | None,
+                 first: int) -> None:
         # down_inputs is kept only for CIs with a redundancy rule (0 for the others);
-        # ``within``: reached CIs reported (not changed, within the depth limit)
+        # ``within``: reached CIs reported (not changed, within the depth limit); None:
+        # every reached CI from position ``first`` on (after the changed ones)
         topo = graph.topology
-        pos = np.flatnonzero((prop.down_inputs > 0) & within)
+        if within is None:
+            pos = np.flatnonzero(prop.down_inputs[first:] > 0)
+            pos += first
+        else:
+            pos = np.flatnonzero((prop.down_inputs > 0) & within)
         idx = prop.nodes[pos]
         self.graph = graph
         self.topo = topo

@@ -262,20 +262,27 @@ def test_summary_follows_set_attributes_and_add_nodes() -> None:
     assert topo.class_names[int(topo.class_code[topo.index["new"]])] == "Server"
 
 
-def test_topology_without_classes_reads_them_from_the_graph() -> None:
+@pytest.mark.parametrize(("services_only", "depth"), [(False, None), (True, None), (True, 3)])
+def test_topology_without_classes_reads_them_from_the_graph(services_only: bool,
+                                                            depth: int | None) -> None:
     # Arrange: a topology built from arrays only (no class snapshot)
     g = shop()
     built = Topology.from_graph(g, REG)
     bare = Topology(built.ids, *_edges(built), rules=built.rules)
 
     # Act
-    want = change_impact(ImpactGraph(g, topology=built), ["srv1", "srv2"])
-    got = change_impact(ImpactGraph(g, topology=bare), ["srv1", "srv2"])
+    want = change_impact(ImpactGraph(g, topology=built), ["srv1", "srv2"],
+                         services_only=services_only, depth_limit=depth)
+    got = change_impact(ImpactGraph(g, topology=bare), ["srv1", "srv2"],
+                        services_only=services_only, depth_limit=depth)
 
     # Assert
     assert (bare.class_code == -1).all()
     assert got.summary.by_class == want.summary.by_class
-    assert got.summary.services_hit == want.summary.services_hit == 3
+    assert got.summary.services_hit == want.summary.services_hit == (3 if depth is None else 1)
+    assert got.impacted_ids() == want.impacted_ids()  # (no criticality snapshot in bare)
+    assert (got.summary.total, got.summary.by_status) == (want.summary.total,
+                                                          want.summary.by_status)
 
 
 def test_most_critical_service_ties_and_unusual_values() -> None:
