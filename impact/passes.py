@@ -408,24 +408,29 @@ def _down_by_reach(
     seed = int(seeds[0])
     _, pred = breadth_first_order(topo.required_matrix(), seed, directed=True,
                                   return_predecessors=True)
+    pred[seed] = seed  # (ours) now pred >= 0 exactly on R, the seed included
     ptr, inputs, cyclic = topo.counted_inputs()
-    # pred >= 0: reached over required edges (the seed has none: it is nodes[0])
     if cyclic.size and bool(((pred[cyclic] >= 0) & (cyclic != seed)).any()):
         return None  # a rule CI on a cycle: the down pass tells
     gate_pos = np.flatnonzero(topo.has_rule_mask[nodes])
     gates = nodes[gate_pos]
+    # the counted inputs of the rule CIs (as :func:`~impact.scratch.gather`), summed by CI
     starts = ptr[gates]
     sizes = ptr[gates + 1] - starts
-    counted = inputs[gather(ptr, gates)]
-    sums = np.zeros(counted.size + 1, dtype=np.int64)
-    np.cumsum((pred[counted] >= 0) | (counted == seed), out=sums[1:])
     ends = np.cumsum(sizes)
+    total = int(ends[-1]) if ends.size else 0
+    offs = np.repeat(starts - (ends - sizes), sizes)
+    offs += np.arange(total, dtype=np.int64)
+    sums = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(pred[inputs[offs]] >= 0, out=sums[1:])
     count = (sums[ends] - sums[ends - sizes]).astype(np.int32)
-    held = (count <= topo.slack[gates]) & (pred[gates] >= 0)
+    held = count <= topo.slack[gates]
+    held &= pred[gates] >= 0
+    if gate_pos.size and gate_pos[0] == 0:
+        held[0] = False  # the seed is down whatever its inputs
     if bool(held.any()):
         return None  # a redundancy rule holds: the down pass tells what else stays up
     node_status = (pred[nodes] >= 0).view(np.int8) + np.int8(DEGRADED)
-    node_status[0] = DOWN  # the seed
     node_inputs = np.zeros(nodes.size, dtype=np.int32)
     node_inputs[gate_pos] = count
     return node_status, node_inputs
