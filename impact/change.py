@@ -220,14 +220,17 @@ def _maybe_services(graph: ImpactGraph, nodes: IntArray, first: int,
     """Positions in ``nodes`` (from ``first``; those of ``within`` if given) of the CIs whose
     class in the topology is a service class, or unknown there (read from the graph later)."""
     topo = graph.topology
-    table = np.zeros(len(topo.class_names) + 1, dtype=np.bool_)
-    table[:-1] = [graph.registry.is_service(c) for c in topo.class_names]
-    table[UNKNOWN_CLASS] = True  # UNKNOWN_CLASS is -1: the last entry
+    wanted = [UNKNOWN_CLASS, *(k for k, c in enumerate(topo.class_names)
+                               if graph.registry.is_service(c))]
+    codes = np.take(topo.class_code, nodes[first:] if within is None else nodes)
+    keep = codes == wanted[0]
+    for code in wanted[1:]:  # a few service classes: comparisons beat a table lookup
+        keep |= codes == code
     if within is None:
-        found: IntArray = np.flatnonzero(table[topo.class_code[nodes[first:]]])
+        found: IntArray = np.flatnonzero(keep)
         found += first
         return found
-    keep = within & table[topo.class_code[nodes]]
+    keep &= within
     return np.flatnonzero(keep)
 
 
