@@ -686,6 +686,7 @@ class TopologyArrays:
         self._gate_free: csr_matrix | None = None
         self._required: csr_matrix | None = None
         self._counted: tuple[IntArray, IntArray, IntArray] | None = None
+        self._optional: tuple[IntArray, IntArray] | None = None
         self._generation = next(_GENERATIONS)
         self._delta = []
         self._dirty = False
@@ -1061,6 +1062,17 @@ class TopologyArrays:
             )
             self._required = matrix
         return matrix
+
+    def optional_edges(self) -> tuple[IntArray, IntArray]:
+        """The impact edges that are optional (no required relationship between the pair),
+        as source and target arrays (by source)."""
+        found = self._optional
+        if found is None:
+            opt = np.flatnonzero(~self.fwd_required)
+            src = np.searchsorted(self.fwd_indptr, opt, side="right") - 1
+            found = (src.astype(np.int64), self.fwd_indices[opt].astype(np.int64))
+            self._optional = found
+        return found
 
     def counted_inputs(self) -> tuple[IntArray, IntArray, IntArray]:
         """The inputs that a redundancy rule counts, as a CSR over every CI.

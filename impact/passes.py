@@ -240,30 +240,30 @@ def _closure(
 
 def _forward_closure(
     topo: TopologyArrays, seeds: IntArray, work: Scratch
-) -> tuple[IntArray, npt.NDArray[np.int32]]:
-    """Forward closure with depths (as :func:`_closure`); a single seed whose closure
-    turns out large goes to scipy's breadth-first search (the same nodes and depths; the
-    order within a level may differ; ``work.gave_up`` tells which ran)."""
+) -> tuple[IntArray, npt.NDArray[np.int32]] | None:
+    """Forward closure with depths by the level passes (as :func:`_closure`, ``work.depth``
+    left set), or ``None`` when a single seed's closure turns out larger than
+    ``large_closure`` (scipy's breadth-first search then: :func:`_compiled_closure`)."""
     n = topo.n
     give_up = (max(n >> _BFS_SHIFT, _BFS_MIN) if topo.large_closure is None
                else topo.large_closure)
     if seeds.size != 1 or n <= give_up:
         return _closure(topo, seeds, work, False, None, False)
-    try:
-        found = _closure(topo, seeds, work, False, None, False, give_up=give_up)
-        given_up = bool(work.gave_up)
-    finally:
-        work.reset_depth()
-    if not given_up:
+    found = _closure(topo, seeds, work, False, None, False, give_up=give_up)
+    if not work.gave_up:
         return found
-    order, pred = breadth_first_order(topo.bfs_matrix(), int(seeds[0]), directed=True,
-                                      return_predecessors=True)
-    nodes = order.astype(np.int64)
-    m = nodes.size
-    # BFS dequeues in order, so the position of each node's predecessor never decreases
-    # along the order: the levels are runs, found with one binary search per level
-    pos = work.pos
-    pos[nodes] = np.arange(m, dtype=np.int64)
+    work.reset_depth()
+    return None
+
+
+def _levels(order: npt.NDArray[Any], pred: npt.NDArray[Any], pos: IntArray) -> list[int]:
+    """Start of each level of a breadth-first ``order`` from one seed, and its end
+    (``pred``: the BFS predecessors; ``pos`` holds the position of each node of ``order``).
+
+    BFS dequeues in order, so the position of each node's predecessor never decreases along
+    the order: the levels are runs, found with one binary search per level.
+    """
+    m = order.size
 
     def parent(j: int) -> int:  # position in the order of the predecessor of order[j]
         return int(pos[pred[order[j]]])
@@ -280,8 +280,121 @@ def _forward_closure(
             else:
                 hi = mid
         bounds.append(lo)
+    return bounds
+
+
+def _compiled_closure(
+    topo: TopologyArrays, seed: int, work: Scratch
+) -> tuple[IntArray, npt.NDArray[np.int32], IntArray, npt.NDArray[np.int32]]:
+    """The forward closure of one seed with depths by scipy's breadth-first search (the
+    nodes and depths of :func:`_closure`; the order within a level may differ), the CIs of
+    it on a cycle, and the BFS predecessors over the required edges (``>= 0`` exactly on
+    the CIs reached over required edges, the seed included), for :func:`_down_by_reach`.
+
+    The closure is the required reach ``R`` (one BFS) plus what optional edges add to it,
+    found by the level passes from the optional edges leaving ``R``; the depths in ``R`` are
+    those over required edges, kept when no edge of the closure shortens them (each CI is
+    then one hop past an input, and no CI more than one hop past any input: the hop
+    distance). Otherwise, or when the optional edges are many, a second BFS over every edge
+    gives the closure.
+    """
+    order, rpred = breadth_first_order(topo.required_matrix(), seed, directed=True,
+                                       return_predecessors=True)
+    rpred[seed] = seed  # (ours) the seed is reached
+    pos = work.pos
+    found = _closure_from_required(topo, order, rpred, pos)
+    if found is not None:
+        return (*found, rpred)
+    order, pred = breadth_first_order(topo.bfs_matrix(), seed, directed=True,
+                                      return_predecessors=True)
+    nodes = order.astype(np.int64)
+    pos[nodes] = np.arange(nodes.size, dtype=np.int64)
+    bounds = _levels(order, pred, pos)
     depth = np.repeat(np.arange(len(bounds) - 1, dtype=np.int32), np.diff(bounds))
-    return nodes, depth  # the depth scratch was not written: nothing to reset
+    special = topo.cycle_nodes
+    at = pos[special]  # stale entries too: check them
+    ok = (at >= 0) & (at < nodes.size)
+    ok[ok] = nodes[at[ok]] == special[ok]
+    return nodes, depth, special[ok], rpred
+
+
+def _closure_from_required(
+    topo: TopologyArrays, order: npt.NDArray[np.int32], rpred: npt.NDArray[np.int32],
+    pos: IntArray,
+) -> tuple[IntArray, npt.NDArray[np.int32], IntArray] | None:
+    """:func:`_compiled_closure` from the required reach ``order`` (``rpred`` its
+    predecessors, the seed's set to itself); ``None`` when a second BFS must tell.
+
+    The CIs outside ``R`` are found by the level passes from the optional edges leaving
+    ``R``. The depths over required edges are upper bounds of the hop distances; they are
+    lowered along the optional edges and on from every CI lowered (or outside ``R``) until no
+    edge of the closure shortens any, which leaves the hop distances. The CIs whose depth
+    changed move to the end of their level.
+    """
+    opt_src, opt_dst = topo.optional_edges()
+    nodes = order.astype(np.int64)
+    m = nodes.size
+    budget = max(64, m >> 4)  # CIs outside R or moved, beyond which the BFS is cheaper
+    if opt_src.size > m:
+        return None  # scanning the optional edges would cost more than the BFS
+    pos[nodes] = np.arange(m, dtype=np.int64)
+    bounds = _levels(order, rpred, pos)
+    leave = rpred[opt_src] >= 0
+    src, dst = opt_src[leave], opt_dst[leave]
+    # the CIs outside R: reached over an optional edge leaving R, and on over every edge
+    extra = np.unique(dst[rpred[dst] < 0])
+    new = extra
+    while new.size:
+        if extra.size > budget:
+            return None
+        nb = topo.fwd_indices[gather(topo.fwd_indptr, new)]
+        nb = np.unique(nb[rpred[nb] < 0])
+        new = nb[~np.isin(nb, extra, assume_unique=True)]
+        extra = np.union1d(extra, new)
+    every = np.concatenate([nodes, extra])  # position in the closure being ordered
+
+    def where(x: IntArray) -> IntArray:
+        out = np.where(rpred[x] >= 0, pos[x], 0)
+        out_r = rpred[x] < 0
+        out[out_r] = m + np.searchsorted(extra, x[out_r])
+        return out
+
+    far = np.iinfo(np.int32).max
+    dist = np.concatenate([np.repeat(np.arange(len(bounds) - 1, dtype=np.int64),
+                                     np.diff(bounds)),
+                           np.full(extra.size, far, dtype=np.int64)])
+    moved: list[IntArray] = []
+    touched = 0
+    while src.size:  # lower the depths along the edges from the CIs lowered
+        at = where(dst)
+        cand = dist[where(src)] + 1
+        better = cand < dist[at]
+        if not bool(better.any()):
+            break
+        at, cand = at[better], cand[better]
+        np.minimum.at(dist, at, cand)
+        changed = np.unique(at)
+        touched += changed.size
+        if touched > budget:
+            return None
+        moved.append(changed)
+        heads = every[changed]
+        src = np.repeat(heads, topo.fwd_indptr[heads + 1] - topo.fwd_indptr[heads])
+        dst = topo.fwd_indices[gather(topo.fwd_indptr, heads)]
+    special = topo.cycle_nodes
+    on_cycles = special[(rpred[special] >= 0) | np.isin(special, extra)]
+    if not moved:
+        return nodes, dist.astype(np.int32), on_cycles
+    move = np.unique(np.concatenate(moved))
+    keep = np.ones(every.size, dtype=np.bool_)
+    keep[move] = False
+    if bool(keep[m:].any()):
+        return None  # (a CI outside R left unreached: cannot be, as found over edges)
+    kept, kept_depth = every[keep], dist[keep]
+    move = move[np.argsort(dist[move], kind="stable")]
+    at = np.searchsorted(kept_depth, dist[move], side="right")
+    return (np.insert(kept, at, every[move]),
+            np.insert(kept_depth, at, dist[move]).astype(np.int32), on_cycles)
 
 
 def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -> Propagation:
@@ -321,12 +434,14 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
     Cost: two breadth-first passes over the CIs the failure reaches (closure with depths,
     then the down fixed point over the required-edge CSR), each a loop over levels of
     vectorised numpy operations. A single seed whose closure turns out larger than
-    ``large_closure`` runs both on scipy's compiled breadth-first search instead (the
-    closure with predecessors, from which the depths follow; then the CIs reached over
-    required edges, which are the down set when every rule CI among them, off cycles, has
-    more inputs among them than its slack; otherwise the CIs taken down without passing a
-    redundancy rule, after which the rule CIs count their inputs and the level passes
-    finish); ``down_round`` is then computed on first read.
+    ``large_closure`` runs on scipy's compiled breadth-first search instead: one BFS over
+    the required edges gives the CIs reached over them, with depths; the optional edges
+    leaving them add the rest of the closure and lower the depths they shorten (or, when
+    that is much, a BFS over every edge gives the closure and depths). The CIs reached over
+    required edges are the down set when every rule CI among them, off cycles, has more
+    inputs among them than its slack; otherwise the CIs taken down without passing a
+    redundancy rule are found by another BFS, after which the rule CIs count their inputs
+    and the level passes finish. ``down_round`` is then computed on first read.
     Only CIs with a redundancy rule keep a counter; the others
     go down with their first required input. The length-n working arrays live per thread
     and only the entries a query touched are reset, so a small closure costs nothing per CI
@@ -334,19 +449,22 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
     """
     work = topo.scratch()
     seeds = work.check(seeds)
+    required: npt.NDArray[np.int32] | None = None
     try:
-        if compiled:
-            nodes, depth = _forward_closure(topo, seeds, work)
-            compiled = bool(work.gave_up)
-        else:
-            nodes, depth = _closure(topo, seeds, work, False, None, False)
-        on_cycles = _on_cycles(topo, nodes, work, compiled)
+        found = (_forward_closure(topo, seeds, work) if compiled
+                 else _closure(topo, seeds, work, False, None, False))
+        if found is None:
+            nodes, depth, on_cycles, required = _compiled_closure(topo, int(seeds[0]), work)
+        else:  # work.depth marks the nodes until it is reset
+            nodes, depth = found
+            on_cycles = topo.cycle_nodes[work.depth[topo.cycle_nodes] >= 0]
     finally:
         work.reset_depth()
-    if compiled:
-        found = _down_by_reach(topo, seeds, nodes)
-        if found is not None:
-            node_status, node_inputs = found
+    compiled = required is not None
+    if required is not None:
+        shortcut = _down_by_reach(topo, seeds, nodes, required)
+        if shortcut is not None:
+            node_status, node_inputs = shortcut
             return Propagation(seeds, nodes, depth, node_status, None, node_inputs,
                                rounds=lambda: _rounds_of(topo, seeds, nodes),
                                on_cycles=on_cycles)
@@ -373,26 +491,12 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
                        on_cycles=on_cycles)
 
 
-def _on_cycles(topo: TopologyArrays, nodes: IntArray, work: Scratch, compiled: bool) -> IntArray:
-    """The CIs of ``nodes`` on a cycle, read from the scratch the closure left."""
-    special = topo.cycle_nodes
-    if compiled:  # work.pos holds the positions of the nodes (and stale entries)
-        at = work.pos[special]
-        ok = (at >= 0) & (at < nodes.size)
-        ok[ok] = nodes[at[ok]] == special[ok]
-        out: IntArray = special[ok]
-        return out
-    # work.depth marks the nodes until it is reset
-    found: IntArray = special[work.depth[special] >= 0]
-    return found
-
-
 def _down_by_reach(
-    topo: TopologyArrays, seeds: IntArray, nodes: IntArray
+    topo: TopologyArrays, seeds: IntArray, nodes: IntArray, pred: npt.NDArray[np.int32]
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32]] | None:
-    """The statuses and redundancy counts of a large single-seed closure ``nodes`` by one
-    compiled BFS over the required edges, when that is exact; ``None`` when the down pass
-    must run.
+    """The statuses and redundancy counts of a large single-seed closure ``nodes`` from
+    the CIs reached over required edges (``pred >= 0``: the predecessors of scipy's BFS,
+    the seed's set to itself), when that is exact; ``None`` when the down pass must run.
 
     Every CI down is reached over required edges. The reached set ``R`` is the down set
     when every CI of ``R`` with a redundancy rule (the seed aside) has more of its
@@ -406,9 +510,6 @@ def _down_by_reach(
     is read from the BFS's predecessor array (no scratch written).
     """
     seed = int(seeds[0])
-    _, pred = breadth_first_order(topo.required_matrix(), seed, directed=True,
-                                  return_predecessors=True)
-    pred[seed] = seed  # (ours) now pred >= 0 exactly on R, the seed included
     ptr, inputs, cyclic = topo.counted_inputs()
     if cyclic.size and bool(((pred[cyclic] >= 0) & (cyclic != seed)).any()):
         return None  # a rule CI on a cycle: the down pass tells
