@@ -302,7 +302,7 @@ def _compiled_closure(
                                        return_predecessors=True)
     rpred[seed] = seed  # (ours) the seed is reached
     pos = work.pos
-    found = _closure_from_required(topo, order, rpred, pos)
+    found = _closure_from_required(topo, order, rpred, work)
     if found is not None:
         return (*found, rpred)
     order, pred = breadth_first_order(topo.bfs_matrix(), seed, directed=True,
@@ -320,7 +320,7 @@ def _compiled_closure(
 
 def _closure_from_required(
     topo: TopologyArrays, order: npt.NDArray[np.int32], rpred: npt.NDArray[np.int32],
-    pos: IntArray,
+    work: Scratch,
 ) -> tuple[IntArray, npt.NDArray[np.int32], IntArray] | None:
     """:func:`_compiled_closure` from the required reach ``order`` (``rpred`` its
     predecessors, the seed's set to itself); ``None`` when a second BFS must tell.
@@ -329,7 +329,8 @@ def _closure_from_required(
     ``R``. The depths over required edges are upper bounds of the hop distances; they are
     lowered along the optional edges and on from every CI lowered (or outside ``R``) until no
     edge of the closure shortens any, which leaves the hop distances. The CIs whose depth
-    changed move to the end of their level.
+    changed move to the end of their level. New depths live in ``work.depth`` meanwhile
+    (reset before returning).
     """
     opt_src, opt_dst = topo.optional_edges()
     nodes = order.astype(np.int64)
@@ -337,64 +338,70 @@ def _closure_from_required(
     budget = max(64, m >> 4)  # CIs outside R or moved, beyond which the BFS is cheaper
     if opt_src.size > m:
         return None  # scanning the optional edges would cost more than the BFS
+    pos = work.pos
     pos[nodes] = np.arange(m, dtype=np.int64)
-    bounds = _levels(order, rpred, pos)
+    bounds = np.asarray(_levels(order, rpred, pos), dtype=np.int64)
     leave = rpred[opt_src] >= 0
     src, dst = opt_src[leave], opt_dst[leave]
-    # the CIs outside R: reached over an optional edge leaving R, and on over every edge
-    extra = np.unique(dst[rpred[dst] < 0])
-    new = extra
-    while new.size:
-        if extra.size > budget:
-            return None
-        nb = topo.fwd_indices[gather(topo.fwd_indptr, new)]
-        nb = np.unique(nb[rpred[nb] < 0])
-        new = nb[~np.isin(nb, extra, assume_unique=True)]
-        extra = np.union1d(extra, new)
-    every = np.concatenate([nodes, extra])  # position in the closure being ordered
-
-    def where(x: IntArray) -> IntArray:
-        out = np.where(rpred[x] >= 0, pos[x], 0)
-        out_r = rpred[x] < 0
-        out[out_r] = m + np.searchsorted(extra, x[out_r])
-        return out
-
     far = np.iinfo(np.int32).max
-    dist = np.concatenate([np.repeat(np.arange(len(bounds) - 1, dtype=np.int64),
-                                     np.diff(bounds)),
-                           np.full(extra.size, far, dtype=np.int64)])
-    moved: list[IntArray] = []
-    touched = 0
-    while src.size:  # lower the depths along the edges from the CIs lowered
-        at = where(dst)
-        cand = dist[where(src)] + 1
-        better = cand < dist[at]
-        if not bool(better.any()):
-            break
-        at, cand = at[better], cand[better]
-        np.minimum.at(dist, at, cand)
-        changed = np.unique(at)
-        touched += changed.size
-        if touched > budget:
-            return None
-        moved.append(changed)
-        heads = every[changed]
-        src = np.repeat(heads, topo.fwd_indptr[heads + 1] - topo.fwd_indptr[heads])
-        dst = topo.fwd_indices[gather(topo.fwd_indptr, heads)]
-    special = topo.cycle_nodes
-    on_cycles = special[(rpred[special] >= 0) | np.isin(special, extra)]
-    if not moved:
-        return nodes, dist.astype(np.int32), on_cycles
-    move = np.unique(np.concatenate(moved))
-    keep = np.ones(every.size, dtype=np.bool_)
-    keep[move] = False
-    if bool(keep[m:].any()):
-        return None  # (a CI outside R left unreached: cannot be, as found over edges)
-    kept, kept_depth = every[keep], dist[keep]
-    move = move[np.argsort(dist[move], kind="stable")]
-    at = np.searchsorted(kept_depth, dist[move], side="right")
-    return (np.insert(kept, at, every[move]),
-            np.insert(kept_depth, at, dist[move]).astype(np.int32), on_cycles)
+    new_depth = work.depth  # -1 but for the CIs lowered or outside R
+    lowered: list[IntArray] = []
+    try:
+        touched = 0
+        while src.size:  # lower the depths along the edges from the CIs lowered
+            have = _depth_of(dst, rpred, pos, bounds, new_depth, far)
+            cand = _depth_of(src, rpred, pos, bounds, new_depth, far) + 1
+            better = cand < have
+            if not bool(better.any()):
+                break
+            at, cand = dst[better], cand[better].astype(np.int32)
+            new_depth[at] = np.minimum(have[better], far)
+            np.minimum.at(new_depth, at, cand)  # the least among repeats
+            changed = np.unique(at)
+            lowered.append(changed)
+            touched += changed.size
+            if touched > budget:
+                return None
+            src = np.repeat(changed, topo.fwd_indptr[changed + 1] - topo.fwd_indptr[changed])
+            dst = topo.fwd_indices[gather(topo.fwd_indptr, changed)]
+        special = topo.cycle_nodes
+        on_cycles = special[(rpred[special] >= 0) | (new_depth[special] >= 0)]
+        if not lowered:
+            depth = np.repeat(np.arange(bounds.size - 1, dtype=np.int32), np.diff(bounds))
+            return nodes, depth, on_cycles
+        move = np.unique(np.concatenate(lowered))
+        to = new_depth[move].astype(np.int64)
+    finally:
+        for part in lowered:
+            new_depth[part] = -1
+    # out of their level in R (those of R), into the end of their new level
+    in_r = rpred[move] >= 0
+    was = np.searchsorted(bounds, pos[move[in_r]], side="right") - 1
+    levels = max(bounds.size - 1, int(to.max()) + 1)
+    kept = np.zeros(levels, dtype=np.int64)
+    kept[:bounds.size - 1] = np.diff(bounds)
+    kept -= np.bincount(was, minlength=levels)
+    ends = np.cumsum(kept)
+    rest = np.delete(nodes, pos[move[in_r]])
+    by = np.argsort(to, kind="stable")
+    nodes = np.insert(rest, ends[to[by]], move[by])
+    counts = kept + np.bincount(to, minlength=levels)
+    depth = np.repeat(np.arange(levels, dtype=np.int32), counts)
+    return nodes, depth, on_cycles
+
+
+def _depth_of(x: IntArray, rpred: npt.NDArray[np.int32], pos: IntArray, bounds: IntArray,
+              new_depth: npt.NDArray[np.int32], far: int) -> IntArray:
+    """Current depth of closure CIs ``x`` in :func:`_closure_from_required`: the lowered
+    one, else the level of their position in ``R``, else ``far`` (outside ``R``, not yet
+    reached)."""
+    out = np.full(x.size, far, dtype=np.int64)
+    r = rpred[x] >= 0
+    out[r] = np.searchsorted(bounds, pos[x[r]], side="right") - 1
+    lowered = new_depth[x]
+    hit = lowered >= 0
+    out[hit] = lowered[hit]
+    return out
 
 
 def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -> Propagation:

@@ -108,6 +108,32 @@ def test_compiled_statuses_with_rules_reached_and_on_cycles(
     assert {fast.ids[i] for i in got.down.tolist()} == down | {"m1"}
 
 
+def test_compiled_closure_adds_what_optional_edges_reach_and_shorten() -> None:
+    # Arrange: db -> app1 -> app2 -> app3 over required edges; app3 also needs db (optional:
+    # depth 1, not 3); report needs app1 optionally only, and viewer needs report
+    g = graph([ci(c, "Application") for c in ("db", "app1", "app2", "app3", "report",
+                                               "viewer")],
+              [("app1", "DEPENDS_ON", "db"), ("app2", "DEPENDS_ON", "app1"),
+               ("app3", "DEPENDS_ON", "app2"), ("app3", "DEPENDS_ON", "db", True),
+               ("report", "DEPENDS_ON", "app1", True), ("viewer", "DEPENDS_ON", "report")])
+    plain = Topology.from_graph(g, REG)
+    fast = _compiled(g)
+
+    # Act
+    want = plain.propagate(plain.indexes(["db"]))
+    got = fast.propagate(fast.indexes(["db"]))
+
+    # Assert: same CIs, depths and statuses; still in breadth-first order
+    pos = want.positions(got.nodes)
+    for name in ("depth", "status", "down_inputs", "down_round"):
+        assert getattr(got, name).tolist() == getattr(want, name)[pos].tolist(), name
+    depth = {fast.ids[i]: d for i, d in zip(got.nodes.tolist(), got.depth.tolist(),
+                                             strict=True)}
+    assert depth == {"db": 0, "app1": 1, "app3": 1, "app2": 2, "report": 2, "viewer": 3}
+    assert got.depth.tolist() == sorted(got.depth.tolist())
+    assert {fast.ids[i] for i in got.degraded.tolist()} == {"report", "viewer"}
+
+
 def test_cycles_of_a_small_closure_on_a_large_topology() -> None:
     # Arrange: a single seed whose closure stays under large_closure on a topology above it
     # (the probe of the closure decides; it once cleared its marks before the cycles were read)
