@@ -22,7 +22,7 @@ import numpy.typing as npt
 from scipy.sparse.csgraph import breadth_first_order
 
 from impact.csr import TopologyArrays
-from impact.scratch import IntArray, Scratch, gather
+from impact.scratch import EMPTY, IntArray, Scratch, gather
 
 __all__ = ["DEGRADED", "DOWN", "OPERATIONAL", "Propagation", "closure", "propagate"]
 
@@ -285,18 +285,17 @@ def _levels(order: npt.NDArray[Any], pred: npt.NDArray[Any], pos: IntArray) -> l
 
 def _compiled_closure(
     topo: TopologyArrays, seed: int, work: Scratch
-) -> tuple[IntArray, npt.NDArray[np.int32], IntArray, npt.NDArray[np.int32]]:
+) -> tuple[IntArray, npt.NDArray[np.int32], IntArray, npt.NDArray[np.int32], IntArray | None]:
     """The forward closure of one seed with depths by scipy's breadth-first search (the
     nodes and depths of :func:`_closure`; the order within a level may differ), the CIs of
-    it on a cycle, and the BFS predecessors over the required edges (``>= 0`` exactly on
-    the CIs reached over required edges, the seed included), for :func:`_down_by_reach`.
+    it on a cycle, the BFS predecessors over the required edges (``>= 0`` exactly on the
+    CIs reached over required edges, the seed included) and the positions of the CIs not
+    reached over them when known, for :func:`_down_by_reach`.
 
     The closure is the required reach ``R`` (one BFS) plus what optional edges add to it,
-    found by the level passes from the optional edges leaving ``R``; the depths in ``R`` are
-    those over required edges, kept when no edge of the closure shortens them (each CI is
-    then one hop past an input, and no CI more than one hop past any input: the hop
-    distance). Otherwise, or when the optional edges are many, a second BFS over every edge
-    gives the closure.
+    with the depths over required edges lowered where edges of the closure shorten them
+    (:func:`_closure_from_required`). When the optional edges or what they change are
+    many, a second BFS over every edge gives the closure instead.
     """
     order, rpred = breadth_first_order(topo.required_matrix(), seed, directed=True,
                                        return_predecessors=True)
@@ -304,7 +303,8 @@ def _compiled_closure(
     pos = work.pos
     found = _closure_from_required(topo, order, rpred, work)
     if found is not None:
-        return (*found, rpred)
+        nodes, depth, cyc, outside = found
+        return nodes, depth, cyc, rpred, outside
     order, pred = breadth_first_order(topo.bfs_matrix(), seed, directed=True,
                                       return_predecessors=True)
     nodes = order.astype(np.int64)
@@ -315,13 +315,13 @@ def _compiled_closure(
     at = pos[special]  # stale entries too: check them
     ok = (at >= 0) & (at < nodes.size)
     ok[ok] = nodes[at[ok]] == special[ok]
-    return nodes, depth, special[ok], rpred
+    return nodes, depth, special[ok], rpred, None
 
 
 def _closure_from_required(
     topo: TopologyArrays, order: npt.NDArray[np.int32], rpred: npt.NDArray[np.int32],
     work: Scratch,
-) -> tuple[IntArray, npt.NDArray[np.int32], IntArray] | None:
+) -> tuple[IntArray, npt.NDArray[np.int32], IntArray, IntArray] | None:
     """:func:`_compiled_closure` from the required reach ``order`` (``rpred`` its
     predecessors, the seed's set to itself); ``None`` when a second BFS must tell.
 
@@ -368,7 +368,7 @@ def _closure_from_required(
         on_cycles = special[(rpred[special] >= 0) | (new_depth[special] >= 0)]
         if not lowered:
             depth = np.repeat(np.arange(bounds.size - 1, dtype=np.int32), np.diff(bounds))
-            return nodes, depth, on_cycles
+            return nodes, depth, on_cycles, EMPTY
         move = np.unique(np.concatenate(lowered))
         to = new_depth[move].astype(np.int64)
     finally:
@@ -384,10 +384,12 @@ def _closure_from_required(
     ends = np.cumsum(kept)
     rest = np.delete(nodes, pos[move[in_r]])
     by = np.argsort(to, kind="stable")
-    nodes = np.insert(rest, ends[to[by]], move[by])
+    at = ends[to[by]]
+    nodes = np.insert(rest, at, move[by])
+    at += np.arange(at.size, dtype=np.int64)  # where they landed
     counts = kept + np.bincount(to, minlength=levels)
     depth = np.repeat(np.arange(levels, dtype=np.int32), counts)
-    return nodes, depth, on_cycles
+    return nodes, depth, on_cycles, at[~in_r[by]]
 
 
 def _depth_of(x: IntArray, rpred: npt.NDArray[np.int32], pos: IntArray, bounds: IntArray,
@@ -457,11 +459,13 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
     work = topo.scratch()
     seeds = work.check(seeds)
     required: npt.NDArray[np.int32] | None = None
+    outside: IntArray | None = None
     try:
         found = (_forward_closure(topo, seeds, work) if compiled
                  else _closure(topo, seeds, work, False, None, False))
         if found is None:
-            nodes, depth, on_cycles, required = _compiled_closure(topo, int(seeds[0]), work)
+            nodes, depth, on_cycles, required, outside = _compiled_closure(
+                topo, int(seeds[0]), work)
         else:  # work.depth marks the nodes until it is reset
             nodes, depth = found
             on_cycles = topo.cycle_nodes[work.depth[topo.cycle_nodes] >= 0]
@@ -469,7 +473,7 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
         work.reset_depth()
     compiled = required is not None
     if required is not None:
-        shortcut = _down_by_reach(topo, seeds, nodes, required)
+        shortcut = _down_by_reach(topo, seeds, nodes, required, outside)
         if shortcut is not None:
             node_status, node_inputs = shortcut
             return Propagation(seeds, nodes, depth, node_status, None, node_inputs,
@@ -499,11 +503,14 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
 
 
 def _down_by_reach(
-    topo: TopologyArrays, seeds: IntArray, nodes: IntArray, pred: npt.NDArray[np.int32]
+    topo: TopologyArrays, seeds: IntArray, nodes: IntArray, pred: npt.NDArray[np.int32],
+    outside: IntArray | None = None,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32]] | None:
     """The statuses and redundancy counts of a large single-seed closure ``nodes`` from
     the CIs reached over required edges (``pred >= 0``: the predecessors of scipy's BFS,
     the seed's set to itself), when that is exact; ``None`` when the down pass must run.
+    ``outside``: the positions in ``nodes`` of the CIs not reached over required edges, when
+    known.
 
     Every CI down is reached over required edges. The reached set ``R`` is the down set
     when every CI of ``R`` with a redundancy rule (the seed aside) has more of its
@@ -538,7 +545,11 @@ def _down_by_reach(
         held[0] = False  # the seed is down whatever its inputs
     if bool(held.any()):
         return None  # a redundancy rule holds: the down pass tells what else stays up
-    node_status = (pred[nodes] >= 0).view(np.int8) + np.int8(DEGRADED)
+    if outside is None:
+        node_status = (pred[nodes] >= 0).view(np.int8) + np.int8(DEGRADED)
+    else:
+        node_status = np.full(nodes.size, DOWN, dtype=np.int8)
+        node_status[outside] = DEGRADED
     node_inputs = np.zeros(nodes.size, dtype=np.int32)
     node_inputs[gate_pos] = count
     return node_status, node_inputs
