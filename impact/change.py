@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -156,11 +157,12 @@ def change_impact(
 
     Notes
     -----
-    The status of every CI in the closure, the summary, the redundancy impacts and the cycles
-    are computed by the call, over arrays. The items of ``impacted`` (an
-    :class:`~impact.results.ImpactedCIs`) and their explaining paths are built when they are
-    first read (all at once when many are read); they are the same as if built eagerly. The
-    result therefore keeps a reference to ``graph`` and reads it when items are built: do not
+    The status of every CI in the closure, the summary and the cycles are computed by the
+    call, over arrays. The items of ``impacted`` (an :class:`~impact.results.ImpactedCIs`)
+    and their explaining paths, and the redundancy impacts (their arrays too), are built when
+    they are first read (all at once when many are read); they are the same as if built
+    eagerly. The result therefore keeps a reference to ``graph`` and reads it (and its
+    topology's arrays) when items are built: do not
     change it in place while results computed from it are in use (a store that keeps a graph
     warm should swap in a changed copy instead).
 
@@ -255,30 +257,59 @@ def _classes(graph: ImpactGraph, idx: IntArray) -> tuple[npt.NDArray[np.int32], 
 
 class _Redundancy:
     """The redundancy groups that lost headroom, as arrays sorted by ``ci_id``; builds
-    :class:`RedundancyImpact` on demand."""
+    :class:`RedundancyImpact` on demand. The arrays are gathered on first use (a summary
+    alone needs none of them)."""
 
     def __init__(self, graph: ImpactGraph, prop: Propagation, within: BoolArray | None,
                  first: int) -> None:
-        # down_inputs is kept only for CIs with a redundancy rule (0 for the others);
         # ``within``: reached CIs reported (not changed, within the depth limit); None:
         # every reached CI from position ``first`` on (after the changed ones)
-        topo = graph.topology
-        if within is None:
-            pos = np.flatnonzero(prop.down_inputs[first:] > 0)
-            pos += first
-        else:
-            pos = np.flatnonzero((prop.down_inputs > 0) & within)
-        idx = prop.nodes[pos]
         self.graph = graph
-        self.topo = topo
-        self.idx = idx
-        self.required = topo.required_inputs[idx]
-        self.down = prop.down_inputs[pos]
-        self.out = topo.out_inputs[idx]
-        self.threshold = topo.threshold[idx]
-        self.headroom = self.required - self.out - self.down - self.threshold
-        self.status = prop.status[pos]
+        self.topo = graph.topology
+        self._prop = prop
+        self._within = within
+        self._first = first
         self._order: IntArray | None = None
+
+    @functools.cached_property
+    def _pos(self) -> IntArray:
+        # down_inputs is kept only for CIs with a redundancy rule (0 for the others)
+        prop, within = self._prop, self._within
+        if within is None:
+            pos: IntArray = np.flatnonzero(prop.down_inputs[self._first:] > 0)
+            pos += self._first
+            return pos
+        return np.flatnonzero((prop.down_inputs > 0) & within)
+
+    @functools.cached_property
+    def idx(self) -> IntArray:
+        found: IntArray = self._prop.nodes[self._pos]
+        return found
+
+    @functools.cached_property
+    def required(self) -> npt.NDArray[np.int32]:
+        return self.topo.required_inputs[self.idx]
+
+    @functools.cached_property
+    def down(self) -> npt.NDArray[np.int32]:
+        return self._prop.down_inputs[self._pos]
+
+    @functools.cached_property
+    def out(self) -> npt.NDArray[np.int32]:
+        return self.topo.out_inputs[self.idx]
+
+    @functools.cached_property
+    def threshold(self) -> npt.NDArray[np.int32]:
+        return self.topo.threshold[self.idx]
+
+    @functools.cached_property
+    def headroom(self) -> npt.NDArray[np.int32]:
+        found: npt.NDArray[np.int32] = self.required - self.out - self.down - self.threshold
+        return found
+
+    @functools.cached_property
+    def status(self) -> npt.NDArray[np.int8]:
+        return self._prop.status[self._pos]
 
     def __len__(self) -> int:
         return int(self.idx.size)
