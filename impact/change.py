@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -178,11 +179,12 @@ def change_impact(
 
     Notes
     -----
-    The status of every CI in the closure, the summary, the redundancy impacts and the cycles
-    are computed by the call, over arrays. The items of ``impacted`` (an
-    :class:`~impact.results.ImpactedCIs`) and their explaining paths are built when they are
-    first read (all at once when many are read); they are the same as if built eagerly. The
-    result therefore keeps a reference to ``graph`` and reads it when items are built: do not
+    The status of every CI in the closure, the summary and the cycles are computed by the
+    call, over arrays. The items of ``impacted`` (an :class:`~impact.results.ImpactedCIs`)
+    and their explaining paths, and the redundancy impacts (their arrays too), are built when
+    they are first read (all at once when many are read); they are the same as if built
+    eagerly. The result therefore keeps a reference to ``graph`` and reads it (and its
+    topology's arrays) when items are built: do not
     change it in place while results computed from it are in use (a store that keeps a graph
     warm should swap in a changed copy instead).
 
@@ -204,11 +206,16 @@ def change_impact(
     topo = graph.topology
     prop = topo.propagate(topo.indexes(ids))
     nodes = prop.nodes
-    within = prop.depth <= depth_cap
-    truncated = not bool(within.all())
+    truncated = bool(nodes.size) and int(prop.depth.max()) > depth_cap
     first = int(prop.seeds.size)  # the seeds come first in prop.nodes (depth 0)
-    within[:first] = False
+    within: BoolArray | None = None  # None: every reached CI but the seeds is reported
     if truncated:
+        within = prop.depth <= depth_cap
+        within[:first] = False
+    if services_only:  # the service classes first: classes are read for those CIs only
+        reported = _maybe_services(graph, nodes, first, within)
+        codes, names = _classes(graph, nodes[reported])
+    elif within is not None:
         reported = np.flatnonzero(within)
         codes, names = _classes(graph, nodes[reported])
     else:  # every CI but the seeds: views, not gathers
@@ -217,18 +224,38 @@ def change_impact(
     service = np.array([graph.registry.is_service(c) for c in names], dtype=np.bool_)
     if services_only:
         keep = service[codes]
-        reported, codes = reported[keep], codes[keep]
+        if not bool(keep.all()):  # a CI whose class only the graph knew is no service
+            reported, codes = reported[keep], codes[keep]
     limits.check_results(int(reported.size))
     return ChangeImpact(
         changed=tuple(ids),
         impacted=ImpactedCIs(source=_Impacted(graph, prop, reported, paths_per_ci)),
-        redundancy=RedundancyImpacts(source=_Redundancy(graph, prop, within)),
+        redundancy=RedundancyImpacts(source=_Redundancy(graph, prop, within, first)),
         cycles=tuple(tuple(c) for c in topo.cycles_among(
             nodes if prop.on_cycles is None else prop.on_cycles)),
         summary=_summary(graph, prop, reported, codes, names, service),
         depth_limit=depth_cap,
         truncated=truncated,
     )
+
+
+def _maybe_services(graph: ImpactGraph, nodes: IntArray, first: int,
+                   within: BoolArray | None) -> IntArray:
+    """Positions in ``nodes`` (from ``first``; those of ``within`` if given) of the CIs whose
+    class in the topology is a service class, or unknown there (read from the graph later)."""
+    topo = graph.topology
+    wanted = [UNKNOWN_CLASS, *(k for k, c in enumerate(topo.class_names)
+                               if graph.registry.is_service(c))]
+    codes = np.take(topo.class_code, nodes[first:] if within is None else nodes)
+    keep = codes == wanted[0]
+    for code in wanted[1:]:  # a few service classes: comparisons beat a table lookup
+        keep |= codes == code
+    if within is None:
+        found: IntArray = np.flatnonzero(keep)
+        found += first
+        return found
+    keep &= within
+    return np.flatnonzero(keep)
 
 
 def _classes(graph: ImpactGraph, idx: IntArray) -> tuple[npt.NDArray[np.int32], list[str]]:
@@ -252,24 +279,59 @@ def _classes(graph: ImpactGraph, idx: IntArray) -> tuple[npt.NDArray[np.int32], 
 
 class _Redundancy:
     """The redundancy groups that lost headroom, as arrays sorted by ``ci_id``; builds
-    :class:`RedundancyImpact` on demand."""
+    :class:`RedundancyImpact` on demand. The arrays are gathered on first use (a summary
+    alone needs none of them)."""
 
-    def __init__(self, graph: ImpactGraph, prop: Propagation, within: BoolArray) -> None:
-        # down_inputs is kept only for CIs with a redundancy rule (0 for the others);
-        # ``within``: reached CIs reported (not changed, within the depth limit)
-        topo = graph.topology
-        pos = np.flatnonzero((prop.down_inputs > 0) & within)
-        idx = prop.nodes[pos]
+    def __init__(self, graph: ImpactGraph, prop: Propagation, within: BoolArray | None,
+                 first: int) -> None:
+        # ``within``: reached CIs reported (not changed, within the depth limit); None:
+        # every reached CI from position ``first`` on (after the changed ones)
         self.graph = graph
-        self.topo = topo
-        self.idx = idx
-        self.required = topo.required_inputs[idx]
-        self.down = prop.down_inputs[pos]
-        self.out = topo.out_inputs[idx]
-        self.threshold = topo.threshold[idx]
-        self.headroom = self.required - self.out - self.down - self.threshold
-        self.status = prop.status[pos]
+        self.topo = graph.topology
+        self._prop = prop
+        self._within = within
+        self._first = first
         self._order: IntArray | None = None
+
+    @functools.cached_property
+    def _pos(self) -> IntArray:
+        # down_inputs is kept only for CIs with a redundancy rule (0 for the others)
+        prop, within = self._prop, self._within
+        if within is None:
+            pos: IntArray = np.flatnonzero(prop.down_inputs[self._first:] > 0)
+            pos += self._first
+            return pos
+        return np.flatnonzero((prop.down_inputs > 0) & within)
+
+    @functools.cached_property
+    def idx(self) -> IntArray:
+        found: IntArray = self._prop.nodes[self._pos]
+        return found
+
+    @functools.cached_property
+    def required(self) -> npt.NDArray[np.int32]:
+        return self.topo.required_inputs[self.idx]
+
+    @functools.cached_property
+    def down(self) -> npt.NDArray[np.int32]:
+        return self._prop.down_inputs[self._pos]
+
+    @functools.cached_property
+    def out(self) -> npt.NDArray[np.int32]:
+        return self.topo.out_inputs[self.idx]
+
+    @functools.cached_property
+    def threshold(self) -> npt.NDArray[np.int32]:
+        return self.topo.threshold[self.idx]
+
+    @functools.cached_property
+    def headroom(self) -> npt.NDArray[np.int32]:
+        found: npt.NDArray[np.int32] = self.required - self.out - self.down - self.threshold
+        return found
+
+    @functools.cached_property
+    def status(self) -> npt.NDArray[np.int8]:
+        return self._prop.status[self._pos]
 
     def __len__(self) -> int:
         return int(self.idx.size)

@@ -684,6 +684,9 @@ class TopologyArrays:
             self._build_cycles()
         self._bfs: csr_matrix | None = None
         self._gate_free: csr_matrix | None = None
+        self._required: csr_matrix | None = None
+        self._counted: tuple[IntArray, IntArray, IntArray] | None = None
+        self._optional: tuple[IntArray, IntArray] | None = None
         self._generation = next(_GENERATIONS)
         self._delta = []
         self._dirty = False
@@ -1045,3 +1048,55 @@ class TopologyArrays:
             )
             self._gate_free = matrix
         return matrix
+
+    def required_matrix(self) -> csr_matrix:
+        """Required impact edges (the CSR of ``req_indptr``/``req_indices``), for scipy's BFS:
+        what it reaches from a CI is every CI that CI's failure can take down."""
+        matrix = self._required
+        if matrix is None:
+            n = self._n
+            matrix = csr_matrix(
+                (np.ones(self.req_indices.size, dtype=np.float64),
+                 self.req_indices.astype(np.int32), self.req_indptr.astype(np.int32)),
+                shape=(n, n),
+            )
+            self._required = matrix
+        return matrix
+
+    def optional_edges(self) -> tuple[IntArray, IntArray]:
+        """The impact edges that are optional (no required relationship between the pair),
+        as source and target arrays (by source)."""
+        found = self._optional
+        if found is None:
+            opt = np.flatnonzero(~self.fwd_required)
+            src = np.searchsorted(self.fwd_indptr, opt, side="right") - 1
+            found = (src.astype(np.int64), self.fwd_indices[opt].astype(np.int64))
+            self._optional = found
+        return found
+
+    def counted_inputs(self) -> tuple[IntArray, IntArray, IntArray]:
+        """The inputs that a redundancy rule counts, as a CSR over every CI.
+
+        Returns
+        -------
+        indptr, indices : ndarray of int64
+            Row ``i`` lists the required inputs in service of CI ``i`` when it has a
+            redundancy rule (the inputs whose failure takes its slack; an input not in
+            service is off the slack already), and nothing when it has none.
+        cyclic : ndarray of int64
+            The CIs with a redundancy rule that lie on a cycle (sorted).
+        """
+        found = self._counted
+        if found is None:
+            n = self._n
+            rows = np.flatnonzero(self.has_rule_mask)
+            offs = gather(self.rev_indptr, rows)
+            owner = np.repeat(rows, self.rev_indptr[rows + 1] - self.rev_indptr[rows])
+            inputs = self.rev_indices[offs]
+            keep = self.rev_required[offs] & self.in_service[inputs]
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(owner[keep], minlength=n), out=indptr[1:])
+            cyclic = self.cycle_nodes[self.has_rule_mask[self.cycle_nodes]]
+            found = (indptr, inputs[keep].astype(np.int64), cyclic.astype(np.int64))
+            self._counted = found
+        return found

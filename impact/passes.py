@@ -22,7 +22,7 @@ import numpy.typing as npt
 from scipy.sparse.csgraph import breadth_first_order
 
 from impact.csr import TopologyArrays
-from impact.scratch import IntArray, Scratch, gather
+from impact.scratch import EMPTY, IntArray, Scratch, gather
 
 __all__ = ["DEGRADED", "DOWN", "OPERATIONAL", "Propagation", "closure", "propagate"]
 
@@ -240,30 +240,30 @@ def _closure(
 
 def _forward_closure(
     topo: TopologyArrays, seeds: IntArray, work: Scratch
-) -> tuple[IntArray, npt.NDArray[np.int32]]:
-    """Forward closure with depths (as :func:`_closure`); a single seed whose closure
-    turns out large goes to scipy's breadth-first search (the same nodes and depths; the
-    order within a level may differ; ``work.gave_up`` tells which ran)."""
+) -> tuple[IntArray, npt.NDArray[np.int32]] | None:
+    """Forward closure with depths by the level passes (as :func:`_closure`, ``work.depth``
+    left set), or ``None`` when a single seed's closure turns out larger than
+    ``large_closure`` (scipy's breadth-first search then: :func:`_compiled_closure`)."""
     n = topo.n
     give_up = (max(n >> _BFS_SHIFT, _BFS_MIN) if topo.large_closure is None
                else topo.large_closure)
     if seeds.size != 1 or n <= give_up:
         return _closure(topo, seeds, work, False, None, False)
-    try:
-        found = _closure(topo, seeds, work, False, None, False, give_up=give_up)
-        given_up = bool(work.gave_up)
-    finally:
-        work.reset_depth()
-    if not given_up:
+    found = _closure(topo, seeds, work, False, None, False, give_up=give_up)
+    if not work.gave_up:
         return found
-    order, pred = breadth_first_order(topo.bfs_matrix(), int(seeds[0]), directed=True,
-                                      return_predecessors=True)
-    nodes = order.astype(np.int64)
-    m = nodes.size
-    # BFS dequeues in order, so the position of each node's predecessor never decreases
-    # along the order: the levels are runs, found with one binary search per level
-    pos = work.pos
-    pos[nodes] = np.arange(m, dtype=np.int64)
+    work.reset_depth()
+    return None
+
+
+def _levels(order: npt.NDArray[Any], pred: npt.NDArray[Any], pos: IntArray) -> list[int]:
+    """Start of each level of a breadth-first ``order`` from one seed, and its end
+    (``pred``: the BFS predecessors; ``pos`` holds the position of each node of ``order``).
+
+    BFS dequeues in order, so the position of each node's predecessor never decreases along
+    the order: the levels are runs, found with one binary search per level.
+    """
+    m = order.size
 
     def parent(j: int) -> int:  # position in the order of the predecessor of order[j]
         return int(pos[pred[order[j]]])
@@ -280,8 +280,130 @@ def _forward_closure(
             else:
                 hi = mid
         bounds.append(lo)
+    return bounds
+
+
+def _compiled_closure(
+    topo: TopologyArrays, seed: int, work: Scratch
+) -> tuple[IntArray, npt.NDArray[np.int32], IntArray, npt.NDArray[np.int32], IntArray | None]:
+    """The forward closure of one seed with depths by scipy's breadth-first search (the
+    nodes and depths of :func:`_closure`; the order within a level may differ), the CIs of
+    it on a cycle, the BFS predecessors over the required edges (``>= 0`` exactly on the
+    CIs reached over required edges, the seed included) and the positions of the CIs not
+    reached over them when known, for :func:`_down_by_reach`.
+
+    The closure is the required reach ``R`` (one BFS) plus what optional edges add to it,
+    with the depths over required edges lowered where edges of the closure shorten them
+    (:func:`_closure_from_required`). When the optional edges or what they change are
+    many, a second BFS over every edge gives the closure instead.
+    """
+    order, rpred = breadth_first_order(topo.required_matrix(), seed, directed=True,
+                                       return_predecessors=True)
+    rpred[seed] = seed  # (ours) the seed is reached
+    pos = work.pos
+    found = _closure_from_required(topo, order, rpred, work)
+    if found is not None:
+        nodes, depth, cyc, outside = found
+        return nodes, depth, cyc, rpred, outside
+    order, pred = breadth_first_order(topo.bfs_matrix(), seed, directed=True,
+                                      return_predecessors=True)
+    nodes = order.astype(np.int64)
+    pos[nodes] = np.arange(nodes.size, dtype=np.int64)
+    bounds = _levels(order, pred, pos)
     depth = np.repeat(np.arange(len(bounds) - 1, dtype=np.int32), np.diff(bounds))
-    return nodes, depth  # the depth scratch was not written: nothing to reset
+    special = topo.cycle_nodes
+    at = pos[special]  # stale entries too: check them
+    ok = (at >= 0) & (at < nodes.size)
+    ok[ok] = nodes[at[ok]] == special[ok]
+    return nodes, depth, special[ok], rpred, None
+
+
+def _closure_from_required(
+    topo: TopologyArrays, order: npt.NDArray[np.int32], rpred: npt.NDArray[np.int32],
+    work: Scratch,
+) -> tuple[IntArray, npt.NDArray[np.int32], IntArray, IntArray] | None:
+    """:func:`_compiled_closure` from the required reach ``order`` (``rpred`` its
+    predecessors, the seed's set to itself); ``None`` when a second BFS must tell.
+
+    The CIs outside ``R`` are found by the level passes from the optional edges leaving
+    ``R``. The depths over required edges are upper bounds of the hop distances; they are
+    lowered along the optional edges and on from every CI lowered (or outside ``R``) until no
+    edge of the closure shortens any, which leaves the hop distances. The CIs whose depth
+    changed move to the end of their level. New depths live in ``work.depth`` meanwhile
+    (reset before returning).
+    """
+    opt_src, opt_dst = topo.optional_edges()
+    nodes = order.astype(np.int64)
+    m = nodes.size
+    budget = max(64, m >> 4)  # CIs outside R or moved, beyond which the BFS is cheaper
+    if opt_src.size > m:
+        return None  # scanning the optional edges would cost more than the BFS
+    pos = work.pos
+    pos[nodes] = np.arange(m, dtype=np.int64)
+    bounds = np.asarray(_levels(order, rpred, pos), dtype=np.int64)
+    leave = rpred[opt_src] >= 0
+    src, dst = opt_src[leave], opt_dst[leave]
+    far = np.iinfo(np.int32).max
+    new_depth = work.depth  # -1 but for the CIs lowered or outside R
+    lowered: list[IntArray] = []
+    try:
+        touched = 0
+        while src.size:  # lower the depths along the edges from the CIs lowered
+            have = _depth_of(dst, rpred, pos, bounds, new_depth, far)
+            cand = _depth_of(src, rpred, pos, bounds, new_depth, far) + 1
+            better = cand < have
+            if not bool(better.any()):
+                break
+            at, cand = dst[better], cand[better].astype(np.int32)
+            new_depth[at] = np.minimum(have[better], far)
+            np.minimum.at(new_depth, at, cand)  # the least among repeats
+            changed = np.unique(at)
+            lowered.append(changed)
+            touched += changed.size
+            if touched > budget:
+                return None
+            src = np.repeat(changed, topo.fwd_indptr[changed + 1] - topo.fwd_indptr[changed])
+            dst = topo.fwd_indices[gather(topo.fwd_indptr, changed)]
+        special = topo.cycle_nodes
+        on_cycles = special[(rpred[special] >= 0) | (new_depth[special] >= 0)]
+        if not lowered:
+            depth = np.repeat(np.arange(bounds.size - 1, dtype=np.int32), np.diff(bounds))
+            return nodes, depth, on_cycles, EMPTY
+        move = np.unique(np.concatenate(lowered))
+        to = new_depth[move].astype(np.int64)
+    finally:
+        for part in lowered:
+            new_depth[part] = -1
+    # out of their level in R (those of R), into the end of their new level
+    in_r = rpred[move] >= 0
+    was = np.searchsorted(bounds, pos[move[in_r]], side="right") - 1
+    levels = max(bounds.size - 1, int(to.max()) + 1)
+    kept = np.zeros(levels, dtype=np.int64)
+    kept[:bounds.size - 1] = np.diff(bounds)
+    kept -= np.bincount(was, minlength=levels)
+    ends = np.cumsum(kept)
+    rest = np.delete(nodes, pos[move[in_r]])
+    by = np.argsort(to, kind="stable")
+    at = ends[to[by]]
+    nodes = np.insert(rest, at, move[by])
+    at += np.arange(at.size, dtype=np.int64)  # where they landed
+    counts = kept + np.bincount(to, minlength=levels)
+    depth = np.repeat(np.arange(levels, dtype=np.int32), counts)
+    return nodes, depth, on_cycles, at[~in_r[by]]
+
+
+def _depth_of(x: IntArray, rpred: npt.NDArray[np.int32], pos: IntArray, bounds: IntArray,
+              new_depth: npt.NDArray[np.int32], far: int) -> IntArray:
+    """Current depth of closure CIs ``x`` in :func:`_closure_from_required`: the lowered
+    one, else the level of their position in ``R``, else ``far`` (outside ``R``, not yet
+    reached)."""
+    out = np.full(x.size, far, dtype=np.int64)
+    r = rpred[x] >= 0
+    out[r] = np.searchsorted(bounds, pos[x[r]], side="right") - 1
+    lowered = new_depth[x]
+    hit = lowered >= 0
+    out[hit] = lowered[hit]
+    return out
 
 
 def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -> Propagation:
@@ -321,10 +443,14 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
     Cost: two breadth-first passes over the CIs the failure reaches (closure with depths,
     then the down fixed point over the required-edge CSR), each a loop over levels of
     vectorised numpy operations. A single seed whose closure turns out larger than
-    ``large_closure`` runs both on scipy's compiled breadth-first search instead (the
-    closure with predecessors, from which the depths follow; then the CIs taken down
-    without passing a redundancy rule, after which the rule CIs count their inputs and the
-    level passes finish); ``down_round`` is then computed on first read.
+    ``large_closure`` runs on scipy's compiled breadth-first search instead: one BFS over
+    the required edges gives the CIs reached over them, with depths; the optional edges
+    leaving them add the rest of the closure and lower the depths they shorten (or, when
+    that is much, a BFS over every edge gives the closure and depths). The CIs reached over
+    required edges are the down set when every rule CI among them, off cycles, has more
+    inputs among them than its slack; otherwise the CIs taken down without passing a
+    redundancy rule are found by another BFS, after which the rule CIs count their inputs
+    and the level passes finish. ``down_round`` is then computed on first read.
     Only CIs with a redundancy rule keep a counter; the others
     go down with their first required input. The length-n working arrays live per thread
     and only the entries a query touched are reset, so a small closure costs nothing per CI
@@ -332,15 +458,27 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
     """
     work = topo.scratch()
     seeds = work.check(seeds)
+    required: npt.NDArray[np.int32] | None = None
+    outside: IntArray | None = None
     try:
-        if compiled:
-            nodes, depth = _forward_closure(topo, seeds, work)
-            compiled = bool(work.gave_up)
-        else:
-            nodes, depth = _closure(topo, seeds, work, False, None, False)
-        on_cycles = _on_cycles(topo, nodes, work, compiled)
+        found = (_forward_closure(topo, seeds, work) if compiled
+                 else _closure(topo, seeds, work, False, None, False))
+        if found is None:
+            nodes, depth, on_cycles, required, outside = _compiled_closure(
+                topo, int(seeds[0]), work)
+        else:  # work.depth marks the nodes until it is reset
+            nodes, depth = found
+            on_cycles = topo.cycle_nodes[work.depth[topo.cycle_nodes] >= 0]
     finally:
         work.reset_depth()
+    compiled = required is not None
+    if required is not None:
+        shortcut = _down_by_reach(topo, seeds, nodes, required, outside)
+        if shortcut is not None:
+            node_status, node_inputs = shortcut
+            return Propagation(seeds, nodes, depth, node_status, None, node_inputs,
+                               rounds=lambda: _rounds_of(topo, seeds, nodes),
+                               on_cycles=on_cycles)
     down = _DownPass(topo, work, seeds)
     try:
         if compiled:
@@ -364,18 +502,57 @@ def propagate(topo: TopologyArrays, seeds: IntArray, *, compiled: bool = True) -
                        on_cycles=on_cycles)
 
 
-def _on_cycles(topo: TopologyArrays, nodes: IntArray, work: Scratch, compiled: bool) -> IntArray:
-    """The CIs of ``nodes`` on a cycle, read from the scratch the closure left."""
-    special = topo.cycle_nodes
-    if compiled:  # work.pos holds the positions of the nodes (and stale entries)
-        at = work.pos[special]
-        ok = (at >= 0) & (at < nodes.size)
-        ok[ok] = nodes[at[ok]] == special[ok]
-        out: IntArray = special[ok]
-        return out
-    # work.depth marks the nodes until it is reset
-    found: IntArray = special[work.depth[special] >= 0]
-    return found
+def _down_by_reach(
+    topo: TopologyArrays, seeds: IntArray, nodes: IntArray, pred: npt.NDArray[np.int32],
+    outside: IntArray | None = None,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32]] | None:
+    """The statuses and redundancy counts of a large single-seed closure ``nodes`` from
+    the CIs reached over required edges (``pred >= 0``: the predecessors of scipy's BFS,
+    the seed's set to itself), when that is exact; ``None`` when the down pass must run.
+    ``outside``: the positions in ``nodes`` of the CIs not reached over required edges, when
+    known.
+
+    Every CI down is reached over required edges. The reached set ``R`` is the down set
+    when every CI of ``R`` with a redundancy rule (the seed aside) has more of its
+    counted inputs in ``R`` than its slack and none of them lies on a cycle: ``R`` is then
+    a fixed point, so it holds the least one; and were a rule CI of ``R`` not down in the
+    least fixed point, an input of it in ``R`` would not be either, and going back along
+    that input's required path from the seed would find another rule CI of ``R`` not down
+    upstream of it, and so on: a cycle through a rule CI. A CI without a rule goes down
+    with any required input, so the rest of ``R`` is down with the rule CIs. Rule CIs
+    outside ``R`` have no input down (count 0), as in the down pass. Membership in ``R``
+    is read from the BFS's predecessor array (no scratch written).
+    """
+    seed = int(seeds[0])
+    ptr, inputs, cyclic = topo.counted_inputs()
+    if cyclic.size and bool(((pred[cyclic] >= 0) & (cyclic != seed)).any()):
+        return None  # a rule CI on a cycle: the down pass tells
+    gate_pos = np.flatnonzero(topo.has_rule_mask[nodes])
+    gates = nodes[gate_pos]
+    # the counted inputs of the rule CIs (as :func:`~impact.scratch.gather`), summed by CI
+    starts = ptr[gates]
+    sizes = ptr[gates + 1] - starts
+    ends = np.cumsum(sizes)
+    total = int(ends[-1]) if ends.size else 0
+    offs = np.repeat(starts - (ends - sizes), sizes)
+    offs += np.arange(total, dtype=np.int64)
+    sums = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(pred[inputs[offs]] >= 0, out=sums[1:])
+    count = (sums[ends] - sums[ends - sizes]).astype(np.int32)
+    held = count <= topo.slack[gates]
+    held &= pred[gates] >= 0
+    if gate_pos.size and gate_pos[0] == 0:
+        held[0] = False  # the seed is down whatever its inputs
+    if bool(held.any()):
+        return None  # a redundancy rule holds: the down pass tells what else stays up
+    if outside is None:
+        node_status = (pred[nodes] >= 0).view(np.int8) + np.int8(DEGRADED)
+    else:
+        node_status = np.full(nodes.size, DOWN, dtype=np.int8)
+        node_status[outside] = DEGRADED
+    node_inputs = np.zeros(nodes.size, dtype=np.int32)
+    node_inputs[gate_pos] = count
+    return node_status, node_inputs
 
 
 class _DownPass:

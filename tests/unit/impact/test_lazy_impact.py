@@ -75,6 +75,82 @@ def test_change_impact_is_the_same_on_the_compiled_path(g: nx.MultiDiGraph,
     assert got.model_dump() == want.model_dump()
 
 
+def _cluster(extra: list[tuple[str, str, str]]) -> nx.MultiDiGraph:
+    """Cluster ``cl`` (rule ``1`` of its members m1, m2) that ``app`` depends on."""
+    return graph([ci("cl", "Cluster", redundancy="1"), ci("m1", "Server"), ci("m2", "Server"),
+                  ci("app", "Application")],
+                 [("m1", "MEMBER_OF", "cl"), ("m2", "MEMBER_OF", "cl"),
+                  ("app", "DEPENDS_ON", "cl"), *extra])
+
+
+@pytest.mark.parametrize(("extra", "down"), [
+    ([], set()),  # the rule holds: the down pass finishes
+    ([("m2", "DEPENDS_ON", "m1")], {"m2", "cl", "app"}),  # both members down by one BFS
+    # m2 rests on the cluster: every member is reached over required edges, yet the
+    # cluster holds with m2 up (the least fixed point), so the reach alone would be wrong
+    ([("m2", "DEPENDS_ON", "cl")], set()),
+])
+def test_compiled_statuses_with_rules_reached_and_on_cycles(
+        extra: list[tuple[str, str, str]], down: set[str]) -> None:
+    # Arrange
+    g = _cluster(extra)
+    plain = Topology.from_graph(g, REG)
+    fast = _compiled(g)
+
+    # Act
+    want = plain.propagate(plain.indexes(["m1"]))
+    got = fast.propagate(fast.indexes(["m1"]))
+
+    # Assert
+    pos = want.positions(got.nodes)
+    for name in ("depth", "status", "down_inputs", "down_round"):
+        assert getattr(got, name).tolist() == getattr(want, name)[pos].tolist(), name
+    assert {fast.ids[i] for i in got.down.tolist()} == down | {"m1"}
+
+
+def test_compiled_closure_adds_what_optional_edges_reach_and_shorten() -> None:
+    # Arrange: db -> app1 -> app2 -> app3 over required edges; app3 also needs db (optional:
+    # depth 1, not 3); report needs app1 optionally only, and viewer needs report
+    g = graph([ci(c, "Application") for c in ("db", "app1", "app2", "app3", "report",
+                                               "viewer")],
+              [("app1", "DEPENDS_ON", "db"), ("app2", "DEPENDS_ON", "app1"),
+               ("app3", "DEPENDS_ON", "app2"), ("app3", "DEPENDS_ON", "db", True),
+               ("report", "DEPENDS_ON", "app1", True), ("viewer", "DEPENDS_ON", "report")])
+    plain = Topology.from_graph(g, REG)
+    fast = _compiled(g)
+
+    # Act
+    want = plain.propagate(plain.indexes(["db"]))
+    got = fast.propagate(fast.indexes(["db"]))
+
+    # Assert: same CIs, depths and statuses; still in breadth-first order
+    pos = want.positions(got.nodes)
+    for name in ("depth", "status", "down_inputs", "down_round"):
+        assert getattr(got, name).tolist() == getattr(want, name)[pos].tolist(), name
+    depth = {fast.ids[i]: d for i, d in zip(got.nodes.tolist(), got.depth.tolist(),
+                                             strict=True)}
+    assert depth == {"db": 0, "app1": 1, "app3": 1, "app2": 2, "report": 2, "viewer": 3}
+    assert got.depth.tolist() == sorted(got.depth.tolist())
+    assert {fast.ids[i] for i in got.degraded.tolist()} == {"report", "viewer"}
+
+
+def test_cycles_of_a_small_closure_on_a_large_topology() -> None:
+    # Arrange: a single seed whose closure stays under large_closure on a topology above it
+    # (the probe of the closure decides; it once cleared its marks before the cycles were read)
+    g = graph([ci("a", "Application"), ci("b", "Application"), ci("c", "Server"),
+               ci("d", "Server"), ci("e", "Server")],
+              [("a", "DEPENDS_ON", "b"), ("b", "DEPENDS_ON", "a"), ("c", "DEPENDS_ON", "d")])
+    topo = Topology.from_graph(g, REG)
+    topo.large_closure = 3
+
+    # Act
+    got = change_impact(ImpactGraph(g, topology=topo), ["a"])
+    want = change_impact(ImpactGraph(g), ["a"])
+
+    # Assert
+    assert got.cycles == want.cycles == (("a", "b"),)
+
+
 # -- items built one by one equal items built all at once -----------------------------------
 
 
@@ -229,20 +305,27 @@ def test_summary_follows_set_attributes_and_add_nodes() -> None:
     assert topo.class_names[int(topo.class_code[topo.index["new"]])] == "Server"
 
 
-def test_topology_without_classes_reads_them_from_the_graph() -> None:
+@pytest.mark.parametrize(("services_only", "depth"), [(False, None), (True, None), (True, 3)])
+def test_topology_without_classes_reads_them_from_the_graph(services_only: bool,
+                                                            depth: int | None) -> None:
     # Arrange: a topology built from arrays only (no class snapshot)
     g = shop()
     built = Topology.from_graph(g, REG)
     bare = Topology(built.ids, *_edges(built), rules=built.rules)
 
     # Act
-    want = change_impact(ImpactGraph(g, topology=built), ["srv1", "srv2"])
-    got = change_impact(ImpactGraph(g, topology=bare), ["srv1", "srv2"])
+    want = change_impact(ImpactGraph(g, topology=built), ["srv1", "srv2"],
+                         services_only=services_only, depth_limit=depth)
+    got = change_impact(ImpactGraph(g, topology=bare), ["srv1", "srv2"],
+                        services_only=services_only, depth_limit=depth)
 
     # Assert
     assert (bare.class_code == -1).all()
     assert got.summary.by_class == want.summary.by_class
-    assert got.summary.services_hit == want.summary.services_hit == 3
+    assert got.summary.services_hit == want.summary.services_hit == (3 if depth is None else 1)
+    assert got.impacted_ids() == want.impacted_ids()  # (no criticality snapshot in bare)
+    assert (got.summary.total, got.summary.by_status) == (want.summary.total,
+                                                          want.summary.by_status)
 
 
 def test_most_critical_service_ties_and_unusual_values() -> None:
