@@ -25,7 +25,9 @@ class Coverage:
         Business and application services (not retired) that need nothing: impact can never
         reach them.
     containers_without_dependents : tuple of str
-        Containers (not retired) that nothing needs: no service and no other CI rests on them.
+        Containers (not retired) that nothing needs: no service and no other CI rests on them
+        (an optional inferred relationship, which is how importers attach the containers no
+        workload needs to their application service, does not count).
     relationships : int
         CI-to-CI relationships that carry impact.
     inferred_relationships : int
@@ -57,16 +59,17 @@ def coverage(graph: ImpactGraph) -> Coverage:
     needs: set[str] = set()
     needed: set[str] = set()
     total = inferred = 0
-    for u, v, rel_type, is_inferred in graph.inferred_flags():
+    for u, v, rel_type, is_inferred, optional in graph.inferred_flags():
         direction = directions.get(rel_type)
         if direction is ImpactDirection.END_TO_START:
-            needs.add(u)
-            needed.add(v)
+            needer, need = u, v
         elif direction is ImpactDirection.START_TO_END:
-            needs.add(v)
-            needed.add(u)
+            needer, need = v, u
         else:
             continue
+        needs.add(needer)
+        if not (is_inferred and optional):
+            needed.add(need)
         total += 1
         inferred += is_inferred
     live = sorted(c for c in graph.ci_ids() if not graph.is_retired(c))

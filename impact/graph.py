@@ -228,10 +228,11 @@ class ImpactGraph:
         for u, v, key, data in graph.edges(keys=True, data=True):
             yield u, v, str(data.get("rel_type", key)), bool(data.get("optional", False))
 
-    def inferred_flags(self) -> Iterator[tuple[str, str, str, bool]]:
-        """``(source, target, rel_type, inferred)`` of every relationship."""
+    def inferred_flags(self) -> Iterator[tuple[str, str, str, bool, bool]]:
+        """``(source, target, rel_type, inferred, optional)`` of every relationship."""
         for u, v, key, data in self._graph.edges(keys=True, data=True):
-            yield u, v, str(data.get("rel_type", key)), bool(data.get("inferred", False))
+            yield (u, v, str(data.get("rel_type", key)), bool(data.get("inferred", False)),
+                   bool(data.get("optional", False)))
 
     def link(self, a: str, b: str) -> PathLink | None:
         """The relationship that carries a failure of ``a`` to ``b`` (a hop of an explaining

@@ -244,7 +244,7 @@ def impact_command(
                   "(--change ID); `cmdb-graph changes` lists them")
         raise typer.Exit(1)
     with _engine(db, snapshot) as engine:
-        def work() -> tuple[impact.ChangeImpact, dict[str, str]]:
+        def work() -> tuple[impact.ChangeImpact, dict[str, str], impact.ImpactSummary | None]:
             ids = ci_ids_of(engine, cis or [])
             if change is not None:
                 ids += engine.change(change).ci_ids
@@ -252,10 +252,15 @@ def impact_command(
                 found = engine.change_impact(sorted(set(ids)), depth=depth,
                                              services_only=services_only, paths_per_ci=paths,
                                              inferred=inferred)
+                # what leaving inferred relationships out left out, so that an empty answer
+                # is not read as "safe"
+                whole = None if inferred is not False else engine.change_impact(
+                    sorted(set(ids)), depth=depth, services_only=services_only,
+                    paths_per_ci=0, inferred=True).summary
                 on_paths = {c for i in found.impacted for p in i.paths for c in p}
-                return found, names_then(engine, on_paths | set(found.changed))
+                return found, names_then(engine, on_paths | set(found.changed)), whole
 
-        result, names = _ask(work)
+        result, names, whole = _ask(work)
     if as_json:
         _dump(result)
         return
@@ -278,7 +283,7 @@ def impact_command(
     out.print(table)
     inferred_links = _inferred_links(result.impacted)
     if inferred_links:
-        out.print("~> inferred (not declared by the source):", highlight=False)
+        out.print("~> inferred by the importer from what the source implies:", highlight=False)
         for x in sorted(inferred_links, key=lambda x: (names.get(x.source, x.source),
                                                        names.get(x.target, x.target))):
             where = f" ({x.evidence_file})" if x.evidence_file else ""
@@ -294,6 +299,11 @@ def impact_command(
                   highlight=False)
     if result.truncated:
         out.print(f"(CIs beyond depth {result.depth_limit} left out)")
+    if whole is not None and (whole.total, whole.services_hit) != (s.total, s.services_hit):
+        out.print(f"--no-inferred left out {whole.total - s.total} CI(s) and "
+                  f"{whole.services_hit - s.services_hit} service(s) that inferred "
+                  "relationships reach (without the option: "
+                  f"{whole.total} CI(s), {whole.services_hit} service(s))", highlight=False)
 
 
 # -- conflicts ----------------------------------------------------------------------------

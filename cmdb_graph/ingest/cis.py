@@ -16,7 +16,7 @@ CI of the same run).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cmdb_graph.errors import InvalidRecordError
@@ -135,6 +135,10 @@ def ingest_ci(run: RunState, rec: CIRecord) -> str | None:
         values.pop("ci_class")
         values.pop("name")
     seen_at = _observed_at(rec)
+    if seen_at is not None and seen_at > run.now + _SKEW:
+        run.warn("ci", f"{rec.ci_class} {rec.name!r}: observed_at {seen_at.isoformat()} is in "
+                       "the future: taken as the run's time", o)
+        seen_at = None
     if seen_at is not None:
         run.observed[ci_id] = max(seen_at, run.observed.get(ci_id, seen_at))
     upsert(run, "CI", ci_id, values, o, native_key=keys.native_key,
@@ -155,6 +159,11 @@ def _matched_by(run: RunState, rule: str, value: str, found: list[ConfigurationI
     seen_by = sorted(survivor.lineage.sources) or ["no source"]
     return (f"{rule} {value!r} matched {survivor.ci_id} {survivor.name!r} "
             f"(seen by {', '.join(seen_by)})")
+
+
+#: How far past the run's time a source's observed-at time may be (clock skew) before it is
+#: taken for a mistake (a future audit date would keep the CI from ever looking stale).
+_SKEW = timedelta(days=1)
 
 
 def _observed_at(rec: CIRecord) -> datetime | None:

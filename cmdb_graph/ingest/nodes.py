@@ -182,7 +182,8 @@ def ingest_software(run: RunState, rec: SoftwareRecord) -> RelKey | None:
     if rec.installed_at is not None:
         props["installed_at"] = rec.installed_at.isoformat()
     key = ("HAS_INSTALLED", found.ci_id, pid)
-    upsert_rel(run, key, {"properties": props}, o, target_label="SoftwareProduct")
+    upsert_rel(run, key, {"properties": props}, o, target_label="SoftwareProduct",
+               seen_at=run.observed.get(found.ci_id))
     return key
 
 

@@ -28,6 +28,7 @@ from cmdb_graph.model import (
     NodeSpec,
     Origin,
     Relationship,
+    RelationshipBasis,
 )
 
 __all__ = ["RESERVED_FIELDS", "free_attributes", "record_values", "upsert", "upsert_rel"]
@@ -249,7 +250,10 @@ def upsert_rel(
     ``values`` holds ``optional``, ``basis``, ``confidence``, ``evidence`` and
     ``properties``; the relationship is created when new. ``basis``, ``confidence`` and
     ``evidence`` go together: the source whose basis wins also sets the other two (a
-    declared relationship keeps no evidence or confidence of an earlier inference).
+    declared relationship keeps no evidence, ``evidence_*`` property or confidence of an
+    earlier inference). A declared or discovered basis beats an inferred one whatever the
+    sources' priorities, and an inference never replaces either; between two of a kind the
+    priorities decide.
     ``seen_at``: when the source saw it (default: the run's time), for ``first_seen``/
     ``last_seen`` and the source's lineage.
     """
@@ -270,13 +274,33 @@ def upsert_rel(
             data["first_seen"] = seen
         lineage = cur.lineage
         current = {f: getattr(cur, f) for f in _REL_RECONCILED}
+    incoming = {f: values.get(f) for f in _REL_RECONCILED}
+    basis = incoming.pop("basis")
     taken, lineage = reconcile_values(
-        current, lineage, {f: values.get(f) for f in _REL_RECONCILED}, source=run.src,
-        asserted_at=run.now, ranker=run.ranker, now=run.now, scope="Relationship")
+        current, lineage, incoming, source=run.src, asserted_at=run.now, ranker=run.ranker,
+        now=run.now, scope="Relationship")
+    if basis is not None:
+        # an assertion beats an inference whatever the priorities; like beats like by them
+        held = current.get("basis")
+        inferring = basis == RelationshipBasis.INFERRED
+        if held is None or inferring == (held == RelationshipBasis.INFERRED):
+            more, lineage = reconcile_values(
+                {"basis": held}, lineage, {"basis": basis}, source=run.src,
+                asserted_at=run.now, ranker=run.ranker, now=run.now, scope="Relationship")
+            taken.update(more)
+        elif not inferring:
+            more, lineage = reconcile_values(
+                {}, lineage, {"basis": basis}, source=run.src, asserted_at=run.now,
+                ranker=run.ranker, now=run.now, scope="Relationship")
+            taken.update(more)
     data.update(taken)
     if "basis" in taken:
         data["confidence"] = values.get("confidence")
         data["evidence"] = values.get("evidence")
+        if taken["basis"] != RelationshipBasis.INFERRED:  # the inference's evidence goes too
+            props = taken.get("properties", current.get("properties")) or {}
+            data["properties"] = {k: v for k, v in props.items()
+                                  if not k.startswith("evidence_")}
     data["lineage"] = _seen(run, lineage, None, seen_at=seen_at)
     rel = _build(Relationship, cur, data, origin, f"relationship {rel_type}")
     run.ws.put_rel(rel)

@@ -4,9 +4,11 @@ its confidence and evidence, through import runs, the change feed and impact pat
 A discovery tool (nmap) reports a service on a host it scanned at a time of its own: the
 relationship is ``discovered`` and seen at the scan's time, not the import's. A compose file
 that declares no dependency gives an ``inferred`` one, with its confidence, evidence and file,
-shown hop by hop on the impact path. A higher-priority source that declares the same
-relationship makes it ``declared``: the inference's confidence and evidence go with it. A
-re-run of either import changes nothing.
+shown hop by hop on the impact path. A source that declares the same relationship makes it
+``declared`` whatever the priorities (and an inference, even of a higher priority, never
+turns it back): the inference's confidence and evidence go with it. A re-run of either
+import changes nothing. Through GraphQL, a basis and a confidence are taken and shown, and a
+bad one is one ``UserError``.
 """
 
 from __future__ import annotations
@@ -115,8 +117,8 @@ def test_inferred_hops_carry_confidence_and_evidence_until_a_source_declares_the
     assert found["web"].confidence == 0.9
     assert found["shop"].confidence == round(0.9 * 0.7, 6)  # the application's grouping
 
-    # Act: a CMDB with a higher priority declares the same dependency
-    cmdb = DataSource(name="cmdb", priority=90)
+    # Act: a CMDB with a LOWER priority declares the same dependency
+    cmdb = DataSource(name="cmdb", priority=10)
     ids = {n: Identifiers(native_key=f"shop/{n}") for n in ("web", "db")}
     declared = [
         RelationshipRecord(rel_type="DEPENDS_ON", source=Identifiers(name="web", system="shop"),
@@ -128,12 +130,21 @@ def test_inferred_hops_carry_confidence_and_evidence_until_a_source_declares_the
         for n in ids]
     run_import(store, [*cis, *declared], source=cmdb, importer="test", now=NOW)
 
-    # Assert: declared now, and the inference's confidence and evidence are gone with it
+    # Assert: a declaration beats an inference whatever the priorities: declared now, and
+    # the inference's confidence, evidence and evidence properties are gone with it
     rel = _rels(store)[("DEPENDS_ON", "web", "db")]
-    assert (rel.basis, rel.trust, rel.evidence) == (
-        RelationshipBasis.DECLARED, 1.0, None)
+    assert (rel.basis, rel.trust, rel.evidence, rel.evidence_file) == (
+        RelationshipBasis.DECLARED, 1.0, None, None)
+    assert not [k for k in rel.properties if k.startswith("evidence_")], rel.properties
     [[hop]] = {c.name: c for c in engine.change_impact([db]).impacted}["web"].links
     assert (hop.basis, hop.confidence, hop.evidence) == (RelationshipBasis.DECLARED, 1.0, None)
+
+    # Act: the inference again, now from a source of the highest priority
+    run_import(store, records, source=DataSource(name="compose", priority=100),
+               importer="compose", now=NOW)
+
+    # Assert: an inference never replaces a declaration
+    assert _rels(store)[("DEPENDS_ON", "web", "db")].basis is RelationshipBasis.DECLARED
 
 
 UPSERT = """mutation M($input: CIUpsertInput!) { ciUpsert(input: $input) {
@@ -156,6 +167,8 @@ def test_graphql_takes_and_shows_the_basis_and_confidence(store: GraphStore) -> 
     bad = {"input": {"source": "disco", "cis": [], "relationships": [
         {"relType": "RUNS_ON", "source": ref["app"], "target": ref["h1"], "inferred": True,
          "basis": "DISCOVERED"}]}}
+    unsure = {"input": {"source": "disco", "cis": [], "relationships": [
+        {"relType": "RUNS_ON", "source": ref["app"], "target": ref["h1"], "confidence": 1.5}]}}
 
     async def send(calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         out = []
@@ -170,13 +183,17 @@ def test_graphql_takes_and_shows_the_basis_and_confidence(store: GraphStore) -> 
         return out
 
     # Act
-    wrote, refused = asyncio.run(send([(UPSERT, upsert), (UPSERT, bad)]))
+    wrote, refused, out_of_range = asyncio.run(send([(UPSERT, upsert), (UPSERT, bad),
+                                                     (UPSERT, unsure)]))
     host = next(c.ci_id for c in store.list_cis(limit=10).items if c.name == "h1")
     impact, rels = asyncio.run(send([(IMPACT, {"ids": [host]}), (RELS, {"c": host})]))
 
     # Assert
     assert wrote["__typename"] == "CIUpsertPayload", wrote
     assert refused["__typename"] == "UserError" and "basis" in refused["message"], refused
+    assert out_of_range == {"__typename": "UserError", "code": "INVALID_RECORD",
+                            "message": out_of_range["message"]}, out_of_range
+    assert "relationships[0].confidence" in out_of_range["message"], out_of_range
     assert rels == [{"relType": "RUNS_ON", "basis": "DISCOVERED", "confidence": 0.6,
                      "inferred": False}]
     assert impact["impacted"] == [{"name": "app", "confidence": 0.6, "links": [[{

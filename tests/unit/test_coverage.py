@@ -120,6 +120,8 @@ def test_voting_app_coverage_and_impact_without_inferred_edges(
     monkeypatch.setenv("CMDB_IMPACT_INFERRED", "false")
     by_setting = json.loads(invoke("impact", "redis", "--json", "--db", str(db))[1])
     forced = json.loads(invoke("impact", "redis", "--inferred", "--json", "--db", str(db))[1])
+    monkeypatch.delenv("CMDB_IMPACT_INFERRED")
+    _, table, _ = invoke("impact", "redis", "--no-inferred", "--db", str(db))
 
     # Assert: the project's service rests on inferred edges only; without them, nothing
     assert code == 0, err
@@ -128,3 +130,10 @@ def test_voting_app_coverage_and_impact_without_inferred_edges(
     assert [i["ci_class"] for i in with_inferred["impacted"]] == ["ApplicationService"]
     assert without["impacted"] == [] and by_setting["impacted"] == []
     assert forced["impacted"] == with_inferred["impacted"]
+    # an empty answer says what leaving inferred relationships out left out
+    assert ("--no-inferred left out 1 CI(s) and 1 service(s) that inferred relationships "
+            "reach") in table
+    # the worker and the database are needed by no workload: the project's optional
+    # grouping of them (inferred) does not count as needing them
+    assert sorted(n for n in out.split() if n in ("worker", "db", "vote", "result",
+                                                   "redis")) == ["db", "worker"]

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
+from cmdb_graph.store.memory import MemoryStore
 
 _register()
 
@@ -86,3 +87,32 @@ def test_inventory_dates_of_glpi_and_lansweeper(db: Path) -> None:
             if c["ci_class"] in ("Computer", "Server")] == ["2020-06-12T14:19:54"]
     seen = sorted(str(c["last_seen"])[:19] for n, c in lansweeper.items() if n not in glpi)
     assert seen == ["2012-08-27T12:18:52", "2013-03-18T11:25:46"]
+
+
+def test_relationships_are_seen_when_the_inventory_saw_their_ends(db: Path) -> None:
+    # Act: GLPI's inventory of 12 June 2020, imported today
+    imported(db, "glpi", GLPI)
+    store = MemoryStore(database_path=db)
+
+    # Assert: what it lists as installed was seen then, not at the import
+    rels = store.relationships(None)
+    assert rels and {r.rel_type for r in rels} == {"HAS_INSTALLED"}
+    assert {(str(r.first_seen)[:19], str(r.last_seen)[:19]) for r in rels} == {
+        ("2020-06-12 14:19:54", "2020-06-12 14:19:54")}
+    store.close()
+
+
+def test_a_time_in_the_future_is_not_taken(db: Path, tmp_path: Path) -> None:
+    # Arrange: the scan's host says it was seen in 2031 (a clock or typing mistake)
+    future = tmp_path / "future.xml"
+    future.write_text(NMAP.read_text().replace('endtime="1368156706"', 'endtime="1924992000"'))
+
+    # Act
+    code, out, err = invoke("import", "nmap", str(future), "--source", "nmap", "--db", str(db))
+    cis = imported(db, "nmap", NMAP)
+
+    # Assert: one warning names the CI and the time; the host keeps the import's time, so
+    # an honest scan can still date it and the stale report can still see it
+    assert code == 0, err
+    assert "observed_at 2031-01-01T00:00:00+00:00 is in the future" in out + err
+    assert not str(cis["localhost"]["last_seen"]).startswith("2031")

@@ -173,14 +173,19 @@ def _rel_record(refs: Candidates, r: RelationshipInput, i: int, op: str,
     if r.inferred and r.basis not in (None, RelationshipBasis.INFERRED):
         raise InvalidRecordError("an inferred relationship cannot have another basis",
                                  record=i, field=f"relationships[{i}].basis")
-    return RelationshipRecord(
-        rel_type=r.rel_type,
-        source=identifiers_of(refs, r.source, source, f"relationships[{i}].source"),
-        target=identifiers_of(refs, r.target, source, f"relationships[{i}].target"),
-        optional=r.optional, inferred=r.inferred or r.basis is RelationshipBasis.INFERRED,
-        basis=r.basis, confidence=r.confidence, evidence=r.evidence,
-        origin=Origin(file=f"graphql:{op}", record=f"relationships/{i}"),
-    )
+    ends = (identifiers_of(refs, r.source, source, f"relationships[{i}].source"),
+            identifiers_of(refs, r.target, source, f"relationships[{i}].target"))
+    try:
+        return RelationshipRecord(
+            rel_type=r.rel_type, source=ends[0], target=ends[1], optional=r.optional,
+            inferred=r.inferred or r.basis is RelationshipBasis.INFERRED, basis=r.basis,
+            confidence=r.confidence, evidence=r.evidence,
+            origin=Origin(file=f"graphql:{op}", record=f"relationships/{i}"))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidRecordError(
+            err["msg"], record=i,
+            field=f"relationships[{i}]." + ".".join(str(x) for x in err["loc"])) from exc
 
 
 @strawberry.type

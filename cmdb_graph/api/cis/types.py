@@ -200,6 +200,9 @@ def asset_type(a: Asset) -> AssetType:
                             name="confidence"),
              "evidence": "What an inference rests on: the setting and its value.",
              "evidence_file": "The file the evidence was read from (inferred relationships).",
+             "first_seen": "When a data source first saw it (the source's own time where it "
+                           "gives one: a scan, an inventory, an audit), UTC.",
+             "last_seen": "When a data source last saw it, UTC.",
          })
 class RelationshipType:
     pass

@@ -60,6 +60,10 @@ class ImpactQuery:
             description="Explaining paths per impacted CI (0: none)."
         )] = 3,
         as_of: AsOf = None,
+        inferred: Annotated[bool | None, strawberry.argument(
+            description="Follow relationships an importer inferred (default: the server's "
+                        "CMDB_IMPACT_INFERRED, on); false: only declared and discovered ones."
+        )] = None,
     ) -> ChangeImpactResult:
         engine = info.context.app.engine
         ctx = info.context
@@ -75,8 +79,8 @@ class ImpactQuery:
                 ids = sorted(set(ids) | set(engine.change(change_id).ci_ids))
             with engine.as_of(when(as_of)):
                 r = engine.change_impact(
-                    ids, depth=depth, services_only=services_only, paths_per_ci=paths_per_ci
-                )
+                    ids, depth=depth, services_only=services_only, paths_per_ci=paths_per_ci,
+                    inferred=inferred)
             if want_ci and r.impacted:
                 cis = ctx.prefetch(CI_LABEL, r.impacted_ids())
                 if want_group:
