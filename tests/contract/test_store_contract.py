@@ -515,8 +515,8 @@ def test_extract_subgraph_graph_shape(estate: GraphStore) -> None:
     assert "lineage" not in g.nodes["hv1"]
     assert list(g.edges(keys=True, data=True)) == [
         ("hv1", "cl", "MEMBER_OF",
-         {"rel_type": "MEMBER_OF", "optional": False, "inferred": False, "evidence": None,
-          "properties": {"weight": 1}}),
+         {"rel_type": "MEMBER_OF", "optional": False, "inferred": False, "basis": "declared",
+          "confidence": None, "evidence": None, "properties": {"weight": 1}}),
     ]
 
 
