@@ -279,20 +279,17 @@ def upsert_rel(
     taken, lineage = reconcile_values(
         current, lineage, incoming, source=run.src, asserted_at=run.now, ranker=run.ranker,
         now=run.now, scope="Relationship")
-    if basis is not None:
-        # an assertion beats an inference whatever the priorities; like beats like by them
-        held = current.get("basis")
-        inferring = basis == RelationshipBasis.INFERRED
-        if held is None or inferring == (held == RelationshipBasis.INFERRED):
-            more, lineage = reconcile_values(
-                {"basis": held}, lineage, {"basis": basis}, source=run.src,
-                asserted_at=run.now, ranker=run.ranker, now=run.now, scope="Relationship")
-            taken.update(more)
-        elif not inferring:
-            more, lineage = reconcile_values(
-                {}, lineage, {"basis": basis}, source=run.src, asserted_at=run.now,
-                ranker=run.ranker, now=run.now, scope="Relationship")
-            taken.update(more)
+    held = current.get("basis")
+    inferring = basis == RelationshipBasis.INFERRED
+    if basis is not None and not (inferring and held not in (None, RelationshipBasis.INFERRED)):
+        # an assertion replaces an inference whatever the priorities (reconciled as if
+        # nothing were held), an inference never replaces an assertion, like beats like by
+        # priority
+        overrules = held == RelationshipBasis.INFERRED and not inferring
+        more, lineage = reconcile_values(
+            {} if overrules else {"basis": held}, lineage, {"basis": basis}, source=run.src,
+            asserted_at=run.now, ranker=run.ranker, now=run.now, scope="Relationship")
+        taken.update(more)
     data.update(taken)
     if "basis" in taken:
         data["confidence"] = values.get("confidence")
