@@ -159,22 +159,11 @@ class Importer(ABC, Generic[DocT]):
                 *warnings, *_repeated_keys(clean), *clean]
 
     def _with_basis(self, record: Record) -> Record:
-        """A relationship record with its basis (see :attr:`relationship_basis`).
-
-        Raises
-        ------
-        InvalidRecordError
-            An inferred record with another basis.
-        """
-        if not isinstance(record, RelationshipRecord):
+        """A relationship record with its basis: its own (an inferred one's is ``inferred``),
+        else :attr:`relationship_basis`."""
+        if not isinstance(record, RelationshipRecord) or record.basis is not None:
             return record
-        basis = RelationshipBasis.INFERRED if record.inferred else (
-            record.basis or self.relationship_basis)
-        if record.basis is not None and record.basis is not basis:
-            o = record.origin
-            raise InvalidRecordError(f"an inferred relationship cannot be {record.basis.value}",
-                                     file=o.file, line=o.line, record=o.record, field="basis")
-        return record if record.basis is basis else record.model_copy(update={"basis": basis})
+        return record.model_copy(update={"basis": self.relationship_basis})
 
     def parse(self, path: Path) -> Iterator[Item]:
         """Yield the records of one file (all are read before the first is yielded), warnings

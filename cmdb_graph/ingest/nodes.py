@@ -223,8 +223,7 @@ def ingest_relationship(run: RunState, rec: RelationshipRecord) -> RelKey | None
     if s.ci_id == t.ci_id:
         run.skip("relationship", f"{rec.rel_type}: both ends are {s.ci_id}", o)
         return None
-    basis = RelationshipBasis.INFERRED if rec.inferred else (
-        rec.basis or RelationshipBasis.DECLARED)
+    basis = rec.basis or RelationshipBasis.DECLARED
     props = dict(rec.properties)
     if basis is RelationshipBasis.INFERRED and rec.evidence is not None:
         props.setdefault("evidence_file", o.file)

@@ -30,6 +30,7 @@ __all__ = [
     "RunMode",
     "RelationshipBasis",
     "DEFAULT_CONFIDENCE",
+    "inferred_basis",
     "link_trust",
     "RunStatus",
     "SourceSeen",
@@ -171,6 +172,33 @@ DEFAULT_CONFIDENCE: dict[RelationshipBasis, float] = {
     RelationshipBasis.DISCOVERED: 0.9,
     RelationshipBasis.INFERRED: 0.5,
 }
+
+
+def inferred_basis(inferred: Any, basis: Any) -> Any:
+    """The basis of a relationship given as ``inferred`` and ``basis`` (either may be absent).
+
+    Parameters
+    ----------
+    inferred : bool or None
+        The older flag: true means ``basis="inferred"``.
+    basis : RelationshipBasis, str or None
+        The basis given, if any.
+
+    Returns
+    -------
+    RelationshipBasis, str or None
+        ``inferred`` when the flag is set, else ``basis`` as given.
+
+    Raises
+    ------
+    ValueError
+        The flag is set with another basis.
+    """
+    if not inferred:
+        return basis
+    if basis not in (None, RelationshipBasis.INFERRED):
+        raise ValueError(f"an inferred relationship cannot have basis {basis}")
+    return RelationshipBasis.INFERRED
 
 
 def link_trust(attrs: Any) -> tuple[RelationshipBasis, float]:
@@ -577,11 +605,9 @@ class Relationship(_Model):
         ``basis="inferred"``; ``inferred: false`` says nothing."""
         if isinstance(data, dict) and "inferred" in data:
             data = dict(data)
-            if data.pop("inferred"):
-                basis = data.get("basis")
-                if basis not in (None, RelationshipBasis.INFERRED):
-                    raise ValueError(f"an inferred relationship cannot have basis {basis!r}")
-                data["basis"] = RelationshipBasis.INFERRED
+            basis = inferred_basis(data.pop("inferred"), data.get("basis"))
+            if basis is not None:
+                data["basis"] = basis
         return data
 
     @property

@@ -13,11 +13,17 @@ same source, or whatever identifiers the source has (serial number, FQDN, name +
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cmdb_graph.model.entities import LifecycleStage, RelationshipBasis, Scalar, UtcDateTime
+from cmdb_graph.model.entities import (
+    LifecycleStage,
+    RelationshipBasis,
+    Scalar,
+    UtcDateTime,
+    inferred_basis,
+)
 
 __all__ = [
     "Origin",
@@ -136,9 +142,11 @@ class RelationshipRecord(_Rec):
 
     ``inferred`` marks relationships an importer deduced (e.g. from a container's environment);
     ``evidence`` then says from what (the setting and its value; ``origin`` names the file)
-    and ``confidence`` how sure the deduction is. ``basis`` is ``None`` until the importer
-    stamps its own (:attr:`importers.base.Importer.relationship_basis`: ``declared``, or
-    ``discovered`` for discovery tools); an inferred record's basis is ``inferred``.
+    and ``confidence`` how sure the deduction is. ``inferred`` and ``basis="inferred"`` imply
+    each other (another basis with ``inferred`` is a validation error); any other record's
+    ``basis`` is ``None`` until the importer stamps its own
+    (:attr:`importers.base.Importer.relationship_basis`: ``declared``, or ``discovered`` for
+    discovery tools).
     """
 
     record_type: Literal["relationship"] = "relationship"
@@ -152,6 +160,15 @@ class RelationshipRecord(_Rec):
     evidence: str | None = None
     properties: dict[str, Scalar] = Field(default_factory=dict)
     origin: Origin
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inferred_is_a_basis(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            basis = inferred_basis(data.get("inferred"), data.get("basis"))
+            if basis == RelationshipBasis.INFERRED:
+                data = {**data, "inferred": True, "basis": RelationshipBasis.INFERRED}
+        return data
 
 
 class AssetRecord(_Rec):

@@ -170,22 +170,19 @@ def _ci_record(c: CIInput, i: int, op: str) -> CIRecord:
 
 def _rel_record(refs: Candidates, r: RelationshipInput, i: int, op: str,
                 source: str) -> RelationshipRecord:
-    if r.inferred and r.basis not in (None, RelationshipBasis.INFERRED):
-        raise InvalidRecordError("an inferred relationship cannot have another basis",
-                                 record=i, field=f"relationships[{i}].basis")
     ends = (identifiers_of(refs, r.source, source, f"relationships[{i}].source"),
             identifiers_of(refs, r.target, source, f"relationships[{i}].target"))
     try:
         return RelationshipRecord(
             rel_type=r.rel_type, source=ends[0], target=ends[1], optional=r.optional,
-            inferred=r.inferred or r.basis is RelationshipBasis.INFERRED, basis=r.basis,
+            inferred=r.inferred, basis=r.basis,
             confidence=r.confidence, evidence=r.evidence,
             origin=Origin(file=f"graphql:{op}", record=f"relationships/{i}"))
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InvalidRecordError(
             err["msg"], record=i,
-            field=f"relationships[{i}]." + ".".join(str(x) for x in err["loc"])) from exc
+            field=".".join([f"relationships[{i}]", *(str(x) for x in err["loc"])])) from exc
 
 
 @strawberry.type
