@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         stores. Older records are pruned (on Neo4j by a write at most once an hour, or by
         ``Neo4jStore.prune_feed()``); a follower that missed pruned records gets
         ``FeedGapError`` and rebuilds once from the store.
+    checkpoint_on_exit : bool
+        Embedded store: when the server stops, write the working graph and the engine's
+        topology to ``<database>.checkpoint`` (``CMDB_CHECKPOINT_ON_EXIT``, default on), so
+        the next start reads that instead of every row (see
+        :mod:`cmdb_graph.store.checkpoint`; ``cmdb-graph checkpoint`` writes one at any time).
     log_level : {"DEBUG", "INFO", "WARNING", "ERROR"}
         Level of the server's log (``CMDB_LOG_LEVEL``, default ``INFO``: one line per
         request, see :mod:`cmdb_graph.logs`).
@@ -185,6 +190,7 @@ class Settings(BaseSettings):
     body_timeout: float = Field(default=60.0, gt=0, le=3600)
     introspection: bool = True
     feed_retention_days: float = Field(default=90, ge=0)
+    checkpoint_on_exit: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     metrics_public: bool = False

@@ -79,6 +79,8 @@ def create_app(
             await asyncio.to_thread(state.events.start)
         yield
         await asyncio.to_thread(state.events.stop)
+        if settings.checkpoint_on_exit:
+            await asyncio.to_thread(_save_checkpoint, state)
         process_exited()
         await asyncio.to_thread(store.close)
 
@@ -125,6 +127,15 @@ def create_app(
 
     mount_web(app)
     return app
+
+
+def _save_checkpoint(state: AppState) -> None:
+    """Write the embedded store's checkpoint on the way out (a failure is logged: the
+    database is the record, the next start reads it in full)."""
+    try:
+        state.engine.save_checkpoint()
+    except CmdbError as exc:
+        log.warning("no checkpoint written: %s", exc)
 
 
 def _feed_head(store: GraphStore) -> int | None:

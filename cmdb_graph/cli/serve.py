@@ -249,3 +249,45 @@ def schema(
         typer.echo(sdl, nl=False)
     else:
         output.write_text(sdl, encoding="utf-8")
+
+
+@app.command()
+def checkpoint(db: DbOption = None) -> None:
+    """Write the embedded store's checkpoint: its working graph and the impact engine's
+    topology, as of the newest change, in DATABASE.checkpoint beside the database.
+
+    The next process that opens the database (the server, any command) starts from it and
+    applies only the changes made after it, instead of reading every row: at 1M CIs, seconds
+    instead of about a minute. The server writes one when it stops (CMDB_CHECKPOINT_ON_EXIT);
+    run this after a large import. The database stays the record: a checkpoint that does not
+    match it (another version, a restored or cleared database) is ignored.
+    """
+    import time
+
+    from cmdb_graph.service.engine import Engine
+    from cmdb_graph.store.factory import open_store
+
+    try:
+        settings = store_settings(db)
+        if settings.store != "memory":
+            raise ConfigurationError("checkpoints are for the embedded store (CMDB_STORE="
+                                     "memory); Neo4j keeps its own files")
+        from cmdb_graph.cli.paths import estate_exists
+
+        if not estate_exists(settings):
+            raise ConfigurationError(f"{settings.embedded_database()}: no database here")
+        t0 = time.perf_counter()
+        store = open_store(settings)
+        try:
+            engine = Engine(store, settings)
+            cis = len(engine.whole_graph())
+            path = engine.save_checkpoint()
+        finally:
+            store.close()
+    except CmdbError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    if path is None:
+        typer.echo("Nothing to checkpoint: the database holds no change yet.")
+        return
+    typer.echo(f"Wrote {path} ({cis:,} CIs) in {time.perf_counter() - t0:.1f} s.")

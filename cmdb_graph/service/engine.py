@@ -59,11 +59,13 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import networkx as nx
 
 import impact
+from cmdb_graph import heap
 from cmdb_graph.errors import (
     CINotFoundError,
     ConfigurationError,
@@ -256,7 +258,7 @@ class Engine:
         #: Graphs of the past built (:meth:`as_of`) and the records they undid.
         self.past_stats: dict[str, int] = {"graphs": 0, "records": 0}
         #: How the cache was last brought up to date: counters for tests, logs and benches.
-        self.stats: dict[str, int] = {"rebuilds": 0, "follows": 0, "records": 0,
+        self.stats: dict[str, int] = {"rebuilds": 0, "resumed": 0, "follows": 0, "records": 0,
                                       "topology_changes": 0}
 
     # -- graphs -----------------------------------------------------------------------------
@@ -355,15 +357,70 @@ class Engine:
             return updated
 
     def _rebuild(self, key: _Key) -> _Cached:
-        """The whole graph read from the store (under the update lock)."""
+        """The whole graph read from the store (under the update lock), or taken from the
+        store's checkpoint and followed from there."""
+        resumed = self._resume(key)
+        if resumed is not None:
+            return resumed
+        replacing = self._cached is not None
         seq = self._feed_head()
         build_lean = getattr(self.store, "lean_dependency_graph", None)
-        whole = build_lean() if callable(build_lean) else self.store.dependency_graph()
-        follower = FeedFollower(whole, self.registry, seq, is_lean=callable(build_lean))
+        with heap.paused():
+            whole = build_lean() if callable(build_lean) else self.store.dependency_graph()
+            follower = FeedFollower(whole, self.registry, seq, is_lean=callable(build_lean))
+            if replacing:
+                self._cached = None  # the old graph goes before the new one is frozen
+                heap.release()
+            heap.settle(len(whole))
         _release_freed_memory()
         self.stats["rebuilds"] += 1
         return _Cached(key, impact.ImpactGraph(whole, self.registry, follower.topology),
                        follower)
+
+    def _resume(self, key: _Key) -> _Cached | None:
+        """The graph and topology of the store's checkpoint (see
+        :meth:`~cmdb_graph.store.memory.MemoryStore.claim_checkpoint`), brought up to
+        ``key``; ``None`` when there is none or it cannot be followed."""
+        claim = getattr(self.store, "claim_checkpoint", None)
+        follower = claim() if callable(claim) else None
+        if not isinstance(follower, FeedFollower):
+            return None
+        follower.registry = self.registry
+        start = _Cached((follower.seq, key[1]),
+                        impact.ImpactGraph(follower.graph, self.registry, follower.topology),
+                        follower)
+        if _position(key) == (None, follower.seq):
+            resumed: _Cached | None = _Cached(key, start.graph, follower)
+        else:
+            resumed = self._follow(start, key)
+        self.stats["resumed"] += resumed is not None
+        return resumed
+
+    def save_checkpoint(self) -> Path | None:
+        """Write the store's checkpoint with this engine's graph and topology in it, so the
+        next process on the database starts from both (see
+        :meth:`~cmdb_graph.store.memory.MemoryStore.save_checkpoint`; questions wait while
+        it is written).
+
+        Returns
+        -------
+        Path or None
+            The file written; ``None`` when the store keeps no checkpoints (Neo4j, no
+            database) or holds nothing yet.
+
+        Raises
+        ------
+        StoreError
+            The file cannot be written.
+        """
+        save = getattr(self.store, "save_checkpoint", None)
+        if not callable(save):
+            return None
+        with self._lock, self._rw.reading():
+            cached = self._cached
+            follower = cached.follower if cached is not None else None
+            path: Path | None = save(extra=follower)
+            return path
 
     def _feed_head(self) -> int:
         try:

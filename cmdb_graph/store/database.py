@@ -37,6 +37,7 @@ Durability and concurrency
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -315,6 +316,12 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot read the feed: {exc}") from exc
         return [decode_record(payload) for (payload,) in rows]
+
+    def record_digest(self, seq: int) -> str | None:
+        """SHA-256 (hex) of the stored payload of change record ``seq``; ``None`` when the
+        feed does not hold it (pruned, or never written)."""
+        payload = self._one("SELECT payload FROM feed WHERE seq = ?", (seq,))
+        return None if payload is None else hashlib.sha256(payload).hexdigest()
 
     def is_empty(self) -> bool:
         """No node, no relationship and no change record."""

@@ -135,6 +135,26 @@ class EstateGraph:
         self._version = getattr(self, "_version", 0) + 1
         self._sorted: tuple[int, list[str]] | None = None
 
+    #: The attributes :meth:`_state` holds: everything the graph is, but caches.
+    _STATE = ("_g", "_nodes", "_rels", "_rels_by_node", "_ix", "_vix")
+
+    def _state(self) -> dict[str, Any]:
+        """The graph and its indexes, as a checkpoint holds them (shared, not copied)."""
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Take over a :meth:`_state` (counters carry on, caches start empty).
+
+        Raises
+        ------
+        KeyError
+            ``state`` lacks one of the attributes.
+        """
+        values = [state[name] for name in self._STATE]
+        self._reset()
+        for name, value in zip(self._STATE, values, strict=True):
+            setattr(self, name, value)
+
     def _current_node(self, label: str, key: str) -> dict[str, Any] | None:
         if label == CI_LABEL:
             return self._g.nodes[key] if key in self._g else None

@@ -194,7 +194,8 @@ def test_itsm_records_and_unread_attributes_leave_the_topology_alone(
     # Assert
     assert after.topology is before
     assert after.name("vm1") == "renamed"
-    assert engine.stats == {"rebuilds": 1, "follows": 1, "records": 2, "topology_changes": 0}
+    assert engine.stats == {"rebuilds": 1, "resumed": 0, "follows": 1, "records": 2,
+                            "topology_changes": 0}
 
 
 def test_a_relationship_change_forks_the_topology_and_keeps_the_old_one(

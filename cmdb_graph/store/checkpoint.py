@@ -1,0 +1,197 @@
+"""Checkpoints of the embedded store: its working graph as of one change record, for a fast start.
+
+Loading a large estate from the database decodes every row and rebuilds every index (at 1M CIs,
+tens of seconds), and the engine then builds its own graph and topology from it. A checkpoint is
+that in-memory state written to one file beside the database, ``<database>.checkpoint``, as of
+the change record it had applied. A store that opens the database reads the checkpoint instead
+of the rows, then applies the change records committed after it, as it follows other processes'
+writes; the engine's state, when the checkpoint holds it, is followed the same way.
+
+A checkpoint is only ever a shortcut: the database stays the record. It is used only when
+
+* it was written by the same code (a digest of the ``cmdb_graph`` and ``impact`` sources) for
+  the same registry (CI classes and relationship types);
+* the database still holds its change record, byte for byte (the SHA-256 of the record's
+  payload): a database that was replaced, restored or cleared is read in full instead;
+* every record after it is still kept (a pruned gap means a full read, as for any follower).
+
+Anything else (a missing, stale, damaged or foreign file) falls back to reading the database,
+with one log line saying why. The file is written to a temporary file in the same folder,
+fsync'ed and renamed over the old one, so a crash while writing leaves the previous checkpoint.
+
+Format: one JSON header line (:class:`CheckpointHeader`), then a :mod:`pickle` (protocol 5) of
+the state. Pickle runs code named in the file: the checkpoint must be as trusted as the database
+beside it (same folder, same owner); it is never read from anywhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import hashlib
+import json
+import logging
+import os
+import pickle
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cmdb_graph.model import Registry
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointHeader",
+    "checkpoint_path",
+    "code_digest",
+    "read_checkpoint",
+    "read_header",
+    "registry_digest",
+    "write_checkpoint",
+]
+
+log = logging.getLogger(__name__)
+
+#: Version of the file layout (the header line, then the pickle).
+CHECKPOINT_FORMAT = 1
+
+_PACKAGES = ("cmdb_graph", "impact")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointHeader:
+    """What a checkpoint is of: the first line of the file, as JSON.
+
+    Attributes
+    ----------
+    format : int
+        :data:`CHECKPOINT_FORMAT` of the writer.
+    code : str
+        :func:`code_digest` of the writer.
+    registry : str
+        :func:`registry_digest` of the store's registry.
+    seq : int
+        The last change record applied to the state.
+    record : str
+        SHA-256 (hex) of that record's stored payload.
+    cis : int
+        CIs in the state (for the log line).
+    """
+
+    format: int
+    code: str
+    registry: str
+    seq: int
+    record: str
+    cis: int
+
+
+def checkpoint_path(database: Path) -> Path:
+    """The checkpoint file of ``database``: ``<database>.checkpoint`` beside it."""
+    return database.with_name(database.name + ".checkpoint")
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 (hex) of the source files of ``cmdb_graph`` and ``impact``, as installed.
+
+    A checkpoint pickles this code's objects; another version of the code may lay them out
+    differently, so it reads the database instead.
+    """
+    import cmdb_graph
+    import impact
+
+    h = hashlib.sha256()
+    for package in (cmdb_graph, impact):
+        assert package.__file__ is not None
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root.parent)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def registry_digest(registry: Registry) -> str:
+    """SHA-256 (hex) of a registry's CI classes and relationship types (their reprs, sorted
+    by name)."""
+    text = repr((sorted(registry.classes.items()), sorted(registry.relationship_types.items())))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_checkpoint(path: Path, header: CheckpointHeader, state: Any) -> int:
+    """Write ``state`` with ``header`` to ``path`` (atomically: temporary file, fsync, rename).
+
+    Returns
+    -------
+    int
+        The file's size in bytes.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be written (the temporary file is removed).
+    pickle.PicklingError
+        ``state`` holds an object pickle cannot write.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(json.dumps(asdict(header)).encode() + b"\n")
+            pickle.dump(state, fh, protocol=5)
+            fh.flush()
+            os.fsync(fh.fileno())
+            size = fh.tell()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return size
+
+
+def read_header(path: Path) -> CheckpointHeader | None:
+    """The header of the checkpoint at ``path``; ``None`` when there is none or it is not
+    one this code can read (another format, a damaged line)."""
+    try:
+        with open(path, "rb") as fh:
+            line = fh.readline(4096)
+        fields = json.loads(line)
+        header = CheckpointHeader(**fields)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("%s: not a checkpoint this version can read (%s); reading the database",
+                    path, exc)
+        return None
+    if header.format != CHECKPOINT_FORMAT:
+        return None
+    return header
+
+
+def read_checkpoint(path: Path) -> Any:
+    """The state pickled in the checkpoint at ``path`` (after its header line).
+
+    The cyclic garbage collector is paused while millions of objects are made (it would scan
+    them again and again; the state holds no garbage).
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    Exception
+        Whatever unpickling a damaged file raises (``pickle.UnpicklingError``, ``EOFError``,
+        ``AttributeError``...): the caller reads the database instead.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with open(path, "rb") as fh:
+            fh.readline(4096)
+            return pickle.load(fh)
+    finally:
+        if collecting:
+            gc.enable()
