@@ -299,19 +299,23 @@ WRITER = textwrap.dedent(
         rels = [Relationship(rel_type="CONNECTS_TO", source=f"b{{n}}-{{i}}",
                              target=f"b{{n}}-{{i + 1}}") for i in range({BATCH} - 1)]
         store.apply(WriteBatch(nodes=cis, relationships=rels))
+        if n == 2 and sys.argv[2:] == ["checkpoint"]:
+            store.save_checkpoint()
         print(n, flush=True)
     """
 )
 
 
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["database", "checkpoint"])
 def test_a_writer_killed_mid_batch_loses_no_committed_batch_and_leaves_no_partial_one(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, checkpoint: bool,
 ) -> None:
     # Arrange: a process writing batches as fast as it can; kill -9 at a random point
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
     path = tmp_path / "estate.db"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE,
+    args = [str(path), *(["checkpoint"] if checkpoint else [])]
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
     reported = 0
@@ -335,7 +339,9 @@ def test_a_writer_killed_mid_batch_loses_no_committed_batch_and_leaves_no_partia
 
     # Assert: every reported batch is there in full; any other batch is all there or absent
     assert proc.returncode == -signal.SIGKILL, seed
-    store = MemoryStore(database_path=path)
+    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.memory"):
+        store = MemoryStore(database_path=path)  # with a checkpoint: from it, then the feed
+    assert ("from its checkpoint at change record 2 " in caplog.text) is checkpoint, seed
     present = {}
     for n in range(1, reported + 3):
         found = store.get_cis([f"b{n}-{i}" for i in range(BATCH)])
