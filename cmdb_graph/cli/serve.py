@@ -281,7 +281,9 @@ def checkpoint(db: DbOption = None) -> None:
         try:
             engine = Engine(store, settings)
             cis = len(engine.whole_graph())
+            t1 = time.perf_counter()
             path = engine.save_checkpoint()
+            t2 = time.perf_counter()
         finally:
             store.close()
     except CmdbError as exc:
@@ -290,4 +292,5 @@ def checkpoint(db: DbOption = None) -> None:
     if path is None:
         typer.echo("Nothing to checkpoint: the database holds no change yet.")
         return
-    typer.echo(f"Wrote {path} ({cis:,} CIs) in {time.perf_counter() - t0:.1f} s.")
+    typer.echo(f"Wrote {path} ({cis:,} CIs) in {t2 - t1:.1f} s (the estate opened and the "
+               f"engine built before it in {t1 - t0:.1f} s).")
