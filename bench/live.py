@@ -280,12 +280,12 @@ class ServeProcess:
             self.peak_rss = max(self.peak_rss, value)
         return value
 
-    def stop(self) -> None:
-        """Terminate the server (SIGTERM, then SIGKILL)."""
+    def stop(self, grace: float = 30.0) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after ``grace`` seconds)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

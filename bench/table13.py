@@ -17,6 +17,8 @@ client, one request at a time:
 5. *One ``incidentRecord``*: the documented ``RecordIncident`` operation on a random VM; then
    the next question, as above. ``--samples`` pairs.
 6. *Server resident memory* after all of it (and the peak, sampled between requests).
+   Embedded store: then the server is stopped (SIGTERM; it writes its checkpoint, timed) and
+   started again on the same database: *server restart + first question* from the checkpoint.
 7. With ``--two-processes`` (Neo4j): a second ``cmdb-graph serve`` on the same database; one
    ``ciUpsert`` through the first, then the next question through the second (the CI's change
    impact and its description, which must be the one just written: a violation otherwise).
@@ -260,6 +262,8 @@ def run_table(opts: TableOptions) -> tuple[dict[str, Any], bool]:
                 asyncio.run(table.run())
                 res["rss_end"] = server.rss()
                 res["rss_peak"] = server.peak_rss
+                if opts.store == "embedded":
+                    _restart(res, estate, server, opts, Path(tmp))
             finally:
                 server.stop()
                 if other is not None:
@@ -273,12 +277,34 @@ def run_table(opts: TableOptions) -> tuple[dict[str, Any], bool]:
     res["start_plus_first_question_s"] = (res["server_start_s"] + first
                                           if first is not None else None)
     res["core_summary"] = table.core_summary
-    res["errors"] = table.errors
+    res["errors"] = table.errors + res.pop("restart_errors", [])
     res["two_processes"] = opts.two_processes
     res["cross_process_violations"] = table.violations
     res["duration_s"] = time.monotonic() - started
     res["machine"]["load_average_at_end"] = list(os.getloadavg())
     return res, not table.errors and not table.violations
+
+
+def _restart(res: dict[str, Any], estate: Estate, server: ServeProcess, opts: TableOptions,
+             tmp: Path) -> None:
+    """Stop the server (it writes its checkpoint), start it again, ask the first question."""
+    log("server: stop (writing its checkpoint)")
+    t0 = time.perf_counter()
+    server.stop(grace=900.0)
+    res["server_stop_s"] = time.perf_counter() - t0
+    database = Path(estate.env["CMDB_DATABASE_PATH"])
+    res["checkpoint_written"] = database.with_name(database.name + ".checkpoint").exists()
+    log(f"server stopped in {res['server_stop_s']:.1f} s; starting it again")
+    again = ServeProcess(estate.env, tmp / "serve-restart.log")
+    try:
+        res["server_restart_s"] = again.start_seconds
+        table = Table(estate, again, opts)
+        asyncio.run(table.timed("first_question", table.vm_question))
+        res["restart_first_question_s"] = table.rows.get("first_question", [None])[0]
+        res["rss_after_restart"] = again.rss()
+        res.setdefault("restart_errors", []).extend(table.errors)
+    finally:
+        again.stop()
 
 
 def _ms(v: float | None) -> str:
@@ -323,6 +349,19 @@ def markdown(res: dict[str, Any]) -> str:
     lines += [
         f"| server start + first question | {res['server_start_s']:.1f} s + "
         f"{'n/a' if first is None else f'{first:.1f} s'} |",
+    ]
+    if "server_restart_s" in res:
+        again = res["restart_first_question_s"]
+        lines += [
+            f"| server stop (SIGTERM; writes its checkpoint: {res['checkpoint_written']}) | "
+            f"{res['server_stop_s']:.1f} s |",
+            f"| server restart from the checkpoint + first question | "
+            f"{res['server_restart_s']:.1f} s + "
+            f"{'n/a' if again is None else f'{again:.2f} s'} |",
+            f"| server resident memory after the restart and its first question | "
+            f"{(res['rss_after_restart'] or 0) / 2**20:,.0f} MiB |",
+        ]
+    lines += [
         f"| server resident memory (after start / at the end / peak) | "
         f"{(res['rss_after_start'] or 0) / 2**20:,.0f} MiB / {(res['rss_end'] or 0) / 2**20:,.0f}"
         f" MiB / {(res['rss_peak'] or 0) / 2**20:,.0f} MiB |",
