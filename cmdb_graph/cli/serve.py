@@ -257,10 +257,14 @@ def checkpoint(db: DbOption = None) -> None:
     topology, as of the newest change, in DATABASE.checkpoint beside the database.
 
     The next process that opens the database (the server, any command) starts from it and
-    applies only the changes made after it, instead of reading every row: at 1M CIs, seconds
-    instead of about a minute. The server writes one when it stops (CMDB_CHECKPOINT_ON_EXIT);
-    run this after a large import. The database stays the record: a checkpoint that does not
-    match it (another version, a restored or cleared database) is ignored.
+    applies only the changes made after it, instead of reading every row: at 1M CIs, about
+    15 s to the first answer instead of 45 s. The server writes one when it stops
+    (CMDB_CHECKPOINT_ON_EXIT); run this after a large import. The database stays the record:
+    a checkpoint that does not match it (another version of cmdb-graph, a replaced, restored
+    or pruned database, a damaged file) is ignored with a warning and removed.
+
+    Exit codes: 0 written (or nothing to write yet), 2 no embedded database there, or the
+    file cannot be written.
     """
     import time
 

@@ -13,11 +13,14 @@ A checkpoint is only ever a shortcut: the database stays the record. It is used 
   the same registry (CI classes and relationship types);
 * the database still holds its change record, byte for byte (the SHA-256 of the record's
   payload): a database that was replaced, restored or cleared is read in full instead;
-* every record after it is still kept (a pruned gap means a full read, as for any follower).
+* every record after it is still kept (a pruned gap means a full read, as for any follower);
+* its state is byte for byte what was written (the SHA-256 of the pickle, checked before it
+  is unpickled: a damaged file is never half-trusted).
 
-Anything else (a missing, stale, damaged or foreign file) falls back to reading the database,
-with one log line saying why. The file is written to a temporary file in the same folder,
-fsync'ed and renamed over the old one, so a crash while writing leaves the previous checkpoint.
+Anything else (a stale, damaged or foreign file) falls back to reading the database, with one
+warning saying why, and the file is removed (it can never become usable again). The file is
+written to a temporary file in the same folder, fsync'ed and renamed over the old one, so a
+crash while writing leaves the previous checkpoint.
 
 Format: one JSON header line (:class:`CheckpointHeader`), then a :mod:`pickle` (protocol 5) of
 the state. Pickle runs code named in the file: the checkpoint must be as trusted as the database
@@ -33,7 +36,7 @@ import json
 import logging
 import os
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,7 @@ from cmdb_graph.model import Registry
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointHeader",
+    "CheckpointUnusable",
     "checkpoint_path",
     "code_digest",
     "read_checkpoint",
@@ -76,6 +80,10 @@ class CheckpointHeader:
         SHA-256 (hex) of that record's stored payload.
     cis : int
         CIs in the state (for the log line).
+    engine : bool
+        Whether the state holds the engine's graph and topology too.
+    payload : str
+        SHA-256 (hex) of the pickle that follows the header.
     """
 
     format: int
@@ -84,6 +92,8 @@ class CheckpointHeader:
     seq: int
     record: str
     cis: int
+    engine: bool
+    payload: str = ""
 
 
 def checkpoint_path(database: Path) -> Path:
@@ -119,7 +129,8 @@ def registry_digest(registry: Registry) -> str:
 
 
 def write_checkpoint(path: Path, header: CheckpointHeader, state: Any) -> int:
-    """Write ``state`` with ``header`` to ``path`` (atomically: temporary file, fsync, rename).
+    """Write ``state`` with ``header`` (its ``payload`` digest filled in) to ``path``
+    (atomically: temporary file, fsync, rename).
 
     Returns
     -------
@@ -133,11 +144,14 @@ def write_checkpoint(path: Path, header: CheckpointHeader, state: Any) -> int:
     pickle.PicklingError
         ``state`` holds an object pickle cannot write.
     """
+    data = pickle.dumps(state, protocol=5)
+    header = replace(header, payload=hashlib.sha256(data).hexdigest())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(json.dumps(asdict(header)).encode() + b"\n")
-            pickle.dump(state, fh, protocol=5)
+            fh.write(data)
+            del data
             fh.flush()
             os.fsync(fh.fileno())
             size = fh.tell()
@@ -153,45 +167,63 @@ def write_checkpoint(path: Path, header: CheckpointHeader, state: Any) -> int:
     return size
 
 
+class CheckpointUnusable(Exception):  # noqa: N818 - a reason, said in one line
+    """The checkpoint cannot be used; the message says why (for the log line)."""
+
+
 def read_header(path: Path) -> CheckpointHeader | None:
-    """The header of the checkpoint at ``path``; ``None`` when there is none or it is not
-    one this code can read (another format, a damaged line)."""
+    """The header of the checkpoint at ``path``; ``None`` when there is no file.
+
+    Raises
+    ------
+    CheckpointUnusable
+        The file cannot be read, or its first line is not a header of this format.
+    """
     try:
         with open(path, "rb") as fh:
             line = fh.readline(4096)
-        fields = json.loads(line)
-        header = CheckpointHeader(**fields)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, TypeError) as exc:
-        log.warning("%s: not a checkpoint this version can read (%s); reading the database",
-                    path, exc)
-        return None
+    except OSError as exc:
+        raise CheckpointUnusable(f"cannot be read ({exc.strerror or exc})") from exc
+    try:
+        fields = json.loads(line)
+        header = CheckpointHeader(**fields)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointUnusable("damaged or not a checkpoint (no valid header line)") from exc
     if header.format != CHECKPOINT_FORMAT:
-        return None
+        raise CheckpointUnusable(f"written in format {header.format}, this version reads "
+                                 f"{CHECKPOINT_FORMAT}")
     return header
 
 
-def read_checkpoint(path: Path) -> Any:
-    """The state pickled in the checkpoint at ``path`` (after its header line).
+def read_checkpoint(path: Path, header: CheckpointHeader) -> Any:
+    """The state pickled in the checkpoint at ``path``, once its bytes match ``header``'s
+    payload digest.
 
     The cyclic garbage collector is paused while millions of objects are made (it would scan
     them again and again; the state holds no garbage).
 
     Raises
     ------
-    OSError
-        The file cannot be read.
-    Exception
-        Whatever unpickling a damaged file raises (``pickle.UnpicklingError``, ``EOFError``,
-        ``AttributeError``...): the caller reads the database instead.
+    CheckpointUnusable
+        The file cannot be read, its pickle is not the one its header describes (damaged,
+        truncated), or it does not unpickle.
     """
-    collecting = gc.isenabled()
-    gc.disable()
     try:
         with open(path, "rb") as fh:
             fh.readline(4096)
-            return pickle.load(fh)
+            data = fh.read()
+    except OSError as exc:
+        raise CheckpointUnusable(f"cannot be read ({exc.strerror or exc})") from exc
+    if hashlib.sha256(data).hexdigest() != header.payload:
+        raise CheckpointUnusable("damaged (its contents do not match their digest)")
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.loads(data)
+    except Exception as exc:  # noqa: BLE001 - whatever a foreign pickle raises
+        raise CheckpointUnusable(f"cannot be unpickled ({type(exc).__name__}: {exc})") from exc
     finally:
         if collecting:
             gc.enable()

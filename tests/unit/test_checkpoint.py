@@ -132,16 +132,26 @@ def _other_code(path: Path) -> None:
     path.write_bytes(json.dumps(fields).encode() + b"\n" + rest)
 
 
-def _damaged(path: Path) -> None:
+def _truncated(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+
+
+def _flipped(path: Path) -> None:
+    """One byte of a CI's name changed: the pickle still loads, with a wrong name."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b"db name", data.index(b"\n"))
+    data[at] ^= 3
+    path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize(("spoil", "said"), [
     ("other database", "does not hold its change record"),
     ("pruned", "does not hold its change record"),
     ("other code", "another version of cmdb-graph"),
-    ("damaged", "cannot be read"),
+    ("truncated", "damaged (its contents do not match their digest)"),
+    ("one byte", "damaged (its contents do not match their digest)"),
+    ("no header", "damaged or not a checkpoint"),
 ])
 def test_a_checkpoint_that_does_not_match_is_ignored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, spoil: str, said: str
@@ -167,13 +177,20 @@ def test_a_checkpoint_that_does_not_match_is_ignored(
         s.close()
     elif spoil == "other code":
         _other_code(path)
+    elif spoil == "truncated":
+        _truncated(path)
+    elif spoil == "one byte":
+        _flipped(path)
     else:
-        _damaged(path)
+        path.write_bytes(b"\x00\xff garbage")
 
     with caplog.at_level(logging.INFO):
         store = MemoryStore(database_path=db)
     assert said in caplog.text
     assert "from its checkpoint" not in caplog.text
+    assert not checkpoint_path(db).exists()  # never usable again: removed
+    if spoil != "other database":
+        assert store.get_ci("db").name == "db name"
     assert _shape(store) == _shape(_full_read(db, tmp_path))
     engine = Engine(store, Settings())
     assert _answers(engine) == _answers(Engine(_full_read(db, tmp_path / "again"), Settings()))
@@ -204,6 +221,35 @@ def test_the_server_writes_the_checkpoint_when_it_stops(tmp_path: Path) -> None:
     resumed = Engine(MemoryStore(database_path=db), Settings())
     resumed.whole_graph()
     assert resumed.stats["resumed"] == 1
+
+
+def test_a_server_stopped_without_a_question_keeps_the_engine_in_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "estate.db"
+    store = _estate(db)
+    engine = Engine(store, Settings())
+    engine.whole_graph()
+    engine.save_checkpoint()
+    store.close()
+    written = checkpoint_path(db).read_bytes()
+    # a server that answers nothing: the checkpoint is current, nothing is rewritten
+    asyncio.run(_stop_at_once(create_app(Settings(), MemoryStore(database_path=db))))
+    assert checkpoint_path(db).read_bytes() == written
+    # one write, still no question: rewritten, with the unclaimed engine state kept
+    store = MemoryStore(database_path=db)
+    store.apply(WriteBatch(nodes=[ci("n1", "Application")],
+                           relationships=[rel("RUNS_ON", "n1", "vm1")]))
+    asyncio.run(_stop_at_once(create_app(Settings(), store)))
+    assert json.loads(checkpoint_path(db).read_bytes().partition(b"\n")[0])["seq"] == 2
+    resumed = Engine(MemoryStore(database_path=db), Settings())
+    assert "n1" in {i.ci_id for i in resumed.change_impact(["vm1"]).impacted}
+    assert resumed.stats["resumed"] == 1 and resumed.stats["rebuilds"] == 0
+
+
+async def _stop_at_once(api: FastAPI) -> None:
+    async with api.router.lifespan_context(api):
+        pass
 
 
 def test_the_checkpoint_command(tmp_path: Path) -> None:
