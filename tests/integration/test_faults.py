@@ -241,18 +241,41 @@ def outcome(store: GraphStore) -> tuple[object, ...]:
     return (cis, sorted(r.key for r in store.relationships()), others)
 
 
+def undo_inputs(folder: Path) -> tuple[Path, Path, Path]:
+    """The inputs of the undo test: an estate of 100 hosts from one source, a run that updates
+    50 of them and creates 250 more, and another source's export of one host."""
+    return (hosts(folder / "base.csv", 100, prefix="c", name="cmdb-host"),
+            hosts(folder / "hosts.csv", 300, prefix="s", first=50),
+            hosts(folder / "other.csv", 1, prefix="o", first=1000, name="other-host"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_outcome(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, ...]:
+    """:func:`outcome` of the undo test's three inputs imported without a kill, each by its
+    own process, into a fresh embedded store (the same for every kill point: built once)."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    base, killed, other = undo_inputs(folder)
+    reference = MemoryStore(database_path=folder / "reference.db")
+    for path, source in ((base, "cmdb"), (killed, "discovery"), (other, "other")):
+        code, _, err = finish(spawn(reference, path, source))
+        assert code == 0, err
+    found = outcome(reference)
+    reference.close()
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.neo4j
 @pytest.mark.parametrize("point", [("after-writes", "4"), ("after-writes", "15"),
                                    ("before-done",)], ids=lambda p: "-".join(p))
 def test_the_next_run_undoes_what_a_killed_run_wrote_and_a_rerun_completes_it(
-    point: tuple[str, ...], neo4j_store: GraphStore, tmp_path: Path
+    point: tuple[str, ...], neo4j_store: GraphStore, tmp_path: Path,
+    uninterrupted_outcome: tuple[object, ...],
 ) -> None:
     # Arrange: an estate of 100 hosts from one source; the killed input updates 50 of them
     # and creates 250 more
     store = neo4j_store
-    base = hosts(tmp_path / "base.csv", 100, prefix="c", name="cmdb-host")
-    killed = hosts(tmp_path / "hosts.csv", 300, prefix="s", first=50)
+    base, killed, other = undo_inputs(tmp_path)
     origin = store.feed_head()
     code, _, err = finish(spawn(store, base, "cmdb"))
     assert code == 0, err
@@ -265,7 +288,6 @@ def test_the_next_run_undoes_what_a_killed_run_wrote_and_a_rerun_completes_it(
     (interrupted,) = [r for r in runs(store) if r.source == "discovery"]
     assert interrupted.status is RunStatus.RUNNING
     assert estate(store) != before
-    other = hosts(tmp_path / "other.csv", 1, prefix="o", first=1000, name="other-host")
     mark = store.feed_head()
     code, _, err = finish(spawn(store, other, "other"))
 
@@ -295,18 +317,13 @@ def test_the_next_run_undoes_what_a_killed_run_wrote_and_a_rerun_completes_it(
     assert touched > 0
     check_consistent(store, origin)
 
-    # Act: re-run the killed input; the same on a fresh store without the kill
+    # Act: re-run the killed input
     code, _, err = finish(spawn(store, killed, "discovery"))
     assert code == 0, err
-    reference = MemoryStore(database_path=tmp_path / "reference.db")
-    for path, source in ((base, "cmdb"), (killed, "discovery")):
-        code, _, err = finish(spawn(reference, path, source))
-        assert code == 0, err
 
-    # Assert: the same result as the uninterrupted runs (and the other source's)
-    code, _, err = finish(spawn(reference, other, "other"))
-    assert code == 0, err
-    assert outcome(store) == outcome(reference)
+    # Assert: the same result as the uninterrupted runs (and the other source's) on a fresh
+    # store without the kill
+    assert outcome(store) == uninterrupted_outcome
     check_consistent(store, origin)
 
 
