@@ -54,8 +54,44 @@ def reference() -> impact.ImpactGraph:
 
 @pytest.fixture
 def api(store: GraphStore) -> Iterator[LiveServer]:
+    """The API over a store of each kind seeded with the estate, for a test that writes."""
     store.apply(estate().to_batch())
     yield from serve(store, Settings(import_folder=IMPORT_FOLDER))
+
+
+@pytest.fixture(scope="module",
+                params=["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def _seeded_once(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GraphStore, LiveServer, int]]:
+    """One store of each kind seeded with the estate and served, shared by the tests that
+    only read (seeding 1,000 CIs for every test was most of this module's time); with the
+    store's feed head right after seeding."""
+    store: GraphStore
+    if request.param == "memory":
+        store = MemoryStore(registry=Registry(),
+                            database_path=tmp_path_factory.mktemp("operations") / "estate.db")
+    else:
+        store = request.getfixturevalue("_neo4j_session_store")
+        store.registry = Registry()
+        store.clear()
+    store.apply(estate().to_batch())
+    try:
+        for server in serve(store, Settings(import_folder=IMPORT_FOLDER)):
+            yield store, server, store.feed_head()
+    finally:
+        if isinstance(store, MemoryStore):
+            store.close()
+
+
+@pytest.fixture
+def read_api(_seeded_once: tuple[GraphStore, LiveServer, int]) -> Iterator[LiveServer]:
+    """The API over the shared seeded store of each kind, for a test that only reads: the
+    store must hold exactly the estate before the test and write nothing during it."""
+    store, server, head = _seeded_once
+    assert store.feed_head() == head, "the shared estate was written to before this test"
+    yield server
+    assert store.feed_head() == head, "a read-only operation wrote to the store"
 
 
 def data(body: dict[str, Any]) -> dict[str, Any]:
@@ -64,13 +100,15 @@ def data(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_change_impact_of_a_database_reaches_the_payments_services(api: LiveServer) -> None:
+def test_change_impact_of_a_database_reaches_the_payments_services(
+    read_api: LiveServer,
+) -> None:
     # Arrange
     graph = reference()
     expected = impact.change_impact(graph, [PAY_DB], services_only=True)
 
     # Act
-    result = data(api.gql(op("ChangeImpact"), {"ciIds": [PAY_DB], "servicesOnly": True}))
+    result = data(read_api.gql(op("ChangeImpact"), {"ciIds": [PAY_DB], "servicesOnly": True}))
 
     # Assert
     ci = result["changeImpact"]
@@ -86,12 +124,12 @@ def test_change_impact_of_a_database_reaches_the_payments_services(api: LiveServ
     assert all(c["kind"] in ("business_service", "application_service") for c in ci["impacted"])
 
 
-def test_change_impact_of_one_cluster_member_only_degrades(api: LiveServer) -> None:
+def test_change_impact_of_one_cluster_member_only_degrades(read_api: LiveServer) -> None:
     # Arrange: CHG0001002 takes down one member of the 2-of-3 payments cluster; the other two
     # members are not reached by the change, but the rule needs them (the downstream fringe)
 
     # Act
-    result = data(api.gql(op("ChangeImpact"), {"changeId": "CHG0001002"}))
+    result = data(read_api.gql(op("ChangeImpact"), {"changeId": "CHG0001002"}))
 
     # Assert
     ci = result["changeImpact"]
@@ -103,15 +141,15 @@ def test_change_impact_of_one_cluster_member_only_degrades(api: LiveServer) -> N
     }]
 
 
-def test_change_impact_of_an_unknown_ci_is_a_typed_error(api: LiveServer) -> None:
-    result = data(api.gql(op("ChangeImpact"), {"ciIds": ["ci-nope"]}))
+def test_change_impact_of_an_unknown_ci_is_a_typed_error(read_api: LiveServer) -> None:
+    result = data(read_api.gql(op("ChangeImpact"), {"ciIds": ["ci-nope"]}))
 
     assert result["changeImpact"]["__typename"] == "UserError"
     assert result["changeImpact"]["code"] == "CI_NOT_FOUND"
 
 
-def test_change_conflicts_find_the_combined_redundancy_loss(api: LiveServer) -> None:
-    result = data(api.gql(op("ChangeConflicts"), {"changeId": "CHG0001002"}))
+def test_change_conflicts_find_the_combined_redundancy_loss(read_api: LiveServer) -> None:
+    result = data(read_api.gql(op("ChangeConflicts"), {"changeId": "CHG0001002"}))
 
     found = result["changeConflicts"]
     assert found["hasConflicts"] is True
@@ -121,7 +159,7 @@ def test_change_conflicts_find_the_combined_redundancy_loss(api: LiveServer) -> 
     assert combined["otherChangeIds"] == ["CHG0001003"]
 
 
-def test_conflicts_of_a_proposed_change_in_the_blackout(api: LiveServer) -> None:
+def test_conflicts_of_a_proposed_change_in_the_blackout(read_api: LiveServer) -> None:
     # Arrange
     proposed = {"ciIds": [PAY_DB], "windowStart": "2026-01-27T00:00:00Z",
                 "windowEnd": "2026-01-27T02:00:00Z", "changeId": "RFC-1"}
@@ -134,7 +172,7 @@ def test_conflicts_of_a_proposed_change_in_the_blackout(api: LiveServer) -> None
         changes=estate().changes, windows=estate().windows)
 
     # Act
-    result = data(api.gql(op("ChangeConflicts"), {"proposed": proposed}))
+    result = data(read_api.gql(op("ChangeConflicts"), {"proposed": proposed}))
 
     # Assert
     conflicts = result["changeConflicts"]["conflicts"]
@@ -149,7 +187,7 @@ def test_conflicts_of_a_proposed_change_in_the_blackout(api: LiveServer) -> None
 
 
 def test_route_incident_on_a_ci_without_group_follows_its_dependencies(
-    api: LiveServer,
+    read_api: LiveServer,
 ) -> None:
     # Arrange
     graph = reference()
@@ -157,7 +195,8 @@ def test_route_incident_on_a_ci_without_group_follows_its_dependencies(
     expected = {c: impact.route_incident(graph, c) for c in orphans}
 
     # Act
-    got = {c: data(api.gql(op("RouteIncident"), {"ciId": c}))["routeIncident"] for c in orphans}
+    got = {c: data(read_api.gql(op("RouteIncident"), {"ciId": c}))["routeIncident"]
+           for c in orphans}
 
     # Assert
     for ci_id, routing in got.items():
@@ -168,7 +207,7 @@ def test_route_incident_on_a_ci_without_group_follows_its_dependencies(
     assert any(r["routedVia"] not in (None, c) for c, r in got.items())
 
 
-def test_probable_cause_ranks_the_shared_hypervisor_first(api: LiveServer) -> None:
+def test_probable_cause_ranks_the_shared_hypervisor_first(read_api: LiveServer) -> None:
     # Arrange
     affected = ["ci-0000040", "ci-0000072", "ci-0000091"]
     graph = reference()
@@ -177,7 +216,7 @@ def test_probable_cause_ranks_the_shared_hypervisor_first(api: LiveServer) -> No
                                      max_candidates=5)
 
     # Act
-    result = data(api.gql(op("ProbableCause"), {"ciIds": affected, "now": NOW}))
+    result = data(read_api.gql(op("ProbableCause"), {"ciIds": affected, "now": NOW}))
 
     # Assert
     cands = result["probableCause"]["candidates"]
@@ -186,13 +225,13 @@ def test_probable_cause_ranks_the_shared_hypervisor_first(api: LiveServer) -> No
     assert cands[0]["supportGroup"]["groupId"] == expected.candidates[0].support_group
 
 
-def test_orphan_report_matches_the_quality_reports(api: LiveServer) -> None:
+def test_orphan_report_matches_the_quality_reports(read_api: LiveServer) -> None:
     # Arrange
     graph = reference()
     qi = impact.QualityInput(graph=graph, now=NOW_DT, assets=estate().assets)
 
     # Act
-    result = data(api.gql(op("OrphanReport"), {"options": {"now": NOW}, "first": 1000}))
+    result = data(read_api.gql(op("OrphanReport"), {"options": {"now": NOW}, "first": 1000}))
 
     # Assert
     assert set(result) == {"retiredAssetsInUse", "unmanagedCIs", "assetsUnseen",
@@ -205,14 +244,14 @@ def test_orphan_report_matches_the_quality_reports(api: LiveServer) -> None:
     assert result["unmanagedCIs"]["count"] >= 1
 
 
-def test_dependency_map_and_single_points_of_failure(api: LiveServer) -> None:
+def test_dependency_map_and_single_points_of_failure(read_api: LiveServer) -> None:
     # Arrange
     graph = reference()
     smap = impact.service_map(graph, PAYMENTS, depth_limit=4)
     spof = impact.single_points_of_failure(graph, PAYMENTS)
 
     # Act
-    result = data(api.gql(op("DependencyMap"), {"service": PAYMENTS, "depth": 4}))
+    result = data(read_api.gql(op("DependencyMap"), {"service": PAYMENTS, "depth": 4}))
 
     # Assert
     got_map = result["serviceMap"]
