@@ -22,6 +22,7 @@ JSON, which the server validates again into record models; only then does the im
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -197,20 +198,55 @@ async def _run_worker(kind: str, files: Sequence[str], settings: Settings, *,
         sys.executable, "-m", "cmdb_graph.api.import_worker", cwd=cwd, env=_worker_env(),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL)
+    talk = asyncio.ensure_future(proc.communicate(request))
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(request), settings.import_timeout)
-    except TimeoutError:
-        if _at_memory_limit(proc.pid, settings.import_memory_mb):
-            # a process starved at its address-space limit may spin instead of failing
-            raise ImportAbortedError(_over_memory(settings)) from None
-        raise ImportAbortedError(
-            f"the import took longer than {settings.import_timeout:g} s and was stopped "
-            "(CMDB_IMPORT_TIMEOUT)") from None
+        out, _ = await _watch(talk, proc.pid, settings)
     finally:
+        if not talk.done():
+            talk.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await talk
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
     return _answer(out, proc.returncode, settings)
+
+
+#: Seconds a worker may sit at its address-space limit before it is taken as starved there
+#: (a process at its ``RLIMIT_AS`` may spin in the allocator instead of raising).
+_STARVED_AFTER = 2.0
+
+
+async def _watch(talk: asyncio.Future[tuple[bytes, bytes]], pid: int,
+                 settings: Settings) -> tuple[bytes, bytes]:
+    """The worker's output once ``talk`` ends, watched every quarter second.
+
+    Raises
+    ------
+    ImportAbortedError
+        The worker stayed at its memory limit for :data:`_STARVED_AFTER` seconds, or the
+        import ran past ``settings.import_timeout``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.import_timeout
+    at_limit_since: float | None = None
+    while True:
+        done, _ = await asyncio.wait({talk}, timeout=max(0.0, min(0.25, deadline - loop.time())))
+        if done:
+            return talk.result()
+        now = loop.time()
+        if _at_memory_limit(pid, settings.import_memory_mb, field="VmSize:"):
+            at_limit_since = now if at_limit_since is None else at_limit_since
+            if now - at_limit_since >= _STARVED_AFTER:
+                raise ImportAbortedError(_over_memory(settings))
+        else:
+            at_limit_since = None
+        if now >= deadline:
+            if _at_memory_limit(pid, settings.import_memory_mb):
+                raise ImportAbortedError(_over_memory(settings))
+            raise ImportAbortedError(
+                f"the import took longer than {settings.import_timeout:g} s and was stopped "
+                "(CMDB_IMPORT_TIMEOUT)")
 
 
 def _worker_env() -> dict[str, str]:
@@ -248,14 +284,15 @@ def _answer(out: bytes, returncode: int | None, settings: Settings) -> ParsedImp
     return ParsedImport(records=records, files=files)
 
 
-def _at_memory_limit(pid: int, memory_mb: int) -> bool:
-    """Whether process ``pid`` has reached (95% of) its address-space limit (Linux)."""
+def _at_memory_limit(pid: int, memory_mb: int, *, field: str = "VmPeak:") -> bool:
+    """Whether process ``pid`` has reached (95% of) its address-space limit (Linux):
+    at its peak (``VmPeak:``) or now (``VmSize:``)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
     except OSError:
         return False
     for line in status.splitlines():
-        if line.startswith("VmPeak:"):
+        if line.startswith(field):
             return int(line.split()[1]) >= memory_mb * 1024 * 0.95
     return False
 

@@ -162,8 +162,10 @@ def test_an_import_over_its_memory_limit_is_stopped(memory_store: MemoryStore) -
     # Arrange: 1.4 MB of YAML is well over 96 MB once composed into nodes
     with running(memory_store, Settings(import_memory_mb=96, import_timeout=30)) as server:
         # Act
+        started = time.monotonic()
         result = _import(server, kind="kubernetes", content=_big_yaml(30_000),
                          filename="big.yaml")
+        took = time.monotonic() - started
         after = server.gql("{ cis(first: 1) { totalCount } }")
 
         # Assert
@@ -172,6 +174,7 @@ def test_an_import_over_its_memory_limit_is_stopped(memory_store: MemoryStore) -
         assert result["message"] == ("the import needed more than 96 MB of memory and was "
                                      "stopped (CMDB_IMPORT_MEMORY_MB)")
         assert after == {"data": {"cis": {"totalCount": 0}}}
+        assert took < 20, took  # stopped once starved at the limit, not by the 30 s timeout
 
 
 def test_a_yaml_alias_bomb_is_refused_in_one_line(importing: LiveServer) -> None:
