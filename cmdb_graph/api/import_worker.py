@@ -12,7 +12,8 @@ outside the folder). The folder should be writable only by those who may import.
 The importer then runs in a separate Python process (``python -m
 cmdb_graph.api.import_worker``), never in the server: its address space is limited to
 ``Settings.import_memory_mb`` (``RLIMIT_AS``) and it is killed after
-``Settings.import_timeout`` seconds, so no input (a YAML alias bomb, a huge file, an importer
+``Settings.import_timeout`` seconds, or after 2 s at its memory limit (a process starved
+there may spin instead of failing), so no input (a YAML alias bomb, a huge file, an importer
 bug) can stall or exhaust the server. It runs in the folder of its input and its environment
 holds none of the server's settings or credentials. The worker hands back the records as
 JSON, which the server validates again into record models; only then does the import run
