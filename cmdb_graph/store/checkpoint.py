@@ -36,14 +36,23 @@ import json
 import logging
 import os
 import pickle
+import threading
+import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import networkx as nx
+
+from cmdb_graph import heap
+from cmdb_graph.errors import StoreError
 from cmdb_graph.model import Registry
+from cmdb_graph.store.database import Database, remove_stale_temp_files
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "Checkpoints",
     "CheckpointHeader",
     "CheckpointUnusable",
     "checkpoint_path",
@@ -227,3 +236,122 @@ def read_checkpoint(path: Path, header: CheckpointHeader) -> Any:
     finally:
         if collecting:
             gc.enable()
+
+
+class Checkpoints:
+    """The checkpoint of :class:`~cmdb_graph.store.memory.MemoryStore` (mixed into it): write
+    one, start from one, hand the engine's part to the engine."""
+
+    registry: Registry
+    _lock: threading.RLock
+    _db: Database | None
+    _seq: int
+    _data_version: int | None
+    _g: nx.MultiDiGraph
+    #: The engine's state the checkpoint held (see :meth:`claim_checkpoint`).
+    _checkpoint_extra: Any = None
+
+    if TYPE_CHECKING:
+        def _follow(self) -> None: ...
+        def _state(self) -> dict[str, Any]: ...
+        def _set_state(self, state: dict[str, Any]) -> None: ...
+        def _reset(self) -> None: ...
+
+    def save_checkpoint(self, extra: Any = None) -> Path | None:
+        """Write the working graph, as of the newest change record, to the checkpoint beside
+        the database (:mod:`cmdb_graph.store.checkpoint`), with ``extra`` (the engine's
+        state; read back by :meth:`claim_checkpoint`). Writers wait while it is written
+        (about half a minute per million CIs).
+
+        Without ``extra``, the engine's state this store started from and nobody claimed
+        is kept in the new file. Nothing is written when the checkpoint there already holds
+        this change record and at least as much (a server stopped without a write).
+
+        Returns
+        -------
+        Path or None
+            The checkpoint (written or already current); ``None`` without a database or
+            before the first write.
+
+        Raises
+        ------
+        StoreError
+            The file cannot be written (the previous checkpoint, if any, is left).
+        """
+        with self._lock:
+            self._follow()
+            db = self._db
+            if db is None or self._seq == 0:
+                return None
+            digest = db.record_digest(self._seq)
+            if digest is None:
+                return None
+            path = checkpoint_path(db.path)
+            if extra is None:
+                extra = self._checkpoint_extra
+            header = CheckpointHeader(format=CHECKPOINT_FORMAT, code=code_digest(),
+                                      registry=registry_digest(self.registry), seq=self._seq,
+                                      record=digest, cis=len(self._g),
+                                      engine=extra is not None)
+            try:
+                there = read_header(path)
+            except CheckpointUnusable:
+                there = None
+            if there is not None and replace(there, payload="", engine=header.engine,
+                                             cis=header.cis) == header and (
+                    there.engine or not header.engine):
+                return path
+            t0 = time.perf_counter()
+            try:
+                size = write_checkpoint(path, header, {"store": self._state(), "extra": extra})
+            except (OSError, pickle.PicklingError) as exc:
+                raise StoreError(f"{path}: cannot write the checkpoint: {exc}") from exc
+        log.info("wrote %s (%d CIs, change record %d, %.0f MB) in %.1f s", path, header.cis,
+                 header.seq, size / 1e6, time.perf_counter() - t0)
+        return path
+
+    def claim_checkpoint(self) -> Any:
+        """The ``extra`` state the checkpoint this store started from held, once (then
+        ``None``): the engine takes its graph and topology from it."""
+        with self._lock:
+            extra, self._checkpoint_extra = self._checkpoint_extra, None
+            return extra
+
+    def _resume(self, db: Database) -> bool:
+        """Take the state of the checkpoint beside ``db`` and apply the change records
+        committed after it; ``False`` (nothing changed) when there is no usable one."""
+        path = checkpoint_path(db.path)
+        remove_stale_temp_files(path)
+        t0 = time.perf_counter()
+        try:
+            header = read_header(path)
+            if header is None:
+                return False
+            if header.code != code_digest():
+                raise CheckpointUnusable("written by another version of cmdb-graph")
+            if header.registry != registry_digest(self.registry):
+                raise CheckpointUnusable("written for other CI classes or relationship types")
+            with db.reading():
+                if db.record_digest(header.seq) != header.record:
+                    raise CheckpointUnusable("the database does not hold its change record "
+                                             f"{header.seq} as it was (replaced, restored or "
+                                             "pruned since)")
+            state = read_checkpoint(path, header)
+            with heap.paused():
+                self._set_state(state["store"])
+        except (CheckpointUnusable, KeyError, TypeError) as exc:
+            log.warning("%s: not used, %s; reading the database instead and removing it", path,
+                        exc)
+            self._reset()
+            with suppress(OSError):
+                path.unlink()
+            return False
+        heap.settle(len(self._g))
+        self._checkpoint_extra = state.get("extra")
+        self._seq, self._data_version = header.seq, None
+        self._follow()  # the records after it (a pruned gap: the database in full)
+        log.info("loaded %s from its checkpoint at change record %d in %.1f s (%d CIs, "
+                 "change record %d)", db.path, header.seq, time.perf_counter() - t0,
+                 len(self._g), self._seq)
+        return True
+

@@ -25,12 +25,9 @@ import bisect
 import fcntl
 import logging
 import os
-import pickle
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,17 +48,7 @@ from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Registry
 from cmdb_graph.model.entities import Scalar
 from cmdb_graph.store.base import BaseStore, RelKey, check_seeds
 from cmdb_graph.store.batch import PreparedBatch, WriteBatch, prepare_batch
-from cmdb_graph.store.checkpoint import (
-    CHECKPOINT_FORMAT,
-    CheckpointHeader,
-    CheckpointUnusable,
-    checkpoint_path,
-    code_digest,
-    read_checkpoint,
-    read_header,
-    registry_digest,
-    write_checkpoint,
-)
+from cmdb_graph.store.checkpoint import Checkpoints
 from cmdb_graph.store.database import (
     LOCK_TIMEOUT,
     Database,
@@ -113,7 +100,7 @@ def database_for_snapshot(snapshot: Path) -> Path:
     return snapshot if snapshot.suffix == ".db" else snapshot.with_suffix(".db")
 
 
-class MemoryStore(EstateGraph, BaseStore):
+class MemoryStore(Checkpoints, EstateGraph, BaseStore):
     """The embedded :class:`~cmdb_graph.store.base.GraphStore` on networkx.
 
     Parameters
@@ -181,8 +168,7 @@ class MemoryStore(EstateGraph, BaseStore):
         #: The change feed without a database, oldest first (kept across ``clear``, which
         #: records a reset).
         self._feed: list[ChangeRecord] = []
-        #: The engine's state the checkpoint held (see :meth:`claim_checkpoint`).
-        self._checkpoint_extra: Any = None
+        self._checkpoint_extra = None
         self._reset()
         if self.database_path is not None:
             remove_stale_temp_files(self.database_path)
@@ -416,105 +402,6 @@ class MemoryStore(EstateGraph, BaseStore):
             heap.settle(len(self._g))
         if len(self._g):
             log.info("loaded %s (%d CIs, change record %d)", db.path, len(self._g), self._seq)
-
-    # -- checkpoints ----------------------------------------------------------------------
-    def save_checkpoint(self, extra: Any = None) -> Path | None:
-        """Write the working graph, as of the newest change record, to the checkpoint beside
-        the database (:mod:`cmdb_graph.store.checkpoint`), with ``extra`` (the engine's
-        state; read back by :meth:`claim_checkpoint`). Writers wait while it is written
-        (about half a minute per million CIs).
-
-        Without ``extra``, the engine's state this store started from and nobody claimed
-        is kept in the new file. Nothing is written when the checkpoint there already holds
-        this change record and at least as much (a server stopped without a write).
-
-        Returns
-        -------
-        Path or None
-            The checkpoint (written or already current); ``None`` without a database or
-            before the first write.
-
-        Raises
-        ------
-        StoreError
-            The file cannot be written (the previous checkpoint, if any, is left).
-        """
-        with self._lock:
-            self._follow()
-            db = self._db
-            if db is None or self._seq == 0:
-                return None
-            digest = db.record_digest(self._seq)
-            if digest is None:
-                return None
-            path = checkpoint_path(db.path)
-            if extra is None:
-                extra = self._checkpoint_extra
-            header = CheckpointHeader(format=CHECKPOINT_FORMAT, code=code_digest(),
-                                      registry=registry_digest(self.registry), seq=self._seq,
-                                      record=digest, cis=len(self._g),
-                                      engine=extra is not None)
-            try:
-                there = read_header(path)
-            except CheckpointUnusable:
-                there = None
-            if there is not None and replace(there, payload="", engine=header.engine,
-                                             cis=header.cis) == header and (
-                    there.engine or not header.engine):
-                return path
-            t0 = time.perf_counter()
-            try:
-                size = write_checkpoint(path, header, {"store": self._state(), "extra": extra})
-            except (OSError, pickle.PicklingError) as exc:
-                raise StoreError(f"{path}: cannot write the checkpoint: {exc}") from exc
-        log.info("wrote %s (%d CIs, change record %d, %.0f MB) in %.1f s", path, header.cis,
-                 header.seq, size / 1e6, time.perf_counter() - t0)
-        return path
-
-    def claim_checkpoint(self) -> Any:
-        """The ``extra`` state the checkpoint this store started from held, once (then
-        ``None``): the engine takes its graph and topology from it."""
-        with self._lock:
-            extra, self._checkpoint_extra = self._checkpoint_extra, None
-            return extra
-
-    def _resume(self, db: Database) -> bool:
-        """Take the state of the checkpoint beside ``db`` and apply the change records
-        committed after it; ``False`` (nothing changed) when there is no usable one."""
-        path = checkpoint_path(db.path)
-        remove_stale_temp_files(path)
-        t0 = time.perf_counter()
-        try:
-            header = read_header(path)
-            if header is None:
-                return False
-            if header.code != code_digest():
-                raise CheckpointUnusable("written by another version of cmdb-graph")
-            if header.registry != registry_digest(self.registry):
-                raise CheckpointUnusable("written for other CI classes or relationship types")
-            with db.reading():
-                if db.record_digest(header.seq) != header.record:
-                    raise CheckpointUnusable("the database does not hold its change record "
-                                             f"{header.seq} as it was (replaced, restored or "
-                                             "pruned since)")
-            state = read_checkpoint(path, header)
-            with heap.paused():
-                self._set_state(state["store"])
-        except (CheckpointUnusable, KeyError, TypeError) as exc:
-            log.warning("%s: not used, %s; reading the database instead and removing it", path,
-                        exc)
-            self._reset()
-            with suppress(OSError):
-                path.unlink()
-            return False
-        heap.settle(len(self._g))
-        self._checkpoint_extra = state.get("extra")
-        self._seq, self._data_version = header.seq, None
-        self._follow()  # the records after it (a pruned gap: the database in full)
-        log.info("loaded %s from its checkpoint at change record %d in %.1f s (%d CIs, "
-                 "change record %d)", db.path, header.seq, time.perf_counter() - t0,
-                 len(self._g), self._seq)
-        return True
 
     def _migrate(self, snapshot: Path) -> None:
         """Read an old snapshot file once and write it into the (empty) database.

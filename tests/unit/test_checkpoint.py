@@ -93,7 +93,7 @@ def test_a_store_and_its_engine_resume_from_the_checkpoint_and_follow_later_writ
     _later_writes(store)
     store.close()
 
-    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.memory"):
+    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.checkpoint"):
         resumed = MemoryStore(database_path=db)
     assert "from its checkpoint at change record 1 " in caplog.text
     full = _full_read(db, tmp_path)

@@ -339,7 +339,7 @@ def test_a_writer_killed_mid_batch_loses_no_committed_batch_and_leaves_no_partia
 
     # Assert: every reported batch is there in full; any other batch is all there or absent
     assert proc.returncode == -signal.SIGKILL, seed
-    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.memory"):
+    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.checkpoint"):
         store = MemoryStore(database_path=path)  # with a checkpoint: from it, then the feed
     assert ("from its checkpoint at change record 2 " in caplog.text) is checkpoint, seed
     present = {}
