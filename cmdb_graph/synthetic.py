@@ -41,15 +41,14 @@ Two entry points share one generator:
 
 from __future__ import annotations
 
-import gc
 import math
 import random
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cmdb_graph import heap
 from cmdb_graph.model import (
     Asset,
     Change,
@@ -966,22 +965,10 @@ class _Generator:
         steps = self.steps()
         done = False
         while not done:
-            with _gc_paused():
+            with heap.paused():
                 done = next(steps, "done") == "done"
                 out = self.flush()
             yield from out
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (rows are acyclic; a growing heap makes it slow)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1153,7 +1140,7 @@ def models_from_rows(label: str, rows: Iterable[Mapping[str, Any]]) -> list[Any]
         Unknown label.
     """
     validate = (Relationship if label == REL else _MODELS[label]).model_validate
-    with _gc_paused():
+    with heap.paused():
         return [validate(row) for row in rows]
 
 

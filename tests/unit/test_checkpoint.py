@@ -44,6 +44,14 @@ def _estate(db: Path) -> MemoryStore:
     return store
 
 
+def _checkpointed(db: Path) -> tuple[MemoryStore, Path | None]:
+    """The estate in ``db``, its engine built, its checkpoint written (the file's path)."""
+    store = _estate(db)
+    engine = Engine(store, Settings())
+    engine.whole_graph()
+    return store, engine.save_checkpoint()
+
+
 def _later_writes(store: MemoryStore) -> None:
     """Writes after the checkpoint: a new CI that the service needs, a criticality change,
     a removed relationship."""
@@ -85,10 +93,7 @@ def test_a_store_and_its_engine_resume_from_the_checkpoint_and_follow_later_writ
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = tmp_path / "estate.db"
-    store = _estate(db)
-    engine = Engine(store, Settings())
-    engine.whole_graph()
-    path = engine.save_checkpoint()
+    store, path = _checkpointed(db)
     assert path == checkpoint_path(db) and path.exists()
     _later_writes(store)
     store.close()
@@ -157,10 +162,7 @@ def test_a_checkpoint_that_does_not_match_is_ignored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, spoil: str, said: str
 ) -> None:
     db = tmp_path / "estate.db"
-    store = _estate(db)
-    engine = Engine(store, Settings())
-    engine.whole_graph()
-    path = engine.save_checkpoint()
+    store, path = _checkpointed(db)
     assert path is not None
     _later_writes(store)
     store.close()
