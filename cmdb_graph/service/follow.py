@@ -52,6 +52,7 @@ import networkx as nx
 import impact
 from cmdb_graph.feed import ChangeRecord, NodeChange, NodeOp, RelChange, RelOp
 from cmdb_graph.model import ConfigurationItem, ImpactDirection, Registry
+from cmdb_graph.store.adjacency import ReadOnlyDict, drop_edge, put_edge, put_edge_dicts
 from cmdb_graph.store.rows import CI_LABEL, EDGE_DEFAULTS, edge_attrs, field_kinds, lean_ci
 
 __all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "copy_graph", "lean", "lean_edge",
@@ -192,21 +193,13 @@ class FeedFollower:
             raise NeedsRebuild(f"relationship {rel.key} has an end the graph does not hold")
         impacting = rel_type in self._directions
         if rel.op is RelOp.REMOVED:
-            if g.has_edge(s, t, key=rel_type):
-                g.remove_edge(s, t, key=rel_type)
+            drop_edge(g, s, t, rel_type)
         elif rel.op is RelOp.ADDED or not g.has_edge(s, t, key=rel_type):
-            if g.has_edge(s, t, key=rel_type):
-                g.remove_edge(s, t, key=rel_type)
-            attrs = lean_edge(rel_type, edge_attrs(rel_type, rel.new or {}))
-            g.add_edge(s, t, key=rel_type, **attrs)
+            put_edge(g, s, t, rel_type, lean_edge(rel_type, edge_attrs(rel_type, rel.new or {})))
         else:
-            data = g.edges[s, t, rel_type]
-            values = rel.new or {}
-            for name, value in values.items():
-                if name in _EDGE_FIELDS:
-                    data[name] = edge_attrs(rel_type, {} if value is None else {name: value})[name]
-            lean_edge(rel_type, data)
-            impacting = impacting and "optional" in values
+            put_edge(g, s, t, rel_type, patched_edge(g.edges[s, t, rel_type], rel_type,
+                                                     rel.new or {}))
+            impacting = impacting and "optional" in (rel.new or {})
         if impacting:
             pairs.add((s, t) if s <= t else (t, s))
 
@@ -288,22 +281,36 @@ def lean_edge(rel_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def patched_edge(data: Mapping[str, Any], rel_type: str,
+                 values: Mapping[str, Any]) -> dict[str, Any]:
+    """A lean edge's attributes ``data`` with the relationship fields in ``values`` (a change
+    record's new or old values) set, lean again (see :func:`lean_edge`); a new dict."""
+    out = dict(data)
+    for name, value in values.items():
+        if name in _EDGE_FIELDS:
+            out[name] = edge_attrs(rel_type, {} if value is None else {name: value})[name]
+    return lean_edge(rel_type, out)
+
+
 def lean_graph(graph: nx.MultiDiGraph) -> None:
     """Drop, in place, the node and edge attributes that read as absent (see :func:`lean`
-    and :func:`lean_edge`): the engine keeps one whole graph for as long as it runs, and
-    most CIs leave most fields at their default."""
+    and :func:`lean_edge`; attribute-less edges share their dicts, see
+    :mod:`cmdb_graph.store.adjacency`): the engine keeps one whole graph for as long as it
+    runs, and most CIs leave most fields at their default."""
     for _, attrs in graph.nodes(data=True):
         kept = lean(attrs)
         attrs.clear()
         attrs.update(kept)
-    for _, _, key, data in graph.edges(keys=True, data=True):
-        lean_edge(str(key), data)
+    succ, pred = graph._succ, graph._pred  # noqa: SLF001
+    for u, v, key, data in list(graph.edges(keys=True, data=True)):
+        put_edge_dicts(succ, pred, u, v, key, lean_edge(str(key), dict(data)))
 
 
 def copy_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy of a dependency graph that shares no dict with it (node and edge attributes
-    copied, values shared), built from its adjacency dicts in one pass: ``graph.copy()`` adds
-    the edges one by one, several times slower.
+    """A copy of a dependency graph that shares no changeable dict with it (node and edge
+    attributes copied, values and the read-only shared edge dicts of
+    :mod:`cmdb_graph.store.adjacency` shared), built from its adjacency dicts in one pass:
+    ``graph.copy()`` adds the edges one by one, several times slower.
 
     Examples
     --------
@@ -317,7 +324,9 @@ def copy_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     out = nx.MultiDiGraph()
     out.graph.update(graph.graph)
     out._node = {n: dict(d) for n, d in graph._node.items()}  # noqa: SLF001
-    succ = {u: {v: {k: dict(d) for k, d in keys.items()} for v, keys in nbrs.items()}
+    succ = {u: {v: keys if type(keys) is ReadOnlyDict else
+                {k: d if type(d) is ReadOnlyDict else dict(d) for k, d in keys.items()}
+                for v, keys in nbrs.items()}
             for u, nbrs in graph._succ.items()}  # noqa: SLF001
     out._adj = out._succ = succ  # noqa: SLF001 - networkx resets its cached views
     out._pred = {v: {u: succ[u][v] for u in nbrs}  # noqa: SLF001

@@ -40,12 +40,12 @@ from cmdb_graph.feed import (
     undo_node,
 )
 from cmdb_graph.model import ConfigurationItem, Registry, to_utc
-from cmdb_graph.service.follow import lean, lean_edge
+from cmdb_graph.service.follow import lean, lean_edge, patched_edge
+from cmdb_graph.store.adjacency import drop_edge, put_edge
 from cmdb_graph.store.base import GraphStore
 from cmdb_graph.store.paging import Page, decode_cursor, encode_cursor
 from cmdb_graph.store.rows import (
     CI_LABEL,
-    EDGE_DEFAULTS,
     ci_from_row,
     dump_row,
     edge_attrs,
@@ -321,19 +321,14 @@ def _undo_attrs(attrs: dict[str, Any], change: NodeChange) -> None:
 def _undo_edge(graph: nx.MultiDiGraph, rel: RelChange) -> None:
     s, t, key = rel.source, rel.target, rel.rel_type
     if rel.op is RelOp.ADDED:
-        if graph.has_edge(s, t, key=key):
-            graph.remove_edge(s, t, key=key)
+        drop_edge(graph, s, t, key)
         return
     if s not in graph or t not in graph:
         return
     if rel.op is RelOp.REMOVED or not graph.has_edge(s, t, key=key):
-        graph.add_edge(s, t, key=key, **lean_edge(key, edge_attrs(key, rel.old or {})))
+        put_edge(graph, s, t, key, lean_edge(key, edge_attrs(key, rel.old or {})))
         return
-    data = graph.edges[s, t, key]
-    for name, value in (rel.old or {}).items():
-        if name in EDGE_DEFAULTS:
-            data[name] = edge_attrs(key, {} if value is None else {name: value})[name]
-    lean_edge(key, data)
+    put_edge(graph, s, t, key, patched_edge(graph.edges[s, t, key], key, rel.old or {}))
 
 
 def rewind_ci(

@@ -37,6 +37,7 @@ from cmdb_graph.feed import (
     rel_change,
 )
 from cmdb_graph.model import NODE_SPECS, Registry
+from cmdb_graph.store.adjacency import drop_edge, put_edge, put_edge_dicts
 from cmdb_graph.store.base import RelKey, RelRow
 from cmdb_graph.store.query import (
     CASELESS_IDENTIFIERS,
@@ -209,7 +210,7 @@ class EstateGraph:
                 self._g.nodes[ci_id].update(row)
                 self._index(ci_id, row)
             for s, t, k, d in data["ci_edges"]:
-                self._g.add_edge(s, t, key=k, **d)
+                put_edge(self._g, s, t, k, dict(d))
             for label, rows in data["nodes"].items():
                 self._nodes.setdefault(label, {}).update(rows)
                 for key, row in rows.items():
@@ -391,14 +392,10 @@ class EstateGraph:
         rel_type, source, target = key
         if self._is_edge(rel_type, labels):
             g = self._g
+            before: dict[str, Any] | None = None
             if g.has_edge(source, target, key=rel_type):
-                data = g.edges[source, target, rel_type]
-                before: dict[str, Any] | None = dict(data)
-                data.clear()
-                data.update(row)
-            else:
-                before = None
-                g.add_edge(source, target, key=rel_type, **row)
+                before = dict(g.edges[source, target, rel_type])
+            put_edge(g, source, target, rel_type, dict(row))
             return rel_change(key, labels, before, row)
         old = self._rels.get(key)
         if old is not None:
@@ -445,7 +442,7 @@ class EstateGraph:
         rel_type, source, target = key
         if self._g.has_edge(source, target, key=rel_type):
             row = dict(self._g.edges[source, target, rel_type])
-            self._g.remove_edge(source, target, key=rel_type)
+            drop_edge(self._g, source, target, rel_type)
             return rel_change(key, (CI_LABEL, CI_LABEL), row, None)
         if key in self._rels:
             sl, tl, old = self._rels[key]
@@ -496,7 +493,6 @@ class EstateGraph:
         """
         g = self._g
         node, succ, pred = g._node, g._succ, g._pred
-        new_keys = g.edge_key_dict_factory
         for label, key, row in nodes:
             row = self._compact(row, None, shared=True)
             if label == CI_LABEL:
@@ -515,12 +511,9 @@ class EstateGraph:
             if not self._is_edge(t, (sl, dl)):
                 self._put_rel((t, s, d), sl, dl, rrow)
             elif s in node and d in node:
-                keys = succ[s].get(d)
-                if keys is None:
-                    keys = succ[s][d] = pred[d][s] = new_keys()
-                keys[t] = rrow
-            else:  # an edge whose end is missing: networkx adds the end
-                g.add_edge(s, d, key=t, **rrow)
+                put_edge_dicts(succ, pred, s, d, t, rrow)
+            else:  # an edge whose end is missing: the end is added
+                put_edge(g, s, d, t, rrow)
         nx._clear_cache(g)
         self._version += 1
         self._generation += 1

@@ -46,6 +46,7 @@ from cmdb_graph.feed import (
 )
 from cmdb_graph.model import NODE_SPECS, ConfigurationItem, Registry
 from cmdb_graph.model.entities import Scalar
+from cmdb_graph.store.adjacency import put_edge_dicts
 from cmdb_graph.store.base import BaseStore, RelKey, check_seeds
 from cmdb_graph.store.batch import PreparedBatch, WriteBatch, prepare_batch
 from cmdb_graph.store.checkpoint import Checkpoints
@@ -486,7 +487,8 @@ class MemoryStore(Checkpoints, EstateGraph, BaseStore):
             return {
                 "format": SNAPSHOT_FORMAT,
                 "cis": dict(self._g.nodes(data=True)),
-                "ci_edges": [(s, t, k, d) for s, t, k, d in self._g.edges(keys=True, data=True)],
+                "ci_edges": [(s, t, k, dict(d))
+                             for s, t, k, d in self._g.edges(keys=True, data=True)],
                 "nodes": self._nodes,
                 "rels": self._rels,
             }
@@ -690,7 +692,6 @@ class MemoryStore(Checkpoints, EstateGraph, BaseStore):
             g = self._g
             out = nx.MultiDiGraph()
             node, succ, pred = out._node, out._succ, out._pred
-            new_keys = out.edge_key_dict_factory
             rows = g._node
             order = sorted(rows)
             for n in order:
@@ -699,16 +700,12 @@ class MemoryStore(Checkpoints, EstateGraph, BaseStore):
                 pred[n] = {}
             g_succ = g._succ
             for n in order:
-                mine = succ[n]
                 for t, keyed in g_succ[n].items():
                     if t not in node:
                         continue
                     for k, d in keyed.items():
                         if k in types:
-                            keys = mine.get(t)
-                            if keys is None:
-                                keys = mine[t] = pred[t][n] = new_keys()
-                            keys[k] = lean_edge_attrs(d)
+                            put_edge_dicts(succ, pred, n, t, k, lean_edge_attrs(d))
             nx._clear_cache(out)
             return out
 
