@@ -26,6 +26,9 @@ from impact.topology import Topology
 __all__ = ["ImpactGraph"]
 
 _RETIRED = str(OperationalStatus.RETIRED)
+#: Model defaults that read as present: a node that leaves the field out (the embedded store's
+#: rows, the followed graph) holds this value.
+_MODEL_DEFAULTS = {"operational_status": str(OperationalStatus.OPERATIONAL)}
 
 
 class ImpactGraph:
@@ -63,7 +66,9 @@ class ImpactGraph:
     :attr:`graph` and to a :meth:`~impact.topology.Topology.fork` of :attr:`topology`,
     outside any running query (see :mod:`impact.topology` on concurrency), and wraps them in a
     new ``ImpactGraph`` (what ``cmdb_graph.service.follow`` does with the change feed).
-    Missing node attributes read as ``None`` (the followed graph leaves out empty ones).
+    Missing node attributes read as ``None`` (the followed graph leaves out empty ones), or as
+    the model's default when it has one that reads as present (``operational_status``): the
+    engine's graph on the embedded store holds the store's own rows, which leave defaults out.
 
     Results of :func:`impact.change_impact` keep a reference to the graph and read it when
     their items are built: do not change it in place while such results are in use.
@@ -149,7 +154,8 @@ class ImpactGraph:
         return ids
 
     def attr(self, ci_id: str, name: str, default: Any = None) -> Any:
-        """Attribute ``name`` of a CI; ``default`` when missing or ``None``.
+        """Attribute ``name`` of a CI; when missing or ``None``, the model's default if it has
+        one that reads as present (``operational_status``), else ``default``.
 
         Raises
         ------
@@ -157,7 +163,9 @@ class ImpactGraph:
             ``ci_id`` is not in the graph.
         """
         value = self._nodes[ci_id].get(name)
-        return default if value is None else value
+        if value is None:
+            return _MODEL_DEFAULTS.get(name, default)
+        return value
 
     def name(self, ci_id: str) -> str:
         """The CI's name (its ``ci_id`` when it has none)."""
@@ -176,7 +184,8 @@ class ImpactGraph:
         return self._registry.is_service(self.ci_class(ci_id))
 
     def status(self, ci_id: str) -> str:
-        """The CI's operational status (``""`` when not recorded)."""
+        """The CI's operational status (``operational``, the model's default, when the node
+        leaves it out)."""
         return str(self.attr(ci_id, "operational_status", ""))
 
     def in_service(self, ci_id: str) -> bool:

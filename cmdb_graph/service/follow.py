@@ -13,7 +13,8 @@ assets, groups, people, ...)
 CI created                             a node (the store's row expanded to the graph shape);
                                        a new topology index, class, criticality, rule,
                                        whether in service
-CI updated / retired / merged          the changed attributes patched in the node; the
+CI updated / retired / merged          the changed attributes patched in a copy of the node's
+                                       attributes (the old dict may be the store's row); the
                                        topology only when ``ci_class``,
                                        ``business_criticality``, ``redundancy`` or
                                        ``operational_status`` changed (the last changes
@@ -153,21 +154,19 @@ class FeedFollower:
         key = change.key
         if change.op is NodeOp.DELETED:
             raise NeedsRebuild(f"CI {key} was deleted")
+        nodes = g._node  # noqa: SLF001 - attributes are replaced, never changed (shared rows)
         if change.op is NodeOp.CREATED or key not in g:
             if change.op is not NodeOp.CREATED:
                 raise NeedsRebuild(f"CI {key} updated before it was created")
-            if key in g:
-                g.nodes[key].clear()
-            else:
+            if key not in g:
                 g.add_node(key)
-            attrs = g.nodes[key]
-            attrs.update(lean_ci(key, change.new or {}))
+            attrs = nodes[key] = lean_ci(key, change.new or {})
             if key in self.topology.index:
                 touched[key] = attrs
             else:
                 new_nodes[key] = attrs
             return
-        attrs = g.nodes[key]
+        attrs = nodes[key] = dict(nodes[key])
         values = change.new or {}
         for name, value in values.items():
             if name == "lineage" or name not in self._fields:

@@ -107,7 +107,9 @@ class EstateGraph:
     """The in-memory layout of the embedded store (see the module docstring).
 
     Not thread-safe: the store calls it under its lock. Rows are never changed in place
-    (a write replaces a node's row), so change records may reference them.
+    (a write replaces a node's row, an edge's attributes are replaced through
+    :mod:`cmdb_graph.store.adjacency`), so change records and the engine's graph
+    (:meth:`~cmdb_graph.store.memory.MemoryStore.lean_dependency_graph`) may reference them.
 
     Attributes
     ----------
@@ -372,16 +374,12 @@ class EstateGraph:
             self._value_index(label, key, row, old)
             return node_change(label, key, old, row)
         g = self._g
-        if key in g:
-            attrs = g.nodes[key]
-            before: dict[str, Any] | None = dict(attrs)
-            self._unindex(key, attrs)
-            attrs.clear()
+        before = g._node.get(key)  # noqa: SLF001
+        if before is not None:
+            self._unindex(key, before)
         else:
-            before = None
             g.add_node(key)
-            attrs = g.nodes[key]
-        attrs.update(row)
+        g._node[key] = row  # noqa: SLF001 - replaced, never changed: the engine may share it
         self._index(key, row)
         return node_change(label, key, before, row)
 

@@ -69,7 +69,6 @@ from cmdb_graph.store.rows import (
     edge_attrs,
     expand_ci,
     field_kinds,
-    lean_ci,
     lean_edge_attrs,
 )
 from cmdb_graph.store.snapshot import SNAPSHOT_FORMAT, read_snapshot, write_snapshot
@@ -683,10 +682,13 @@ class MemoryStore(Checkpoints, EstateGraph, BaseStore):
             return self._graph_of(set(self._g), set(self.registry.ci_relationship_types()))
 
     def lean_dependency_graph(self) -> nx.MultiDiGraph:
-        """:meth:`dependency_graph` without the node and edge attributes that read as absent
-        (:func:`~cmdb_graph.store.rows.lean_ci`, :func:`~cmdb_graph.store.rows.lean_edge_attrs`),
-        built straight from the rows into networkx's dicts: the engine's whole graph, without
-        a full-shape copy of every CI to build and thin out first."""
+        """The engine's whole graph: :meth:`dependency_graph` with each CI's attributes being
+        the store's own row (shared, not copied: rows are replaced on write, never changed;
+        fields at their default are absent, ``lineage`` is there) and each edge's attributes
+        :func:`~cmdb_graph.store.rows.lean_edge_attrs` (the shared empty dicts of
+        :mod:`cmdb_graph.store.adjacency` when it has none), built straight into networkx's
+        dicts. :class:`impact.ImpactGraph` reads a missing attribute as its default.
+        """
         with self._reading():
             types = set(self.registry.ci_relationship_types())
             g = self._g
@@ -695,7 +697,7 @@ class MemoryStore(Checkpoints, EstateGraph, BaseStore):
             rows = g._node
             order = sorted(rows)
             for n in order:
-                node[n] = lean_ci(n, rows[n])
+                node[n] = rows[n]
                 succ[n] = {}
                 pred[n] = {}
             g_succ = g._succ

@@ -1,5 +1,6 @@
-"""The engine's lean whole graph, built straight from the embedded store's rows, is exactly the
-store's full-shape dependency graph thinned out by ``lean_graph`` (what it replaces)."""
+"""The engine's lean whole graph, built straight from the embedded store's rows, reads exactly as
+the store's full-shape dependency graph thinned out by ``lean_graph`` (what it replaces), and
+shares the store's rows without being changed by later writes."""
 
 from __future__ import annotations
 
@@ -7,15 +8,24 @@ from typing import Any
 
 import networkx as nx
 
+import impact
+from cmdb_graph.model import ConfigurationItem
 from cmdb_graph.service.follow import lean_graph
 from cmdb_graph.store.base import WriteBatch
 from cmdb_graph.store.memory import MemoryStore
+from cmdb_graph.store.rows import field_kinds
 from tests.contract.estate import ci, estate_batch, rel
 
 
-def _shape(g: nx.MultiDiGraph) -> tuple[list[Any], list[Any]]:
-    return (list(g.nodes(data=True)),
-            sorted((u, v, k, sorted(d.items())) for u, v, k, d in g.edges(keys=True, data=True)))
+def _edges(g: nx.MultiDiGraph) -> list[Any]:
+    return sorted((u, v, k, sorted(d.items())) for u, v, k, d in g.edges(keys=True, data=True))
+
+
+def _read(g: nx.MultiDiGraph) -> list[tuple[str, dict[str, Any]]]:
+    """Every CI's fields as the impact functions read them (``ImpactGraph.attr``)."""
+    ig = impact.ImpactGraph(g)
+    fields = [f for f in field_kinds(ConfigurationItem).fields if f not in ("lineage", "ci_id")]
+    return [(n, {f: ig.attr(n, f) for f in fields} | {"status": ig.status(n)}) for n in g]
 
 
 def test_the_lean_dependency_graph_is_the_dependency_graph_made_lean() -> None:
@@ -35,9 +45,27 @@ def test_the_lean_dependency_graph_is_the_dependency_graph_made_lean() -> None:
     # Act
     lean = store.lean_dependency_graph()
 
-    # Assert: same nodes in the same order with the same attributes, same edges
-    assert _shape(lean) == _shape(full)
+    # Assert: same nodes in the same order read the same, same edges
+    assert _read(lean) == _read(full)
+    assert _edges(lean) == _edges(full)
     assert lean.nodes["n1"]["ip_addresses"] == ["10.0.0.1"]
     assert "environment" not in lean.nodes["n2"] and lean.nodes["n2"]["description"] == ""
     assert lean.edges["n1", "vm2", "RUNS_ON"] == {"optional": True, "properties": {"p": 1}}
     assert lean.number_of_edges() > 2
+
+
+def test_the_lean_graph_shares_the_store_rows_and_keeps_them_through_later_writes() -> None:
+    # Arrange
+    store = MemoryStore()
+    store.apply(estate_batch())
+    store.apply(WriteBatch(nodes=[ci("n1", "Application", description="before")]))
+    lean = store.lean_dependency_graph()
+    shared = lean.nodes["n1"]
+
+    # Act: the store writes the CI again
+    store.apply(WriteBatch(nodes=[ci("n1", "Application", description="after")]))
+
+    # Assert: the graph still holds the row it was built with (one dict, not a copy)
+    assert shared["description"] == "before" and lean.nodes["n1"] is shared
+    assert store.lean_dependency_graph().nodes["n1"]["description"] == "after"
+    assert store.lean_dependency_graph().nodes["vm1"] is lean.nodes["vm1"]
