@@ -260,6 +260,9 @@ def demo(
     It goes where the other commands read (CMDB_DATABASE_PATH, or --db). An empty store
     or an earlier demo estate there is replaced; any other estate only with --replace.
 
+    It then writes the database's checkpoint (as `cmdb-graph checkpoint` does), so that the
+    server's first start reads it instead of every row (at 1M CIs: seconds, not a minute).
+
     Exit codes: 0 done, 1 another estate is there (without --replace) or the database cannot
     be written, 2 bad options.
     """
@@ -288,10 +291,18 @@ def demo(
         raise typer.Exit(1) from exc
     option = f" --db {path}" if db is not None or snapshot is not None else ""
     _report(store, index, settings, size, seed, option=option, serving=serve)
-    if serve:
-        from cmdb_graph.cli.serve import run_server
+    del store  # the checkpoint opens the database as a server would
+    from cmdb_graph.cli.serve import run_server, write_estate_checkpoint
 
-        settings.store = "memory"
+    settings.store = "memory"
+    try:
+        _, _, opened_s, written_s = write_estate_checkpoint(settings)
+    except CmdbError as exc:  # the estate is written; only the first start is slower
+        err.print(f"[yellow]warning:[/yellow] no checkpoint written: {exc}")
+    else:
+        _say(f"Checkpoint written beside the database in {opened_s + written_s:.1f} s: the "
+             "first start of the server reads it instead of every row.")
+    if serve:
         try:
             run_server(settings, host=settings.host, port=settings.port)
         except CmdbError as exc:

@@ -266,11 +266,6 @@ def checkpoint(db: DbOption = None) -> None:
     Exit codes: 0 written (or nothing to write yet), 2 no embedded database there, or the
     file cannot be written.
     """
-    import time
-
-    from cmdb_graph.service.engine import Engine
-    from cmdb_graph.store.factory import open_store
-
     try:
         settings = store_settings(db)
         if settings.store != "memory":
@@ -280,21 +275,45 @@ def checkpoint(db: DbOption = None) -> None:
 
         if not estate_exists(settings):
             raise ConfigurationError(f"{settings.embedded_database()}: no database here")
-        t0 = time.perf_counter()
-        store = open_store(settings)
-        try:
-            engine = Engine(store, settings)
-            cis = len(engine.whole_graph())
-            t1 = time.perf_counter()
-            path = engine.save_checkpoint()
-            t2 = time.perf_counter()
-        finally:
-            store.close()
+        path, cis, opened_s, written_s = write_estate_checkpoint(settings)
     except CmdbError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if path is None:
         typer.echo("Nothing to checkpoint: the database holds no change yet.")
         return
-    typer.echo(f"Wrote {path} ({cis:,} CIs) in {t2 - t1:.1f} s (the estate opened and the "
-               f"engine built before it in {t1 - t0:.1f} s).")
+    typer.echo(f"Wrote {path} ({cis:,} CIs) in {written_s:.1f} s (the estate opened and the "
+               f"engine built before it in {opened_s:.1f} s).")
+
+
+def write_estate_checkpoint(settings: Settings) -> tuple[Path | None, int, float, float]:
+    """Open the embedded store of ``settings``, build the engine, write the checkpoint.
+
+    Returns
+    -------
+    tuple
+        ``(path, cis, opened_s, written_s)``: the checkpoint (``None`` before the first
+        write), the number of CIs, the seconds the store's opening and the engine's build
+        took, and the seconds the file took.
+
+    Raises
+    ------
+    CmdbError
+        The store cannot be opened or the file cannot be written.
+    """
+    import time
+
+    from cmdb_graph.service.engine import Engine
+    from cmdb_graph.store.factory import open_store
+
+    t0 = time.perf_counter()
+    store = open_store(settings)
+    try:
+        engine = Engine(store, settings)
+        cis = len(engine.whole_graph())
+        t1 = time.perf_counter()
+        path = engine.save_checkpoint()
+        t2 = time.perf_counter()
+    finally:
+        store.close()
+    return path, cis, t1 - t0, t2 - t1

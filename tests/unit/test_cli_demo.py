@@ -70,6 +70,23 @@ def test_demo_writes_a_snapshot_with_the_printed_counts(workdir: Path) -> None:
     assert counts["Incident"] == len(expected.incidents)
 
 
+def test_demo_writes_the_checkpoint_the_first_start_resumes_from(workdir: Path) -> None:
+    # Arrange
+    database = workdir / "estate.db"
+
+    # Act
+    code, out, err = invoke("--size", "1000", "--db", str(database))
+
+    # Assert: the checkpoint is beside the database, and a store opened on it takes it with
+    # the engine's part (the server's first question needs no build)
+    assert code == 0, err
+    assert "Checkpoint written beside the database" in out
+    assert database.with_name("estate.db.checkpoint").is_file()
+    store = MemoryStore(registry=Registry(), database_path=database)
+    assert store.claim_checkpoint() is not None
+    assert store.counts()["CI"] == 1000
+
+
 def test_demo_defaults_to_the_settings_snapshot_path(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
