@@ -30,7 +30,6 @@ lock.
 
 from __future__ import annotations
 
-import gc
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cmdb_graph import heap
 from cmdb_graph.errors import CmdbError, ImportAbortedError
 from cmdb_graph.feed import SYSTEM_ACTOR, Actor, ActorKind
 from cmdb_graph.ingest.candidates import Candidates, stored_source
@@ -224,21 +224,17 @@ def run_import(
     # An import allocates millions of small, long-lived objects (models, rows, lineage); with
     # the cyclic collector on, each full collection walks the whole heap again (the embedded
     # store holds the estate in it). It is paused for the run and restored afterwards.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        result = _run(store, records, ds=ds, run=run, mode=mode, dry_run=dry_run, force=force,
-                      retire_after=retire_after, breaker_share=breaker_share, now=now,
-                      policy=policy, preload_limit=preload_limit, actor=who)
+        with heap.paused():
+            result = _run(store, records, ds=ds, run=run, mode=mode, dry_run=dry_run,
+                          force=force, retire_after=retire_after, breaker_share=breaker_share,
+                          now=now, policy=policy, preload_limit=preload_limit, actor=who)
     except ImportAbortedError:
         record_import(importer, "aborted")
         raise
     except Exception:
         record_import(importer, "failed")
         raise
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     if result.dry_run:
         record_import(importer, "dry_run")
     else:

@@ -190,3 +190,24 @@ def test_changes_incidents_and_windows_are_listed(estate: GraphStore) -> None:
         {"node": {"incidentId": "INC1", "ciIds": ["web"]}}]}
     assert data["windows"]["edges"][0]["node"] == {"windowId": "W1", "name": "Sunday",
                                                    "kind": "BLACKOUT", "ciIds": ["svc"]}
+
+
+def test_relationships_of_an_unknown_ci_are_an_error_not_an_empty_list(
+    estate: GraphStore,
+) -> None:
+    # Arrange
+    query = "query($c: ID!) { relationships(ciId: $c) { relType sourceId } }"
+    settings = Settings()
+    ctx = Context(AppState(settings=settings, registry=estate.registry, store=estate),
+                  Principal(name="t", role=Role.READER))
+
+    # Act
+    known = _ask(estate, query, c="vm1")["relationships"]
+    unknown = asyncio.run(build_schema(settings).execute(
+        query, variable_values={"c": "nope"}, context_value=ctx))
+
+    # Assert
+    assert {r["relType"] for r in known} >= {"RUNS_ON"}
+    assert unknown.errors is not None and len(unknown.errors) == 1
+    assert unknown.errors[0].message == "unknown CI: nope"
+    assert (unknown.errors[0].extensions or {}).get("code") == "CI_NOT_FOUND"

@@ -26,7 +26,7 @@ from cmdb_graph.api.common import AsOf, Info, check_first, guarded, utc
 from cmdb_graph.api.connections import Connection, connection
 from cmdb_graph.api.derive import Field, answer, derived
 from cmdb_graph.api.errors import PublicError, UserError
-from cmdb_graph.errors import CmdbError
+from cmdb_graph.errors import CINotFoundError, CmdbError
 from cmdb_graph.model import Asset, ConfigurationItem, SupportGroup
 from cmdb_graph.model import LifecycleStage as LifecycleStageModel
 from cmdb_graph.service import search as found_by
@@ -231,13 +231,16 @@ class EntityQuery:
         found = await info.context.ci_loader.load(str(ci_id))
         return lineage_type(found.lineage) if found else None
 
-    @strawberry.field(description="Relationships touching a CI (either end).")
+    @strawberry.field(description="Relationships touching a CI (either end); an unknown CI is "
+                                  "an error (code CI_NOT_FOUND), not an empty list.")
     async def relationships(
         self, info: Info, ci_id: strawberry.ID, rel_types: list[str] | None = None
     ) -> list[RelationshipType]:
         rels = await info.context.call(
             info.context.store.relationships, str(ci_id), rel_types=rel_types
         )
+        if not rels and await info.context.ci_loader.load(str(ci_id)) is None:
+            raise PublicError(CINotFoundError(f"unknown CI: {ci_id}"))
         return [rel_type(r) for r in rels]
 
     @strawberry.field(description="CIs by a part of their name or by any identifier: ci_id, "
