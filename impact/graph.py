@@ -23,12 +23,12 @@ from impact.csr import in_service
 from impact.results import PathLink
 from impact.topology import Topology
 
-__all__ = ["ImpactGraph"]
+__all__ = ["READ_DEFAULTS", "ImpactGraph"]
 
 _RETIRED = str(OperationalStatus.RETIRED)
 #: Model defaults that read as present: a node that leaves the field out (the embedded store's
 #: rows, the followed graph) holds this value.
-_MODEL_DEFAULTS = {"operational_status": str(OperationalStatus.OPERATIONAL)}
+READ_DEFAULTS = {"operational_status": str(OperationalStatus.OPERATIONAL)}
 
 
 class ImpactGraph:
@@ -164,7 +164,7 @@ class ImpactGraph:
         """
         value = self._nodes[ci_id].get(name)
         if value is None:
-            return _MODEL_DEFAULTS.get(name, default)
+            return READ_DEFAULTS.get(name, default)
         return value
 
     def name(self, ci_id: str) -> str:

@@ -469,7 +469,7 @@ class Engine:
             return None
         try:
             with self._rw.writing():
-                changed = follower.apply(records)
+                changed = follower.apply(records, getattr(self.store, "live_rows", None))
                 graph = cached.graph
                 if changed:
                     graph = impact.ImpactGraph(follower.graph, self.registry, follower.topology)

@@ -55,6 +55,7 @@ from cmdb_graph.feed import ChangeRecord, NodeChange, NodeOp, RelChange, RelOp
 from cmdb_graph.model import ConfigurationItem, ImpactDirection, Registry
 from cmdb_graph.store.adjacency import ReadOnlyDict, drop_edge, put_edge, put_edge_dicts
 from cmdb_graph.store.rows import CI_LABEL, EDGE_DEFAULTS, edge_attrs, field_kinds, lean_ci
+from impact.graph import READ_DEFAULTS
 
 __all__ = ["FeedFollower", "TOPOLOGY_FIELDS", "NeedsRebuild", "copy_graph", "lean", "lean_edge",
            "lean_graph"]
@@ -114,8 +115,19 @@ class FeedFollower:
         self._fields = frozenset(kinds.fields)
 
     # -- applying ---------------------------------------------------------------------------
-    def apply(self, records: Iterable[ChangeRecord]) -> bool:
+    def apply(self, records: Iterable[ChangeRecord],
+              rows: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
         """Apply ``records`` (in sequence order) to the graph and the topology.
+
+        Parameters
+        ----------
+        records : iterable of ChangeRecord
+            The change records after :attr:`seq`, in order.
+        rows : Mapping, optional
+            The embedded store's live CI rows (``MemoryStore.live_rows``): a CI the records
+            change takes the store's row as its attributes (shared, not copied) when that row
+            reads the same as the attributes the records give it, so the graph keeps sharing
+            the store's rows as the estate changes.
 
         Returns
         -------
@@ -135,7 +147,7 @@ class FeedFollower:
                 raise NeedsRebuild(f"record {record.seq} resets the store")
             for change in record.nodes:
                 if change.label == CI_LABEL:
-                    self._apply_ci(change, new_nodes, touched)
+                    self._apply_ci(change, new_nodes, touched, rows)
             for rel in record.relationships:
                 self._apply_rel(rel, pairs)
             self.seq = record.seq
@@ -149,6 +161,7 @@ class FeedFollower:
         change: NodeChange,
         new_nodes: dict[str, Mapping[str, Any]],
         touched: dict[str, Mapping[str, Any]],
+        rows: Mapping[str, Mapping[str, Any]] | None,
     ) -> None:
         g = self.graph
         key = change.key
@@ -160,7 +173,7 @@ class FeedFollower:
                 raise NeedsRebuild(f"CI {key} updated before it was created")
             if key not in g:
                 g.add_node(key)
-            attrs = nodes[key] = lean_ci(key, change.new or {})
+            attrs = nodes[key] = _shared(lean_ci(key, change.new or {}), rows, key)
             if key in self.topology.index:
                 touched[key] = attrs
             else:
@@ -177,6 +190,7 @@ class FeedFollower:
                 attrs.pop(name, None)
             else:
                 attrs[name] = value
+        attrs = nodes[key] = _shared(attrs, rows, key)
         if not TOPOLOGY_FIELDS.isdisjoint(values) and key not in new_nodes:
             touched[key] = attrs
 
@@ -253,6 +267,30 @@ class FeedFollower:
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, list | dict) and not value)
+
+
+def _read(attrs: Mapping[str, Any], name: str) -> Any:
+    """A node attribute as :class:`impact.ImpactGraph` reads it (absent, ``None`` and empty
+    alike; the model's default status when left out)."""
+    value = attrs.get(name)
+    if _empty(value):
+        return READ_DEFAULTS.get(name)
+    return value
+
+_NOT_READ = frozenset({"lineage", "ci_id"})
+
+
+def _shared(attrs: dict[str, Any], rows: Mapping[str, Mapping[str, Any]] | None,
+            key: str) -> Mapping[str, Any]:
+    """The store's live row of ``key`` when it reads the same as ``attrs`` (every field but
+    ``lineage``), else ``attrs``."""
+    row = None if rows is None else rows.get(key)
+    if row is None or row is attrs:
+        return attrs
+    names = (attrs.keys() | row.keys()) - _NOT_READ
+    if all(_read(attrs, n) == _read(row, n) for n in names):
+        return row
+    return attrs
 
 
 def lean(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -681,6 +681,12 @@ class MemoryStore(Checkpoints, EstateGraph, BaseStore):
         with self._reading():
             return self._graph_of(set(self._g), set(self.registry.ci_relationship_types()))
 
+    @property
+    def live_rows(self) -> Mapping[str, Mapping[str, Any]]:
+        """Every CI's current row by ``ci_id``: the working graph's own dict, to read only
+        (rows are replaced on write, never changed; the engine's follower shares them)."""
+        return self._g._node  # type: ignore[no-any-return]
+
     def lean_dependency_graph(self) -> nx.MultiDiGraph:
         """The engine's whole graph: :meth:`dependency_graph` with each CI's attributes being
         the store's own row (shared, not copied: rows are replaced on write, never changed;

@@ -69,3 +69,29 @@ def test_the_lean_graph_shares_the_store_rows_and_keeps_them_through_later_write
     assert shared["description"] == "before" and lean.nodes["n1"] is shared
     assert store.lean_dependency_graph().nodes["n1"]["description"] == "after"
     assert store.lean_dependency_graph().nodes["vm1"] is lean.nodes["vm1"]
+
+
+def test_an_engine_following_the_store_keeps_sharing_the_rows_it_changed() -> None:
+    # Arrange: an engine on the store, built once
+    from cmdb_graph.service.engine import Engine
+    from cmdb_graph.settings import Settings
+
+    store = MemoryStore()
+    store.apply(estate_batch())
+    engine = Engine(store, Settings())
+    engine.change_impact(["vm1"])
+
+    # Act: a CI changed and a new one, then a question (the engine follows the feed)
+    store.apply(WriteBatch(nodes=[ci("vm1", "VirtualMachine", description="patched"),
+                                  ci("n9", "Application")],
+                           relationships=[rel("RUNS_ON", "n9", "vm1")]))
+    impact_of = engine.change_impact(["vm1"])
+
+    # Assert: it followed (no rebuild), answers with the new CI, and its graph holds the
+    # store's new rows themselves
+    graph = engine.whole_graph().graph
+    assert engine.stats["rebuilds"] == 1
+    assert "n9" in {i.ci_id for i in impact_of.impacted}
+    assert graph.nodes["vm1"] is store.live_rows["vm1"]
+    assert graph.nodes["vm1"]["description"] == "patched"
+    assert graph.nodes["n9"] is store.live_rows["n9"]
