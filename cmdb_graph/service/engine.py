@@ -50,61 +50,43 @@ the table above.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import logging
-import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import networkx as nx
 
 import impact
-from cmdb_graph import heap
 from cmdb_graph.errors import (
     CINotFoundError,
     ConfigurationError,
-    FeedGapError,
     InvalidRecordError,
     NotFoundError,
 )
-from cmdb_graph.feed import ChangeRecord
-from cmdb_graph.metrics import ENGINE_FEED_SEQ
 from cmdb_graph.model import (
     Asset,
     Change,
     ChangeState,
-    ConfigurationItem,
     Entitlement,
     Incident,
     Node,
-    Registry,
     SoftwareProduct,
     Window,
 )
-from cmdb_graph.service import history
-from cmdb_graph.service.follow import FeedFollower, NeedsRebuild, copy_graph, lean_graph
+from cmdb_graph.service.past import TimeTravel
 from cmdb_graph.settings import Settings
 from cmdb_graph.store.base import MAX_PAGE_SIZE, Direction, GraphStore
 from impact.licences import LicencePosition, licence_position
 
-__all__ = ["FAR_BEHIND", "Engine", "ProposedChange", "list_all"]
+__all__ = ["Engine", "ProposedChange", "list_all"]
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Changes (node and relationship changes, summed over the records) an engine follows at
-#: most; further behind, it rebuilds from the store.
-FAR_BEHIND = 200_000
-#: Records asked for per ``feed_since`` call.
-_FEED_PAGE = 1000
 
 
 def list_all(store: GraphStore, label: str) -> Iterator[Node]:
@@ -128,74 +110,6 @@ class ProposedChange:
     change_id: str = "proposed"
 
 
-#: What the cached graph is keyed on: the store's key and the registry object's identity.
-_Key = tuple[Hashable, int]
-
-
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    key: _Key
-    graph: impact.ImpactGraph
-    #: ``None`` for a graph of the past (see :meth:`Engine.as_of`): it is never followed.
-    follower: FeedFollower | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Past:
-    """The last graph of the past the engine built: as of feed position ``seq`` (in the
-    database ``identity``), rewound from feed position ``head``."""
-
-    seq: int
-    identity: Hashable
-    head: int
-    cached: _Cached
-
-
-class _ReadWriteLock:
-    """Many readers or one writer; a waiting writer goes before new readers.
-
-    Readers are the questions running on the cached graph; the writer applies change records
-    to it in place. Re-entry is the caller's business (the engine counts it per thread).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writing = False
-        self._waiting = 0
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            while self._writing or self._waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting += 1
-            try:
-                while self._writing or self._readers:
-                    self._cond.wait()
-            finally:
-                self._waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
 def _question(method: Callable[P, R]) -> Callable[P, R]:
     """Run an engine method as one question: on one version of the cached graph (a read
     lease held while it runs, so that change records wait for it)."""
@@ -210,7 +124,7 @@ def _question(method: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-class Engine:
+class Engine(TimeTravel):
     """Answers impact questions about the estate in one store.
 
     Parameters
@@ -238,356 +152,11 @@ class Engine:
         self, store: GraphStore, settings: Settings | None = None, *,
         far_behind: int | None = None,
     ) -> None:
+        super().__init__(store, settings, far_behind=far_behind)
         s = settings or Settings()
-        self.store = store
         self.limits = impact.ImpactLimits(max_depth=s.max_depth, max_results=s.max_results)
-        #: Whether questions run on the cached whole graph (``Settings.graph_cache``).
-        self.cache_enabled = s.graph_cache
         #: Whether change impact follows inferred relationships (``Settings.impact_inferred``).
         self.impact_inferred = s.impact_inferred
-        #: Changes to follow at most before a full rebuild is cheaper.
-        self.far_behind = FAR_BEHIND if far_behind is None else far_behind
-        self._lock = threading.Lock()
-        self._rw = _ReadWriteLock()
-        self._local = threading.local()
-        self._cached: _Cached | None = None
-        self._past: _Past | None = None
-        self._past_lock = threading.Lock()
-        self._probes: history.Probes = {}
-        self._probes_of: Hashable = None
-        #: Graphs of the past built (:meth:`as_of`) and the records they undid.
-        self.past_stats: dict[str, int] = {"graphs": 0, "records": 0}
-        #: How the cache was last brought up to date: counters for tests, logs and benches.
-        self.stats: dict[str, int] = {"rebuilds": 0, "resumed": 0, "follows": 0, "records": 0,
-                                      "topology_changes": 0}
-
-    # -- graphs -----------------------------------------------------------------------------
-    @property
-    def registry(self) -> Registry:
-        """The store's registry."""
-        return self.store.registry
-
-    @contextmanager
-    def reading(self) -> Iterator[impact.ImpactGraph | None]:
-        """Hold one version of the cached whole graph while the block runs.
-
-        The graph is brought up to date first; change records that arrive meanwhile are
-        applied after the block (and every other reader's) ends. Re-entrant per thread: a
-        nested call yields the same version. Yields ``None`` without the cache.
-
-        Examples
-        --------
-        >>> from cmdb_graph.store.memory import MemoryStore
-        >>> engine = Engine(MemoryStore())
-        >>> with engine.reading() as graph:
-        ...     graph is not None and len(graph)
-        0
-        """
-        held: _Cached | None = getattr(self._local, "held", None)
-        depth: int = getattr(self._local, "depth", 0)
-        if held is not None or depth:
-            self._local.depth += 1
-            try:
-                yield held.graph if held is not None else None
-            finally:
-                self._local.depth -= 1
-            return
-        cached = self._current()
-        with self._rw.reading():
-            cached = self._cached if cached is not None else None
-            self._local.held = cached
-            self._local.depth = 1
-            try:
-                yield cached.graph if cached is not None else None
-            finally:
-                self._local.held = None
-                self._local.depth = 0
-
-    def _store_key(self) -> _Key | None:
-        """What the cached graph is keyed on now (``None``: do not cache).
-
-        A store with a ``cache_key()`` method (Neo4j: its durable write counter plus the
-        count-store totals, one cheap query) is keyed on that, any other on its feed head;
-        the identity of the registry object is added either way.
-        """
-        if not self.cache_enabled:
-            return None
-        key_of = getattr(self.store, "cache_key", None)
-        found: Hashable = key_of() if callable(key_of) else self.store.feed_head()
-        return (found, id(self.store.registry))
-
-    def _whole(self) -> _Cached | None:
-        """The version of the cached graph this thread holds, or the current one."""
-        held: _Cached | None = getattr(self._local, "held", None)
-        if held is not None:
-            return held
-        return self._current()
-
-    def _current(self) -> _Cached | None:
-        """The cached whole graph and its topology, brought up to date with the store.
-
-        The key is read on every call (on Neo4j one small query), before the feed or the
-        graph, so a cache never holds data older than its key. Updates run under a lock, one
-        at a time: a request that finds one in progress waits for it and, when the key it read
-        is still current, uses its result instead of updating again.
-        """
-        key = self._store_key()
-        if key is None:
-            return None
-        cached = self._cached
-        if cached is not None and cached.key == key:
-            return cached
-        with self._lock:
-            cached = self._cached
-            if cached is not None and cached.key == key:
-                return cached
-            fresh = self._store_key()  # the key as of now, read before the feed or graph
-            if fresh is None:
-                return None
-            if cached is not None and cached.key == fresh:
-                return cached
-            updated = None
-            if cached is not None and cached.key[1] == fresh[1]:
-                updated = self._follow(cached, fresh)
-            if updated is None:
-                updated = self._rebuild(fresh)
-                self._cached = updated
-            if updated.follower is not None:
-                ENGINE_FEED_SEQ.set(updated.follower.seq)
-            return updated
-
-    def _rebuild(self, key: _Key) -> _Cached:
-        """The whole graph read from the store (under the update lock), or taken from the
-        store's checkpoint and followed from there."""
-        resumed = self._resume(key)
-        if resumed is not None:
-            return resumed
-        replacing = self._cached is not None
-        seq = self._feed_head()
-        build_lean = getattr(self.store, "lean_dependency_graph", None)
-        with heap.paused():
-            whole = build_lean() if callable(build_lean) else self.store.dependency_graph()
-            follower = FeedFollower(whole, self.registry, seq, is_lean=callable(build_lean))
-            if replacing:
-                self._cached = None  # the old graph goes before the new one is frozen
-                heap.release()
-            heap.settle(len(whole))
-        _release_freed_memory()
-        self.stats["rebuilds"] += 1
-        return _Cached(key, impact.ImpactGraph(whole, self.registry, follower.topology),
-                       follower)
-
-    def _resume(self, key: _Key) -> _Cached | None:
-        """The graph and topology of the store's checkpoint (see
-        :meth:`~cmdb_graph.store.memory.MemoryStore.claim_checkpoint`), brought up to
-        ``key``; ``None`` when there is none or it cannot be followed."""
-        claim = getattr(self.store, "claim_checkpoint", None)
-        follower = claim() if callable(claim) else None
-        if not isinstance(follower, FeedFollower):
-            return None
-        follower.registry = self.registry
-        start = _Cached((follower.seq, key[1]),
-                        impact.ImpactGraph(follower.graph, self.registry, follower.topology),
-                        follower)
-        if _position(key) == (None, follower.seq):
-            resumed: _Cached | None = _Cached(key, start.graph, follower)
-        else:
-            resumed = self._follow(start, key)
-        self.stats["resumed"] += resumed is not None
-        return resumed
-
-    def save_checkpoint(self) -> Path | None:
-        """Write the store's checkpoint with this engine's graph and topology in it, so the
-        next process on the database starts from both (see
-        :meth:`~cmdb_graph.store.memory.MemoryStore.save_checkpoint`; questions wait while
-        it is written).
-
-        Returns
-        -------
-        Path or None
-            The file written; ``None`` when the store keeps no checkpoints (Neo4j, no
-            database) or holds nothing yet.
-
-        Raises
-        ------
-        StoreError
-            The file cannot be written.
-        """
-        save = getattr(self.store, "save_checkpoint", None)
-        if not callable(save):
-            return None
-        with self._lock, self._rw.reading():
-            cached = self._cached
-            follower = cached.follower if cached is not None else None
-            path: Path | None = save(extra=follower)
-            return path
-
-    def _feed_head(self) -> int:
-        try:
-            return self.store.feed_head()
-        except NotImplementedError:
-            return -1
-
-    def _pending(self, after: int) -> list[ChangeRecord] | None:
-        """The records after ``after``, or ``None`` when following them is not possible
-        or not worth it (a gap, a reset, more than :attr:`far_behind` changes)."""
-        out: list[ChangeRecord] = []
-        size = 0
-        while True:
-            try:
-                page = self.store.feed_since(after, limit=_FEED_PAGE)
-            except (FeedGapError, NotImplementedError):
-                return None
-            for record in page:
-                if record.reset:
-                    return None
-                size += len(record)
-            if size > self.far_behind:
-                return None
-            out.extend(page)
-            if len(page) < _FEED_PAGE:
-                return out
-            after = page[-1].seq
-
-    def _follow(self, cached: _Cached, key: _Key) -> _Cached | None:
-        """``cached`` with the change records since its position applied, made current
-        (``None``: rebuild instead). The graph is changed in place and the new version
-        installed while no question reads it."""
-        follower = cached.follower
-        if follower is None or follower.seq < 0:
-            return None
-        before, now = _position(cached.key), _position(key)
-        if before[0] != now[0]:  # another database (Neo4j: a new epoch)
-            return None
-        records = self._pending(follower.seq)
-        if records is not None and now[1] is not None:
-            # Only what the key covers: a write committed after the key was read is left
-            # for the next question, whose key will cover it (else that key would move
-            # with nothing left to apply, and force a rebuild).
-            records = [r for r in records if r.seq <= now[1]]
-        if not records:  # the key moved but the feed has nothing: a write it did not record
-            return None
-        try:
-            with self._rw.writing():
-                changed = follower.apply(records, getattr(self.store, "live_rows", None))
-                graph = cached.graph
-                if changed:
-                    graph = impact.ImpactGraph(follower.graph, self.registry, follower.topology)
-                updated = _Cached(key, graph, follower)
-                self._cached = updated
-        except NeedsRebuild as exc:
-            log.info("feed: rebuilding the whole graph (%s)", exc)
-            return None
-        self.stats["follows"] += 1
-        self.stats["records"] += len(records)
-        self.stats["topology_changes"] += int(changed)
-        return updated
-
-    # -- the past -----------------------------------------------------------------------------
-    @contextmanager
-    def as_of(self, at: datetime | None) -> Iterator[None]:
-        """Answer the questions asked in the block on the graph as it was at ``at``.
-
-        ``at`` stands for every write committed at or before it. The graph of the past is the
-        current one (the cached graph, or one read from the store) with the change records
-        committed after ``at`` undone, newest first
-        (:func:`cmdb_graph.service.history.rewind_graph`); the last one built is kept, so the
-        next question at a time that resolves to the same feed position costs only the search
-        for that position. ``None``: the block answers on the current graph.
-
-        Raises
-        ------
-        HistoryUnavailableError
-            ``at`` is before the feed's oldest retained record or its first record (when the
-            store holds any), or the store was cleared after it.
-
-        Examples
-        --------
-        >>> from cmdb_graph.store.memory import MemoryStore
-        >>> engine = Engine(MemoryStore())
-        >>> with engine.as_of(datetime(2020, 1, 1, tzinfo=UTC)):
-        ...     len(engine.whole_graph())
-        0
-        """
-        if at is None:
-            yield
-            return
-        past = self._past_graph(at)
-        held = getattr(self._local, "held", None)
-        depth: int = getattr(self._local, "depth", 0)
-        self._local.held, self._local.depth = past, depth + 1
-        try:
-            yield
-        finally:
-            self._local.held, self._local.depth = held, depth
-
-    def past_ci(self, ci_id: str, at: datetime) -> ConfigurationItem | None:
-        """The CI ``ci_id`` as it was at ``at`` (``None``: it did not exist then).
-
-        Raises
-        ------
-        HistoryUnavailableError
-            As :meth:`as_of`.
-        """
-        found = self.store.get_cis([ci_id]).get(ci_id)
-        head = self.store.feed_head()
-        seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
-        history.require_history(self.store, seq, head, at)
-        return history.rewind_ci(found, ci_id, history.records_between(self.store, seq, head),
-                                 at)
-
-    def _probes_for(self, head: int) -> history.Probes:
-        """The remembered feed probes of :func:`history.position_at`, forgotten when the
-        database changes (a new Neo4j epoch, or a head below what was probed: the store was
-        replaced). Shared by threads: dict operations are atomic."""
-        identity = self._identity()
-        probes = self._probes
-        if identity != self._probes_of or (probes and max(probes) > head + 1):
-            self._probes, self._probes_of = {}, identity
-        return self._probes
-
-    def _identity(self) -> Hashable:
-        key = self._store_key()
-        return None if key is None else (_position(key)[0], key[1])
-
-    def _past_graph(self, at: datetime) -> _Cached:
-        """The graph as of ``at`` (the last one built when ``at`` resolves to its position
-        and no clear came since). Built outside any lock: two threads may both build it."""
-        head = self.store.feed_head()
-        seq = history.position_at(self.store, at, head=head, probes=self._probes_for(head))
-        history.require_history(self.store, seq, head, at)
-        identity = self._identity()
-        with self._past_lock:
-            past = self._past
-        if past is not None and (past.seq, past.identity) == (seq, identity):
-            if past.head < head:  # a clear since then makes the past unreachable
-                history.require_no_reset(
-                    history.records_between(self.store, past.head, head), at)
-            return past.cached
-        with self.reading() as current:
-            base = (copy_graph(current.graph) if current is not None
-                    else _lean(self.store.dependency_graph()))
-        # the graph holds at most the writes up to the head read after it; undoing a record
-        # it does not hold yet sets what it holds already
-        head = self.store.feed_head()
-        records = history.records_between(self.store, seq, head)
-        history.rewind_graph(base, records, self.registry, at)
-        cached = _Cached((("past", seq), id(self.registry)),
-                         impact.ImpactGraph(base, self.registry), None)
-        with self._past_lock:
-            self._past = _Past(seq, identity, head, cached)
-            self.past_stats["graphs"] += 1
-            self.past_stats["records"] += len(records)
-        return cached
-
-    def in_past(self) -> bool:
-        """Whether this thread answers on a graph of the past (inside :meth:`as_of`)."""
-        return self._in_past() is not None
-
-    def _in_past(self) -> _Cached | None:
-        """The graph of the past this thread answers on (inside :meth:`as_of`), if any."""
-        held: _Cached | None = getattr(self._local, "held", None)
-        return held if held is not None and held.follower is None else None
 
     def _wrap(self, graph: nx.MultiDiGraph) -> impact.ImpactGraph:
         """An extracted graph for one question (its topology is built if the question needs
@@ -947,30 +516,6 @@ def without_inferred(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
                            graph.edges(keys=True, data="inferred", default=False) if inf])
     return out
 
-
-def _position(key: _Key) -> tuple[Hashable, int | None]:
-    """The database identity and feed head a cache key holds: Neo4j's ``cache_key()`` is
-    ``(epoch, head, nodes, relationships)``, any other store's key its feed head."""
-    found = key[0]
-    if isinstance(found, tuple) and len(found) >= 2 and isinstance(found[1], int):
-        return found[0], found[1]
-    return None, found if isinstance(found, int) else None
-
-
-def _release_freed_memory() -> None:
-    """Hand the heap pages freed while a graph was built back to the system (glibc's
-    ``malloc_trim``; a no-op elsewhere). A rebuild frees the store-shaped copy of every CI it
-    made lean; without this the serving process keeps that memory resident."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def _lean(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    lean_graph(graph)
-    return graph
 
 
 def _store_direction(direction: str) -> Direction:
