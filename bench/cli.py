@@ -122,6 +122,9 @@ def _live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             p.add_argument("--two-processes", action="store_true",
                            help="also: a write through one API process, the next question "
                                 "through a second one on the same store (Neo4j)")
+            p.add_argument("--restarts", type=int, default=3,
+                           help="embedded store: stop (checkpoint) and start the server this "
+                                "many times, a write between")
 
 
 def _run_live(args: argparse.Namespace, argv: list[str]) -> int:
@@ -155,6 +158,6 @@ def _run_live(args: argparse.Namespace, argv: list[str]) -> int:
 
     return table13.main(table13.TableOptions(
         store=args.store, cis=cis, seed=args.seed, samples=args.samples,
-        two_processes=args.two_processes, out_dir=args.out,
+        two_processes=args.two_processes, restarts=args.restarts, out_dir=args.out,
         clear_neo4j=args.clear_neo4j, command=command,
     ))

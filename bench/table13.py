@@ -17,8 +17,10 @@ client, one request at a time:
 5. *One ``incidentRecord``*: the documented ``RecordIncident`` operation on a random VM; then
    the next question, as above. ``--samples`` pairs.
 6. *Server resident memory* after all of it (and the peak, sampled between requests).
-   Embedded store: then the server is stopped (SIGTERM; it writes its checkpoint, timed) and
-   started again on the same database: *server restart + first question* from the checkpoint.
+   Embedded store: then ``--restarts`` times (default 3): the server is stopped (SIGTERM; it
+   writes its checkpoint, timed) and started again on the same database: *server restart +
+   first question* from the checkpoint, and one ``ciUpsert`` so that the next stop writes a new
+   checkpoint (reported as the median and the range: one start is a noisy sample).
 7. With ``--two-processes`` (Neo4j): a second ``cmdb-graph serve`` on the same database; one
    ``ciUpsert`` through the first, then the next question through the second (the CI's change
    impact and its description, which must be the one just written: a violation otherwise).
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -93,6 +96,7 @@ class TableOptions:
     seed: int = 42
     samples: int = 10
     two_processes: bool = False
+    restarts: int = 3
     out_dir: Path = Path(__file__).resolve().parent / "results"
     clear_neo4j: bool = False
     command: str = ""
@@ -287,24 +291,49 @@ def run_table(opts: TableOptions) -> tuple[dict[str, Any], bool]:
 
 def _restart(res: dict[str, Any], estate: Estate, server: ServeProcess, opts: TableOptions,
              tmp: Path) -> None:
-    """Stop the server (it writes its checkpoint), start it again, ask the first question."""
-    log("server: stop (writing its checkpoint)")
-    t0 = time.perf_counter()
-    server.stop(grace=900.0)
-    res["server_stop_s"] = time.perf_counter() - t0
+    """``opts.restarts`` times: stop the server (it writes its checkpoint), start it again,
+    ask the first question, write one CI (the next stop has a change to write)."""
     database = Path(estate.env["CMDB_DATABASE_PATH"])
-    res["checkpoint_written"] = database.with_name(database.name + ".checkpoint").exists()
-    log(f"server stopped in {res['server_stop_s']:.1f} s; starting it again")
-    again = ServeProcess(estate.env, tmp / "serve-restart.log")
-    try:
-        res["server_restart_s"] = again.start_seconds
-        table = Table(estate, again, opts)
-        asyncio.run(table.timed("first_question", table.vm_question))
-        res["restart_first_question_s"] = table.rows.get("first_question", [None])[0]
-        res["rss_after_restart"] = again.rss()
-        res.setdefault("restart_errors", []).extend(table.errors)
-    finally:
-        again.stop()
+    cycles: list[dict[str, Any]] = []
+    res["restarts"] = cycles
+    for i in range(opts.restarts):
+        log(f"server: stop (writing its checkpoint), restart {i + 1} of {opts.restarts}")
+        t0 = time.perf_counter()
+        server.stop(grace=900.0)
+        cycle: dict[str, Any] = {"stop_s": time.perf_counter() - t0}
+        cycle["checkpoint_written"] = database.with_name(database.name + ".checkpoint").exists()
+        log(f"server stopped in {cycle['stop_s']:.1f} s; starting it again")
+        server = ServeProcess(estate.env, tmp / f"serve-restart-{i + 1}.log")
+        try:
+            cycle["start_s"] = server.start_seconds
+            table = Table(estate, server, opts)
+            table.rng = random.Random(f"{opts.seed}-restart-{i}")  # another VM, a new value
+            table.counter = 1000 * (i + 1)
+
+            async def first_then_write(table: Table = table, cycle: dict[str, Any] = cycle,
+                                       server: ServeProcess = server) -> None:
+                await table.timed("first_question", table.vm_question)
+                cycle["rss"] = server.rss()
+                await table.timed("upsert", table.upsert_one)
+
+            asyncio.run(first_then_write())
+            cycle["first_question_s"] = table.rows.get("first_question", [None])[0]
+            res.setdefault("restart_errors", []).extend(table.errors)
+        except BaseException:
+            server.stop()
+            raise
+        cycles.append(cycle)
+        log(f"restart {i + 1}: {cycle['start_s']:.1f} s + first question "
+            f"{cycle['first_question_s']}")
+    server.stop()
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """``median (min-max)`` of ``values`` with ``fmt`` (one value: just it)."""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return (f"{fmt.format(statistics.median(values))} "
+            f"({fmt.format(min(values))}-{fmt.format(max(values))})")
 
 
 def _ms(v: float | None) -> str:
@@ -350,16 +379,20 @@ def markdown(res: dict[str, Any]) -> str:
         f"| server start + first question | {res['server_start_s']:.1f} s + "
         f"{'n/a' if first is None else f'{first:.1f} s'} |",
     ]
-    if "server_restart_s" in res:
-        again = res["restart_first_question_s"]
+    cycles = [c for c in res.get("restarts", []) if c.get("first_question_s") is not None]
+    if cycles:
+        starts = [c["start_s"] for c in cycles]
+        firsts = [c["first_question_s"] for c in cycles]
+        both = [a + b for a, b in zip(starts, firsts, strict=True)]
+        written = all(c["checkpoint_written"] for c in cycles)
         lines += [
-            f"| server stop (SIGTERM; writes its checkpoint: {res['checkpoint_written']}) | "
-            f"{res['server_stop_s']:.1f} s |",
-            f"| server restart from the checkpoint + first question | "
-            f"{res['server_restart_s']:.1f} s + "
-            f"{'n/a' if again is None else f'{again:.2f} s'} |",
-            f"| server resident memory after the restart and its first question | "
-            f"{(res['rss_after_restart'] or 0) / 2**20:,.0f} MiB |",
+            f"| server stop (SIGTERM; writes its checkpoint: {written}), median (range) of "
+            f"{len(cycles)} | {_spread([c['stop_s'] for c in cycles], '{:.1f} s')} |",
+            f"| server restart from the checkpoint + first question, median (range) of "
+            f"{len(cycles)} | {_spread(starts, '{:.1f} s')} + {_spread(firsts, '{:.2f} s')}; "
+            f"together {_spread(both, '{:.1f} s')} |",
+            f"| server resident memory after a restart and its first question | "
+            f"{_spread([(c['rss'] or 0) / 2**20 for c in cycles], '{:,.0f} MiB')} |",
         ]
     lines += [
         f"| server resident memory (after start / at the end / peak) | "

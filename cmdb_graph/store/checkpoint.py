@@ -261,7 +261,7 @@ class Checkpoints:
         """Write the working graph, as of the newest change record, to the checkpoint beside
         the database (:mod:`cmdb_graph.store.checkpoint`), with ``extra`` (the engine's
         state; read back by :meth:`claim_checkpoint`). Writers wait while it is written
-        (about half a minute per million CIs).
+        (10-15 s per million CIs).
 
         Without ``extra``, the engine's state this store started from and nobody claimed
         is kept in the new file. Nothing is written when the checkpoint there already holds
