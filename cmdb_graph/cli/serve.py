@@ -42,6 +42,10 @@ def run_server(settings: Settings, *, host: str, port: int,
         webhooks file is wrong, several workers are asked for on the embedded store or
         with schedules, or ``host``:``port`` cannot be listened on (already in use).
     """
+    if settings.store == "memory" and workers == 1:
+        from cmdb_graph.store.checkpoint import prefetch
+
+        prefetch(settings.embedded_database())  # read while the API's modules are imported
     import uvicorn
 
     from cmdb_graph.api.app import create_app

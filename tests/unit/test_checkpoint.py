@@ -28,9 +28,10 @@ from cmdb_graph.api.app import create_app
 from cmdb_graph.cli import _register, app
 from cmdb_graph.service.engine import Engine
 from cmdb_graph.settings import Settings
+from cmdb_graph.store import checkpoint as checkpoints
 from cmdb_graph.store import iter_nodes
 from cmdb_graph.store.base import WriteBatch
-from cmdb_graph.store.checkpoint import checkpoint_path
+from cmdb_graph.store.checkpoint import checkpoint_path, prefetch
 from cmdb_graph.store.memory import MemoryStore
 from tests.contract.estate import ci, estate_batch, rel
 from tests.contract.test_feed_engine import _answers
@@ -128,6 +129,49 @@ def test_a_checkpoint_without_the_engine_still_starts_the_store(tmp_path: Path) 
     engine.whole_graph()
     assert engine.stats["resumed"] == 0 and engine.stats["rebuilds"] == 1
     assert _shape(resumed) == _shape(_full_read(db, tmp_path))
+
+
+def test_a_prefetched_checkpoint_is_taken_once_and_only_while_it_is_the_same_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "estate.db"
+    store, path = _checkpointed(db)
+    assert path is not None
+    store.close()
+
+    # read ahead (as `serve` does before its imports), then taken by the store that opens
+    prefetch(db)
+    assert list(checkpoints._prefetched) == [path.resolve()]
+    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.checkpoint"):
+        resumed = MemoryStore(database_path=db)
+    assert "from its checkpoint at change record 1 " in caplog.text
+    assert checkpoints._prefetched == {}  # its bytes are not kept
+    assert _shape(resumed) == _shape(_full_read(db, tmp_path))
+
+    # a checkpoint written again after the read-ahead (a new file under the same name):
+    # the new file is read, not the bytes read ahead (whose digest no longer matches)
+    prefetch(db)
+    checkpoints._prefetched[path.resolve()].result()  # the old file, read in full
+    _later_writes(resumed)
+    assert Engine(resumed, Settings()).save_checkpoint() == path
+    resumed.close()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.checkpoint"):
+        again = MemoryStore(database_path=db)
+    assert "from its checkpoint at change record 4 " in caplog.text
+    assert "not used" not in caplog.text and path.exists()
+    assert checkpoints._prefetched == {}
+    assert _shape(again) == _shape(_full_read(db, tmp_path / "second"))
+    again.close()
+
+    # read ahead, then not usable (another version of the code): dropped, not kept
+    prefetch(db)
+    _other_code(path)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        MemoryStore(database_path=db).close()
+    assert "another version of cmdb-graph" in caplog.text
+    assert checkpoints._prefetched == {}
 
 
 def _other_code(path: Path) -> None:
