@@ -17,8 +17,13 @@ A checkpoint is only ever a shortcut: the database stays the record. It is used 
 * its state is byte for byte what was written (the SHA-256 of the pickle, checked before it
   is unpickled: a damaged file is never half-trusted).
 
-Anything else (a stale, damaged or foreign file) falls back to reading the database, with one
-warning saying why, and the file is removed (it can never become usable again). The file is
+Anything else falls back to reading the database, with one warning saying why. A damaged file,
+or one whose database no longer holds its change record, is removed (it can never become usable
+again); one written by another version of the code or for another registry, or that is not a
+regular file (a folder, a pipe), is left in place (another process may use it; the next
+checkpoint written replaces it). An *empty* database beside a checkpoint is an error, not a
+fallback: the database was deleted or replaced, and the checkpoint, which then holds the only
+copy of the estate, is kept for the operator to restore from the right backup. The file is
 written to a temporary file in the same folder, fsync'ed and renamed over the old one, so a
 crash while writing leaves the previous checkpoint.
 
@@ -36,6 +41,7 @@ import json
 import logging
 import os
 import pickle
+import stat
 import threading
 import time
 from concurrent.futures import Future
@@ -179,7 +185,16 @@ def write_checkpoint(path: Path, header: CheckpointHeader, state: Any) -> int:
 
 
 class CheckpointUnusable(Exception):  # noqa: N818 - a reason, said in one line
-    """The checkpoint cannot be used; the message says why (for the log line)."""
+    """The checkpoint cannot be used; the message says why (for the log line).
+
+    ``keep`` is true when the file may still be of use (written by another version of the
+    code or for another registry, which another process may run) or is not a file this
+    store writes (a folder, a pipe): the store leaves it in place instead of removing it.
+    """
+
+    def __init__(self, reason: str, *, keep: bool = False) -> None:
+        super().__init__(reason)
+        self.keep = keep
 
 
 def read_header(path: Path) -> CheckpointHeader | None:
@@ -191,6 +206,8 @@ def read_header(path: Path) -> CheckpointHeader | None:
         The file cannot be read, or its first line is not a header of this format.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block the start
+            raise CheckpointUnusable("not a regular file", keep=True)
         with open(path, "rb") as fh:
             line = fh.readline(4096)
     except FileNotFoundError:
@@ -204,7 +221,7 @@ def read_header(path: Path) -> CheckpointHeader | None:
         raise CheckpointUnusable("damaged or not a checkpoint (no valid header line)") from exc
     if header.format != CHECKPOINT_FORMAT:
         raise CheckpointUnusable(f"written in format {header.format}, this version reads "
-                                 f"{CHECKPOINT_FORMAT}")
+                                 f"{CHECKPOINT_FORMAT}", keep=True)
     return header
 
 
@@ -394,11 +411,19 @@ class Checkpoints:
             if header is None:
                 return False
             if header.code != code_digest():
-                raise CheckpointUnusable("written by another version of cmdb-graph")
+                raise CheckpointUnusable("written by another version of cmdb-graph", keep=True)
             if header.registry != registry_digest(self.registry):
-                raise CheckpointUnusable("written for other CI classes or relationship types")
+                raise CheckpointUnusable("written for other CI classes or relationship types",
+                                         keep=True)
             with db.reading():
                 if db.record_digest(header.seq) != header.record:
+                    if db.head() == 0:
+                        raise StoreError(
+                            f"{db.path}: the database is empty, but {path.name} beside it "
+                            f"holds an estate of {header.cis:,} CIs (change record "
+                            f"{header.seq}): the database was deleted or replaced. Restore "
+                            "it (the checkpoint is not a backup), or move the checkpoint "
+                            "away to start with an empty estate")
                     raise CheckpointUnusable("the database does not hold its change record "
                                              f"{header.seq} as it was (replaced, restored or "
                                              "pruned since)")
@@ -406,11 +431,13 @@ class Checkpoints:
             with heap.paused():
                 self._set_state(state["store"])
         except (CheckpointUnusable, KeyError, TypeError) as exc:
-            log.warning("%s: not used, %s; reading the database instead and removing it", path,
-                        exc)
+            keep = isinstance(exc, CheckpointUnusable) and exc.keep
+            log.warning("%s: not used, %s; reading the database instead and %s", path, exc,
+                        "leaving the file in place" if keep else "removing it")
             self._reset()
-            with suppress(OSError):
-                path.unlink()
+            if not keep:
+                with suppress(OSError):
+                    path.unlink()
             return False
         heap.settle(len(self._g))
         self._checkpoint_extra = state.get("extra")

@@ -123,7 +123,8 @@ class Database:
     def __init__(self, path: Path, *, timeout: float = LOCK_TIMEOUT) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        if self.path.exists() and self.path.stat().st_size and not is_database(self.path):
+        new = not self.path.exists()
+        if not new and self.path.stat().st_size and not is_database(self.path):
             raise StoreError(f"{self.path}: not a cmdb-graph database (no SQLite header)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +136,8 @@ class Database:
             self._setup()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
+        if new:
+            log.info("%s: created a new, empty database", self.path.resolve())
 
     def _setup(self) -> None:
         conn = self._conn

@@ -127,7 +127,9 @@ class MemoryStore(Checkpoints, EstateGraph, BaseStore):
     Raises
     ------
     StoreError
-        The database (or the snapshot to migrate) cannot be read.
+        The database (or the snapshot to migrate) cannot be read, or it is empty while a
+        checkpoint of an estate lies beside it (deleted or replaced: see
+        :mod:`cmdb_graph.store.checkpoint`).
 
     Notes
     -----

@@ -12,6 +12,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import shutil
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from typer.testing import CliRunner
 from cmdb_graph import heap
 from cmdb_graph.api.app import create_app
 from cmdb_graph.cli import _register, app
+from cmdb_graph.errors import StoreError
 from cmdb_graph.service.engine import Engine
 from cmdb_graph.settings import Settings
 from cmdb_graph.store import checkpoint as checkpoints
@@ -194,16 +196,18 @@ def _flipped(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize(("spoil", "said"), [
-    ("other database", "does not hold its change record"),
-    ("pruned", "does not hold its change record"),
-    ("other code", "another version of cmdb-graph"),
-    ("truncated", "damaged (its contents do not match their digest)"),
-    ("one byte", "damaged (its contents do not match their digest)"),
-    ("no header", "damaged or not a checkpoint"),
+@pytest.mark.parametrize(("spoil", "said", "kept"), [
+    ("other database", "does not hold its change record", False),
+    ("pruned", "does not hold its change record", False),
+    ("other code", "another version of cmdb-graph", True),
+    ("truncated", "damaged (its contents do not match their digest)", False),
+    ("one byte", "damaged (its contents do not match their digest)", False),
+    ("no header", "damaged or not a checkpoint", False),
+    ("a folder", "not a regular file", True),
+    ("a pipe", "not a regular file", True),
 ])
 def test_a_checkpoint_that_does_not_match_is_ignored(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, spoil: str, said: str
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, spoil: str, said: str, kept: bool
 ) -> None:
     db = tmp_path / "estate.db"
     store, path = _checkpointed(db)
@@ -227,6 +231,12 @@ def test_a_checkpoint_that_does_not_match_is_ignored(
         _truncated(path)
     elif spoil == "one byte":
         _flipped(path)
+    elif spoil == "a folder":
+        path.unlink()
+        path.mkdir()
+    elif spoil == "a pipe":  # opening it to read would wait for a writer forever
+        path.unlink()
+        os.mkfifo(path)
     else:
         path.write_bytes(b"\x00\xff garbage")
 
@@ -234,13 +244,37 @@ def test_a_checkpoint_that_does_not_match_is_ignored(
         store = MemoryStore(database_path=db)
     assert said in caplog.text
     assert "from its checkpoint" not in caplog.text
-    assert not checkpoint_path(db).exists()  # never usable again: removed
+    # never usable again: removed; another version's, or not a file we write: left alone
+    assert checkpoint_path(db).exists() is kept
+    assert ("leaving the file in place" in caplog.text) is kept
     if spoil != "other database":
         assert store.get_ci("db").name == "db name"
     assert _shape(store) == _shape(_full_read(db, tmp_path))
     engine = Engine(store, Settings())
     assert _answers(engine) == _answers(Engine(_full_read(db, tmp_path / "again"), Settings()))
     assert engine.stats["resumed"] == 0
+
+
+def test_an_empty_database_beside_a_checkpoint_is_an_error_that_keeps_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The database deleted (or replaced by an empty one), its checkpoint left: the
+    checkpoint then holds the only copy of the estate, so opening fails with one error that
+    says so, and the checkpoint stays."""
+    db = tmp_path / "estate.db"
+    store, path = _checkpointed(db)
+    assert path is not None
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"the database is empty, but estate\.db\.checkpoint "
+                       r"beside it holds an estate of \d+ CIs .* Restore it"):
+        MemoryStore(database_path=db)
+    assert path.read_bytes() == before
+    # the operator moves it away: the store starts empty
+    path.rename(tmp_path / "aside.checkpoint")
+    assert MemoryStore(database_path=db).counts().get("CI", 0) == 0
 
 
 async def _serve_one_question(api: FastAPI) -> dict[str, Any]:
