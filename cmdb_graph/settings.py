@@ -73,8 +73,8 @@ class Settings(BaseSettings):
     store : {"memory", "neo4j"}
         Which store to use. Defaults to ``memory``, or ``neo4j`` when ``neo4j_uri`` is set.
     database_path : Path, optional
-        SQLite database of the embedded store (``CMDB_DATABASE_PATH``; see
-        :meth:`embedded_database` for the default).
+        SQLite database of the embedded store (``CMDB_DATABASE_PATH``; empty means unset;
+        see :meth:`embedded_database` for the default).
     snapshot_path : Path, optional
         Deprecated (``CMDB_SNAPSHOT_PATH``): an old snapshot file of the embedded store. It is
         migrated once into the database (the database beside it, ``NAME.db``, unless
@@ -219,6 +219,14 @@ class Settings(BaseSettings):
             raise ConfigurationError(_validation_message(exc)) from None
         except SettingsError as exc:
             raise ConfigurationError(_settings_error_message(exc)) from None
+
+    @field_validator("database_path", "snapshot_path", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """``CMDB_DATABASE_PATH=`` (empty) means unset, not the current folder."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -377,6 +377,8 @@ class Checkpoints:
             if there is not None and replace(there, payload="", engine=header.engine,
                                              cis=header.cis) == header and (
                     there.engine or not header.engine):
+                log.info("%s already holds change record %d: not written again", path,
+                         header.seq)
                 return path
             t0 = time.perf_counter()
             try:

@@ -304,7 +304,7 @@ def test_the_server_writes_the_checkpoint_when_it_stops(tmp_path: Path) -> None:
 
 
 def test_a_server_stopped_without_a_question_keeps_the_engine_in_the_checkpoint(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = tmp_path / "estate.db"
     store = _estate(db)
@@ -313,9 +313,11 @@ def test_a_server_stopped_without_a_question_keeps_the_engine_in_the_checkpoint(
     engine.save_checkpoint()
     store.close()
     written = checkpoint_path(db).read_bytes()
-    # a server that answers nothing: the checkpoint is current, nothing is rewritten
-    asyncio.run(_stop_at_once(create_app(Settings(), MemoryStore(database_path=db))))
+    # a server that answers nothing: the checkpoint is current, nothing is rewritten (said)
+    with caplog.at_level(logging.INFO, logger="cmdb_graph.store.checkpoint"):
+        asyncio.run(_stop_at_once(create_app(Settings(), MemoryStore(database_path=db))))
     assert checkpoint_path(db).read_bytes() == written
+    assert "already holds change record 1: not written again" in caplog.text
     # one write, still no question: rewritten, with the unclaimed engine state kept
     store = MemoryStore(database_path=db)
     store.apply(WriteBatch(nodes=[ci("n1", "Application")],

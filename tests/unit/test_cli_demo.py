@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from cmdb_graph.cli import _register, app
 from cmdb_graph.model import ConfigurationItem, Registry
+from cmdb_graph.settings import DEFAULT_DATABASE
 from cmdb_graph.store.base import WriteBatch
 from cmdb_graph.store.memory import MemoryStore
 from cmdb_graph.synthetic import generate_estate
@@ -101,6 +102,20 @@ def test_demo_defaults_to_the_settings_snapshot_path(
     assert code == 0, err
     store = MemoryStore(registry=Registry(), database_path=target)
     assert store.counts()["CI"] == 1000
+
+
+def test_an_empty_database_path_setting_means_the_default(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``CMDB_DATABASE_PATH=`` (set, empty) is the default database, not the current folder."""
+    monkeypatch.setenv("CMDB_DATABASE_PATH", "")
+    monkeypatch.setenv("CMDB_SNAPSHOT_PATH", " ")
+
+    code, _, err = invoke("--size", "1000", "--seed", "9")
+
+    assert code == 0, err
+    assert MemoryStore(registry=Registry(),
+                       database_path=workdir / DEFAULT_DATABASE).counts()["CI"] == 1000
 
 
 def test_demo_refuses_a_file_it_cannot_read_without_replace(workdir: Path) -> None:
